@@ -1,0 +1,74 @@
+"""Free functions over a module tree of masked layers: add, select and export per-task state."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from supermasks.models.layers import PerTaskBatchNorm, _MaskedBase
+
+
+def masked_layers(model: nn.Module) -> dict[str, _MaskedBase]:
+    """The masked layers of `model` by module name, in definition order."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, _MaskedBase)}
+
+
+def norm_layers(model: nn.Module) -> dict[str, PerTaskBatchNorm]:
+    """The per-task BatchNorm layers of `model` by module name."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, PerTaskBatchNorm)}
+
+
+def num_tasks(model: nn.Module) -> int:
+    """How many tasks have scores in `model` (the same in every masked layer)."""
+    counts = {len(m.scores) for m in masked_layers(model).values()}
+    if len(counts) != 1:
+        raise ValueError(f"masked layers disagree on the number of tasks: {sorted(counts)}")
+    return counts.pop()
+
+
+def add_task(model: nn.Module, generator: torch.Generator,
+             init: dict[str, torch.Tensor] | None = None) -> int:
+    """Allocate scores (and BN statistics) for a new task in every layer; return its id.
+
+    `init` optionally gives the new scores per layer name (transfer); other layers start random.
+    """
+    ids = {m.add_scores(generator, None if init is None else init.get(name))
+           for name, m in masked_layers(model).items()}
+    ids |= {bn.add_task() for bn in norm_layers(model).values()}
+    if len(ids) != 1:
+        raise ValueError(f"layers disagree on the new task id: {sorted(ids)}")
+    return ids.pop()
+
+
+def set_task(model: nn.Module, task_id: int) -> None:
+    """Make `task_id` the active task of every masked and per-task BN layer."""
+    n = num_tasks(model)
+    if not 0 <= task_id < n:
+        raise IndexError(f"task {task_id} does not exist; the model has {n} task(s)")
+    for m in model.modules():
+        if isinstance(m, (_MaskedBase, PerTaskBatchNorm)):
+            m.task_id = task_id
+
+
+def freeze_weights(model: nn.Module) -> None:
+    """Make every parameter except the scores untrainable (the fixed random network)."""
+    scores = {id(p) for m in masked_layers(model).values() for p in m.scores}
+    for p in model.parameters():
+        if id(p) not in scores:
+            p.requires_grad_(False)
+
+
+def task_scores(model: nn.Module, task_id: int) -> list[nn.Parameter]:
+    """The score parameters of one task, one per masked layer: what trains for that task."""
+    return [m.scores[task_id] for m in masked_layers(model).values()]
+
+
+def export_masks(model: nn.Module, task_id: int) -> dict[str, np.ndarray]:
+    """The binary masks of `task_id` per layer name, as boolean numpy arrays of the weight shape."""
+    return {name: m.mask(task_id).cpu().numpy() for name, m in masked_layers(model).items()}
+
+
+def task_signature(model: nn.Module, task_id: int) -> dict[str, torch.Tensor]:
+    """Per-task BN running means per layer name (empty when the model has no BN)."""
+    return {name: bn.running_mean(task_id) for name, bn in norm_layers(model).items()}

@@ -1,0 +1,33 @@
+"""Shared fixtures: tiny, well-separated synthetic tasks built directly as Task objects."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from supermasks.data.task import Task
+
+
+def make_tasks(num_tasks: int = 3, n_train: int = 256, n_test: int = 128, num_classes: int = 4,
+               seed: int = 0) -> list[Task]:
+    """Each task: class prototypes on 28x28 plus noise, its own random pixel permutation."""
+    g = torch.Generator().manual_seed(seed)
+    protos = torch.randn(num_classes, 784, generator=g) * 2
+    tasks = []
+    for t in range(num_tasks):
+        perm = torch.randperm(784, generator=g)
+
+        def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+            y = torch.randint(0, num_classes, (n,), generator=g)
+            x = protos[y] + 0.5 * torch.randn(n, 784, generator=g)
+            return x[:, perm].view(n, 1, 28, 28), y
+
+        xtr, ytr = draw(n_train)
+        xte, yte = draw(n_test)
+        tasks.append(Task(t, f"synthetic-{t}", xtr, ytr, xte, yte, tuple(range(num_classes)), num_classes))
+    return tasks
+
+
+@pytest.fixture
+def tiny_tasks() -> list[Task]:
+    return make_tasks()
