@@ -1,0 +1,30 @@
+"""The unit a benchmark yields: one task's train and test tensors and its classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of a continual-learning benchmark.
+
+    Images are float32, normalised, shaped (N, 1, 28, 28); labels are int64 (N,).
+    `classes` are the original class ids this task draws from (before any remapping), and
+    `num_classes` the number of distinct labels its `y_*` tensors use.
+    """
+
+    task_id: int
+    name: str
+    x_train: torch.Tensor  # (N, 1, H, W) float32
+    y_train: torch.Tensor  # (N,) int64
+    x_test: torch.Tensor  # (M, 1, H, W) float32
+    y_test: torch.Tensor  # (M,) int64
+    classes: tuple[int, ...]
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        if len(self.x_train) != len(self.y_train) or len(self.x_test) != len(self.y_test):
+            raise ValueError(f"task {self.task_id}: images and labels differ in count")

@@ -1,0 +1,106 @@
+"""The one shared training loop, batch sampling from in-memory tensors, and evaluation."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What one call of `fit` did: steps, samples, seconds and the loss of each step."""
+
+    steps: int
+    samples: int
+    seconds: float
+    losses: list[float]
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else math.inf
+
+
+def iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, steps: int,
+                    generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """`steps` shuffled mini-batches, reshuffling at each pass over the data (epoch).
+
+    Indexing whole tensors with a permutation keeps the pipeline free of per-sample Python work.
+    The last incomplete batch of an epoch is dropped so every step sees `batch_size` samples.
+    """
+    n = len(x)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if n == 0:
+        raise ValueError("cannot draw batches from an empty task")
+    per_epoch = max(1, n // batch_size)
+    size = min(batch_size, n)
+    done = 0
+    while done < steps:
+        order = torch.randperm(n, generator=generator)
+        for b in range(min(per_epoch, steps - done)):
+            idx = order[b * size:(b + 1) * size]
+            yield x[idx], y[idx]
+        done += min(per_epoch, steps - done)
+
+
+def make_optimizer(name: str, params: Iterable[torch.Tensor], lr: float, weight_decay: float = 0.0,
+                   momentum: float = 0.0) -> torch.optim.Optimizer:
+    """An optimiser by name; SupSup on MNIST uses RMSprop lr 1e-4 without momentum or decay."""
+    params = list(params)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def fit(forward: Forward, optimizer: torch.optim.Optimizer,
+        batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, total: int | None = None,
+        penalty: Callable[[], torch.Tensor] | None = None, description: str = "train",
+        progress: bool = True) -> FitResult:
+    """Minimise cross-entropy (plus an optional `penalty`) over `batches`; the loop knows no model."""
+    loss_fn = nn.CrossEntropyLoss()
+    losses: list[float] = []
+    samples = 0
+    start = time.perf_counter()
+    bar = tqdm(batches, total=total, desc=description, disable=not progress, leave=False,
+               unit="step", dynamic_ncols=True)
+    for xb, yb in bar:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(forward(xb), yb)
+        if penalty is not None:
+            loss = loss + penalty()
+        loss.backward()
+        optimizer.step()
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(f"{description}: loss became {value} at step {len(losses)}")
+        losses.append(value)
+        samples += len(yb)
+        if len(losses) % 50 == 0:
+            bar.set_postfix(loss=f"{value:.3f}")
+    return FitResult(len(losses), samples, time.perf_counter() - start, losses)
+
+
+@torch.no_grad()
+def predict(forward: Forward, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Predicted class ids (argmax of the outputs) for all of `x`, in evaluation batches."""
+    return torch.cat([forward(x[i:i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
+
+
+def accuracy(forward: Forward, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
+    """Fraction of `x` whose predicted class equals `y`."""
+    if len(y) == 0:
+        raise ValueError("accuracy of an empty test set is undefined")
+    return (predict(forward, x, batch_size) == y).float().mean().item()
