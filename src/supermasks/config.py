@@ -1,0 +1,154 @@
+"""Experiment configuration: a typed dataclass, YAML loading, and checked `key=value` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported before any work starts."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything a run depends on. Defaults follow SupSup on MNIST (ALGORITHMS.md section 1)."""
+
+    name: str = "experiment"
+    benchmark: list[str] = field(default_factory=lambda: ["permuted"])  # one run per benchmark
+    source: str = "mnist-5k"
+    data_dir: str | None = None  # a local directory of IDX files, overriding `source`'s location
+    num_tasks: int = 10
+    classes_per_task: int = 2  # split benchmark only
+    label_mode: str = "remap"  # split benchmark only: "remap" to 0..c-1 or "keep"
+    seed: int = 0
+    method: str = "supsup"
+    model: str = "fc-300-300"
+    output_size: int = 10
+    mask_rule: str = "threshold"
+    density: float = 0.5  # fraction of weights kept by the top-k rule
+    batch_norm: bool = False  # per-task non-affine BatchNorm after each hidden layer
+    optimizer: str = "rmsprop"
+    lr: float = 1e-4
+    batch_size: int = 128
+    steps_per_task: int = 1000
+    eval_batch_size: int = 1024
+    overlap: bool = True  # the mask-overlap analysis (Experiment 1)
+    figures: bool = True
+    out_dir: str = "runs"
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+# Fields that say where output goes, not what is computed: left out of the run's identity.
+NOT_IDENTITY = frozenset({"out_dir"})
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Check `value` against the field type `tp`, converting only where no information is lost."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(key, value, arg)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise ConfigError(f"{key}: expected at least one {_type_name(item)}")
+        return [_coerce(key, v, item) for v in values]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            # YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the number it spells.
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def unknown_key_message(key: str) -> str:
+    close = difflib.get_close_matches(key, FIELDS, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown config key {key!r}.{hint} Valid keys: {', '.join(FIELDS)}"
+
+
+def from_dict(values: dict[str, Any], *, base: ExperimentConfig | None = None) -> ExperimentConfig:
+    """A config from `values` on top of `base` (or the defaults); unknown keys and wrong types raise."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"a config must be a mapping of keys to values, got {type(values).__name__}")
+    checked = {}
+    for key, value in values.items():
+        if key not in FIELDS:
+            raise ConfigError(unknown_key_message(str(key)))
+        hints = typing.get_type_hints(ExperimentConfig)
+        checked[key] = _coerce(key, value, hints[key])
+    return dataclasses.replace(base or ExperimentConfig(), **checked)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key=value` with the value read as YAML (so `3` is an int, `[a, b]` a list, `true` a bool)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {text!r} is not of the form key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: cannot read the value: {exc}") from None
+    return key, value
+
+
+def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """The config in the YAML file `path` (defaults if None) with `key=value` overrides applied."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        values = {} if loaded is None else loaded
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+        values.setdefault("name", path.stem)
+    config = from_dict(values)
+    updates = dict(parse_override(o) for o in overrides)
+    return from_dict(updates, base=config)
+
+
+def to_dict(config: ExperimentConfig) -> dict[str, Any]:
+    """Plain dict of the config (YAML/JSON-ready)."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,62 @@
+import pytest
+
+from supermasks.config import ConfigError, ExperimentConfig, load_config, parse_override
+
+
+def write(tmp_path, text):
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_overrides_are_typed(tmp_path):
+    cfg = load_config(write(tmp_path, "benchmark: [permuted, split]\nnum_tasks: 5\n"),
+                      ["benchmark=rotated", "num_tasks=10", "seed=3", "lr=1e-3", "batch_norm=true"])
+    assert cfg.benchmark == ["rotated"]  # a single name becomes a one-element list
+    assert (cfg.num_tasks, cfg.seed, cfg.lr, cfg.batch_norm) == (10, 3, 0.001, True)
+    assert cfg.name == "exp"  # from the file name when the file has none
+
+
+def test_int_accepted_for_float_but_not_the_reverse(tmp_path):
+    assert load_config(None, ["lr=1"]).lr == 1.0
+    with pytest.raises(ConfigError, match=r"num_tasks: expected int, got 2.5"):
+        load_config(None, ["num_tasks=2.5"])
+    with pytest.raises(ConfigError, match="batch_norm: expected bool"):
+        load_config(None, ["batch_norm=3"])
+
+
+def test_unknown_key_suggests_and_lists_valid_keys():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["num_task=3"])
+    message = str(info.value)
+    assert "unknown config key 'num_task'" in message
+    assert "Did you mean 'num_tasks'?" in message
+    assert "Valid keys: name, benchmark" in message
+
+
+def test_unknown_key_in_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key 'learning_rate'"):
+        load_config(write(tmp_path, "learning_rate: 0.1\n"))
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "a: [1, 2\n"))
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(write(tmp_path, "- 1\n- 2\n"))
+
+
+def test_parse_override_forms():
+    assert parse_override("benchmark=[permuted, rotated]") == ("benchmark", ["permuted", "rotated"])
+    assert parse_override("data_dir=null") == ("data_dir", None)
+    for bad in ("seed", "=3"):
+        with pytest.raises(ConfigError, match="key=value"):
+            parse_override(bad)
+
+
+def test_optional_field_and_defaults():
+    cfg = load_config(None, ["data_dir=/tmp"])
+    assert cfg.data_dir == "/tmp"
+    assert ExperimentConfig().steps_per_task == 1000 and ExperimentConfig().lr == 1e-4
