@@ -1,0 +1,181 @@
+"""Statistical tests comparing the masks of every pair of tasks, computed in closed form from counts.
+
+All tests depend on a pair's masks only through four counts: the layer size `n`, the ones in
+each mask `k_i`, `k_j`, and the ones they share `inter` (from one matrix product per layer, see
+`_counts.py`). Every test is symmetric in (i, j), so multiple-testing corrections run over the
+`T(T-1)/2` unordered pairs of a layer and the corrected p-value is copied to both orders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._counts import LayerCounts, Masks, layer_counts, ordered_pairs
+
+STAT_COLUMNS = (
+    "t_stat",
+    "p_value",
+    "p_holm",
+    "mcnemar_stat",
+    "mcnemar_p",
+    "mcnemar_p_holm",
+    "mcnemar_exact",
+    "p_overlap_gt_chance",
+    "p_overlap_gt_chance_holm",
+)
+
+
+def ttest_from_counts(n: int, k_i: np.ndarray, k_j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sample Student t-test (equal variances) of two flattened 0/1 masks of length `n`.
+
+    Equal to `scipy.stats.ttest_ind(mask_i.ravel().astype(float), mask_j.ravel().astype(float))`,
+    the seed study's test (Student 1908): for a 0/1 sample with `k` ones, the mean is `k / n` and
+    the unbiased variance `k (n - k) / (n (n - 1))`; with equal sizes the pooled variance is the
+    mean of the two. It treats the bits as independent samples, which they are not (the pair is
+    paired weight by weight); McNemar's test below is the paired alternative.
+    Two masks that are both constant (all 0 or all 1) with the same value give 0/0: t and p are
+    NaN, as in scipy. Constant masks with different values give t = +-inf, p = 0.
+    """
+    k_i = np.asarray(k_i, dtype=np.float64)
+    k_j = np.asarray(k_j, dtype=np.float64)
+    if n < 2:
+        nan = np.full(np.broadcast(k_i, k_j).shape, np.nan)
+        return nan, nan.copy()
+    var_i = k_i * (n - k_i) / (n * (n - 1.0))
+    var_j = k_j * (n - k_j) / (n * (n - 1.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (k_i - k_j) / n / np.sqrt((var_i + var_j) / n)
+    p = 2.0 * stats.t.sf(np.abs(t), df=2 * n - 2)
+    return t, p
+
+
+def mcnemar_from_counts(
+    b: np.ndarray, c: np.ndarray, exact_below: int = 25
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """McNemar's test (McNemar 1947) of the paired bits: `b` = #(i=1, j=0), `c` = #(i=0, j=1).
+
+    Tests whether the two masks keep the same fraction of weights, using only the discordant
+    weights. With `b + c >= exact_below` the statistic is the continuity-corrected chi-square
+    `(|b - c| - 1)^2 / (b + c)` (Edwards 1948) with p from chi2(1); below it, the exact binomial
+    test: statistic `min(b, c)`, p = `min(1, 2 P(Bin(b + c, 1/2) <= min(b, c)))`. This matches
+    `statsmodels.stats.contingency_tables.mcnemar` with `exact=True` or `exact=False,
+    correction=True` respectively. Returns (statistic, p, exact) with `exact` a bool array.
+    """
+    b = np.asarray(b, dtype=np.int64)
+    c = np.asarray(c, dtype=np.int64)
+    discordant = b + c
+    exact = discordant < exact_below
+    smaller = np.minimum(b, c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chi2_stat = (np.abs(b - c) - 1.0) ** 2 / discordant
+    stat = np.where(exact, smaller.astype(np.float64), chi2_stat)
+    p_exact = np.minimum(1.0, 2.0 * stats.binom.cdf(smaller, discordant, 0.5))
+    p = np.where(exact, p_exact, stats.chi2.sf(np.where(exact, 0.0, chi2_stat), df=1))
+    return stat, p, exact
+
+
+def overlap_gt_chance_p(n: int, k_i: np.ndarray, k_j: np.ndarray, inter: np.ndarray) -> np.ndarray:
+    """One-sided p-value of "the masks share more weights than independent masks would".
+
+    Null hypothesis: given the layer size and both masks' counts of kept weights, the positions of
+    one mask's ones are a uniformly random subset (equivalently, a random permutation of its
+    weights). The shared count is then hypergeometric and the p-value is
+    `P(X >= inter) = hypergeom.sf(inter - 1, n, k_i, k_j)`, the one-sided Fisher exact test on
+    the 2x2 agreement table (Fisher 1935). It conditions on the densities, so unequal densities
+    alone never make it small; independent random masks give p roughly uniform on [0, 1].
+    """
+    return stats.hypergeom.sf(np.asarray(inter) - 1, n, np.asarray(k_i), np.asarray(k_j))
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm 1979, Scand. J. Statist. 6:65-70).
+
+    With the m p-values sorted ascending, `p_adj(k) = min(1, max_{l <= k} (m - l + 1) p(l))`.
+    Equal to `statsmodels.stats.multitest.multipletests(p, method="holm")[1]` (tested); written
+    out because that function runs a full garbage collection per call, which costs more than
+    the whole correction on every layer.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate(p[order] * np.arange(m, 0, -1))
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
+
+
+def holm_symmetric(p: np.ndarray, ii: np.ndarray, jj: np.ndarray, num_tasks: int) -> np.ndarray:
+    """Holm-corrected p-values (Holm 1979) over the unordered pairs, returned for ordered pairs.
+
+    `p[k]` belongs to the ordered pair (ii[k], jj[k]); the value for (i, j) with i < j is the one
+    corrected. NaN p-values (identical constant masks under the t-test) are left out of the family
+    and stay NaN, so they neither count as tests nor receive a corrected value.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    upper = ii < jj
+    raw = p[upper]
+    corrected = np.full_like(raw, np.nan)
+    finite = np.isfinite(raw)
+    if finite.any():
+        corrected[finite] = holm(raw[finite])
+    matrix = np.full((num_tasks, num_tasks), np.nan)
+    matrix[ii[upper], jj[upper]] = corrected
+    matrix[jj[upper], ii[upper]] = corrected
+    return matrix[ii, jj]
+
+
+def statistics_from_counts(counts: LayerCounts) -> pd.DataFrame:
+    """Tests for every ordered pair of distinct tasks of one layer (keys plus `STAT_COLUMNS`)."""
+    num_tasks = len(counts.task_ids)
+    ii, jj = ordered_pairs(num_tasks)
+    n = counts.num_weights
+    k_i, k_j = counts.kept[ii], counts.kept[jj]
+    inter = counts.inter[ii, jj]
+    t, p = ttest_from_counts(n, k_i, k_j)
+    mc_stat, mc_p, mc_exact = mcnemar_from_counts(k_i - inter, k_j - inter)
+    p_gt = overlap_gt_chance_p(n, k_i, k_j, inter)
+    task_ids = np.asarray(counts.task_ids, dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "layer": [counts.layer] * len(ii),
+            "task_i": task_ids[ii],
+            "task_j": task_ids[jj],
+            "t_stat": t,
+            "p_value": p,
+            "p_holm": holm_symmetric(p, ii, jj, num_tasks),
+            "mcnemar_stat": mc_stat,
+            "mcnemar_p": mc_p,
+            "mcnemar_p_holm": holm_symmetric(mc_p, ii, jj, num_tasks),
+            "mcnemar_exact": mc_exact,
+            "p_overlap_gt_chance": p_gt,
+            "p_overlap_gt_chance_holm": holm_symmetric(p_gt, ii, jj, num_tasks),
+        }
+    )
+
+
+def pair_statistics(masks: Masks) -> pd.DataFrame:
+    """Tests for every ordered pair of distinct tasks and every layer of a run.
+
+    Columns: `layer, task_i, task_j` and `STAT_COLUMNS`; Holm corrections are per layer.
+    """
+    frames = [statistics_from_counts(c) for c in layer_counts(masks)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def sort_by_similarity(table: pd.DataFrame, by_layer: bool = True) -> pd.DataFrame:
+    """Pairs sorted by t-test p-value, most similar (highest p) first, as in the seed study.
+
+    With `by_layer`, layers keep their order of appearance and pairs are sorted within each.
+    NaN p-values (identical constant masks) go last; ties keep the table's order.
+    """
+    keys = ["p_value"]
+    ascending = [False]
+    ordered = table.copy()
+    if by_layer:
+        layer_rank = {layer: rank for rank, layer in enumerate(pd.unique(table["layer"]))}
+        ordered["_layer_rank"] = ordered["layer"].map(layer_rank)
+        keys, ascending = ["_layer_rank", *keys], [True, *ascending]
+    ordered = ordered.sort_values(keys, ascending=ascending, kind="stable", na_position="last")
+    return ordered.drop(columns="_layer_rank", errors="ignore").reset_index(drop=True)

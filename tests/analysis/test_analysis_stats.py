@@ -1,0 +1,187 @@
+"""Tests of the pairwise mask tests against scipy and statsmodels references."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
+
+from supermasks.analysis import (
+    holm,
+    mcnemar_from_counts,
+    overlap_gt_chance_p,
+    overlap_table,
+    pair_statistics,
+    sort_by_similarity,
+    ttest_from_counts,
+)
+
+
+def random_masks(seed: int, densities: list[float], shape=(40, 50)) -> dict:
+    rng = np.random.default_rng(seed)
+    return {t: {"fc1": rng.random(shape) < d, "fc2": rng.random((4, 5)) < d} for t, d in enumerate(densities)}
+
+
+def scipy_ttest(a: np.ndarray, b: np.ndarray):
+    with warnings.catch_warnings():
+        # scipy warns about constant inputs; the NaN it returns is what we compare with.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return stats.ttest_ind(a.ravel().astype(float), b.ravel().astype(float))
+
+
+# --- t-test ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ttest_equals_scipy_on_random_masks(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 5000))
+    a = rng.random(n) < rng.random()
+    b = rng.random(n) < rng.random()
+    t, p = ttest_from_counts(n, np.array([a.sum()]), np.array([b.sum()]))
+    ref = scipy_ttest(a, b)
+    np.testing.assert_allclose(t[0], ref.statistic, rtol=1e-10)
+    np.testing.assert_allclose(p[0], ref.pvalue, rtol=1e-10, atol=1e-300)
+
+
+def test_ttest_in_table_equals_scipy():
+    masks = random_masks(0, [0.3, 0.5, 0.52, 0.8])
+    table = pair_statistics(masks)
+    for row in table.itertuples():
+        ref = scipy_ttest(masks[row.task_i][row.layer], masks[row.task_j][row.layer])
+        np.testing.assert_allclose(row.t_stat, ref.statistic, rtol=1e-10)
+        np.testing.assert_allclose(row.p_value, ref.pvalue, rtol=1e-10, atol=1e-300)
+
+
+def test_ttest_constant_masks_follow_scipy():
+    ones, zeros = np.ones(10, bool), np.zeros(10, bool)
+    t, p = ttest_from_counts(10, np.array([10, 10, 0]), np.array([10, 0, 0]))
+    for k, (a, b) in enumerate([(ones, ones), (ones, zeros), (zeros, zeros)]):
+        ref = scipy_ttest(a, b)
+        np.testing.assert_equal(t[k], ref.statistic)
+        np.testing.assert_equal(p[k], ref.pvalue)
+    assert np.isnan(t[0]) and np.isnan(p[0]) and t[1] == np.inf and p[1] == 0.0
+
+
+# --- McNemar -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "both, b, c, neither",
+    [(5, 0, 0, 5), (10, 3, 5, 7), (1, 10, 14, 2), (4, 12, 13, 9), (30, 40, 10, 20), (0, 100, 100, 0), (2, 0, 60, 1)],
+)
+def test_mcnemar_equals_statsmodels(both, b, c, neither):
+    stat, p, exact = mcnemar_from_counts(np.array([b]), np.array([c]))
+    ref = mcnemar([[both, b], [c, neither]], exact=b + c < 25, correction=True)
+    assert exact[0] == (b + c < 25)
+    np.testing.assert_allclose(stat[0], ref.statistic, rtol=1e-12)
+    np.testing.assert_allclose(p[0], ref.pvalue, rtol=1e-10)
+
+
+def test_mcnemar_in_table_equals_statsmodels():
+    masks = random_masks(1, [0.5, 0.55, 0.2])
+    table = overlap_table(masks)
+    assert table["mcnemar_exact"].any() and not table["mcnemar_exact"].all()
+    for row in table.itertuples():
+        a, b = masks[row.task_i][row.layer], masks[row.task_j][row.layer]
+        agreement = [[(a & b).sum(), (a & ~b).sum()], [(~a & b).sum(), (~a & ~b).sum()]]
+        ref = mcnemar(agreement, exact=row.mcnemar_exact, correction=True)
+        np.testing.assert_allclose(row.mcnemar_stat, ref.statistic, rtol=1e-12)
+        np.testing.assert_allclose(row.mcnemar_p, ref.pvalue, rtol=1e-10)
+
+
+# --- Holm --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 7, 50])
+def test_holm_equals_statsmodels(size):
+    rng = np.random.default_rng(size)
+    p = rng.random(size) ** 3
+    if size > 3:
+        p[1] = p[2]  # ties must not change the result
+        p[3] = 1.0
+    expected = multipletests(p, method="holm")[1] if size else np.empty(0)
+    np.testing.assert_allclose(holm(p), expected, rtol=1e-14)
+
+
+def test_holm_matches_statsmodels_over_unordered_pairs():
+    table = pair_statistics(random_masks(2, [0.4, 0.45, 0.5, 0.55, 0.6]))
+    for column, raw in [("p_holm", "p_value"), ("mcnemar_p_holm", "mcnemar_p"), ("p_overlap_gt_chance_holm", "p_overlap_gt_chance")]:
+        assert (table[column] >= table[raw] - 1e-15).all()
+        for _, layer in table.groupby("layer"):
+            upper = layer[layer["task_i"] < layer["task_j"]]
+            assert len(upper) == 10
+            expected = multipletests(upper[raw].to_numpy(), method="holm")[1]
+            np.testing.assert_allclose(upper[column].to_numpy(), expected)
+            # Holm keeps the order of the raw p-values.
+            order = np.argsort(upper[raw].to_numpy(), kind="stable")
+            assert np.all(np.diff(upper[column].to_numpy()[order]) >= -1e-15)
+            lower = layer[layer["task_i"] > layer["task_j"]].set_index(["task_j", "task_i"])[column]
+            np.testing.assert_allclose(lower.loc[list(zip(upper["task_i"], upper["task_j"]))], upper[column])
+
+
+def test_holm_leaves_nan_out_of_the_family():
+    ones = np.ones((3, 3), bool)
+    masks = {0: {"w": ones}, 1: {"w": ones}, 2: {"w": np.eye(3, dtype=bool)}}
+    table = pair_statistics(masks)
+    pair01 = table[(table["task_i"] == 0) & (table["task_j"] == 1)].iloc[0]
+    assert np.isnan(pair01["p_value"]) and np.isnan(pair01["p_holm"])
+    finite = table[table["p_value"].notna() & (table["task_i"] < table["task_j"])]
+    np.testing.assert_allclose(finite["p_holm"], multipletests(finite["p_value"], method="holm")[1])
+
+
+# --- more overlap than chance ------------------------------------------------------------------
+
+
+def test_overlap_p_is_tiny_for_overlapping_masks_and_one_for_disjoint():
+    rng = np.random.default_rng(3)
+    a = rng.random(5000) < 0.5
+    b = a.copy()
+    flip = rng.random(5000) < 0.1
+    b[flip] = ~b[flip]
+    masks = {0: {"w": a}, 1: {"w": b}, 2: {"w": ~a}}
+    table = pair_statistics(masks).set_index(["task_i", "task_j"])
+    assert table.loc[(0, 1), "p_overlap_gt_chance"] < 1e-100
+    assert table.loc[(0, 2), "p_overlap_gt_chance"] == pytest.approx(1.0)
+
+
+def test_overlap_p_is_not_small_for_independent_masks():
+    table = overlap_table(random_masks(4, [0.5] * 10, shape=(100, 100)))
+    upper = table[(table["task_i"] < table["task_j"]) & (table["layer"] == "fc1")]
+    p = upper["p_overlap_gt_chance"].to_numpy()
+    assert len(p) == 45
+    assert p.min() > 1e-3
+    assert 0.3 < p.mean() < 0.7
+    assert stats.kstest(p, "uniform").pvalue > 0.01
+
+
+def test_overlap_p_equals_one_sided_fisher():
+    for both, b, c, neither in [(30, 10, 12, 48), (3, 20, 25, 52), (0, 5, 5, 0)]:
+        n = both + b + c + neither
+        p = overlap_gt_chance_p(n, np.array([both + b]), np.array([both + c]), np.array([both]))
+        ref = stats.fisher_exact([[both, b], [c, neither]], alternative="greater").pvalue
+        np.testing.assert_allclose(p[0], ref, rtol=1e-10)
+
+
+# --- sorting -----------------------------------------------------------------------------------
+
+
+def test_sort_by_similarity():
+    ones = np.ones(6, bool)
+    masks = {0: {"w": ones, "v": ones}, 1: {"w": ones, "v": ones}, 2: {"w": np.eye(6, dtype=bool)[0], "v": ones}}
+    masks[2]["v"] = np.array([1, 1, 1, 0, 0, 0], bool)
+    table = overlap_table(masks)
+    ordered = sort_by_similarity(table)
+    assert list(ordered["layer"]) == ["w"] * 6 + ["v"] * 6
+    for _, layer in ordered.groupby("layer", sort=False):
+        p = layer["p_value"].to_numpy()
+        finite = p[~np.isnan(p)]
+        assert np.all(np.diff(finite) <= 0)
+        # Identical constant masks have NaN p-values and go to the end of their layer.
+        assert np.isnan(p[-2:]).all() and not np.isnan(p[:-2]).any()
+    flat = sort_by_similarity(table, by_layer=False)["p_value"].to_numpy()
+    assert np.all(np.diff(flat[~np.isnan(flat)]) <= 0) and np.isnan(flat[-4:]).all()
