@@ -26,7 +26,10 @@ def save_task_checkpoint(path: Path, model: torch.nn.Module, task_id: int) -> in
         norm = bn.norms[task_id]
         tensors[f"bn.{name}.running_mean"] = norm.running_mean.detach().clone()
         tensors[f"bn.{name}.running_var"] = norm.running_var.detach().clone()
-    data = st_save(tensors, metadata={"task_id": str(task_id), "mask_shapes": json.dumps(shapes)})
+    # One metadata key: safetensors writes several keys in no fixed order, and a checkpoint of the
+    # same state should be the same bytes.
+    info = json.dumps({"task_id": task_id, "mask_shapes": shapes}, sort_keys=True)
+    data = st_save(tensors, metadata={"supermasks": info})
     atomic_write_bytes(path, data)
     return len(data)
 
@@ -37,5 +40,5 @@ def load_task_masks(path: Path) -> dict[str, np.ndarray]:
     tensors = st_load(data)
     header_len = int.from_bytes(data[:8], "little")
     metadata = json.loads(data[8:8 + header_len])["__metadata__"]
-    shapes = json.loads(metadata["mask_shapes"])
+    shapes = json.loads(metadata["supermasks"])["mask_shapes"]
     return {name: unpack_mask(tensors[f"mask.{name}"], tuple(shape)).numpy() for name, shape in shapes.items()}

@@ -74,7 +74,8 @@ def fit(forward: Forward, optimizer: torch.optim.Optimizer,
     losses: list[float] = []
     samples = 0
     start = time.perf_counter()
-    bar = tqdm(batches, total=total, desc=description, disable=not progress, leave=False,
+    # disable=None: bars only on a terminal, so logs and CI output stay readable.
+    bar = tqdm(batches, total=total, desc=description, disable=None if progress else True, leave=False,
                unit="step", dynamic_ncols=True)
     for xb, yb in bar:
         optimizer.zero_grad(set_to_none=True)

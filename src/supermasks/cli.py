@@ -1,0 +1,121 @@
+"""The `supermasks` command line: a thin layer that parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from supermasks import __version__
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from supermasks.config import load_config
+    from supermasks.experiment import run
+
+    config = load_config(args.config, args.overrides)
+    result = run(config, force=args.force, progress=not args.no_progress)
+    if not result.skipped:
+        _print_summary(result)
+    print(f"run directory: {result.directory}")
+    return 0
+
+
+def _print_summary(result) -> None:
+    for br in result.benchmarks:
+        final = br.accuracy[-1]
+        per_task = "  ".join(f"{i}:{a:.1%}" for i, a in enumerate(final))
+        print(f"\n{br.benchmark}: ACC {br.metrics['ACC']:.2%}, BWT {br.metrics['BWT']:+.2%}")
+        print(f"  accuracy per task after the last task: {per_task}")
+        if br.overlap_summary is not None:
+            for row in br.overlap_summary.itertuples():
+                print(f"  mean overlap {row.layer}: {row.mean_jaccard_pct:.2f}% "
+                      f"(chance {row.mean_chance_pct:.2f}%, {row.mean_relative_to_chance:.3f}x chance)")
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from supermasks.data import list_benchmarks, list_sources
+    from supermasks.methods import list_methods
+    from supermasks.models import list_models
+
+    sections = {
+        "benchmarks": list_benchmarks(),
+        "data sources": {s.name: s.description for s in list_sources()},
+        "models": list_models(),
+        "methods": list_methods(),
+    }
+    for title, entries in sections.items():
+        print(f"{title}:")
+        width = max(map(len, entries))
+        for name, desc in entries.items():
+            print(f"  {name:<{width}}  {desc}")
+    return 0
+
+
+def _cmd_data_status(args: argparse.Namespace) -> int:
+    from supermasks.data import list_sources
+
+    for info in list_sources():
+        state = "available" if info.available else "missing"
+        where = f" at {info.location}" if info.available and info.location else ""
+        print(f"{info.name:<14} {state}{where}")
+        if not info.available:
+            print(f"{'':<14} to get it: {info.how_to_get}")
+    return 0
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from supermasks.data import fetch
+
+    path = fetch(args.name, cache_dir=args.dir, progress=not args.no_progress)
+    print(f"{args.name}: files checked and stored in {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="supermasks", description="Continual learning with supermasks: run experiments, list components, manage data.")
+    parser.add_argument("--version", action="version", version=f"supermasks {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run an experiment config into its run directory",
+                       description="Run CONFIG (YAML) with optional key=value overrides, e.g. "
+                                   "`supermasks run configs/experiment1.yaml benchmark=rotated num_tasks=10 seed=3`.")
+    p.add_argument("config", type=Path, help="experiment YAML file")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="override a config field (value read as YAML)")
+    p.add_argument("--force", action="store_true", help="run again even if this config already finished")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("list", help="list benchmarks, data sources, models and methods")
+    p.set_defaults(func=_cmd_list)
+
+    data = sub.add_parser("data", help="data sources: status and downloads")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    p = dsub.add_parser("status", help="which data sources are available here, and how to get the others")
+    p.set_defaults(func=_cmd_data_status)
+    p = dsub.add_parser("fetch", help="download a data set (SHA-256 checked) into the cache")
+    p.add_argument("name", choices=["mnist", "fashion-mnist", "kmnist"])
+    p.add_argument("--dir", type=Path, default=None, help="cache directory (default: the user cache)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_data_fetch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from supermasks.config import ConfigError
+    from supermasks.data import DataError
+
+    try:
+        return args.func(args)
+    except (ConfigError, DataError) as exc:
+        print(f"supermasks: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("supermasks: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""End-to-end tests of the `supermasks` command, in-process and as a real subprocess."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from supermasks.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_run_end_to_end_on_synthetic_data(tmp_path, capsys):
+    code = main(["run", str(ROOT / "configs" / "experiment1.yaml"), "source=synthetic", "num_tasks=2",
+                 "steps_per_task=10", "figures=false", f"out_dir={tmp_path}", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "mean overlap fc1" in out
+    run_dir = out.strip().splitlines()[-1].removeprefix("run directory: ")
+    assert Path(run_dir).parent == tmp_path
+    assert (Path(run_dir) / "rotated" / "accuracy.csv").is_file()
+
+
+def test_unknown_key_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+    code = main(["run", str(ROOT / "configs" / "experiment1.yaml"), "num_task=3"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown config key 'num_task'" in err and "Valid keys:" in err and "Traceback" not in err
+
+
+def test_list_shows_every_family(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ("benchmarks:", "permuted", "rotated", "split", "data sources:", "mnist-5k",
+                 "models:", "fc-300-300", "lenet-300-100", "methods:", "supsup"):
+        assert word in out
+
+
+def test_data_status_reports_the_embedded_subset(capsys):
+    assert main(["data", "status"]) == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("mnist-5k"))
+    assert "available" in line
+
+
+def test_console_script_runs(tmp_path):
+    exe = Path(sys.executable).parent / "supermasks"
+    if not exe.exists():
+        pytest.skip("the package is not installed as a console script in this environment")
+    proc = subprocess.run([str(exe), "run", str(ROOT / "configs" / "experiment1.yaml"), "lr=abc"],
+                          capture_output=True, text=True, cwd=tmp_path, env=os.environ | {"PYTHONWARNINGS": "ignore"})
+    assert proc.returncode == 2
+    assert "lr: expected float, got 'abc'" in proc.stderr

@@ -1,0 +1,74 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from supermasks.checkpoints import load_task_masks
+from supermasks.config import ConfigError, load_config
+from supermasks.experiment import run, validate
+
+TINY = ["source=synthetic", "num_tasks=3", "steps_per_task=15", "batch_size=32", "lr=1e-3", "figures=false"]
+
+
+def tiny_config(tmp_path, *extra):
+    return load_config(None, [*TINY, f"out_dir={tmp_path}", *extra])
+
+
+def test_run_writes_the_run_directory(tmp_path):
+    result = run(tiny_config(tmp_path, "benchmark=[permuted,split]", "figures=true"), progress=False, log=lambda s: None)
+    d = result.directory
+    assert d.parent == tmp_path
+    meta = json.loads((d / "meta.json").read_text())
+    assert meta["status"] == "finished" and meta["seed"] == 0 and meta["torch_version"].startswith("2.13.0")
+    for bench in ("permuted", "split"):
+        r = pd.read_csv(d / bench / "accuracy.csv").drop(columns="after").to_numpy()
+        assert r.shape == (3, 3)
+        assert np.isfinite(r[np.tril_indices(3)]).all() and np.isnan(r[np.triu_indices(3, 1)]).all()
+        table = pd.read_csv(d / bench / "overlap.csv")
+        assert len(table) == 3 * 2 * 3  # ordered pairs x layers
+        assert (d / bench / "figures" / "overlap_heatmap_fc1.png").stat().st_size > 0
+        assert (d / bench / "figures" / "masks_fc2.svg").stat().st_size > 0
+        masks = load_task_masks(d / bench / "checkpoints" / "task_002.safetensors")
+        assert masks["fc1"].shape == (300, 784)
+    summary = pd.read_csv(d / "overlap_summary.csv")
+    assert set(summary["benchmark"]) == {"permuted", "split"}
+
+
+def test_same_config_and_seed_same_numbers_and_masks(tmp_path):
+    a = run(tiny_config(tmp_path / "a"), progress=False, log=lambda s: None)
+    b = run(tiny_config(tmp_path / "b"), progress=False, log=lambda s: None)
+    assert a.directory.name == b.directory.name
+    np.testing.assert_array_equal(a.benchmarks[0].accuracy, b.benchmarks[0].accuracy)
+    for t in range(3):
+        name = f"permuted/checkpoints/task_{t:03d}.safetensors"
+        assert (a.directory / name).read_bytes() == (b.directory / name).read_bytes()
+    c = run(tiny_config(tmp_path / "c", "seed=1"), progress=False, log=lambda s: None)
+    assert c.directory.name != a.directory.name
+
+
+def test_finished_run_is_not_repeated_without_force(tmp_path):
+    config = tiny_config(tmp_path, "num_tasks=2", "overlap=false")
+    run(config, progress=False, log=lambda s: None)
+    messages = []
+    again = run(config, progress=False, log=messages.append)
+    assert again.skipped and "--force" in messages[0]
+    assert not run(config, force=True, progress=False, log=lambda s: None).skipped
+
+
+@pytest.mark.parametrize("override, message", [
+    ("benchmark=rotate", "benchmark: unknown value 'rotate'"),
+    ("method=ewc2", "method: unknown value 'ewc2'"),
+    ("lr=-0.1", "lr must be positive"),
+    ("density=1.5", "density must be in"),
+    ("source=imagenet", "source: unknown value 'imagenet'"),
+])
+def test_bad_values_fail_before_any_work(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(tiny_config(tmp_path, override))
+
+
+def test_output_size_must_cover_the_classes(tmp_path):
+    with pytest.raises(ConfigError, match="output_size 5 is smaller than the 10 classes"):
+        run(tiny_config(tmp_path, "output_size=5"), progress=False, log=lambda s: None)
+    assert not any(tmp_path.iterdir())  # nothing written
