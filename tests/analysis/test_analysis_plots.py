@@ -32,7 +32,9 @@ def test_heatmap_annotates_small_matrices():
     heat, colorbar = fig.axes
     assert len(heat.texts) == 16
     assert heat.get_title() == "fc1"
-    assert colorbar.get_ylabel() == "Jaccard overlap (%)"
+    assert colorbar.get_ylabel() == "Jaccard overlap (%), distinct tasks"
+    low, high = heat.images[0].get_clim()  # the scale spans the off-diagonal pairs only
+    assert high < 100.0
     assert [label.get_text() for label in heat.get_xticklabels()] == ["t0", "t1", "t2", "t3"]
 
 

@@ -31,9 +31,16 @@ def overlap_heatmap(matrix: np.ndarray, task_labels: list[str], title: str) -> F
     side = 1.6 + 0.55 * max(num_tasks, 4)
     fig = Figure(figsize=(side + 1.2, side), layout="constrained")
     ax = fig.add_subplot()
-    image = ax.imshow(matrix, cmap="viridis", vmin=0.0, vmax=100.0, interpolation="nearest")
+    # The diagonal (a task with itself) is trivially 100%; leave it blank so the colour scale
+    # spans the pairs of distinct tasks, whose differences are often a fraction of a percent.
+    off_diagonal = np.where(np.eye(num_tasks, dtype=bool), np.nan, matrix)
+    finite = off_diagonal[np.isfinite(off_diagonal)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    image = ax.imshow(off_diagonal, cmap="viridis", vmin=low, vmax=high, interpolation="nearest")
     colorbar = fig.colorbar(image, ax=ax)
-    colorbar.set_label("Jaccard overlap (%)")
+    colorbar.set_label("Jaccard overlap (%), distinct tasks")
     ax.set_xticks(range(num_tasks), labels=task_labels, rotation=45 if num_tasks > 6 else 0)
     ax.set_yticks(range(num_tasks), labels=task_labels)
     ax.set_xlabel("Task j")
@@ -44,7 +51,7 @@ def overlap_heatmap(matrix: np.ndarray, task_labels: list[str], title: str) -> F
             for j in range(num_tasks):
                 value = matrix[i, j]
                 # Dark text on the bright end of viridis, light text on the dark end.
-                colour = "black" if value > 60.0 else "white"
+                colour = "black" if i == j or value > (low + high) / 2 else "white"
                 ax.text(j, i, f"{value:.1f}", ha="center", va="center", color=colour, fontsize=8)
     return fig
 
