@@ -1,0 +1,45 @@
+"""Data: IDX files, named sources (embedded, system, downloaded, synthetic) and benchmarks."""
+
+from .benchmarks import list_benchmarks, make_benchmark
+from .download import cached, default_cache_dir, fetch
+from .errors import (
+    BadMagicError,
+    ChecksumError,
+    CorruptFileError,
+    CountMismatchError,
+    DataError,
+    SourceUnavailableError,
+    TrailingBytesError,
+    TruncatedFileError,
+)
+from .idx import read_idx, read_idx_pair, write_idx
+from .sources import Dataset, SourceInfo, list_sources, load_source
+from .task import Task
+from .transforms import MNIST_MEAN, MNIST_STD, normalize
+
+__all__ = [
+    "MNIST_MEAN",
+    "MNIST_STD",
+    "BadMagicError",
+    "ChecksumError",
+    "CorruptFileError",
+    "CountMismatchError",
+    "DataError",
+    "Dataset",
+    "SourceInfo",
+    "SourceUnavailableError",
+    "Task",
+    "TrailingBytesError",
+    "TruncatedFileError",
+    "cached",
+    "default_cache_dir",
+    "fetch",
+    "list_benchmarks",
+    "list_sources",
+    "load_source",
+    "make_benchmark",
+    "normalize",
+    "read_idx",
+    "read_idx_pair",
+    "write_idx",
+]

@@ -1,0 +1,178 @@
+"""Turn a Dataset into a sequence of Tasks: permuted, rotated and split benchmarks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .sources import Dataset
+from .task import Task
+from .transforms import normalize, permute_pixels, rotate
+
+_BENCHMARKS: dict[str, str] = {
+    "permuted": "task i shuffles the pixels by RandomState(seed + i).permutation(H*W); all classes",
+    "rotated": "task i turns images i * (360 // num_tasks) degrees anticlockwise; all classes",
+    "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, "
+    "else distinct seeded subsets",
+}
+_ALIASES = {"partitioned": "split"}
+LABEL_MODES = ("remap", "keep")
+
+
+def list_benchmarks() -> dict[str, str]:
+    """Benchmark name -> one-line description (aliases included)."""
+    listed = dict(_BENCHMARKS)
+    listed.update({alias: f"alias of {target}" for alias, target in _ALIASES.items()})
+    return listed
+
+
+def _require_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _all_classes_task(
+    dataset: Dataset, task_id: int, name: str, x_train: torch.Tensor, x_test: torch.Tensor
+) -> Task:
+    """A task over every class, from transformed uint8 images (N, H, W)."""
+    return Task(
+        task_id=task_id,
+        name=name,
+        x_train=normalize(x_train),
+        y_train=dataset.y_train.clone(),
+        x_test=normalize(x_test),
+        y_test=dataset.y_test.clone(),
+        classes=tuple(range(dataset.num_classes)),
+        num_classes=dataset.num_classes,
+    )
+
+
+def _permuted(dataset: Dataset, num_tasks: int, seed: int) -> list[Task]:
+    pixels = dataset.x_train.shape[1] * dataset.x_train.shape[2]
+    tasks = []
+    for i in range(num_tasks):
+        perm = np.random.RandomState(seed + i).permutation(pixels)
+        x_train = permute_pixels(dataset.x_train, perm)
+        x_test = permute_pixels(dataset.x_test, perm)
+        tasks.append(_all_classes_task(dataset, i, f"permuted-{i}", x_train, x_test))
+    return tasks
+
+
+def _rotated(dataset: Dataset, num_tasks: int) -> list[Task]:
+    step = 360 // num_tasks
+    if step == 0:
+        raise ValueError(f"rotated: at most 360 tasks (one degree apart), got {num_tasks}")
+    tasks = []
+    for i in range(num_tasks):
+        # rotate() fills with raw 0 before normalize(), so the fill is black, not the mean.
+        x_train, x_test = rotate(dataset.x_train, i * step), rotate(dataset.x_test, i * step)
+        tasks.append(_all_classes_task(dataset, i, f"rotated-{i * step}deg", x_train, x_test))
+    return tasks
+
+
+def split_classes(
+    num_classes: int, num_tasks: int, classes_per_task: int, seed: int
+) -> list[tuple[int, ...]]:
+    """The sorted class ids of each split task.
+
+    When num_tasks * classes_per_task <= num_classes the groups are consecutive:
+    (0, 1), (2, 3), ... Otherwise there are not enough disjoint groups, and the subsets are
+    drawn from rng = np.random.RandomState(seed): repeat
+    `tuple(sorted(rng.choice(num_classes, classes_per_task, replace=False)))`, dropping any
+    subset drawn before, until num_tasks distinct subsets are kept, in draw order.
+    """
+    if classes_per_task < 2:
+        raise ValueError(f"split: classes_per_task must be >= 2, got {classes_per_task}")
+    if classes_per_task > num_classes:
+        raise ValueError(
+            f"split: classes_per_task={classes_per_task} exceeds the {num_classes} classes"
+        )
+    if num_tasks * classes_per_task <= num_classes:
+        return [
+            tuple(range(i * classes_per_task, (i + 1) * classes_per_task)) for i in range(num_tasks)
+        ]
+    available = math.comb(num_classes, classes_per_task)
+    if num_tasks > available:
+        raise ValueError(
+            f"split: {num_tasks} distinct subsets of {classes_per_task} classes requested, "
+            f"but only {available} exist among {num_classes} classes"
+        )
+    rng = np.random.RandomState(seed)
+    chosen: list[tuple[int, ...]] = []
+    seen: set[tuple[int, ...]] = set()
+    while len(chosen) < num_tasks:
+        subset = tuple(
+            sorted(int(c) for c in rng.choice(num_classes, classes_per_task, replace=False))
+        )
+        if subset not in seen:
+            seen.add(subset)
+            chosen.append(subset)
+    return chosen
+
+
+def _select(
+    x: torch.Tensor, y: torch.Tensor, classes: tuple[int, ...], lut: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    keep = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
+    labels = y[keep] if lut is None else lut[y[keep]]
+    return normalize(x[keep]), labels
+
+
+def _split(
+    dataset: Dataset, num_tasks: int, seed: int, classes_per_task: int, label_mode: str
+) -> list[Task]:
+    tasks = []
+    for i, classes in enumerate(
+        split_classes(dataset.num_classes, num_tasks, classes_per_task, seed)
+    ):
+        lut = None
+        if label_mode == "remap":
+            # Original label -> its position among this task's sorted classes (-1: unused).
+            lut = torch.full((dataset.num_classes,), -1, dtype=torch.int64)
+            lut[list(classes)] = torch.arange(len(classes))
+        x_train, y_train = _select(dataset.x_train, dataset.y_train, classes, lut)
+        x_test, y_test = _select(dataset.x_test, dataset.y_test, classes, lut)
+        tasks.append(
+            Task(
+                task_id=i,
+                name=f"split-{i}[{','.join(map(str, classes))}]",
+                x_train=x_train,
+                y_train=y_train,
+                x_test=x_test,
+                y_test=y_test,
+                classes=classes,
+                num_classes=len(classes) if label_mode == "remap" else dataset.num_classes,
+            )
+        )
+    return tasks
+
+
+def make_benchmark(
+    name: str,
+    dataset: Dataset,
+    num_tasks: int,
+    seed: int,
+    classes_per_task: int = 2,
+    label_mode: str = "remap",
+) -> list[Task]:
+    """Build `num_tasks` tasks from `dataset`, images normalised to float32 (N, 1, H, W).
+
+    `classes_per_task` and `label_mode` ("remap": labels 0..c-1 in sorted class order;
+    "keep": the original labels) apply to the split benchmark only.
+    """
+    canonical = _ALIASES.get(name, name)
+    if canonical not in _BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; valid names: {', '.join(list_benchmarks())}")
+    num_tasks = _require_int("num_tasks", num_tasks, 1)
+    seed = _require_int("seed", seed, 0)
+    if label_mode not in LABEL_MODES:
+        raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
+    if canonical == "permuted":
+        return _permuted(dataset, num_tasks, seed)
+    if canonical == "rotated":
+        return _rotated(dataset, num_tasks)
+    classes_per_task = _require_int("classes_per_task", classes_per_task, 2)
+    return _split(dataset, num_tasks, seed, classes_per_task, label_mode)

