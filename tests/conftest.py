@@ -31,3 +31,15 @@ def make_tasks(num_tasks: int = 3, n_train: int = 256, n_test: int = 128, num_cl
 @pytest.fixture
 def tiny_tasks() -> list[Task]:
     return make_tasks()
+
+
+def make_conflicting_tasks(n_train: int = 256, n_test: int = 128, seed: int = 0) -> list[Task]:
+    """Two tasks on the same inputs whose labels disagree (task 1 swaps the classes of task 0).
+
+    A single network that fits task 1 must unlearn task 0, so forgetting is easy to provoke.
+    """
+    base = make_tasks(num_tasks=1, n_train=n_train, n_test=n_test, num_classes=4, seed=seed)[0]
+    swap = torch.tensor([1, 0, 3, 2])
+    second = Task(1, "conflicting-1", base.x_train, swap[base.y_train], base.x_test, swap[base.y_test],
+                  base.classes, base.num_classes)
+    return [base, second]

@@ -20,7 +20,7 @@ def test_run_end_to_end_on_synthetic_data(tmp_path, capsys):
     assert "mean overlap fc1" in out
     run_dir = out.strip().splitlines()[-1].removeprefix("run directory: ")
     assert Path(run_dir).parent == tmp_path
-    assert (Path(run_dir) / "rotated" / "accuracy.csv").is_file()
+    assert (Path(run_dir) / "rotated" / "supsup" / "accuracy.csv").is_file()
 
 
 def test_unknown_key_is_a_clear_error_not_a_traceback(tmp_path, capsys):

@@ -21,7 +21,7 @@ def test_run_writes_the_run_directory(tmp_path):
     assert d.parent == tmp_path
     meta = json.loads((d / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["seed"] == 0 and meta["torch_version"].startswith("2.13.0")
-    for bench in ("permuted", "split"):
+    for bench in ("permuted/supsup", "split/supsup"):
         r = pd.read_csv(d / bench / "accuracy.csv").drop(columns="after").to_numpy()
         assert r.shape == (3, 3)
         assert np.isfinite(r[np.tril_indices(3)]).all() and np.isnan(r[np.triu_indices(3, 1)]).all()
@@ -39,9 +39,9 @@ def test_same_config_and_seed_same_numbers_and_masks(tmp_path):
     a = run(tiny_config(tmp_path / "a"), progress=False, log=lambda s: None)
     b = run(tiny_config(tmp_path / "b"), progress=False, log=lambda s: None)
     assert a.directory.name == b.directory.name
-    np.testing.assert_array_equal(a.benchmarks[0].accuracy, b.benchmarks[0].accuracy)
+    np.testing.assert_array_equal(a.results[0].accuracy, b.results[0].accuracy)
     for t in range(3):
-        name = f"permuted/checkpoints/task_{t:03d}.safetensors"
+        name = f"permuted/supsup/checkpoints/task_{t:03d}.safetensors"
         assert (a.directory / name).read_bytes() == (b.directory / name).read_bytes()
     c = run(tiny_config(tmp_path / "c", "seed=1"), progress=False, log=lambda s: None)
     assert c.directory.name != a.directory.name

@@ -17,32 +17,50 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run(config, force=args.force, progress=not args.no_progress)
     if not result.skipped:
         _print_summary(result)
+        if args.command == "compare" or len(config.method) > 1:
+            _print_comparison(result)
     print(f"run directory: {result.directory}")
     return 0
 
 
 def _print_summary(result) -> None:
-    for br in result.benchmarks:
-        final = br.accuracy[-1]
+    for res in result.results:
+        final = res.accuracy[-1]
         per_task = "  ".join(f"{i}:{a:.1%}" for i, a in enumerate(final))
-        print(f"\n{br.benchmark}: ACC {br.metrics['ACC']:.2%}, BWT {br.metrics['BWT']:+.2%}")
+        print(f"\n{res.benchmark}/{res.method}: ACC {res.metrics['ACC']:.2%}, BWT {res.metrics['BWT']:+.2%}")
         print(f"  accuracy per task after the last task: {per_task}")
-        if br.overlap_summary is not None:
-            for row in br.overlap_summary.itertuples():
+        if res.overlap_summary is not None:
+            for row in res.overlap_summary.itertuples():
                 print(f"  mean overlap {row.layer}: {row.mean_jaccard_pct:.2f}% "
                       f"(chance {row.mean_chance_pct:.2f}%, {row.mean_relative_to_chance:.3f}x chance)")
+
+
+def _print_comparison(result) -> None:
+    from supermasks.metrics import DEFINITIONS
+    from supermasks.report_table import format_comparison
+
+    print()
+    print(format_comparison(result.comparison()))
+    print("\nACC, BWT, FWT and forgetting in percentage points of accuracy; definitions:")
+    for name, text in DEFINITIONS.items():
+        print(f"  {name}: {text}")
+    print("  memory/task: bytes the method's state grows by per task (masks, heads, replay buffer, Fisher);"
+          " total: all its state after the last task")
+    print("  time/task: wall time of learning one task (evaluation excluded)")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from supermasks.data import list_benchmarks, list_sources
     from supermasks.methods import list_methods
     from supermasks.models import list_models
+    from supermasks.scenarios import SCENARIOS
 
     sections = {
         "benchmarks": list_benchmarks(),
         "data sources": {s.name: s.description for s in list_sources()},
         "models": list_models(),
         "methods": list_methods(),
+        "scenarios": SCENARIOS,
     }
     for title, entries in sections.items():
         print(f"{title}:")
@@ -82,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run CONFIG (YAML) with optional key=value overrides, e.g. "
                                    "`supermasks run configs/experiment1.yaml benchmark=rotated num_tasks=10 seed=3`.")
     p.add_argument("config", type=Path, help="experiment YAML file")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="override a config field (value read as YAML)")
+    p.add_argument("--force", action="store_true", help="run again even if this config already finished")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("compare", help="run several methods on the same tasks and print one metrics table",
+                       description="Like `run`, for a config with several methods (e.g. configs/compare.yaml); "
+                                   "prints methods as rows and ACC, BWT, FWT, forgetting, memory and time as columns.")
+    p.add_argument("config", type=Path, help="experiment YAML file with `method: [...]`")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="override a config field (value read as YAML)")
     p.add_argument("--force", action="store_true", help="run again even if this config already finished")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -28,8 +28,10 @@ class ExperimentConfig:
     num_tasks: int = 10
     classes_per_task: int = 2  # split benchmark only
     label_mode: str = "remap"  # split benchmark only: "remap" to 0..c-1 or "keep"
+    pair_source: str = "fashion-mnist"  # pair benchmark only: the second task's data
+    scenario: str = "task"  # "task", "domain" or "class" incremental (see README)
     seed: int = 0
-    method: str = "supsup"
+    method: list[str] = field(default_factory=lambda: ["supsup"])  # several: compared on the same tasks
     model: str = "fc-300-300"
     output_size: int = 10
     mask_rule: str = "threshold"
@@ -40,6 +42,20 @@ class ExperimentConfig:
     batch_size: int = 128
     steps_per_task: int = 1000
     eval_batch_size: int = 1024
+    eval_every: int = 0  # steps between accuracy-curve points on every task seen so far (0: off)
+    # EWC (Kirkpatrick et al. 2017)
+    ewc_lambda: float = 1000.0  # the penalty is (lambda / 2) * sum_i F_i (theta_i - theta*_i)^2
+    ewc_samples: int = 200  # samples of the finished task used to estimate the diagonal Fisher
+    ewc_fisher_label: str = "predicted"  # "predicted" (model's own prediction) or "true"
+    ewc_mode: str = "separate"  # "separate": one penalty per earlier task; "online": one running Fisher
+    ewc_decay: float = 1.0  # online mode: old Fisher is multiplied by this before adding the new one
+    # Experience replay
+    replay_fraction: float = 0.5  # fraction of each finished task's training set kept
+    replay_per_task: int | None = None  # a count per task instead of a fraction
+    replay_budget: int | None = None  # total buffer size across tasks (reservoir), or no limit
+    replay_selection: str = "random"  # "random", "uncertain", "misclassified" or "balanced"
+    # Separate heads
+    heads_trunk: str = "task0"  # "task0": trunk trained on task 0 then frozen; "random": never trained
     overlap: bool = True  # the mask-overlap analysis (Experiment 1)
     figures: bool = True
     out_dir: str = "runs"

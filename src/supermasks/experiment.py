@@ -1,4 +1,4 @@
-"""Run one config: check it, build data, model and method, loop over tasks, evaluate, save."""
+"""Run one config: check it, build data and methods, loop over tasks, evaluate, save."""
 
 from __future__ import annotations
 
@@ -9,28 +9,29 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from supermasks import metrics
 from supermasks.analysis.study import overlap_report
 from supermasks.checkpoints import save_task_checkpoint
 from supermasks.config import ConfigError, ExperimentConfig, to_dict
 from supermasks.data import Dataset, Task, list_benchmarks, list_sources, load_source, make_benchmark
-from supermasks.methods import get_method, list_methods
-from supermasks.models import MASK_RULES, ARCHITECTURES, build_model
+from supermasks.methods import Method, list_methods, method_spec
+from supermasks.models import ARCHITECTURES, MASK_RULES
 from supermasks.runs import collect_meta, now, read_meta, run_directory, write_csv, write_json, write_yaml
-from supermasks.training import OPTIMIZERS, accuracy
+from supermasks.scenarios import scenario_problem, task_id_at_test
+from supermasks.training import OPTIMIZERS, Probe, accuracy
 
 Log = Callable[[str], None]
 
 
 @dataclass
-class BenchmarkResult:
-    """What one benchmark of a run produced."""
+class MethodResult:
+    """What one method produced on one benchmark."""
 
     benchmark: str
+    method: str
     directory: Path
-    accuracy: np.ndarray  # R, (T, T), NaN for tasks not yet learned
+    accuracy: np.ndarray  # R, (T, T); NaN where a task could not be evaluated yet
     untrained: np.ndarray  # b, (T,)
     metrics: dict[str, float]
     overlap_summary: pd.DataFrame | None = None
@@ -39,8 +40,22 @@ class BenchmarkResult:
 @dataclass
 class RunResult:
     directory: Path
-    benchmarks: list[BenchmarkResult] = field(default_factory=list)
+    results: list[MethodResult] = field(default_factory=list)
     skipped: bool = False  # True when the run had already finished and was not re-run
+
+    def comparison(self) -> pd.DataFrame:
+        """One row per (benchmark, method): the metrics table of `supermasks compare`."""
+        return comparison_table(self.results)
+
+
+COMPARISON_COLUMNS = ("ACC", "BWT", "FWT", "forgetting", "memory_per_task_bytes", "memory_total_bytes",
+                      "seconds_per_task", "samples_per_second")
+
+
+def comparison_table(results: list[MethodResult]) -> pd.DataFrame:
+    rows = [{"benchmark": r.benchmark, "method": r.method, **{k: r.metrics.get(k, np.nan) for k in COMPARISON_COLUMNS}}
+            for r in results]
+    return pd.DataFrame(rows, columns=["benchmark", "method", *COMPARISON_COLUMNS])
 
 
 def validate(config: ExperimentConfig) -> None:
@@ -49,12 +64,16 @@ def validate(config: ExperimentConfig) -> None:
         if value not in valid:
             raise ConfigError(f"{key}: unknown value {value!r}; choose one of {', '.join(valid)}")
 
+    for key, names in (("benchmark", config.benchmark), ("method", config.method)):
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{key}: {names} names one twice")
     for name in config.benchmark:
         one_of("benchmark", name, list_benchmarks())
-    if len(set(config.benchmark)) != len(config.benchmark):
-        raise ConfigError(f"benchmark: {config.benchmark} names a benchmark twice")
-    one_of("source", config.source, [s.name for s in list_sources()])
-    one_of("method", config.method, list_methods())
+    for name in config.method:
+        one_of("method", name, list_methods())
+    sources = [s.name for s in list_sources()]
+    one_of("source", config.source, sources)
+    one_of("pair_source", config.pair_source, sources)
     one_of("model", config.model, ARCHITECTURES)
     one_of("mask_rule", config.mask_rule, MASK_RULES)
     one_of("optimizer", config.optimizer, OPTIMIZERS)
@@ -65,82 +84,116 @@ def validate(config: ExperimentConfig) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key} must be positive, got {value}")
+    if config.eval_every < 0:
+        raise ConfigError(f"eval_every must be 0 (off) or a number of steps, got {config.eval_every}")
     if config.classes_per_task < 2:
         raise ConfigError(f"classes_per_task must be at least 2, got {config.classes_per_task}")
     if not 0.0 < config.density <= 1.0:
         raise ConfigError(f"density must be in (0, 1], got {config.density}")
     if config.data_dir is not None and not Path(config.data_dir).is_dir():
         raise ConfigError(f"data_dir {config.data_dir} is not a directory")
+    if "pair" in config.benchmark and config.num_tasks != 2:
+        raise ConfigError(f"the pair benchmark has exactly 2 tasks: set num_tasks=2 (got {config.num_tasks})")
+    for bench in config.benchmark:
+        problem = scenario_problem(config.scenario, bench, config.label_mode)
+        if problem:
+            raise ConfigError(f"scenario {config.scenario!r} with benchmark {bench!r}: {problem}")
+    for name in config.method:
+        spec = method_spec(name)
+        if config.scenario not in spec.scenarios:
+            raise ConfigError(f"method {name!r} cannot run in the {config.scenario!r} scenario; it supports "
+                              f"{', '.join(sorted(spec.scenarios))}")
+        spec.check(config)
 
 
 def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> list[Task]:
+    second = None
+    if benchmark == "pair":
+        second = load_source(config.pair_source, None)
     tasks = make_benchmark(benchmark, dataset, num_tasks=config.num_tasks, seed=config.seed,
-                           classes_per_task=config.classes_per_task, label_mode=config.label_mode)
+                           classes_per_task=config.classes_per_task, label_mode=config.label_mode, second=second)
     needed = max(t.num_classes for t in tasks)
     if config.output_size < needed:
         raise ConfigError(f"output_size {config.output_size} is smaller than the {needed} classes of {benchmark}")
     return tasks
 
 
-def run_benchmark(config: ExperimentConfig, benchmark: str, tasks: list[Task], directory: Path, *,
-                  progress: bool = True, log: Log = print) -> BenchmarkResult:
-    """Train the method on the task sequence, filling R after each task, then analyse the masks."""
-    torch.manual_seed(config.seed)
-    model = build_model(config.model, output_size=config.output_size, rule=config.mask_rule,
-                        density=config.density, batch_norm=config.batch_norm, seed=config.seed)
-    method = get_method(config.method, model=model, optimizer=config.optimizer, lr=config.lr,
-                        batch_size=config.batch_size, steps_per_task=config.steps_per_task, seed=config.seed)
+def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks: list[Task], directory: Path, *,
+               progress: bool = True, log: Log = print) -> MethodResult:
+    """Train one method on the task sequence, filling R after each task, then analyse what it learned."""
+    method: Method = method_spec(method_name).build(config, len(tasks))
+    given = task_id_at_test(config.scenario)
     n = len(tasks)
     r = np.full((n, n), np.nan)
     b = np.full(n, np.nan)
-    rows = []
+    rows, curve = [], []
+
+    def test_id(task: Task) -> int | None:
+        return task.task_id if given else None
 
     def acc(task: Task) -> float:
-        return accuracy(lambda x: method.predict(x, task.task_id), task.x_test, task.y_test,
-                        config.eval_batch_size)
+        return accuracy(lambda x: method.predict(x, test_id(task)), task.x_test, task.y_test, config.eval_batch_size)
 
+    # b: every task the untrained method can already evaluate; the rest right after begin_task.
+    for task in tasks:
+        if method.can_predict(test_id(task)):
+            b[task.task_id] = acc(task)
+    memory_before = method.memory_bytes()
     for task in tasks:
         method.begin_task(task)
-        b[task.task_id] = acc(task)
+        if np.isnan(b[task.task_id]):
+            b[task.task_id] = acc(task)
+        probe = None
+        if config.eval_every:
+            def record(step: int, trained: int = task.task_id) -> None:
+                for seen in tasks[:trained + 1]:
+                    curve.append({"trained_task": trained, "step": step, "task": seen.task_id, "accuracy": acc(seen)})
+            probe = Probe(config.eval_every, record)
         start = time.perf_counter()
-        fitted = method.learn(task, progress=progress)
+        fitted = method.learn(task, progress=progress, probe=probe)
         seconds = time.perf_counter() - start
-        for earlier in tasks[:task.task_id + 1]:
-            r[task.task_id, earlier.task_id] = acc(earlier)
-        size = save_task_checkpoint(directory / "checkpoints" / f"task_{task.task_id:03d}.safetensors",
-                                    model, task.task_id)
+        for other in tasks:
+            if method.can_predict(test_id(other)):
+                r[task.task_id, other.task_id] = acc(other)
+        checkpoint_bytes = None
+        if hasattr(method, "model") and hasattr(method, "masks"):  # a masked network: keep its masks
+            checkpoint_bytes = save_task_checkpoint(directory / "checkpoints" / f"task_{task.task_id:03d}.safetensors",
+                                                    method.model, task.task_id)
         rows.append({"task": task.task_id, "name": task.name, "accuracy": r[task.task_id, task.task_id],
                      "untrained_accuracy": b[task.task_id], "steps": fitted.steps,
                      "final_loss": fitted.losses[-1] if fitted.losses else float("nan"),
-                     "seconds": seconds, "samples_per_second": fitted.samples_per_second,
-                     "bytes_per_task": method.bytes_per_task(), "checkpoint_bytes": size})
-        log(f"  {benchmark} task {task.task_id} ({task.name}): accuracy {r[task.task_id, task.task_id]:.2%}"
-            f" in {seconds:.1f} s")
+                     "seconds": seconds, "train_seconds": fitted.seconds,
+                     "samples_per_second": fitted.samples_per_second,
+                     "memory_bytes": method.memory_bytes(), "checkpoint_bytes": checkpoint_bytes})
+        log(f"  {benchmark}/{method_name} task {task.task_id} ({task.name}): "
+            f"accuracy {r[task.task_id, task.task_id]:.2%} in {seconds:.1f} s")
 
     labels = [f"task_{t.task_id}" for t in tasks]
     write_csv(directory / "accuracy.csv", pd.DataFrame(r, columns=labels).assign(after=labels)
               .set_index("after").reset_index())
     write_csv(directory / "tasks.csv", pd.DataFrame(rows))
-    # SupSup never evaluates a task before allocating it, so R's upper triangle is empty and FWT
-    # cannot be computed from it; the untrained (random-mask) accuracies are saved in tasks.csv.
-    scores = metrics.summarize(np.nan_to_num(np.tril(r)), None) if n else {}
-    summary = {**scores, "definitions": {k: metrics.DEFINITIONS[k] for k in scores},
-               "mean_seconds_per_task": float(np.mean([row["seconds"] for row in rows])),
-               "bytes_per_task": method.bytes_per_task(),
-               "mean_samples_per_second": float(np.mean([row["samples_per_second"] for row in rows]))}
+    if curve:
+        write_csv(directory / "curves.csv", pd.DataFrame(curve))
+    scores = metrics.summarize(r, b)
+    memory_total = method.memory_bytes()
+    summary = {**scores, "definitions": dict(metrics.DEFINITIONS),
+               "memory_total_bytes": memory_total,
+               "memory_per_task_bytes": (memory_total - memory_before) / n,
+               "seconds_per_task": float(np.mean([row["train_seconds"] for row in rows])),
+               "samples_per_second": float(np.mean([row["samples_per_second"] for row in rows])),
+               "scenario": config.scenario}
     write_json(directory / "metrics.json", summary)
 
     overlap_summary = None
-    if config.overlap and n >= 2:
+    if config.overlap and n >= 2 and hasattr(method, "masks"):
         masks = {t.task_id: method.masks(t.task_id) for t in tasks}
         overlap_summary = overlap_report(masks, directory, figures=config.figures,
                                          title=f"{benchmark} ({config.source})")
-    return BenchmarkResult(benchmark, directory, r, b, scores, overlap_summary)
+    return MethodResult(benchmark, method_name, directory, r, b, summary, overlap_summary)
 
 
-def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True,
-        log: Log = print) -> RunResult:
-    """Run every benchmark of `config` into its run directory; skip a finished run unless `force`."""
+def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True, log: Log = print) -> RunResult:
+    """Run every (benchmark, method) of `config` into its run directory; skip a finished run unless `force`."""
     validate(config)
     directory = run_directory(config)
     meta = read_meta(directory)
@@ -155,12 +208,14 @@ def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True,
                                    "source_description": dataset.description}
     write_json(directory / "meta.json", meta)
     result = RunResult(directory)
-    for name, tasks in all_tasks.items():
-        log(f"{name}: {len(tasks)} tasks from {dataset.description}, method {config.method}")
-        result.benchmarks.append(run_benchmark(config, name, tasks, directory / name,
-                                               progress=progress, log=log))
-    frames = [br.overlap_summary.assign(benchmark=br.benchmark) for br in result.benchmarks
-              if br.overlap_summary is not None]
+    for bench, tasks in all_tasks.items():
+        for method_name in config.method:
+            log(f"{bench}/{method_name}: {len(tasks)} tasks from {dataset.description}")
+            result.results.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
+                                             progress=progress, log=log))
+    write_csv(directory / "comparison.csv", result.comparison())
+    frames = [r.overlap_summary.assign(benchmark=r.benchmark, method=r.method) for r in result.results
+              if r.overlap_summary is not None]
     if frames:
         write_csv(directory / "overlap_summary.csv", pd.concat(frames, ignore_index=True))
     write_json(directory / "meta.json", meta | {"status": "finished", "finished": now()})

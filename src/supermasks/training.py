@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,6 +28,17 @@ class FitResult:
     @property
     def samples_per_second(self) -> float:
         return self.samples / self.seconds if self.seconds > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A function `fn(step)` that `fit` calls every `every` steps (and after the last step).
+
+    The runner uses it to record accuracy curves during training.
+    """
+
+    every: int
+    fn: Callable[[int], None]
 
 
 def iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, steps: int,
@@ -65,11 +77,18 @@ def make_optimizer(name: str, params: Iterable[torch.Tensor], lr: float, weight_
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
-def fit(forward: Forward, optimizer: torch.optim.Optimizer,
+def fit(forward: Callable[[Any], torch.Tensor], optimizer: torch.optim.Optimizer,
         batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, total: int | None = None,
         penalty: Callable[[], torch.Tensor] | None = None, description: str = "train",
-        progress: bool = True) -> FitResult:
-    """Minimise cross-entropy (plus an optional `penalty`) over `batches`; the loop knows no model."""
+        progress: bool = True, probe: Probe | None = None) -> FitResult:
+    """Minimise cross-entropy (plus an optional `penalty`) over `batches`; the loop knows no model.
+
+    `batches` yields (inputs, labels); `forward(inputs)` returns logits, so inputs may be any
+    object the caller's forward understands (a tensor, or a tuple such as images and head ids).
+
+    `probe.fn(step)` runs every `probe.every` steps and after the last one; its time is not
+    counted in the result's `seconds`.
+    """
     loss_fn = nn.CrossEntropyLoss()
     losses: list[float] = []
     samples = 0
@@ -91,7 +110,14 @@ def fit(forward: Forward, optimizer: torch.optim.Optimizer,
         samples += len(yb)
         if len(losses) % 50 == 0:
             bar.set_postfix(loss=f"{value:.3f}")
-    return FitResult(len(losses), samples, time.perf_counter() - start, losses)
+        if probe is not None and len(losses) % probe.every == 0:
+            paused = time.perf_counter()
+            probe.fn(len(losses))
+            start += time.perf_counter() - paused
+    seconds = time.perf_counter() - start
+    if probe is not None and losses and len(losses) % probe.every != 0:
+        probe.fn(len(losses))
+    return FitResult(len(losses), samples, seconds, losses)
 
 
 @torch.no_grad()

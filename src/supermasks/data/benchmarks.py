@@ -16,6 +16,7 @@ _BENCHMARKS: dict[str, str] = {
     "rotated": "task i turns images i * (360 // num_tasks) degrees anticlockwise; all classes",
     "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, "
     "else distinct seeded subsets",
+    "pair": "two tasks: the source's data, then pair_source's (MNIST then Fashion-MNIST)",
 }
 _ALIASES = {"partitioned": "split"}
 LABEL_MODES = ("remap", "keep")
@@ -157,11 +158,14 @@ def make_benchmark(
     seed: int,
     classes_per_task: int = 2,
     label_mode: str = "remap",
+    second: Dataset | None = None,
 ) -> list[Task]:
     """Build `num_tasks` tasks from `dataset`, images normalised to float32 (N, 1, H, W).
 
     `classes_per_task` and `label_mode` ("remap": labels 0..c-1 in sorted class order;
-    "keep": the original labels) apply to the split benchmark only.
+    "keep": the original labels) apply to the split benchmark only. The pair benchmark has
+    exactly two tasks: all of `dataset`, then all of `second` (the EWC tutorial's MNIST then
+    Fashion-MNIST).
     """
     canonical = _ALIASES.get(name, name)
     if canonical not in _BENCHMARKS:
@@ -170,6 +174,13 @@ def make_benchmark(
     seed = _require_int("seed", seed, 0)
     if label_mode not in LABEL_MODES:
         raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
+    if canonical == "pair":
+        if second is None:
+            raise ValueError("the pair benchmark needs a second dataset")
+        if num_tasks != 2:
+            raise ValueError(f"the pair benchmark has exactly 2 tasks, got num_tasks={num_tasks}")
+        return [_all_classes_task(d, i, f"pair-{i}-{d.name}", d.x_train, d.x_test)
+                for i, d in enumerate((dataset, second))]
     if canonical == "permuted":
         return _permuted(dataset, num_tasks, seed)
     if canonical == "rotated":

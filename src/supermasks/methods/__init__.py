@@ -1,29 +1,30 @@
-"""Continual-learning methods: one module each, one registry, one small Protocol."""
+"""Continual-learning methods: one module each, one registry, one small Protocol.
+
+Adding a method: write `methods/<name>.py` with the class, a `from_config(config, num_tasks)`
+builder and a `SPEC = MethodSpec(...)`, then add one line to `_REGISTRY` below.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from supermasks.methods import naive, supsup
+from supermasks.methods.base import Method, MethodSpec
 
-from supermasks.methods.base import Method
-from supermasks.methods.supsup import SupSup
-
-# name -> (factory, one-line description). A method is one file plus one entry here.
-_REGISTRY: dict[str, tuple[Callable[..., Method], str]] = {
-    "supsup": (SupSup, "SupSup, task given (GG): one learned binary mask per task over fixed random weights"),
+_REGISTRY: dict[str, MethodSpec] = {
+    "supsup": supsup.SPEC,
+    "naive": naive.SPEC,
 }
 
 
 def list_methods() -> dict[str, str]:
     """Method names and one-line descriptions."""
-    return {name: desc for name, (_, desc) in _REGISTRY.items()}
+    return {name: spec.description for name, spec in _REGISTRY.items()}
 
 
-def get_method(name: str, **kwargs: Any) -> Method:
-    """Build the method `name` with keyword arguments for its constructor."""
+def method_spec(name: str) -> MethodSpec:
+    """The registry entry of `name` (ValueError listing the valid names otherwise)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(_REGISTRY)}")
-    return _REGISTRY[name][0](**kwargs)
+    return _REGISTRY[name]
 
 
-__all__ = ["Method", "SupSup", "get_method", "list_methods"]
+__all__ = ["Method", "MethodSpec", "list_methods", "method_spec"]

@@ -12,6 +12,7 @@ ARCHITECTURES: dict[str, tuple[int, ...]] = {
     "fc-300-300": (300, 300),      # the overlap study's FC 784-300-300-10
     "lenet-300-100": (300, 100),   # LeNet-300-100 (784-300-100-s)
     "fc-1024-1024": (1024, 1024),  # FC-1024-1024 (784-1024-1024-s)
+    "fc-500-300": (500, 300),      # the replay study's MLP 784-500-300-2
 }
 INPUT_SIZE = 28 * 28
 
@@ -65,15 +66,3 @@ def build_model(name: str, *, output_size: int = 10, rule: str = "threshold", de
     generator = torch.Generator().manual_seed(seed)
     return MaskedMLP(_sizes(name, output_size), rule=rule, density=density, batch_norm=batch_norm,
                      generator=generator)
-
-
-def build_dense(name: str, *, output_size: int = 10, seed: int = 0) -> nn.Sequential:
-    """The same architecture as an ordinary dense ReLU MLP (baselines, speed comparisons)."""
-    sizes = _sizes(name, output_size)
-    torch.manual_seed(seed)
-    layers: list[nn.Module] = [nn.Flatten()]
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b, bias=False))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)

@@ -1,0 +1,90 @@
+"""What the dense baselines share: head selection, the training call, prediction, and checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+
+from supermasks.data.task import Task
+from supermasks.models import MultiHeadMLP, build_multihead
+from supermasks.scenarios import SCENARIOS
+from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+
+if TYPE_CHECKING:
+    from supermasks.config import ExperimentConfig
+
+
+def build_network(config: "ExperimentConfig") -> MultiHeadMLP:
+    """A dense network with one head; the task scenario adds a head per task in `begin_task`."""
+    return build_multihead(config.model, output_size=config.output_size, num_heads=1, seed=config.seed)
+
+
+def begin_task(model: MultiHeadMLP, scenario: str, task: Task, seed: int) -> None:
+    """In the task scenario, give each new task its own head (task 0 uses the first)."""
+    if scenario != "task":
+        return
+    if task.task_id == len(model.heads):
+        model.add_head(seed + 1000 + task.task_id)
+    elif task.task_id > len(model.heads):
+        raise ValueError(f"tasks must arrive in order: got task {task.task_id}, expected {len(model.heads)}")
+
+
+def head_of(model: MultiHeadMLP, scenario: str, task_id: int | None) -> int:
+    """The head that serves `task_id`: its own in the task scenario, the shared one otherwise."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}")
+    if scenario != "task":
+        return 0
+    if task_id is None:
+        raise ValueError("the task-incremental scenario needs the task id")
+    if not 0 <= task_id < len(model.heads):
+        raise IndexError(f"task {task_id} has no head; the network has {len(model.heads)}")
+    return task_id
+
+
+def can_predict(model: MultiHeadMLP, scenario: str, task_id: int | None) -> bool:
+    if scenario != "task":
+        return True
+    return task_id is not None and 0 <= task_id < len(model.heads)
+
+
+@torch.no_grad()
+def predict(model: MultiHeadMLP, scenario: str, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
+    model.eval()
+    return model(x, head_of(model, scenario, task_id))
+
+
+def train_task(model: MultiHeadMLP, scenario: str, task: Task, x: torch.Tensor, y: torch.Tensor, *,
+               params: list[torch.nn.Parameter], optimizer: str, lr: float, batch_size: int, steps: int,
+               generator: torch.Generator, name: str, progress: bool, probe: Probe | None,
+               penalty: Callable[[], torch.Tensor] | None = None,
+               head_ids: torch.Tensor | None = None) -> FitResult:
+    """Train `params` of `model` on (x, y) for `steps` batches.
+
+    Every sample goes through `task`'s head unless `head_ids` (one head id per sample) says
+    otherwise: replayed samples of earlier tasks keep their own heads in the task scenario.
+    """
+    if head_ids is None:
+        head_ids = torch.full((len(x),), head_of(model, scenario, task.task_id), dtype=torch.int64)
+    opt = make_optimizer(optimizer, params, lr)
+    index = torch.arange(len(x))
+    # Batches of ((images, head ids), labels): the loop only needs len(labels).
+    batches = (((x[ib], head_ids[ib]), y[ib]) for ib, _ in iterate_batches(index, index, batch_size, steps, generator))
+
+    def forward(inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        xb, hb = inputs
+        model.train()
+        heads = hb.unique()
+        if len(heads) == 1:
+            return model(xb, int(heads[0]))
+        feats = model.features(xb)  # (batch, hidden)
+        out = feats.new_empty(len(xb), model.heads[0].out_features)
+        for h in heads.tolist():
+            sel = hb == h
+            out[sel] = model.heads[h](feats[sel])
+        return out
+
+    return fit(forward, opt, batches, total=steps, penalty=penalty, description=f"{name} task {task.task_id}",
+               progress=progress, probe=probe)

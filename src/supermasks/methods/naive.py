@@ -1,0 +1,60 @@
+"""Naive fine-tuning: one dense network trained task after task (the lower bound)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from supermasks.data.task import Task
+from supermasks.methods import _dense
+from supermasks.methods.base import MethodSpec
+from supermasks.models import MultiHeadMLP, parameter_bytes
+from supermasks.training import FitResult, Probe
+
+if TYPE_CHECKING:
+    from supermasks.config import ExperimentConfig
+
+
+class Naive:
+    """Fine-tunes every weight on each new task with nothing to protect earlier ones."""
+
+    name = "naive"
+
+    def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
+                 batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0) -> None:
+        self.model = model
+        self.scenario = scenario
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.steps_per_task = steps_per_task
+        self.seed = seed
+        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+
+    def begin_task(self, task: Task) -> None:
+        _dense.begin_task(self.model, self.scenario, task, self.seed)
+
+    def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
+        return _dense.train_task(self.model, self.scenario, task, task.x_train, task.y_train,
+                                 params=list(self.model.parameters()), optimizer=self.optimizer, lr=self.lr,
+                                 batch_size=self.batch_size, steps=self.steps_per_task,
+                                 generator=self.batch_generator_, name=self.name, progress=progress, probe=probe)
+
+    def can_predict(self, task_id: int | None) -> bool:
+        return _dense.can_predict(self.model, self.scenario, task_id)
+
+    def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
+        return _dense.predict(self.model, self.scenario, x, task_id)
+
+    def memory_bytes(self) -> int:
+        return parameter_bytes(self.model)
+
+
+def from_config(config: "ExperimentConfig", num_tasks: int) -> Naive:
+    return Naive(_dense.build_network(config), scenario=config.scenario, optimizer=config.optimizer,
+                 lr=config.lr, batch_size=config.batch_size, steps_per_task=config.steps_per_task, seed=config.seed)
+
+
+SPEC = MethodSpec(from_config, "naive fine-tuning of one dense network, task after task (lower bound)",
+                  frozenset({"task", "domain", "class"}))

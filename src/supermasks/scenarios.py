@@ -1,0 +1,35 @@
+"""Continual-learning scenarios: what a learner is told about tasks, and which benchmarks fit.
+
+Two vocabularies name the same settings (ALGORITHMS.md section 1.1):
+- `task` incremental = GG: the task id is given at training and at test time.
+- `domain` incremental: one shared output space; the task id is not given at test time.
+- `class` incremental: one head over all classes seen so far; no task id at test time.
+The SupSup scenarios without task ids at test time (GNs, GNu, NNs) need task inference.
+"""
+
+from __future__ import annotations
+
+SCENARIOS: dict[str, str] = {
+    "task": "task-incremental (GG): task id given at train and test; per-task heads or masks",
+    "domain": "domain-incremental: one shared head, no task id at test (permuted, rotated, remapped split)",
+    "class": "class-incremental: one head over all classes seen, no task id at test (split, label_mode=keep)",
+}
+
+
+def scenario_problem(scenario: str, benchmark: str, label_mode: str) -> str | None:
+    """Why `benchmark` cannot run in `scenario`, or None when the combination is valid."""
+    if scenario not in SCENARIOS:
+        return f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}"
+    split = benchmark in ("split", "partitioned")
+    if scenario == "class" and not split:
+        return f"class-incremental learning needs a split benchmark (new classes per task), not {benchmark!r}"
+    if scenario == "class" and label_mode != "keep":
+        return "class-incremental learning needs label_mode=keep (one head over the original classes)"
+    if scenario == "domain" and split and label_mode != "remap":
+        return "domain-incremental split needs label_mode=remap (every task shares the labels 0..c-1)"
+    return None
+
+
+def task_id_at_test(scenario: str) -> bool:
+    """Whether the learner is told the task id when it is evaluated."""
+    return scenario == "task"
