@@ -12,7 +12,19 @@ from supermasks import __version__
 def _cmd_run(args: argparse.Namespace) -> int:
     from supermasks.config import load_config
     from supermasks.experiment import run
+    from supermasks.study import is_study_file, load_study, run_study, study_summary
 
+    if is_study_file(args.config):
+        study = load_study(args.config, args.overrides, only=args.part)
+        frame = run_study(study, force=args.force, progress=not args.no_progress)
+        print()
+        print(study_summary(frame))
+        print(f"study directory: {study.directory()}")
+        return 0
+    if args.part is not None:
+        from supermasks.config import ConfigError
+
+        raise ConfigError(f"{args.config} has no parts; --part applies to study files only")
     config = load_config(args.config, args.overrides)
     result = run(config, force=args.force, progress=not args.no_progress)
     if not result.skipped:
@@ -102,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, help="experiment YAML file")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="override a config field (value read as YAML)")
     p.add_argument("--force", action="store_true", help="run again even if this config already finished")
+    p.add_argument("--part", default=None, help="study files only: run just this part")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_run)
 
@@ -111,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, help="experiment YAML file with `method: [...]`")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="override a config field (value read as YAML)")
     p.add_argument("--force", action="store_true", help="run again even if this config already finished")
+    p.add_argument("--part", default=None, help="study files only: run just this part")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_run)
 
@@ -130,7 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Overrides may come after options (`run CONFIG --part x seed=3`): collect stray key=value words.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or any(w.startswith("-") or "=" not in w for w in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
     from supermasks.config import ConfigError
     from supermasks.data import DataError
 

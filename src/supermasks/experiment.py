@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from supermasks import metrics
+from supermasks.analysis.curves import learning_curves
+from supermasks.analysis.plots import save_figure
 from supermasks.analysis.study import overlap_report
 from supermasks.checkpoints import save_task_checkpoint
 from supermasks.config import ConfigError, ExperimentConfig, to_dict
@@ -192,6 +194,19 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     return MethodResult(benchmark, method_name, directory, r, b, summary, overlap_summary)
 
 
+def write_benchmark_summary(config: ExperimentConfig, benchmark: str, tasks: list[Task],
+                            results: list[MethodResult], directory: Path) -> None:
+    """Per benchmark: final accuracy of every method on every task, and the learning curves."""
+    final = pd.DataFrame([{"method": r.method, **{t.name: r.accuracy[-1, t.task_id] for t in tasks},
+                           "ACC": r.metrics["ACC"]} for r in results])
+    write_csv(directory / "final_accuracy.csv", final)
+    curves = {r.method: pd.read_csv(r.directory / "curves.csv") for r in results
+              if (r.directory / "curves.csv").is_file()}
+    if curves and config.figures:
+        save_figure(learning_curves(curves, f"{benchmark} ({config.scenario}-incremental): accuracy during training"),
+                    directory / "figures", "learning_curves")
+
+
 def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True, log: Log = print) -> RunResult:
     """Run every (benchmark, method) of `config` into its run directory; skip a finished run unless `force`."""
     validate(config)
@@ -209,10 +224,13 @@ def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True,
     write_json(directory / "meta.json", meta)
     result = RunResult(directory)
     for bench, tasks in all_tasks.items():
+        per_bench = []
         for method_name in config.method:
             log(f"{bench}/{method_name}: {len(tasks)} tasks from {dataset.description}")
-            result.results.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
-                                             progress=progress, log=log))
+            per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
+                                        progress=progress, log=log))
+        write_benchmark_summary(config, bench, tasks, per_bench, directory / bench)
+        result.results.extend(per_bench)
     write_csv(directory / "comparison.csv", result.comparison())
     frames = [r.overlap_summary.assign(benchmark=r.benchmark, method=r.method) for r in result.results
               if r.overlap_summary is not None]

@@ -1,0 +1,65 @@
+"""Figures of accuracy during training (learning curves) and of a metric across a parameter grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def learning_curves(curves: dict[str, pd.DataFrame], title: str) -> Figure:
+    """Accuracy on every task seen so far against training steps, one panel per method.
+
+    Each frame has the columns `trained_task, step, task, accuracy` (a run's `curves.csv`); the
+    x axis counts steps across the whole sequence and dotted lines mark where a new task begins.
+    """
+    if not curves:
+        raise ValueError("no curves to plot")
+    n = len(curves)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(4.6 * cols, 3.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True).ravel()
+    for ax, (method, frame) in zip(axes, curves.items()):
+        offsets = frame.groupby("trained_task")["step"].max().cumsum().shift(fill_value=0)
+        x = frame["step"] + frame["trained_task"].map(offsets)
+        for task, part in frame.assign(x=x).groupby("task"):
+            ax.plot(part["x"], 100 * part["accuracy"], marker="o", markersize=3, label=f"task {task}")
+        for boundary in offsets.iloc[1:]:
+            ax.axvline(boundary, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(method)
+        ax.set_xlabel("training step (whole sequence)")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[0].legend(loc="lower left", fontsize=8)
+    for ax in axes[n:]:
+        ax.remove()
+    fig.suptitle(title)
+    return fig
+
+
+def metric_vs_parameter(table: pd.DataFrame, parameter: str, metric: str, title: str,
+                        group: str = "method", ylabel: str | None = None) -> Figure:
+    """`metric` against a grid `parameter`, one line (numeric parameter) or bar group per `group`."""
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    numeric = pd.api.types.is_numeric_dtype(table[parameter])
+    groups = list(table.groupby(group, sort=False))
+    for k, (name, part) in enumerate(groups):
+        part = part.sort_values(parameter) if numeric else part
+        values = 100 * part[metric] if metric in ("ACC", "BWT", "FWT", "forgetting") else part[metric]
+        if numeric:
+            ax.plot(part[parameter], values, marker="o", label=str(name))
+        else:
+            width = 0.8 / len(groups)
+            positions = np.arange(len(part)) + (k - (len(groups) - 1) / 2) * width
+            ax.bar(positions, values, width=width, label=str(name))
+            ax.set_xticks(np.arange(len(part)), labels=[str(v) for v in part[parameter]])
+    ax.set_xlabel(parameter)
+    ax.set_ylabel(ylabel or metric)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(groups) > 1:
+        ax.legend()
+    return fig

@@ -1,0 +1,165 @@
+"""Studies: one YAML file with shared settings and named parts, each part a run or a grid of runs.
+
+A study file is a config plus a `parts` mapping; each part overrides fields and may add a
+`grid` (field -> list of values) that expands into one run per combination. Command-line
+overrides apply last, to every part. Each run is an ordinary run directory (so finished runs are
+reused); the study directory collects one table and a figure per grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from supermasks.analysis.curves import learning_curves, metric_vs_parameter
+from supermasks.analysis.plots import save_figure
+from supermasks.config import ConfigError, ExperimentConfig, from_dict, parse_override, to_dict, unknown_key_message, FIELDS
+from supermasks.experiment import RunResult, run, validate
+from supermasks.runs import write_csv
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class StudyRun:
+    part: str
+    grid: dict[str, Any]
+    config: ExperimentConfig
+
+
+@dataclass
+class Study:
+    name: str
+    out_dir: str
+    runs: list[StudyRun] = field(default_factory=list)
+
+    def directory(self) -> Path:
+        blob = json.dumps([[r.part, r.grid, to_dict(r.config)] for r in self.runs], sort_keys=True, default=str)
+        return Path(self.out_dir) / f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def is_study_file(path: Path) -> bool:
+    """True when the YAML file at `path` has a `parts` section."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(loaded, dict) and "parts" in loaded
+
+
+def _check_keys(values: dict[str, Any], where: str) -> None:
+    for key in values:
+        if key not in FIELDS:
+            raise ConfigError(f"{where}: {unknown_key_message(str(key))}")
+
+
+def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: str | None = None) -> Study:
+    """The study in `path`, with command-line `overrides` applied to every run (`only`: one part)."""
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the study: {exc}") from None
+    parts = loaded.pop("parts")
+    if not isinstance(parts, dict) or not parts:
+        raise ConfigError(f"{path}: `parts` must map part names to their settings")
+    if only is not None and only not in parts:
+        raise ConfigError(f"{path}: no part {only!r}; parts are {', '.join(parts)}")
+    loaded.setdefault("name", path.stem)
+    _check_keys(loaded, str(path))
+    base = from_dict(loaded)
+    cli = dict(parse_override(o) for o in overrides)
+    _check_keys(cli, "override")
+    study = Study(base.name, str(cli.get("out_dir", base.out_dir)))
+    for part, settings in parts.items():
+        if only is not None and part != only:
+            continue
+        settings = dict(settings or {})
+        grid = settings.pop("grid", {}) or {}
+        _check_keys(settings, f"part {part}")
+        _check_keys(grid, f"part {part} grid")
+        if not all(isinstance(v, list) and v for v in grid.values()):
+            raise ConfigError(f"part {part}: every grid entry must be a non-empty list of values")
+        for combo in itertools.product(*grid.values()) if grid else [()]:
+            point = dict(zip(grid, combo))
+            config = from_dict({**settings, **point, "name": f"{base.name}-{part}"}, base=base)
+            config = from_dict(cli, base=config)
+            study.runs.append(StudyRun(part, point, config))
+    for item in study.runs:
+        try:
+            validate(item.config)
+        except ConfigError as exc:
+            raise ConfigError(f"part {item.part} {item.grid or ''}: {exc}") from None
+    return study
+
+
+def run_study(study: Study, *, force: bool = False, progress: bool = True, log: Log = print) -> pd.DataFrame:
+    """Run every part; write `study.csv` and one figure per grid parameter into the study directory."""
+    rows = []
+    for item in study.runs:
+        log(f"== part {item.part} {item.grid or ''}")
+        result: RunResult = run(item.config, force=force, progress=progress, log=log)
+        table = _results_table(result)
+        for row in table.to_dict("records"):
+            rows.append({"part": item.part, **{f"grid.{k}": v for k, v in item.grid.items()}, **row,
+                         "run_directory": str(result.directory)})
+    frame = pd.DataFrame(rows)
+    directory = study.directory()
+    write_csv(directory / "study.csv", frame)
+    curves = {}
+    for row in frame.to_dict("records"):
+        path = Path(row["run_directory"]) / row["benchmark"] / row["method"] / "curves.csv"
+        if path.is_file():
+            grid = " ".join(f"{k.removeprefix('grid.')}={v}" for k, v in row.items() if k.startswith("grid.") and pd.notna(v))
+            curves[f"{row['method']} ({row['part']}{', ' + grid if grid else ''})"] = pd.read_csv(path)
+    if curves:
+        save_figure(learning_curves(curves, f"{study.name}: accuracy on every task seen, during training"),
+                    directory / "figures", "learning_curves")
+    for part, group in frame.groupby("part", sort=False):
+        for column in [c for c in group.columns if c.startswith("grid.") and group[c].notna().any()]:
+            parameter = column.removeprefix("grid.")
+            data = group.rename(columns={column: parameter})
+            for metric, label in (("ACC", "ACC (%)"), ("first_task_accuracy", "first task, final accuracy (%)")):
+                fig = metric_vs_parameter(data, parameter, metric, f"{study.name} / {part}", ylabel=label)
+                save_figure(fig, directory / "figures", f"{part}_{metric}_vs_{parameter}")
+    return frame
+
+
+def _results_table(result: RunResult) -> pd.DataFrame:
+    """The comparison table of a run, read back from disk when the run had already finished."""
+    if result.skipped:
+        table = pd.read_csv(result.directory / "comparison.csv")
+        firsts = []
+        for row in table.itertuples():
+            acc = pd.read_csv(result.directory / row.benchmark / row.method / "accuracy.csv")
+            firsts.append(float(acc.iloc[-1, 1]))
+        return table.assign(first_task_accuracy=firsts)
+    table = result.comparison()
+    return table.assign(first_task_accuracy=[float(r.accuracy[-1, 0]) for r in result.results])
+
+
+def study_summary(frame: pd.DataFrame) -> str:
+    """A compact text table of a study: part, grid values, method, ACC, first task, memory."""
+    from supermasks.report_table import human_bytes
+
+    grid_cols = [c for c in frame.columns if c.startswith("grid.")]
+    lines = []
+    for part, group in frame.groupby("part", sort=False):
+        lines.append(f"part {part}:")
+        for row in group.to_dict("records"):
+            grid = " ".join(f"{c.removeprefix('grid.')}={row[c]}" for c in grid_cols if pd.notna(row.get(c)))
+            lines.append(f"  {row['benchmark']}/{row['method']:<14} {grid:<32} ACC {100 * row['ACC']:6.2f}%  "
+                         f"first task {100 * row['first_task_accuracy']:6.2f}%  "
+                         f"memory {human_bytes(row['memory_total_bytes'])}")
+    return "\n".join(lines)
+
+
+__all__ = ["Study", "StudyRun", "is_study_file", "load_study", "run_study", "study_summary"]
