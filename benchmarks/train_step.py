@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from supermasks.data import load_source, make_benchmark
-from supermasks.models import add_task, build_dense, build_model, set_task, task_scores
+from supermasks.models import add_task, build_model, build_multihead, set_task, task_scores
 from supermasks.training import iterate_batches
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     y = torch.randint(0, 10, (args.batch_size,))
     masked = build_model("fc-300-300", output_size=10, seed=0)
     set_task(masked, add_task(masked, torch.Generator().manual_seed(1)))
-    dense = build_dense("fc-300-300", output_size=10, seed=0)
+    dense = build_multihead("fc-300-300", output_size=10, seed=0)
     timers = {"masked": _step_timer(masked, task_scores(masked, 0), x, y),
               "dense": _step_timer(dense, list(dense.parameters()), x, y)}
     for step in timers.values():  # warm-up
