@@ -56,7 +56,7 @@ def _print_comparison(result) -> None:
     print("\nACC, BWT, FWT and forgetting in percentage points of accuracy; definitions:")
     for name, text in DEFINITIONS.items():
         print(f"  {name}: {text}")
-    print("  memory/task: bytes the method's state grows by per task (masks, heads, replay buffer, Fisher);"
+    print("  memory/task: bytes the method's state grows by per task after the first (masks, heads, buffer, Fisher);"
           " total: all its state after the last task")
     print("  time/task: wall time of learning one task (evaluation excluded)")
 

@@ -1,0 +1,95 @@
+"""Separate heads: a shared dense trunk (trained on task 0 only, or never) and one output head per task.
+
+A baseline of the SupSup study (Wortsman, Ramanujan et al., NeurIPS 2020, "Separate Heads" and
+"Separate Heads - Rand W"). Only the current task's head (and, on task 0, the trunk) is handed
+to the optimiser, so every finished task's function stays exactly as it was.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from supermasks.config import ConfigError
+from supermasks.data.task import Task
+from supermasks.methods import _dense
+from supermasks.methods.base import MethodSpec
+from supermasks.models import MultiHeadMLP, parameter_bytes
+from supermasks.training import FitResult, Probe
+
+if TYPE_CHECKING:
+    from supermasks.config import ExperimentConfig
+
+TRUNK_MODES: dict[str, str] = {
+    "task0": "the trunk is trained with head 0 on task 0, then frozen",
+    "random": "the trunk keeps its random initialisation and only heads learn, as in Rand W",
+}
+# The method needs the task id to choose a head, so it runs in the task-incremental scenario only.
+_SCENARIO = "task"
+
+
+class SeparateHeads:
+    """One frozen trunk shared by all tasks, one trained linear head per task."""
+
+    name = "separate_heads"
+
+    def __init__(self, model: MultiHeadMLP, *, trunk: str = "task0", optimizer: str = "adam", lr: float = 1e-3,
+                 batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0) -> None:
+        if trunk not in TRUNK_MODES:
+            raise ValueError(f"unknown trunk mode {trunk!r}; choose one of {', '.join(TRUNK_MODES)}")
+        self.model = model
+        self.trunk = trunk
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.steps_per_task = steps_per_task
+        self.seed = seed
+        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+
+    def trains_trunk(self, task_id: int) -> bool:
+        """Whether learning `task_id` updates the shared trunk (only task 0 in "task0" mode)."""
+        return self.trunk == "task0" and task_id == 0
+
+    def begin_task(self, task: Task) -> None:
+        _dense.begin_task(self.model, _SCENARIO, task, self.seed)
+
+    def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
+        if task.task_id >= len(self.model.heads):
+            self.begin_task(task)
+        trunk_trained = self.trains_trunk(task.task_id)
+        # A frozen trunk needs no gradients at all: this also keeps stale .grad tensors off it.
+        self.model.trunk.requires_grad_(trunk_trained)
+        params = list(self.model.heads[task.task_id].parameters())
+        if trunk_trained:
+            params += list(self.model.trunk.parameters())
+        return _dense.train_task(self.model, _SCENARIO, task, task.x_train, task.y_train, params=params,
+                                 optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size,
+                                 steps=self.steps_per_task, generator=self.batch_generator_, name=self.name,
+                                 progress=progress, probe=probe)
+
+    def can_predict(self, task_id: int | None) -> bool:
+        return _dense.can_predict(self.model, _SCENARIO, task_id)
+
+    def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
+        return _dense.predict(self.model, _SCENARIO, x, task_id)
+
+    def memory_bytes(self) -> int:
+        """The trunk plus every task's head: grows by one head per task."""
+        return parameter_bytes(self.model)
+
+
+def check(config: "ExperimentConfig") -> None:
+    if config.heads_trunk not in TRUNK_MODES:
+        raise ConfigError(f"heads_trunk: unknown value {config.heads_trunk!r}; choose one of "
+                          + "; ".join(f"{name!r} ({what})" for name, what in TRUNK_MODES.items()))
+
+
+def from_config(config: "ExperimentConfig", num_tasks: int) -> SeparateHeads:
+    return SeparateHeads(_dense.build_network(config), trunk=config.heads_trunk, optimizer=config.optimizer,
+                         lr=config.lr, batch_size=config.batch_size, steps_per_task=config.steps_per_task,
+                         seed=config.seed)
+
+
+SPEC = MethodSpec(from_config, "separate heads: one head per task on a trunk trained on task 0 (or random)",
+                  frozenset({_SCENARIO}), check=check)
