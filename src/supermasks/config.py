@@ -50,7 +50,7 @@ class ExperimentConfig:
     ewc_mode: str = "separate"  # "separate": one penalty per earlier task; "online": one running Fisher
     ewc_decay: float = 1.0  # online mode: old Fisher is multiplied by this before adding the new one
     # Experience replay
-    replay_fraction: float = 0.5  # fraction of each finished task's training set kept
+    replay_fraction: float = 0.5  # fraction of each finished task's training set kept (with a budget: offered to the reservoir)
     replay_per_task: int | None = None  # a count per task instead of a fraction
     replay_budget: int | None = None  # total buffer size across tasks (reservoir), or no limit
     replay_selection: str = "random"  # "random", "uncertain", "misclassified" or "balanced"

@@ -1,0 +1,169 @@
+"""Experience replay: stored samples of finished tasks are mixed into the training of each new task."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from supermasks.config import ConfigError
+from supermasks.data.task import Task
+from supermasks.methods import _dense
+from supermasks.methods._selection import NEEDS_LOGITS, SELECTIONS, reservoir, select
+from supermasks.methods.base import MethodSpec
+from supermasks.models import MultiHeadMLP, parameter_bytes
+from supermasks.training import FitResult, Probe
+
+if TYPE_CHECKING:
+    from supermasks.config import ExperimentConfig
+
+
+class Replay:
+    """One dense network that rehearses a buffer of earlier tasks' samples (Rolnick et al. 2019).
+
+    Training on a task uses its own training set concatenated with the whole buffer, shuffled
+    together, for `steps_per_task` steps (the replay seed's mixing). In the task scenario every
+    replayed sample goes through its own task's head, so old heads keep being trained.
+
+    After a task is learned, `store` picks candidates from its training set: `per_task` of them
+    if given, else `round(fraction * n)`, chosen by `selection` (see `_selection.SELECTIONS`).
+    Without a `budget` every candidate joins the buffer. With one, the candidates of all tasks
+    form one stream in task order and reservoir sampling (Vitter 1985, algorithm R) decides
+    which stay: each candidate ever offered is equally likely to be in the buffer, so tasks are
+    represented in proportion to their candidate counts within a fixed, small memory (as in the
+    tiny episodic memories of Chaudhry et al. 2019). Selection decides which samples may be
+    kept; the reservoir decides which of those fit.
+    """
+
+    name = "replay"
+
+    def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
+                 batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0, fraction: float = 0.5,
+                 per_task: int | None = None, budget: int | None = None, selection: str = "random",
+                 eval_batch_size: int = 1024) -> None:
+        problem = hyperparameter_problem(fraction, per_task, budget, selection)
+        if problem:
+            raise ValueError(problem)
+        self.model = model
+        self.scenario = scenario
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.steps_per_task = steps_per_task
+        self.seed = seed
+        self.fraction = fraction
+        self.per_task = per_task
+        self.budget = budget
+        self.selection = selection
+        self.eval_batch_size = eval_batch_size
+        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.buffer_generator_ = torch.Generator().manual_seed(seed + 3)
+        # The image shape is unknown until the first task is stored.
+        self.buffer_x_ = torch.empty(0)
+        self.buffer_y_ = torch.empty(0, dtype=torch.int64)
+        self.buffer_task_ = torch.empty(0, dtype=torch.int64)
+        self.seen_ = 0  # candidates offered to the reservoir so far (its stream position)
+
+    def begin_task(self, task: Task) -> None:
+        _dense.begin_task(self.model, self.scenario, task, self.seed)
+
+    def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
+        x, y, head_ids = self.training_set(task)
+        result = _dense.train_task(self.model, self.scenario, task, x, y, params=list(self.model.parameters()),
+                                   optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size,
+                                   steps=self.steps_per_task, generator=self.batch_generator_, name=self.name,
+                                   progress=progress, probe=probe, head_ids=head_ids)
+        self.store(task)
+        return result
+
+    def training_set(self, task: Task) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(images, labels, head ids or None): the task's training data followed by the buffer."""
+        if self.buffer_size() == 0:
+            return task.x_train, task.y_train, None
+        x = torch.cat([task.x_train, self.buffer_x_])
+        y = torch.cat([task.y_train, self.buffer_y_])
+        if self.scenario != "task":
+            return x, y, None  # one shared head serves every sample
+        own = torch.full((len(task.y_train),), _dense.head_of(self.model, self.scenario, task.task_id),
+                         dtype=torch.int64)
+        return x, y, torch.cat([own, self.buffer_task_])
+
+    def store(self, task: Task) -> None:
+        """Select candidates from `task`'s training set and add them to the buffer (within `budget`)."""
+        n = len(task.y_train)
+        count = self.per_task if self.per_task is not None else round(self.fraction * n)
+        logits = self._logits(task) if self.selection in NEEDS_LOGITS else None
+        chosen = select(self.selection, count, task.y_train, generator=self.buffer_generator_, logits=logits)
+        new_x, new_y = task.x_train[chosen], task.y_train[chosen]
+        new_task = torch.full((len(chosen),), task.task_id, dtype=torch.int64)
+        old = self.buffer_size()
+        if old == 0:
+            pool_x, pool_y, pool_task = new_x, new_y, new_task
+        else:
+            pool_x = torch.cat([self.buffer_x_, new_x])
+            pool_y = torch.cat([self.buffer_y_, new_y])
+            pool_task = torch.cat([self.buffer_task_, new_task])
+        if self.budget is not None:
+            winner = reservoir(self.seen_, len(chosen), self.budget, self.buffer_generator_)
+            # Slots the reservoir leaves alone keep their sample; the others take candidate `winner`.
+            keep = torch.where(winner >= 0, old + winner, torch.arange(len(winner)))
+            pool_x, pool_y, pool_task = pool_x[keep], pool_y[keep], pool_task[keep]
+        self.buffer_x_, self.buffer_y_, self.buffer_task_ = pool_x, pool_y, pool_task
+        self.seen_ += len(chosen)
+
+    @torch.no_grad()
+    def _logits(self, task: Task) -> torch.Tensor:
+        """The trained network's outputs on `task`'s training set, in evaluation batches."""
+        x = task.x_train
+        return torch.cat([_dense.predict(self.model, self.scenario, x[i:i + self.eval_batch_size], task.task_id)
+                          for i in range(0, len(x), self.eval_batch_size)])
+
+    def can_predict(self, task_id: int | None) -> bool:
+        return _dense.can_predict(self.model, self.scenario, task_id)
+
+    def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
+        return _dense.predict(self.model, self.scenario, x, task_id)
+
+    def buffer_size(self) -> int:
+        """Number of stored samples, over all tasks."""
+        return len(self.buffer_y_)
+
+    def buffer_bytes(self) -> int:
+        """Bytes of the buffer as stored: images, labels and task ids."""
+        return sum(t.numel() * t.element_size() for t in (self.buffer_x_, self.buffer_y_, self.buffer_task_))
+
+    def memory_bytes(self) -> int:
+        return parameter_bytes(self.model) + self.buffer_bytes()
+
+
+def hyperparameter_problem(fraction: float, per_task: int | None, budget: int | None, selection: str,
+                           prefix: str = "") -> str | None:
+    """Why these replay settings are invalid (names carry `prefix`), or None when they are fine."""
+    if not 0.0 <= fraction <= 1.0:  # also rejects NaN
+        return f"{prefix}fraction must be in [0, 1], got {fraction}"
+    if per_task is not None and per_task < 0:
+        return f"{prefix}per_task must be a non-negative count, got {per_task}"
+    if budget is not None and budget < 1:
+        return f"{prefix}budget must be at least 1 (or null for no limit), got {budget}"
+    if selection not in SELECTIONS:
+        return f"unknown {prefix}selection {selection!r}; choose one of {', '.join(SELECTIONS)}"
+    return None
+
+
+def check(config: "ExperimentConfig") -> None:
+    """Raise ConfigError for replay settings that cannot work, before any training."""
+    problem = hyperparameter_problem(config.replay_fraction, config.replay_per_task, config.replay_budget,
+                                     config.replay_selection, prefix="replay_")
+    if problem:
+        raise ConfigError(problem)
+
+
+def from_config(config: "ExperimentConfig", num_tasks: int) -> Replay:
+    return Replay(_dense.build_network(config), scenario=config.scenario, optimizer=config.optimizer,
+                  lr=config.lr, batch_size=config.batch_size, steps_per_task=config.steps_per_task, seed=config.seed,
+                  fraction=config.replay_fraction, per_task=config.replay_per_task, budget=config.replay_budget,
+                  selection=config.replay_selection, eval_batch_size=config.eval_batch_size)
+
+
+SPEC = MethodSpec(from_config, "experience replay: stored samples of earlier tasks mixed into training",
+                  frozenset({"task", "domain", "class"}), check=check)
