@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+# Metrics stored as fractions in [0, 1] (or differences of them), drawn in percent.
+_FRACTIONS = ("ACC", "BWT", "FWT", "forgetting", "first_task_accuracy")
+
 
 def learning_curves(curves: dict[str, pd.DataFrame], title: str) -> Figure:
     """Accuracy on every task seen so far against training steps, one panel per method.
@@ -48,7 +51,7 @@ def metric_vs_parameter(table: pd.DataFrame, parameter: str, metric: str, title:
     groups = list(table.groupby(group, sort=False))
     for k, (name, part) in enumerate(groups):
         part = part.sort_values(parameter) if numeric else part
-        values = 100 * part[metric] if metric in ("ACC", "BWT", "FWT", "forgetting") else part[metric]
+        values = 100 * part[metric] if metric in _FRACTIONS else part[metric]
         if numeric:
             ax.plot(part[parameter], values, marker="o", label=str(name))
         else:
@@ -56,6 +59,11 @@ def metric_vs_parameter(table: pd.DataFrame, parameter: str, metric: str, title:
             positions = np.arange(len(part)) + (k - (len(groups) - 1) / 2) * width
             ax.bar(positions, values, width=width, label=str(name))
             ax.set_xticks(np.arange(len(part)), labels=[str(v) for v in part[parameter]])
+    if numeric:
+        positive = table[parameter][table[parameter] > 0]
+        if len(positive) and positive.max() / positive.min() > 50:
+            # Grids such as stored fractions span decades: a log axis that still shows 0.
+            ax.set_xscale("symlog", linthresh=float(positive.min()))
     ax.set_xlabel(parameter)
     ax.set_ylabel(ylabel or metric)
     ax.set_title(title)
