@@ -7,6 +7,10 @@ import torch
 
 from supermasks.data.task import Task
 
+# The test networks are too small to gain from threads, and on a busy machine every parallel op
+# waits for a second core: one thread keeps the suite fast and its run time steady.
+torch.set_num_threads(1)
+
 
 def make_tasks(num_tasks: int = 3, n_train: int = 256, n_test: int = 128, num_classes: int = 4,
                seed: int = 0) -> list[Task]:

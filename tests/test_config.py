@@ -60,3 +60,7 @@ def test_optional_field_and_defaults():
     cfg = load_config(None, ["data_dir=/tmp"])
     assert cfg.data_dir == "/tmp"
     assert ExperimentConfig().steps_per_task == 1000 and ExperimentConfig().lr == 1e-4
+
+
+def test_string_field_accepts_the_word_true():
+    assert load_config(None, ["ewc_fisher_label=true"]).ewc_fisher_label == "true"

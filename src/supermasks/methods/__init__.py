@@ -6,12 +6,14 @@ builder and a `SPEC = MethodSpec(...)`, then add one line to `_REGISTRY` below.
 
 from __future__ import annotations
 
-from supermasks.methods import batche, naive, replay, separate_heads, supsup
+from supermasks.methods import batche, ewc, joint, naive, replay, separate_heads, supsup
 from supermasks.methods.base import Method, MethodSpec
 
 _REGISTRY: dict[str, MethodSpec] = {
     "supsup": supsup.SPEC,
     "naive": naive.SPEC,
+    "joint": joint.SPEC,
+    "ewc": ewc.SPEC,
     "replay": replay.SPEC,
     "separate_heads": separate_heads.SPEC,
     "batche": batche.SPEC,
