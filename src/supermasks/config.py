@@ -54,6 +54,7 @@ class ExperimentConfig:
     replay_per_task: int | None = None  # a count per task instead of a fraction
     replay_budget: int | None = None  # total buffer size across tasks (reservoir), or no limit
     replay_selection: str = "random"  # "random", "uncertain", "misclassified" or "balanced"
+    replay_mix: str = "batch"  # "batch": each batch adds as many buffer samples; "concat": data + buffer
     # Separate heads
     heads_trunk: str = "task0"  # "task0": trunk trained on task 0 then frozen; "random": never trained
     overlap: bool = True  # the mask-overlap analysis (Experiment 1)

@@ -246,3 +246,28 @@ def test_valid_config_builds_a_replay_method():
     assert SPEC.scenarios == {"task", "domain", "class"}
     with pytest.raises(ValueError, match="fraction must be in"):
         make(fraction=2.0)
+
+
+@pytest.mark.parametrize("mix", ["batch", "concat"])
+def test_both_mixes_keep_the_first_task(mix):
+    tasks = marked_conflict(0)
+    method = make(seed=0, fraction=1.0, mix=mix)
+    train(method, tasks)
+    assert acc(method, tasks[0]) > 0.9
+
+
+def test_batch_mix_adds_as_many_buffer_samples_to_every_batch():
+    tasks = make_conflicting_tasks()
+    method = make("task", steps=5, seed=0, fraction=0.25, mix="batch")
+    train(method, tasks[:1])
+    method.begin_task(tasks[1])
+    batches = list(method.mixed_batches(tasks[1]))
+    assert len(batches) == 5
+    for (xb, hb), yb in batches:
+        assert len(xb) == len(yb) == 64  # 32 of task 1, 32 from the buffer
+        assert hb.tolist() == [1] * 32 + [0] * 32  # replayed samples keep their own head
+
+
+def test_unknown_mix_is_refused():
+    with pytest.raises(ConfigError, match="unknown replay_mix 'interleave'; choose one of batch, concat"):
+        check(load_config(None, ["replay_mix=interleave"]))

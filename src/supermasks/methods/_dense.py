@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import torch
@@ -56,22 +56,33 @@ def predict(model: MultiHeadMLP, scenario: str, x: torch.Tensor, task_id: int | 
     return model(x, head_of(model, scenario, task_id))
 
 
+Batches = Iterator[tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]]
+
+
+def tagged_batches(x: torch.Tensor, y: torch.Tensor, head_ids: torch.Tensor, batch_size: int, steps: int,
+                   generator: torch.Generator) -> Batches:
+    """Shuffled batches of ((images, head ids), labels): the training loop only needs len(labels)."""
+    index = torch.arange(len(x))
+    for ib, _ in iterate_batches(index, index, batch_size, steps, generator):
+        yield (x[ib], head_ids[ib]), y[ib]
+
+
 def train_task(model: MultiHeadMLP, scenario: str, task: Task, x: torch.Tensor, y: torch.Tensor, *,
                params: list[torch.nn.Parameter], optimizer: str, lr: float, batch_size: int, steps: int,
                generator: torch.Generator, name: str, progress: bool, probe: Probe | None,
                penalty: Callable[[], torch.Tensor] | None = None,
-               head_ids: torch.Tensor | None = None) -> FitResult:
+               head_ids: torch.Tensor | None = None, batches: Batches | None = None) -> FitResult:
     """Train `params` of `model` on (x, y) for `steps` batches.
 
     Every sample goes through `task`'s head unless `head_ids` (one head id per sample) says
     otherwise: replayed samples of earlier tasks keep their own heads in the task scenario.
+    `batches` replaces the default shuffled batches of (x, y) when a method composes its own.
     """
-    if head_ids is None:
-        head_ids = torch.full((len(x),), head_of(model, scenario, task.task_id), dtype=torch.int64)
+    if batches is None:
+        if head_ids is None:
+            head_ids = torch.full((len(x),), head_of(model, scenario, task.task_id), dtype=torch.int64)
+        batches = tagged_batches(x, y, head_ids, batch_size, steps, generator)
     opt = make_optimizer(optimizer, params, lr)
-    index = torch.arange(len(x))
-    # Batches of ((images, head ids), labels): the loop only needs len(labels).
-    batches = (((x[ib], head_ids[ib]), y[ib]) for ib, _ in iterate_batches(index, index, batch_size, steps, generator))
 
     def forward(inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         xb, hb = inputs

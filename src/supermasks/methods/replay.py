@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 class Replay:
     """One dense network that rehearses a buffer of earlier tasks' samples (Rolnick et al. 2019).
 
-    Training on a task uses its own training set concatenated with the whole buffer, shuffled
-    together, for `steps_per_task` steps (the replay seed's mixing). In the task scenario every
-    replayed sample goes through its own task's head, so old heads keep being trained.
+    `mix="batch"` (the default) adds to every batch of the new task as many samples drawn from
+    the buffer; `mix="concat"` trains on the task's training set concatenated with the whole
+    buffer, shuffled together (the replay seed's mixing). In the task scenario every replayed
+    sample goes through its own task's head, so old heads keep being trained.
 
     After a task is learned, `store` picks candidates from its training set: `per_task` of them
     if given, else `round(fraction * n)`, chosen by `selection` (see `_selection.SELECTIONS`).
@@ -40,8 +41,8 @@ class Replay:
     def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
                  batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0, fraction: float = 0.5,
                  per_task: int | None = None, budget: int | None = None, selection: str = "random",
-                 eval_batch_size: int = 1024) -> None:
-        problem = hyperparameter_problem(fraction, per_task, budget, selection)
+                 mix: str = "batch", eval_batch_size: int = 1024) -> None:
+        problem = hyperparameter_problem(fraction, per_task, budget, selection, mix)
         if problem:
             raise ValueError(problem)
         self.model = model
@@ -55,6 +56,7 @@ class Replay:
         self.per_task = per_task
         self.budget = budget
         self.selection = selection
+        self.mix = mix
         self.eval_batch_size = eval_batch_size
         self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
         self.buffer_generator_ = torch.Generator().manual_seed(seed + 3)
@@ -68,13 +70,33 @@ class Replay:
         _dense.begin_task(self.model, self.scenario, task, self.seed)
 
     def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
-        x, y, head_ids = self.training_set(task)
+        if self.mix == "batch" and self.buffer_size() > 0:
+            x, y, batches = task.x_train, task.y_train, self.mixed_batches(task)
+            head_ids = None
+        else:
+            (x, y, head_ids), batches = self.training_set(task), None
         result = _dense.train_task(self.model, self.scenario, task, x, y, params=list(self.model.parameters()),
                                    optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size,
                                    steps=self.steps_per_task, generator=self.batch_generator_, name=self.name,
-                                   progress=progress, probe=probe, head_ids=head_ids)
+                                   progress=progress, probe=probe, head_ids=head_ids, batches=batches)
         self.store(task)
         return result
+
+    def mixed_batches(self, task: Task) -> _dense.Batches:
+        """Each step: `batch_size` samples of the task plus as many drawn from the buffer.
+
+        However large the new task, every update rehearses old tasks at the same rate, unlike
+        concatenation, where a small buffer is diluted in a large task's data.
+        """
+        own = _dense.head_of(self.model, self.scenario, task.task_id)
+        own_heads = torch.full((len(task.y_train),), own, dtype=torch.int64)
+        buffer_heads = self.buffer_task_ if self.scenario == "task" else torch.zeros_like(self.buffer_task_)
+        current = _dense.tagged_batches(task.x_train, task.y_train, own_heads, self.batch_size,
+                                        self.steps_per_task, self.batch_generator_)
+        replayed = _dense.tagged_batches(self.buffer_x_, self.buffer_y_, buffer_heads, self.batch_size,
+                                         self.steps_per_task, self.batch_generator_)
+        for ((xa, ha), ya), ((xb, hb), yb) in zip(current, replayed):
+            yield (torch.cat([xa, xb]), torch.cat([ha, hb])), torch.cat([ya, yb])
 
     def training_set(self, task: Task) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(images, labels, head ids or None): the task's training data followed by the buffer."""
@@ -136,8 +158,11 @@ class Replay:
         return parameter_bytes(self.model) + self.buffer_bytes()
 
 
+MIXES = ("batch", "concat")
+
+
 def hyperparameter_problem(fraction: float, per_task: int | None, budget: int | None, selection: str,
-                           prefix: str = "") -> str | None:
+                           mix: str = "batch", prefix: str = "") -> str | None:
     """Why these replay settings are invalid (names carry `prefix`), or None when they are fine."""
     if not 0.0 <= fraction <= 1.0:  # also rejects NaN
         return f"{prefix}fraction must be in [0, 1], got {fraction}"
@@ -147,13 +172,15 @@ def hyperparameter_problem(fraction: float, per_task: int | None, budget: int | 
         return f"{prefix}budget must be at least 1 (or null for no limit), got {budget}"
     if selection not in SELECTIONS:
         return f"unknown {prefix}selection {selection!r}; choose one of {', '.join(SELECTIONS)}"
+    if mix not in MIXES:
+        return f"unknown {prefix}mix {mix!r}; choose one of {', '.join(MIXES)}"
     return None
 
 
 def check(config: "ExperimentConfig") -> None:
     """Raise ConfigError for replay settings that cannot work, before any training."""
     problem = hyperparameter_problem(config.replay_fraction, config.replay_per_task, config.replay_budget,
-                                     config.replay_selection, prefix="replay_")
+                                     config.replay_selection, config.replay_mix, prefix="replay_")
     if problem:
         raise ConfigError(problem)
 
@@ -162,7 +189,7 @@ def from_config(config: "ExperimentConfig", num_tasks: int) -> Replay:
     return Replay(_dense.build_network(config), scenario=config.scenario, optimizer=config.optimizer,
                   lr=config.lr, batch_size=config.batch_size, steps_per_task=config.steps_per_task, seed=config.seed,
                   fraction=config.replay_fraction, per_task=config.replay_per_task, budget=config.replay_budget,
-                  selection=config.replay_selection, eval_batch_size=config.eval_batch_size)
+                  selection=config.replay_selection, mix=config.replay_mix, eval_batch_size=config.eval_batch_size)
 
 
 SPEC = MethodSpec(from_config, "experience replay: stored samples of earlier tasks mixed into training",
