@@ -159,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError) as exc:
         print(f"supermasks: error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:
+        print(f"supermasks: error: training diverged: {exc}. A smaller lr (or ewc_lambda) usually helps.",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("supermasks: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,43 @@
+"""Every config shipped in configs/ loads and validates (typos there reach every user)."""
+
+from pathlib import Path
+
+import pytest
+
+from supermasks.cli import main
+from supermasks.config import load_config
+from supermasks.data import list_sources
+from supermasks.experiment import validate
+from supermasks.study import is_study_file, load_study
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+FASHION = next(s for s in list_sources() if s.name == "fashion-mnist").available
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_config_is_valid(path, tmp_path):
+    if is_study_file(path):
+        assert load_study(path, [f"out_dir={tmp_path}"]).runs
+    else:
+        validate(load_config(path))
+
+
+@pytest.mark.skipif(not FASHION, reason="Fashion-MNIST is not installed (apt install dataset-fashion-mnist)")
+def test_forgetting_study_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
+    code = main(["run", str(CONFIGS[0].parent / "forgetting.yaml"), f"out_dir={tmp_path}", "steps_per_task=20",
+                 "eval_every=10", "ewc_samples=16", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for method in ("pair/naive", "pair/ewc", "pair/replay", "pair/supsup"):
+        assert method in out
+    study_dir = Path(out.strip().splitlines()[-1].removeprefix("study directory: "))
+    assert (study_dir / "figures" / "learning_curves.png").stat().st_size > 0
+
+
+def test_bad_method_setting_fails_before_training(tmp_path, capsys):
+    code = main(["compare", str(CONFIGS[0].parent / "compare.yaml"), "ewc_lambda=-1", f"out_dir={tmp_path}"])
+    assert code == 2
+    assert "ewc_lambda" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+    code = main(["compare", str(CONFIGS[0].parent / "compare.yaml"), "replay_fraction=1.5", f"out_dir={tmp_path}"])
+    assert code == 2 and "replay_fraction must be in [0, 1], got 1.5" in capsys.readouterr().err
