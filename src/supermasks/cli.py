@@ -108,25 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"supermasks {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run an experiment config into its run directory",
-                       description="Run CONFIG (YAML) with optional key=value overrides, e.g. "
-                                   "`supermasks run configs/experiment1.yaml benchmark=rotated num_tasks=10 seed=3`.")
-    p.add_argument("config", type=Path, help="experiment YAML file")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override a config field (value read as YAML)")
-    p.add_argument("--force", action="store_true", help="run again even if this config already finished")
-    p.add_argument("--part", default=None, help="study files only: run just this part")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_run)
-
-    p = sub.add_parser("compare", help="run several methods on the same tasks and print one metrics table",
-                       description="Like `run`, for a config with several methods (e.g. configs/compare.yaml); "
-                                   "prints methods as rows and ACC, BWT, FWT, forgetting, memory and time as columns.")
-    p.add_argument("config", type=Path, help="experiment YAML file with `method: [...]`")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override a config field (value read as YAML)")
-    p.add_argument("--force", action="store_true", help="run again even if this config already finished")
-    p.add_argument("--part", default=None, help="study files only: run just this part")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_run)
+    runners = {
+        "run": ("run an experiment config (or a study file) into its run directory",
+                "Run CONFIG (YAML) with optional key=value overrides, e.g. "
+                "`supermasks run configs/experiment1.yaml benchmark=rotated num_tasks=10 seed=3`."),
+        "compare": ("run several methods on the same tasks and print one metrics table",
+                    "Like `run`, for a config with several methods (e.g. configs/compare.yaml); prints methods "
+                    "as rows and ACC, BWT, FWT, forgetting, memory and time as columns."),
+    }
+    for name, (summary, description) in runners.items():
+        p = sub.add_parser(name, help=summary, description=description)
+        p.add_argument("config", type=Path, help="experiment or study YAML file")
+        p.add_argument("overrides", nargs="*", metavar="key=value", help="override a config field (value read as YAML)")
+        p.add_argument("--force", action="store_true", help="run again even if this config already finished")
+        p.add_argument("--part", default=None, help="study files only: run just this part")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("list", help="list benchmarks, data sources, models and methods")
     p.set_defaults(func=_cmd_list)
