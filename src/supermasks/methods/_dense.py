@@ -21,6 +21,13 @@ def build_network(config: "ExperimentConfig") -> MultiHeadMLP:
     return build_multihead(config.model, output_size=config.output_size, num_heads=1, seed=config.seed)
 
 
+def training_kwargs(config: "ExperimentConfig", *, scenario: bool = True) -> dict:
+    """The constructor arguments every dense method shares, read from `config`."""
+    kwargs = {"optimizer": config.optimizer, "lr": config.lr, "batch_size": config.batch_size,
+              "steps_per_task": config.steps_per_task, "seed": config.seed}
+    return {"scenario": config.scenario, **kwargs} if scenario else kwargs
+
+
 def begin_task(model: MultiHeadMLP, scenario: str, task: Task, seed: int) -> None:
     """In the task scenario, give each new task its own head (task 0 uses the first)."""
     if scenario != "task":

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from supermasks.data.task import Task
+from supermasks.methods import _dense
 from supermasks.methods.base import MethodSpec
 from supermasks.models import parameter_bytes
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
@@ -181,8 +182,7 @@ class BatchE:
 
 def from_config(config: "ExperimentConfig", num_tasks: int) -> BatchE:
     model = build_batche(config.model, output_size=config.output_size, seed=config.seed)
-    return BatchE(model, optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size,
-                  steps_per_task=config.steps_per_task, seed=config.seed)
+    return BatchE(model, **_dense.training_kwargs(config, scenario=False))
 
 
 SPEC = MethodSpec(from_config, "BatchE: shared weights trained on task 0, per-task rank-one r s^T factors",

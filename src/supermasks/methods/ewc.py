@@ -189,10 +189,9 @@ def check(config: "ExperimentConfig") -> None:
 
 
 def from_config(config: "ExperimentConfig", num_tasks: int) -> EWC:
-    return EWC(_dense.build_network(config), scenario=config.scenario, optimizer=config.optimizer, lr=config.lr,
-               batch_size=config.batch_size, steps_per_task=config.steps_per_task, seed=config.seed,
-               lam=config.ewc_lambda, samples=config.ewc_samples, fisher_label=config.ewc_fisher_label,
-               mode=config.ewc_mode, decay=config.ewc_decay)
+    return EWC(_dense.build_network(config), **_dense.training_kwargs(config), lam=config.ewc_lambda,
+               samples=config.ewc_samples, fisher_label=config.ewc_fisher_label, mode=config.ewc_mode,
+               decay=config.ewc_decay)
 
 
 SPEC = MethodSpec(from_config, "elastic weight consolidation: a Fisher-weighted pull towards earlier tasks' weights",

@@ -70,8 +70,7 @@ class Joint:
 
 
 def from_config(config: "ExperimentConfig", num_tasks: int) -> Joint:
-    return Joint(_dense.build_network(config), scenario=config.scenario, optimizer=config.optimizer,
-                 lr=config.lr, batch_size=config.batch_size, steps_per_task=config.steps_per_task, seed=config.seed)
+    return Joint(_dense.build_network(config), **_dense.training_kwargs(config))
 
 
 SPEC = MethodSpec(from_config, "one dense network trained on the union of all tasks seen so far (upper bound)",

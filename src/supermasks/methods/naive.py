@@ -52,8 +52,7 @@ class Naive:
 
 
 def from_config(config: "ExperimentConfig", num_tasks: int) -> Naive:
-    return Naive(_dense.build_network(config), scenario=config.scenario, optimizer=config.optimizer,
-                 lr=config.lr, batch_size=config.batch_size, steps_per_task=config.steps_per_task, seed=config.seed)
+    return Naive(_dense.build_network(config), **_dense.training_kwargs(config))
 
 
 SPEC = MethodSpec(from_config, "naive fine-tuning of one dense network, task after task (lower bound)",

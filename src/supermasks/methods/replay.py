@@ -186,10 +186,9 @@ def check(config: "ExperimentConfig") -> None:
 
 
 def from_config(config: "ExperimentConfig", num_tasks: int) -> Replay:
-    return Replay(_dense.build_network(config), scenario=config.scenario, optimizer=config.optimizer,
-                  lr=config.lr, batch_size=config.batch_size, steps_per_task=config.steps_per_task, seed=config.seed,
-                  fraction=config.replay_fraction, per_task=config.replay_per_task, budget=config.replay_budget,
-                  selection=config.replay_selection, mix=config.replay_mix, eval_batch_size=config.eval_batch_size)
+    return Replay(_dense.build_network(config), **_dense.training_kwargs(config), fraction=config.replay_fraction,
+                  per_task=config.replay_per_task, budget=config.replay_budget, selection=config.replay_selection,
+                  mix=config.replay_mix, eval_batch_size=config.eval_batch_size)
 
 
 SPEC = MethodSpec(from_config, "experience replay: stored samples of earlier tasks mixed into training",

@@ -86,9 +86,8 @@ def check(config: "ExperimentConfig") -> None:
 
 
 def from_config(config: "ExperimentConfig", num_tasks: int) -> SeparateHeads:
-    return SeparateHeads(_dense.build_network(config), trunk=config.heads_trunk, optimizer=config.optimizer,
-                         lr=config.lr, batch_size=config.batch_size, steps_per_task=config.steps_per_task,
-                         seed=config.seed)
+    return SeparateHeads(_dense.build_network(config), trunk=config.heads_trunk,
+                         **_dense.training_kwargs(config, scenario=False))
 
 
 SPEC = MethodSpec(from_config, "separate heads: one head per task on a trunk trained on task 0 (or random)",
