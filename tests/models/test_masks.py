@@ -80,3 +80,22 @@ def test_layer_budget_by_hand():
     # d (c_out + c_in) / (c_out c_in kh kw) = 8 * (64 + 32) / (64 * 32 * 9) = 0.041666...
     assert layer_budget(8, 64, 32, 3, 3) == pytest.approx(768 / 18432)
     assert layer_budget(1000, 4, 4) == 0.5
+
+
+@pytest.mark.parametrize("rule", ["threshold", "topk"])
+def test_fused_masked_linear_matches_the_composed_ops(rule):
+    from supermasks.models.masks import masked_linear
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(5, 7, generator=g, requires_grad=True)
+    s1 = torch.randn(3, 7, generator=g, requires_grad=True)
+    s2 = s1.detach().clone().requires_grad_(True)
+    x2 = x.detach().clone().requires_grad_(True)
+    w = torch.sign(torch.randn(3, 7, generator=g))
+    upstream = torch.randn(5, 3, generator=g)
+    y1 = masked_linear(x, s1, w, rule, 0.4)
+    y2 = torch.nn.functional.linear(x2, masked_weight(s2, w, rule, 0.4))
+    assert torch.allclose(y1, y2)
+    (y1 * upstream).sum().backward()
+    (y2 * upstream).sum().backward()
+    assert torch.allclose(s1.grad, s2.grad) and torch.allclose(x.grad, x2.grad)

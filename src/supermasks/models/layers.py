@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supermasks.models.masks import MASK_RULES, compute_mask, masked_weight
+from supermasks.models.masks import MASK_RULES, compute_mask, masked_linear, masked_weight
 
 
 def signed_constant(shape: tuple[int, ...], fan_in: int, generator: torch.Generator) -> torch.Tensor:
@@ -51,9 +51,13 @@ class _MaskedBase(nn.Module):
         self.scores.append(nn.Parameter(value))
         return len(self.scores) - 1
 
-    def effective_weight(self) -> torch.Tensor:
+    def _check_task(self) -> None:
         if not 0 <= self.task_id < len(self.scores):
             raise IndexError(f"task {self.task_id} has no scores in this layer ({len(self.scores)} tasks)")
+
+    def effective_weight(self) -> torch.Tensor:
+        """`W * M_t` for the active task t, differentiable with respect to its scores."""
+        self._check_task()
         return masked_weight(self.scores[self.task_id], self.weight, self.rule, self.density)
 
     def mask(self, task_id: int) -> torch.Tensor:
@@ -72,7 +76,8 @@ class MaskedLinear(_MaskedBase):
         super().__init__((out_features, in_features), in_features, rule, density, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, in) -> (batch, out)
-        return F.linear(x, self.effective_weight())
+        self._check_task()
+        return masked_linear(x, self.scores[self.task_id], self.weight, self.rule, self.density)
 
 
 class MaskedConv2d(_MaskedBase):
