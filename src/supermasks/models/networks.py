@@ -48,7 +48,7 @@ class MaskedMLP(nn.Module):
 
 def list_models() -> dict[str, str]:
     """Model names and one-line descriptions."""
-    return {name: "masked MLP " + "-".join(map(str, (INPUT_SIZE, *hidden, "s")))
+    return {name: "MLP " + "-".join(map(str, (INPUT_SIZE, *hidden, "s"))) + " (masked for SupSup, dense for baselines)"
             for name, hidden in ARCHITECTURES.items()}
 
 
