@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +43,9 @@ class _MaskedBase(nn.Module):
         self.weight = nn.Parameter(signed_constant(shape, fan_in, generator), requires_grad=False)
         self.scores = nn.ParameterList()
         self.task_id = 0
+        # Optional replacement for `W * M_t` (e.g. a superposition of several tasks' masks during
+        # task inference); None means the active task's own mask.
+        self.injected_weight: Callable[[], torch.Tensor] | None = None
 
     def add_scores(self, generator: torch.Generator, init: torch.Tensor | None = None) -> int:
         """Append a score tensor for a new task (random init unless `init` is given)."""
@@ -57,6 +61,8 @@ class _MaskedBase(nn.Module):
 
     def effective_weight(self) -> torch.Tensor:
         """`W * M_t` for the active task t, differentiable with respect to its scores."""
+        if self.injected_weight is not None:
+            return self.injected_weight()
         self._check_task()
         return masked_weight(self.scores[self.task_id], self.weight, self.rule, self.density)
 
@@ -76,6 +82,8 @@ class MaskedLinear(_MaskedBase):
         super().__init__((out_features, in_features), in_features, rule, density, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, in) -> (batch, out)
+        if self.injected_weight is not None:
+            return x.matmul(self.injected_weight().t())
         self._check_task()
         return masked_linear(x, self.scores[self.task_id], self.weight, self.rule, self.density)
 

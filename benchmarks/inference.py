@@ -1,0 +1,101 @@
+"""Time one-shot task inference over many stored masks, and report peak memory and mask storage.
+
+LeNet-300-100 with 500 outputs (Wortsman, Ramanujan et al., NeurIPS 2020, 2,500-task experiment);
+the k masks are random (density 0.5) and go straight into the bank, since only speed and memory
+are measured. Each k runs in a fresh process. "infer peak" is the growth of the peak resident set
+(Linux VmHWM, reset through /proc/self/clear_refs) over the resident set before the first,
+cold one-shot call on a batch of 128: every allocation, torch's included (look-up table,
+indices, activations). "RSS" is the process's resident set with the bank built (Python, torch
+and the bank). Run: `.venv/bin/python benchmarks/inference.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+from supermasks.inference import MaskBank, infer_task, infer_task_binary
+from supermasks.models import build_model, masked_layers
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def peak_growth_mib(fn: Callable[[], object]) -> float:
+    """Peak resident memory during `fn()` above the resident memory before it, in MiB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM to the current VmRSS
+    before = _status_kib("VmRSS")
+    fn()
+    return (_status_kib("VmHWM") - before) / 1024
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up: builds the constant look-up table and touches the bank once
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def random_bank(model: torch.nn.Module, k: int, seed: int = 0) -> MaskBank:
+    layers = masked_layers(model)
+    bank = MaskBank({name: tuple(m.weight.shape) for name, m in layers.items()})
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(k):
+        bank.add({name: torch.rand(m.weight.shape, generator=gen) < 0.5 for name, m in layers.items()})
+    return bank
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tasks", type=int, nargs="+", default=[10, 250, 1000, 2500])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--binary", action="store_true", help="also time binary search on a batch of 128")
+    parser.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if len(args.tasks) > 1:  # one fresh process per k, so memory figures do not mix
+        extra = ["--repeats", str(args.repeats)] + (["--binary"] if args.binary else [])
+        for i, k in enumerate(args.tasks):
+            subprocess.run([sys.executable, __file__, "--tasks", str(k), *extra] + (["--no-header"] if i else []),
+                           check=True)
+        return
+
+    model = build_model("lenet-300-100", output_size=500, seed=0)
+    weights = sum(m.weight.numel() for m in masked_layers(model).values())
+    gen = torch.Generator().manual_seed(1)
+    x1, x128 = torch.randn(1, 1, 28, 28, generator=gen), torch.randn(128, 1, 28, 28, generator=gen)
+    if not args.no_header:
+        print(f"LeNet-300-100, 500 outputs: {weights:,} masked weights; torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads; one-shot H, median of {args.repeats} calls")
+        print(f"{'tasks':>6} {'build s':>8} {'1 image ms':>11} {'128 ms':>8} {'infer peak MiB':>15} {'RSS MiB':>8} "
+              f"{'masks MB':>9} {'bits/w/task':>11} {'counts MB':>9}" + (f" {'binary ms':>10}" if args.binary else ""))
+    for k in args.tasks:
+        t0 = time.perf_counter()
+        bank = random_bank(model, k)
+        build = time.perf_counter() - t0
+        rss = _status_kib("VmRSS") / 1024
+        peak = peak_growth_mib(lambda: infer_task(model, bank, x128))
+        single = median_seconds(lambda: infer_task(model, bank, x1), args.repeats)
+        batch = median_seconds(lambda: infer_task(model, bank, x128), args.repeats)
+        bits = bank.nbytes() * 8 / (weights * k)
+        line = (f"{k:>6} {build:>8.1f} {single * 1e3:>11.1f} {batch * 1e3:>8.1f} {peak:>15.1f} {rss:>8.0f} "
+                f"{bank.nbytes() / 1e6:>9.2f} {bits:>11.4f} {bank.cache_nbytes() / 1e6:>9.2f}")
+        if args.binary:
+            line += f" {median_seconds(lambda: infer_task_binary(model, bank, x128), 1) * 1e3:>10.1f}"
+        print(line, flush=True)
+        del bank
+
+
+if __name__ == "__main__":
+    main()

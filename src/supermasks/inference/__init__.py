@@ -1,0 +1,13 @@
+"""Task inference with supermasks in superposition: bit-packed mask bank, one-shot (H, G) and binary search."""
+
+from supermasks.inference.bank import MaskBank
+from supermasks.inference.binary import infer_per_image_binary, infer_task_binary
+from supermasks.inference.evaluate import task_inference_accuracy
+from supermasks.inference.oneshot import OBJECTIVES, alpha_gradient, inference_objective, infer_per_image, infer_task
+from supermasks.inference.superpose import check_superposable, superposed, superposed_forward
+
+__all__ = [
+    "OBJECTIVES", "MaskBank", "alpha_gradient", "check_superposable", "infer_per_image", "infer_per_image_binary",
+    "infer_task", "infer_task_binary", "inference_objective", "superposed", "superposed_forward",
+    "task_inference_accuracy",
+]

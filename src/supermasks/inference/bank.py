@@ -1,0 +1,236 @@
+"""Bit-packed storage of the learned tasks' masks, with fast mixtures and per-task inner products.
+
+Task inference in SupSup (Wortsman, Ramanujan et al., "Supermasks in Superposition", NeurIPS 2020)
+needs two things of the k stored masks per layer: the mixture `sum_i alpha_i M_i` and, for the
+gradient with respect to alpha, the k inner products `<g, M_i>`. Both are products with the
+(k, n) binary stack; this module computes them from one bit per weight per task.
+
+Layout: every full group of 16 tasks is one int16 word per weight ("transposed" packing: bit
+`15 - b` of word `w` is task `16 w + b`, most significant bit first). The 16 inner products of a
+group are then a single embedding-bag over the weights: each weight looks up the 16 bits of its
+word in a constant (65536, 16) table and adds them scaled by `g_j`, i.e. 16 multiply-adds per
+byte pair read, with no float stack ever materialised. The up to 15 tasks of an unfinished group
+are kept row-packed (`pack_mask`) and unpacked in chunks.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from supermasks.models.masks import pack_mask, unpack_mask
+from supermasks.models.tasks import masked_layers
+
+GROUP = 16            # tasks per packed word
+_BLOCK_ROWS = 64      # words per storage block: appending a group copies one block, not the whole bank
+_INDICES = 1 << 20    # int32 indices per embedding-bag call: fewest Python round trips while in cache (measured)
+_TAIL_CHUNK = 65536   # weights per unpacked chunk of the unfinished group
+_SHIFTS = torch.arange(7, -1, -1, dtype=torch.uint8)  # most significant bit first, as `pack_mask`
+
+
+@functools.cache
+def _word_bits() -> torch.Tensor:
+    """(65536, 16) float32: row v holds the bits of v, most significant first (4 MiB, built once)."""
+    v = torch.arange(1 << GROUP, dtype=torch.int32).unsqueeze(1)
+    return ((v >> torch.arange(GROUP - 1, -1, -1, dtype=torch.int32)) & 1).to(torch.float32)
+
+
+def _pack_words(masks: torch.Tensor) -> torch.Tensor:
+    """(16, n) bool -> (n,) int16 words, task 0 in the most significant bit."""
+    weights = torch.tensor([1 << (GROUP - 1 - b) for b in range(GROUP)], dtype=torch.int32)
+    words = (masks.to(torch.int32) * weights.unsqueeze(1)).sum(0, dtype=torch.int32)  # (n,) in [0, 65536)
+    return torch.where(words >= 1 << 15, words - (1 << GROUP), words).to(torch.int16)  # two's complement
+
+
+def _unsigned(words: torch.Tensor) -> torch.Tensor:
+    """int16 words as non-negative int32 indices into `_word_bits()`."""
+    return words.to(torch.int32).bitwise_and_(0xFFFF)
+
+
+class MaskBank:
+    """The binary masks of the learned tasks, per masked layer, at one bit per weight per task.
+
+    Also keeps, per layer, the running count of tasks whose mask keeps each weight (int32), so the
+    uniform mixture `sum_i M_i / k` needs no pass over the bits.
+    """
+
+    def __init__(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        self.shapes = {name: tuple(shape) for name, shape in shapes.items()}
+        self.num_tasks = 0
+        self.blocks_: dict[str, list[torch.Tensor]] = {name: [] for name in self.shapes}  # (<=64, n) int16 each
+        self.tail_ = {name: torch.zeros(0, (math.prod(s) + 7) // 8, dtype=torch.uint8)  # (t < 16, ceil(n/8))
+                      for name, s in self.shapes.items()}
+        self.counts_ = {name: torch.zeros(math.prod(s), dtype=torch.int32) for name, s in self.shapes.items()}
+
+    @classmethod
+    def from_model(cls, model: nn.Module, task_ids: Iterable[int] | None = None) -> "MaskBank":
+        """A bank holding the masks of `task_ids` (default: every task with scores) of `model`."""
+        layers = masked_layers(model)
+        bank = cls({name: tuple(m.weight.shape) for name, m in layers.items()})
+        first = next(iter(layers.values()))
+        for t in range(len(first.scores)) if task_ids is None else task_ids:
+            bank.add({name: m.mask(t) for name, m in layers.items()})
+        return bank
+
+    # -- storage ---------------------------------------------------------------------------------
+    def add(self, masks: Mapping[str, torch.Tensor | np.ndarray]) -> int:
+        """Store one task's masks (bool, one per layer, of the layer's shape); return its index."""
+        if set(masks) != set(self.shapes):
+            raise ValueError(f"masks for layers {sorted(masks)}, the bank holds {sorted(self.shapes)}")
+        flat = {}
+        for name, shape in self.shapes.items():
+            mask = torch.as_tensor(masks[name])
+            if tuple(mask.shape) != shape:
+                raise ValueError(f"mask of shape {tuple(mask.shape)} for layer {name!r} of shape {shape}")
+            flat[name] = mask.reshape(-1).to(torch.bool)
+        for name, mask in flat.items():
+            self.counts_[name] += mask
+            self.tail_[name] = torch.cat([self.tail_[name], pack_mask(mask).unsqueeze(0)])
+            if len(self.tail_[name]) == GROUP:  # the group is full: move it to the word layout
+                self._append_word(name, _pack_words(self._tail_bits(name, 0, self.numel(name))))
+                self.tail_[name] = self.tail_[name][:0].clone()
+        self.num_tasks += 1
+        return self.num_tasks - 1
+
+    def _append_word(self, name: str, word: torch.Tensor) -> None:
+        blocks = self.blocks_[name]
+        if blocks and blocks[-1].shape[0] < _BLOCK_ROWS:
+            blocks[-1] = torch.cat([blocks[-1], word.unsqueeze(0)])
+        else:
+            blocks.append(word.unsqueeze(0).clone())
+
+    def _tail_bits(self, name: str, start: int, stop: int) -> torch.Tensor:
+        """(t, stop - start) bool: the unfinished group's masks over weights [start, stop), start % 8 == 0."""
+        packed = self.tail_[name][:, start // 8:(stop + 7) // 8]  # (t, bytes)
+        bits = (packed.unsqueeze(-1) >> _SHIFTS) & 1  # (t, bytes, 8)
+        return bits.reshape(len(packed), -1)[:, : stop - start].to(torch.bool)
+
+    def numel(self, name: str) -> int:
+        return math.prod(self.shapes[name])
+
+    @property
+    def num_words(self) -> int:
+        return self.num_tasks // GROUP
+
+    def mask(self, name: str, task_id: int) -> torch.Tensor:
+        """The stored mask of `task_id` in layer `name` (bool, the layer's shape)."""
+        if not 0 <= task_id < self.num_tasks:
+            raise IndexError(f"task {task_id} is not in the bank ({self.num_tasks} tasks)")
+        w, b = divmod(task_id, GROUP)
+        if w < self.num_words:
+            word = self.blocks_[name][w // _BLOCK_ROWS][w % _BLOCK_ROWS]
+            flat = (_unsigned(word) >> (GROUP - 1 - b)) & 1
+        else:
+            flat = unpack_mask(self.tail_[name][b], (self.tail_[name].shape[1] * 8,))[: self.numel(name)]
+        return flat.to(torch.bool).view(self.shapes[name])
+
+    def nbytes(self) -> int:
+        """Bytes of the stored bits (words and row-packed tail); the counts cache is not included."""
+        return sum(b.numel() * b.element_size() for blocks in self.blocks_.values() for b in blocks) + \
+            sum(tail.numel() for tail in self.tail_.values())
+
+    def cache_nbytes(self) -> int:
+        """Bytes of the per-weight counts (derived from the bits, kept for the uniform mixture)."""
+        return sum(c.numel() * c.element_size() for c in self.counts_.values())
+
+    # -- products with the stack ----------------------------------------------------------------
+    def _select(self, tasks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Split `tasks` into the words they touch, their position among those words' bits, and tail slots."""
+        ids = torch.arange(self.num_tasks) if tasks is None else torch.as_tensor(tasks, dtype=torch.long)
+        if ids.numel() and (ids.min() < 0 or ids.max() >= self.num_tasks):
+            raise IndexError(f"tasks {ids.tolist()} outside the bank's {self.num_tasks} tasks")
+        in_words = ids < self.num_words * GROUP
+        words, inverse = torch.unique(ids[in_words] // GROUP, return_inverse=True)
+        position = torch.full_like(ids, -1)
+        position[in_words] = inverse * GROUP + ids[in_words] % GROUP  # index into the (rows * 16,) word results
+        return words, position, ids - self.num_words * GROUP  # last: tail slot where >= 0
+
+    def _word_rows(self, name: str, words: torch.Tensor) -> Iterable[torch.Tensor]:
+        """The selected words as (<=64, n) int16 blocks, without copying when a whole block is selected."""
+        for i, block in enumerate(self.blocks_[name]):
+            local = words[(words >= i * _BLOCK_ROWS) & (words < i * _BLOCK_ROWS + block.shape[0])] - i * _BLOCK_ROWS
+            if local.numel() == block.shape[0]:
+                yield block
+            elif local.numel():
+                yield block.index_select(0, local)
+
+    def inner_products(self, name: str, g: torch.Tensor, tasks: torch.Tensor | None = None) -> torch.Tensor:
+        """`[<g, M_i>]_i` (float32) for every stored task, or for `tasks` in that order.
+
+        `g` is a dense tensor with the layer's number of elements. Cost: one table look-up and 16
+        multiply-adds per weight per group of 16 tasks, chunked so the indices stay in cache.
+        """
+        g = g.detach().reshape(-1).to(torch.float32)
+        if g.numel() != self.numel(name):
+            raise ValueError(f"g has {g.numel()} elements, layer {name!r} has {self.numel(name)}")
+        words, position, slot = self._select(tasks)
+        table = _word_bits()
+        parts = []
+        for block in self._word_rows(name, words):
+            acc = torch.zeros(block.shape[0], GROUP)  # (rows, 16)
+            chunk = max(4096, _INDICES // block.shape[0])
+            for c0 in range(0, g.numel(), chunk):
+                idx = _unsigned(block[:, c0:c0 + chunk])  # (rows, chunk)
+                weights = g[c0:c0 + chunk].expand(block.shape[0], -1)
+                acc += F.embedding_bag(idx, table, per_sample_weights=weights, mode="sum")
+            parts.append(acc.reshape(-1))
+        word_results = torch.cat(parts) if parts else torch.zeros(0)
+        out = torch.zeros(position.numel())
+        out[position >= 0] = word_results[position[position >= 0]]
+        tail_slots = slot[position < 0]
+        if tail_slots.numel():
+            out[position < 0] = self._tail_product(name, g, tail_slots)
+        return out
+
+    def _tail_product(self, name: str, g: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+        """(len(slots),) inner products with the unfinished group, unpacking chunk by chunk."""
+        out = torch.zeros(slots.numel())
+        for c0 in range(0, g.numel(), _TAIL_CHUNK):
+            c1 = min(g.numel(), c0 + _TAIL_CHUNK)
+            bits = self._tail_bits(name, c0, c1)[slots].to(torch.float32)  # (t, chunk)
+            out += bits @ g[c0:c1]
+        return out
+
+    def mixture(self, name: str, alphas: torch.Tensor | None = None, tasks: torch.Tensor | None = None) -> torch.Tensor:
+        """`sum_i alpha_i M_i` (float32, the layer's shape) over all tasks, or over `tasks`.
+
+        `alphas=None`, or equal alphas over all tasks, uses the counts. Otherwise each group of 16
+        tasks contributes `alpha_w @ stack_w`, evaluated as `(alpha_w @ bits(v))` for every word
+        value v (a (65536,) table, one small matmul) then looked up per weight: the product with
+        the stack, without unpacking it.
+        """
+        n = self.numel(name)
+        count = self.num_tasks if tasks is None else len(tasks)
+        if alphas is None:
+            alphas = torch.full((count,), 1.0 / max(self.num_tasks, 1))
+        alphas = alphas.detach().to(torch.float32).reshape(-1)
+        if alphas.numel() != count:
+            raise ValueError(f"{alphas.numel()} alphas for {count} tasks")
+        if tasks is None and count and bool((alphas == alphas[0]).all()):
+            return (self.counts_[name].to(torch.float32) * alphas[0]).view(self.shapes[name])
+        words, position, slot = self._select(tasks)
+        coef = torch.zeros(words.numel() * GROUP)
+        coef.index_put_((position[position >= 0],), alphas[position >= 0], accumulate=True)
+        coef = coef.view(-1, GROUP)  # (rows, 16): the alphas of each selected word's tasks
+        out = torch.zeros(n)
+        row = 0
+        for block in self._word_rows(name, words):
+            tables = coef[row:row + block.shape[0]] @ _word_bits().t()  # (rows, 65536)
+            row += block.shape[0]
+            chunk = max(4096, _INDICES // 4 // block.shape[0])  # int64 indices here
+            for c0 in range(0, n, chunk):
+                idx = _unsigned(block[:, c0:c0 + chunk]).long()
+                out[c0:c0 + chunk] += torch.gather(tables, 1, idx).sum(0)
+        tail = position < 0
+        if tail.any():
+            for c0 in range(0, n, _TAIL_CHUNK):
+                c1 = min(n, c0 + _TAIL_CHUNK)
+                bits = self._tail_bits(name, c0, c1)[slot[tail]].to(torch.float32)  # (t, chunk)
+                out[c0:c1] += alphas[tail] @ bits
+        return out.view(self.shapes[name])

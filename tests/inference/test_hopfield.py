@@ -1,0 +1,120 @@
+"""Tests for HopSupSup: the Storkey rule, Hopfield recall and energy, and gate recovery end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from supermasks.inference.hopfield import (HopfieldStore, NeuronMaskMLP, recover_gates, recovery_report,
+                                           storage_bytes, store_gates, train_task_gates)
+from tests.conftest import make_tasks
+
+
+def _random_patterns(n: int, d: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2, (n, d), generator=g).float() * 2 - 1  # (n, d) of +-1
+
+
+def _storkey_reference(patterns: np.ndarray) -> np.ndarray:
+    """Element by element: `w_ij += (z_i z_j - [i == j] - z_i h_j - h_i z_j) / d`, `h_i = sum_k w_ik z_k`."""
+    d = patterns.shape[1]
+    w = np.zeros((d, d))
+    for z in patterns:
+        h = [sum(w[i, k] * z[k] for k in range(d)) for i in range(d)]
+        new = w.copy()
+        for i in range(d):
+            for j in range(d):
+                new[i, j] += (z[i] * z[j] - (i == j) - z[i] * h[j] - h[i] * z[j]) / d
+        w = new
+    return w
+
+
+def test_storkey_rule_by_hand_on_three_units() -> None:
+    store = HopfieldStore(3)
+    store.store(torch.tensor([1.0, -1.0, 1.0]))
+    # First pattern: h = 0, so psi = (z z^T - I) / 3.
+    expected = torch.tensor([[0.0, -1.0, 1.0], [-1.0, 0.0, -1.0], [1.0, -1.0, 0.0]]) / 3
+    torch.testing.assert_close(store.psi_, expected)
+    store.store(torch.tensor([1.0, 1.0, -1.0]))
+    # Second: h = psi z = (-2/3, 0, 0); worked out by hand, in ninths.
+    expected = torch.tensor([[4.0, 2.0, -2.0], [2.0, 0.0, -6.0], [-2.0, -6.0, 0.0]]) / 9
+    torch.testing.assert_close(store.psi_, expected)
+    assert store.num_patterns_ == 2
+
+
+def test_storkey_rule_matches_elementwise_reference() -> None:
+    patterns = _random_patterns(4, 7, seed=1)
+    store = HopfieldStore(7)
+    for z in patterns:
+        store.store(z)
+    np.testing.assert_allclose(store.psi_.numpy(), _storkey_reference(patterns.numpy()), atol=1e-5)
+    np.testing.assert_allclose(store.psi_.numpy(), store.psi_.numpy().T, atol=1e-6)  # symmetric
+
+
+def test_stored_patterns_are_fixed_points_and_attract_corrupted_states() -> None:
+    patterns = _random_patterns(4, 64, seed=0)
+    store = HopfieldStore(64)
+    for z in patterns:
+        store.store(z)
+    for z in patterns:
+        torch.testing.assert_close(store.recall(z, steps=10), z)
+        noisy = z.clone()
+        noisy[:6] *= -1  # ~10% of the bits flipped
+        torch.testing.assert_close(store.recall(noisy, steps=10), z)
+
+
+def test_energy_of_stored_pattern_is_lower_than_of_random_states() -> None:
+    patterns = _random_patterns(3, 64, seed=2)
+    store = HopfieldStore(64)
+    for z in patterns:
+        store.store(z)
+    random_states = _random_patterns(50, 64, seed=3)
+    stored_energy = store.energy(patterns)  # (3,)
+    assert stored_energy.max() < store.energy(random_states).min()
+    # The energy is -1/2 s^T psi s, also for a single state.
+    s = random_states[0]
+    torch.testing.assert_close(store.energy(s), -0.5 * s @ store.psi_ @ s)
+
+
+def test_store_rejects_non_binary_and_wrong_size() -> None:
+    store = HopfieldStore(4)
+    with pytest.raises(ValueError, match="\\+-1"):
+        store.store(torch.tensor([1.0, 0.0, 1.0, -1.0]))
+    with pytest.raises(ValueError, match="size"):
+        store.store(torch.ones(5))
+
+
+def test_nbytes_and_storage_by_hand() -> None:
+    assert HopfieldStore(64).nbytes() == 4 * 64 * 64
+    # Two layers of 128 units: each store has one extra always-on unit, (129 x 129) float32.
+    stores = [HopfieldStore(129), HopfieldStore(129)]
+    assert storage_bytes(stores, num_tasks=3) == {"hopfield": 2 * 4 * 129 * 129, "direct": 3 * 256 // 8}
+
+
+def test_neuron_mask_gates_are_per_unit_and_only_scores_train() -> None:
+    model = NeuronMaskMLP((784, 32, 16, 4), seed=0)
+    assert model.add_task() == 0
+    assert [g.shape for g in model.gates(0)] == [torch.Size([32]), torch.Size([16])]
+    assert [n for n, p in model.named_parameters()] == ["scores.0.0", "scores.0.1"]
+    # A gate of all zeros silences the network.
+    out = model(torch.randn(5, 1, 28, 28), gates=[torch.zeros(32), torch.zeros(16)])
+    assert out.shape == (5, 4) and bool((out == 0).all())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gates_are_recovered_from_unlabelled_test_batches(seed: int) -> None:
+    tasks = make_tasks(num_tasks=3, seed=seed)
+    model = NeuronMaskMLP((784, 128, 4), seed=seed)
+    for task in tasks:
+        train_task_gates(model, task.x_train, task.y_train, epochs=10, seed=seed)
+    stores = store_gates(model)
+    true_gates = [model.gates(t) for t in range(model.num_tasks)]
+    for task in tasks:
+        recovered = recover_gates(model, stores, task.x_test, steps=50)
+        report = recovery_report(recovered, true_gates, task.task_id)
+        assert report["nearest_task"] == task.task_id, report
+        assert report["bit_accuracy"] > 0.9, report
+        with torch.no_grad():
+            pred = model(task.x_test, gates=[g.float() for g in recovered]).argmax(1)
+        assert (pred == task.y_test).float().mean() > 0.8  # chance is 0.25
