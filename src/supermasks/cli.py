@@ -59,6 +59,7 @@ def _print_comparison(result) -> None:
     print("  memory/task: bytes the method's state grows by per task after the first (masks, heads, buffer, Fisher);"
           " total: all its state after the last task")
     print("  time/task: wall time of learning one task (evaluation excluded)")
+    print("  task inf.: GNs/GNu only: fraction of test batches whose task was inferred correctly, after the last task")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ class ExperimentConfig:
     classes_per_task: int = 2  # split benchmark only
     label_mode: str = "remap"  # split benchmark only: "remap" to 0..c-1 or "keep"
     pair_source: str = "fashion-mnist"  # pair benchmark only: the second task's data
-    scenario: str = "task"  # "task", "domain" or "class" incremental (see README)
+    scenario: str = "task"  # "task", "domain", "class" incremental, or "gns"/"gnu" (see README)
     seed: int = 0
     method: list[str] = field(default_factory=lambda: ["supsup"])  # several: compared on the same tasks
     model: str = "fc-300-300"
@@ -43,6 +43,10 @@ class ExperimentConfig:
     steps_per_task: int = 1000
     eval_batch_size: int = 1024
     eval_every: int = 0  # steps between accuracy-curve points on every task seen so far (0: off)
+    # Task inference (scenarios gns and gnu)
+    task_inference: str = "oneshot"  # "oneshot" or "binary"
+    inference_objective: str = "H"  # "H": output entropy; "G": logsumexp through the extra s-neurons
+    inference_batch_size: int = 128  # test images per inference (1: single-image inference)
     # EWC (Kirkpatrick et al. 2017)
     ewc_lambda: float = 1000.0  # the penalty is (lambda / 2) * sum_i F_i (theta_i - theta*_i)^2
     ewc_samples: int = 200  # samples of the finished task used to estimate the diagonal Fisher

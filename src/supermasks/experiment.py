@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from supermasks import metrics
 from supermasks.analysis.curves import learning_curves
@@ -20,7 +21,7 @@ from supermasks.data import Dataset, Task, list_benchmarks, list_sources, load_s
 from supermasks.methods import Method, list_methods, method_spec
 from supermasks.models import ARCHITECTURES, MASK_RULES
 from supermasks.runs import collect_meta, now, read_meta, run_directory, write_csv, write_json, write_yaml
-from supermasks.scenarios import scenario_problem, task_id_at_test
+from supermasks.scenarios import INFERRED, scenario_problem, task_id_at_test
 from supermasks.training import OPTIMIZERS, Probe, accuracy
 
 Log = Callable[[str], None]
@@ -50,8 +51,8 @@ class RunResult:
         return comparison_table(self.results)
 
 
-COMPARISON_COLUMNS = ("ACC", "BWT", "FWT", "forgetting", "memory_per_task_bytes", "memory_total_bytes",
-                      "seconds_per_task", "samples_per_second")
+COMPARISON_COLUMNS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy", "memory_per_task_bytes",
+                      "memory_total_bytes", "seconds_per_task", "samples_per_second")
 
 
 def comparison_table(results: list[MethodResult]) -> pd.DataFrame:
@@ -117,6 +118,9 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
     needed = max(t.num_classes for t in tasks)
     if config.output_size < needed:
         raise ConfigError(f"output_size {config.output_size} is smaller than the {needed} classes of {benchmark}")
+    if config.scenario in INFERRED and config.inference_objective == "G" and config.output_size <= needed:
+        raise ConfigError(f"inference_objective G needs extra output neurons: output_size ({config.output_size}) "
+                          f"must exceed the {needed} classes of {benchmark}")
     return tasks
 
 
@@ -124,10 +128,13 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                progress: bool = True, log: Log = print) -> MethodResult:
     """Train one method on the task sequence, filling R after each task, then analyse what it learned."""
     method: Method = method_spec(method_name).build(config, len(tasks))
-    given = task_id_at_test(config.scenario)
+    # In GNs/GNu the task id is given while training, so b and the curves use it; R does not.
+    inferred = config.scenario in INFERRED
+    given = task_id_at_test(config.scenario) or inferred
     n = len(tasks)
     r = np.full((n, n), np.nan)
     b = np.full(n, np.nan)
+    inference = np.full((n, n), np.nan)  # task-inference accuracy, GNs/GNu only
     rows, curve = [], []
 
     def test_id(task: Task) -> int | None:
@@ -135,6 +142,15 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
 
     def acc(task: Task) -> float:
         return accuracy(lambda x: method.predict(x, test_id(task)), task.x_test, task.y_test, config.eval_batch_size)
+
+    def evaluate(after: Task) -> None:
+        """Fill row `after` of R (and of the task-inference matrix) for every task that can be evaluated."""
+        for other in tasks:
+            if inferred and other.task_id <= after.task_id:
+                r[after.task_id, other.task_id], inference[after.task_id, other.task_id] = infer_and_classify(
+                    method, other, config.inference_batch_size, unshared=config.scenario == "gnu")
+            elif not inferred and method.can_predict(test_id(other)):
+                r[after.task_id, other.task_id] = acc(other)
 
     # b: every task the untrained method can already evaluate; the rest right after begin_task.
     for task in tasks:
@@ -154,14 +170,13 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         start = time.perf_counter()
         fitted = method.learn(task, progress=progress, probe=probe)
         seconds = time.perf_counter() - start
-        for other in tasks:
-            if method.can_predict(test_id(other)):
-                r[task.task_id, other.task_id] = acc(other)
+        evaluate(task)
         checkpoint_bytes = None
         if hasattr(method, "model") and hasattr(method, "masks"):  # a masked network: keep its masks
             checkpoint_bytes = save_task_checkpoint(directory / "checkpoints" / f"task_{task.task_id:03d}.safetensors",
                                                     method.model, task.task_id)
         rows.append({"task": task.task_id, "name": task.name, "accuracy": r[task.task_id, task.task_id],
+                     "task_inference_accuracy": inference[task.task_id, task.task_id],
                      "untrained_accuracy": b[task.task_id], "steps": fitted.steps,
                      "final_loss": fitted.losses[-1] if fitted.losses else float("nan"),
                      "seconds": seconds, "train_seconds": fitted.seconds,
@@ -177,6 +192,11 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     if curve:
         write_csv(directory / "curves.csv", pd.DataFrame(curve))
     scores = metrics.summarize(r, b)
+    if inferred:
+        write_csv(directory / "task_inference.csv", pd.DataFrame(inference, columns=labels).assign(after=labels)
+                  .set_index("after").reset_index())
+        # After the last task: the fraction of test batches whose task was inferred correctly.
+        scores["task_inference_accuracy"] = float(np.mean(inference[-1]))
     memory_total = method.memory_bytes()
     # Growth per task after the first: the first task often reuses what the untrained method
     # already held (a dense net's first head), later ones show what each new task costs.
@@ -195,6 +215,26 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         overlap_summary = overlap_report(masks, directory, figures=config.figures,
                                          title=f"{benchmark} ({config.source})")
     return MethodResult(benchmark, method_name, directory, r, b, summary, overlap_summary)
+
+
+def infer_and_classify(method: Method, task: Task, batch_size: int, *, unshared: bool) -> tuple[float, float]:
+    """GNs/GNu evaluation of `task`: infer the task of each test batch, classify it with that mask.
+
+    Returns (accuracy, task-inference accuracy over batches). With unshared labels (GNu) a batch
+    whose task was inferred wrongly counts as all wrong, as in the SupSup paper.
+    """
+    correct, right_task, batches = 0, 0, 0
+    for i in range(0, len(task.y_test), batch_size):
+        xb, yb = task.x_test[i:i + batch_size], task.y_test[i:i + batch_size]
+        guess = method.infer_task(xb)
+        hits = method.predict(xb, guess).argmax(dim=1) == yb
+        if guess == task.task_id:
+            right_task += 1
+        elif unshared:
+            hits = torch.zeros_like(hits)
+        correct += int(hits.sum())
+        batches += 1
+    return correct / len(task.y_test), right_task / batches
 
 
 def write_benchmark_summary(config: ExperimentConfig, benchmark: str, tasks: list[Task],

@@ -8,6 +8,7 @@ import pandas as pd
 
 _PERCENT = ("ACC", "BWT", "FWT", "forgetting")
 _HEADERS = {"ACC": "ACC %", "BWT": "BWT", "FWT": "FWT", "forgetting": "forgetting",
+            "task_inference_accuracy": "task inf. %",
             "memory_per_task_bytes": "memory/task", "memory_total_bytes": "memory total",
             "seconds_per_task": "time/task", "samples_per_second": "samples/s"}
 
@@ -26,7 +27,7 @@ def human_bytes(n: float) -> str:
 def _cell(column: str, value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    if column == "ACC":
+    if column in ("ACC", "task_inference_accuracy"):
         return f"{100 * value:.2f}"
     if column in _PERCENT:
         return f"{100 * value:+.2f}"

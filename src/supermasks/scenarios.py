@@ -4,7 +4,9 @@ Two vocabularies name the same settings (ALGORITHMS.md section 1.1):
 - `task` incremental = GG: the task id is given at training and at test time.
 - `domain` incremental: one shared output space; the task id is not given at test time.
 - `class` incremental: one head over all classes seen so far; no task id at test time.
-The SupSup scenarios without task ids at test time (GNs, GNu, NNs) need task inference.
+- `gns` / `gnu` (SupSup's GNs and GNu): task id given at training, inferred by the learner for
+  each test batch; with unshared labels (GNu) a wrongly inferred batch counts as all wrong, as
+  in the SupSup paper. (NNs, where the learner also detects new tasks, is not here yet.)
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ SCENARIOS: dict[str, str] = {
     "task": "task-incremental (GG): task id given at train and test; per-task heads or masks",
     "domain": "domain-incremental: one shared head, no task id at test (permuted, rotated, remapped split)",
     "class": "class-incremental: one head over all classes seen, no task id at test (split, label_mode=keep)",
+    "gns": "GNs: task id given at training, inferred for each test batch; labels shared between tasks",
+    "gnu": "GNu: as GNs with unshared labels: a test batch whose task is inferred wrongly counts as all wrong",
 }
+# Scenarios where the learner infers the task of each test batch itself.
+INFERRED = frozenset({"gns", "gnu"})
 
 
 def scenario_problem(scenario: str, benchmark: str, label_mode: str) -> str | None:

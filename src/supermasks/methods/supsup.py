@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from supermasks.data.task import Task
+from supermasks.inference import OBJECTIVES, MaskBank, infer_task, infer_task_binary
 from supermasks.methods.base import MethodSpec
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, masked_layers, norm_layers,
                                num_tasks, set_task, task_scores)
@@ -22,6 +23,8 @@ from supermasks.training import FitResult, Probe, fit, iterate_batches, make_opt
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
 
+TASK_INFERENCE = ("oneshot", "binary")
+
 
 class SupSup:
     """SupSup in the GG scenario. Defaults: RMSprop lr 1e-4, batch 128, 1000 steps per task."""
@@ -29,8 +32,15 @@ class SupSup:
     name = "supsup"
 
     def __init__(self, model: MaskedMLP, *, optimizer: str = "rmsprop", lr: float = 1e-4,
-                 batch_size: int = 128, steps_per_task: int = 1000, seed: int = 0) -> None:
+                 batch_size: int = 128, steps_per_task: int = 1000, seed: int = 0,
+                 task_inference: str = "oneshot", inference_objective: str = "H") -> None:
+        if task_inference not in TASK_INFERENCE:
+            raise ValueError(f"unknown task inference {task_inference!r}; choose one of {', '.join(TASK_INFERENCE)}")
+        if inference_objective not in OBJECTIVES:
+            raise ValueError(f"unknown inference objective {inference_objective!r}; choose one of {', '.join(OBJECTIVES)}")
         self.model = model
+        self.task_inference = task_inference
+        self.inference_objective = inference_objective
         self.optimizer = optimizer
         self.lr = lr
         self.batch_size = batch_size
@@ -39,6 +49,9 @@ class SupSup:
         # Separate streams for score init and batch order, so changing one never shifts the other.
         self.score_generator_ = torch.Generator().manual_seed(seed + 1)
         self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        # Learned tasks' masks, bit-packed, for task inference (filled as tasks finish).
+        self.bank_ = MaskBank({name: tuple(m.weight.shape) for name, m in masked_layers(model).items()})
+        self.num_classes_ = 0  # the most labels any task used: G's gradient skips these outputs
 
     def begin_task(self, task: Task) -> None:
         task_id = add_task(self.model, self.score_generator_)
@@ -60,8 +73,23 @@ class SupSup:
             self.model.train()
             return self.model(x)
 
-        return fit(forward, optimizer, batches, total=self.steps_per_task,
-                   description=f"{self.name} task {task.task_id}", progress=progress, probe=probe)
+        result = fit(forward, optimizer, batches, total=self.steps_per_task,
+                     description=f"{self.name} task {task.task_id}", progress=progress, probe=probe)
+        if self.bank_.num_tasks == task.task_id:  # learned once: its mask joins the bank
+            self.bank_.add({name: m.mask(task.task_id) for name, m in masked_layers(self.model).items()})
+        self.num_classes_ = max(self.num_classes_, task.num_classes)
+        return result
+
+    @torch.no_grad()
+    def infer_task(self, x: torch.Tensor) -> int:
+        """The learned task that task inference picks for the batch `x` (GNs/GNu)."""
+        if self.bank_.num_tasks == 0:
+            raise ValueError("no task has been learned yet, so there is nothing to infer")
+        self.model.eval()
+        infer = infer_task if self.task_inference == "oneshot" else infer_task_binary
+        with torch.enable_grad():  # the inference gradient is taken with respect to the mixing weights
+            return infer(self.model, self.bank_, x, self.inference_objective,
+                         self.num_classes_ if self.inference_objective == "G" else None)
 
     def can_predict(self, task_id: int | None) -> bool:
         """Only tasks whose mask exists, and only with the task id (GG)."""
@@ -95,8 +123,26 @@ def from_config(config: "ExperimentConfig", num_tasks: int) -> SupSup:
     model = build_model(config.model, output_size=config.output_size, rule=config.mask_rule,
                         density=config.density, batch_norm=config.batch_norm, seed=config.seed)
     return SupSup(model, optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size,
-                  steps_per_task=config.steps_per_task, seed=config.seed)
+                  steps_per_task=config.steps_per_task, seed=config.seed, task_inference=config.task_inference,
+                  inference_objective=config.inference_objective)
 
 
-SPEC = MethodSpec(from_config, "SupSup (GG): one learned binary mask per task over fixed random weights",
-                  frozenset({"task"}))
+def check(config: "ExperimentConfig") -> None:
+    """Task-inference settings that cannot work, refused before training."""
+    from supermasks.config import ConfigError
+
+    if config.task_inference not in TASK_INFERENCE:
+        raise ConfigError(f"task_inference: unknown value {config.task_inference!r}; choose one of "
+                          f"{', '.join(TASK_INFERENCE)}")
+    if config.inference_objective not in OBJECTIVES:
+        raise ConfigError(f"inference_objective: unknown value {config.inference_objective!r}; choose one of "
+                          f"{', '.join(OBJECTIVES)}")
+    if config.inference_batch_size < 1:
+        raise ConfigError(f"inference_batch_size must be positive, got {config.inference_batch_size}")
+    if config.batch_norm and config.scenario in ("gns", "gnu"):
+        raise ConfigError("task inference superposes masks, which per-task BatchNorm statistics do not allow: "
+                          "set batch_norm=false for the gns/gnu scenarios")
+
+
+SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fixed random weights; "
+                  "task given (GG) or inferred (GNs, GNu)", frozenset({"task", "gns", "gnu"}), check=check)

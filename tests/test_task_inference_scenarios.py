@@ -1,0 +1,61 @@
+"""GNs and GNu evaluation: the task of each test batch is inferred, then the batch is classified."""
+
+import numpy as np
+import pytest
+import torch
+
+from supermasks.config import ConfigError, load_config
+from supermasks.experiment import build_tasks, infer_and_classify, run, validate
+from supermasks.data import load_source
+from tests.conftest import make_tasks
+
+
+class Oracle:
+    """Perfect classifier whose task inference always answers `guess`."""
+
+    def __init__(self, guess):
+        self.guess = guess
+
+    def infer_task(self, x):
+        return self.guess
+
+    def predict(self, x, task_id):
+        return torch.nn.functional.one_hot(self.labels[: len(x)], 4).float()
+
+
+def test_wrong_task_counts_the_whole_batch_wrong_only_with_unshared_labels():
+    task = make_tasks(num_tasks=1, n_test=10)[0]
+    wrong = Oracle(guess=5)
+    wrong.labels = task.y_test
+    assert infer_and_classify(wrong, task, batch_size=10, unshared=True) == (0.0, 0.0)
+    assert infer_and_classify(wrong, task, batch_size=10, unshared=False) == (1.0, 0.0)
+    right = Oracle(guess=0)
+    right.labels = task.y_test
+    assert infer_and_classify(right, task, batch_size=10, unshared=True) == (1.0, 1.0)
+
+
+def test_gnu_run_infers_tasks_on_separable_tasks(tmp_path):
+    config = load_config(None, ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=40",
+                                "batch_size=32", "optimizer=adam", "lr=1e-3", "scenario=gnu", "overlap=false",
+                                "inference_batch_size=50", f"out_dir={tmp_path}"])
+    result = run(config, progress=False, log=lambda s: None).results[0]
+    assert result.metrics["task_inference_accuracy"] == 1.0
+    assert np.isnan(result.accuracy[0, 1])  # no task can be inferred before it is learned
+    assert (result.directory / "task_inference.csv").is_file()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["scenario=gnu", "batch_norm=true"], "set batch_norm=false"),
+    (["scenario=gns", "task_inference=exhaustive"], "task_inference: unknown value 'exhaustive'"),
+    (["scenario=gns", "inference_objective=F"], "inference_objective: unknown value 'F'"),
+    (["scenario=gnu", "method=naive"], "method 'naive' cannot run in the 'gnu' scenario"),
+])
+def test_bad_inference_settings_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(load_config(None, overrides))
+
+
+def test_g_objective_needs_extra_outputs():
+    config = load_config(None, ["scenario=gnu", "inference_objective=G", "output_size=10", "source=synthetic"])
+    with pytest.raises(ConfigError, match="G needs extra output neurons"):
+        build_tasks(config, "permuted", load_source("synthetic"))
