@@ -42,6 +42,9 @@ def test_gnu_run_infers_tasks_on_separable_tasks(tmp_path):
     assert result.metrics["task_inference_accuracy"] == 1.0
     assert np.isnan(result.accuracy[0, 1])  # no task can be inferred before it is learned
     assert (result.directory / "task_inference.csv").is_file()
+    confusion = np.loadtxt(result.directory / "task_confusion.csv", delimiter=",", skiprows=1)[:, 1:]
+    assert np.array_equal(confusion, np.diag([4, 4, 4]))  # 200 test images in batches of 50, all right
+    assert (result.directory / "figures" / "task_confusion.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -13,7 +13,7 @@ import torch
 
 from supermasks import metrics
 from supermasks.analysis.curves import learning_curves
-from supermasks.analysis.plots import save_figure
+from supermasks.analysis.plots import confusion_heatmap, save_figure
 from supermasks.analysis.study import overlap_report
 from supermasks.checkpoints import save_task_checkpoint
 from supermasks.config import ConfigError, ExperimentConfig, to_dict
@@ -143,12 +143,17 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     def acc(task: Task) -> float:
         return accuracy(lambda x: method.predict(x, test_id(task)), task.x_test, task.y_test, config.eval_batch_size)
 
+    confusion = np.zeros((n, n), dtype=np.int64)  # after the last task: true task x inferred task
+
     def evaluate(after: Task) -> None:
         """Fill row `after` of R (and of the task-inference matrix) for every task that can be evaluated."""
         for other in tasks:
             if inferred and other.task_id <= after.task_id:
+                guesses: list[int] = []
                 r[after.task_id, other.task_id], inference[after.task_id, other.task_id] = infer_and_classify(
-                    method, other, config.inference_batch_size, unshared=config.scenario == "gnu")
+                    method, other, config.inference_batch_size, unshared=config.scenario == "gnu", guesses=guesses)
+                if after.task_id == n - 1:
+                    np.add.at(confusion[other.task_id], guesses, 1)
             elif not inferred and method.can_predict(test_id(other)):
                 r[after.task_id, other.task_id] = acc(other)
 
@@ -197,6 +202,12 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                   .set_index("after").reset_index())
         # After the last task: the fraction of test batches whose task was inferred correctly.
         scores["task_inference_accuracy"] = float(np.mean(inference[-1]))
+        write_csv(directory / "task_confusion.csv", pd.DataFrame(confusion, columns=[f"inferred_{t}" for t in range(n)])
+                  .assign(task=range(n)).set_index("task").reset_index())
+        if config.figures:
+            save_figure(confusion_heatmap(confusion, [str(t.task_id) for t in tasks],
+                                          f"{benchmark}: inferred task of each test batch ({config.scenario})"),
+                        directory / "figures", "task_confusion")
     memory_total = method.memory_bytes()
     # Growth per task after the first: the first task often reuses what the untrained method
     # already held (a dense net's first head), later ones show what each new task costs.
@@ -217,16 +228,20 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     return MethodResult(benchmark, method_name, directory, r, b, summary, overlap_summary)
 
 
-def infer_and_classify(method: Method, task: Task, batch_size: int, *, unshared: bool) -> tuple[float, float]:
+def infer_and_classify(method: Method, task: Task, batch_size: int, *, unshared: bool,
+                       guesses: list[int] | None = None) -> tuple[float, float]:
     """GNs/GNu evaluation of `task`: infer the task of each test batch, classify it with that mask.
 
-    Returns (accuracy, task-inference accuracy over batches). With unshared labels (GNu) a batch
-    whose task was inferred wrongly counts as all wrong, as in the SupSup paper.
+    Returns (accuracy, task-inference accuracy over batches); each batch's inferred task is
+    appended to `guesses` when given. With unshared labels (GNu) a batch whose task was inferred
+    wrongly counts as all wrong, as in the SupSup paper.
     """
     correct, right_task, batches = 0, 0, 0
     for i in range(0, len(task.y_test), batch_size):
         xb, yb = task.x_test[i:i + batch_size], task.y_test[i:i + batch_size]
         guess = method.infer_task(xb)
+        if guesses is not None:
+            guesses.append(guess)
         hits = method.predict(xb, guess).argmax(dim=1) == yb
         if guess == task.task_id:
             right_task += 1

@@ -151,14 +151,19 @@ def study_summary(frame: pd.DataFrame) -> str:
     from supermasks.report_table import human_bytes
 
     grid_cols = [c for c in frame.columns if c.startswith("grid.")]
+    names = [f"{b}/{m}" for b, m in zip(frame["benchmark"], frame["method"])]
+    width = max(map(len, names))
     lines = []
     for part, group in frame.groupby("part", sort=False):
         lines.append(f"part {part}:")
         for row in group.to_dict("records"):
             grid = " ".join(f"{c.removeprefix('grid.')}={row[c]}" for c in grid_cols if pd.notna(row.get(c)))
-            lines.append(f"  {row['benchmark']}/{row['method']:<14} {grid:<32} ACC {100 * row['ACC']:6.2f}%  "
+            inferred = row.get("task_inference_accuracy")
+            task_inf = f"  task inference {100 * inferred:6.2f}%" if inferred is not None and pd.notna(inferred) else ""
+            grid = f"{grid:<32} " if grid_cols else ""
+            lines.append(f"  {row["benchmark"] + "/" + row["method"]:<{width}}  {grid}ACC {100 * row['ACC']:6.2f}%  "
                          f"first task {100 * row['first_task_accuracy']:6.2f}%  "
-                         f"memory {human_bytes(row['memory_total_bytes'])}")
+                         f"memory {human_bytes(row['memory_total_bytes'])}{task_inf}")
     return "\n".join(lines)
 
 

@@ -134,3 +134,28 @@ def save_figure(fig: Figure, directory: Path, stem: str) -> list[Path]:
             raise
         paths.append(target)
     return paths
+
+
+def confusion_heatmap(counts: np.ndarray, task_labels: list[str], title: str) -> Figure:
+    """True task (rows) against inferred task (columns): counts of test batches, annotated when small."""
+    counts = np.asarray(counts)
+    num_tasks = len(task_labels)
+    if counts.shape != (num_tasks, num_tasks):
+        raise ValueError(f"counts have shape {counts.shape}, expected ({num_tasks}, {num_tasks}) for the labels")
+    side = 1.6 + 0.55 * max(num_tasks, 4)
+    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(counts, cmap="Blues", interpolation="nearest", vmin=0)
+    fig.colorbar(image, ax=ax).set_label("test batches")
+    ax.set_xticks(range(num_tasks), labels=task_labels, rotation=45 if num_tasks > 6 else 0)
+    ax.set_yticks(range(num_tasks), labels=task_labels)
+    ax.set_xlabel("inferred task")
+    ax.set_ylabel("true task")
+    ax.set_title(title)
+    if num_tasks <= _ANNOTATE_MAX_TASKS:
+        high = counts.max() if counts.size else 0
+        for i in range(num_tasks):
+            for j in range(num_tasks):
+                colour = "white" if counts[i, j] > high / 2 else "black"
+                ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", color=colour, fontsize=8)
+    return fig
