@@ -161,7 +161,7 @@ def study_summary(frame: pd.DataFrame) -> str:
             inferred = row.get("task_inference_accuracy")
             task_inf = f"  task inference {100 * inferred:6.2f}%" if inferred is not None and pd.notna(inferred) else ""
             grid = f"{grid:<32} " if grid_cols else ""
-            lines.append(f"  {row["benchmark"] + "/" + row["method"]:<{width}}  {grid}ACC {100 * row['ACC']:6.2f}%  "
+            lines.append(f"  {row['benchmark'] + '/' + row['method']:<{width}}  {grid}ACC {100 * row['ACC']:6.2f}%  "
                          f"first task {100 * row['first_task_accuracy']:6.2f}%  "
                          f"memory {human_bytes(row['memory_total_bytes'])}{task_inf}")
     return "\n".join(lines)
