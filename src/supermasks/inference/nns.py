@@ -1,0 +1,203 @@
+"""New-task detection while training on a stream without task labels (SupSup's NNs scenario).
+
+Wortsman, Ramanujan et al., "Supermasks in Superposition" (NeurIPS 2020), section 3.4 ("NNs"):
+neither task identities nor task boundaries are given. Periodically, the current batch is run
+through a superposition of `n = max(learned, 5)` candidate masks (learned masks padded with random
+ones) at uniform mixing weights, and `v = softmax(-dH/dalpha)` is formed from the entropy gradient.
+A learned mask that fits the data lowers the entropy much more than the others, so `v` peaks on it;
+if no candidate stands out (`max v < (1 + margin) / n`, i.e. `v` is close to uniform) the data is
+taken to come from a new task, and a fresh mask is allocated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from supermasks.inference.bank import MaskBank
+from supermasks.inference.oneshot import alpha_gradient
+from supermasks.models import add_task, compute_mask, masked_layers, num_tasks, set_task, task_scores
+from supermasks.models.layers import score_init
+from supermasks.training import make_optimizer
+
+__all__ = ["NNsLearner", "boundary_report", "detect_new_task", "random_masks"]
+
+
+def random_masks(model: nn.Module, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """One untrained mask per masked layer: the layer's own rule applied to freshly drawn scores.
+
+    Drawing the scores exactly as a new task would start them gives random candidates with the
+    density a not-yet-trained mask has, so they are the right "no knowledge" reference for NNs.
+    """
+    out = {}
+    for name, layer in masked_layers(model).items():
+        scores = score_init(tuple(layer.weight.shape), layer.fan_in, generator)
+        out[name] = compute_mask(scores, layer.rule, layer.density)
+    return out
+
+
+def _candidate_bank(model: nn.Module, bank: MaskBank, count: int, generator: torch.Generator) -> MaskBank:
+    """A temporary bank: the learned masks of `bank` first (same indices), then random masks up to `count`."""
+    candidates = MaskBank(bank.shapes)
+    # Copying keeps the caller's bank untouched; the masks are small and this runs once per check.
+    for t in range(bank.num_tasks):
+        candidates.add({name: bank.mask(name, t) for name in bank.shapes})
+    for _ in range(count - bank.num_tasks):
+        candidates.add(random_masks(model, generator))
+    return candidates
+
+
+def detect_new_task(model: nn.Module, bank: MaskBank, x: torch.Tensor, *, min_candidates: int = 5,
+                    margin: float = 2 ** -3, generator: torch.Generator) -> tuple[bool, int]:
+    """Whether the batch `x` comes from a task none of the `bank`'s learned masks fits.
+
+    Candidates are the bank's learned masks plus random masks (drawn with `generator`) up to
+    `n = max(learned, min_candidates)`. With uniform `alpha` over them, one superposed forward on
+    `x` gives `v = softmax(-dH/dalpha)`; the data is new when `max v < (1 + margin) / n`.
+
+    Returns `(is_new, task)`: `task` is the learned task with the largest `v` (the one to keep
+    training when the data is not new), or -1 when the bank is empty.
+    """
+    if min_candidates < 1:
+        raise ValueError(f"min_candidates must be positive, got {min_candidates}")
+    if margin < 0:
+        raise ValueError(f"margin must be non-negative, got {margin}")
+    learned = bank.num_tasks
+    n = max(learned, min_candidates)
+    candidates = _candidate_bank(model, bank, n, generator)
+    with torch.enable_grad():  # the gradient is with respect to the mixing weights only
+        grad = alpha_gradient(model, candidates, x, "H")  # (n,)
+    v = torch.softmax(-grad, dim=0)
+    is_new = bool(v.max() < (1.0 + margin) / n)
+    # The best learned task, even when a random candidate scores higher: random masks only set
+    # the "nothing fits" reference and can never be chosen for training.
+    task = int(v[:learned].argmax()) if learned else -1
+    return is_new or learned == 0, task
+
+
+class NNsLearner:
+    """SupSup without task labels or boundaries (NNs): detect new tasks while training on a stream.
+
+    Wortsman, Ramanujan et al. (NeurIPS 2020). Training updates only the current task's scores, as
+    in the task-given setting. At the first batch and every `check_every` batches, the learned
+    masks are re-read from the model into a `MaskBank` and `detect_new_task` decides between
+    allocating a new mask and training the learned mask that fits the batch best.
+
+    The model must have no per-task BatchNorm (superposing masks cannot mix BN statistics).
+    """
+
+    def __init__(self, model: nn.Module, *, optimizer: str = "rmsprop", lr: float = 1e-4,
+                 check_every: int = 100, min_candidates: int = 5, margin: float = 2 ** -3,
+                 seed: int = 0) -> None:
+        if check_every < 1:
+            raise ValueError(f"check_every must be positive, got {check_every}")
+        if num_tasks(model) != 0:
+            raise ValueError("NNsLearner starts from a model without tasks")
+        self.model = model
+        self.optimizer = optimizer
+        self.lr = lr
+        self.check_every = check_every
+        self.min_candidates = min_candidates
+        self.margin = margin
+        # Separate streams for new tasks' scores and the random candidates of each check, so
+        # the number of checks never shifts how the next task's scores start.
+        self.score_generator_ = torch.Generator().manual_seed(seed + 1)
+        # The model's weights are usually drawn from a small seed too; a far-off seed keeps the
+        # random candidates from repeating the weight draw (scores equal to the weights' uniform
+        # draw would give the degenerate mask "keep every positive weight").
+        self.candidate_generator_ = torch.Generator().manual_seed(seed + 1_000_003)
+        self.current_task_: int | None = None
+        # One optimiser per task: returning to a task resumes its own optimiser state.
+        self.optimizers_: dict[int, torch.optim.Optimizer] = {}
+        self.batches_seen_ = 0
+        self.checks_: list[tuple[int, bool, int]] = []  # (batch index, is_new, best learned task)
+
+    @property
+    def num_tasks(self) -> int:
+        """How many masks (tasks) have been allocated so far."""
+        return num_tasks(self.model)
+
+    def bank(self) -> MaskBank:
+        """The current masks of every allocated task, bit-packed (re-read: masks change as they train)."""
+        return MaskBank.from_model(self.model, task_ids=range(self.num_tasks))
+
+    def _start_task(self) -> int:
+        task = add_task(self.model, self.score_generator_)
+        self.optimizers_[task] = make_optimizer(self.optimizer, task_scores(self.model, task), self.lr)
+        self.current_task_ = task
+        return task
+
+    @torch.no_grad()
+    def check(self, x: torch.Tensor) -> tuple[bool, int]:
+        """Run the NNs test on the batch `x` without changing anything: `detect_new_task` on the learned masks."""
+        if self.num_tasks == 0:
+            return True, -1
+        self.model.eval()
+        return detect_new_task(self.model, self.bank(), x, min_candidates=self.min_candidates,
+                               margin=self.margin, generator=self.candidate_generator_)
+
+    def learn_stream(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[int, int]]:
+        """Train on a stream of (inputs, labels) batches with no task ids; return the new tasks found.
+
+        Each entry is `(batch index, task id)`: the batch at which a new mask was allocated. Batch
+        indices count across calls, so a stream may be fed in pieces.
+        """
+        loss_fn = nn.CrossEntropyLoss()
+        found: list[tuple[int, int]] = []
+        for xb, yb in batches:
+            index = self.batches_seen_
+            if self.current_task_ is None or index % self.check_every == 0:
+                is_new, best = self.check(xb)
+                self.checks_.append((index, is_new, best))
+                if is_new:
+                    found.append((index, self._start_task()))
+                else:
+                    self.current_task_ = best
+            task = self.current_task_
+            assert task is not None
+            set_task(self.model, task)
+            self.model.train()
+            optimizer = self.optimizers_[task]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(self.model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            self.batches_seen_ += 1
+        return found
+
+
+def boundary_report(detected: Sequence[tuple[int, int]] | Sequence[int], true_boundaries: Sequence[int],
+                    check_every: int) -> dict[str, object]:
+    """Compare detected task starts with the true ones (batch indices of a stream).
+
+    `detected` is what `NNsLearner.learn_stream` returns (or bare batch indices). Batch 0 starts a
+    task on both sides. A true boundary `b` counts as detected when a new task was allocated at a
+    batch in `[b, b + check_every]`: within one check interval, the earliest NNs can see it. Each
+    detection matches at most one true boundary; detections matching none are false alarms.
+    """
+    if check_every < 1:
+        raise ValueError(f"check_every must be positive, got {check_every}")
+    found = sorted(d[0] if isinstance(d, tuple) else int(d) for d in detected)
+    true = sorted(set(true_boundaries) | {0})
+    unmatched = list(found)
+    delays: list[int] = []
+    missed: list[int] = []
+    for b in true:
+        hit = next((d for d in unmatched if b <= d <= b + check_every), None)
+        if hit is None:
+            missed.append(b)
+        else:
+            unmatched.remove(hit)
+            delays.append(hit - b)
+    return {
+        "detected": found,
+        "true": true,
+        "num_tasks_found": len(found),
+        "num_true_tasks": len(true),
+        "detected_within_interval": len(true) - len(missed),
+        "missed": missed,
+        "false_alarms": unmatched,
+        "delays": delays,
+    }
