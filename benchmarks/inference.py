@@ -6,7 +6,8 @@ are measured. Each k runs in a fresh process. "infer peak" is the growth of the 
 (Linux VmHWM, reset through /proc/self/clear_refs) over the resident set before the first,
 cold one-shot call on a batch of 128: every allocation, torch's included (look-up table,
 indices, activations). "RSS" is the process's resident set with the bank built (Python, torch
-and the bank). Run: `.venv/bin/python benchmarks/inference.py`.
+and the bank). "128 x 1 image" (`--per-image`) times single-image inference of 128 images in one
+batched call. Run: `.venv/bin/python benchmarks/inference.py`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 import torch
 
 from supermasks.inference import MaskBank, infer_task, infer_task_binary
+from supermasks.inference.oneshot import infer_per_image
 from supermasks.models import build_model, masked_layers
 
 
@@ -62,10 +64,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, nargs="+", default=[10, 250, 1000, 2500])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--binary", action="store_true", help="also time binary search on a batch of 128")
+    parser.add_argument("--per-image", action="store_true",
+                        help="also time single-image inference for 128 images at once (one task per image)")
     parser.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if len(args.tasks) > 1:  # one fresh process per k, so memory figures do not mix
-        extra = ["--repeats", str(args.repeats)] + (["--binary"] if args.binary else [])
+        extra = (["--repeats", str(args.repeats)] + (["--binary"] if args.binary else [])
+                 + (["--per-image"] if args.per_image else []))
         for i, k in enumerate(args.tasks):
             subprocess.run([sys.executable, __file__, "--tasks", str(k), *extra] + (["--no-header"] if i else []),
                            check=True)
@@ -79,7 +84,8 @@ def main() -> None:
         print(f"LeNet-300-100, 500 outputs: {weights:,} masked weights; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; one-shot H, median of {args.repeats} calls")
         print(f"{'tasks':>6} {'build s':>8} {'1 image ms':>11} {'128 ms':>8} {'infer peak MiB':>15} {'RSS MiB':>8} "
-              f"{'masks MB':>9} {'bits/w/task':>11} {'counts MB':>9}" + (f" {'binary ms':>10}" if args.binary else ""))
+              f"{'masks MB':>9} {'bits/w/task':>11} {'counts MB':>9}" + (f" {'binary ms':>10}" if args.binary else "")
+              + (f" {'128 x 1 image ms':>16}" if args.per_image else ""))
     for k in args.tasks:
         t0 = time.perf_counter()
         bank = random_bank(model, k)
@@ -93,6 +99,8 @@ def main() -> None:
                 f"{bank.nbytes() / 1e6:>9.2f} {bits:>11.4f} {bank.cache_nbytes() / 1e6:>9.2f}")
         if args.binary:
             line += f" {median_seconds(lambda: infer_task_binary(model, bank, x128), 1) * 1e3:>10.1f}"
+        if args.per_image:  # 128 single-image inferences, batched: one task per image
+            line += f" {median_seconds(lambda: infer_per_image(model, bank, x128), 1) * 1e3:>16.1f}"
         print(line, flush=True)
         del bank
 

@@ -62,3 +62,20 @@ def test_g_objective_needs_extra_outputs():
     config = load_config(None, ["scenario=gnu", "inference_objective=G", "output_size=10", "source=synthetic"])
     with pytest.raises(ConfigError, match="G needs extra output neurons"):
         build_tasks(config, "permuted", load_source("synthetic"))
+
+
+def test_single_image_inference_matches_batch_of_one(tmp_path):
+    from supermasks.methods.supsup import SupSup
+    from supermasks.models import build_model
+
+    tasks = make_tasks(num_tasks=2, n_train=128, n_test=24)
+    method = SupSup(build_model("fc-300-300", output_size=4, seed=0), optimizer="adam", lr=1e-3, batch_size=32,
+                    steps_per_task=40)
+    for task in tasks:
+        method.learn(task, progress=False)
+    batched = infer_and_classify(method, tasks[1], 1, unshared=True)  # the batched per-image path
+    looped = [method.infer_task(tasks[1].x_test[i:i + 1]) for i in range(24)]
+    guesses = []
+    infer_and_classify(method, tasks[1], 1, unshared=True, guesses=guesses)
+    assert guesses == looped
+    assert batched[1] == sum(g == 1 for g in looped) / 24

@@ -237,9 +237,13 @@ def infer_and_classify(method: Method, task: Task, batch_size: int, *, unshared:
     wrongly counts as all wrong, as in the SupSup paper.
     """
     correct, right_task, batches = 0, 0, 0
+    per_image = None
+    if batch_size == 1 and getattr(method, "task_inference", None) == "oneshot":
+        # Single-image inference: every image's own gradient, computed for many images at once.
+        per_image = torch.cat([method.infer_task_per_image(chunk) for chunk in task.x_test.split(256)]).tolist()
     for i in range(0, len(task.y_test), batch_size):
         xb, yb = task.x_test[i:i + batch_size], task.y_test[i:i + batch_size]
-        guess = method.infer_task(xb)
+        guess = per_image[i] if per_image is not None else method.infer_task(xb)
         if guesses is not None:
             guesses.append(guess)
         hits = method.predict(xb, guess).argmax(dim=1) == yb

@@ -7,10 +7,11 @@ import copy
 import pytest
 import torch
 
-from supermasks.inference import (MaskBank, infer_per_image, infer_task, infer_task_binary,
+from supermasks.inference import (MaskBank, alpha_gradient, infer_per_image, infer_task, infer_task_binary,
                                   task_inference_accuracy)
+from supermasks.inference.oneshot import per_image_alpha_gradient
 from supermasks.methods.supsup import SupSup
-from supermasks.models import add_task, build_model
+from supermasks.models import add_task, build_model, masked_layers
 from tests.conftest import make_tasks
 
 NUM_TASKS, NUM_CLASSES = 4, 4
@@ -80,3 +81,61 @@ def test_unlearned_tasks_are_never_chosen(h_setup) -> None:
         assert picks <= {0, 1, 2}
         if task.task_id < 3:
             assert infer_task(model, bank, x, "H") == task.task_id
+
+
+def _looped_gradients(model, bank, x, objective, num_classes=None, tasks=None) -> torch.Tensor:
+    """The reference: one superposed forward and backward per image."""
+    return torch.stack([alpha_gradient(model, bank, x[i:i + 1], objective, num_classes, tasks)
+                        for i in range(len(x))])
+
+
+def _random_bank(model, num_tasks: int, seed: int = 0) -> MaskBank:
+    layers = masked_layers(model)
+    bank = MaskBank({name: tuple(m.weight.shape) for name, m in layers.items()})
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(num_tasks):
+        bank.add({name: torch.rand(m.weight.shape, generator=gen) < 0.5 for name, m in layers.items()})
+    return bank
+
+
+@pytest.mark.parametrize("objective,num_classes", [("H", None), ("G", 10)])
+def test_batched_per_image_gradient_matches_the_loop(objective: str, num_classes: int | None) -> None:
+    # 37 tasks: two full 16-task words and an unfinished group, so both storage layouts are read.
+    model = build_model("lenet-300-100", output_size=30, seed=0)
+    bank = _random_bank(model, 37)
+    x = torch.randn(12, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    batched = per_image_alpha_gradient(model, bank, x, objective, num_classes)
+    looped = _looped_gradients(model, bank, x, objective, num_classes)
+    assert batched.shape == (12, 37)
+    torch.testing.assert_close(batched, looped, rtol=1e-4, atol=1e-6 * float(looped.abs().max()))
+    assert torch.equal(infer_per_image(model, bank, x, objective, num_classes), looped.argmin(dim=1))
+
+
+def test_batched_per_image_gradient_over_a_subset_of_tasks() -> None:
+    model = build_model("fc-300-300", output_size=10, seed=1)
+    bank = _random_bank(model, 20, seed=2)
+    x = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(4))
+    tasks = torch.tensor([19, 3, 16, 0])  # tail, word, tail, word, out of order
+    batched = per_image_alpha_gradient(model, bank, x, "H", tasks=tasks)
+    looped = _looped_gradients(model, bank, x, "H", tasks=tasks)
+    torch.testing.assert_close(batched, looped, rtol=1e-4, atol=1e-6 * float(looped.abs().max()))
+
+
+def test_per_image_objective_is_each_images_own() -> None:
+    # An image's gradient must not change with the rest of the batch (no batch-mean objective).
+    model = build_model("lenet-300-100", output_size=10, seed=0)
+    bank = _random_bank(model, 5)
+    gen = torch.Generator().manual_seed(7)
+    x, others = torch.randn(3, 1, 28, 28, generator=gen), torch.randn(9, 1, 28, 28, generator=gen)
+    alone = per_image_alpha_gradient(model, bank, x[:1], "H")
+    mixed = per_image_alpha_gradient(model, bank, torch.cat([x[:1], others]), "H")
+    torch.testing.assert_close(mixed[:1], alone, rtol=1e-4, atol=1e-7)
+    assert infer_per_image(model, bank, x[:0], "H").shape == (0,)
+
+
+def test_per_image_inference_with_trained_masks_matches_infer_task(h_setup) -> None:
+    model, tasks = h_setup
+    bank = MaskBank.from_model(model)
+    x = torch.cat([t.x_test[:4] for t in tasks])
+    expected = torch.tensor([infer_task(model, bank, x[i:i + 1], "H") for i in range(len(x))])
+    assert torch.equal(infer_per_image(model, bank, x, "H"), expected)

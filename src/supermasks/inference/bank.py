@@ -130,6 +130,17 @@ class MaskBank:
             flat = unpack_mask(self.tail_[name][b], (self.tail_[name].shape[1] * 8,))[: self.numel(name)]
         return flat.to(torch.bool).view(self.shapes[name])
 
+    def unpack(self, name: str, tasks: torch.Tensor | Iterable[int]) -> torch.Tensor:
+        """(len(tasks), numel) bool: the stored masks of `tasks` in layer `name`, flattened, in that order.
+
+        For dense products that need every bit anyway (per-image alpha gradients), where unpacking
+        costs one pass per task and the product then runs as a matrix multiply.
+        """
+        ids = torch.as_tensor(list(tasks) if not isinstance(tasks, torch.Tensor) else tasks, dtype=torch.long)
+        if ids.numel() == 0:
+            return torch.zeros(0, self.numel(name), dtype=torch.bool)
+        return torch.stack([self.mask(name, int(t)).reshape(-1) for t in ids])
+
     def nbytes(self) -> int:
         """Bytes of the stored bits (words and row-packed tail); the counts cache is not included."""
         return sum(b.numel() * b.element_size() for blocks in self.blocks_.values() for b in blocks) + \

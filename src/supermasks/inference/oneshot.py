@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from supermasks.inference.bank import MaskBank
-from supermasks.inference.superpose import superposed_forward
+from supermasks.inference.superpose import check_superposable, superposed_forward
+from supermasks.models.layers import MaskedLinear
+from supermasks.models.tasks import masked_layers
 
 OBJECTIVES = ("H", "G")
 
@@ -50,9 +52,89 @@ def infer_task(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective: str
     return int(alpha_gradient(model, bank, x, objective, num_classes).argmin())
 
 
+# Floats of unpacked, weight-scaled masks per chunk of tasks (plus the (batch, chunk * out) product):
+# large enough for long matrix multiplies, small enough to stay well under a few hundred MiB.
+_CHUNK_FLOATS = 1 << 24
+
+
+def _per_image_layer_products(weight: torch.Tensor, h: torch.Tensor, delta: torch.Tensor, bank: MaskBank,
+                              name: str, ids: torch.Tensor) -> torch.Tensor:
+    """`[delta_b^T (W * M_i) h_b]_{b,i}` for one linear layer: (batch, len(ids)).
+
+    The per-image weight gradient `delta_b h_b^T * W` is never formed (it would be batch x out x in);
+    instead each chunk of masks is unpacked once, scaled by W, and hit with the whole batch in a
+    single (batch, in) x (in, chunk * out) matrix multiply, then contracted with `delta` over outputs.
+    """
+    out_features, in_features = weight.shape
+    batch = h.shape[0]
+    w = weight.detach().to(torch.float32).reshape(1, out_features, in_features)
+    chunk = max(1, _CHUNK_FLOATS // (out_features * (in_features + batch)))
+    result = torch.empty(batch, ids.numel())
+    for c0 in range(0, ids.numel(), chunk):
+        sub = ids[c0:c0 + chunk]
+        scaled = bank.unpack(name, sub).view(-1, out_features, in_features).to(torch.float32) * w  # (t, out, in)
+        projected = (h @ scaled.reshape(-1, in_features).t()).view(batch, sub.numel(), out_features)
+        result[:, c0:c0 + sub.numel()] = torch.einsum("bto,bo->bt", projected, delta)
+    return result
+
+
+def per_image_alpha_gradient(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective_name: str = "H",
+                             num_classes: int | None = None, tasks: torch.Tensor | None = None) -> torch.Tensor:
+    """Each image's own `dObjective_b/dalpha` at uniform alpha over `tasks`: shape (batch, len(tasks)).
+
+    Single-image inference (Wortsman, Ramanujan et al., NeurIPS 2020, section 3) for a whole batch
+    at once. Images do not interact in the superposed network (no BatchNorm), so the gradient of
+    the summed objective with respect to each masked layer's output, row b, is exactly image b's
+    own `delta_b`; its alpha gradient in that layer is `<delta_b h_b^T * W, M_i>`, with `h_b` the
+    layer's input. One forward and one backward serve the whole batch; the per-task products
+    are dense matrix multiplies over unpacked chunks of masks. Models with layers other than
+    masked linear ones fall back to one superposed forward and backward per image.
+    """
+    check_superposable(model, bank)
+    ids = torch.arange(bank.num_tasks) if tasks is None else torch.as_tensor(tasks, dtype=torch.long)
+    layers = masked_layers(model)
+    if not all(isinstance(layer, MaskedLinear) for layer in layers.values()):
+        return torch.stack([alpha_gradient(model, bank, x[b:b + 1], objective_name, num_classes, tasks)
+                            for b in range(len(x))]) if len(x) else torch.zeros(0, ids.numel())
+    inputs: dict[str, torch.Tensor] = {}
+    outputs: dict[str, torch.Tensor] = {}
+
+    def capture(name: str):
+        def hook(_module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+            inputs[name] = args[0].detach()
+            # A zero leaf added to the output: its gradient is dObjective/d(layer output), and,
+            # unlike a detached copy, it keeps the path from earlier layers to the objective.
+            outputs[name] = torch.zeros_like(output, requires_grad=True)
+            return output + outputs[name]
+        return hook
+
+    alphas = torch.full((ids.numel(),), 1.0 / max(ids.numel(), 1))
+    handles = [layer.register_forward_hook(capture(name)) for name, layer in layers.items()]
+    try:
+        with torch.enable_grad():
+            logits = superposed_forward(model, bank, x, alphas, None if tasks is None else ids)
+            # The objective is a batch mean; times the batch size it is the sum of the images' own
+            # objectives, whose gradient in row b belongs to image b alone.
+            total = inference_objective(logits, objective_name, num_classes) * len(x)
+            deltas = torch.autograd.grad(total, [outputs[name] for name in layers], allow_unused=True)
+            # allow_unused: a layer the objective does not reach (G with no path) gives None.
+    finally:
+        for handle in handles:
+            handle.remove()
+    grad = torch.zeros(len(x), ids.numel())
+    for (name, layer), delta in zip(layers.items(), deltas):
+        if delta is not None:  # an output the objective does not reach contributes nothing
+            grad += _per_image_layer_products(layer.weight, inputs[name], delta.to(torch.float32), bank, name, ids)
+    return grad
+
+
 def infer_per_image(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective: str = "H",
                     num_classes: int | None = None) -> torch.Tensor:
-    """One inferred task per image of `x` (single-image inference): LongTensor of shape (batch,)."""
-    # Each image needs its own alpha gradient: one superposed forward and backward per image.
-    return torch.tensor([infer_task(model, bank, x[i:i + 1], objective, num_classes) for i in range(len(x))],
-                        dtype=torch.long)
+    """One inferred task per image of `x` (single-image inference): LongTensor of shape (batch,).
+
+    Same picks as `infer_task` on each image alone, computed for the whole batch at once by
+    `per_image_alpha_gradient`.
+    """
+    if len(x) == 0:
+        return torch.zeros(0, dtype=torch.long)
+    return per_image_alpha_gradient(model, bank, x, objective, num_classes).argmin(dim=1)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from supermasks.data.task import Task
-from supermasks.inference import OBJECTIVES, MaskBank, infer_task, infer_task_binary
+from supermasks.inference import OBJECTIVES, MaskBank, infer_per_image, infer_task, infer_task_binary
 from supermasks.methods.base import MethodSpec
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, masked_layers, norm_layers,
                                num_tasks, set_task, task_scores)
@@ -90,6 +90,16 @@ class SupSup:
         with torch.enable_grad():  # the inference gradient is taken with respect to the mixing weights
             return infer(self.model, self.bank_, x, self.inference_objective,
                          self.num_classes_ if self.inference_objective == "G" else None)
+
+    @torch.no_grad()
+    def infer_task_per_image(self, x: torch.Tensor) -> torch.Tensor:
+        """One inferred task per image of `x` (one-shot single-image inference, batched): (batch,) long."""
+        if self.bank_.num_tasks == 0:
+            raise ValueError("no task has been learned yet, so there is nothing to infer")
+        self.model.eval()
+        with torch.enable_grad():
+            return infer_per_image(self.model, self.bank_, x, self.inference_objective,
+                                   self.num_classes_ if self.inference_objective == "G" else None)
 
     def can_predict(self, task_id: int | None) -> bool:
         """Only tasks whose mask exists, and only with the task id (GG)."""
