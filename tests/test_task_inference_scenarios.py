@@ -79,3 +79,15 @@ def test_single_image_inference_matches_batch_of_one(tmp_path):
     infer_and_classify(method, tasks[1], 1, unshared=True, guesses=guesses)
     assert guesses == looped
     assert batched[1] == sum(g == 1 for g in looped) / 24
+
+
+def test_evaluate_last_fills_only_the_last_row(tmp_path):
+    config = load_config(None, ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=30",
+                                "batch_size=32", "optimizer=adam", "lr=1e-3", "scenario=gnu", "overlap=false",
+                                "evaluate=last", "inference_batch_size=1", f"out_dir={tmp_path}"])
+    result = run(config, progress=False, log=lambda s: None).results[0]
+    assert np.isnan(result.accuracy[:2]).all() and np.isfinite(result.accuracy[2]).all()
+    assert result.metrics["task_inference_accuracy"] > 0.9
+    assert np.isnan(result.metrics["BWT"])
+    with pytest.raises(ConfigError, match="evaluate: unknown value 'never'"):
+        validate(load_config(None, ["evaluate=never"]))

@@ -43,6 +43,7 @@ class ExperimentConfig:
     steps_per_task: int = 1000
     eval_batch_size: int = 1024
     eval_every: int = 0  # steps between accuracy-curve points on every task seen so far (0: off)
+    evaluate: str = "each"  # "each": fill R after every task; "last": only after the last (long runs)
     # Task inference (scenarios gns and gnu)
     task_inference: str = "oneshot"  # "oneshot" or "binary"
     inference_objective: str = "H"  # "H": output entropy; "G": logsumexp through the extra s-neurons
