@@ -38,9 +38,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _print_summary(result) -> None:
     for res in result.results:
         final = res.accuracy[-1]
-        per_task = "  ".join(f"{i}:{a:.1%}" for i, a in enumerate(final))
-        print(f"\n{res.benchmark}/{res.method}: ACC {res.metrics['ACC']:.2%}, BWT {res.metrics['BWT']:+.2%}")
-        print(f"  accuracy per task after the last task: {per_task}")
+        shown = 20  # long sequences: the first tasks here, every task in accuracy.csv
+        per_task = "  ".join(f"{i}:{a:.1%}" for i, a in enumerate(final[:shown]))
+        more = f"  ... ({len(final) - shown} more in accuracy.csv)" if len(final) > shown else ""
+        bwt = res.metrics["BWT"]
+        line = f"\n{res.benchmark}/{res.method}: ACC {res.metrics['ACC']:.2%}"
+        line += f", BWT {bwt:+.2%}" if bwt == bwt else ", BWT n/a"  # NaN when R has only its last row
+        if "task_inference_accuracy" in res.metrics:
+            line += f", task inference {res.metrics['task_inference_accuracy']:.2%}"
+        print(line)
+        print(f"  accuracy per task after the last task: {per_task}{more}")
         if res.overlap_summary is not None:
             for row in res.overlap_summary.itertuples():
                 print(f"  mean overlap {row.layer}: {row.mean_jaccard_pct:.2f}% "
