@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from supermasks.config import load_config
 from supermasks.data.task import Task
