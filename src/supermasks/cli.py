@@ -46,6 +46,9 @@ def _print_summary(result) -> None:
         line += f", BWT {bwt:+.2%}" if bwt == bwt else ", BWT n/a"  # NaN when R has only its last row
         if "task_inference_accuracy" in res.metrics:
             line += f", task inference {res.metrics['task_inference_accuracy']:.2%}"
+        if "num_tasks_found" in res.metrics:  # NNs: the learner found the tasks itself
+            line += (f", {res.metrics['num_tasks_found']} task(s) found for {res.metrics['num_true_tasks']} "
+                     f"({res.metrics['false_alarms']} false alarm(s), {res.metrics['boundaries_missed']} missed)")
         print(line)
         print(f"  accuracy per task after the last task: {per_task}{more}")
         if res.overlap_summary is not None:

@@ -29,7 +29,8 @@ class ExperimentConfig:
     classes_per_task: int = 2  # split benchmark only
     label_mode: str = "remap"  # split benchmark only: "remap" to 0..c-1 or "keep"
     pair_source: str = "fashion-mnist"  # pair benchmark only: the second task's data
-    scenario: str = "task"  # "task", "domain", "class" incremental, or "gns"/"gnu" (see README)
+    rotation_step: float | None = None  # rotated benchmark only: degrees between tasks (default 360 // num_tasks)
+    scenario: str = "task"  # "task", "domain", "class" incremental, or "gns"/"gnu"/"nns" (see README)
     seed: int = 0
     method: list[str] = field(default_factory=lambda: ["supsup"])  # several: compared on the same tasks
     model: str = "fc-300-300"
@@ -45,9 +46,18 @@ class ExperimentConfig:
     eval_every: int = 0  # steps between accuracy-curve points on every task seen so far (0: off)
     evaluate: str = "each"  # "each": fill R after every task; "last": only after the last (long runs)
     # Task inference (scenarios gns and gnu)
-    task_inference: str = "oneshot"  # "oneshot" or "binary"
+    task_inference: str = "oneshot"  # "oneshot" or "binary"; "signature" (nearest BN signature, needs batch_norm)
     inference_objective: str = "H"  # "H": output entropy; "G": logsumexp through the extra s-neurons
     inference_batch_size: int = 128  # test images per inference (1: single-image inference)
+    # SupSup transfer: a new task's initial scores (ALGORITHMS.md sections 1.5 and 3)
+    transfer: str = "random"  # "random" (SupSup), "mean" of earlier scores, "similar" or "soft" (need batch_norm)
+    transfer_protocol: str = "causal"  # "causal": probe batch of the new task; "two_pass": a reference run's signatures
+    transfer_temperature: float = 0.1  # "soft": softmax(|cos| / temperature); |cos| differences are small
+    # NNs scenario: new-task detection on an unsegmented stream (ALGORITHMS.md 1.3)
+    nns_check_every: int = 100  # batches between detection tests (the paper: 100)
+    nns_margin: float = 0.125  # data is new when max v < (1 + margin) / n (the paper: 2^-3)
+    nns_candidates: int = 5  # n = max(masks so far, this); missing candidates are random masks
+    nns_warmup: int = 200  # ours: skip tests within this many batches of a new mask (0: the paper's rule)
     # EWC (Kirkpatrick et al. 2017)
     ewc_lambda: float = 1000.0  # the penalty is (lambda / 2) * sum_i F_i (theta_i - theta*_i)^2
     ewc_samples: int = 200  # samples of the finished task used to estimate the diagonal Fisher

@@ -21,7 +21,9 @@ from supermasks.data import Dataset, Task, list_benchmarks, list_sources, load_s
 from supermasks.methods import Method, list_methods, method_spec
 from supermasks.models import ARCHITECTURES, MASK_RULES
 from supermasks.runs import collect_meta, now, read_meta, run_directory, write_csv, write_json, write_yaml
-from supermasks.scenarios import INFERRED, scenario_problem, task_id_at_test
+from supermasks.inference import NNsLearner
+from supermasks.scenarios import INFERRED, scenario_of_stream, scenario_problem, task_id_at_test
+from supermasks.stream import run_stream
 from supermasks.training import OPTIMIZERS, Probe, accuracy
 
 Log = Callable[[str], None]
@@ -51,7 +53,8 @@ class RunResult:
         return comparison_table(self.results)
 
 
-COMPARISON_COLUMNS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy", "memory_per_task_bytes",
+COMPARISON_COLUMNS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy", "num_tasks_found",
+                      "memory_per_task_bytes",
                       "memory_total_bytes", "seconds_per_task", "samples_per_second")
 
 
@@ -87,6 +90,14 @@ def validate(config: ExperimentConfig) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key} must be positive, got {value}")
+    if scenario_of_stream(config.scenario):
+        if config.batch_norm:
+            raise ConfigError("the nns scenario superposes masks to detect new tasks, which per-task BatchNorm "
+                              "statistics do not allow: set batch_norm=false")
+        if config.nns_check_every < 1 or config.nns_candidates < 1 or config.nns_margin < 0 or config.nns_warmup < 0:
+            raise ConfigError(f"nns_check_every and nns_candidates must be positive, nns_margin and nns_warmup "
+                              f"non-negative; got {config.nns_check_every}, {config.nns_candidates}, "
+                              f"{config.nns_margin}, {config.nns_warmup}")
     if config.evaluate not in ("each", "last"):
         raise ConfigError(f"evaluate: unknown value {config.evaluate!r}; choose one of each, last")
     if config.eval_every < 0:
@@ -97,6 +108,8 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError(f"density must be in (0, 1], got {config.density}")
     if config.data_dir is not None and not Path(config.data_dir).is_dir():
         raise ConfigError(f"data_dir {config.data_dir} is not a directory")
+    if config.rotation_step is not None and not 0 < config.rotation_step <= 360:
+        raise ConfigError(f"rotation_step must be in (0, 360] degrees, got {config.rotation_step}")
     if "pair" in config.benchmark and config.num_tasks != 2:
         raise ConfigError(f"the pair benchmark has exactly 2 tasks: set num_tasks=2 (got {config.num_tasks})")
     for bench in config.benchmark:
@@ -116,7 +129,8 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
     if benchmark == "pair":
         second = load_source(config.pair_source, None)
     tasks = make_benchmark(benchmark, dataset, num_tasks=config.num_tasks, seed=config.seed,
-                           classes_per_task=config.classes_per_task, label_mode=config.label_mode, second=second)
+                           classes_per_task=config.classes_per_task, label_mode=config.label_mode, second=second,
+                           rotation_step=config.rotation_step)
     needed = max(t.num_classes for t in tasks)
     if config.output_size < needed:
         raise ConfigError(f"output_size {config.output_size} is smaller than the {needed} classes of {benchmark}")
@@ -130,6 +144,8 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                progress: bool = True, log: Log = print) -> MethodResult:
     """Train one method on the task sequence, filling R after each task, then analyse what it learned."""
     method: Method = method_spec(method_name).build(config, len(tasks))
+    if scenario_of_stream(config.scenario):
+        return run_stream_method(config, benchmark, method_name, method, tasks, directory, progress=progress, log=log)
     # In GNs/GNu the task id is given while training, so b and the curves use it; R does not.
     inferred = config.scenario in INFERRED
     given = task_id_at_test(config.scenario) or inferred
@@ -229,6 +245,33 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         masks = {t.task_id: method.masks(t.task_id) for t in tasks}
         overlap_summary = overlap_report(masks, directory, figures=config.figures,
                                          title=f"{benchmark} ({config.source})")
+    return MethodResult(benchmark, method_name, directory, r, b, summary, overlap_summary)
+
+
+def run_stream_method(config: ExperimentConfig, benchmark: str, method_name: str, method: Method,
+                      tasks: list[Task], directory: Path, *, progress: bool, log: Log) -> MethodResult:
+    """NNs: the method's masked network learns one unsegmented stream and finds the tasks itself."""
+    learner = NNsLearner(method.model, optimizer=config.optimizer, lr=config.lr,  # type: ignore[attr-defined]
+                         check_every=config.nns_check_every, min_candidates=config.nns_candidates,
+                         margin=config.nns_margin, warmup=config.nns_warmup, seed=config.seed)
+    start = time.perf_counter()
+    r, b, summary = run_stream(learner, tasks, directory, batch_size=config.batch_size,
+                               steps_per_task=config.steps_per_task, eval_batch_size=config.inference_batch_size,
+                               seed=config.seed, label=f"{benchmark}/{method_name}", progress=progress, log=log)
+    seconds = time.perf_counter() - start
+    for mask in range(learner.num_tasks):
+        save_task_checkpoint(directory / "checkpoints" / f"mask_{mask:03d}.safetensors", learner.model, mask)
+    summary |= {"memory_total_bytes": method.memory_bytes(), "memory_per_task_bytes": method.bytes_per_task(),  # type: ignore[attr-defined]
+                "seconds_per_task": seconds / len(tasks),
+                "samples_per_second": len(tasks) * config.steps_per_task * config.batch_size / seconds,
+                "scenario": config.scenario}
+    write_json(directory / "metrics.json", summary)
+    log(f"  {benchmark}/{method_name}: {summary['num_tasks_found']} task(s) found for {len(tasks)} true; "
+        f"{summary['boundaries_detected']} of {len(tasks)} boundaries detected, {summary['false_alarms']} false alarm(s)")
+    overlap_summary = None
+    if config.overlap and learner.num_tasks >= 2:
+        masks = {m: method.masks(m) for m in range(learner.num_tasks)}  # type: ignore[attr-defined]
+        overlap_summary = overlap_report(masks, directory, figures=config.figures, title=f"{benchmark} ({config.source}, NNs masks)")
     return MethodResult(benchmark, method_name, directory, r, b, summary, overlap_summary)
 
 

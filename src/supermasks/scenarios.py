@@ -6,7 +6,9 @@ Two vocabularies name the same settings (ALGORITHMS.md section 1.1):
 - `class` incremental: one head over all classes seen so far; no task id at test time.
 - `gns` / `gnu` (SupSup's GNs and GNu): task id given at training, inferred by the learner for
   each test batch; with unshared labels (GNu) a wrongly inferred batch counts as all wrong, as
-  in the SupSup paper. (NNs, where the learner also detects new tasks, is not here yet.)
+  in the SupSup paper.
+- `nns` (SupSup's NNs): no task ids and no task boundaries at training or test time; the learner
+  trains on one unsegmented stream and decides itself when a new task begins (labels shared).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ SCENARIOS: dict[str, str] = {
     "class": "class-incremental: one head over all classes seen, no task id at test (split, label_mode=keep)",
     "gns": "GNs: task id given at training, inferred for each test batch; labels shared between tasks",
     "gnu": "GNu: as GNs with unshared labels: a test batch whose task is inferred wrongly counts as all wrong",
+    "nns": "NNs: no task ids or boundaries at all; one unsegmented training stream, new tasks detected by the learner",
 }
 # Scenarios where the learner infers the task of each test batch itself.
 INFERRED = frozenset({"gns", "gnu"})
@@ -34,6 +37,11 @@ def scenario_problem(scenario: str, benchmark: str, label_mode: str) -> str | No
     if scenario == "domain" and split and label_mode != "remap":
         return "domain-incremental split needs label_mode=remap (every task shares the labels 0..c-1)"
     return None
+
+
+def scenario_of_stream(scenario: str) -> bool:
+    """Whether training is one unsegmented stream (the learner is not told where tasks begin)."""
+    return scenario == "nns"
 
 
 def task_id_at_test(scenario: str) -> bool:

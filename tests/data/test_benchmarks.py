@@ -76,6 +76,16 @@ def test_rotated_step_uses_integer_division(small: Dataset) -> None:
     assert tasks[1].name == "rotated-51deg" and tasks[6].name == "rotated-306deg"
 
 
+def test_rotated_with_an_explicit_small_step(small: Dataset) -> None:
+    tasks = make_benchmark("rotated", small, num_tasks=4, seed=0, rotation_step=90)
+    assert [t.name for t in tasks][1] == "rotated-90deg"
+    assert torch.equal(tasks[2].x_test, normalize(torch.rot90(small.x_test, 2, dims=(-2, -1))))
+    near = make_benchmark("rotated", small, num_tasks=3, seed=0, rotation_step=7.5)
+    assert [t.name for t in near] == ["rotated-0deg", "rotated-7.5deg", "rotated-15deg"]
+    with pytest.raises(ValueError, match="rotation_step"):
+        make_benchmark("rotated", small, num_tasks=3, seed=0, rotation_step=0)
+
+
 def test_split_consecutive_pairs(mnist5k: Dataset) -> None:
     tasks = make_benchmark("split", mnist5k, num_tasks=5, seed=123)
     assert [t.classes for t in tasks] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]

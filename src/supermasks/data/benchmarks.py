@@ -13,7 +13,7 @@ from .transforms import normalize, permute_pixels, rotate
 
 _BENCHMARKS: dict[str, str] = {
     "permuted": "task i shuffles the pixels by RandomState(seed + i).permutation(H*W); all classes",
-    "rotated": "task i turns images i * (360 // num_tasks) degrees anticlockwise; all classes",
+    "rotated": "task i turns images i * rotation_step degrees anticlockwise (default 360 // num_tasks); all classes",
     "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, "
     "else distinct seeded subsets",
     "pair": "two tasks: the source's data, then pair_source's (MNIST then Fashion-MNIST)",
@@ -62,15 +62,19 @@ def _permuted(dataset: Dataset, num_tasks: int, seed: int) -> list[Task]:
     return tasks
 
 
-def _rotated(dataset: Dataset, num_tasks: int) -> list[Task]:
-    step = 360 // num_tasks
-    if step == 0:
-        raise ValueError(f"rotated: at most 360 tasks (one degree apart), got {num_tasks}")
+def _rotated(dataset: Dataset, num_tasks: int, step: float | None) -> list[Task]:
+    if step is None:
+        step = 360 // num_tasks
+        if step == 0:
+            raise ValueError(f"rotated: at most 360 tasks (one degree apart), got {num_tasks}")
+    elif not 0 < step <= 360:
+        raise ValueError(f"rotation_step must be in (0, 360] degrees, got {step}")
     tasks = []
     for i in range(num_tasks):
+        angle = i * step
         # rotate() fills with raw 0 before normalize(), so the fill is black, not the mean.
-        x_train, x_test = rotate(dataset.x_train, i * step), rotate(dataset.x_test, i * step)
-        tasks.append(_all_classes_task(dataset, i, f"rotated-{i * step}deg", x_train, x_test))
+        x_train, x_test = rotate(dataset.x_train, angle), rotate(dataset.x_test, angle)
+        tasks.append(_all_classes_task(dataset, i, f"rotated-{angle:g}deg", x_train, x_test))
     return tasks
 
 
@@ -159,13 +163,16 @@ def make_benchmark(
     classes_per_task: int = 2,
     label_mode: str = "remap",
     second: Dataset | None = None,
+    rotation_step: float | None = None,
 ) -> list[Task]:
     """Build `num_tasks` tasks from `dataset`, images normalised to float32 (N, 1, H, W).
 
     `classes_per_task` and `label_mode` ("remap": labels 0..c-1 in sorted class order;
     "keep": the original labels) apply to the split benchmark only. The pair benchmark has
     exactly two tasks: all of `dataset`, then all of `second` (the EWC tutorial's MNIST then
-    Fashion-MNIST).
+    Fashion-MNIST). `rotation_step` (rotated only) is the angle between consecutive tasks in
+    degrees; by default `360 // num_tasks`, spreading the tasks over the full circle. Small steps
+    give related tasks (similarity-guided transfer, ALGORITHMS.md section 3).
     """
     canonical = _ALIASES.get(name, name)
     if canonical not in _BENCHMARKS:
@@ -184,6 +191,6 @@ def make_benchmark(
     if canonical == "permuted":
         return _permuted(dataset, num_tasks, seed)
     if canonical == "rotated":
-        return _rotated(dataset, num_tasks)
+        return _rotated(dataset, num_tasks, rotation_step)
     classes_per_task = _require_int("classes_per_task", classes_per_task, 2)
     return _split(dataset, num_tasks, seed, classes_per_task, label_mode)

@@ -85,20 +85,30 @@ class NNsLearner:
     masks are re-read from the model into a `MaskBank` and `detect_new_task` decides between
     allocating a new mask and training the learned mask that fits the batch best.
 
+    `warmup` (ours, not in the paper; 0 gives the paper's rule) skips the tests that fall within
+    `warmup` batches of a new mask's allocation. A mask that has trained for only one check interval
+    is often not yet confident enough for its `v` to clear the threshold on its own task's data, so
+    the next test would allocate a second mask for the same task (a false alarm). While a test is
+    skipped the new mask keeps training, so a task boundary inside the warm-up is found late.
+
     The model must have no per-task BatchNorm (superposing masks cannot mix BN statistics).
     """
 
     def __init__(self, model: nn.Module, *, optimizer: str = "rmsprop", lr: float = 1e-4,
                  check_every: int = 100, min_candidates: int = 5, margin: float = 2 ** -3,
-                 seed: int = 0) -> None:
+                 warmup: int = 0, seed: int = 0) -> None:
         if check_every < 1:
             raise ValueError(f"check_every must be positive, got {check_every}")
+        if warmup < 0:
+            raise ValueError(f"warmup must be non-negative, got {warmup}")
         if num_tasks(model) != 0:
             raise ValueError("NNsLearner starts from a model without tasks")
         self.model = model
         self.optimizer = optimizer
         self.lr = lr
         self.check_every = check_every
+        self.warmup = warmup
+        self.allocated_at_: int | None = None  # stream index of the last new mask
         self.min_candidates = min_candidates
         self.margin = margin
         # Separate streams for new tasks' scores and the random candidates of each check, so
@@ -113,6 +123,7 @@ class NNsLearner:
         self.optimizers_: dict[int, torch.optim.Optimizer] = {}
         self.batches_seen_ = 0
         self.checks_: list[tuple[int, bool, int]] = []  # (batch index, is_new, best learned task)
+        self.trained_: list[int] = []  # the mask each batch of the stream trained, in stream order
 
     @property
     def num_tasks(self) -> int:
@@ -148,11 +159,13 @@ class NNsLearner:
         found: list[tuple[int, int]] = []
         for xb, yb in batches:
             index = self.batches_seen_
-            if self.current_task_ is None or index % self.check_every == 0:
+            warming = self.allocated_at_ is not None and index - self.allocated_at_ < self.warmup
+            if self.current_task_ is None or (index % self.check_every == 0 and not warming):
                 is_new, best = self.check(xb)
                 self.checks_.append((index, is_new, best))
                 if is_new:
                     found.append((index, self._start_task()))
+                    self.allocated_at_ = index
                 else:
                     self.current_task_ = best
             task = self.current_task_
@@ -164,6 +177,7 @@ class NNsLearner:
             loss = loss_fn(self.model(xb), yb)
             loss.backward()
             optimizer.step()
+            self.trained_.append(task)
             self.batches_seen_ += 1
         return found
 
