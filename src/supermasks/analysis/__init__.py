@@ -1,7 +1,17 @@
-"""Analysis of how tasks share the network: mask overlap, its statistical tests, and figures."""
+"""Analysis of how tasks share the network: mask overlap, BN-signature similarity, statistical tests, figures."""
 
 from .overlap import OVERLAP_COLUMNS, chance_jaccard, jaccard, mean_overlap, overlap_matrix, overlap_table
 from .plots import mask_grid, overlap_heatmap, overlap_scatter3d, save_figure
+from .similarity import (
+    determine_alphas,
+    determine_alphas_per_layer,
+    determine_alphas_seed,
+    determine_alphas_seed_per_layer,
+    e1_matrix,
+    e2_matrices,
+    soft_alphas,
+    soft_alphas_per_layer,
+)
 from .stats import (
     STAT_COLUMNS,
     holm,
@@ -16,6 +26,12 @@ __all__ = [
     "OVERLAP_COLUMNS",
     "STAT_COLUMNS",
     "chance_jaccard",
+    "determine_alphas",
+    "determine_alphas_per_layer",
+    "determine_alphas_seed",
+    "determine_alphas_seed_per_layer",
+    "e1_matrix",
+    "e2_matrices",
     "holm",
     "jaccard",
     "mask_grid",
@@ -28,6 +44,8 @@ __all__ = [
     "overlap_table",
     "pair_statistics",
     "save_figure",
+    "soft_alphas",
+    "soft_alphas_per_layer",
     "sort_by_similarity",
     "ttest_from_counts",
 ]

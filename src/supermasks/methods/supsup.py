@@ -1,12 +1,14 @@
 """SupSup with the task given (GG): one binary mask per task over a fixed random network.
 
-Wortsman, Ramanujan et al., "Supermasks in Superposition", NeurIPS 2020. Each task gets fresh
+Wortsman, Ramanujan et al., "Supermasks in Superposition", NeurIPS 2020. Each task gets its own
 scores; only the current task's scores are handed to the optimiser, so earlier masks, and their
-per-task BatchNorm statistics, never change.
+per-task BatchNorm statistics, never change. A new task's scores start random, or from earlier
+tasks' scores (`transfer`, ALGORITHMS.md sections 1.5 and 3; see `methods/_transfer.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING
 
@@ -14,30 +16,63 @@ import numpy as np
 import torch
 
 from supermasks.data.task import Task
-from supermasks.inference import OBJECTIVES, MaskBank, infer_per_image, infer_task, infer_task_binary
+from supermasks.inference import (OBJECTIVES, MaskBank, infer_per_image, infer_per_image_signature, infer_task,
+                                  infer_task_binary, infer_task_signature)
+from supermasks.methods._transfer import (GUIDED, PROTOCOLS, TRANSFERS, causal_similarities, layer_alphas,
+                                          norm_alphas, transfer_init, two_pass_alphas, two_pass_similarities)
 from supermasks.methods.base import MethodSpec
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, masked_layers, norm_layers,
-                               num_tasks, set_task, task_scores)
+                               num_tasks, set_task, task_scores, task_signature)
+from supermasks.models.layers import score_init
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
 
-TASK_INFERENCE = ("oneshot", "binary")
+TASK_INFERENCE = ("oneshot", "binary", "signature")
+SUPERPOSING = ("oneshot", "binary")  # task inference by superposed masks: no per-task BatchNorm
 
 
 class SupSup:
-    """SupSup in the GG scenario. Defaults: RMSprop lr 1e-4, batch 128, 1000 steps per task."""
+    """SupSup in the GG scenario. Defaults: RMSprop lr 1e-4, batch 128, 1000 steps per task.
+
+    `transfer` picks a new task's initial scores: "random" (SupSup's default), "mean" (the mean
+    of all earlier tasks' scores), "similar" (per layer, the scores of the most similar earlier
+    task) or "soft" (per layer, a softmax-weighted mix with `transfer_temperature`). Similarity
+    comes from per-task BN signatures, so "similar" and "soft" need a model with BatchNorm.
+    `transfer_protocol` says where the similarities come from: "causal" passes a probe batch of
+    the new task (the first `batch_size` training images) through every earlier mask; "two_pass"
+    reads them from `reference_signatures`, the signatures of a reference SupSup model with
+    random init already trained on all tasks (the seed study's workflow, not causal).
+    Task 0 always starts random; transferred scores are rescaled to the norm of the random init.
+    """
 
     name = "supsup"
 
     def __init__(self, model: MaskedMLP, *, optimizer: str = "rmsprop", lr: float = 1e-4,
                  batch_size: int = 128, steps_per_task: int = 1000, seed: int = 0,
-                 task_inference: str = "oneshot", inference_objective: str = "H") -> None:
+                 task_inference: str = "oneshot", inference_objective: str = "H", transfer: str = "random",
+                 transfer_protocol: str = "causal", transfer_temperature: float = 0.1,
+                 reference_signatures: list[dict[str, torch.Tensor]] | None = None) -> None:
         if task_inference not in TASK_INFERENCE:
             raise ValueError(f"unknown task inference {task_inference!r}; choose one of {', '.join(TASK_INFERENCE)}")
         if inference_objective not in OBJECTIVES:
             raise ValueError(f"unknown inference objective {inference_objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        if transfer not in TRANSFERS:
+            raise ValueError(f"unknown transfer {transfer!r}; choose one of {', '.join(TRANSFERS)}")
+        if transfer_protocol not in PROTOCOLS:
+            raise ValueError(f"unknown transfer protocol {transfer_protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        if not transfer_temperature > 0:
+            raise ValueError(f"transfer_temperature must be positive, got {transfer_temperature}")
+        has_norms = bool(norm_layers(model))
+        if transfer in GUIDED and not has_norms:
+            raise ValueError(f"{transfer!r} transfer compares BatchNorm signatures: build the model with batch_norm=True")
+        if task_inference == "signature" and not has_norms:
+            raise ValueError("signature task inference compares BatchNorm signatures: build the model with "
+                             "batch_norm=True")
+        if transfer in GUIDED and transfer_protocol == "two_pass" and reference_signatures is None:
+            raise ValueError("two_pass transfer needs reference_signatures: the signatures of a SupSup model "
+                             "with random init trained on all tasks first")
         self.model = model
         self.task_inference = task_inference
         self.inference_objective = inference_objective
@@ -46,17 +81,59 @@ class SupSup:
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
         self.seed = seed
+        self.transfer = transfer
+        self.transfer_protocol = transfer_protocol
+        self.transfer_temperature = transfer_temperature
+        self.reference_signatures = reference_signatures
         # Separate streams for score init and batch order, so changing one never shifts the other.
         self.score_generator_ = torch.Generator().manual_seed(seed + 1)
         self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
         # Learned tasks' masks, bit-packed, for task inference (filled as tasks finish).
         self.bank_ = MaskBank({name: tuple(m.weight.shape) for name, m in masked_layers(model).items()})
         self.num_classes_ = 0  # the most labels any task used: G's gradient skips these outputs
+        # Per task: the alphas over earlier tasks that built its initial scores, per masked layer
+        # ({} for tasks that started random), and the similarity rows behind them, per BN layer.
+        self.alphas_: list[dict[str, np.ndarray]] = []
+        self.similarities_: list[dict[str, np.ndarray]] = []
 
     def begin_task(self, task: Task) -> None:
-        task_id = add_task(self.model, self.score_generator_)
+        """Allocate the task's scores (random or transferred) and BatchNorm statistics."""
+        task_id = num_tasks(self.model)
         if task_id != task.task_id:
             raise ValueError(f"tasks must arrive in order: got task {task.task_id}, expected {task_id}")
+        # The random init is always drawn, in every mode, so the score stream, and with it every
+        # later task's random init, is the same whichever transfer is chosen; it also gives the
+        # norm that transferred scores are rescaled to.
+        random_init = {name: score_init(tuple(m.weight.shape), m.fan_in, self.score_generator_)
+                       for name, m in masked_layers(self.model).items()}
+        similarities, alphas = self._transfer_alphas(task)
+        init = random_init if not alphas else transfer_init(self.model, random_init, alphas)
+        add_task(self.model, self.score_generator_, init=init)
+        self.alphas_.append(alphas)
+        self.similarities_.append(similarities)
+
+    def _transfer_alphas(self, task: Task) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(similarity rows per BN layer, alphas per masked layer) for the new task; empty when it starts random."""
+        earlier = task.task_id
+        if earlier == 0 or self.transfer == "random":
+            return {}, {}
+        if self.transfer == "mean":
+            return {}, {name: np.full(earlier, 1.0 / earlier) for name in masked_layers(self.model)}
+        if self.transfer_protocol == "causal":
+            # A fixed slice of the new task's own training data: only tasks seen so far are read.
+            probe = task.x_train[:self.batch_size]
+            similarities = causal_similarities(self.model, probe, earlier)
+            alphas = norm_alphas(similarities, self.transfer, self.transfer_temperature)
+        else:
+            assert self.reference_signatures is not None  # checked in __init__
+            similarities = two_pass_similarities(self.reference_signatures, earlier)
+            alphas = two_pass_alphas(self.reference_signatures, earlier, self.transfer, self.transfer_temperature)
+        return similarities, layer_alphas(self.model, alphas)
+
+    @property
+    def signatures_(self) -> list[dict[str, torch.Tensor]]:
+        """Per task, its BN running means per BN layer (`task_signature`); empty dicts without BatchNorm."""
+        return [task_signature(self.model, t) for t in range(num_tasks(self.model))]
 
     def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
         if task.task_id >= num_tasks(self.model):
@@ -86,6 +163,8 @@ class SupSup:
         if self.bank_.num_tasks == 0:
             raise ValueError("no task has been learned yet, so there is nothing to infer")
         self.model.eval()
+        if self.task_inference == "signature":  # k forward passes, no gradient
+            return infer_task_signature(self.model, x, self.signatures_[:self.bank_.num_tasks])
         infer = infer_task if self.task_inference == "oneshot" else infer_task_binary
         with torch.enable_grad():  # the inference gradient is taken with respect to the mixing weights
             return infer(self.model, self.bank_, x, self.inference_objective,
@@ -93,10 +172,15 @@ class SupSup:
 
     @torch.no_grad()
     def infer_task_per_image(self, x: torch.Tensor) -> torch.Tensor:
-        """One inferred task per image of `x` (one-shot single-image inference, batched): (batch,) long."""
+        """One inferred task per image of `x` (single-image inference, batched): (batch,) long.
+
+        One-shot (H or G) for the superposing task inferences, nearest signature for "signature".
+        """
         if self.bank_.num_tasks == 0:
             raise ValueError("no task has been learned yet, so there is nothing to infer")
         self.model.eval()
+        if self.task_inference == "signature":
+            return infer_per_image_signature(self.model, x, self.signatures_[:self.bank_.num_tasks])
         with torch.enable_grad():
             return infer_per_image(self.model, self.bank_, x, self.inference_objective,
                                    self.num_classes_ if self.inference_objective == "G" else None)
@@ -129,16 +213,35 @@ class SupSup:
         return weights + num_tasks(self.model) * self.bytes_per_task()
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> SupSup:
+def from_config(config: "ExperimentConfig", num_tasks: int,
+                reference_signatures: list[dict[str, torch.Tensor]] | None = None) -> SupSup:
+    """SupSup from a config; `reference_signatures` only for two_pass similarity-guided transfer."""
     model = build_model(config.model, output_size=config.output_size, rule=config.mask_rule,
                         density=config.density, batch_norm=config.batch_norm, seed=config.seed)
     return SupSup(model, optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size,
                   steps_per_task=config.steps_per_task, seed=config.seed, task_inference=config.task_inference,
-                  inference_objective=config.inference_objective)
+                  inference_objective=config.inference_objective, transfer=config.transfer,
+                  transfer_protocol=config.transfer_protocol, transfer_temperature=config.transfer_temperature,
+                  reference_signatures=reference_signatures)
+
+
+def needs_reference(config: "ExperimentConfig") -> bool:
+    """Whether the config's transfer reads a reference model's signatures (two_pass, similar or soft)."""
+    return config.transfer in GUIDED and config.transfer_protocol == "two_pass"
+
+
+def reference_config(config: "ExperimentConfig") -> "ExperimentConfig":
+    """The config of the two_pass reference: the same SupSup ("classic") with random init.
+
+    With the same seed its fixed weights, batch order and every task's random init equal the
+    guided model's (the random init is drawn in every transfer mode), so the reference is
+    exactly the `transfer=random` run of the same config.
+    """
+    return dataclasses.replace(config, transfer="random", transfer_protocol="causal")
 
 
 def check(config: "ExperimentConfig") -> None:
-    """Task-inference settings that cannot work, refused before training."""
+    """Task-inference and transfer settings that cannot work, refused before training."""
     from supermasks.config import ConfigError
 
     if config.task_inference not in TASK_INFERENCE:
@@ -149,10 +252,22 @@ def check(config: "ExperimentConfig") -> None:
                           f"{', '.join(OBJECTIVES)}")
     if config.inference_batch_size < 1:
         raise ConfigError(f"inference_batch_size must be positive, got {config.inference_batch_size}")
-    if config.batch_norm and config.scenario in ("gns", "gnu"):
-        raise ConfigError("task inference superposes masks, which per-task BatchNorm statistics do not allow: "
-                          "set batch_norm=false for the gns/gnu scenarios")
+    if config.batch_norm and config.scenario in ("gns", "gnu") and config.task_inference in SUPERPOSING:
+        raise ConfigError(f"{config.task_inference} task inference superposes masks, which per-task BatchNorm "
+                          "statistics do not allow: set batch_norm=false for the gns/gnu scenarios, or use "
+                          "task_inference=signature")
+    if config.task_inference == "signature" and not config.batch_norm:
+        raise ConfigError("task_inference=signature compares per-task BatchNorm signatures: set batch_norm=true")
+    if config.transfer not in TRANSFERS:
+        raise ConfigError(f"transfer: unknown value {config.transfer!r}; choose one of {', '.join(TRANSFERS)}")
+    if config.transfer_protocol not in PROTOCOLS:
+        raise ConfigError(f"transfer_protocol: unknown value {config.transfer_protocol!r}; choose one of "
+                          f"{', '.join(PROTOCOLS)}")
+    if not config.transfer_temperature > 0:
+        raise ConfigError(f"transfer_temperature must be positive, got {config.transfer_temperature}")
+    if config.transfer in GUIDED and not config.batch_norm:
+        raise ConfigError(f"transfer={config.transfer} compares per-task BatchNorm signatures: set batch_norm=true")
 
 
 SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fixed random weights; "
-                  "task given (GG) or inferred (GNs, GNu)", frozenset({"task", "gns", "gnu"}), check=check)
+                  "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}), check=check)

@@ -72,3 +72,30 @@ def export_masks(model: nn.Module, task_id: int) -> dict[str, np.ndarray]:
 def task_signature(model: nn.Module, task_id: int) -> dict[str, torch.Tensor]:
     """Per-task BN running means per layer name (empty when the model has no BN)."""
     return {name: bn.running_mean(task_id) for name, bn in norm_layers(model).items()}
+
+
+def layer_norms(model: nn.Module) -> dict[str, str | None]:
+    """For each masked layer, the per-task BN layer whose statistics speak for it (None without BN).
+
+    A masked layer is paired with the BN layer that normalises its output: the first BN layer
+    after it in module order, before the next masked layer. A masked layer that no BN layer
+    follows (an MLP's output layer) borrows the nearest BN layer before it, so a quantity
+    measured per BN layer (a task signature, similarity-guided transfer's alphas) reaches every
+    masked layer; failing that, the nearest BN layer after it. Module order is registration
+    order, which in our networks is the order of the forward pass.
+    """
+    order = [(name, isinstance(m, PerTaskBatchNorm)) for name, m in model.named_modules()
+             if isinstance(m, (_MaskedBase, PerTaskBatchNorm))]
+    pairs: dict[str, str | None] = {}
+    for i, (name, is_norm) in enumerate(order):
+        if is_norm:
+            continue
+        before = [n for n, norm in order[:i] if norm]
+        later = [n for n, norm in order[i + 1:] if norm]
+        if i + 1 < len(order) and order[i + 1][1]:
+            pairs[name] = order[i + 1][0]
+        elif before:
+            pairs[name] = before[-1]
+        else:
+            pairs[name] = later[0] if later else None
+    return pairs
