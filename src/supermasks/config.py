@@ -72,6 +72,7 @@ class ExperimentConfig:
     replay_mix: str = "batch"  # "batch": each batch adds as many buffer samples; "concat": data + buffer
     # Separate heads
     heads_trunk: str = "task0"  # "task0": trunk trained on task 0 then frozen; "random": never trained
+    checkpoint_state: bool = True  # full training state after every task, so an interrupted run resumes
     overlap: bool = True  # the mask-overlap analysis (Experiment 1)
     figures: bool = True
     out_dir: str = "runs"
@@ -79,7 +80,7 @@ class ExperimentConfig:
 
 FIELDS = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
 # Fields that say where output goes, not what is computed: left out of the run's identity.
-NOT_IDENTITY = frozenset({"out_dir"})
+NOT_IDENTITY = frozenset({"out_dir", "checkpoint_state"})
 
 
 def _type_name(tp: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,9 @@ from supermasks.analysis.study import overlap_report
 from supermasks.checkpoints import save_task_checkpoint
 from supermasks.config import ConfigError, ExperimentConfig, to_dict
 from supermasks.data import Dataset, Task, list_benchmarks, list_sources, load_source, make_benchmark
-from supermasks.methods import Method, list_methods, method_spec
+from supermasks.methods import Method, list_methods, method_spec, supsup
 from supermasks.models import ARCHITECTURES, MASK_RULES
+from supermasks.resume import MANIFEST, CheckpointWarning, ResumePoint, load_latest_state, save_state_checkpoint
 from supermasks.runs import collect_meta, now, read_meta, run_directory, write_csv, write_json, write_yaml
 from supermasks.inference import NNsLearner
 from supermasks.scenarios import INFERRED, scenario_of_stream, scenario_problem, task_id_at_test
@@ -94,6 +96,9 @@ def validate(config: ExperimentConfig) -> None:
         if config.batch_norm:
             raise ConfigError("the nns scenario superposes masks to detect new tasks, which per-task BatchNorm "
                               "statistics do not allow: set batch_norm=false")
+        if config.transfer != "random":
+            raise ConfigError("the nns scenario allocates masks as it detects tasks and starts them random: "
+                              f"transfer={config.transfer!r} is not supported there")
         if config.nns_check_every < 1 or config.nns_candidates < 1 or config.nns_margin < 0 or config.nns_warmup < 0:
             raise ConfigError(f"nns_check_every and nns_candidates must be positive, nns_margin and nns_warmup "
                               f"non-negative; got {config.nns_check_every}, {config.nns_candidates}, "
@@ -140,10 +145,47 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
     return tasks
 
 
+def build_method(config: ExperimentConfig, method_name: str, tasks: list[Task], *, progress: bool = True,
+                 log: Log = print) -> Method:
+    """The method of `method_name` for `tasks`; SupSup's two-pass transfer first trains its reference run.
+
+    Two-pass (the similarity study's protocol, ALGORITHMS.md section 3): a SupSup with random init
+    learns every task first, and its per-task BN signatures guide the transfer of the real run.
+    """
+    if method_name == "supsup" and supsup.needs_reference(config):
+        log(f"  two-pass transfer: training the reference run (random init) on all {len(tasks)} tasks first")
+        reference = supsup.from_config(supsup.reference_config(config), len(tasks))
+        for task in tasks:
+            reference.begin_task(task)
+            reference.learn(task, progress=progress)
+        return supsup.from_config(config, len(tasks), reference_signatures=reference.signatures_)
+    return method_spec(method_name).build(config, len(tasks))
+
+
+def write_transfer_tables(method: object, directory: Path) -> None:
+    """SupSup's transfer: the alphas each task started from and the similarities behind them, per layer."""
+    alphas = getattr(method, "alphas_", None)
+    if not alphas or not any(alphas):
+        return
+    rows = [{"task": t, "layer": layer, "source_task": s, "alpha": float(a)}
+            for t, per_layer in enumerate(alphas) for layer, values in per_layer.items() for s, a in enumerate(values)]
+    write_csv(directory / "alphas.csv", pd.DataFrame(rows))
+    sims = [{"task": t, "layer": layer, "source_task": s, "similarity": float(v)}
+            for t, per_layer in enumerate(getattr(method, "similarities_", [])) for layer, values in per_layer.items()
+            for s, v in enumerate(values)]
+    if sims:
+        write_csv(directory / "transfer_similarity.csv", pd.DataFrame(sims))
+
+
 def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks: list[Task], directory: Path, *,
-               progress: bool = True, log: Log = print) -> MethodResult:
-    """Train one method on the task sequence, filling R after each task, then analyse what it learned."""
-    method: Method = method_spec(method_name).build(config, len(tasks))
+               progress: bool = True, log: Log = print, resume: bool = True) -> MethodResult:
+    """Train one method on the task sequence, filling R after each task, then analyse what it learned.
+
+    After every task the method's full state and the results so far are saved under `state/`
+    (`supermasks.resume`); with `resume`, a directory holding such a checkpoint continues after
+    its last finished task, and the results equal those of an uninterrupted run.
+    """
+    method = build_method(config, method_name, tasks, progress=progress, log=log)
     if scenario_of_stream(config.scenario):
         return run_stream_method(config, benchmark, method_name, method, tasks, directory, progress=progress, log=log)
     # In GNs/GNu the task id is given while training, so b and the curves use it; R does not.
@@ -153,15 +195,15 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     r = np.full((n, n), np.nan)
     b = np.full(n, np.nan)
     inference = np.full((n, n), np.nan)  # task-inference accuracy, GNs/GNu only
-    rows, curve = [], []
+    confusion = np.zeros((n, n), dtype=np.int64)  # after the last task: true task x inferred task
+    rows: list[dict] = []
+    curve: list[dict] = []
 
     def test_id(task: Task) -> int | None:
         return task.task_id if given else None
 
     def acc(task: Task) -> float:
         return accuracy(lambda x: method.predict(x, test_id(task)), task.x_test, task.y_test, config.eval_batch_size)
-
-    confusion = np.zeros((n, n), dtype=np.int64)  # after the last task: true task x inferred task
 
     def evaluate(after: Task) -> None:
         """Fill row `after` of R (and of the task-inference matrix) for every task that can be evaluated."""
@@ -175,12 +217,24 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
             elif not inferred and method.can_predict(test_id(other)):
                 r[after.task_id, other.task_id] = acc(other)
 
-    # b: every task the untrained method can already evaluate; the rest right after begin_task.
-    for task in tasks:
-        if method.can_predict(test_id(task)):
-            b[task.task_id] = acc(task)
-    memory_before = method.memory_bytes()
-    for task in tasks:
+    state_dir = directory / "state"
+    point = load_run_state(state_dir, method, tasks, log) if resume else None
+    if point is None:
+        clear_run_state(state_dir)
+        # b: every task the untrained method can already evaluate; the rest right after begin_task.
+        for task in tasks:
+            if method.can_predict(test_id(task)):
+                b[task.task_id] = acc(task)
+        memory_before = method.memory_bytes()
+        first = 0
+    else:
+        saved = point.extra
+        r[:], b[:], inference[:] = (np.array(saved[k], dtype=float) for k in ("r", "b", "inference"))
+        confusion[:] = np.array(saved["confusion"], dtype=np.int64)
+        rows, curve, memory_before = saved["rows"], saved["curve"], saved["memory_before"]
+        first = point.task_id + 1
+        log(f"  {benchmark}/{method_name}: resuming after task {point.task_id} from {point.path.name}")
+    for task in tasks[first:]:
         method.begin_task(task)
         if np.isnan(b[task.task_id]):
             b[task.task_id] = acc(task)
@@ -191,7 +245,11 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                     curve.append({"trained_task": trained, "step": step, "task": seen.task_id, "accuracy": acc(seen)})
             probe = Probe(config.eval_every, record)
         start = time.perf_counter()
-        fitted = method.learn(task, progress=progress, probe=probe)
+        try:
+            fitted = method.learn(task, progress=progress, probe=probe)
+        except FloatingPointError as exc:
+            raise TrainingDiverged(f"{benchmark}/{method_name} task {task.task_id} ({task.name}): {exc}. "
+                                   f"Results of tasks before it are kept in {directory}") from None
         seconds = time.perf_counter() - start
         if config.evaluate == "each" or task.task_id == n - 1:
             evaluate(task)
@@ -206,14 +264,17 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                      "seconds": seconds, "train_seconds": fitted.seconds,
                      "samples_per_second": fitted.samples_per_second,
                      "memory_bytes": method.memory_bytes(), "checkpoint_bytes": checkpoint_bytes})
+        write_progress(directory, tasks, r, rows)
+        if config.checkpoint_state:
+            save_state_checkpoint(state_dir, task.task_id, method, {
+                "r": r.tolist(), "b": b.tolist(), "inference": inference.tolist(), "confusion": confusion.tolist(),
+                "rows": rows, "curve": curve, "memory_before": memory_before}, tasks=tasks)
         own = r[task.task_id, task.task_id]
         log(f"  {benchmark}/{method_name} task {task.task_id} ({task.name}): "
             + (f"accuracy {own:.2%} in {seconds:.1f} s" if np.isfinite(own) else f"trained in {seconds:.1f} s"))
 
     labels = [f"task_{t.task_id}" for t in tasks]
-    write_csv(directory / "accuracy.csv", pd.DataFrame(r, columns=labels).assign(after=labels)
-              .set_index("after").reset_index())
-    write_csv(directory / "tasks.csv", pd.DataFrame(rows))
+    write_progress(directory, tasks, r, rows)
     if curve:
         write_csv(directory / "curves.csv", pd.DataFrame(curve))
     scores = metrics.summarize(r, b)
@@ -239,6 +300,7 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                "samples_per_second": float(np.mean([row["samples_per_second"] for row in rows])),
                "scenario": config.scenario}
     write_json(directory / "metrics.json", summary)
+    write_transfer_tables(method, directory)
 
     overlap_summary = None
     if config.overlap and n >= 2 and hasattr(method, "masks"):
@@ -246,6 +308,69 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         overlap_summary = overlap_report(masks, directory, figures=config.figures,
                                          title=f"{benchmark} ({config.source})")
     return MethodResult(benchmark, method_name, directory, r, b, summary, overlap_summary)
+
+
+# tasks.csv, in this order (rows read back from a checkpoint's JSON have their keys sorted).
+TASK_COLUMNS = ("task", "name", "accuracy", "task_inference_accuracy", "untrained_accuracy", "steps", "final_loss",
+                "seconds", "train_seconds", "samples_per_second", "memory_bytes", "checkpoint_bytes")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: what finished is saved; the message says how to resume."""
+
+
+def check_free_space(config: ExperimentConfig, directory: Path) -> None:
+    """Refuse to start when the disk holding `directory` has too little room for the run's files.
+
+    The estimate: per (benchmark, method), two full-state checkpoints of a float32 score (or weight)
+    per weight of the network for every task, plus 64 MiB for tables and figures. Generous on
+    purpose: running out of disk in the middle of a run costs more than a false refusal.
+    """
+    import shutil
+
+    from supermasks.models.networks import _sizes
+
+    sizes = _sizes(config.model, config.output_size)
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    per_state = 4 * weights * (config.num_tasks + 1) if config.checkpoint_state else 0
+    needed = len(config.benchmark) * len(config.method) * (2 * per_state + weights // 8 * config.num_tasks) + 64 * 2**20
+    probe = directory
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < needed:
+        raise ConfigError(f"not enough free disk space for this run in {probe}: {free / 2**20:,.0f} MiB free, about "
+                          f"{needed / 2**20:,.0f} MiB needed (set checkpoint_state=false to skip resumable checkpoints)")
+
+
+class TrainingDiverged(FloatingPointError):
+    """A non-finite loss stopped training; the message names the task and step."""
+
+
+def write_progress(directory: Path, tasks: list[Task], r: np.ndarray, rows: list[dict]) -> None:
+    """R and the per-task table as they stand: after every task, so a stopped run keeps what it finished."""
+    labels = [f"task_{t.task_id}" for t in tasks]
+    write_csv(directory / "accuracy.csv", pd.DataFrame(r, columns=labels).assign(after=labels)
+              .set_index("after").reset_index())
+    write_csv(directory / "tasks.csv", pd.DataFrame(rows, columns=list(TASK_COLUMNS)))
+
+
+def load_run_state(state_dir: Path, method: Method, tasks: list[Task], log: Log) -> ResumePoint | None:
+    """The newest good checkpoint restored into `method`, or None (no checkpoint); skipped files are reported."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CheckpointWarning)  # the same lines come back in point.warnings
+        point = load_latest_state(state_dir, method, tasks=tasks)
+    for line in point.warnings if point else []:
+        log(f"  warning: {line}")
+    return point
+
+
+def clear_run_state(state_dir: Path) -> None:
+    """Forget the checkpoints of an earlier attempt (a fresh start must not resume from them later)."""
+    if state_dir.is_dir():
+        for path in state_dir.iterdir():
+            if path.name == MANIFEST or path.name.startswith("state_task_"):
+                path.unlink()
 
 
 def run_stream_method(config: ExperimentConfig, benchmark: str, method_name: str, method: Method,
@@ -285,7 +410,7 @@ def infer_and_classify(method: Method, task: Task, batch_size: int, *, unshared:
     """
     correct, right_task, batches = 0, 0, 0
     per_image = None
-    if batch_size == 1 and getattr(method, "task_inference", None) == "oneshot":
+    if batch_size == 1 and getattr(method, "task_inference", None) in ("oneshot", "signature"):
         # Single-image inference: every image's own gradient, computed for many images at once.
         per_image = torch.cat([method.infer_task_per_image(chunk) for chunk in task.x_test.split(256)]).tolist()
     for i in range(0, len(task.y_test), batch_size):
@@ -327,19 +452,31 @@ def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True,
     dataset = load_source(config.source, Path(config.data_dir) if config.data_dir else None)
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.benchmark}
 
+    check_free_space(config, directory)
+    resume = not force and meta is not None and meta.get("status") in ("running", "interrupted")
+    if resume:
+        log(f"{directory} did not finish ({meta['status']}): resuming from its last finished task")
     write_yaml(directory / "config.yaml", to_dict(config))
     meta = collect_meta(config) | {"source": dataset.name, "source_is_subset": dataset.is_subset,
-                                   "source_description": dataset.description}
+                                   "source_description": dataset.description, "status": "running"}
     write_json(directory / "meta.json", meta)
     result = RunResult(directory)
-    for bench, tasks in all_tasks.items():
-        per_bench = []
-        for method_name in config.method:
-            log(f"{bench}/{method_name}: {len(tasks)} tasks from {dataset.description}")
-            per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
-                                        progress=progress, log=log))
-        write_benchmark_summary(config, bench, tasks, per_bench, directory / bench)
-        result.results.extend(per_bench)
+    try:
+        for bench, tasks in all_tasks.items():
+            per_bench = []
+            for method_name in config.method:
+                log(f"{bench}/{method_name}: {len(tasks)} tasks from {dataset.description}")
+                per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
+                                            progress=progress, log=log, resume=resume))
+            write_benchmark_summary(config, bench, tasks, per_bench, directory / bench)
+            result.results.extend(per_bench)
+    except KeyboardInterrupt:
+        write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now()})
+        raise RunInterrupted(f"interrupted; every finished task is saved in {directory}. Run the same command "
+                             f"again to resume after the last finished task") from None
+    except FloatingPointError:
+        write_json(directory / "meta.json", meta | {"status": "diverged", "stopped": now()})
+        raise
     write_csv(directory / "comparison.csv", result.comparison())
     frames = [r.overlap_summary.assign(benchmark=r.benchmark, method=r.method) for r in result.results
               if r.overlap_summary is not None]

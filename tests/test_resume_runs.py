@@ -1,0 +1,124 @@
+"""Interrupted runs: killed with SIGKILL in the middle of a task, resumed, equal to an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from supermasks.config import load_config
+from supermasks.experiment import RunInterrupted, run
+
+# Settings of a small run that trains in a second or two per method.
+BASE = ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=30", "batch_size=32",
+        "optimizer=adam", "lr=1e-3", "overlap=false", "figures=false", "eval_batch_size=256"]
+
+# A subprocess that counts optimiser steps across every optimiser and kills itself (SIGKILL: no
+# cleanup, no atexit, no flushing) at step `kill_at`, i.e. in the middle of the second task.
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    import torch
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+    from supermasks.config import load_config
+    from supermasks.experiment import run
+
+    torch.set_num_threads(1)
+    kill_at, steps = int(sys.argv[1]), [0]
+
+    def hook(optimizer, args, kwargs):
+        steps[0] += 1
+        if steps[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    register_optimizer_step_post_hook(hook)
+    run(load_config(None, sys.argv[2:]), progress=False, log=lambda s: None)
+""")
+
+
+def results(directory, method):
+    d = directory / "permuted" / method
+    tasks = pd.read_csv(d / "tasks.csv").drop(columns=["seconds", "train_seconds", "samples_per_second"])
+    metrics = json.loads((d / "metrics.json").read_text())
+    return pd.read_csv(d / "accuracy.csv"), tasks, {k: metrics[k] for k in ("ACC", "BWT", "FWT", "forgetting")}
+
+
+@pytest.mark.parametrize("method, extra", [("supsup", []), ("ewc", ["scenario=domain"]),
+                                           ("replay", ["scenario=domain", "replay_fraction=0.2"])])
+def test_killed_mid_task_then_resumed_equals_uninterrupted(tmp_path, method, extra):
+    overrides = [*BASE, f"method={method}", *extra]
+    killed = tmp_path / "killed"
+    args = [sys.executable, "-c", KILLER, "45", *overrides, f"out_dir={killed}"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    (run_dir,) = killed.iterdir()
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "running"
+    manifest = json.loads((run_dir / "permuted" / method / "state" / "manifest.json").read_text())
+    assert [e["task_id"] for e in manifest["checkpoints"]] == [0]  # task 0 finished, task 1 was in progress
+
+    logs: list[str] = []
+    resumed = run(load_config(None, [*overrides, f"out_dir={killed}"]), progress=False, log=logs.append)
+    assert any("resuming after task 0" in line for line in logs)
+    reference = run(load_config(None, [*overrides, f"out_dir={tmp_path / 'straight'}"]), progress=False,
+                    log=lambda s: None)
+    got, want = results(resumed.directory, method), results(reference.directory, method)
+    pd.testing.assert_frame_equal(got[0], want[0])
+    pd.testing.assert_frame_equal(got[1], want[1])
+    assert got[2] == want[2] or all(np.isnan(a) and np.isnan(b) or a == b for a, b in zip(got[2].values(), want[2].values()))
+    assert json.loads((resumed.directory / "meta.json").read_text())["status"] == "finished"
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one_and_says_so(tmp_path):
+    overrides = [*BASE, "method=supsup", f"out_dir={tmp_path}"]
+    finished = run(load_config(None, overrides), progress=False, log=lambda s: None)
+    state = finished.directory / "permuted" / "supsup" / "state"
+    latest = state / "state_task_002.safetensors"
+    data = bytearray(latest.read_bytes())
+    data[-10] ^= 0xFF
+    latest.write_bytes(bytes(data))
+    meta = json.loads((finished.directory / "meta.json").read_text())
+    (finished.directory / "meta.json").write_text(json.dumps(meta | {"status": "running"}))
+    logs: list[str] = []
+    again = run(load_config(None, overrides), progress=False, log=logs.append)
+    assert any("state_task_002" in line and "warning" in line for line in logs)
+    assert any("resuming after task 1" in line for line in logs)
+    np.testing.assert_array_equal(again.results[0].accuracy, finished.results[0].accuracy)
+
+
+def test_force_starts_afresh_instead_of_resuming(tmp_path):
+    overrides = [*BASE, "method=naive", "scenario=domain", f"out_dir={tmp_path}"]
+    first = run(load_config(None, overrides), progress=False, log=lambda s: None)
+    logs: list[str] = []
+    run(load_config(None, overrides), force=True, progress=False, log=logs.append)
+    assert not any("resuming" in line for line in logs)
+    manifest = json.loads((first.directory / "permuted" / "naive" / "state" / "manifest.json").read_text())
+    assert [e["task_id"] for e in manifest["checkpoints"]] == [1, 2]  # the two newest are kept
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, monkeypatch):
+    import supermasks.experiment as experiment
+
+    calls = {"n": 0}
+    original = experiment.save_task_checkpoint
+
+    def interrupt_after_first_task(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "save_task_checkpoint", interrupt_after_first_task)
+    config = load_config(None, [*BASE, "method=supsup", f"out_dir={tmp_path}"])
+    with pytest.raises(RunInterrupted, match="Run the same command again to resume"):
+        run(config, progress=False, log=lambda s: None)
+    (directory,) = tmp_path.iterdir()
+    assert json.loads((directory / "meta.json").read_text())["status"] == "interrupted"
+    assert pd.read_csv(directory / "permuted" / "supsup" / "tasks.csv")["task"].tolist() == [0]
+    monkeypatch.setattr(experiment, "save_task_checkpoint", original)
+    logs: list[str] = []
+    run(config, progress=False, log=logs.append)
+    assert any("resuming after task 0" in line for line in logs)

@@ -1,0 +1,306 @@
+"""Resumable state: every registered method goes on bit for bit from a checkpoint, and damaged files are caught."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from supermasks import resume
+from supermasks.inference.hopfield import HopfieldStore, NeuronMaskMLP
+from supermasks.methods import list_methods, method_spec
+from supermasks.resume import (MANIFEST, CheckpointWarning, StateCheckpointError, load_latest_state, read_manifest,
+                               save_state_checkpoint, state_file_name)
+from supermasks.state import StateMismatchError, capture_state, restore_state
+from tests.conftest import make_tasks
+from tests.methods.test_registry import config_for
+
+CASES = [(name, scenario, ()) for name in list_methods()
+         for scenario in sorted(method_spec(name).scenarios & {"task", "domain"})]
+# Variants whose state has more parts: per-task BN and transfer alphas, a reservoir, one running Fisher.
+CASES += [("supsup", "task", ("batch_norm=true", "transfer=similar")),
+          ("replay", "task", ("replay_budget=40", "replay_selection=uncertain")),
+          ("ewc", "domain", ("ewc_mode=online", "ewc_decay=0.5"))]
+
+
+def build(name, scenario, extra, tmp_path, **overrides):
+    config = config_for(scenario, tmp_path, f"method={name}", *extra,
+                        *(f"{k}={v}" for k, v in overrides.items()))
+    return method_spec(name).build(config, 3), config.scenario
+
+
+def step(method, scenario, task, tasks):
+    """What the runner does per task: begin, learn, then evaluate every task it can."""
+    method.begin_task(task)
+    losses = method.learn(task, progress=False).losses
+    for other in tasks:
+        task_id = other.task_id if scenario == "task" else None
+        if method.can_predict(task_id):
+            method.predict(other.x_test, task_id)
+    return losses
+
+
+def assert_same_state(a, b, tasks):
+    """Bitwise: every tensor the two methods keep, and the description of everything else."""
+    sa, sb = capture_state(a, tasks=tasks, global_rng=False), capture_state(b, tasks=tasks, global_rng=False)
+    assert json.dumps(sa.tree) == json.dumps(sb.tree)
+    assert list(sa.tensors) == list(sb.tensors)
+    for key, t in sa.tensors.items():
+        u = sb.tensors[key]
+        assert t.dtype == u.dtype and t.shape == u.shape, key
+        assert t.reshape(-1).view(torch.uint8).equal(u.reshape(-1).view(torch.uint8)), key
+
+
+def assert_same_predictions(a, b, scenario, tasks):
+    for task in tasks:
+        task_id = task.task_id if scenario == "task" else None
+        assert a.can_predict(task_id) == b.can_predict(task_id)
+        if a.can_predict(task_id):
+            assert torch.equal(a.predict(task.x_test, task_id), b.predict(task.x_test, task_id))
+    assert a.memory_bytes() == b.memory_bytes()
+
+
+@pytest.mark.parametrize("name, scenario, extra", CASES)
+def test_resumed_training_is_bitwise_identical(name, scenario, extra, tmp_path):
+    tasks = make_tasks(num_tasks=3, n_train=128, n_test=64)
+    straight, scenario = build(name, scenario, extra, tmp_path)
+    losses = {}
+    for task in tasks:
+        losses[task.task_id] = step(straight, scenario, task, tasks)
+        if task.task_id < 2:  # one directory per resume point
+            save_state_checkpoint(tmp_path / f"after{task.task_id}", task.task_id, straight,
+                                  {"rows": [{"task": task.task_id, "accuracy": float("nan")}]}, tasks=tasks)
+    for after in (0, 1):
+        resumed, _ = build(name, scenario, extra, tmp_path)
+        point = load_latest_state(tmp_path / f"after{after}", resumed, tasks=tasks)
+        assert point.task_id == after and point.warnings == []
+        assert point.extra["rows"][0]["task"] == after and np.isnan(point.extra["rows"][0]["accuracy"])
+        for task in tasks[after + 1:]:
+            assert step(resumed, scenario, task, tasks) == losses[task.task_id]
+        assert_same_state(straight, resumed, tasks)
+        assert_same_predictions(straight, resumed, scenario, tasks)
+
+
+def trained(tmp_path, num_tasks=2, keep=2, directory="ckpt"):
+    """A supsup run over `num_tasks` tasks, checkpointed after each; returns (tasks, method, the state after each)."""
+    tasks = make_tasks(num_tasks=num_tasks, n_train=64, n_test=32)
+    method, _ = build("supsup", "task", (), tmp_path)
+    states = []
+    for task in tasks:
+        step(method, "task", task, tasks)
+        save_state_checkpoint(tmp_path / directory, task.task_id, method, {"after": task.task_id}, keep=keep)
+        states.append(capture_state(method, global_rng=False))
+    return tasks, method, states
+
+
+def fresh(tmp_path):
+    return build("supsup", "task", (), tmp_path)[0]
+
+
+def fresh_from(state):
+    method = build("supsup", "task", (), "unused")[0]
+    restore_state(method, state, global_rng=False)
+    return method
+
+
+def flip_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_a_damaged_latest_file_falls_back_to_the_previous_task(damage, tmp_path):
+    _, _, states = trained(tmp_path)
+    latest = tmp_path / "ckpt" / state_file_name(1)
+    if damage == "flip":
+        flip_byte(latest)
+    elif damage == "truncate":
+        latest.write_bytes(latest.read_bytes()[:-100])
+    else:
+        latest.unlink()
+    method = fresh(tmp_path)
+    with pytest.warns(CheckpointWarning, match=state_file_name(1)):
+        point = load_latest_state(tmp_path / "ckpt", method)
+    assert point.task_id == 0 and point.extra == {"after": 0}
+    assert len(point.warnings) == 1 and state_file_name(1) in point.warnings[0]
+    assert {"flip": "SHA-256", "truncate": "truncated", "delete": "missing"}[damage] in point.warnings[0]
+    assert_same_state(method, fresh_from(states[0]), ())
+
+
+def test_a_byte_flipped_in_the_header_is_caught_too(tmp_path):
+    trained(tmp_path)
+    latest = tmp_path / "ckpt" / state_file_name(1)
+    data = bytearray(latest.read_bytes())
+    data[20] ^= 0x20  # inside the JSON header: the tree, not a tensor
+    latest.write_bytes(bytes(data))
+    with pytest.warns(CheckpointWarning):
+        assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)).task_id == 0
+
+
+def test_nothing_usable_is_an_error_naming_every_file(tmp_path):
+    trained(tmp_path)
+    for task_id in (0, 1):
+        flip_byte(tmp_path / "ckpt" / state_file_name(task_id))
+    with pytest.raises(StateCheckpointError, match=f"{state_file_name(1)}.*{state_file_name(0)}"):
+        load_latest_state(tmp_path / "ckpt", fresh(tmp_path))
+
+
+def test_no_manifest_means_no_checkpoint(tmp_path):
+    assert load_latest_state(tmp_path / "nowhere", fresh(tmp_path)) is None
+    trained(tmp_path)
+    (tmp_path / "ckpt" / MANIFEST).unlink()  # state files without a manifest cannot be checked
+    assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)) is None
+
+
+def test_an_unreadable_manifest_is_an_error(tmp_path):
+    trained(tmp_path)
+    manifest = tmp_path / "ckpt" / MANIFEST
+    manifest.write_text(manifest.read_text()[:40])
+    with pytest.raises(StateCheckpointError, match="manifest.json cannot be read"):
+        load_latest_state(tmp_path / "ckpt", fresh(tmp_path))
+
+
+def test_a_manifest_naming_a_file_elsewhere_is_never_read_or_deleted(tmp_path):
+    trained(tmp_path)
+    outside = tmp_path / "precious.safetensors"
+    outside.write_bytes(b"the user's")
+    manifest = read_manifest(tmp_path / "ckpt")
+    manifest["checkpoints"][-1]["file"] = "../precious.safetensors"
+    (tmp_path / "ckpt" / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.warns(CheckpointWarning, match="not a state file of this directory"):
+        assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)).task_id == 0
+    save_state_checkpoint(tmp_path / "ckpt", 0, fresh(tmp_path), {}, keep=1)
+    assert outside.read_bytes() == b"the user's"
+
+
+def test_manifest_lists_files_with_checksums_and_sizes(tmp_path):
+    trained(tmp_path, num_tasks=3, keep=2)
+    directory = tmp_path / "ckpt"
+    manifest = read_manifest(directory)
+    assert manifest["method"] == "supsup"
+    assert [e["task_id"] for e in manifest["checkpoints"]] == [1, 2]  # keep=2: task 0's file is gone
+    for entry in manifest["checkpoints"]:
+        path = directory / entry["file"]
+        assert path.stat().st_size == entry["bytes"] and len(entry["sha256"]) == 64
+    # Atomic writes leave nothing behind: no temporary files, no unlisted state files.
+    assert sorted(os.listdir(directory)) == [MANIFEST, state_file_name(1), state_file_name(2)]
+
+
+def test_keep_none_keeps_every_task(tmp_path):
+    trained(tmp_path, num_tasks=3, keep=None)
+    assert [e["task_id"] for e in read_manifest(tmp_path / "ckpt")["checkpoints"]] == [0, 1, 2]
+
+
+def test_saving_an_earlier_task_again_replaces_the_later_ones(tmp_path):
+    _, _, states = trained(tmp_path, num_tasks=2)
+    method = fresh_from(states[0])  # as after falling back to task 0
+    save_state_checkpoint(tmp_path / "ckpt", 0, method, {"after": "again"})
+    assert [e["extra"] for e in read_manifest(tmp_path / "ckpt")["checkpoints"]] == [{"after": "again"}]
+    assert sorted(os.listdir(tmp_path / "ckpt")) == [MANIFEST, state_file_name(0)]
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
+    _, method, _ = trained(tmp_path, num_tasks=1)
+    before = (tmp_path / "ckpt" / MANIFEST).read_text()
+
+    def crash(tensors, filename, metadata=None):
+        with open(filename, "wb") as fh:
+            fh.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(resume, "save_file", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_state_checkpoint(tmp_path / "ckpt", 1, method, {})
+    assert (tmp_path / "ckpt" / MANIFEST).read_text() == before
+    assert sorted(os.listdir(tmp_path / "ckpt")) == [MANIFEST, state_file_name(0)]
+
+
+def test_other_settings_or_another_method_are_refused(tmp_path):
+    trained(tmp_path, num_tasks=1)
+    other, _ = build("supsup", "task", (), tmp_path, lr=0.5)
+    with pytest.raises(StateMismatchError, match="lr=0.5 here, 0.001 in the checkpoint"):
+        load_latest_state(tmp_path / "ckpt", other)
+    naive, _ = build("naive", "task", (), tmp_path)
+    with pytest.raises(StateMismatchError, match="checkpoints of 'supsup'"):
+        load_latest_state(tmp_path / "ckpt", naive)
+
+
+def test_joint_needs_the_tasks_it_stored_by_reference(tmp_path):
+    tasks = make_tasks(num_tasks=1, n_train=64, n_test=32)
+    method, _ = build("joint", "task", (), tmp_path)
+    step(method, "task", tasks[0], tasks)
+    save_state_checkpoint(tmp_path / "ckpt", 0, method, {}, tasks=tasks)
+    with pytest.raises(StateMismatchError, match="pass the run's tasks"):
+        load_latest_state(tmp_path / "ckpt", build("joint", "task", (), tmp_path)[0])
+    resumed, _ = build("joint", "task", (), tmp_path)
+    load_latest_state(tmp_path / "ckpt", resumed, tasks=tasks)
+    assert resumed.seen_[0] is tasks[0]  # the data is shared with the run, not copied
+
+
+class ToyHop:
+    """A method written after the walker: a lazily grown gated network, Hopfield stores, an optimiser kept
+    across tasks, a generator shared with its network, a numpy scalar, and the global torch RNG."""
+
+    name = "toyhop"
+
+    def __init__(self) -> None:
+        self.lr = 0.05
+        self.model = NeuronMaskMLP((784, 16, 4), seed=0)
+        self.generator_ = self.model._generator
+        self.optimizer_: torch.optim.Optimizer | None = None
+        self.stores_: list[HopfieldStore] = []
+        self.gates_: list[torch.Tensor] = []
+        self.best_ = np.float32(-np.inf)
+
+    def learn(self, task) -> list[float]:
+        task_id = self.model.add_task()
+        params = list(self.model.scores[task_id])
+        if self.optimizer_ is None:
+            self.optimizer_ = torch.optim.Adam(params, lr=self.lr)
+        else:
+            self.optimizer_.add_param_group({"params": params})
+        losses = []
+        for _ in range(5):
+            pick = torch.randint(0, len(task.y_train), (16,))  # the global generator, on purpose
+            loss = F.cross_entropy(self.model(task.x_train[pick], task_id), task.y_train[pick])
+            self.optimizer_.zero_grad()
+            loss.backward()
+            self.optimizer_.step()
+            losses.append(loss.item())
+        gates = torch.cat(self.model.gates(task_id)).float() * 2 - 1
+        store = HopfieldStore(len(gates))
+        store.store(gates)
+        self.stores_.append(store)
+        self.gates_.append(gates)
+        self.best_ = np.float32(max(float(self.best_), -losses[-1]))
+        return losses
+
+
+def test_the_walker_picks_up_state_it_was_not_written_for(tmp_path):
+    tasks = make_tasks(num_tasks=3, n_train=64, n_test=32)
+    torch.manual_seed(123)
+    straight = ToyHop()
+    straight.learn(tasks[0])
+    save_state_checkpoint(tmp_path, 0, straight, {})
+    expected = [straight.learn(t) for t in tasks[1:]]
+    torch.manual_seed(999)  # a new process starts with another global RNG state
+    resumed = ToyHop()
+    load_latest_state(tmp_path, resumed)
+    assert resumed.generator_ is resumed.model._generator
+    assert [resumed.learn(t) for t in tasks[1:]] == expected
+    assert_same_state(straight, resumed, ())
+    assert resumed.best_.dtype == np.float32 and type(resumed.stores_[0]) is HopfieldStore
+    assert resumed.stores_[1].num_patterns_ == 1
+
+
+def test_an_attribute_the_walker_cannot_store_is_an_error_at_capture(tmp_path):
+    method = fresh(tmp_path)
+    method.log_ = open(os.devnull)  # noqa: SIM115
+    try:
+        with pytest.raises(TypeError, match="cannot capture log_"):
+            capture_state(method)
+    finally:
+        method.log_.close()
