@@ -14,6 +14,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from supermasks.experiment import run
     from supermasks.study import is_study_file, load_study, run_study, study_summary
 
+    from supermasks.transfer_study import is_transfer_study_file, load_transfer_study, run_transfer_study, study_text
+
+    if is_transfer_study_file(args.config):
+        if args.part is not None:
+            from supermasks.config import ConfigError
+
+            raise ConfigError(f"{args.config} is a transfer study; --part applies to study files with parts")
+        transfer = load_transfer_study(args.config, args.overrides)
+        tables = run_transfer_study(transfer, progress=not args.no_progress)
+        print()
+        print(study_text(tables))
+        print(f"study directory: {transfer.directory()}")
+        return 0
     if is_study_file(args.config):
         study = load_study(args.config, args.overrides, only=args.part)
         frame = run_study(study, force=args.force, progress=not args.no_progress)
@@ -171,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"supermasks: error: training diverged: {exc}. A smaller lr (or ewc_lambda) usually helps.",
               file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("supermasks: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"supermasks: {exc or 'interrupted'}", file=sys.stderr)
         return 130
 
 

@@ -21,10 +21,22 @@ from .stats import (
     sort_by_similarity,
     ttest_from_counts,
 )
+from .transfer import (
+    BUDGET_SUMMARY_COLUMNS,
+    alphas_figure,
+    budget_summary,
+    efficiency_curves,
+    final_summary,
+    per_seed_scores,
+    similarity_heatmaps,
+)
 
 __all__ = [
+    "BUDGET_SUMMARY_COLUMNS",
     "OVERLAP_COLUMNS",
     "STAT_COLUMNS",
+    "alphas_figure",
+    "budget_summary",
     "chance_jaccard",
     "determine_alphas",
     "determine_alphas_per_layer",
@@ -32,6 +44,8 @@ __all__ = [
     "determine_alphas_seed_per_layer",
     "e1_matrix",
     "e2_matrices",
+    "efficiency_curves",
+    "final_summary",
     "holm",
     "jaccard",
     "mask_grid",
@@ -43,7 +57,9 @@ __all__ = [
     "overlap_scatter3d",
     "overlap_table",
     "pair_statistics",
+    "per_seed_scores",
     "save_figure",
+    "similarity_heatmaps",
     "soft_alphas",
     "soft_alphas_per_layer",
     "sort_by_similarity",

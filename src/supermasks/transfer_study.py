@@ -1,0 +1,302 @@
+"""Experiment 2: how fast a new SupSup task learns when its scores start from earlier tasks.
+
+ALGORITHMS.md section 3. For every benchmark, seed and transfer mode (`random`, SupSup's `mean`,
+similarity-guided `similar` and `soft`), SupSup with per-task BatchNorm learns the task sequence;
+each task's own test accuracy (task id given) is measured after `budgets` steps of its training.
+Because a task's mask never changes once trained, these numbers are the task's final accuracy for
+that training budget. The study file is a config plus a `transfer_study` section:
+
+    transfer_study:
+      transfers: [random, mean, similar, soft]
+      budgets: [25, 50, 100, 200, 500, 1000]   # the largest is the training length of each task
+      seeds: [0, 1, 2, 3, 4]
+      benchmarks:                                # name -> config overrides
+        rotated_small: {benchmark: [rotated], rotation_step: 10}
+        permuted: {benchmark: [permuted]}
+
+Each (benchmark, seed, transfer) is saved as soon as it finishes (`units/`), so an interrupted
+study resumes where it stopped. After all units: `evaluation.csv`, `prediction.csv` (signature-based
+task inference with every mode's masks), `alphas.csv`, E2 similarity matrices, `summary.csv` and
+`final.csv` (mean, 95% interval, paired test against `random`), and figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from math import gcd
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from supermasks.config import ConfigError, ExperimentConfig, from_dict, parse_override, to_dict, unknown_key_message, FIELDS
+from supermasks.data import Task, load_source
+from supermasks.experiment import build_tasks, validate
+from supermasks.methods import supsup
+from supermasks.methods._transfer import TRANSFERS
+from supermasks.runs import write_csv, write_json
+from supermasks.training import Probe, accuracy
+
+Log = Callable[[str], None]
+STUDY_KEY = "transfer_study"
+
+
+@dataclass(frozen=True)
+class TransferStudy:
+    """One Experiment 2: a config per benchmark, and the modes, budgets and seeds to cross."""
+
+    name: str
+    out_dir: str
+    benchmarks: dict[str, ExperimentConfig]
+    transfers: list[str]
+    budgets: list[int]
+    seeds: list[int]
+    source: dict[str, Any] = field(default_factory=dict)  # the resolved file, for the directory hash
+
+    def directory(self) -> Path:
+        blob = json.dumps(self.source, sort_keys=True, default=str)
+        return Path(self.out_dir) / f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def is_transfer_study_file(path: Path) -> bool:
+    """True when the YAML file at `path` has a `transfer_study` section."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(loaded, dict) and STUDY_KEY in loaded
+
+
+def _int_list(value: Any, key: str, minimum: int) -> list[int]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                            and v >= minimum for v in value):
+        raise ConfigError(f"{STUDY_KEY}.{key} must be a non-empty list of integers >= {minimum}, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{STUDY_KEY}.{key} names a value twice: {value}")
+    return list(value)
+
+
+def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TransferStudy:
+    """The study in `path` with `key=value` overrides applied to every benchmark's config; checked before any work."""
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the study: {exc}") from None
+    spec = loaded.pop(STUDY_KEY)
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: `{STUDY_KEY}` must be a mapping")
+    unknown = set(spec) - {"transfers", "budgets", "seeds", "benchmarks"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown {STUDY_KEY} key(s) {sorted(unknown)}; valid: transfers, budgets, seeds, "
+                          f"benchmarks")
+    transfers = spec.get("transfers", list(TRANSFERS))
+    if not isinstance(transfers, list) or not transfers or any(t not in TRANSFERS for t in transfers):
+        raise ConfigError(f"{STUDY_KEY}.transfers must list modes from {', '.join(TRANSFERS)}, got {transfers!r}")
+    if "random" not in transfers:
+        raise ConfigError(f"{STUDY_KEY}.transfers must include random: every mode is compared with it")
+    transfers = ["random", *[t for t in transfers if t != "random"]]  # random first: two_pass reads its signatures
+    budgets = sorted(_int_list(spec.get("budgets"), "budgets", 1))
+    seeds = _int_list(spec.get("seeds"), "seeds", 0)
+    benches = spec.get("benchmarks")
+    if not isinstance(benches, dict) or not benches:
+        raise ConfigError(f"{STUDY_KEY}.benchmarks must map names to config overrides")
+    for key in loaded:
+        if key not in FIELDS:
+            raise ConfigError(f"{path}: {unknown_key_message(str(key))}")
+    loaded.setdefault("name", path.stem)
+    cli = dict(parse_override(o) for o in overrides)
+    for key in cli:
+        if key not in FIELDS:
+            raise ConfigError(f"override: {unknown_key_message(str(key))}")
+    base = from_dict({**loaded, "steps_per_task": budgets[-1]})
+    configs = {}
+    for name, settings in benches.items():
+        settings = dict(settings or {})
+        for key in settings:
+            if key not in FIELDS:
+                raise ConfigError(f"benchmark {name}: {unknown_key_message(str(key))}")
+        config = from_dict({**settings, "name": f"{base.name}-{name}"}, base=base)
+        config = from_dict(cli, base=config)
+        if len(config.benchmark) != 1:
+            raise ConfigError(f"benchmark {name}: give exactly one benchmark, got {config.benchmark}")
+        if config.method != ["supsup"]:
+            raise ConfigError(f"benchmark {name}: Experiment 2 studies SupSup's transfer; method must be [supsup]")
+        if not config.batch_norm:
+            raise ConfigError(f"benchmark {name}: similarity needs per-task BatchNorm signatures: set batch_norm=true")
+        if config.steps_per_task != budgets[-1]:
+            raise ConfigError(f"benchmark {name}: steps_per_task is the largest budget ({budgets[-1]}); do not set it")
+        for transfer in transfers:
+            try:
+                validate(replace(config, transfer=transfer, scenario="task"))
+            except ConfigError as exc:
+                raise ConfigError(f"benchmark {name}, transfer {transfer}: {exc}") from None
+        configs[name] = config
+    out_dir = str(cli.get("out_dir", base.out_dir))
+    source = {"transfers": transfers, "budgets": budgets, "seeds": seeds,
+              "benchmarks": {n: to_dict(replace(c, out_dir="")) for n, c in configs.items()}}
+    return TransferStudy(base.name, out_dir, configs, transfers, budgets, seeds, source)
+
+
+def run_unit(config: ExperimentConfig, tasks: list[Task], transfer: str, budgets: list[int], *,
+             reference: list | None = None, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, supsup.SupSup]:
+    """Train SupSup with one transfer mode on `tasks`; each task's accuracy at every budget, and the alphas chosen.
+
+    Returns (evaluation rows: task, budget, accuracy, seconds; alpha rows: task, layer, source_task,
+    alpha; the trained method).
+    """
+    config = replace(config, transfer=transfer, scenario="task")
+    method = supsup.from_config(config, len(tasks), reference_signatures=reference)
+    wanted = set(budgets)
+    rows, alpha_rows = [], []
+    every = 0
+    for b in budgets:
+        every = gcd(every, b)
+    for task in tasks:
+        start = time.perf_counter()
+        method.begin_task(task)
+
+        def record(step: int, task: Task = task) -> None:
+            if step in wanted:
+                acc = accuracy(lambda x: method.predict(x, task.task_id), task.x_test, task.y_test,
+                               config.eval_batch_size)
+                rows.append({"task": task.task_id, "budget": step, "accuracy": acc})
+
+        method.learn(task, progress=progress, probe=Probe(every, record))
+        rows[-1]["seconds"] = time.perf_counter() - start
+        for layer, alphas in method.alphas_[task.task_id].items():
+            alpha_rows += [{"task": task.task_id, "layer": layer, "source_task": s, "alpha": float(a)}
+                           for s, a in enumerate(alphas)]
+    return pd.DataFrame(rows), pd.DataFrame(alpha_rows, columns=["task", "layer", "source_task", "alpha"]), method
+
+
+def signature_prediction(method: supsup.SupSup, tasks: list[Task], batch_size: int) -> pd.DataFrame:
+    """Signature-based task inference on every task's test set (GNu counting), with its cost per batch."""
+    from supermasks.experiment import infer_and_classify
+
+    method.task_inference = "signature"
+    rows = []
+    for task in tasks:
+        start = time.perf_counter()
+        acc, inferred = infer_and_classify(method, task, batch_size, unshared=True)
+        batches = -(-len(task.y_test) // batch_size)
+        rows.append({"task": task.task_id, "accuracy": acc, "task_inference_accuracy": inferred,
+                     "seconds_per_batch": (time.perf_counter() - start) / batches})
+    return pd.DataFrame(rows)
+
+
+def _unit_paths(directory: Path, bench: str, seed: int, transfer: str) -> dict[str, Path]:
+    stem = directory / "units" / f"{bench}-seed{seed}-{transfer}"
+    return {k: stem.with_name(f"{stem.name}.{k}.csv") for k in ("evaluation", "alphas", "prediction")}
+
+
+def run_transfer_study(study: TransferStudy, *, progress: bool = True, log: Log = print) -> dict[str, pd.DataFrame]:
+    """Run every (benchmark, seed, transfer) not already saved; then write the tables and figures."""
+    directory = study.directory()
+    write_json(directory / "study.json", study.source)
+    evaluation, alphas, prediction = [], [], []
+    for bench, config in study.benchmarks.items():
+        dataset = load_source(config.source, Path(config.data_dir) if config.data_dir else None)
+        for seed in study.seeds:
+            seeded = replace(config, seed=seed)
+            tasks = build_tasks(seeded, config.benchmark[0], dataset)
+            reference = None
+            for transfer in study.transfers:
+                paths = _unit_paths(directory, bench, seed, transfer)
+                key = {"benchmark": bench, "seed": seed, "transfer": transfer}
+                if all(p.is_file() for p in paths.values()) and not (
+                        transfer == "random" and seeded.transfer_protocol == "two_pass"):
+                    log(f"{bench} seed {seed} {transfer}: already done")
+                else:
+                    log(f"{bench} seed {seed} {transfer}: {len(tasks)} tasks x {study.budgets[-1]} steps")
+                    ev, al, method = run_unit(seeded, tasks, transfer, study.budgets,
+                                              reference=reference if transfer in ("similar", "soft") else None,
+                                              progress=progress)
+                    if transfer == "random":
+                        reference = method.signatures_  # the "classic" run of the two-pass protocol
+                        _write_similarity(directory, bench, seed, method)
+                    pred = signature_prediction(method, tasks, config.inference_batch_size)
+                    for name, frame in (("evaluation", ev), ("alphas", al), ("prediction", pred)):
+                        write_csv(paths[name], frame)
+                for name, out in (("evaluation", evaluation), ("alphas", alphas), ("prediction", prediction)):
+                    frame = pd.read_csv(paths[name])
+                    if len(frame):
+                        out.append(frame.assign(**key))
+    return write_study_tables(study, evaluation, alphas, prediction)
+
+
+def _write_similarity(directory: Path, bench: str, seed: int, method: supsup.SupSup) -> None:
+    from supermasks.analysis.similarity import e2_matrices
+
+    for layer, matrix in e2_matrices(method.signatures_).items():
+        labels = [f"task_{t}" for t in range(len(matrix))]
+        write_csv(directory / "similarity" / f"{bench}-seed{seed}-{layer}.csv",
+                  pd.DataFrame(matrix, columns=labels).assign(task=labels).set_index("task").reset_index())
+
+
+def _front(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def write_study_tables(study: TransferStudy, evaluation: list[pd.DataFrame], alphas: list[pd.DataFrame],
+                       prediction: list[pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The study-level tables and figures from every unit's rows."""
+    from supermasks.analysis.plots import save_figure
+    from supermasks.analysis.transfer import (alphas_figure, budget_summary, efficiency_curves, final_summary,
+                                              similarity_heatmaps)
+
+    directory = study.directory()
+    keys = ["benchmark", "seed", "transfer"]
+    tables = {"evaluation": _front(pd.concat(evaluation, ignore_index=True), keys),
+              "prediction": _front(pd.concat(prediction, ignore_index=True), keys)}
+    tables["alphas"] = (_front(pd.concat(alphas, ignore_index=True), keys) if alphas
+                        else pd.DataFrame(columns=[*keys, "task", "layer", "source_task", "alpha"]))
+    tables["summary"] = budget_summary(tables["evaluation"])
+    tables["final"] = final_summary(tables["evaluation"])
+    for name, frame in tables.items():
+        write_csv(directory / f"{name}.csv", frame)
+    figures = directory / "figures"
+    first_seed = study.seeds[0]
+    for bench in study.benchmarks:
+        save_figure(efficiency_curves(tables["summary"], bench), figures, f"efficiency_{bench}")
+        matrices = {}
+        for path in sorted((directory / "similarity").glob(f"{bench}-seed{first_seed}-*.csv")):
+            layer = path.stem.removeprefix(f"{bench}-seed{first_seed}-")
+            matrices[layer] = pd.read_csv(path).set_index("task").to_numpy()
+        if matrices:
+            save_figure(similarity_heatmaps(matrices, f"{bench}: |cos| between task signatures (seed {first_seed})"),
+                        figures, f"similarity_{bench}")
+        for transfer in study.transfers:
+            chosen = tables["alphas"]
+            chosen = chosen[(chosen.benchmark == bench) & (chosen.transfer == transfer) & (chosen.seed == first_seed)]
+            if transfer in ("similar", "soft") and len(chosen):
+                save_figure(alphas_figure(tables["alphas"], bench, transfer, first_seed), figures,
+                            f"alphas_{bench}_{transfer}")
+    return tables
+
+
+def study_text(tables: dict[str, pd.DataFrame]) -> str:
+    """A short text summary: per benchmark and budget, each mode's mean accuracy and its difference from random."""
+    summary = tables["summary"]
+    lines = []
+    for bench, group in summary.groupby("benchmark", sort=False):
+        lines.append(f"{bench}: mean accuracy of tasks 1.. (95% interval) after each budget; p: paired t-test vs random")
+        for budget, rows in group.groupby("budget"):
+            cells = []
+            for row in rows.itertuples():
+                cell = f"{row.transfer} {100 * row.mean:5.1f}%"
+                if row.transfer != "random" and pd.notna(row.p_value):
+                    cell += f" ({100 * row.mean_difference:+.1f}, p={row.p_value:.3f})"
+                cells.append(cell)
+            lines.append(f"  {budget:>5} steps: " + "   ".join(cells))
+    return "\n".join(lines)
+
+
+__all__ = ["TransferStudy", "is_transfer_study_file", "load_transfer_study", "run_transfer_study", "run_unit",
+           "signature_prediction", "study_text", "write_study_tables"]
