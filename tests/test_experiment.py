@@ -59,7 +59,8 @@ def test_finished_run_is_not_repeated_without_force(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("benchmark=rotate", "benchmark: unknown value 'rotate'"),
     ("method=ewc2", "method: unknown value 'ewc2'"),
-    ("lr=-0.1", "lr must be positive"),
+    ("lr=-0.1", "lr must be a positive finite number"),
+    ("lr=.inf", "lr must be a positive finite number"),
     ("density=1.5", "density must be in"),
     ("source=imagenet", "source: unknown value 'imagenet'"),
 ])

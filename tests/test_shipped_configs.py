@@ -9,6 +9,7 @@ from supermasks.config import load_config
 from supermasks.data import list_sources
 from supermasks.experiment import validate
 from supermasks.study import is_study_file, load_study
+from supermasks.transfer_study import is_transfer_study_file, load_transfer_study
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 FASHION = next(s for s in list_sources() if s.name == "fashion-mnist").available
@@ -16,7 +17,9 @@ FASHION = next(s for s in list_sources() if s.name == "fashion-mnist").available
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_config_is_valid(path, tmp_path):
-    if is_study_file(path):
+    if is_transfer_study_file(path):
+        assert load_transfer_study(path, [f"out_dir={tmp_path}"]).benchmarks
+    elif is_study_file(path):
         assert load_study(path, [f"out_dir={tmp_path}"]).runs
     else:
         validate(load_config(path))

@@ -22,7 +22,7 @@ from supermasks.data import Dataset, Task, list_benchmarks, list_sources, load_s
 from supermasks.methods import Method, list_methods, method_spec, supsup
 from supermasks.models import ARCHITECTURES, MASK_RULES
 from supermasks.resume import MANIFEST, CheckpointWarning, ResumePoint, load_latest_state, save_state_checkpoint
-from supermasks.runs import collect_meta, now, read_meta, run_directory, write_csv, write_json, write_yaml
+from supermasks.runs import collect_meta, now, read_meta, run_directory, run_lock, write_csv, write_json, write_yaml
 from supermasks.inference import NNsLearner
 from supermasks.scenarios import INFERRED, scenario_of_stream, scenario_problem, task_id_at_test
 from supermasks.stream import run_stream
@@ -55,7 +55,7 @@ class RunResult:
         return comparison_table(self.results)
 
 
-COMPARISON_COLUMNS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy", "num_tasks_found",
+COMPARISON_COLUMNS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy", "inference_ms", "num_tasks_found",
                       "memory_per_task_bytes",
                       "memory_total_bytes", "seconds_per_task", "samples_per_second")
 
@@ -90,8 +90,8 @@ def validate(config: ExperimentConfig) -> None:
                 "batch_size": config.batch_size, "steps_per_task": config.steps_per_task,
                 "eval_batch_size": config.eval_batch_size}
     for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{key} must be positive, got {value}")
+        if not value > 0 or value == float("inf"):  # NaN fails `> 0`
+            raise ConfigError(f"{key} must be a positive finite number, got {value}")
     if scenario_of_stream(config.scenario):
         if config.batch_norm:
             raise ConfigError("the nns scenario superposes masks to detect new tasks, which per-task BatchNorm "
@@ -210,13 +210,16 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         for other in tasks:
             if inferred and other.task_id <= after.task_id:
                 guesses: list[int] = []
+                start = time.perf_counter()
                 r[after.task_id, other.task_id], inference[after.task_id, other.task_id] = infer_and_classify(
                     method, other, config.inference_batch_size, unshared=config.scenario == "gnu", guesses=guesses)
                 if after.task_id == n - 1:
                     np.add.at(confusion[other.task_id], guesses, 1)
+                    inference_cost.append((time.perf_counter() - start, len(guesses)))
             elif not inferred and method.can_predict(test_id(other)):
                 r[after.task_id, other.task_id] = acc(other)
 
+    inference_cost: list[tuple[float, int]] = []  # after the last task: (seconds, inferences) per task
     state_dir = directory / "state"
     point = load_run_state(state_dir, method, tasks, log) if resume else None
     if point is None:
@@ -283,6 +286,9 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                   .set_index("after").reset_index())
         # After the last task: the fraction of test batches whose task was inferred correctly.
         scores["task_inference_accuracy"] = float(np.mean(inference[-1]))
+        # Inference and classification of one test batch (or image), after the last task.
+        seconds, count = map(sum, zip(*inference_cost)) if inference_cost else (np.nan, 1)
+        scores["inference_ms"] = 1000 * seconds / count
         write_csv(directory / "task_confusion.csv", pd.DataFrame(confusion, columns=[f"inferred_{t}" for t in range(n)])
                   .assign(task=range(n)).set_index("task").reset_index())
         if config.figures:
@@ -299,6 +305,9 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                "seconds_per_task": float(np.mean([row["train_seconds"] for row in rows])),
                "samples_per_second": float(np.mean([row["samples_per_second"] for row in rows])),
                "scenario": config.scenario}
+    report = getattr(method, "write_report", None)
+    if report is not None:  # a method's own analysis (HopSupSup: Hopfield recovery and storage)
+        summary |= report(directory)
     write_json(directory / "metrics.json", summary)
     write_transfer_tables(method, directory)
 
@@ -453,6 +462,16 @@ def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True,
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.benchmark}
 
     check_free_space(config, directory)
+    with run_lock(directory, log):
+        return _run_locked(config, directory, read_meta(directory), all_tasks, dataset, force=force,
+                           progress=progress, log=log)
+
+
+def _run_locked(config: ExperimentConfig, directory: Path, meta: dict | None, all_tasks: dict[str, list[Task]],
+                dataset: Dataset, *, force: bool, progress: bool, log: Log) -> RunResult:
+    if meta and meta.get("status") == "finished" and not force:  # finished while this process waited
+        log(f"{directory} has already finished; pass --force to run it again")
+        return RunResult(directory, skipped=True)
     resume = not force and meta is not None and meta.get("status") in ("running", "interrupted")
     if resume:
         log(f"{directory} did not finish ({meta['status']}): resuming from its last finished task")

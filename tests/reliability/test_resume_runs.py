@@ -20,6 +20,8 @@ BASE = ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task
 
 # A subprocess that counts optimiser steps across every optimiser and kills itself (SIGKILL: no
 # cleanup, no atexit, no flushing) at step `kill_at`, i.e. in the middle of the second task.
+# With a second argument "write", it dies instead just before its `kill_at`-th file rename: the
+# temporary file is complete but not yet in place (the moment an atomic write protects).
 KILLER = textwrap.dedent("""
     import os, signal, sys
     import torch
@@ -28,16 +30,28 @@ KILLER = textwrap.dedent("""
     from supermasks.experiment import run
 
     torch.set_num_threads(1)
-    kill_at, steps = int(sys.argv[1]), [0]
+    kill_at, mode, count = int(sys.argv[1]), sys.argv[2], [0]
 
-    def hook(optimizer, args, kwargs):
-        steps[0] += 1
-        if steps[0] == kill_at:
+    def tick(*args, **kwargs):
+        count[0] += 1
+        if count[0] == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    register_optimizer_step_post_hook(hook)
-    run(load_config(None, sys.argv[2:]), progress=False, log=lambda s: None)
+    if mode == "step":
+        register_optimizer_step_post_hook(tick)
+    else:
+        real_replace = os.replace
+        def replace(*args, **kwargs):
+            tick()
+            return real_replace(*args, **kwargs)
+        os.replace = replace
+    run(load_config(None, sys.argv[3:]), progress=False, log=lambda s: None)
 """)
+
+
+def kill_run(kill_at, mode, overrides):
+    args = [sys.executable, "-c", KILLER, str(kill_at), mode, *overrides]
+    return subprocess.run(args, capture_output=True, text=True, timeout=300)
 
 
 def results(directory, method):
@@ -52,8 +66,7 @@ def results(directory, method):
 def test_killed_mid_task_then_resumed_equals_uninterrupted(tmp_path, method, extra):
     overrides = [*BASE, f"method={method}", *extra]
     killed = tmp_path / "killed"
-    args = [sys.executable, "-c", KILLER, "45", *overrides, f"out_dir={killed}"]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    proc = kill_run(45, "step", [*overrides, f"out_dir={killed}"])
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     (run_dir,) = killed.iterdir()
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "running"
@@ -122,3 +135,53 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, monke
     logs: list[str] = []
     run(config, progress=False, log=logs.append)
     assert any("resuming after task 0" in line for line in logs)
+
+
+def test_ten_kills_at_random_points_each_resume_to_the_uninterrupted_result(tmp_path):
+    """Kills at random optimiser steps or just before random file renames; every resume ends equal."""
+    import random
+
+    overrides = [*BASE, "method=supsup"]
+    reference = run(load_config(None, [*overrides, f"out_dir={tmp_path / 'straight'}"]), progress=False,
+                    log=lambda s: None)
+    want = results(reference.directory, "supsup")
+    rng = random.Random(2026)
+    for trial in range(10):
+        mode = rng.choice(["step", "write"])
+        kill_at = rng.randint(1, 89) if mode == "step" else rng.randint(1, 12)  # 90 steps; ~13 renames in all
+        out = tmp_path / f"trial{trial}"
+        proc = kill_run(kill_at, mode, [*overrides, f"out_dir={out}"])
+        assert proc.returncode in (0, -signal.SIGKILL), proc.stderr
+        resumed = run(load_config(None, [*overrides, f"out_dir={out}"]), progress=False, log=lambda s: None)
+        got = results(resumed.directory, "supsup")
+        pd.testing.assert_frame_equal(got[0], want[0], obj=f"trial {trial} ({mode} {kill_at}) R")
+        pd.testing.assert_frame_equal(got[1], want[1], obj=f"trial {trial} ({mode} {kill_at}) tasks")
+        assert got[2]["ACC"] == want[2]["ACC"]
+        assert not (resumed.directory / "run.lock").exists()
+
+
+def test_a_second_process_on_the_same_run_is_refused_while_the_first_holds_the_lock(tmp_path):
+    from supermasks.runs import RunLockedError, run_directory, run_lock
+
+    config = load_config(None, [*BASE, "method=naive", "scenario=domain", f"out_dir={tmp_path}"])
+    directory = run_directory(config)
+    with run_lock(directory):
+        with pytest.raises(RunLockedError, match=f"process {os.getpid()}"):
+            run(config, progress=False, log=lambda s: None)
+    run(config, progress=False, log=lambda s: None)  # released: runs
+    assert not (directory / "run.lock").exists()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path):
+    from supermasks.runs import run_directory
+
+    config = load_config(None, [*BASE, "method=naive", "scenario=domain", f"out_dir={tmp_path}"])
+    directory = run_directory(config)
+    directory.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+    (directory / "run.lock").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(),
+                                                    "started": "earlier"}))
+    logs: list[str] = []
+    run(config, progress=False, log=logs.append)
+    assert any("taking over the lock" in line for line in logs)
