@@ -160,6 +160,8 @@ def study_summary(frame: pd.DataFrame) -> str:
             grid = " ".join(f"{c.removeprefix('grid.')}={row[c]}" for c in grid_cols if pd.notna(row.get(c)))
             inferred = row.get("task_inference_accuracy")
             task_inf = f"  task inference {100 * inferred:6.2f}%" if inferred is not None and pd.notna(inferred) else ""
+            cost = row.get("inference_ms")
+            task_inf += f" ({cost:.1f} ms/batch)" if task_inf and cost is not None and pd.notna(cost) else ""
             grid = f"{grid:<32} " if grid_cols else ""
             lines.append(f"  {row['benchmark'] + '/' + row['method']:<{width}}  {grid}ACC {100 * row['ACC']:6.2f}%  "
                          f"first task {100 * row['first_task_accuracy']:6.2f}%  "
