@@ -31,7 +31,6 @@ from math import gcd
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
