@@ -58,6 +58,11 @@ class ExperimentConfig:
     nns_margin: float = 0.125  # data is new when max v < (1 + margin) / n (the paper: 2^-3)
     nns_candidates: int = 5  # n = max(masks so far, this); missing candidates are random masks
     nns_warmup: int = 200  # ours: skip tests within this many batches of a new mask (0: the paper's rule)
+    # HopSupSup: per-unit gates stored in Hopfield matrices, recovered at test time (ALGORITHMS.md 1.4)
+    hopfield_recovery_steps: int = 50  # gradient steps of the annealed entropy-to-energy descent
+    hopfield_recovery_lr: float = 0.1
+    hopfield_recall_steps: int = 20  # sign-update sweeps that snap a recovered gate to a stored pattern
+    hopfield_score_scale: float = 1e-3  # initial gate scores uniform in +-this (small: training moves them little)
     # EWC (Kirkpatrick et al. 2017)
     ewc_lambda: float = 1000.0  # the penalty is (lambda / 2) * sum_i F_i (theta_i - theta*_i)^2
     ewc_samples: int = 200  # samples of the finished task used to estimate the diagonal Fisher

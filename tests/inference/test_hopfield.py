@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from supermasks.inference.hopfield import (HopfieldStore, NeuronMaskMLP, recover_gates, recovery_report,
-                                           storage_bytes, store_gates, train_task_gates)
+from supermasks.inference.hopfield import (HopfieldStore, NeuronMaskMLP, gate_pattern, nearest_gates, recover_gates,
+                                           recovery_report, storage_bytes, store_gates, storkey_capacity,
+                                           train_task_gates)
 from tests.conftest import make_tasks
 
 
@@ -118,3 +119,49 @@ def test_gates_are_recovered_from_unlabelled_test_batches(seed: int) -> None:
         with torch.no_grad():
             pred = model(task.x_test, gates=[g.float() for g in recovered]).argmax(1)
         assert (pred == task.y_test).float().mean() > 0.8  # chance is 0.25
+
+
+def test_scores_start_small_and_fresh_scores_stay_unregistered() -> None:
+    model = NeuronMaskMLP((784, 32, 16, 4), seed=0, score_scale=0.01)
+    scores = model.new_scores(torch.Generator().manual_seed(1))
+    assert [s.shape for s in scores] == [torch.Size([32]), torch.Size([16])]
+    assert all(bool((s.abs() < 0.01).all()) for s in scores)
+    assert model.num_tasks == 0 and list(model.parameters()) == []
+    assert model.weight_bytes() == 4 * (784 * 32 + 32 * 16 + 16 * 4)
+    with pytest.raises(ValueError, match="score_scale"):
+        NeuronMaskMLP((784, 32, 4), score_scale=0.0)
+
+
+def test_gate_pattern_and_nearest_gates_by_hand() -> None:
+    torch.testing.assert_close(gate_pattern(torch.tensor([True, False, True])), torch.tensor([1.0, -1.0, 1.0, 1.0]))
+    reference = [[torch.tensor([True, True]), torch.tensor([False])],
+                 [torch.tensor([False, True]), torch.tensor([True])]]
+    assert nearest_gates([torch.tensor([False, False]), torch.tensor([True])], reference) == (1, [3, 1])
+    with pytest.raises(ValueError, match="no reference"):
+        nearest_gates([torch.tensor([True])], [])
+
+
+def test_storkey_capacity_by_hand() -> None:
+    assert storkey_capacity(100) == pytest.approx(100 / np.sqrt(2 * np.log(100)))  # about 33 patterns
+    assert storkey_capacity(1) == 1.0
+
+
+def test_recovery_needs_a_stored_gate() -> None:
+    model = NeuronMaskMLP((784, 16, 4))
+    with pytest.raises(ValueError, match="nothing to recover"):
+        recover_gates(model, [HopfieldStore(17)], torch.randn(4, 784))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_two_briefly_trained_gates_are_told_apart(seed: int) -> None:
+    """Two stored gates: a binary start from the superposition is exactly the later gate, and a
+    short training leaves the entropy little to go on; recovery must still find the earlier one."""
+    tasks = make_tasks(num_tasks=2, n_train=128, n_test=64, seed=seed)
+    model = NeuronMaskMLP((784, 300, 300, 4), seed=seed)
+    for task in tasks:
+        train_task_gates(model, task.x_train, task.y_train, epochs=8, lr=1e-3, batch_size=32, seed=seed)
+    stores = store_gates(model)
+    true_gates = [model.gates(t) for t in range(model.num_tasks)]
+    for task in tasks:
+        report = recovery_report(recover_gates(model, stores, task.x_test), true_gates, task.task_id)
+        assert report["correct"] and report["bit_accuracy"] == 1.0, report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -90,13 +92,20 @@ class NeuronMaskMLP(nn.Module):
 
     Task t multiplies hidden layer l by `m_t^l = 1[scores_t^l >= 0]` (one bit per unit, not per
     weight), which keeps each mask to `d` bits so that a `d x d` Hopfield matrix can hold it.
+    Scores start in `U(-score_scale, score_scale)`. The scale is small on purpose: with Adam or
+    RMSprop a score moves about `lr` per step, so a scale larger than the distance training travels
+    leaves most gates at their random initial sign. Such gates say nothing about the task, and the
+    output entropy that recovers a gate at test time then has nothing to find.
     """
 
-    def __init__(self, sizes: tuple[int, ...] = (784, 128, 4), *, seed: int = 0) -> None:
+    def __init__(self, sizes: tuple[int, ...] = (784, 128, 4), *, seed: int = 0, score_scale: float = 1e-3) -> None:
         super().__init__()
         if len(sizes) < 3:
             raise ValueError(f"need at least one hidden layer, got sizes {sizes}")
+        if score_scale <= 0:
+            raise ValueError(f"score_scale must be positive, got {score_scale}")
         self.sizes = tuple(sizes)
+        self.score_scale = score_scale
         self._generator = torch.Generator().manual_seed(seed)
         weights = [signed_constant((fan_out, fan_in), fan_in, self._generator)
                    for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
@@ -113,11 +122,22 @@ class NeuronMaskMLP(nn.Module):
     def num_tasks(self) -> int:
         return len(self.scores)
 
+    def weight_bytes(self) -> int:
+        """Bytes of the fixed float32 weights."""
+        return sum(4 * w.numel() for w in self.buffers())
+
+    def new_scores(self, generator: torch.Generator | None = None) -> nn.ParameterList:
+        """Fresh scores for one task, one (d_l,) per hidden layer, not registered with the model.
+
+        About half of each layer's units start on. `generator` defaults to the model's own stream.
+        """
+        g = self._generator if generator is None else generator
+        return nn.ParameterList([nn.Parameter(torch.empty(d).uniform_(-self.score_scale, self.score_scale, generator=g))
+                                 for d in self.hidden_sizes])
+
     def add_task(self) -> int:
-        """New per-task scores, uniform in (-0.1, 0.1): about half of each layer's units start on."""
-        per_layer = [nn.Parameter(torch.empty(d).uniform_(-0.1, 0.1, generator=self._generator))
-                     for d in self.hidden_sizes]
-        self.scores.append(nn.ParameterList(per_layer))
+        """Register fresh scores for a new task (see `new_scores`); returns its task id."""
+        self.scores.append(self.new_scores())
         return self.num_tasks - 1
 
     def gates(self, task_id: int) -> list[torch.Tensor]:
@@ -156,6 +176,11 @@ def _with_bias(z: torch.Tensor) -> torch.Tensor:
     return torch.cat([z, z.new_ones(1)])  # (d + 1,), the always-on unit last
 
 
+def gate_pattern(mask: torch.Tensor) -> torch.Tensor:
+    """The +-1 Hopfield pattern `[2 m - 1, +1]` of a bool gate (d,): the always-on unit last."""
+    return _with_bias(2.0 * mask.float() - 1.0)
+
+
 def store_gates(model: NeuronMaskMLP) -> list[HopfieldStore]:
     """One Hopfield store per hidden layer holding every task's gate as `[2 m - 1, +1]`.
 
@@ -167,7 +192,7 @@ def store_gates(model: NeuronMaskMLP) -> list[HopfieldStore]:
     stores = [HopfieldStore(d + 1) for d in model.hidden_sizes]
     for task_id in range(model.num_tasks):
         for store, mask in zip(stores, model.gates(task_id)):
-            store.store(_with_bias(2.0 * mask.float() - 1.0))
+            store.store(gate_pattern(mask))
     return stores
 
 
@@ -176,46 +201,150 @@ def _entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1).mean()
 
 
-def recover_gates(model: NeuronMaskMLP, stores: list[HopfieldStore], x: torch.Tensor, *,
-                  steps: int = 50, lr: float = 0.1, recall_steps: int = 20) -> list[torch.Tensor]:
-    """Infer the gates of an unlabelled batch `x`: descend an annealed loss, then clean up by recall.
+def _always_on(store: HopfieldStore) -> torch.Tensor:
+    """The state (d,) with only the always-on unit set: its field is the superposition of the stored gates."""
+    u = torch.zeros(store.d)
+    u[-1] = 1.0
+    return u
 
-    A real gate `s^l` per layer starts at the superposition held in the always-on unit's column
-    (about the mean of the stored `z`) and acts through the straight-through gate `m = 1[s >= 0]`.
-    Step k of `steps` minimises `(1 - a) H(p(y|x)) + a sum_l E_l([2 m^l - 1, 1]) / d_l` with
-    `a = k / (steps - 1)`: the output entropy first moves the gate toward units that make this batch
-    confident, then the Hopfield energy pulls it into the nearest stored attractor (SupSup, section
-    on Hopfield storage). Dividing by `d_l` puts the energies on the scale of the entropy. Finally
-    `sign(s)` is cleaned up by `recall` with the always-on unit held at +1, which snaps it to a
-    stored gate when it lies in that gate's basin. Returns bool gates, one (d_l,) per hidden layer.
+
+def _field(store: HopfieldStore, u: torch.Tensor) -> torch.Tensor:
+    """The field `psi u` on the gated units, rescaled by `d / patterns` so a stored z has about unit size.
+
+    With `u` the always-on unit alone this is the superposition of the stored gates.
     """
-    s = [(st.psi_[:-1, -1] * st.d / max(st.num_patterns_, 1)).clone().requires_grad_(True) for st in stores]
-    opt = torch.optim.Adam(s, lr=lr)
+    return (store.psi_ @ u)[:-1] * store.d / max(store.num_patterns_, 1)
+
+
+def _recall_gates(stores: list[HopfieldStore], states: list[torch.Tensor], steps: int) -> list[torch.Tensor]:
+    """`recall` from `sign(state)` in every layer with the always-on unit held at +1; bool gates."""
+    gates = []
+    for store, s in zip(stores, states):
+        fixed = torch.zeros(store.d, dtype=torch.bool)
+        fixed[-1] = True
+        z = store.recall(_with_bias(torch.where(s.detach() >= 0, 1.0, -1.0)), steps, fixed)
+        gates.append(z[:-1] > 0)
+    return gates
+
+
+def _descend(model: NeuronMaskMLP, stores: list[HopfieldStore], x: torch.Tensor, *, in_span: bool,
+             steps: int, lr: float, recall_steps: int, every: int) -> list[list[torch.Tensor]]:
+    """One annealed descent from the superposition `s_0`; the recalled gates every `every` steps and at the end.
+
+    Step k minimises `(1 - a) H(p(y|x)) + a sum_l E_l([z^l, 1]) / d_l`, `a = k / (steps - 1)`,
+    with `z^l = 2 * 1[s^l >= 0] - 1` through the straight-through gate, so the energy term pulls
+    `s` along the Hopfield field as recall does. Dividing by `d_l` puts it on the entropy's scale.
+
+    `in_span=False`: `s^l` itself is learned and gates the network as `1[s^l >= 0]` (SupSup's
+    HopSupSup). `in_span=True`: `s^l = s_0^l + psi v^l` moves by the field of a learned state `v^l`
+    (zero at the start) and gates the network softly as `clip((1 + s^l) / 2, 0, 1)`. The soft
+    start is the average of the stored gates, as SupSup's one-shot inference mixes all masks with
+    weight 1/k, so no stored gate is favoured (a binary start is the nearest stored gate, with two
+    gates the last one stored); and a step in `v` moves `s` only along what the matrix holds, so the
+    entropy cannot lead it to a confident gate that is no stored gate at all.
+    """
+    start = [_field(store, _always_on(store)) for store in stores]
+    if in_span:
+        params = [torch.zeros(store.d, requires_grad=True) for store in stores]
+
+        def states() -> list[torch.Tensor]:
+            # psi z ~ z for a stored z, so a step of size lr along a stored gate moves s by about lr,
+            # as a step on s itself does in the other descent.
+            return [s0 + (store.psi_ @ v)[:-1] for store, s0, v in zip(stores, start, params)]
+
+        def network_gates(s: list[torch.Tensor]) -> list[torch.Tensor]:
+            return [((1 + v) / 2).clamp(0, 1) for v in s]
+    else:
+        params = [s0.clone().requires_grad_(True) for s0 in start]
+
+        def states() -> list[torch.Tensor]:
+            return params
+
+        def network_gates(s: list[torch.Tensor]) -> list[torch.Tensor]:
+            return [straight_through_gate(v) for v in s]
+
+    opt = torch.optim.Adam(params, lr=lr)
+    candidates = []
     for k in range(steps):
         a = k / max(steps - 1, 1)
-        gates = [straight_through_gate(v) for v in s]
-        loss = (1 - a) * _entropy(model(x, gates=gates))
-        loss = loss + a * sum(st.energy(_with_bias(2 * g - 1)) / st.d for st, g in zip(stores, gates))
+        s = states()
+        if k % every == 0:
+            candidates.append(_recall_gates(stores, s, recall_steps))
+        loss = (1 - a) * _entropy(model(x, gates=network_gates(s)))
+        energy = sum(st.energy(_with_bias(2 * straight_through_gate(v) - 1)) / st.d for st, v in zip(stores, s))
+        loss = loss + a * energy
         opt.zero_grad()
         loss.backward()
         opt.step()
-    recovered = []
-    for st, v in zip(stores, s):
-        fixed = torch.zeros(st.d, dtype=torch.bool)
-        fixed[-1] = True
-        z = st.recall(_with_bias(torch.where(v.detach() >= 0, 1.0, -1.0)), recall_steps, fixed)
-        recovered.append(z[:-1] > 0)
-    return recovered
+    candidates.append(_recall_gates(stores, states(), recall_steps))
+    return candidates
+
+
+def recover_gates(model: NeuronMaskMLP, stores: list[HopfieldStore], x: torch.Tensor, *,
+                  steps: int = 50, lr: float = 0.1, recall_steps: int = 20, every: int = 5) -> list[torch.Tensor]:
+    """Infer the gates of an unlabelled batch `x`: annealed descents, recall, then the most confident attractor.
+
+    SupSup's HopSupSup (Wortsman et al., NeurIPS 2020, section on Hopfield storage) descends a
+    loss that anneals from the output entropy to the Hopfield energy, starting from the
+    superposition held in the always-on unit's column. Two such descents run here (see
+    `_descend`): one on the binary gate, as in SupSup, and one on a soft gate confined to the
+    span of the matrix. Neither alone is reliable: the entropy can be lowered far from every stored
+    gate, and which descent stays near the right one depends on how strongly the gates were
+    trained. Every `every` steps each descent's state is cleaned up by `recall` with the always-on
+    unit held at +1, which snaps it to the attractor whose basin it is in; of the attractors
+    reached that lie on the superposition's side (not the mirror image of a stored gate), the one
+    whose gates give the lowest output entropy on `x` is returned, the criterion that SupSup's
+    one-shot task inference minimises. Returns bool gates, one (d_l,) per hidden layer. Needs at
+    least one stored gate.
+    """
+    if not stores or stores[0].num_patterns_ == 0:
+        raise ValueError("no gates are stored, so there is nothing to recover")
+    if steps < 1 or every < 1:
+        raise ValueError(f"steps and every must be positive, got {steps} and {every}")
+    candidates = []
+    for in_span in (True, False):
+        candidates += _descend(model, stores, x, in_span=in_span, steps=steps, lr=lr, recall_steps=recall_steps,
+                               every=every)
+    unique = {b"".join(bytes(g.numpy()) for g in gates): gates for gates in candidates}
+    # The complement of a stored gate is an attractor too, and turning on the units a gate leaves
+    # off often makes outputs more confident, so the entropy alone can prefer it. Through the
+    # always-on unit's couplings its energy is higher by a positive multiple of z . superposition:
+    # keep the side that agrees with the superposition (every stored gate does unless the gates
+    # are anti-correlated).
+    superposition = [_field(store, _always_on(store)) for store in stores]
+    same_side = {key: gates for key, gates in unique.items()
+                 if sum(float((2 * g.float() - 1) @ s) for g, s in zip(gates, superposition)) >= 0}
+    unique = same_side or unique
+    with torch.no_grad():
+        entropies = {key: _entropy(model(x, gates=[g.float() for g in gates])).item() for key, gates in unique.items()}
+    return unique[min(entropies, key=entropies.__getitem__)]
+
+
+def nearest_gates(recovered: list[torch.Tensor], reference: list[list[torch.Tensor]]) -> tuple[int, list[int]]:
+    """The index of the Hamming-nearest gates in `reference` (over all layers), and every distance."""
+    if not reference:
+        raise ValueError("no reference gates to compare with")
+    rec = torch.cat([r.reshape(-1) for r in recovered])
+    distances = [int((torch.cat([m.reshape(-1) for m in gates]) != rec).sum()) for gates in reference]
+    return min(range(len(distances)), key=distances.__getitem__), distances
 
 
 def recovery_report(recovered: list[torch.Tensor], true_gates: list[list[torch.Tensor]],
                     task_id: int) -> dict[str, float | int | bool]:
     """Bit accuracy against task `task_id`'s gates and the Hamming-nearest task (over all layers)."""
-    rec = torch.cat([r.reshape(-1) for r in recovered])
-    distances = [int((torch.cat([m.reshape(-1) for m in gates]) != rec).sum()) for gates in true_gates]
-    nearest = min(range(len(distances)), key=distances.__getitem__)
-    return {"bit_accuracy": 1.0 - distances[task_id] / rec.numel(), "nearest_task": nearest,
+    nearest, distances = nearest_gates(recovered, true_gates)
+    bits = sum(r.numel() for r in recovered)
+    return {"bit_accuracy": 1.0 - distances[task_id] / bits, "nearest_task": nearest,
             "correct": nearest == task_id, "hamming": distances[task_id]}
+
+
+def storkey_capacity(d: int) -> float:
+    """Storkey's estimate `d / sqrt(2 ln d)` of how many random patterns his rule stores in `d` units.
+
+    Storkey, "Increasing the capacity of a Hopfield network without sacrificing functionality"
+    (ICANN 1997). Task gates are correlated rather than random, so this is a guide, not a bound.
+    """
+    return d / math.sqrt(2 * math.log(d)) if d > 1 else 1.0
 
 
 def storage_bytes(stores: list[HopfieldStore], num_tasks: int) -> dict[str, int]:

@@ -6,7 +6,7 @@ builder and a `SPEC = MethodSpec(...)`, then add one line to `_REGISTRY` below.
 
 from __future__ import annotations
 
-from supermasks.methods import batche, ewc, joint, naive, replay, separate_heads, supsup
+from supermasks.methods import batche, ewc, hopsupsup, joint, naive, replay, separate_heads, supsup
 from supermasks.methods.base import Method, MethodSpec
 
 _REGISTRY: dict[str, MethodSpec] = {
@@ -17,6 +17,7 @@ _REGISTRY: dict[str, MethodSpec] = {
     "replay": replay.SPEC,
     "separate_heads": separate_heads.SPEC,
     "batche": batche.SPEC,
+    "hopsupsup": hopsupsup.SPEC,
 }
 
 
