@@ -73,3 +73,19 @@ def test_output_size_must_cover_the_classes(tmp_path):
     with pytest.raises(ConfigError, match="output_size 5 is smaller than the 10 classes"):
         run(tiny_config(tmp_path, "output_size=5"), progress=False, log=lambda s: None)
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_two_pass_transfer_trains_the_reference_first_and_saves_the_alphas(tmp_path):
+    config = load_config(None, ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=20",
+                                "batch_size=32", "optimizer=adam", "lr=1e-3", "batch_norm=true", "transfer=similar",
+                                "transfer_protocol=two_pass", "overlap=false", "figures=false", f"out_dir={tmp_path}"])
+    logs: list[str] = []
+    result = run(config, progress=False, log=logs.append).results[0]
+    assert any("training the reference run" in line for line in logs)
+    alphas = pd.read_csv(result.directory / "alphas.csv")
+    # Task 0 starts random; tasks 1 and 2 take one-hot alphas over their earlier tasks, per layer.
+    assert sorted(alphas.task.unique()) == [1, 2]
+    per = alphas.groupby(["task", "layer"])["alpha"]
+    assert (per.sum() == 1).all() and (per.max() == 1).all()
+    assert (alphas.source_task < alphas.task).all()
+    assert (result.directory / "transfer_similarity.csv").is_file()
