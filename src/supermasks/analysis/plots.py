@@ -22,6 +22,22 @@ _SAVE_FORMATS = ("png", "svg")
 _DPI = 120
 
 
+def off_diagonal_scale(matrix: np.ndarray, *, default: tuple[float, float],
+                       pad: float) -> tuple[np.ndarray, float, float]:
+    """`matrix` with its diagonal blanked (NaN), and the colour limits of its finite off-diagonal entries.
+
+    A task compared with itself is trivially at the maximum, so scaling colours over the pairs of
+    distinct tasks shows their differences, often a fraction of the range. `default` is used when
+    nothing is finite; equal limits are widened by `pad` on each side.
+    """
+    off_diagonal = np.where(np.eye(matrix.shape[0], dtype=bool), np.nan, matrix)
+    finite = off_diagonal[np.isfinite(off_diagonal)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else default
+    if high - low < 1e-9:
+        low, high = low - pad, high + pad
+    return off_diagonal, low, high
+
+
 def overlap_heatmap(matrix: np.ndarray, task_labels: list[str], title: str) -> Figure:
     """Heat map of a (T x T) overlap matrix in percent, cells annotated when T <= 12."""
     matrix = np.asarray(matrix, dtype=np.float64)
@@ -33,11 +49,7 @@ def overlap_heatmap(matrix: np.ndarray, task_labels: list[str], title: str) -> F
     ax = fig.add_subplot()
     # The diagonal (a task with itself) is trivially 100%; leave it blank so the colour scale
     # spans the pairs of distinct tasks, whose differences are often a fraction of a percent.
-    off_diagonal = np.where(np.eye(num_tasks, dtype=bool), np.nan, matrix)
-    finite = off_diagonal[np.isfinite(off_diagonal)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
-    if high - low < 1e-9:
-        low, high = low - 0.5, high + 0.5
+    off_diagonal, low, high = off_diagonal_scale(matrix, default=(0.0, 100.0), pad=0.5)
     image = ax.imshow(off_diagonal, cmap="viridis", vmin=low, vmax=high, interpolation="nearest")
     colorbar = fig.colorbar(image, ax=ax)
     colorbar.set_label("Jaccard overlap (%), distinct tasks")

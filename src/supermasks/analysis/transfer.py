@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from scipy import stats
 
 from .stats import holm
+from .plots import off_diagonal_scale
 
 EVALUATION_COLUMNS = ("benchmark", "seed", "transfer", "task", "budget", "accuracy")
 ALPHA_COLUMNS = ("benchmark", "seed", "transfer", "task", "layer", "source_task", "alpha")
@@ -288,11 +289,7 @@ def similarity_heatmaps(
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for index, (ax, layer, matrix) in enumerate(zip(axes, layers, arrays)):
         num_tasks = matrix.shape[0]
-        off_diagonal = np.where(np.eye(num_tasks, dtype=bool), np.nan, matrix)
-        finite = off_diagonal[np.isfinite(off_diagonal)]
-        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        if high - low < 1e-9:
-            low, high = low - 0.005, high + 0.005
+        off_diagonal, low, high = off_diagonal_scale(matrix, default=(0.0, 1.0), pad=0.005)
         image = ax.imshow(off_diagonal, cmap="viridis", vmin=low, vmax=high, interpolation="nearest")
         fig.colorbar(image, ax=ax).set_label("|cos|, distinct tasks")
         _task_ticks(ax, num_tasks, task_labels)
