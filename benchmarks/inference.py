@@ -7,12 +7,16 @@ are measured. Each k runs in a fresh process. "infer peak" is the growth of the 
 cold one-shot call on a batch of 128: every allocation, torch's included (look-up table,
 indices, activations). "RSS" is the process's resident set with the bank built (Python, torch
 and the bank). "128 x 1 image" (`--per-image`) times single-image inference of 128 images in one
-batched call. Run: `.venv/bin/python benchmarks/inference.py`.
+batched call. `--binary` adds binary search (same paper, section 3) on one image and on the batch
+of 128, its time per batch over one-shot's ("bin/1shot"), and the size of the largest re-packed
+subset of masks it holds (the ceil(k / 2) survivors of its first round; "bin subset MB").
+Run: `.venv/bin/python benchmarks/inference.py`.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import subprocess
 import sys
@@ -59,11 +63,25 @@ def random_bank(model: torch.nn.Module, k: int, seed: int = 0) -> MaskBank:
     return bank
 
 
+def binary_columns(model: torch.nn.Module, bank: MaskBank, x1: torch.Tensor, x128: torch.Tensor,
+                   oneshot_batch: float, repeats: int) -> str:
+    """Binary search per image (one image on its own) and per batch of 128, as measured for one-shot.
+
+    Also its time per batch over one-shot's, and the bytes of its largest re-packed subset.
+    """
+    binary = functools.partial(infer_task_binary, model, bank)
+    single = median_seconds(functools.partial(binary, x1), repeats)
+    batch = median_seconds(functools.partial(binary, x128), repeats)
+    subset = bank.packed_subset(torch.arange(0, bank.num_tasks, 2)).nbytes() / 1e6  # ceil(k / 2) tasks
+    return f" {single * 1e3:>14.1f} {batch * 1e3:>10.1f} {batch / oneshot_batch:>9.2f} {subset:>13.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, nargs="+", default=[10, 250, 1000, 2500])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--binary", action="store_true", help="also time binary search on a batch of 128")
+    parser.add_argument("--binary", action="store_true",
+                        help="also time binary search on one image and on a batch of 128, beside one-shot")
     parser.add_argument("--per-image", action="store_true",
                         help="also time single-image inference for 128 images at once (one task per image)")
     parser.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
@@ -84,7 +102,9 @@ def main() -> None:
         print(f"LeNet-300-100, 500 outputs: {weights:,} masked weights; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; one-shot H, median of {args.repeats} calls")
         print(f"{'tasks':>6} {'build s':>8} {'1 image ms':>11} {'128 ms':>8} {'infer peak MiB':>15} {'RSS MiB':>8} "
-              f"{'masks MB':>9} {'bits/w/task':>11} {'counts MB':>9}" + (f" {'binary ms':>10}" if args.binary else "")
+              f"{'masks MB':>9} {'bits/w/task':>11} {'counts MB':>9}"
+              + (f" {'bin 1 image ms':>14} {'bin 128 ms':>10} {'bin/1shot':>9} {'bin subset MB':>13}"
+                 if args.binary else "")
               + (f" {'128 x 1 image ms':>16}" if args.per_image else ""))
     for k in args.tasks:
         t0 = time.perf_counter()
@@ -98,7 +118,7 @@ def main() -> None:
         line = (f"{k:>6} {build:>8.1f} {single * 1e3:>11.1f} {batch * 1e3:>8.1f} {peak:>15.1f} {rss:>8.0f} "
                 f"{bank.nbytes() / 1e6:>9.2f} {bits:>11.4f} {bank.cache_nbytes() / 1e6:>9.2f}")
         if args.binary:
-            line += f" {median_seconds(lambda: infer_task_binary(model, bank, x128), 1) * 1e3:>10.1f}"
+            line += binary_columns(model, bank, x1, x128, batch, args.repeats)
         if args.per_image:  # 128 single-image inferences, batched: one task per image
             line += f" {median_seconds(lambda: infer_per_image(model, bank, x128), 1) * 1e3:>16.1f}"
         print(line, flush=True)

@@ -120,3 +120,103 @@ def test_many_storage_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     alphas = torch.rand(5, generator=torch.Generator().manual_seed(5))
     naive = (alphas.view(-1, 1, 1) * stack[tasks].float()).sum(0)
     torch.testing.assert_close(bank.mixture("a", alphas, tasks), naive)
+
+
+# -- packed subsets (binary-search inference re-packs the surviving tasks) --------------------------
+
+
+def assert_subset_matches(subset, stacks: dict[str, torch.Tensor], tasks: list[int], seed: int = 0) -> None:
+    """Every view of `subset` equals the same quantity computed from the unpacked masks of `tasks`."""
+    assert subset.tasks.tolist() == tasks and subset.num_tasks == len(tasks)
+    assert subset.num_words <= -(-len(tasks) // 16) + 1  # dense: at most one spare word
+    gen = torch.Generator().manual_seed(seed)
+    for name, stack in stacks.items():
+        chosen = stack[tasks].flatten(1).double()  # (t, n) in the subset's order
+        for i in range(len(tasks)):
+            assert torch.equal(subset.mask(name, i), stack[tasks[i]])
+        assert torch.equal(subset.counts_[name], chosen.sum(0).to(torch.int32))
+        if not tasks:
+            continue
+        uniform = subset.mixture(name)  # counts path
+        torch.testing.assert_close(uniform.double().reshape(-1), chosen.mean(0), rtol=1e-6, atol=1e-6)
+        alphas = torch.rand(len(tasks), generator=gen)
+        torch.testing.assert_close(subset.mixture(name, alphas).double().reshape(-1), alphas.double() @ chosen,
+                                   rtol=1e-5, atol=1e-5)
+        g = torch.randn(stack.shape[1:], generator=gen)
+        reference = chosen @ g.reshape(-1).double()
+        atol = 1e-6 * float(g.abs().sum())
+        torch.testing.assert_close(subset.inner_products(name, g).double(), reference, rtol=0, atol=atol)
+        some = torch.tensor([len(tasks) - 1, 0])
+        torch.testing.assert_close(subset.inner_products(name, g, some).double(), reference[some], rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("k", [1, 5, 16, 37, 90])
+def test_packed_subset_matches_unpacked_masks(k: int) -> None:
+    bank, stacks = random_bank(k)
+    gen = torch.Generator().manual_seed(k)
+    picks = [list(range(k)), torch.randperm(k, generator=gen)[:(k + 1) // 2].tolist(), [k - 1], []]
+    if k > 16:
+        picks.append([k - 1, 3, k - 2, 17, 0])  # tail, words, out of order
+    for tasks in picks:
+        assert_subset_matches(bank.packed_subset(tasks), stacks, tasks)
+
+
+def test_packed_subset_over_many_storage_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import supermasks.inference.bank as bank_module
+    monkeypatch.setattr(bank_module, "_BLOCK_ROWS", 2)  # 90 tasks: 5 words in 3 blocks, and a tail
+    bank, stacks = random_bank(90, {"a": (40, 9)})
+    for tasks in ([75, 2, 40, 88, 41, 16, 64], torch.randperm(90, generator=torch.Generator().manual_seed(1)).tolist()):
+        assert_subset_matches(bank.packed_subset(tasks), stacks, tasks)
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_nested_subsets_halving_like_binary_search(reuse: bool) -> None:
+    bank, stacks = random_bank(150, {"big": (60, 50), "odd": (5, 3)})
+    gen = torch.Generator().manual_seed(3)
+    subset, tasks = bank.packed_subset(range(150)), list(range(150))
+    while len(tasks) > 1:
+        keep = torch.randperm(len(tasks), generator=gen)[:(len(tasks) + 1) // 2]
+        previous = subset
+        subset = subset.subset(keep, reuse_storage=reuse)
+        tasks = [tasks[i] for i in keep.tolist()]
+        assert_subset_matches(subset, stacks, tasks, seed=len(tasks))
+        if reuse:
+            with pytest.raises(RuntimeError, match="reused"):
+                previous.mixture("big")
+        else:
+            assert_subset_matches(previous, stacks, previous.tasks.tolist())
+
+
+def test_subset_keeping_every_task_gets_its_own_storage() -> None:
+    bank, stacks = random_bank(40)
+    subset = bank.packed_subset(range(0, 40, 2))  # 20 tasks
+    again = subset.subset(torch.arange(20).flip(0), reuse_storage=True)
+    assert_subset_matches(again, stacks, list(range(38, -1, -2)))
+
+
+def test_packed_subset_bad_inputs_raise() -> None:
+    bank, _ = random_bank(20)
+    with pytest.raises(IndexError):
+        bank.packed_subset([3, 20])
+    with pytest.raises(ValueError, match="repeat"):
+        bank.packed_subset([3, 3])
+    subset = bank.packed_subset([1, 2, 19])
+    with pytest.raises(IndexError):
+        subset.subset([3])
+    with pytest.raises(ValueError, match="repeat"):
+        subset.subset([0, 0])
+    with pytest.raises(IndexError):
+        subset.mask("a", 3)
+    with pytest.raises(ValueError):
+        subset.inner_products("a", torch.zeros(5))
+
+
+def test_popcount_without_numpy_bitwise_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    import supermasks.inference.subset as subset_module
+    words = torch.randint(-32768, 32768, (7, 300), dtype=torch.int16, generator=torch.Generator().manual_seed(0))
+    expected = ((words.to(torch.int32).unsqueeze(-1) & 0xFFFF) >> torch.arange(16) & 1).sum((0, 2))
+    assert torch.equal(subset_module._popcount_rows(words), expected.to(torch.int32))
+    monkeypatch.setattr(subset_module, "_BITWISE_COUNT", None)  # numpy < 2: the SWAR fallback
+    assert torch.equal(subset_module._popcount_rows(words), expected.to(torch.int32))
+    bank, stacks = random_bank(37)
+    assert_subset_matches(bank.packed_subset([36, 0, 20, 5]), stacks, [36, 0, 20, 5])

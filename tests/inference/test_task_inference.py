@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
 
 from supermasks.inference import (MaskBank, alpha_gradient, infer_per_image, infer_task, infer_task_binary,
-                                  task_inference_accuracy)
+                                  inference_objective, task_inference_accuracy)
+from supermasks.inference.binary import _search_rounds
 from supermasks.inference.oneshot import per_image_alpha_gradient
 from supermasks.methods.supsup import SupSup
-from supermasks.models import add_task, build_model, masked_layers
+from supermasks.models import MaskedMLP, add_task, build_model, masked_layers
 from tests.conftest import make_tasks
 
 NUM_TASKS, NUM_CLASSES = 4, 4
@@ -139,3 +141,88 @@ def test_per_image_inference_with_trained_masks_matches_infer_task(h_setup) -> N
     x = torch.cat([t.x_test[:4] for t in tasks])
     expected = torch.tensor([infer_task(model, bank, x[i:i + 1], "H") for i in range(len(x))])
     assert torch.equal(infer_per_image(model, bank, x, "H"), expected)
+
+
+# -- binary search over re-packed subsets ---------------------------------------------------------
+
+
+def _bank_binary(model, bank, x, objective, num_classes=None) -> int:
+    """The reference: binary search whose every round superposes the survivors straight from the bank."""
+    remaining = torch.arange(bank.num_tasks)
+    while remaining.numel() > 1:
+        grad = alpha_gradient(model, bank, x, objective, num_classes, tasks=remaining)
+        remaining = remaining[torch.sort(grad, stable=True).indices[:(remaining.numel() + 1) // 2]]
+    return int(remaining[0])
+
+
+def _dense_rounds(model, stacks: dict[str, torch.Tensor], x, objective, num_classes=None):
+    """The paper's binary search on dense float64 masks: per round, the candidates and their gradients."""
+    model = copy.deepcopy(model).double()
+    layers = masked_layers(model)
+    remaining = torch.arange(next(iter(stacks.values())).shape[0])
+    while remaining.numel() > 1:
+        alphas = torch.full((remaining.numel(),), 1.0 / remaining.numel(), dtype=torch.float64, requires_grad=True)
+        for name, layer in layers.items():
+            mixture = torch.einsum("t,t...->...", alphas, stacks[name][remaining].double())
+            layer.injected_weight = lambda w=layer.weight, m=mixture: w * m
+        (grad,) = torch.autograd.grad(inference_objective(model(x.double()), objective, num_classes), alphas)
+        yield remaining, grad
+        remaining = remaining[torch.sort(grad, stable=True).indices[:(remaining.numel() + 1) // 2]]
+
+
+def _random_masks(model, num_tasks: int, seed: int) -> tuple[MaskBank, dict[str, torch.Tensor]]:
+    layers = masked_layers(model)
+    gen = torch.Generator().manual_seed(seed)
+    stacks = {name: torch.rand(num_tasks, *m.weight.shape, generator=gen) < 0.5 for name, m in layers.items()}
+    bank = MaskBank({name: tuple(m.weight.shape) for name, m in layers.items()})
+    for t in range(num_tasks):
+        bank.add({name: stack[t] for name, stack in stacks.items()})
+    return bank, stacks
+
+
+def _small_model(output_size: int, seed: int) -> MaskedMLP:
+    return MaskedMLP((784, 24, 16, output_size), rule="threshold", density=0.5, batch_norm=False,
+                     generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("num_tasks,objective", [(2, "H"), (3, "H"), (37, "H"), (100, "H"), (53, "G")])
+def test_binary_rounds_match_dense_masks(num_tasks: int, objective: str) -> None:
+    # Odd sizes, several words and a tail: every round after the first runs on a re-packed subset.
+    model = _small_model(output_size=14, seed=num_tasks)
+    bank, stacks = _random_masks(model, num_tasks, seed=num_tasks)
+    x = torch.randn(32, 1, 28, 28, generator=torch.Generator().manual_seed(num_tasks))
+    num_classes = 10 if objective == "G" else None
+    packed = list(_search_rounds(model, bank, x, objective, num_classes))
+    dense = list(_dense_rounds(model, stacks, x, objective, num_classes))
+    assert len(packed) == len(dense) == math.ceil(math.log2(num_tasks))
+    for (ids, grad), (dense_ids, dense_grad) in zip(packed, dense):
+        assert torch.equal(ids, dense_ids)
+        torch.testing.assert_close(grad.double(), dense_grad, rtol=1e-4, atol=1e-6 * float(dense_grad.abs().max()))
+    last_ids, last_grad = dense[-1]
+    assert infer_task_binary(model, bank, x, objective, num_classes) == int(last_ids[last_grad.argmin()])
+
+
+@pytest.mark.parametrize("num_tasks", [1, 5, 16, 17, 70, 250])
+def test_binary_picks_as_superposing_from_the_bank(num_tasks: int) -> None:
+    model = build_model("lenet-300-100", output_size=30, seed=1)
+    bank = _random_bank(model, num_tasks, seed=num_tasks)
+    for seed in range(2):
+        x = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+        assert infer_task_binary(model, bank, x, "H") == _bank_binary(model, bank, x, "H")
+        assert infer_task_binary(model, bank, x, "G", 20) == _bank_binary(model, bank, x, "G", 20)
+
+
+def test_binary_never_picks_unlearned_masks(h_setup) -> None:
+    # The learned tasks sit among 13 random masks (tasks never trained), one of them in the tail.
+    model, tasks = h_setup
+    learned = MaskBank.from_model(model)
+    at = {0: 3, 1: 8, 2: 16, 3: 11}  # learned task -> its index in the bigger bank
+    task_at = {index: task for task, index in at.items()}
+    gen = torch.Generator().manual_seed(9)
+    bank = MaskBank(learned.shapes)
+    for index in range(17):
+        bank.add({name: learned.mask(name, task_at[index]) if index in task_at else
+                  torch.rand(shape, generator=gen) < 0.5 for name, shape in learned.shapes.items()})
+    for task in tasks:
+        assert infer_task_binary(model, bank, task.x_test, "H") == at[task.task_id]
+        assert infer_task(model, bank, task.x_test, "H") == at[task.task_id]

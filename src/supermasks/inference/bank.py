@@ -11,6 +11,8 @@ group are then a single embedding-bag over the weights: each weight looks up the
 word in a constant (65536, 16) table and adds them scaled by `g_j`, i.e. 16 multiply-adds per
 byte pair read, with no float stack ever materialised. The up to 15 tasks of an unfinished group
 are kept row-packed (`pack_mask`) and unpacked in chunks.
+
+Binary-search inference re-packs subsets of the tasks densely: see `supermasks.inference.subset`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,11 +30,19 @@ from torch import nn
 from supermasks.models.masks import pack_mask, unpack_mask
 from supermasks.models.tasks import masked_layers
 
+if TYPE_CHECKING:
+    from supermasks.inference.subset import PackedSubset
+
 GROUP = 16            # tasks per packed word
 _BLOCK_ROWS = 64      # words per storage block: appending a group copies one block, not the whole bank
 _INDICES = 1 << 20    # int32 indices per embedding-bag call: fewest Python round trips while in cache (measured)
 _TAIL_CHUNK = 65536   # weights per unpacked chunk of the unfinished group
 _SHIFTS = torch.arange(7, -1, -1, dtype=torch.uint8)  # most significant bit first, as `pack_mask`
+_REPACK_CHUNK = 8192    # fewest weights per re-packing step: few Python round trips (measured)
+_REPACK_BYTES = 1 << 22  # bytes of parts per re-packing step beyond the fewest weights: they stay in L3
+_PRODUCT_CHUNK = 4096   # fewest weights per look-up step over a subset (measured)
+_PRODUCT_INDICES = 1 << 18  # indices per look-up step beyond the fewest: they and their weights stay in L2
+_SLOT_BITS = torch.tensor([1 << (GROUP - 1 - b) for b in range(GROUP)], dtype=torch.int64)  # slot b -> its bit
 
 
 @functools.cache
@@ -51,6 +62,19 @@ def _pack_words(masks: torch.Tensor) -> torch.Tensor:
 def _unsigned(words: torch.Tensor) -> torch.Tensor:
     """int16 words as non-negative int32 indices into `_word_bits()`."""
     return words.to(torch.int32).bitwise_and_(0xFFFF)
+
+
+def _add_block_mixture(block: torch.Tensor, coef: torch.Tensor, out: torch.Tensor) -> None:
+    """`out += sum_b coef[w, b] * bit_b(block[w])` over the words w of a (rows, n) int16 block.
+
+    `coef @ bits(v)` is tabulated for every word value v (one small matmul) and then looked up
+    per weight: the product with the stack, without unpacking it.
+    """
+    tables = coef @ _word_bits().t()  # (rows, 65536)
+    chunk = max(4096, _INDICES // 4 // max(block.shape[0], 1))  # int64 indices here
+    for c0 in range(0, out.numel(), chunk):
+        idx = _unsigned(block[:, c0:c0 + chunk]).long()
+        out[c0:c0 + chunk] += torch.gather(tables, 1, idx).sum(0)
 
 
 class MaskBank:
@@ -150,6 +174,19 @@ class MaskBank:
         """Bytes of the per-weight counts (derived from the bits, kept for the uniform mixture)."""
         return sum(c.numel() * c.element_size() for c in self.counts_.values())
 
+    def _tail_word(self, name: str) -> torch.Tensor:
+        """(n,) int16: the unfinished group's masks as one word, tail slot b at bit 15 - b."""
+        word = torch.zeros(self.tail_[name].shape[1], 8, dtype=torch.int16)  # (bytes, 8 weights)
+        for b, packed in enumerate(self.tail_[name]):
+            word |= ((packed.unsqueeze(1) >> _SHIFTS) & 1).to(torch.int16) << (GROUP - 1 - b)
+        return word.view(-1)[:self.numel(name)]
+
+    def packed_subset(self, tasks: torch.Tensor | Iterable[int]) -> "PackedSubset":
+        """The masks of `tasks` re-packed densely with their counts (see `subset.packed_subset`)."""
+        from supermasks.inference.subset import packed_subset  # the subset module builds on this one
+
+        return packed_subset(self, tasks)
+
     # -- products with the stack ----------------------------------------------------------------
     def _select(self, tasks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Split `tasks` into the words they touch, their position among those words' bits, and tail slots."""
@@ -232,12 +269,8 @@ class MaskBank:
         out = torch.zeros(n)
         row = 0
         for block in self._word_rows(name, words):
-            tables = coef[row:row + block.shape[0]] @ _word_bits().t()  # (rows, 65536)
+            _add_block_mixture(block, coef[row:row + block.shape[0]], out)
             row += block.shape[0]
-            chunk = max(4096, _INDICES // 4 // block.shape[0])  # int64 indices here
-            for c0 in range(0, n, chunk):
-                idx = _unsigned(block[:, c0:c0 + chunk]).long()
-                out[c0:c0 + chunk] += torch.gather(tables, 1, idx).sum(0)
         tail = position < 0
         if tail.any():
             for c0 in range(0, n, _TAIL_CHUNK):
