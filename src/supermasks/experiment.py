@@ -124,7 +124,8 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     """
     method = build_method(config, method_name, tasks, progress=progress, log=log)
     if scenario_of_stream(config.scenario):
-        return run_stream_method(config, benchmark, method_name, method, tasks, directory, progress=progress, log=log)
+        return run_stream_method(config, benchmark, method_name, method, tasks, directory, progress=progress, log=log,
+                                 resume=resume)
     # In GNs/GNu the task id is given while training, so b and the curves use it; R does not.
     inferred = config.scenario in INFERRED
     given = task_id_at_test(config.scenario) or inferred
@@ -296,7 +297,8 @@ def clear_run_state(state_dir: Path) -> None:
 
 
 def run_stream_method(config: ExperimentConfig, benchmark: str, method_name: str, method: Method,
-                      tasks: list[Task], directory: Path, *, progress: bool, log: Log) -> MethodResult:
+                      tasks: list[Task], directory: Path, *, progress: bool, log: Log,
+                      resume: bool = False) -> MethodResult:
     """NNs: the method's masked network learns one unsegmented stream and finds the tasks itself."""
     learner = NNsLearner(method.model, optimizer=config.optimizer, lr=config.lr,  # type: ignore[attr-defined]
                          check_every=config.nns_check_every, min_candidates=config.nns_candidates,
@@ -304,7 +306,8 @@ def run_stream_method(config: ExperimentConfig, benchmark: str, method_name: str
     start = time.perf_counter()
     r, b, summary = run_stream(learner, tasks, directory, batch_size=config.batch_size,
                                steps_per_task=config.steps_per_task, eval_batch_size=config.inference_batch_size,
-                               seed=config.seed, label=f"{benchmark}/{method_name}", progress=progress, log=log)
+                               seed=config.seed, label=f"{benchmark}/{method_name}", progress=progress, log=log,
+                               checkpoint=config.checkpoint_state, resume=resume)
     seconds = time.perf_counter() - start
     for mask in range(learner.num_tasks):
         save_task_checkpoint(directory / "checkpoints" / f"mask_{mask:03d}.safetensors", learner.model, mask)

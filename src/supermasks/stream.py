@@ -29,6 +29,7 @@ from supermasks import metrics
 from supermasks.data import Task
 from supermasks.inference import MaskBank, NNsLearner, boundary_report, infer_task
 from supermasks.models import set_task
+from supermasks.resume import load_latest_state, save_state_checkpoint
 from supermasks.runs import write_csv, write_json
 from supermasks.training import iterate_batches
 
@@ -84,13 +85,15 @@ def evaluate_stream_task(learner: NNsLearner, task: Task, batch_size: int, owner
 
 
 def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch_size: int, steps_per_task: int,
-               eval_batch_size: int, seed: int, label: str, progress: bool = True,
-               log: Log = print) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
+               eval_batch_size: int, seed: int, label: str, progress: bool = True, log: Log = print,
+               checkpoint: bool = True, resume: bool = False) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
     """Train `learner` on the unsegmented stream of `tasks`, evaluate after each task's part, save the reports.
 
     Writes `boundaries.json` (found against true boundaries, see `boundary_report`), `checks.csv`
     (every detection test), `masks.csv` (the owner of each allocated mask), `task_inference.csv` and
     `task_confusion.csv` (true task x chosen mask, after the last task). Returns (R, b, summary).
+    With `checkpoint`, the learner's state is saved under `state/` after each task's part of the
+    stream; with `resume`, a saved state is restored and the stream goes on after that part.
     """
     n = len(tasks)
     parts, boundaries = task_stream(tasks, batch_size, steps_per_task, torch.Generator().manual_seed(seed + 2))
@@ -99,8 +102,20 @@ def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch
     b = np.full(n, np.nan)  # no mask exists before the stream starts: untrained accuracy is not defined
     confusion: dict[tuple[int, int], int] = {}
     found: list[tuple[int, int]] = []
-    bar = tqdm(total=n * steps_per_task, desc=f"{label} stream", disable=not progress, leave=False)
-    for task, part in zip(tasks, parts):
+    state_dir = directory / "state"
+    first = 0
+    point = load_latest_state(state_dir, learner) if resume else None
+    if point is not None:
+        r[:], inference[:] = np.array(point.extra["r"], dtype=float), np.array(point.extra["inference"], dtype=float)
+        found = [(int(i), int(t)) for i, t in point.extra["found"]]
+        confusion = {(int(t), int(g)): int(c) for t, g, c in point.extra["confusion"]}
+        first = point.task_id + 1
+        for line in point.warnings:
+            log(f"  warning: {line}")
+        log(f"  {label}: resuming the stream after task {point.task_id}'s part from {point.path.name}")
+    bar = tqdm(total=n * steps_per_task, initial=first * steps_per_task, desc=f"{label} stream",
+               disable=not progress, leave=False)
+    for task, part in list(zip(tasks, parts))[first:]:
         for start in range(0, len(part), 50):  # pieces, so the bar moves; the learner sees one stream
             found += learner.learn_stream(part[start:start + 50])
             bar.update(len(part[start:start + 50]))
@@ -112,6 +127,11 @@ def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch
             if task.task_id == n - 1:
                 for g in guesses:
                     confusion[other.task_id, g] = confusion.get((other.task_id, g), 0) + 1
+        if checkpoint:
+            save_state_checkpoint(state_dir, task.task_id, learner, {"r": r.tolist(), "inference": inference.tolist(),
+                                                                    "found": found, "confusion": [
+                                                                        [t, g, c] for (t, g), c in confusion.items()]},
+                                  tasks=tasks)
         log(f"  {label} after task {task.task_id}: {learner.num_tasks} mask(s) allocated, accuracy on it "
             f"{r[task.task_id, task.task_id]:.2%}")
     bar.close()

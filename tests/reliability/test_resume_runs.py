@@ -185,3 +185,20 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path):
     logs: list[str] = []
     run(config, progress=False, log=logs.append)
     assert any("taking over the lock" in line for line in logs)
+
+
+def test_nns_stream_killed_mid_task_resumes_to_the_uninterrupted_result(tmp_path):
+    overrides = ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=60", "batch_size=32",
+                 "optimizer=adam", "lr=1e-3", "scenario=nns", "nns_check_every=20", "nns_warmup=40",
+                 "inference_batch_size=50", "figures=false", "overlap=false"]
+    killed = tmp_path / "killed"
+    proc = kill_run(100, "step", [*overrides, f"out_dir={killed}"])  # in the second task's part of the stream
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    logs: list[str] = []
+    resumed = run(load_config(None, [*overrides, f"out_dir={killed}"]), progress=False, log=logs.append)
+    assert any("resuming the stream after task 0" in line for line in logs)
+    straight = run(load_config(None, [*overrides, f"out_dir={tmp_path / 'straight'}"]), progress=False,
+                   log=lambda s: None)
+    for name in ("accuracy.csv", "checks.csv", "masks.csv", "task_confusion.csv", "boundaries.json"):
+        got = (resumed.directory / "permuted" / "supsup" / name).read_text()
+        assert got == (straight.directory / "permuted" / "supsup" / name).read_text(), name

@@ -94,6 +94,8 @@ class NNsLearner:
     The model must have no per-task BatchNorm (superposing masks cannot mix BN statistics).
     """
 
+    name = "nns"  # what a resumable checkpoint of this learner is called
+
     def __init__(self, model: nn.Module, *, optimizer: str = "rmsprop", lr: float = 1e-4,
                  check_every: int = 100, min_candidates: int = 5, margin: float = 2 ** -3,
                  warmup: int = 0, seed: int = 0) -> None:
