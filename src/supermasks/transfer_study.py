@@ -39,7 +39,7 @@ from supermasks.data import Task, load_source
 from supermasks.experiment import build_tasks, validate
 from supermasks.methods import supsup
 from supermasks.methods._transfer import TRANSFERS
-from supermasks.runs import write_csv, write_json
+from supermasks.runs import run_lock, write_csv, write_json
 from supermasks.training import Probe, accuracy
 
 Log = Callable[[str], None]
@@ -198,10 +198,18 @@ def _unit_paths(directory: Path, bench: str, seed: int, transfer: str) -> dict[s
 def run_transfer_study(study: TransferStudy, *, progress: bool = True, log: Log = print) -> dict[str, pd.DataFrame]:
     """Run every (benchmark, seed, transfer) not already saved; then write the tables and figures."""
     directory = study.directory()
+    # Every data source before any training: a missing one fails now, not after hours of work.
+    datasets = {bench: load_source(config.source, Path(config.data_dir) if config.data_dir else None)
+                for bench, config in study.benchmarks.items()}
+    with run_lock(directory, log):
+        return _run_units(study, directory, datasets, progress=progress, log=log)
+
+
+def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progress: bool, log: Log) -> dict[str, pd.DataFrame]:
     write_json(directory / "study.json", study.source)
     evaluation, alphas, prediction = [], [], []
     for bench, config in study.benchmarks.items():
-        dataset = load_source(config.source, Path(config.data_dir) if config.data_dir else None)
+        dataset = datasets[bench]
         for seed in study.seeds:
             seeded = replace(config, seed=seed)
             tasks = build_tasks(seeded, config.benchmark[0], dataset)
