@@ -111,7 +111,7 @@ def flip_byte(path):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete", "wrong_checksum"])
 def test_a_damaged_latest_file_falls_back_to_the_previous_task(damage, tmp_path):
     _, _, states = trained(tmp_path)
     latest = tmp_path / "ckpt" / state_file_name(1)
@@ -119,14 +119,21 @@ def test_a_damaged_latest_file_falls_back_to_the_previous_task(damage, tmp_path)
         flip_byte(latest)
     elif damage == "truncate":
         latest.write_bytes(latest.read_bytes()[:-100])
-    else:
+    elif damage == "delete":
         latest.unlink()
+    else:  # the file is intact but the manifest records another checksum for it
+        manifest_path = tmp_path / "ckpt" / "manifest.json"
+        manifest = json.loads(manifest_path.read_text())
+        entry = next(e for e in manifest["checkpoints"] if e["file"] == latest.name)
+        entry["sha256"] = "0" * 64
+        manifest_path.write_text(json.dumps(manifest))
     method = fresh(tmp_path)
     with pytest.warns(CheckpointWarning, match=state_file_name(1)):
         point = load_latest_state(tmp_path / "ckpt", method)
     assert point.task_id == 0 and point.extra == {"after": 0}
     assert len(point.warnings) == 1 and state_file_name(1) in point.warnings[0]
-    assert {"flip": "SHA-256", "truncate": "truncated", "delete": "missing"}[damage] in point.warnings[0]
+    expected = {"flip": "SHA-256", "truncate": "truncated", "delete": "missing", "wrong_checksum": "SHA-256"}
+    assert expected[damage] in point.warnings[0]
     assert_same_state(method, fresh_from(states[0]), ())
 
 
