@@ -20,7 +20,8 @@ from supermasks.checkpoints import save_task_checkpoint
 from supermasks.config import ConfigError, ExperimentConfig, to_dict
 from supermasks.data import Dataset, Task, load_source, make_benchmark
 from supermasks.methods import Method, method_spec, supsup
-from supermasks.resume import MANIFEST, CheckpointWarning, ResumePoint, load_latest_state, save_state_checkpoint
+from supermasks.resume import (CheckpointWarning, ResumePoint, clear_state_checkpoints, load_latest_state,
+                               save_state_checkpoint)
 from supermasks.runs import collect_meta, now, read_meta, run_directory, run_lock, write_csv, write_json, write_yaml
 from supermasks.inference import NNsLearner
 from supermasks.scenarios import INFERRED, scenario_of_stream, task_id_at_test
@@ -290,10 +291,8 @@ def load_run_state(state_dir: Path, method: Method, tasks: list[Task], log: Log)
 
 def clear_run_state(state_dir: Path) -> None:
     """Forget the checkpoints of an earlier attempt (a fresh start must not resume from them later)."""
-    if state_dir.is_dir():
-        for path in state_dir.iterdir():
-            if path.name == MANIFEST or path.name.startswith("state_task_"):
-                path.unlink()
+
+    clear_state_checkpoints(state_dir)
 
 
 def run_stream_method(config: ExperimentConfig, benchmark: str, method_name: str, method: Method,

@@ -4,17 +4,25 @@ These files are not `checkpoints.py`'s per-task masks: those are compact results
 analysis, while these hold everything training needs to go on (every score, optimiser state,
 generators, buffers) and only the newest few are worth keeping.
 
-A directory holds `state_task_XXX.safetensors` files and `manifest.json`, which lists each kept
-file with its SHA-256, its size and the caller's `extra` (for the runner: the results so far).
-Both are written atomically and the manifest last, so a crash leaves the previous manifest
-pointing at complete files. A file that no longer matches its checksum is never loaded: the
-previous task's checkpoint is used instead, with a warning naming the bad file.
+A directory holds `manifest.json`, one small index per kept checkpoint
+(`state_task_XXX.safetensors`: the description of the state, the caller's `extra` and the small
+tensors) and `blobs/`, where each larger tensor is stored once under the SHA-256 of its bytes.
+Earlier tasks' scores and fixed weights do not change, so later saves point at their blobs
+instead of writing them again: a save costs what changed, not the whole state. The manifest
+lists each index with its SHA-256 and size, and the blobs it needs.
+
+Every file is written atomically, blobs and index before the manifest, and nothing the previous
+manifest lists is deleted before the new one is in place, so a crash leaves the previous manifest
+pointing at complete files. Everything read back is checked against its checksum; a checkpoint
+with a bad index or blob is never loaded: the previous task's is used instead, with a warning
+naming the bad file (a damaged blob that several checkpoints share makes all of them unusable).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -27,14 +35,19 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from supermasks import __version__
+from supermasks import __version__, _blobs
 from supermasks.data.task import Task
 from supermasks.runs import now, write_json
 from supermasks.state import MethodState, StateMismatchError, capture_state, restore_state
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+BLOBS = "blobs"
+FORMAT = 2
 _TREE_KEY = "supermasks_state"
+_BLOBS_KEY = "supermasks_blobs"
+_EXTRA_KEY = "supermasks_extra"
+# Smaller tensors stay inside the index: rewriting them at every save costs less than a file each.
+INLINE_BYTES = 1024
 
 
 class StateCheckpointError(RuntimeError):
@@ -65,12 +78,12 @@ def _is_ours(name: str) -> bool:
 
 def save_state_checkpoint(directory: Path, task_id: int, method: Any, extra: dict[str, Any], *,
                           tasks: Sequence[Task] = (), keep: int | None = 2) -> Path:
-    """Write `method`'s state after `task_id` and list it in the manifest with `extra` (JSON-able).
+    """Write `method`'s state after `task_id` with `extra` (JSON-able) and list it in the manifest; return the index.
 
     `tasks` that the method holds (joint keeps every task seen) are stored by reference; pass
     the same tasks to `load_latest_state`. Checkpoints of later tasks, left by a run that fell
-    back to an earlier one, are replaced. Only the newest `keep` files stay (None: all), so a
-    corrupt newest file still has one to fall back to.
+    back to an earlier one, are replaced. Only the newest `keep` checkpoints stay (None: all), so
+    a corrupt newest one still has one to fall back to; blobs none of them needs are deleted.
     """
     directory = Path(directory)
     if keep is not None and keep < 1:
@@ -80,28 +93,28 @@ def save_state_checkpoint(directory: Path, task_id: int, method: Any, extra: dic
         raise StateMismatchError(f"{directory / MANIFEST} holds checkpoints of {manifest['method']!r}, "
                                  f"not of {method.name!r}")
     state = capture_state(method, tasks=tasks, copy=False)  # written out at once: no copy needed
+    refs = _store_blobs(directory / BLOBS, state.tensors)
     path = directory / state_file_name(task_id)
-    size, digest = _write_state(path, state)
+    size, digest = _write_index(path, state, refs, extra)
     entries = [e for e in manifest["checkpoints"] if e["task_id"] < task_id]
-    entries.append({"task_id": task_id, "file": path.name, "sha256": digest, "bytes": size, "extra": extra,
-                    "written": now(), "torch_version": torch.__version__, "supermasks_version": __version__})
+    entries.append({"task_id": task_id, "file": path.name, "sha256": digest, "bytes": size,
+                    "blobs": {d: state.tensors[k].nbytes for k, d in refs.items()}, "written": now(),
+                    "torch_version": torch.__version__, "supermasks_version": __version__})
     kept = entries if keep is None else entries[-keep:]
     write_json(directory / MANIFEST, {**manifest, "checkpoints": kept})
     # Only once the manifest no longer lists them: a listed file is never missing by our own doing.
-    listed = {e["file"] for e in kept}
-    for old in manifest["checkpoints"] + entries:
-        if old["file"] not in listed and _is_ours(old["file"]):
-            (directory / old["file"]).unlink(missing_ok=True)
+    _prune(directory, manifest["checkpoints"] + entries, kept)
     return path
 
 
 def load_latest_state(directory: Path, method: Any, *, tasks: Sequence[Task] = (),
                       global_rng: bool = True) -> ResumePoint | None:
-    """Restore the newest checkpoint that passes its checksum into `method` (freshly built); None without a manifest.
+    """Restore the newest checkpoint whose files all pass their checksums into `method` (freshly built).
 
-    Newer checkpoints that are missing, truncated or corrupt are skipped with a warning naming
-    the file (also issued as a CheckpointWarning). StateCheckpointError when none is usable;
-    StateMismatchError when a good file does not fit `method` (other settings or code).
+    None without a manifest. Newer checkpoints with a missing, truncated or corrupt index or blob
+    are skipped with a warning naming the file (also issued as a CheckpointWarning).
+    StateCheckpointError when none is usable; StateMismatchError when a good checkpoint does not
+    fit `method` (other settings or code).
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -111,10 +124,11 @@ def load_latest_state(directory: Path, method: Any, *, tasks: Sequence[Task] = (
         raise StateMismatchError(f"{directory / MANIFEST} holds checkpoints of {manifest['method']!r}, "
                                  f"not of {method.name!r}")
     skipped: list[str] = []
+    damaged: dict[str, str] = {}  # blob digest -> what was wrong with it, for checkpoints sharing it
     for entry in sorted(manifest["checkpoints"], key=lambda e: e["task_id"], reverse=True):
         path = directory / entry["file"]
         try:
-            state = _read_state(path, entry)
+            state, extra = _read_checkpoint(directory, entry, damaged)
         except (OSError, ValueError) as error:
             skipped.append(f"{path}: {error}; skipped it")
             continue
@@ -127,7 +141,7 @@ def load_latest_state(directory: Path, method: Any, *, tasks: Sequence[Task] = (
             skipped[-1] += f"; resumed from {path.name} (after task {entry['task_id']}) instead"
         for line in skipped + notes:
             warnings.warn(line, CheckpointWarning, stacklevel=2)
-        return ResumePoint(entry["task_id"], entry["extra"], skipped + notes, path)
+        return ResumePoint(entry["task_id"], extra, skipped + notes, path)
     raise StateCheckpointError(f"no usable checkpoint in {directory}: " + "; ".join(skipped))
 
 
@@ -141,25 +155,56 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
     try:
         manifest = json.loads(text)
         if manifest.get("format") != FORMAT or not isinstance(manifest.get("checkpoints"), list):
-            raise ValueError(f"not a format-{FORMAT} manifest")
+            raise ValueError(f"format {manifest.get('format')!r}, not the format-{FORMAT} manifest of this version "
+                             "(format 1 stored each checkpoint whole)")
         for entry in manifest["checkpoints"]:
             if not (isinstance(entry.get("task_id"), int) and isinstance(entry.get("file"), str)
-                    and isinstance(entry.get("sha256"), str) and isinstance(entry.get("bytes"), int)):
-                raise ValueError(f"an entry lacks its task id, file, checksum or size: {entry}")
+                    and isinstance(entry.get("sha256"), str) and isinstance(entry.get("bytes"), int)
+                    and isinstance(entry.get("blobs"), dict)
+                    and all(_blobs.is_digest(d) and isinstance(n, int) for d, n in entry["blobs"].items())):
+                raise ValueError(f"an entry lacks its task id, file, checksum, size or blobs: {entry}")
     except (ValueError, AttributeError) as error:
         raise StateCheckpointError(f"{path} cannot be read ({error}); the checkpoints it lists cannot be "
                                    "checked, so none is used: move the directory aside to start afresh") from error
     return manifest
 
 
-def _write_state(path: Path, state: MethodState) -> tuple[int, str]:
-    """Write the safetensors file atomically; return its size and the SHA-256 of the bytes on disk."""
+def clear_state_checkpoints(directory: Path) -> None:
+    """Delete every checkpoint in `directory`: the manifest first, so a crash part-way lists nothing missing."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return
+    (directory / MANIFEST).unlink(missing_ok=True)
+    for path in directory.iterdir():
+        if path.name.startswith(("state_task_", ".state_task_", f".{MANIFEST}.")):
+            path.unlink()
+    _blobs.prune(directory / BLOBS, ())
+    if (directory / BLOBS).is_dir() and not any((directory / BLOBS).iterdir()):
+        (directory / BLOBS).rmdir()
+
+
+# -- writing ----------------------------------------------------------------------------------------
+def _store_blobs(folder: Path, tensors: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Key -> digest of every tensor kept as a blob; writes only the blobs `folder` does not hold intact."""
+    refs = {}
+    for key, t in tensors.items():
+        if t.nbytes >= INLINE_BYTES:
+            refs[key] = _blobs.tensor_digest(t)
+            _blobs.store(folder, t, refs[key])
+    return refs
+
+
+def _write_index(path: Path, state: MethodState, refs: dict[str, str], extra: dict[str, Any]) -> tuple[int, str]:
+    """Write the index atomically; return its size and the SHA-256 of the bytes on disk."""
+    inline = {k: t for k, t in state.tensors.items() if k not in refs}
+    layout = {k: [d, str(state.tensors[k].dtype).removeprefix("torch."), list(state.tensors[k].shape)]
+              for k, d in refs.items()}
+    metadata = {_TREE_KEY: json.dumps(state.tree), _BLOBS_KEY: json.dumps(layout), _EXTRA_KEY: _to_json(extra)}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        # Straight to the file, not via bytes in memory: a large state is not held twice.
-        save_file(state.tensors, tmp, metadata={_TREE_KEY: json.dumps(state.tree)})
+        save_file(inline, tmp, metadata=metadata)
         with open(tmp, "rb") as fh:
             digest = _sha256(fh)
             os.fsync(fh.fileno())
@@ -171,8 +216,52 @@ def _write_state(path: Path, state: MethodState) -> tuple[int, str]:
     return size, digest
 
 
-def _read_state(path: Path, entry: dict[str, Any]) -> MethodState:
-    """The state in `path` once its size and checksum match the manifest (OSError or ValueError otherwise)."""
+def _prune(directory: Path, listed: list[dict[str, Any]], kept: list[dict[str, Any]]) -> None:
+    """Delete indexes that `kept` no longer lists, blobs none of it needs, and leftovers of killed writes."""
+    names = {e["file"] for e in kept}
+    for old in listed:
+        if old["file"] not in names and _is_ours(old["file"]):
+            (directory / old["file"]).unlink(missing_ok=True)
+    for leftover in [*directory.glob(".state_task_*.tmp"), *directory.glob(f".{MANIFEST}.*.tmp")]:
+        leftover.unlink(missing_ok=True)
+    _blobs.prune(directory / BLOBS, {d for e in kept for d in e["blobs"]})
+
+
+def _to_json(value: Any) -> str:
+    """`extra` as text, numpy and torch values as plain numbers and lists (as in the manifest it used to be in)."""
+    return json.dumps(value, sort_keys=True, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+
+
+# -- reading ----------------------------------------------------------------------------------------
+def _read_checkpoint(directory: Path, entry: dict[str, Any],
+                     damaged: dict[str, str]) -> tuple[MethodState, dict[str, Any]]:
+    """The state and `extra` of one manifest entry once its index and every blob it needs check out.
+
+    OSError or ValueError otherwise. `damaged` collects the bad blobs met so far, so an older
+    checkpoint sharing one is skipped without reading it again, and says so.
+    """
+    tree, tensors, layout, extra = _read_index(directory / entry["file"], entry)
+    data: dict[str, bytearray] = {}
+    for key, (digest, dtype_name, shape) in layout.items():
+        nbytes = entry["blobs"].get(digest)
+        dtype = getattr(torch, dtype_name, None)
+        if nbytes is None or not isinstance(dtype, torch.dtype) or dtype.itemsize * math.prod(shape) != nbytes:
+            raise ValueError(f"its index stores {key} in blob {digest} as {dtype_name} {shape}, which does not "
+                             "match the manifest")
+        if digest in damaged:
+            raise ValueError(f"{damaged[digest]}; a newer checkpoint skipped above shares it")
+        if digest not in data:
+            try:
+                data[digest] = _blobs.read(directory / BLOBS, digest, nbytes)
+            except (OSError, ValueError) as error:
+                damaged[digest] = str(error)
+                raise
+        tensors[key] = torch.frombuffer(data[digest], dtype=dtype).reshape(shape)
+    return MethodState(tree, tensors), extra
+
+
+def _read_index(path: Path, entry: dict[str, Any]) -> tuple[dict, dict[str, torch.Tensor], dict, dict[str, Any]]:
+    """(tree, small tensors, blob layout, extra) of an index whose size and checksum match the manifest."""
     if not _is_ours(path.name) or path.name != entry["file"]:
         raise ValueError(f"the manifest names {entry['file']!r}, not a state file of this directory")
     if not path.is_file():
@@ -185,11 +274,14 @@ def _read_state(path: Path, entry: dict[str, Any]) -> MethodState:
             raise ValueError("its SHA-256 does not match the manifest (the file is corrupt)")
     try:
         with safe_open(path, framework="pt") as fh:
-            tree = json.loads(fh.metadata()[_TREE_KEY])
+            metadata = fh.metadata()
             tensors = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
+        tree, layout, extra = (json.loads(metadata[k]) for k in (_TREE_KEY, _BLOBS_KEY, _EXTRA_KEY))
+        if not all(isinstance(v, list) and len(v) == 3 for v in layout.values()):
+            raise ValueError("a blob reference is not [digest, dtype, shape]")
     except Exception as error:  # it matched its checksum, so this is a writer's bug, but still unusable
         raise ValueError(f"cannot be parsed ({type(error).__name__}: {error})") from error
-    return MethodState(tree, tensors)
+    return tree, tensors, layout, extra
 
 
 def _sha256(fh: Any) -> str:

@@ -1,5 +1,6 @@
 """Resumable state: every registered method goes on bit for bit from a checkpoint, and damaged files are caught."""
 
+import hashlib
 import json
 import os
 
@@ -8,11 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from supermasks import resume
+from supermasks import _blobs, resume
 from supermasks.inference.hopfield import HopfieldStore, NeuronMaskMLP
 from supermasks.methods import list_methods, method_spec
-from supermasks.resume import (MANIFEST, CheckpointWarning, StateCheckpointError, load_latest_state, read_manifest,
-                               save_state_checkpoint, state_file_name)
+from supermasks.models import add_task, masked_layers
+from supermasks.resume import (BLOBS, INLINE_BYTES, MANIFEST, CheckpointWarning, StateCheckpointError,
+                               clear_state_checkpoints, load_latest_state, read_manifest, save_state_checkpoint,
+                               state_file_name)
 from supermasks.state import StateMismatchError, capture_state, restore_state
 from tests.conftest import make_tasks
 from tests.methods.test_registry import config_for
@@ -69,8 +72,9 @@ def test_resumed_training_is_bitwise_identical(name, scenario, extra, tmp_path):
     losses = {}
     for task in tasks:
         losses[task.task_id] = step(straight, scenario, task, tasks)
-        if task.task_id < 2:  # one directory per resume point
-            save_state_checkpoint(tmp_path / f"after{task.task_id}", task.task_id, straight,
+        # One directory per resume point; after1 also holds task 0's checkpoint, whose unchanged blobs it reuses.
+        for after in range(task.task_id, 2):
+            save_state_checkpoint(tmp_path / f"after{after}", task.task_id, straight,
                                   {"rows": [{"task": task.task_id, "accuracy": float("nan")}]}, tasks=tasks)
     for after in (0, 1):
         resumed, _ = build(name, scenario, extra, tmp_path)
@@ -192,8 +196,13 @@ def test_manifest_lists_files_with_checksums_and_sizes(tmp_path):
     for entry in manifest["checkpoints"]:
         path = directory / entry["file"]
         assert path.stat().st_size == entry["bytes"] and len(entry["sha256"]) == 64
-    # Atomic writes leave nothing behind: no temporary files, no unlisted state files.
-    assert sorted(os.listdir(directory)) == [MANIFEST, state_file_name(1), state_file_name(2)]
+    # Atomic writes leave nothing behind: no temporary files, no unlisted state files, no unneeded blobs.
+    assert sorted(os.listdir(directory)) == [BLOBS, MANIFEST, state_file_name(1), state_file_name(2)]
+    needed = {d: n for e in manifest["checkpoints"] for d, n in e["blobs"].items()}
+    assert sorted(os.listdir(directory / BLOBS)) == sorted(_blobs.blob_file(d) for d in needed)
+    for digest, nbytes in needed.items():  # a blob is named by the SHA-256 of its bytes
+        data = (directory / BLOBS / _blobs.blob_file(digest)).read_bytes()
+        assert len(data) == nbytes and hashlib.sha256(data).hexdigest() == digest
 
 
 def test_keep_none_keeps_every_task(tmp_path):
@@ -205,8 +214,9 @@ def test_saving_an_earlier_task_again_replaces_the_later_ones(tmp_path):
     _, _, states = trained(tmp_path, num_tasks=2)
     method = fresh_from(states[0])  # as after falling back to task 0
     save_state_checkpoint(tmp_path / "ckpt", 0, method, {"after": "again"})
-    assert [e["extra"] for e in read_manifest(tmp_path / "ckpt")["checkpoints"]] == [{"after": "again"}]
-    assert sorted(os.listdir(tmp_path / "ckpt")) == [MANIFEST, state_file_name(0)]
+    assert [e["task_id"] for e in read_manifest(tmp_path / "ckpt")["checkpoints"]] == [0]
+    assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)).extra == {"after": "again"}
+    assert sorted(os.listdir(tmp_path / "ckpt")) == [BLOBS, MANIFEST, state_file_name(0)]
 
 
 def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
@@ -222,7 +232,27 @@ def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temporary_file(tmp
     with pytest.raises(OSError, match="disk full"):
         save_state_checkpoint(tmp_path / "ckpt", 1, method, {})
     assert (tmp_path / "ckpt" / MANIFEST).read_text() == before
-    assert sorted(os.listdir(tmp_path / "ckpt")) == [MANIFEST, state_file_name(0)]
+    assert sorted(os.listdir(tmp_path / "ckpt")) == [BLOBS, MANIFEST, state_file_name(0)]
+    assert not [name for name in os.listdir(tmp_path / "ckpt" / BLOBS) if name.endswith(".tmp")]
+    assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)).task_id == 0
+
+
+def test_a_failed_blob_write_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
+    _, method, _ = trained(tmp_path, num_tasks=1)
+    before = (tmp_path / "ckpt" / MANIFEST).read_text()
+    blobs_before = sorted(os.listdir(tmp_path / "ckpt" / BLOBS))
+    with torch.no_grad():
+        method.model.fc1.scores[0].add_(1.0)  # a changed tensor: its blob must be written
+
+    def crash(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_blobs.os, "fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_state_checkpoint(tmp_path / "ckpt", 1, method, {})
+    assert (tmp_path / "ckpt" / MANIFEST).read_text() == before
+    assert sorted(os.listdir(tmp_path / "ckpt")) == [BLOBS, MANIFEST, state_file_name(0)]
+    assert sorted(os.listdir(tmp_path / "ckpt" / BLOBS)) == blobs_before
 
 
 def test_other_settings_or_another_method_are_refused(tmp_path):
@@ -311,3 +341,173 @@ def test_an_attribute_the_walker_cannot_store_is_an_error_at_capture(tmp_path):
             capture_state(method)
     finally:
         method.log_.close()
+
+
+# -- incremental saves: blobs shared between checkpoints ------------------------------------------------
+def files(directory):
+    """Every file under `directory` with what changes when it is (re)written: inode, size and mtime."""
+    return {p: (p.stat().st_ino, p.stat().st_size, p.stat().st_mtime_ns) for p in directory.rglob("*") if p.is_file()}
+
+
+def bytes_written(before, after):
+    """Bytes of the files that are new or rewritten; every write replaces a file by a new one, so this is all of it."""
+    return sum(size for path, (ino, size, _) in after.items() if before.get(path, (None,))[0] != ino)
+
+
+def supsup_with_tasks(tmp_path, num_tasks):
+    """A supsup method with `num_tasks` tasks of random scores, their masks banked, as after training."""
+    method = fresh(tmp_path)
+    for _ in range(num_tasks):
+        grow(method)
+    return method
+
+
+def grow(method):
+    task_id = add_task(method.model, method.score_generator_)
+    method.bank_.add({name: m.mask(task_id) for name, m in masked_layers(method.model).items()})
+    method.alphas_.append({})
+    method.similarities_.append({})
+
+
+def test_saving_an_unchanged_method_again_writes_no_blob(tmp_path):
+    method = supsup_with_tasks(tmp_path, 3)
+    save_state_checkpoint(tmp_path / "ckpt", 0, method, {})
+    before = files(tmp_path / "ckpt")
+    save_state_checkpoint(tmp_path / "ckpt", 1, method, {})
+    after = files(tmp_path / "ckpt")
+    assert {p for p in after if p.parent.name == BLOBS} == {p for p in before if p.parent.name == BLOBS}
+    written = bytes_written(before, after)
+    index = (tmp_path / "ckpt" / state_file_name(1)).stat().st_size
+    assert written == index + (tmp_path / "ckpt" / MANIFEST).stat().st_size
+    assert index < sum(p.numel() * 4 for p in method.model.parameters()) / 20  # the tensors stayed out of it
+
+
+@pytest.mark.parametrize("earlier", [2, 12])
+def test_a_new_task_writes_about_one_task_of_blobs_however_many_came_before(earlier, tmp_path):
+    method = supsup_with_tasks(tmp_path, earlier)
+    save_state_checkpoint(tmp_path / "ckpt", earlier - 1, method, {})
+    grow(method)
+    before = files(tmp_path / "ckpt")
+    save_state_checkpoint(tmp_path / "ckpt", earlier, method, {})
+    new_blobs = bytes_written({p: v for p, v in before.items() if p.parent.name == BLOBS},
+                              {p: v for p, v in files(tmp_path / "ckpt").items() if p.parent.name == BLOBS})
+    one_task = sum(m.scores[0].numel() for m in masked_layers(method.model).values()) * 4
+    # The new task's scores, plus the mask bank's per-weight counts and its packed bits, which change with it.
+    assert one_task <= new_blobs <= 2.5 * one_task
+    assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)).task_id == earlier
+
+
+def test_a_corrupt_blob_shared_by_the_newest_checkpoints_falls_back_past_both(tmp_path):
+    _, _, states = trained(tmp_path, num_tasks=3, keep=3)
+    directory = tmp_path / "ckpt"
+    needs = [set(e["blobs"]) for e in read_manifest(directory)["checkpoints"]]
+    shared = sorted((needs[1] & needs[2]) - needs[0])  # task 1's scores: kept unchanged by task 2
+    assert shared
+    bad = directory / BLOBS / _blobs.blob_file(shared[0])
+    flip_byte(bad)
+    method = fresh(tmp_path)
+    with pytest.warns(CheckpointWarning, match=bad.name):
+        point = load_latest_state(directory, method)
+    assert point.task_id == 0
+    assert len(point.warnings) == 2
+    assert state_file_name(2) in point.warnings[0] and state_file_name(1) in point.warnings[1]
+    assert all(bad.name in line and "SHA-256" in line for line in point.warnings)
+    assert "shares it" in point.warnings[1] and "resumed from " + state_file_name(0) in point.warnings[1]
+    assert_same_state(method, fresh_from(states[0]), ())
+
+
+def test_a_corrupt_blob_every_checkpoint_needs_leaves_nothing_usable_and_says_which(tmp_path):
+    trained(tmp_path, num_tasks=2)
+    directory = tmp_path / "ckpt"
+    needs = [set(e["blobs"]) for e in read_manifest(directory)["checkpoints"]]
+    everywhere = sorted(needs[0] & needs[1])[0]  # e.g. the fixed weights
+    (directory / BLOBS / _blobs.blob_file(everywhere)).unlink()
+    with pytest.raises(StateCheckpointError, match=f"{state_file_name(1)}.*{everywhere}.*missing.*"
+                                                   f"{state_file_name(0)}.*{everywhere}"):
+        load_latest_state(directory, fresh(tmp_path))
+
+
+def test_a_save_after_a_blob_was_damaged_writes_it_again(tmp_path):
+    _, method, _ = trained(tmp_path, num_tasks=2)
+    directory = tmp_path / "ckpt"
+    weights = sorted(set.intersection(*(set(e["blobs"]) for e in read_manifest(directory)["checkpoints"])))
+    for digest in weights:
+        (directory / BLOBS / _blobs.blob_file(digest)).write_bytes(b"damaged")
+    save_state_checkpoint(directory, 2, method, {})
+    point = load_latest_state(directory, fresh(tmp_path))
+    assert point.task_id == 2 and point.warnings == []
+
+
+def test_pruning_deletes_blobs_no_kept_checkpoint_needs_and_leftovers_of_killed_writes(tmp_path):
+    _, method, _ = trained(tmp_path, num_tasks=2, keep=2)
+    directory = tmp_path / "ckpt"
+    first = set(read_manifest(directory)["checkpoints"][0]["blobs"])
+    orphan = directory / BLOBS / _blobs.blob_file("0" * 64)  # written by a save killed before its manifest
+    orphan.write_bytes(b"x" * 2048)
+    leftovers = [directory / BLOBS / ".abc.bin.x1.tmp", directory / ".state_task_009.safetensors.x2.tmp",
+                 directory / ".manifest.json.x3.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    save_state_checkpoint(directory, 2, method, {}, keep=1)
+    (entry,) = read_manifest(directory)["checkpoints"]
+    assert sorted(os.listdir(directory / BLOBS)) == sorted(_blobs.blob_file(d) for d in entry["blobs"])
+    assert first - set(entry["blobs"])  # task 0's own blobs (its bank counts, its generator states) went
+    assert not orphan.exists() and not any(p.exists() for p in leftovers)
+    assert sorted(os.listdir(directory)) == [BLOBS, MANIFEST, state_file_name(2)]
+
+
+def test_clearing_removes_checkpoints_and_blobs(tmp_path):
+    trained(tmp_path, num_tasks=2)
+    (tmp_path / "ckpt" / "notes.txt").write_text("the user's")
+    clear_state_checkpoints(tmp_path / "ckpt")
+    assert os.listdir(tmp_path / "ckpt") == ["notes.txt"]
+    assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)) is None
+
+
+def test_a_manifest_of_the_whole_file_format_is_a_clear_error(tmp_path):
+    trained(tmp_path, num_tasks=1)
+    manifest = read_manifest(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / MANIFEST).write_text(json.dumps({**manifest, "format": 1}))
+    with pytest.raises(StateCheckpointError, match="format 1.*move the directory aside"):
+        load_latest_state(tmp_path / "ckpt", fresh(tmp_path))
+
+
+def test_small_tensors_stay_in_the_index_and_large_ones_become_blobs(tmp_path):
+    method = supsup_with_tasks(tmp_path, 1)
+    save_state_checkpoint(tmp_path / "ckpt", 0, method, {})
+    state = capture_state(method)
+    (entry,) = read_manifest(tmp_path / "ckpt")["checkpoints"]
+    large = {hashlib.sha256(_blobs.raw_bytes(t)).hexdigest()
+             for t in state.tensors.values() if t.nbytes >= INLINE_BYTES}
+    assert set(entry["blobs"]) == large
+    assert any(t.nbytes < INLINE_BYTES for t in state.tensors.values())  # stored inline, and restored below
+    resumed = fresh(tmp_path)
+    load_latest_state(tmp_path / "ckpt", resumed)
+    assert_same_state(method, resumed, ())
+
+
+# -- the digest cache: an unchanged tensor is not hashed again --------------------------------------------
+def test_a_cached_digest_follows_in_place_changes_and_never_outlives_its_tensor():
+    t = torch.zeros(1000)
+    assert _blobs.tensor_digest(t) == hashlib.sha256(bytes(4000)).hexdigest()
+    t[3] = 1.0
+    assert _blobs.tensor_digest(t) == hashlib.sha256(_blobs.raw_bytes(t)).hexdigest()
+    with torch.no_grad():
+        t.detach().add_(1.0)  # a detached alias shares the version counter
+    assert _blobs.tensor_digest(t) == hashlib.sha256(_blobs.raw_bytes(t)).hexdigest()
+    for _ in range(20):  # new tensors, often at a freed one's address with the same shape and version
+        u = torch.Generator().manual_seed(len(_blobs._DIGESTS)).get_state()
+        assert _blobs.tensor_digest(u) == hashlib.sha256(_blobs.raw_bytes(u)).hexdigest()
+        del u
+
+
+@pytest.mark.parametrize("name, scenario, extra", CASES)
+def test_cached_digests_match_the_bytes_for_every_method(name, scenario, extra, tmp_path):
+    """Every method changes its state through torch operations, which the digest cache relies on."""
+    tasks = make_tasks(num_tasks=3, n_train=64, n_test=32)
+    method, scenario = build(name, scenario, extra, tmp_path)
+    for task in tasks:
+        step(method, scenario, task, tasks)
+        for key, t in capture_state(method, tasks=tasks, copy=False).tensors.items():
+            if t.nbytes >= INLINE_BYTES:
+                assert _blobs.tensor_digest(t) == hashlib.sha256(_blobs.raw_bytes(t)).hexdigest(), key
