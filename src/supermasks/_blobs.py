@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from supermasks.runs import atomic_write_bytes
 
 _NAME = re.compile(r"[0-9a-f]{64}\.bin")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -77,17 +78,7 @@ def store(folder: Path, t: torch.Tensor, digest: str) -> None:
     path = folder / blob_file(digest)
     if _unchanged_since_checked(path) or _intact(path, digest, t.nbytes):
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(memoryview(raw_bytes(t)))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, memoryview(raw_bytes(t)))
     _remember(path)
 
 

@@ -40,7 +40,7 @@ def run_directory(config: ExperimentConfig) -> Path:
     return Path(config.out_dir) / f"{config.name}-{config_hash(config)}"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     """Write via a temporary file in the same directory, fsync, then rename over `path`.
 
     A crash leaves either the old file or the new one, never a half-written file.

@@ -77,6 +77,16 @@ def _add_block_mixture(block: torch.Tensor, coef: torch.Tensor, out: torch.Tenso
         out[c0:c0 + chunk] += torch.gather(tables, 1, idx).sum(0)
 
 
+def mixing_weights(alphas: torch.Tensor | None, count: int, num_tasks: int) -> torch.Tensor:
+    """`alphas` as a flat float32 vector of `count` entries (default: `1 / num_tasks` each)."""
+    if alphas is None:
+        alphas = torch.full((count,), 1.0 / max(num_tasks, 1))
+    alphas = alphas.detach().to(torch.float32).reshape(-1)
+    if alphas.numel() != count:
+        raise ValueError(f"{alphas.numel()} alphas for {count} tasks")
+    return alphas
+
+
 class MaskBank:
     """The binary masks of the learned tasks, per masked layer, at one bit per weight per task.
 
@@ -255,12 +265,8 @@ class MaskBank:
         """
         n = self.numel(name)
         count = self.num_tasks if tasks is None else len(tasks)
-        if alphas is None:
-            alphas = torch.full((count,), 1.0 / max(self.num_tasks, 1))
-        alphas = alphas.detach().to(torch.float32).reshape(-1)
-        if alphas.numel() != count:
-            raise ValueError(f"{alphas.numel()} alphas for {count} tasks")
-        if tasks is None and count and bool((alphas == alphas[0]).all()):
+        alphas = mixing_weights(alphas, count, self.num_tasks)
+        if tasks is None and count and bool((alphas == alphas[0]).all()):  # uniform over all: the counts
             return (self.counts_[name].to(torch.float32) * alphas[0]).view(self.shapes[name])
         words, position, slot = self._select(tasks)
         coef = torch.zeros(words.numel() * GROUP)

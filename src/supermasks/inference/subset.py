@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from supermasks.inference import bank as _bank  # _bank._BLOCK_ROWS read at run time (tests shrink it)
 from supermasks.inference.bank import (GROUP, _PRODUCT_CHUNK, _PRODUCT_INDICES, _REPACK_BYTES, _REPACK_CHUNK,
-                                       _SLOT_BITS, MaskBank, _add_block_mixture, _unsigned, _word_bits)
+                                       _SLOT_BITS, MaskBank, _add_block_mixture, _unsigned, _word_bits,
+                                       mixing_weights)
 
 # -- re-packing subsets ------------------------------------------------------------------------------
 _BITWISE_COUNT = getattr(np, "bitwise_count", None)  # numpy >= 2: hardware popcount
@@ -377,12 +378,8 @@ class PackedSubset:
         """
         self._check()
         count = self.num_tasks if tasks is None else len(tasks)
-        if alphas is None:
-            alphas = torch.full((count,), 1.0 / max(self.num_tasks, 1))
-        alphas = alphas.detach().to(torch.float32).reshape(-1)
-        if alphas.numel() != count:
-            raise ValueError(f"{alphas.numel()} alphas for {count} tasks")
-        if tasks is None and count and bool((alphas == alphas[0]).all()):
+        alphas = mixing_weights(alphas, count, self.num_tasks)
+        if tasks is None and count and bool((alphas == alphas[0]).all()):  # uniform over all: the counts
             return (self.counts_[name].to(torch.float32) * alphas[0]).view(self.shapes[name])
         positions = torch.arange(count) if tasks is None else torch.as_tensor(tasks, dtype=torch.long)
         coef = torch.zeros(self.num_words * GROUP)
