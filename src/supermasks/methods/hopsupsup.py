@@ -217,18 +217,13 @@ class HopSupSup:
         }
 
 
-def _setting(config: "ExperimentConfig", key: str) -> float:
-    return getattr(config, key)
-
-
 def from_config(config: "ExperimentConfig", num_tasks: int) -> HopSupSup:
     sizes = (INPUT_SIZE, *ARCHITECTURES[config.model], config.output_size)
-    model = NeuronMaskMLP(sizes, seed=config.seed, score_scale=_setting(config, "hopfield_score_scale"))
+    model = NeuronMaskMLP(sizes, seed=config.seed, score_scale=config.hopfield_score_scale)
     return HopSupSup(model, optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size,
                      steps_per_task=config.steps_per_task, seed=config.seed,
-                     recovery_steps=int(_setting(config, "hopfield_recovery_steps")),
-                     recovery_lr=_setting(config, "hopfield_recovery_lr"),
-                     recall_steps=int(_setting(config, "hopfield_recall_steps")),
+                     recovery_steps=config.hopfield_recovery_steps, recovery_lr=config.hopfield_recovery_lr,
+                     recall_steps=config.hopfield_recall_steps,
                      probe_size=config.inference_batch_size)
 
 
@@ -248,7 +243,7 @@ def check(config: "ExperimentConfig") -> None:
     if config.inference_batch_size < 1:
         raise ConfigError(f"inference_batch_size must be positive, got {config.inference_batch_size}")
     for key in SETTINGS:
-        value = _setting(config, key)
+        value = getattr(config, key)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise ConfigError(f"{key} must be a positive number, got {value!r}")
 
