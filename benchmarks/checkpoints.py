@@ -2,7 +2,7 @@
 
 Two ways to save the full training state after every task, measured in one process, interleaved:
 - whole: every tensor in one safetensors file per checkpoint, then read back for its SHA-256
-  (how `supermasks.resume` saved before tensors were stored as shared blobs);
+  (how `supermasks.store.checkpoints` saved before tensors were stored as shared blobs);
 - incremental: `supermasks.resume.save_state_checkpoint`, which writes only the tensors no kept
   checkpoint already holds (the new task's scores, the mask bank's changed parts, generators).
 A real run's sequence is replayed: tasks of random scores are added one by one (their masks
@@ -25,12 +25,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from supermasks import _blobs
+from supermasks.store import blobs as _blobs
 from supermasks.methods.supsup import SupSup
 from supermasks.models import add_task, build_model, masked_layers
-from supermasks.resume import save_state_checkpoint
-from supermasks.runs import write_json
-from supermasks.state import capture_state
+from supermasks.store.checkpoints import save_state_checkpoint
+from supermasks.store.files import write_json
+from supermasks.store.state import capture_state
 
 MB = 1e6
 

@@ -7,9 +7,9 @@ import pytest
 from supermasks.cli import main
 from supermasks.config import load_config
 from supermasks.data import list_sources
-from supermasks.experiment import validate
-from supermasks.study import is_study_file, load_study
-from supermasks.transfer_study import is_transfer_study_file, load_transfer_study
+from supermasks.runner.loop import validate
+from supermasks.studies.grid import is_study_file, load_study
+from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 FASHION = next(s for s in list_sources() if s.name == "fashion-mnist").available

@@ -11,10 +11,10 @@ from supermasks import __version__
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from supermasks.config import load_config
-    from supermasks.experiment import run
-    from supermasks.study import is_study_file, load_study, run_study, study_summary
+    from supermasks.runner.loop import run
+    from supermasks.studies.grid import is_study_file, load_study, run_study, study_summary
 
-    from supermasks.transfer_study import is_transfer_study_file, load_transfer_study, run_transfer_study, study_text
+    from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study, run_transfer_study, study_text
 
     if is_transfer_study_file(args.config):
         if args.part is not None:
@@ -72,7 +72,7 @@ def _print_summary(result) -> None:
 
 def _print_comparison(result) -> None:
     from supermasks.metrics import DEFINITIONS
-    from supermasks.report_table import format_comparison
+    from supermasks.report.text import format_comparison
 
     print()
     print(format_comparison(result.comparison()))

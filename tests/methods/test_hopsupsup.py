@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from supermasks.config import ConfigError, ExperimentConfig, load_config
-from supermasks.experiment import infer_and_classify, validate
+from supermasks.runner.loop import infer_and_classify, validate
 from supermasks.inference.hopfield import NeuronMaskMLP
 from supermasks.methods import hopsupsup, list_methods, method_spec
 from supermasks.methods.hopsupsup import REPORT_COLUMNS, HopSupSup
-from supermasks.resume import load_latest_state, save_state_checkpoint
+from supermasks.store.checkpoints import load_latest_state, save_state_checkpoint
 from tests.conftest import make_tasks
 
 SIZES = (784, 300, 300, 4)

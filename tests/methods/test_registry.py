@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from supermasks.config import load_config
-from supermasks.experiment import run_method, validate
+from supermasks.runner.loop import run_method, validate
 from supermasks.methods import list_methods, method_spec
 from supermasks.scenarios import SCENARIOS
 from tests.conftest import make_tasks

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-import supermasks.experiment as experiment
+import supermasks.runner.loop as experiment
 from supermasks.cli import main
 from supermasks.config import load_config
-from supermasks.experiment import TrainingDiverged, run
+from supermasks.runner.loop import TrainingDiverged, run
 
 SETTINGS = ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=10", "batch_size=32",
             "optimizer=adam", "lr=1e-3", "overlap=false", "figures=false"]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from supermasks.config import load_config
-from supermasks.experiment import RunInterrupted, run
+from supermasks.runner.loop import RunInterrupted, run
 
 # Settings of a small run that trains in a second or two per method.
 BASE = ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=30", "batch_size=32",
@@ -27,7 +27,7 @@ KILLER = textwrap.dedent("""
     import torch
     from torch.optim.optimizer import register_optimizer_step_post_hook
     from supermasks.config import load_config
-    from supermasks.experiment import run
+    from supermasks.runner.loop import run
 
     torch.set_num_threads(1)
     kill_at, mode, count = int(sys.argv[1]), sys.argv[2], [0]
@@ -113,7 +113,7 @@ def test_force_starts_afresh_instead_of_resuming(tmp_path):
 
 
 def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, monkeypatch):
-    import supermasks.experiment as experiment
+    import supermasks.runner.loop as experiment
 
     calls = {"n": 0}
     original = experiment.save_task_checkpoint
@@ -161,7 +161,8 @@ def test_ten_kills_at_random_points_each_resume_to_the_uninterrupted_result(tmp_
 
 
 def test_a_second_process_on_the_same_run_is_refused_while_the_first_holds_the_lock(tmp_path):
-    from supermasks.runs import RunLockedError, run_directory, run_lock
+    from supermasks.store.lock import RunLockedError, run_lock
+    from supermasks.store.rundir import run_directory
 
     config = load_config(None, [*BASE, "method=naive", "scenario=domain", f"out_dir={tmp_path}"])
     directory = run_directory(config)
@@ -173,7 +174,7 @@ def test_a_second_process_on_the_same_run_is_refused_while_the_first_holds_the_l
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path):
-    from supermasks.runs import run_directory
+    from supermasks.store.rundir import run_directory
 
     config = load_config(None, [*BASE, "method=naive", "scenario=domain", f"out_dir={tmp_path}"])
     directory = run_directory(config)

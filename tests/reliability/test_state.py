@@ -9,14 +9,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from supermasks import _blobs, resume
+from supermasks.store import blobs as _blobs
+from supermasks.store import checkpoints as resume
 from supermasks.inference.hopfield import HopfieldStore, NeuronMaskMLP
 from supermasks.methods import list_methods, method_spec
 from supermasks.models import add_task, masked_layers
-from supermasks.resume import (BLOBS, INLINE_BYTES, MANIFEST, CheckpointWarning, StateCheckpointError,
+from supermasks.store.checkpoints import (BLOBS, INLINE_BYTES, MANIFEST, CheckpointWarning, StateCheckpointError,
                                clear_state_checkpoints, load_latest_state, read_manifest, save_state_checkpoint,
                                state_file_name)
-from supermasks.state import StateMismatchError, capture_state, restore_state
+from supermasks.store.state import StateMismatchError, capture_state, restore_state
 from tests.conftest import make_tasks
 from tests.methods.test_registry import config_for
 

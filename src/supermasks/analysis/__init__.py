@@ -21,7 +21,7 @@ from .stats import (
     sort_by_similarity,
     ttest_from_counts,
 )
-from .transfer import (
+from .efficiency import (
     BUDGET_SUMMARY_COLUMNS,
     alphas_figure,
     budget_summary,

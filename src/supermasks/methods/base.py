@@ -1,11 +1,19 @@
-"""The small Protocol every continual-learning method follows, and its registry entry."""
+"""The contract between the runner and a method: the `Method` Protocol, its optional capabilities, the registry entry.
+
+Every method follows `Method`. What only some methods can do is declared as a small
+runtime-checkable Protocol below; the runner asks `isinstance(method, Masked)` and never probes
+attributes or compares method names. A class takes part in a capability simply by having its
+members, as with any Protocol.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import numpy as np
+import pandas as pd
 import torch
 
 from supermasks.data.task import Task
@@ -15,12 +23,18 @@ if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
 
 
+@runtime_checkable
 class Method(Protocol):
     """A learner of a sequence of tasks.
 
     The runner calls, for each task in order: `begin_task` (allocate the task's state, so its
     untrained accuracy can be read), `learn` (train on it), then `predict` on every task it
     `can_predict`. `task_id` is None where the scenario gives no task id at test time.
+
+    `state_dict()` returns everything the method needs to go on training after the tasks it
+    has learned (tensors, numbers, strings, and lists and dicts of them; the PyTorch
+    convention); `load_state_dict(state)` puts it into a method freshly built from the same
+    settings, which then continues exactly as the saved one would have.
     """
 
     name: str
@@ -36,6 +50,56 @@ class Method(Protocol):
     def memory_bytes(self) -> int:
         """Bytes of everything the method keeps: weights, masks, heads, buffers, Fisher terms."""
         ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Masked(Protocol):
+    """A method that learns one binary mask per task over a fixed network (SupSup and its relatives)."""
+
+    model: torch.nn.Module  # its masked layers hold every task's mask (and per-task BatchNorm)
+
+    def masks(self, task_id: int) -> dict[str, np.ndarray]:
+        """The task's binary masks, per masked layer name."""
+        ...
+
+    def bytes_per_task(self) -> int:
+        """What one more task costs at rest (bit-packed mask, per-task statistics)."""
+        ...
+
+
+@runtime_checkable
+class InfersTasks(Protocol):
+    """A method that can say which learned task a test batch belongs to (scenarios GNs and GNu)."""
+
+    def infer_task(self, x: torch.Tensor) -> int: ...
+
+
+@runtime_checkable
+class InfersPerImage(Protocol):
+    """A method that infers one task per image for many images at once (single-image inference)."""
+
+    def infer_task_per_image(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch,) long: the task inferred for each image of `x` as if it came alone."""
+        ...
+
+
+@dataclass
+class MethodReport:
+    """What a method adds to its run directory: numbers for metrics.json and tables by file stem."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Reports(Protocol):
+    """A method with analysis of its own (SupSup's transfer alphas, HopSupSup's Hopfield recovery)."""
+
+    def report(self) -> MethodReport: ...
 
 
 @dataclass(frozen=True)

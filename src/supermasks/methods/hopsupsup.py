@@ -24,7 +24,7 @@ from supermasks.inference.hopfield import (HopfieldStore, NeuronMaskMLP, gate_pa
                                            straight_through_gate)
 from supermasks.methods.base import MethodSpec
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
-from supermasks.runs import write_csv
+from supermasks.store.files import write_csv
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
 
 if TYPE_CHECKING:

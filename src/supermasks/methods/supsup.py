@@ -18,7 +18,7 @@ import torch
 from supermasks.data.task import Task
 from supermasks.inference import (OBJECTIVES, MaskBank, infer_per_image, infer_per_image_signature, infer_task,
                                   infer_task_binary, infer_task_signature)
-from supermasks.methods._transfer import (GUIDED, PROTOCOLS, TRANSFERS, causal_similarities, layer_alphas,
+from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, causal_similarities, layer_alphas,
                                           norm_alphas, transfer_init, two_pass_alphas, two_pass_similarities)
 from supermasks.methods.base import MethodSpec
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, masked_layers, norm_layers,

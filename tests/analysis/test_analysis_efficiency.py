@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from supermasks.analysis import save_figure
-from supermasks.analysis.transfer import (
+from supermasks.analysis.efficiency import (
     BUDGET_SUMMARY_COLUMNS,
     SEED_SCORE_COLUMNS,
     alphas_figure,

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from supermasks._state_walk import Capture, Restore, StateMismatchError, class_path, register_grower
+from supermasks.store._walk import Capture, Restore, StateMismatchError, class_path, register_grower
 from supermasks.data.task import Task
 from supermasks.inference.hopfield import NeuronMaskMLP
 from supermasks.methods.batche import BatchELinear

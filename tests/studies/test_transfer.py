@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from supermasks.config import ConfigError
-from supermasks.transfer_study import is_transfer_study_file, load_transfer_study, run_transfer_study
+from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study, run_transfer_study
 
 TINY = {
     "name": "tiny2", "source": "mnist-5k", "num_tasks": 3, "method": ["supsup"], "model": "fc-300-300",

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from supermasks.config import ConfigError, load_config
-from supermasks.experiment import run, validate
-from supermasks.stream import mask_owners, task_stream
+from supermasks.runner.loop import run, validate
+from supermasks.runner.stream import mask_owners, task_stream
 from tests.conftest import make_tasks
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from supermasks.cli import main
 from supermasks.config import ConfigError
-from supermasks.study import is_study_file, load_study, run_study
+from supermasks.studies.grid import is_study_file, load_study, run_study
 
 STUDY = """
 name: mini

@@ -22,8 +22,8 @@ import yaml
 from supermasks.analysis.curves import learning_curves, metric_vs_parameter
 from supermasks.analysis.plots import save_figure
 from supermasks.config import ConfigError, ExperimentConfig, from_dict, parse_override, to_dict, unknown_key_message, FIELDS
-from supermasks.experiment import RunResult, run, validate
-from supermasks.runs import write_csv
+from supermasks.runner.loop import RunResult, run, validate
+from supermasks.store.files import write_csv
 
 Log = Callable[[str], None]
 
@@ -148,7 +148,7 @@ def _results_table(result: RunResult) -> pd.DataFrame:
 
 def study_summary(frame: pd.DataFrame) -> str:
     """A compact text table of a study: part, grid values, method, ACC, first task, memory."""
-    from supermasks.report_table import human_bytes
+    from supermasks.report.text import human_bytes
 
     grid_cols = [c for c in frame.columns if c.startswith("grid.")]
     names = [f"{b}/{m}" for b, m in zip(frame["benchmark"], frame["method"])]

@@ -10,7 +10,7 @@ import pandas as pd
 from supermasks.analysis.overlap import mean_overlap, overlap_matrix, overlap_table
 from supermasks.analysis.plots import mask_grid, overlap_heatmap, overlap_scatter3d, save_figure
 from supermasks.analysis.stats import sort_by_similarity
-from supermasks.runs import write_csv
+from supermasks.store.files import write_csv
 
 Masks = dict[int, dict[str, np.ndarray]]
 

@@ -1,4 +1,4 @@
-"""The walker behind `supermasks.state`: values to JSON nodes plus named tensors, and back.
+"""The walker behind `supermasks.store.state`: values to JSON nodes plus named tensors, and back.
 
 Capture goes over containers, objects, networks, optimisers and generators, naming each tensor
 by the path where it was first met (`model::fc1.scores.0`, `fisher_[0]['trunk.1.weight']`).

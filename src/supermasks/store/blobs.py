@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from supermasks.runs import atomic_write_bytes
+from supermasks.store.files import atomic_write_bytes
 
 _NAME = re.compile(r"[0-9a-f]{64}\.bin")
 _DIGEST = re.compile(r"[0-9a-f]{64}")

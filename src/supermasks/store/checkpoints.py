@@ -35,10 +35,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from supermasks import __version__, _blobs
+from supermasks import __version__
+from supermasks.store import blobs as _blobs
 from supermasks.data.task import Task
-from supermasks.runs import now, write_json
-from supermasks.state import MethodState, StateMismatchError, capture_state, restore_state
+from supermasks.store.rundir import now
+from supermasks.store.files import write_json
+from supermasks.store.state import MethodState, StateMismatchError, capture_state, restore_state
 
 MANIFEST = "manifest.json"
 BLOBS = "blobs"

@@ -15,19 +15,21 @@ import torch
 from supermasks import metrics
 from supermasks.analysis.curves import learning_curves
 from supermasks.analysis.plots import confusion_heatmap, save_figure
-from supermasks.analysis.study import overlap_report
-from supermasks.checkpoints import save_task_checkpoint
+from supermasks.studies.overlap import overlap_report
+from supermasks.store.masks import save_task_checkpoint
 from supermasks.config import ConfigError, ExperimentConfig, to_dict
 from supermasks.data import Dataset, Task, load_source, make_benchmark
 from supermasks.methods import Method, method_spec, supsup
-from supermasks.resume import (CheckpointWarning, ResumePoint, clear_state_checkpoints, load_latest_state,
+from supermasks.store.checkpoints import (CheckpointWarning, ResumePoint, clear_state_checkpoints, load_latest_state,
                                save_state_checkpoint)
-from supermasks.runs import collect_meta, now, read_meta, run_directory, run_lock, write_csv, write_json, write_yaml
+from supermasks.store.rundir import collect_meta, now, read_meta, run_directory
+from supermasks.store.lock import run_lock
+from supermasks.store.files import write_csv, write_json, write_yaml
 from supermasks.inference import NNsLearner
 from supermasks.scenarios import INFERRED, scenario_of_stream, task_id_at_test
-from supermasks.stream import run_stream
+from supermasks.runner.stream import run_stream
 from supermasks.training import Probe, accuracy
-from supermasks.validation import check_free_space, validate
+from supermasks.runner.checks import check_free_space, validate
 
 Log = Callable[[str], None]
 
@@ -120,7 +122,7 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     """Train one method on the task sequence, filling R after each task, then analyse what it learned.
 
     After every task the method's full state and the results so far are saved under `state/`
-    (`supermasks.resume`); with `resume`, a directory holding such a checkpoint continues after
+    (`supermasks.store.checkpoints`); with `resume`, a directory holding such a checkpoint continues after
     its last finished task, and the results equal those of an uninterrupted run.
     """
     method = build_method(config, method_name, tasks, progress=progress, log=log)

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from supermasks.checkpoints import load_task_masks
+from supermasks.store.masks import load_task_masks
 from supermasks.config import ConfigError, load_config
-from supermasks.experiment import run, validate
+from supermasks.runner.loop import run, validate
 
 TINY = ["source=synthetic", "num_tasks=3", "steps_per_task=15", "batch_size=32", "lr=1e-3", "figures=false"]
 

@@ -29,8 +29,8 @@ from supermasks import metrics
 from supermasks.data import Task
 from supermasks.inference import MaskBank, NNsLearner, boundary_report, infer_task
 from supermasks.models import set_task
-from supermasks.resume import load_latest_state, save_state_checkpoint
-from supermasks.runs import write_csv, write_json
+from supermasks.store.checkpoints import load_latest_state, save_state_checkpoint
+from supermasks.store.files import write_csv, write_json
 from supermasks.training import iterate_batches
 
 Log = Callable[[str], None]

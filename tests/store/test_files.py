@@ -4,7 +4,8 @@ import os
 import pytest
 
 from supermasks.config import load_config
-from supermasks.runs import atomic_write_bytes, config_hash, run_directory, write_json
+from supermasks.store.files import atomic_write_bytes, write_json
+from supermasks.store.rundir import config_hash, run_directory
 
 
 def test_hash_ignores_output_location_only():

@@ -36,10 +36,11 @@ import yaml
 
 from supermasks.config import ConfigError, ExperimentConfig, from_dict, parse_override, to_dict, unknown_key_message, FIELDS
 from supermasks.data import Task, load_source
-from supermasks.experiment import build_tasks, validate
+from supermasks.runner.loop import build_tasks, validate
 from supermasks.methods import supsup
-from supermasks.methods._transfer import TRANSFERS
-from supermasks.runs import run_lock, write_csv, write_json
+from supermasks.methods._warm_start import TRANSFERS
+from supermasks.store.lock import run_lock
+from supermasks.store.files import write_csv, write_json
 from supermasks.training import Probe, accuracy
 
 Log = Callable[[str], None]
@@ -177,7 +178,7 @@ def run_unit(config: ExperimentConfig, tasks: list[Task], transfer: str, budgets
 
 def signature_prediction(method: supsup.SupSup, tasks: list[Task], batch_size: int) -> pd.DataFrame:
     """Signature-based task inference on every task's test set (GNu counting), with its cost per batch."""
-    from supermasks.experiment import infer_and_classify
+    from supermasks.runner.loop import infer_and_classify
 
     method.task_inference = "signature"
     rows = []
@@ -255,7 +256,7 @@ def write_study_tables(study: TransferStudy, evaluation: list[pd.DataFrame], alp
                        prediction: list[pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The study-level tables and figures from every unit's rows."""
     from supermasks.analysis.plots import save_figure
-    from supermasks.analysis.transfer import (alphas_figure, budget_summary, efficiency_curves, final_summary,
+    from supermasks.analysis.efficiency import (alphas_figure, budget_summary, efficiency_curves, final_summary,
                                               similarity_heatmaps)
 
     directory = study.directory()

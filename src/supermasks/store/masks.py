@@ -11,7 +11,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from supermasks.models import masked_layers, norm_layers, pack_mask, unpack_mask
-from supermasks.runs import atomic_write_bytes
+from supermasks.store.files import atomic_write_bytes
 
 
 def save_task_checkpoint(path: Path, model: torch.nn.Module, task_id: int) -> int:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from supermasks.config import ConfigError, load_config
-from supermasks.experiment import build_tasks, infer_and_classify, run, validate
+from supermasks.runner.loop import build_tasks, infer_and_classify, run, validate
 from supermasks.data import load_source
 from tests.conftest import make_tasks
 

@@ -1,0 +1,1 @@
+"""Presenting results to people: the plain-text comparison table (and, later, the HTML report)."""

@@ -1,0 +1,71 @@
+"""Run directories: the name a config maps to, and the run's metadata (provenance and status)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from supermasks import __version__
+from supermasks.config import NOT_IDENTITY, ExperimentConfig, to_dict
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """Short hash of everything that decides the results (not where they are written)."""
+    identity = {k: v for k, v in to_dict(config).items() if k not in NOT_IDENTITY}
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:8]
+
+
+def run_directory(config: ExperimentConfig) -> Path:
+    """`<out_dir>/<name>-<hash>`: the same config always maps to the same directory."""
+    return Path(config.out_dir) / f"{config.name}-{config_hash(config)}"
+
+
+def _git_sha() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def collect_meta(config: ExperimentConfig) -> dict[str, Any]:
+    """Provenance of a run: code version, library versions, seed, machine, start time."""
+    import numpy
+    import torch
+
+    return {
+        "status": "running",
+        "git_sha": _git_sha(),
+        "supermasks_version": __version__,
+        "torch_version": torch.__version__,
+        "numpy_version": numpy.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "seed": config.seed,
+        "config_hash": config_hash(config),
+        "started": now(),
+    }
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_meta(run_dir: Path) -> dict[str, Any] | None:
+    """The run's meta.json, or None when there is none (or it cannot be read)."""
+    try:
+        return json.loads((Path(run_dir) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
