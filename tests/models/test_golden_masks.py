@@ -16,8 +16,6 @@ The example (batch 2, in 3, out 2), with L = sum(y * g):
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
