@@ -27,6 +27,7 @@ import torch
 
 from supermasks.inference import MaskBank, infer_task, infer_task_binary
 from supermasks.inference.oneshot import infer_per_image
+from supermasks.inference.subset import packed_subset
 from supermasks.models import build_model, masked_layers
 
 
@@ -72,7 +73,7 @@ def binary_columns(model: torch.nn.Module, bank: MaskBank, x1: torch.Tensor, x12
     binary = functools.partial(infer_task_binary, model, bank)
     single = median_seconds(functools.partial(binary, x1), repeats)
     batch = median_seconds(functools.partial(binary, x128), repeats)
-    subset = bank.packed_subset(torch.arange(0, bank.num_tasks, 2)).nbytes() / 1e6  # ceil(k / 2) tasks
+    subset = packed_subset(bank, torch.arange(0, bank.num_tasks, 2)).nbytes() / 1e6  # ceil(k / 2) tasks
     return f" {single * 1e3:>14.1f} {batch * 1e3:>10.1f} {batch / oneshot_batch:>9.2f} {subset:>13.2f}"
 
 

@@ -30,6 +30,28 @@ def test_unknown_key_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     assert "unknown config key 'num_task'" in err and "Valid keys:" in err and "Traceback" not in err
 
 
+def test_a_shipped_config_can_be_named_bare(capsys):
+    code = main(["run", "experiment1", "num_task=3"])  # resolved to configs/experiment1.yaml, then loaded
+    assert code == 2
+    assert "unknown config key 'num_task'" in capsys.readouterr().err
+
+
+def test_an_unknown_config_name_lists_the_shipped_ones(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["compare", "experiment9"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no config file 'experiment9'" in err and "experiment1" in err and "Traceback" not in err
+
+
+def test_list_does_not_import_torch():
+    probe = "import sys, supermasks.cli as c; c.main(['list']); assert 'torch' not in sys.modules, 'torch imported'"
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "methods:" in proc.stdout and "shipped configs:" in proc.stdout
+
+
 def test_list_shows_every_family(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out

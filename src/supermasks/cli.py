@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 from supermasks import __version__
+from supermasks._configs import ConfigNotFoundError, find_config, shipped_configs
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    args.config = find_config(args.config)  # a shipped config may be named bare: `run experiment1`
     from supermasks.config import load_config
     from supermasks.runner.loop import run
     from supermasks.studies.grid import is_study_file, load_study, run_study, study_summary
@@ -86,23 +88,13 @@ def _print_comparison(result) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from supermasks.data import list_benchmarks, list_sources
-    from supermasks.methods import list_methods
-    from supermasks.models import list_models
-    from supermasks.scenarios import SCENARIOS
+    from supermasks.catalog import sections  # names and descriptions only: no torch to import
 
-    sections = {
-        "benchmarks": list_benchmarks(),
-        "data sources": {s.name: s.description for s in list_sources()},
-        "models": list_models(),
-        "methods": list_methods(),
-        "scenarios": SCENARIOS,
-    }
-    for title, entries in sections.items():
+    for title, entries in {**sections(), "shipped configs": {name: "" for name in shipped_configs()}}.items():
         print(f"{title}:")
-        width = max(map(len, entries))
+        width = max(map(len, entries), default=0)
         for name, desc in entries.items():
-            print(f"  {name:<{width}}  {desc}")
+            print(f"  {name:<{width}}  {desc}".rstrip())
     return 0
 
 
@@ -126,6 +118,19 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors reported as one line without a traceback: bad configs and missing or broken data.
+
+    Read from modules already imported: an error of a module never imported cannot occur, and
+    importing them here would pull torch into `supermasks list`.
+    """
+    errors: list[type[Exception]] = [ConfigNotFoundError]
+    for module, name in (("supermasks.config", "ConfigError"), ("supermasks.data.errors", "DataError")):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="supermasks", description="Continual learning with supermasks: run experiments, list components, manage data.")
@@ -147,14 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for name, (summary, description) in runners.items():
         p = sub.add_parser(name, help=summary, description=description)
-        p.add_argument("config", type=Path, help="experiment, study or transfer-study YAML file")
+        p.add_argument("config", type=Path,
+                       help="experiment, study or transfer-study YAML file, or a shipped config's name (see `list`)")
         p.add_argument("overrides", nargs="*", metavar="key=value", help="override a config field (value read as YAML)")
         p.add_argument("--force", action="store_true", help="start afresh: re-run a finished config, do not resume an unfinished one")
         p.add_argument("--part", default=None, help="study files only: run just this part")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("list", help="list benchmarks, data sources, models and methods")
+    p = sub.add_parser("list", help="list benchmarks, data sources, models, methods, scenarios and shipped configs")
     p.set_defaults(func=_cmd_list)
 
     data = sub.add_parser("data", help="data sources: status and downloads")
@@ -193,18 +199,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
     _configure_logging(logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO)
-    from supermasks.config import ConfigError
-    from supermasks.data import DataError
-
     try:
         return args.func(args)
-    except (ConfigError, DataError) as exc:
-        print(f"supermasks: error: {exc}", file=sys.stderr)
-        return 2
     except FloatingPointError as exc:
         print(f"supermasks: error: training diverged: {exc}. A smaller lr (or ewc_lambda) usually helps.",
               file=sys.stderr)
         return 1
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
+        print(f"supermasks: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as exc:
         print(f"supermasks: {exc or 'interrupted'}", file=sys.stderr)
         return 130

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from supermasks.inference import MaskBank
+from supermasks.inference.subset import packed_subset
 from supermasks.models import add_task, build_model, masked_layers
 
 SHAPES = {"a": (12, 7), "b": (5, 3)}  # odd sizes: neither is a multiple of 8
@@ -158,7 +159,7 @@ def test_packed_subset_matches_unpacked_masks(k: int) -> None:
     if k > 16:
         picks.append([k - 1, 3, k - 2, 17, 0])  # tail, words, out of order
     for tasks in picks:
-        assert_subset_matches(bank.packed_subset(tasks), stacks, tasks)
+        assert_subset_matches(packed_subset(bank, tasks), stacks, tasks)
 
 
 def test_packed_subset_over_many_storage_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,14 +167,14 @@ def test_packed_subset_over_many_storage_blocks(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(bank_module, "_BLOCK_ROWS", 2)  # 90 tasks: 5 words in 3 blocks, and a tail
     bank, stacks = random_bank(90, {"a": (40, 9)})
     for tasks in ([75, 2, 40, 88, 41, 16, 64], torch.randperm(90, generator=torch.Generator().manual_seed(1)).tolist()):
-        assert_subset_matches(bank.packed_subset(tasks), stacks, tasks)
+        assert_subset_matches(packed_subset(bank, tasks), stacks, tasks)
 
 
 @pytest.mark.parametrize("reuse", [False, True])
 def test_nested_subsets_halving_like_binary_search(reuse: bool) -> None:
     bank, stacks = random_bank(150, {"big": (60, 50), "odd": (5, 3)})
     gen = torch.Generator().manual_seed(3)
-    subset, tasks = bank.packed_subset(range(150)), list(range(150))
+    subset, tasks = packed_subset(bank, range(150)), list(range(150))
     while len(tasks) > 1:
         keep = torch.randperm(len(tasks), generator=gen)[:(len(tasks) + 1) // 2]
         previous = subset
@@ -189,7 +190,7 @@ def test_nested_subsets_halving_like_binary_search(reuse: bool) -> None:
 
 def test_subset_keeping_every_task_gets_its_own_storage() -> None:
     bank, stacks = random_bank(40)
-    subset = bank.packed_subset(range(0, 40, 2))  # 20 tasks
+    subset = packed_subset(bank, range(0, 40, 2))  # 20 tasks
     again = subset.subset(torch.arange(20).flip(0), reuse_storage=True)
     assert_subset_matches(again, stacks, list(range(38, -1, -2)))
 
@@ -197,10 +198,10 @@ def test_subset_keeping_every_task_gets_its_own_storage() -> None:
 def test_packed_subset_bad_inputs_raise() -> None:
     bank, _ = random_bank(20)
     with pytest.raises(IndexError):
-        bank.packed_subset([3, 20])
+        packed_subset(bank, [3, 20])
     with pytest.raises(ValueError, match="repeat"):
-        bank.packed_subset([3, 3])
-    subset = bank.packed_subset([1, 2, 19])
+        packed_subset(bank, [3, 3])
+    subset = packed_subset(bank, [1, 2, 19])
     with pytest.raises(IndexError):
         subset.subset([3])
     with pytest.raises(ValueError, match="repeat"):
@@ -219,4 +220,16 @@ def test_popcount_without_numpy_bitwise_count(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(subset_module, "_BITWISE_COUNT", None)  # numpy < 2: the SWAR fallback
     assert torch.equal(subset_module._popcount_rows(words), expected.to(torch.int32))
     bank, stacks = random_bank(37)
-    assert_subset_matches(bank.packed_subset([36, 0, 20, 5]), stacks, [36, 0, 20, 5])
+    assert_subset_matches(packed_subset(bank, [36, 0, 20, 5]), stacks, [36, 0, 20, 5])
+
+
+def test_bank_does_not_import_subset() -> None:
+    """The subset module builds on the bank; the bank must not reach back (no import cycle)."""
+    import ast
+    import inspect
+
+    import supermasks.inference.bank as bank_module
+    tree = ast.parse(inspect.getsource(bank_module))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not any(name and name.endswith("subset") for name in imported)

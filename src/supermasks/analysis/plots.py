@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from supermasks.store.files import atomic_write_bytes
 
 from ._counts import Masks, as_binary, check_masks
 
@@ -125,25 +126,17 @@ def mask_grid(masks: Masks, layer: str, title: str | None = None) -> Figure:
 def save_figure(fig: Figure, directory: Path, stem: str) -> list[Path]:
     """Write `stem.png` (dpi 120) and `stem.svg` into `directory` atomically; returns the paths.
 
-    Each file is written under a temporary name in the same directory and renamed with
-    `os.replace`, so a reader never sees a half-written figure and an interrupted save leaves the
+    Each format is rendered in memory, then written by the one atomic writer (temporary name,
+    fsync, rename): a reader never sees a half-written figure and an interrupted save leaves the
     previous file intact.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in _SAVE_FORMATS:
         target = directory / f"{stem}.{fmt}"
-        # A fresh hidden name per call ("x" mode refuses to reuse one); unlike mkstemp, `open`
-        # honours the umask, so the figure gets the usual file permissions.
-        tmp = directory / f".{stem}.{fmt}.{secrets.token_hex(6)}.tmp"
-        try:
-            with open(tmp, "xb") as handle:
-                fig.savefig(handle, format=fmt, dpi=_DPI)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=_DPI)
+        atomic_write_bytes(target, buffer.getbuffer())
         paths.append(target)
     return paths
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pooch
 
+from supermasks.store.files import sync_file
+
 from .errors import ChecksumError, SourceUnavailableError
 
 CACHE_ENV = "SUPERMASKS_DATA_DIR"
@@ -180,9 +182,6 @@ def _fetch_files(
 def _download_one(
     fname: str, digest: str, base_urls: Sequence[str], target: Path, progress: bool, label: str
 ) -> None:
-    # Imported here because requests is slow to import and only downloads need it.
-    import requests
-
     failures: list[str] = []
     mismatch = False
     for base in base_urls:
@@ -197,11 +196,16 @@ def _download_one(
                 path=target,
                 downloader=pooch.HTTPDownloader(progressbar=progress, timeout=_TIMEOUT_S),
             )
+            sync_file(target / fname)  # pooch renames without fsync: make the cached file durable
             return
         except ValueError as err:  # pooch's way of reporting a digest mismatch
             mismatch = True
             failures.append(f"{url}: SHA-256 mismatch ({err})")
-        except requests.exceptions.RequestException as err:
+        except OSError as err:
+            # pooch's HTTP errors are requests' exceptions, all OSErrors without an errno; one
+            # with an errno is a local file-system failure (disk full, no permission): say so as it is.
+            if err.errno is not None:
+                raise
             failures.append(f"{url}: {err}")
     details = "\n  ".join(failures)
     if mismatch:

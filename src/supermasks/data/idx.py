@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import gzip as gzip_module
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from supermasks.store.files import atomic_write_bytes
 
 from .errors import (
     BadMagicError,
@@ -101,7 +101,7 @@ def read_idx_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_idx(path: Path, array: np.ndarray, gzip: bool) -> None:
-    """Write `array` as an IDX file (gzipped when `gzip`), atomically via a temporary name."""
+    """Write `array` as an IDX file (gzipped when `gzip`) with the one atomic, fsynced writer."""
     path = Path(path)
     array = np.asarray(array)
     native = array.dtype.newbyteorder("=")
@@ -117,11 +117,4 @@ def write_idx(path: Path, array: np.ndarray, gzip: bool) -> None:
     if gzip:
         # mtime=0 makes the bytes (and so their checksum) depend on the content only.
         payload = gzip_module.compress(payload, compresslevel=6, mtime=0)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, payload)

@@ -12,44 +12,27 @@ word in a constant (65536, 16) table and adds them scaled by `g_j`, i.e. 16 mult
 byte pair read, with no float stack ever materialised. The up to 15 tasks of an unfinished group
 are kept row-packed (`pack_mask`) and unpacked in chunks.
 
-Binary-search inference re-packs subsets of the tasks densely: see `supermasks.inference.subset`.
+Binary-search inference re-packs subsets of the tasks densely: `supermasks.inference.subset` builds
+on this module (never the other way round); the word layout both use is in `_packing`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supermasks.inference._packing import _INDICES, GROUP, _add_block_mixture, _unsigned, _word_bits, mixing_weights
 from supermasks.models.masks import pack_mask, unpack_mask
 from supermasks.models.tasks import masked_layers
 
-if TYPE_CHECKING:
-    from supermasks.inference.subset import PackedSubset
-
-GROUP = 16            # tasks per packed word
 _BLOCK_ROWS = 64      # words per storage block: appending a group copies one block, not the whole bank
-_INDICES = 1 << 20    # int32 indices per embedding-bag call: fewest Python round trips while in cache (measured)
 _TAIL_CHUNK = 65536   # weights per unpacked chunk of the unfinished group
 _SHIFTS = torch.arange(7, -1, -1, dtype=torch.uint8)  # most significant bit first, as `pack_mask`
-_REPACK_CHUNK = 8192    # fewest weights per re-packing step: few Python round trips (measured)
-_REPACK_BYTES = 1 << 22  # bytes of parts per re-packing step beyond the fewest weights: they stay in L3
-_PRODUCT_CHUNK = 4096   # fewest weights per look-up step over a subset (measured)
-_PRODUCT_INDICES = 1 << 18  # indices per look-up step beyond the fewest: they and their weights stay in L2
-_SLOT_BITS = torch.tensor([1 << (GROUP - 1 - b) for b in range(GROUP)], dtype=torch.int64)  # slot b -> its bit
-
-
-@functools.cache
-def _word_bits() -> torch.Tensor:
-    """(65536, 16) float32: row v holds the bits of v, most significant first (4 MiB, built once)."""
-    v = torch.arange(1 << GROUP, dtype=torch.int32).unsqueeze(1)
-    return ((v >> torch.arange(GROUP - 1, -1, -1, dtype=torch.int32)) & 1).to(torch.float32)
 
 
 def _pack_words(masks: torch.Tensor) -> torch.Tensor:
@@ -57,34 +40,6 @@ def _pack_words(masks: torch.Tensor) -> torch.Tensor:
     weights = torch.tensor([1 << (GROUP - 1 - b) for b in range(GROUP)], dtype=torch.int32)
     words = (masks.to(torch.int32) * weights.unsqueeze(1)).sum(0, dtype=torch.int32)  # (n,) in [0, 65536)
     return torch.where(words >= 1 << 15, words - (1 << GROUP), words).to(torch.int16)  # two's complement
-
-
-def _unsigned(words: torch.Tensor) -> torch.Tensor:
-    """int16 words as non-negative int32 indices into `_word_bits()`."""
-    return words.to(torch.int32).bitwise_and_(0xFFFF)
-
-
-def _add_block_mixture(block: torch.Tensor, coef: torch.Tensor, out: torch.Tensor) -> None:
-    """`out += sum_b coef[w, b] * bit_b(block[w])` over the words w of a (rows, n) int16 block.
-
-    `coef @ bits(v)` is tabulated for every word value v (one small matmul) and then looked up
-    per weight: the product with the stack, without unpacking it.
-    """
-    tables = coef @ _word_bits().t()  # (rows, 65536)
-    chunk = max(4096, _INDICES // 4 // max(block.shape[0], 1))  # int64 indices here
-    for c0 in range(0, out.numel(), chunk):
-        idx = _unsigned(block[:, c0:c0 + chunk]).long()
-        out[c0:c0 + chunk] += torch.gather(tables, 1, idx).sum(0)
-
-
-def mixing_weights(alphas: torch.Tensor | None, count: int, num_tasks: int) -> torch.Tensor:
-    """`alphas` as a flat float32 vector of `count` entries (default: `1 / num_tasks` each)."""
-    if alphas is None:
-        alphas = torch.full((count,), 1.0 / max(num_tasks, 1))
-    alphas = alphas.detach().to(torch.float32).reshape(-1)
-    if alphas.numel() != count:
-        raise ValueError(f"{alphas.numel()} alphas for {count} tasks")
-    return alphas
 
 
 class MaskBank:
@@ -190,12 +145,6 @@ class MaskBank:
         for b, packed in enumerate(self.tail_[name]):
             word |= ((packed.unsqueeze(1) >> _SHIFTS) & 1).to(torch.int16) << (GROUP - 1 - b)
         return word.view(-1)[:self.numel(name)]
-
-    def packed_subset(self, tasks: torch.Tensor | Iterable[int]) -> "PackedSubset":
-        """The masks of `tasks` re-packed densely with their counts (see `subset.packed_subset`)."""
-        from supermasks.inference.subset import packed_subset  # the subset module builds on this one
-
-        return packed_subset(self, tasks)
 
     # -- products with the stack ----------------------------------------------------------------
     def _select(self, tasks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from supermasks.inference.bank import MaskBank
-from supermasks.inference.subset import PackedSubset
+from supermasks.inference.subset import PackedSubset, packed_subset
 from supermasks.inference.oneshot import alpha_gradient
 
 
@@ -49,7 +49,7 @@ def _search_rounds(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective:
         remaining = remaining[keep]
         if remaining.numel() > 1:
             # Each subset serves one round only: re-pack it in place to keep memory flat.
-            candidates = bank.packed_subset(remaining) if candidates is bank else \
+            candidates = packed_subset(bank, remaining) if candidates is bank else \
                 candidates.subset(keep, reuse_storage=True)
 
 

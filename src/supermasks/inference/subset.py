@@ -19,10 +19,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from supermasks.inference import bank as _bank  # _bank._BLOCK_ROWS read at run time (tests shrink it)
-from supermasks.inference.bank import (GROUP, _PRODUCT_CHUNK, _PRODUCT_INDICES, _REPACK_BYTES, _REPACK_CHUNK,
-                                       _SLOT_BITS, MaskBank, _add_block_mixture, _unsigned, _word_bits,
-                                       mixing_weights)
+from supermasks.inference._packing import GROUP, _SLOT_BITS, _add_block_mixture, _unsigned, _word_bits, mixing_weights
+from supermasks.inference.bank import MaskBank
+
+_REPACK_CHUNK = 8192    # fewest weights per re-packing step: few Python round trips (measured)
+_REPACK_BYTES = 1 << 22  # bytes of parts per re-packing step beyond the fewest weights: they stay in L3
+_PRODUCT_CHUNK = 4096   # fewest weights per look-up step over a subset (measured)
+_PRODUCT_INDICES = 1 << 18  # indices per look-up step beyond the fewest: they and their weights stay in L2
 
 # -- re-packing subsets ------------------------------------------------------------------------------
 _BITWISE_COUNT = getattr(np, "bitwise_count", None)  # numpy >= 2: hardware popcount
@@ -281,7 +284,7 @@ def _repack_layer(plan: _RepackPlan, rows: torch.Tensor, read: Callable[[int, in
 class PackedSubset:
     """Some of a bank's tasks, re-packed densely (16 per int16 word), with their per-weight counts.
 
-    Built by `MaskBank.packed_subset` or `PackedSubset.subset`. Offers what superposition needs
+    Built by `packed_subset(bank, tasks)` or `PackedSubset.subset`. Offers what superposition needs
     of a bank (`shapes`, `num_tasks`, `mixture`, `inner_products`, Wortsman, Ramanujan et al.,
     NeurIPS 2020, eq. 2 and its alpha gradient) over its own tasks, in the order `tasks` lists
     them: position i is bank task `tasks[i]`. Word slots left empty hold zero bits.
@@ -398,10 +401,12 @@ class _RowReader:
     def __init__(self, blocks: list[torch.Tensor], rows: torch.Tensor, tail: torch.Tensor | None,
                  buffers: _Buffers) -> None:
         self.pieces = []  # (block, rows of it)
-        for i, block in enumerate(blocks):
-            local = rows[(rows >= i * _bank._BLOCK_ROWS) & (rows < i * _bank._BLOCK_ROWS + block.shape[0])] - i * _bank._BLOCK_ROWS
+        first = 0  # the bank's first row in `block`: blocks hold consecutive rows
+        for block in blocks:
+            local = rows[(rows >= first) & (rows < first + block.shape[0])] - first
             if local.numel():
                 self.pieces.append((block, local))
+            first += block.shape[0]
         self.tail = tail
         self.buffers = buffers
         self.num_rows = rows.numel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +12,15 @@ import yaml
 
 
 def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
-    """Write via a temporary file in the same directory, fsync, then rename over `path`.
+    """Write via a temporary file in the same directory, fsync it, rename it over `path`, fsync the directory.
 
-    A crash leaves either the old file or the new one, never a half-written file.
+    A crash leaves either the old file or the new one, never a half-written file; once this
+    returns, the new file and its name survive a power loss. The file gets the usual permissions
+    (0o666 less the umask), as `open` would give it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -26,8 +28,44 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
+
+
+def sync_file(path: Path) -> None:
+    """fsync a file that another library wrote and renamed into place, and its directory."""
+    path = Path(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_directory(path.parent)
+
+
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new hidden file beside `path`, opened for writing (unlike `mkstemp`, it honours the umask)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:  # a leftover of a crashed write with the same random name
+            continue
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable; platforms that cannot open or sync a directory skip it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # Windows cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse to sync a directory
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

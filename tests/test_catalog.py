@@ -1,0 +1,28 @@
+"""The torch-free catalogue that `supermasks list` prints equals the registries beside the code."""
+
+from supermasks import catalog
+from supermasks.data import list_benchmarks, list_sources
+from supermasks.methods import list_methods
+from supermasks.models import list_models
+from supermasks.scenarios import SCENARIOS
+
+
+def test_methods_match_the_registry() -> None:
+    assert catalog.METHODS == list_methods()
+
+
+def test_benchmarks_match_the_registry() -> None:
+    assert catalog.BENCHMARKS == list_benchmarks()
+
+
+def test_sources_match_the_registry() -> None:
+    assert catalog.SOURCES == {s.name: s.description for s in list_sources()}
+
+
+def test_models_match_the_registry() -> None:
+    assert catalog.MODELS == list_models()
+
+
+def test_sections_cover_every_table_in_order() -> None:
+    assert list(catalog.sections()) == ["benchmarks", "data sources", "models", "methods", "scenarios"]
+    assert catalog.sections()["scenarios"] is SCENARIOS
