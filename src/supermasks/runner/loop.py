@@ -20,6 +20,7 @@ from supermasks.store.masks import save_task_checkpoint
 from supermasks.config import ConfigError, ExperimentConfig, to_dict
 from supermasks.data import Dataset, Task, load_source, make_benchmark
 from supermasks.methods import Method, method_spec, supsup
+from supermasks.methods.base import Reports
 from supermasks.store.checkpoints import (CheckpointWarning, ResumePoint, clear_state_checkpoints, load_latest_state,
                                save_state_checkpoint)
 from supermasks.store.rundir import collect_meta, now, read_meta, run_directory
@@ -100,21 +101,6 @@ def build_method(config: ExperimentConfig, method_name: str, tasks: list[Task], 
             reference.learn(task, progress=progress)
         return supsup.from_config(config, len(tasks), reference_signatures=reference.signatures_)
     return method_spec(method_name).build(config, len(tasks))
-
-
-def write_transfer_tables(method: object, directory: Path) -> None:
-    """SupSup's transfer: the alphas each task started from and the similarities behind them, per layer."""
-    alphas = getattr(method, "alphas_", None)
-    if not alphas or not any(alphas):
-        return
-    rows = [{"task": t, "layer": layer, "source_task": s, "alpha": float(a)}
-            for t, per_layer in enumerate(alphas) for layer, values in per_layer.items() for s, a in enumerate(values)]
-    write_csv(directory / "alphas.csv", pd.DataFrame(rows))
-    sims = [{"task": t, "layer": layer, "source_task": s, "similarity": float(v)}
-            for t, per_layer in enumerate(getattr(method, "similarities_", [])) for layer, values in per_layer.items()
-            for s, v in enumerate(values)]
-    if sims:
-        write_csv(directory / "transfer_similarity.csv", pd.DataFrame(sims))
 
 
 def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks: list[Task], directory: Path, *,
@@ -246,11 +232,12 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                "seconds_per_task": float(np.mean([row["train_seconds"] for row in rows])),
                "samples_per_second": float(np.mean([row["samples_per_second"] for row in rows])),
                "scenario": config.scenario}
-    report = getattr(method, "write_report", None)
-    if report is not None:  # a method's own analysis (HopSupSup: Hopfield recovery and storage)
-        summary |= report(directory)
+    if isinstance(method, Reports):  # a method's own analysis (SupSup's transfer, HopSupSup's Hopfield recovery)
+        own = method.report()
+        summary |= own.metrics
+        for stem, table in own.tables.items():
+            write_csv(directory / f"{stem}.csv", table)
     write_json(directory / "metrics.json", summary)
-    write_transfer_tables(method, directory)
 
     overlap_summary = None
     if config.overlap and n >= 2 and hasattr(method, "masks"):
