@@ -305,8 +305,7 @@ class ToyHop:
         self.model.grow_tasks(state["tasks"])
         self.model.load_state_dict(state["model"])
         if state["optimizer"] is not None:
-            params = [p for task in self.model.scores for p in task]
-            self.optimizer_ = torch.optim.Adam(params[:len(self.model.hidden_sizes)], lr=self.lr)
+            self.optimizer_ = torch.optim.Adam(list(self.model.scores[0]), lr=self.lr)
             for t in range(1, self.model.num_tasks):
                 self.optimizer_.add_param_group({"params": list(self.model.scores[t])})
             self.optimizer_.load_state_dict(copy.deepcopy(state["optimizer"]))
