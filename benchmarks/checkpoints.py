@@ -3,8 +3,8 @@
 Two ways to save the full training state after every task, measured in one process, interleaved:
 - whole: every tensor in one safetensors file per checkpoint, then read back for its SHA-256
   (how `supermasks.store.checkpoints` saved before tensors were stored as shared blobs);
-- incremental: `supermasks.resume.save_state_checkpoint`, which writes only the tensors no kept
-  checkpoint already holds (the new task's scores, the mask bank's changed parts, generators).
+- incremental: `supermasks.store.checkpoints.save_state_checkpoint`, which writes only the tensors no
+  kept checkpoint already holds (the new task's scores, the mask bank's changed parts, generators).
 A real run's sequence is replayed: tasks of random scores are added one by one (their masks
 banked, as after training) and the incremental state is saved after each; near each reported
 task count both ways save, and their medians are printed with the space each directory takes.

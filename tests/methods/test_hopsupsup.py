@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import pandas as pd
 import pytest
 import torch
 
@@ -132,13 +131,14 @@ def test_tasks_must_arrive_in_order():
         make(steps=5).begin_task(tasks[1])
 
 
-def test_write_report_writes_the_csv_and_summary(learned, tmp_path):
+def test_report_gives_the_hopfield_table_and_summary(learned):
     method, tasks = learned
     before = method.test_batches_
     for task in tasks:
         method.infer_task(task.x_test)
-    summary = method.write_report(tmp_path)
-    frame = pd.read_csv(tmp_path / "hopfield.csv")
+    report = method.report()
+    assert list(report.tables) == ["hopfield"]
+    frame, summary = report.tables["hopfield"], report.metrics
     assert list(frame.columns) == list(REPORT_COLUMNS)
     assert frame["task"].tolist() == [0, 1, 2]
     assert frame["correct"].all() and (frame["nearest_task"] == frame["task"]).all()

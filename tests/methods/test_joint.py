@@ -67,7 +67,7 @@ def test_keeps_references_and_counts_the_stored_data():
     assert method.memory_bytes() == parameter_bytes(method.model)
     run(method, tasks)
     for task in tasks:  # the very tensors of the Task: nothing was copied
-        assert method.seen_[task.task_id].x_train is task.x_train
+        assert method.seen_[task.task_id][0] is task.x_train
     data = sum(t.x_train.nbytes + t.y_train.nbytes for t in tasks)
     assert method.memory_bytes() == parameter_bytes(method.model) + data
 

@@ -87,6 +87,23 @@ class MaskBank:
         self.num_tasks += 1
         return self.num_tasks - 1
 
+    def state_dict(self) -> dict[str, object]:
+        """The stored bits and counts as they are: full blocks never change again, so they save the same bytes."""
+        return {"shapes": {name: list(shape) for name, shape in self.shapes.items()}, "num_tasks": self.num_tasks,
+                "blocks": {name: list(blocks) for name, blocks in self.blocks_.items()},
+                "tail": dict(self.tail_), "counts": dict(self.counts_)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take the masks of `state` (from `state_dict`) as this bank's own; ValueError for other layers or shapes."""
+        shapes = {name: tuple(shape) for name, shape in state["shapes"].items()}
+        if shapes != self.shapes:
+            raise ValueError(f"the saved mask bank holds layers {shapes}, this one {self.shapes}")
+        self.num_tasks = state["num_tasks"]
+        # Copies: a loaded state may share its buffers, and the bank changes its tensors in place.
+        self.blocks_ = {name: [b.clone() for b in blocks] for name, blocks in state["blocks"].items()}
+        self.tail_ = {name: t.clone() for name, t in state["tail"].items()}
+        self.counts_ = {name: t.clone() for name, t in state["counts"].items()}
+
     def _append_word(self, name: str, word: torch.Tensor) -> None:
         blocks = self.blocks_[name]
         if blocks and blocks[-1].shape[0] < _BLOCK_ROWS:

@@ -69,6 +69,15 @@ class HopfieldStore:
         """Bytes of the float32 matrix: `4 d^2`, whatever the number of stored patterns."""
         return 4 * self.d * self.d
 
+    def state_dict(self) -> dict[str, object]:
+        return {"d": self.d, "psi": self.psi_, "num_patterns": self.num_patterns_}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["d"] != self.d:
+            raise ValueError(f"a saved Hopfield store of size {state['d']} for one of size {self.d}")
+        self.psi_ = state["psi"].detach().clone()  # a copy: `store` updates it in place
+        self.num_patterns_ = state["num_patterns"]
+
 
 class _StraightThroughGate(torch.autograd.Function):
     """`1[s >= 0]` forward, identity backward (the straight-through estimator of SupSup)."""
@@ -139,6 +148,20 @@ class NeuronMaskMLP(nn.Module):
         """Register fresh scores for a new task (see `new_scores`); returns its task id."""
         self.scores.append(self.new_scores())
         return self.num_tasks - 1
+
+    def grow_tasks(self, count: int) -> None:
+        """Add tasks until there are `count`, so saved scores can be loaded (their draws are overwritten)."""
+        if self.num_tasks > count:
+            raise ValueError(f"the network has {self.num_tasks} tasks already, the state {count}")
+        while self.num_tasks < count:
+            self.scores.append(self.new_scores(torch.Generator()))  # leaves the network's own stream alone
+
+    def get_extra_state(self) -> dict[str, torch.Tensor]:
+        """The network's own generator (it draws `add_task`'s scores), saved with its tensors by `state_dict`."""
+        return {"generator": self._generator.get_state()}
+
+    def set_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        self._generator.set_state(state["generator"].clone())
 
     def gates(self, task_id: int) -> list[torch.Tensor]:
         """The task's binary gates, one bool tensor (d_l,) per hidden layer."""

@@ -12,13 +12,15 @@ taken to come from a new task, and a fresh mask is allocated.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from supermasks.inference.bank import MaskBank
 from supermasks.inference.oneshot import alpha_gradient
-from supermasks.models import add_task, compute_mask, masked_layers, num_tasks, set_task, task_scores
+from supermasks.models import (add_task, compute_mask, grow_tasks, load_network, masked_layers, num_tasks, set_task,
+                               task_scores)
 from supermasks.models.layers import score_init
 from supermasks.training import make_optimizer
 
@@ -95,6 +97,7 @@ class NNsLearner:
     """
 
     name = "nns"  # what a resumable checkpoint of this learner is called
+    HYPERPARAMETERS = ("optimizer", "lr", "check_every", "min_candidates", "margin", "warmup")
 
     def __init__(self, model: nn.Module, *, optimizer: str = "rmsprop", lr: float = 1e-4,
                  check_every: int = 100, min_candidates: int = 5, margin: float = 2 ** -3,
@@ -151,6 +154,40 @@ class NNsLearner:
         return detect_new_task(self.model, self.bank(), x, min_candidates=self.min_candidates,
                                margin=self.margin, generator=self.candidate_generator_)
 
+    def state_dict(self) -> dict[str, Any]:
+        """Every mask's scores, the generators, each task's optimiser state and the stream's bookkeeping."""
+        return {"method": self.name, "hyperparameters": {k: getattr(self, k) for k in self.HYPERPARAMETERS},
+                "num_tasks": self.num_tasks, "model": self.model.state_dict(),
+                "score_generator": self.score_generator_.get_state(),
+                "candidate_generator": self.candidate_generator_.get_state(),
+                "optimizers": {task: opt.state_dict() for task, opt in self.optimizers_.items()},
+                "current_task": self.current_task_, "allocated_at": self.allocated_at_,
+                "batches_seen": self.batches_seen_, "checks": [list(c) for c in self.checks_],
+                "trained": list(self.trained_)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load `state` (from `state_dict`) into a learner freshly built with the same settings."""
+        if state.get("method") != self.name:
+            raise ValueError(f"the state is of {state.get('method')!r}, not of {self.name!r}")
+        saved = state.get("hyperparameters", {})
+        differ = [f"{k}={getattr(self, k)!r} here, {saved.get(k)!r} in the state" for k in self.HYPERPARAMETERS
+                  if saved.get(k) != getattr(self, k)]
+        if differ:
+            raise ValueError("the state does not fit this NNsLearner: " + "; ".join(differ))
+        grow_tasks(self.model, state["num_tasks"])
+        load_network(self.model, state["model"])
+        self.score_generator_.set_state(state["score_generator"].clone())
+        self.candidate_generator_.set_state(state["candidate_generator"].clone())
+        self.optimizers_ = {}
+        for task, saved_optimizer in state["optimizers"].items():
+            optimizer = make_optimizer(self.optimizer, task_scores(self.model, task), self.lr)
+            optimizer.load_state_dict(_cloned(saved_optimizer))  # it would keep the given tensors as its own
+            self.optimizers_[task] = optimizer
+        self.current_task_, self.allocated_at_ = state["current_task"], state["allocated_at"]
+        self.batches_seen_ = state["batches_seen"]
+        self.checks_ = [(int(i), bool(new), int(best)) for i, new, best in state["checks"]]
+        self.trained_ = list(state["trained"])
+
     def learn_stream(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[int, int]]:
         """Train on a stream of (inputs, labels) batches with no task ids; return the new tasks found.
 
@@ -182,6 +219,17 @@ class NNsLearner:
             self.trained_.append(task)
             self.batches_seen_ += 1
         return found
+
+
+def _cloned(tree: Any) -> Any:
+    """`tree` with every tensor copied (dicts and lists rebuilt, other values as they are)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().clone()
+    if isinstance(tree, dict):
+        return {k: _cloned(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_cloned(v) for v in tree]
+    return tree
 
 
 def boundary_report(detected: Sequence[tuple[int, int]] | Sequence[int], true_boundaries: Sequence[int],

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from supermasks.data.task import Task
-from supermasks.models import MultiHeadMLP, build_multihead
+from supermasks.models import MultiHeadMLP, build_multihead, load_network
 from supermasks.scenarios import SCENARIOS
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
 
@@ -36,6 +36,17 @@ def begin_task(model: MultiHeadMLP, scenario: str, task: Task, seed: int) -> Non
         model.add_head(seed + 1000 + task.task_id)
     elif task.task_id > len(model.heads):
         raise ValueError(f"tasks must arrive in order: got task {task.task_id}, expected {len(model.heads)}")
+
+
+def network_state(model: MultiHeadMLP) -> dict:
+    """The network's number of heads and its tensors (`nn.Module.state_dict`, the module's own tensors)."""
+    return {"heads": len(model.heads), "tensors": model.state_dict()}
+
+
+def load_network_state(model: MultiHeadMLP, state: dict) -> None:
+    """Grow a freshly built network to the saved number of heads, then copy the saved tensors in."""
+    model.grow_heads(state["heads"])
+    load_network(model, state["tensors"])
 
 
 def head_of(model: MultiHeadMLP, scenario: str, task_id: int | None) -> int:

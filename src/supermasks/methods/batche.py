@@ -8,15 +8,16 @@ W is trained on task 0 only, later tasks train only their own r_t, s_t and bias_
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from supermasks.data.task import Task
 from supermasks.methods import _dense
+from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
-from supermasks.models import parameter_bytes
+from supermasks.models import load_network, parameter_bytes
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
 
@@ -84,6 +85,13 @@ class BatchEMLP(nn.Module):
     def add_task(self, generator: torch.Generator) -> int:
         return [layer.add_task(generator) for layer in self.layers][-1]
 
+    def grow_tasks(self, count: int) -> None:
+        """Add tasks until there are `count` (their vectors are meant to be overwritten by saved ones)."""
+        if self.num_tasks > count:
+            raise ValueError(f"the network has {self.num_tasks} tasks already, the state {count}")
+        while self.num_tasks < count:
+            self.add_task(torch.Generator())  # throwaway draws: the method's sign stream stays untouched
+
     def shared_parameters(self) -> list[nn.Parameter]:
         return [layer.weight for layer in self.layers]
 
@@ -118,6 +126,7 @@ class BatchE:
     """
 
     name = "batche"
+    HYPERPARAMETERS = ("optimizer", "lr", "weight_lr", "batch_size", "steps_per_task", "seed")
 
     def __init__(self, model: BatchEMLP, *, optimizer: str = "adam", lr: float = 1e-3, weight_lr: float | None = None,
                  batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0) -> None:
@@ -178,6 +187,18 @@ class BatchE:
     def memory_bytes(self) -> int:
         """The shared weights plus every task's vectors."""
         return parameter_bytes(self.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**header(self, self.HYPERPARAMETERS), "num_tasks": self.model.num_tasks,
+                "model": self.model.state_dict(), "sign_generator": self.sign_generator_.get_state(),
+                "batch_generator": self.batch_generator_.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_header(self, self.HYPERPARAMETERS, state)
+        self.model.grow_tasks(state["num_tasks"])
+        load_network(self.model, state["model"])
+        load_generator(self.sign_generator_, state["sign_generator"])
+        load_generator(self.batch_generator_, state["batch_generator"])
 
 
 def from_config(config: "ExperimentConfig", num_tasks: int) -> BatchE:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,7 @@ from torch.func import functional_call, grad, vmap
 from supermasks.config import ConfigError
 from supermasks.data.task import Task
 from supermasks.methods import _dense
+from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
@@ -62,6 +63,8 @@ class EWC:
     """
 
     name = "ewc"
+    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "seed", "lam", "samples",
+                       "fisher_label", "mode", "decay")
 
     def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
                  batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0, lam: float = 1000.0,
@@ -171,6 +174,22 @@ class EWC:
                 *self.merged_fisher_, *self.merged_anchors_]
         unique = {id(t): t for t in kept}  # merged terms may be the stored tensors themselves
         return parameter_bytes(self.model) + sum(t.nbytes for t in unique.values())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The network, generators and per-term Fisher and anchors; the merged quadratic is rebuilt from them."""
+        return {**header(self, self.HYPERPARAMETERS), "network": _dense.network_state(self.model),
+                "batch_generator": self.batch_generator_.get_state(),
+                "fisher_generator": self.fisher_generator_.get_state(),
+                "fisher": [dict(term) for term in self.fisher_], "anchors": [dict(term) for term in self.anchors_]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_header(self, self.HYPERPARAMETERS, state)
+        _dense.load_network_state(self.model, state["network"])
+        load_generator(self.batch_generator_, state["batch_generator"])
+        load_generator(self.fisher_generator_, state["fisher_generator"])
+        self.fisher_ = [{n: owned(t) for n, t in term.items()} for term in state["fisher"]]
+        self.anchors_ = [{n: owned(t) for n, t in term.items()} for term in state["anchors"]]
+        self._merge()  # the penalty refers to this network's own parameters, and shares the terms' tensors
 
 
 def check(config: "ExperimentConfig") -> None:

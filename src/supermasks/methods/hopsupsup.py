@@ -11,8 +11,7 @@ tasks. Runs in GNs and GNu: the task id is given while training, not at test tim
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -22,9 +21,10 @@ from supermasks.data.task import Task
 from supermasks.inference.hopfield import (HopfieldStore, NeuronMaskMLP, gate_pattern, nearest_gates,
                                            recover_gates, recovery_report, storage_bytes, storkey_capacity,
                                            straight_through_gate)
-from supermasks.methods.base import MethodSpec
+from supermasks.methods._state import check_header, header, load_generator, owned
+from supermasks.methods.base import MethodReport, MethodSpec
+from supermasks.models import load_network
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
-from supermasks.store.files import write_csv
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
 
 if TYPE_CHECKING:
@@ -52,11 +52,13 @@ class HopSupSup:
       of a stored task.
 
     `true_gates_` keeps every task's trained gates and `probes_` a batch of each task's training
-    inputs, both for `write_report` only; `predict` never reads them, and `memory_bytes` leaves
+    inputs, both for `report` only; `predict` never reads them, and `memory_bytes` leaves
     them out.
     """
 
     name = "hopsupsup"
+    HYPERPARAMETERS = ("optimizer", "lr", "batch_size", "steps_per_task", "seed", "recovery_steps", "recovery_lr",
+                       "recall_steps", "probe_size")
 
     def __init__(self, model: NeuronMaskMLP, *, optimizer: str = "rmsprop", lr: float = 1e-4, batch_size: int = 128,
                  steps_per_task: int = 1000, seed: int = 0, recovery_steps: int = 50, recovery_lr: float = 0.1,
@@ -178,8 +180,8 @@ class HopSupSup:
         live = 0 if self.scores_ is None else sum(4 * s.numel() for s in self.scores_)
         return self.model.weight_bytes() + sum(store.nbytes() for store in self.stores_) + live
 
-    def write_report(self, directory: Path) -> dict[str, float]:
-        """Write `hopfield.csv` (one row per stored task) and return summary numbers for metrics.json.
+    def report(self) -> MethodReport:
+        """The table `hopfield` (one row per stored task) and summary numbers for metrics.json.
 
         Each row is recomputed now, against the final matrices: the gates recovered from that
         task's probe (a batch of its unlabelled training inputs kept at learning time) compared
@@ -199,11 +201,10 @@ class HopSupSup:
             rows.append({"task": task_id, "probe_size": len(probe), "bits": sum(g.numel() for g in gates),
                          **recovery_report(gates, self.true_gates_, task_id)})
         frame = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
-        write_csv(Path(directory) / "hopfield.csv", frame)
         sizes = storage_bytes(self.stores_, self.num_stored)
         capacity = min(storkey_capacity(d) for d in self.model.hidden_sizes)
         batches = self.test_batches_
-        return {
+        metrics = {
             "recovery_accuracy": float(frame["correct"].mean()) if rows else math.nan,
             "mean_bit_accuracy": float(frame["bit_accuracy"].mean()) if rows else math.nan,
             "hopfield_bytes": float(sizes["hopfield"]),
@@ -215,6 +216,40 @@ class HopSupSup:
             "test_exact_recall_fraction": self.test_exact_ / batches if batches else math.nan,
             "test_mean_hamming_to_nearest": self.test_hamming_ / batches if batches else math.nan,
         }
+        return MethodReport(metrics=metrics, tables={"hopfield": frame})
+
+    def state_dict(self) -> dict[str, Any]:
+        """The fixed network, generators, Hopfield stores, the task being learned, and what the report reads."""
+        recovered = None if self.recovered_ is None else {"x": self.recovered_[0], "gates": self.recovered_[1]}
+        return {**header(self, self.HYPERPARAMETERS), "model_tasks": self.model.num_tasks,
+                "model": self.model.state_dict(), "score_generator": self.score_generator_.get_state(),
+                "batch_generator": self.batch_generator_.get_state(),
+                "probe_generator": self.probe_generator_.get_state(),
+                "stores": [store.state_dict() for store in self.stores_], "learning": self.learning_,
+                "scores": None if self.scores_ is None else list(self.scores_), "true_gates": self.true_gates_,
+                "probes": self.probes_, "recovered": recovered, "test_batches": self.test_batches_,
+                "test_exact": self.test_exact_, "test_hamming": self.test_hamming_}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_header(self, self.HYPERPARAMETERS, state)
+        self.model.grow_tasks(state["model_tasks"])
+        load_network(self.model, state["model"])
+        for name in ("score", "batch", "probe"):
+            load_generator(getattr(self, f"{name}_generator_"), state[f"{name}_generator"])
+        if len(state["stores"]) != len(self.stores_):
+            raise ValueError(f"{len(state['stores'])} saved Hopfield stores for {len(self.stores_)} hidden layers")
+        for store, saved in zip(self.stores_, state["stores"]):
+            store.load_state_dict(saved)
+        self.learning_ = state["learning"]
+        self.scores_ = None if state["scores"] is None else nn.ParameterList(
+            [nn.Parameter(owned(s)) for s in state["scores"]])
+        self.true_gates_ = [[owned(g) for g in gates] for gates in state["true_gates"]]
+        self.probes_ = [owned(p) for p in state["probes"]]
+        recovered = state["recovered"]
+        self.recovered_ = None if recovered is None else (owned(recovered["x"]),
+                                                          [owned(g) for g in recovered["gates"]])
+        self.test_batches_, self.test_exact_, self.test_hamming_ = (
+            state["test_batches"], state["test_exact"], state["test_hamming"])
 
 
 def from_config(config: "ExperimentConfig", num_tasks: int) -> HopSupSup:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from supermasks.data.task import Task
 from supermasks.methods import _dense
+from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
@@ -24,6 +25,7 @@ class Joint:
     """
 
     name = "joint"
+    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "seed")
 
     def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
                  batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0) -> None:
@@ -35,20 +37,20 @@ class Joint:
         self.steps_per_task = steps_per_task
         self.seed = seed
         self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
-        self.seen_: dict[int, Task] = {}  # task id -> the Task itself: its tensors are shared, not copied
+        # task id -> (images, labels) of its training set: the Task's own tensors, shared, not copied.
+        self.seen_: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def begin_task(self, task: Task) -> None:
         _dense.begin_task(self.model, self.scenario, task, self.seed)
 
     def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
-        self.seen_[task.task_id] = task
-        tasks = list(self.seen_.values())
+        self.seen_[task.task_id] = (task.x_train, task.y_train)
         # train_task samples from one tensor, so the union is concatenated for this call only;
         # between tasks the method holds nothing but the references in `seen_`.
-        x = torch.cat([t.x_train for t in tasks])
-        y = torch.cat([t.y_train for t in tasks])
-        head_ids = torch.cat([torch.full((len(t.y_train),), _dense.head_of(self.model, self.scenario, t.task_id),
-                                         dtype=torch.int64) for t in tasks])
+        x = torch.cat([x for x, _ in self.seen_.values()])
+        y = torch.cat([y for _, y in self.seen_.values()])
+        head_ids = torch.cat([torch.full((len(y),), _dense.head_of(self.model, self.scenario, task_id),
+                                         dtype=torch.int64) for task_id, (_, y) in self.seen_.items()])
         return _dense.train_task(self.model, self.scenario, task, x, y, params=list(self.model.parameters()),
                                  optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size,
                                  steps=self.steps_per_task, generator=self.batch_generator_, name=self.name,
@@ -62,11 +64,34 @@ class Joint:
 
     def data_bytes(self) -> int:
         """Bytes of the stored training images and labels; a tensor shared by two tasks counts once."""
-        tensors = {(t.data_ptr(), t.nbytes): t for task in self.seen_.values() for t in (task.x_train, task.y_train)}
+        tensors = {(t.data_ptr(), t.nbytes): t for pair in self.seen_.values() for t in pair}
         return sum(t.nbytes for t in tensors.values())
 
     def memory_bytes(self) -> int:
         return parameter_bytes(self.model) + self.data_bytes()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The network, the batch stream, and the data of every task seen (each distinct tensor once)."""
+        data: list[torch.Tensor] = []
+        index: dict[tuple[int, int], int] = {}  # (address, bytes) -> position in `data`: shared images stay shared
+
+        def ref(t: torch.Tensor) -> int:
+            key = (t.data_ptr(), t.nbytes)
+            if key not in index:
+                index[key] = len(data)
+                data.append(t)
+            return index[key]
+
+        seen = [[task_id, ref(x), ref(y)] for task_id, (x, y) in self.seen_.items()]
+        return {**header(self, self.HYPERPARAMETERS), "network": _dense.network_state(self.model),
+                "batch_generator": self.batch_generator_.get_state(), "seen": seen, "data": data}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_header(self, self.HYPERPARAMETERS, state)
+        _dense.load_network_state(self.model, state["network"])
+        load_generator(self.batch_generator_, state["batch_generator"])
+        data = [owned(t) for t in state["data"]]
+        self.seen_ = {task_id: (data[x], data[y]) for task_id, x, y in state["seen"]}
 
 
 def from_config(config: "ExperimentConfig", num_tasks: int) -> Joint:

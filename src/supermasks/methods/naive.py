@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from supermasks.data.task import Task
 from supermasks.methods import _dense
+from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
@@ -20,6 +21,7 @@ class Naive:
     """Fine-tunes every weight on each new task with nothing to protect earlier ones."""
 
     name = "naive"
+    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "seed")
 
     def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
                  batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0) -> None:
@@ -49,6 +51,15 @@ class Naive:
 
     def memory_bytes(self) -> int:
         return parameter_bytes(self.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**header(self, self.HYPERPARAMETERS), "network": _dense.network_state(self.model),
+                "batch_generator": self.batch_generator_.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_header(self, self.HYPERPARAMETERS, state)
+        _dense.load_network_state(self.model, state["network"])
+        load_generator(self.batch_generator_, state["batch_generator"])
 
 
 def from_config(config: "ExperimentConfig", num_tasks: int) -> Naive:

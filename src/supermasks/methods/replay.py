@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from supermasks.config import ConfigError
 from supermasks.data.task import Task
 from supermasks.methods import _dense
+from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods._selection import NEEDS_LOGITS, SELECTIONS, reservoir, select
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
@@ -37,6 +38,8 @@ class Replay:
     """
 
     name = "replay"
+    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "seed", "fraction", "per_task",
+                       "budget", "selection", "mix", "eval_batch_size")
 
     def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
                  batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0, fraction: float = 0.5,
@@ -156,6 +159,21 @@ class Replay:
 
     def memory_bytes(self) -> int:
         return parameter_bytes(self.model) + self.buffer_bytes()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**header(self, self.HYPERPARAMETERS), "network": _dense.network_state(self.model),
+                "batch_generator": self.batch_generator_.get_state(),
+                "buffer_generator": self.buffer_generator_.get_state(),
+                "buffer": {"x": self.buffer_x_, "y": self.buffer_y_, "task": self.buffer_task_}, "seen": self.seen_}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_header(self, self.HYPERPARAMETERS, state)
+        _dense.load_network_state(self.model, state["network"])
+        load_generator(self.batch_generator_, state["batch_generator"])
+        load_generator(self.buffer_generator_, state["buffer_generator"])
+        buffer = state["buffer"]
+        self.buffer_x_, self.buffer_y_, self.buffer_task_ = (owned(buffer[k]) for k in ("x", "y", "task"))
+        self.seen_ = state["seen"]
 
 
 MIXES = ("batch", "concat")

@@ -7,13 +7,14 @@ to the optimiser, so every finished task's function stays exactly as it was.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from supermasks.config import ConfigError
 from supermasks.data.task import Task
 from supermasks.methods import _dense
+from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
@@ -33,6 +34,7 @@ class SeparateHeads:
     """One frozen trunk shared by all tasks, one trained linear head per task."""
 
     name = "separate_heads"
+    HYPERPARAMETERS = ("trunk", "optimizer", "lr", "batch_size", "steps_per_task", "seed")
 
     def __init__(self, model: MultiHeadMLP, *, trunk: str = "task0", optimizer: str = "adam", lr: float = 1e-3,
                  batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0) -> None:
@@ -77,6 +79,15 @@ class SeparateHeads:
     def memory_bytes(self) -> int:
         """The trunk plus every task's head: grows by one head per task."""
         return parameter_bytes(self.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**header(self, self.HYPERPARAMETERS), "network": _dense.network_state(self.model),
+                "batch_generator": self.batch_generator_.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_header(self, self.HYPERPARAMETERS, state)
+        _dense.load_network_state(self.model, state["network"])
+        load_generator(self.batch_generator_, state["batch_generator"])
 
 
 def check(config: "ExperimentConfig") -> None:

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from supermasks.data.task import Task
-from supermasks.inference import (OBJECTIVES, MaskBank, infer_per_image, infer_per_image_signature, infer_task,
-                                  infer_task_binary, infer_task_signature)
+from supermasks.inference import (OBJECTIVES, MaskBank, infer_per_image, infer_per_image_binary,
+                                  infer_per_image_signature, infer_task, infer_task_binary, infer_task_signature)
 from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, causal_similarities, layer_alphas,
                                           norm_alphas, transfer_init, two_pass_alphas, two_pass_similarities)
-from supermasks.methods.base import MethodSpec
-from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, masked_layers, norm_layers,
-                               num_tasks, set_task, task_scores, task_signature)
+from supermasks.methods._state import check_header, header, load_generator, owned
+from supermasks.methods.base import MethodReport, MethodSpec
+from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, grow_tasks, load_network, masked_layers,
+                               norm_layers, num_tasks, set_task, task_scores, task_signature)
 from supermasks.models.layers import score_init
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
 
@@ -48,6 +50,8 @@ class SupSup:
     """
 
     name = "supsup"
+    HYPERPARAMETERS = ("optimizer", "lr", "batch_size", "steps_per_task", "seed", "task_inference",
+                       "inference_objective", "transfer", "transfer_protocol", "transfer_temperature")
 
     def __init__(self, model: MaskedMLP, *, optimizer: str = "rmsprop", lr: float = 1e-4,
                  batch_size: int = 128, steps_per_task: int = 1000, seed: int = 0,
@@ -174,16 +178,18 @@ class SupSup:
     def infer_task_per_image(self, x: torch.Tensor) -> torch.Tensor:
         """One inferred task per image of `x` (single-image inference, batched): (batch,) long.
 
-        One-shot (H or G) for the superposing task inferences, nearest signature for "signature".
+        One-shot (H or G) or binary search, image by image, for the superposing task inferences;
+        nearest signature for "signature". Each equals `infer_task` on the image alone.
         """
         if self.bank_.num_tasks == 0:
             raise ValueError("no task has been learned yet, so there is nothing to infer")
         self.model.eval()
         if self.task_inference == "signature":
             return infer_per_image_signature(self.model, x, self.signatures_[:self.bank_.num_tasks])
+        infer = infer_per_image if self.task_inference == "oneshot" else infer_per_image_binary
         with torch.enable_grad():
-            return infer_per_image(self.model, self.bank_, x, self.inference_objective,
-                                   self.num_classes_ if self.inference_objective == "G" else None)
+            return infer(self.model, self.bank_, x, self.inference_objective,
+                         self.num_classes_ if self.inference_objective == "G" else None)
 
     def can_predict(self, task_id: int | None) -> bool:
         """Only tasks whose mask exists, and only with the task id (GG)."""
@@ -211,6 +217,50 @@ class SupSup:
         """The fixed float32 weights (rebuildable from the seed, but held in memory) plus every task's masks."""
         weights = sum(m.weight.numel() * 4 for m in masked_layers(self.model).values())
         return weights + num_tasks(self.model) * self.bytes_per_task()
+
+    def report(self) -> MethodReport:
+        """Transfer's tables: `alphas` (the mix each task started from) and `transfer_similarity` (behind it).
+
+        Per task, masked layer (BN layer for similarities) and earlier task; no tables when no
+        task transferred.
+        """
+        tables: dict[str, pd.DataFrame] = {}
+        if any(self.alphas_):
+            tables["alphas"] = pd.DataFrame(
+                [{"task": t, "layer": layer, "source_task": s, "alpha": float(a)}
+                 for t, per_layer in enumerate(self.alphas_) for layer, values in per_layer.items()
+                 for s, a in enumerate(values)])
+            similarities = [{"task": t, "layer": layer, "source_task": s, "similarity": float(v)}
+                            for t, per_layer in enumerate(self.similarities_) for layer, values in per_layer.items()
+                            for s, v in enumerate(values)]
+            if similarities:
+                tables["transfer_similarity"] = pd.DataFrame(similarities)
+        return MethodReport(tables=tables)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every task's scores and BN statistics, the fixed weights, generators, the mask bank and transfer's records."""
+        def arrays(rows: list[dict[str, np.ndarray]]) -> list[dict[str, torch.Tensor]]:
+            return [{name: torch.from_numpy(values) for name, values in row.items()} for row in rows]
+
+        return {**header(self, self.HYPERPARAMETERS), "num_tasks": num_tasks(self.model),
+                "model": self.model.state_dict(), "score_generator": self.score_generator_.get_state(),
+                "batch_generator": self.batch_generator_.get_state(), "bank": self.bank_.state_dict(),
+                "num_classes": self.num_classes_, "alphas": arrays(self.alphas_),
+                "similarities": arrays(self.similarities_), "reference_signatures": self.reference_signatures}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_header(self, self.HYPERPARAMETERS, state)
+        grow_tasks(self.model, state["num_tasks"])
+        load_network(self.model, state["model"])
+        load_generator(self.score_generator_, state["score_generator"])
+        load_generator(self.batch_generator_, state["batch_generator"])
+        self.bank_.load_state_dict(state["bank"])
+        self.num_classes_ = state["num_classes"]
+        self.alphas_ = [{name: owned(t).numpy() for name, t in row.items()} for row in state["alphas"]]
+        self.similarities_ = [{name: owned(t).numpy() for name, t in row.items()} for row in state["similarities"]]
+        reference = state["reference_signatures"]
+        self.reference_signatures = None if reference is None else [
+            None if row is None else {name: owned(t) for name, t in row.items()} for row in reference]
 
 
 def from_config(config: "ExperimentConfig", num_tasks: int,

@@ -32,6 +32,13 @@ class MultiHeadMLP(nn.Module):
             self.heads.append(nn.Linear(self.heads[0].in_features, self.heads[0].out_features))
         return len(self.heads) - 1
 
+    def grow_heads(self, count: int) -> None:
+        """Add heads until there are `count` (their init is meant to be overwritten by saved values)."""
+        if len(self.heads) > count:
+            raise ValueError(f"the network has {len(self.heads)} heads already, the state {count}")
+        while len(self.heads) < count:
+            self.add_head(0)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (batch, 1, 28, 28) -> (batch, hidden[-1])
         return self.trunk(x)
 

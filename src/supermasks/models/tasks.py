@@ -41,6 +41,27 @@ def add_task(model: nn.Module, generator: torch.Generator,
     return ids.pop()
 
 
+def grow_tasks(model: nn.Module, count: int) -> None:
+    """Give a freshly built network `count` tasks (scores and BN statistics), so saved ones can be loaded into it.
+
+    The values drawn here are overwritten by the saved ones, so a throwaway generator serves and
+    the caller's own streams stay untouched.
+    """
+    have = num_tasks(model)
+    if have > count:
+        raise ValueError(f"the network has {have} tasks already, the state {count}")
+    for _ in range(count - have):
+        add_task(model, torch.Generator())
+
+
+def load_network(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy `tensors` (a `model.state_dict()`) into `model` in place; ValueError when they do not fit it."""
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as error:  # torch reports missing, unexpected and misshapen entries this way
+        raise ValueError(f"the saved network does not fit this {type(model).__name__}: {error}") from None
+
+
 def set_task(model: nn.Module, task_id: int) -> None:
     """Make `task_id` the active task of every masked and per-task BN layer."""
     n = num_tasks(model)

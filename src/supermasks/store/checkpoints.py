@@ -37,10 +37,9 @@ from safetensors.torch import save_file
 
 from supermasks import __version__
 from supermasks.store import blobs as _blobs
-from supermasks.data.task import Task
-from supermasks.store.rundir import now
 from supermasks.store.files import write_json
-from supermasks.store.state import MethodState, StateMismatchError, capture_state, restore_state
+from supermasks.store.rundir import now
+from supermasks.store.state import MethodState, Stateful, StateMismatchError, capture_state, restore_state
 
 MANIFEST = "manifest.json"
 BLOBS = "blobs"
@@ -78,13 +77,13 @@ def _is_ours(name: str) -> bool:
     return re.fullmatch(r"state_task_\d{3,}\.safetensors", name) is not None
 
 
-def save_state_checkpoint(directory: Path, task_id: int, method: Any, extra: dict[str, Any], *,
-                          tasks: Sequence[Task] = (), keep: int | None = 2) -> Path:
-    """Write `method`'s state after `task_id` with `extra` (JSON-able) and list it in the manifest; return the index.
+def save_state_checkpoint(directory: Path, task_id: int, method: Stateful, extra: dict[str, Any], *,
+                          tasks: Sequence[object] = (), keep: int | None = 2) -> Path:
+    """Write `method.state_dict()` after `task_id` with `extra` (JSON-able), list it in the manifest; return the index.
 
-    `tasks` that the method holds (joint keeps every task seen) are stored by reference; pass
-    the same tasks to `load_latest_state`. Checkpoints of later tasks, left by a run that fell
-    back to an earlier one, are replaced. Only the newest `keep` checkpoints stay (None: all), so
+    `tasks` is ignored (a method's state holds whatever data it keeps); it stays for callers
+    that still pass it. Checkpoints of later tasks, left by a run that fell back to an earlier
+    one, are replaced. Only the newest `keep` checkpoints stay (None: all), so
     a corrupt newest one still has one to fall back to; blobs none of them needs are deleted.
     """
     directory = Path(directory)
@@ -94,7 +93,7 @@ def save_state_checkpoint(directory: Path, task_id: int, method: Any, extra: dic
     if manifest["method"] != method.name:
         raise StateMismatchError(f"{directory / MANIFEST} holds checkpoints of {manifest['method']!r}, "
                                  f"not of {method.name!r}")
-    state = capture_state(method, tasks=tasks, copy=False)  # written out at once: no copy needed
+    state = capture_state(method, copy=False)  # written out at once: no copy needed
     refs = _store_blobs(directory / BLOBS, state.tensors)
     path = directory / state_file_name(task_id)
     size, digest = _write_index(path, state, refs, extra)
@@ -109,10 +108,11 @@ def save_state_checkpoint(directory: Path, task_id: int, method: Any, extra: dic
     return path
 
 
-def load_latest_state(directory: Path, method: Any, *, tasks: Sequence[Task] = (),
+def load_latest_state(directory: Path, method: Stateful, *, tasks: Sequence[object] = (),
                       global_rng: bool = True) -> ResumePoint | None:
     """Restore the newest checkpoint whose files all pass their checksums into `method` (freshly built).
 
+    `tasks` is ignored, as in `save_state_checkpoint`.
     None without a manifest. Newer checkpoints with a missing, truncated or corrupt index or blob
     are skipped with a warning naming the file (also issued as a CheckpointWarning).
     StateCheckpointError when none is usable; StateMismatchError when a good checkpoint does not
@@ -138,7 +138,7 @@ def load_latest_state(directory: Path, method: Any, *, tasks: Sequence[Task] = (
         if entry.get("torch_version") != torch.__version__:
             notes.append(f"{path}: written with torch {entry.get('torch_version')}, running {torch.__version__}: "
                          "results may differ in the last bits from an uninterrupted run")
-        restore_state(method, state, tasks=tasks, global_rng=global_rng)
+        restore_state(method, state, global_rng=global_rng)
         if skipped:
             skipped[-1] += f"; resumed from {path.name} (after task {entry['task_id']}) instead"
         for line in skipped + notes:
