@@ -14,7 +14,7 @@ from supermasks._configs import ConfigNotFoundError, find_config, shipped_config
 def _cmd_run(args: argparse.Namespace) -> int:
     args.config = find_config(args.config)  # a shipped config may be named bare: `run experiment1`
     from supermasks.config import load_config
-    from supermasks.runner.loop import run
+    from supermasks.runner import run
     from supermasks.studies.grid import is_study_file, load_study, run_study, study_summary
 
     from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study, run_transfer_study, study_text

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-import supermasks.runner.loop as experiment
+import supermasks.runner.experiment as experiment
 from supermasks.cli import main
 from supermasks.config import load_config
 from supermasks.runner import TrainingDiverged, run

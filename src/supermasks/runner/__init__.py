@@ -3,10 +3,13 @@
 `build` turns a config into tasks and methods, `evaluate` fills the accuracy matrix the way the
 scenario asks (task given, task inferred per batch), `stream` runs the NNs scenario on one
 unsegmented stream, `tables` writes the run's tables, `checks` refuses bad configs before any
-work, and `loop` is the task loop that ties them together.
+work, `loop` is the task loop of one method, and `experiment` runs a whole config into its run
+directory (lock, resume, status).
 """
 
-from supermasks.runner.loop import MethodResult, RunInterrupted, RunResult, TrainingDiverged, run
+from supermasks.runner.experiment import RunInterrupted, RunResult, run
+from supermasks.runner.loop import TrainingDiverged
 from supermasks.runner.checks import validate
+from supermasks.runner.tables import MethodResult
 
 __all__ = ["MethodResult", "RunInterrupted", "RunResult", "TrainingDiverged", "run", "validate"]

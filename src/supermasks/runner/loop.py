@@ -1,60 +1,41 @@
-"""The experiment loop: every (benchmark, method) of a config, task after task, into its run directory.
+"""The task loop of one method: task after task, evaluated as the scenario asks, saved so that it can resume.
 
-Building (`build`), evaluating (`evaluate`), tables (`tables`), the NNs stream (`stream`) and the
-checks before any work (`checks`) live beside this module; what is left here is the order of
-things and what is saved after each task so that an interrupted run resumes where it stopped.
+Building (`build`), evaluating (`evaluate`), tables (`tables`) and the NNs stream (`stream`) live
+beside this module; what is left here is the order of things for one (benchmark, method) and
+what is saved after each task so that an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from supermasks.config import ExperimentConfig, to_dict
-from supermasks.data import Task, load_source
+from supermasks.config import ExperimentConfig
+from supermasks.data import Task
 from supermasks.methods import Masked, Method, Reports
 from supermasks.runner import tables
-from supermasks.runner.build import build_method, build_tasks
-from supermasks.runner.checks import check_free_space, validate
+from supermasks.runner.build import build_method
 from supermasks.runner.evaluate import Evaluation, Results, evaluation_for
 from supermasks.runner.stream import run_stream_method
 from supermasks.runner.tables import MethodResult
 from supermasks.scenarios import INFERRED, scenario_of_stream
-from supermasks.store.checkpoints import clear_state_checkpoints, load_latest_state, save_state_checkpoint
-from supermasks.store.files import write_csv, write_json, write_yaml
-from supermasks.store.lock import run_lock
+from supermasks.store.checkpoints import (CheckpointWarning, clear_state_checkpoints, load_latest_state,
+                                          save_state_checkpoint)
+from supermasks.store.files import write_csv, write_json
 from supermasks.store.masks import save_task_checkpoint
-from supermasks.store.rundir import collect_meta, now, read_meta, run_directory
 from supermasks.training import Probe
 
 log = logging.getLogger(__name__)
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: what finished is saved; the message says how to resume."""
-
-
 class TrainingDiverged(FloatingPointError):
     """A non-finite loss stopped training; the message names the task and step."""
-
-
-@dataclass
-class RunResult:
-    directory: Path
-    results: list[MethodResult] = field(default_factory=list)
-    skipped: bool = False  # True when the run had already finished and was not re-run: `results` are the stored ones
-
-    def comparison(self) -> pd.DataFrame:
-        """One row per (benchmark, method): the metrics table of `supermasks compare`."""
-        return tables.comparison_table(self.results)
 
 
 @dataclass
@@ -99,7 +80,9 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
 
 def _resume(state_dir: Path, method: Method, tasks: list[Task], label: str) -> tuple[Progress, int] | None:
     """The progress saved with the newest good checkpoint (restored into `method`) and the first task to learn."""
-    point = load_latest_state(state_dir, method, tasks=tasks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CheckpointWarning)  # the same lines come back in point.warnings, logged below
+        point = load_latest_state(state_dir, method, tasks=tasks)
     if point is None:
         return None
     for line in point.warnings:
@@ -179,95 +162,3 @@ def _finish(config: ExperimentConfig, benchmark: str, method: Method, tasks: lis
     return MethodResult(benchmark, method.name, directory, state.results.r, state.results.b, summary, overlap)
 
 
-def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True) -> RunResult:
-    """Run every (benchmark, method) of `config` into its run directory.
-
-    A finished run is not run again unless `force`: its stored results are returned (`skipped`).
-    """
-    validate(config)
-    directory = run_directory(config)
-    meta = read_meta(directory)
-    if meta and meta.get("status") == "finished" and not force:
-        log.info("%s has already finished; pass --force to run it again", directory)
-        return RunResult(directory, stored_results(config, directory), skipped=True)
-    dataset = load_source(config.source, Path(config.data_dir) if config.data_dir else None)
-    all_tasks = {name: build_tasks(config, name, dataset) for name in config.benchmark}
-    check_free_space(config, directory)
-    with run_lock(directory), run_log(directory / "run.log"):
-        meta = read_meta(directory)
-        if meta and meta.get("status") == "finished" and not force:  # finished while this process waited
-            log.info("%s has already finished; pass --force to run it again", directory)
-            return RunResult(directory, stored_results(config, directory), skipped=True)
-        resume = not force and meta is not None and meta.get("status") in ("running", "interrupted")
-        if resume:
-            log.info("%s did not finish (%s): resuming from its last finished task", directory, meta["status"])
-        write_yaml(directory / "config.yaml", to_dict(config))
-        meta = collect_meta(config) | {"source": dataset.name, "source_is_subset": dataset.is_subset,
-                                       "source_description": dataset.description, "status": "running"}
-        write_json(directory / "meta.json", meta)
-        return _run_all(config, directory, meta, all_tasks, dataset.description, resume=resume, progress=progress)
-
-
-@contextmanager
-def run_log(path: Path) -> Iterator[None]:
-    """Copy the package's log records of INFO and above into `path` (appended: a resumed run adds to it)."""
-    logger = logging.getLogger("supermasks")
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.setLevel(logging.INFO)
-    level = logger.level
-    if logger.getEffectiveLevel() > logging.INFO:  # the file holds INFO even when the console shows less
-        logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        handler.close()
-
-
-def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: dict[str, list[Task]],
-             description: str, *, resume: bool, progress: bool) -> RunResult:
-    result = RunResult(directory)
-    try:
-        for bench, tasks in all_tasks.items():
-            per_bench = []
-            for method_name in config.method:
-                log.info("%s/%s: %d tasks from %s", bench, method_name, len(tasks), description)
-                per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
-                                            progress=progress, resume=resume))
-            tables.write_benchmark_summary(directory / bench, bench, tasks, per_bench, scenario=config.scenario,
-                                           figures=config.figures)
-            result.results.extend(per_bench)
-    except KeyboardInterrupt:
-        write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now()})
-        raise RunInterrupted(f"interrupted; every finished task is saved in {directory}. Run the same command "
-                             f"again to resume after the last finished task") from None
-    except FloatingPointError:
-        write_json(directory / "meta.json", meta | {"status": "diverged", "stopped": now()})
-        raise
-    write_csv(directory / "comparison.csv", result.comparison())
-    frames = [r.overlap_summary.assign(benchmark=r.benchmark, method=r.method) for r in result.results
-              if r.overlap_summary is not None]
-    if frames:
-        write_csv(directory / "overlap_summary.csv", pd.concat(frames, ignore_index=True))
-    write_json(directory / "meta.json", meta | {"status": "finished", "finished": now()})
-    return result
-
-
-def stored_results(config: ExperimentConfig, directory: Path) -> list[MethodResult]:
-    """The results of a finished run as its files hold them (R, b from tasks.csv, metrics.json, overlap summary)."""
-    found = []
-    for bench in config.benchmark:
-        for method_name in config.method:
-            where = directory / bench / method_name
-            r = pd.read_csv(where / "accuracy.csv").drop(columns="after").to_numpy(dtype=float)
-            b = np.full(len(r), np.nan)  # the NNs stream has no untrained accuracy, nor tasks.csv
-            if (where / "tasks.csv").is_file():
-                rows = pd.read_csv(where / "tasks.csv")
-                b[rows["task"].to_numpy()] = rows["untrained_accuracy"].to_numpy(dtype=float)
-            summary = json.loads((where / "metrics.json").read_text())
-            overlap = pd.read_csv(where / "overlap_summary.csv") if (where / "overlap_summary.csv").is_file() else None
-            found.append(MethodResult(bench, method_name, where, r, b, summary, overlap))
-    return found
