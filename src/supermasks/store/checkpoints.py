@@ -25,7 +25,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,11 +32,11 @@ from typing import Any, NamedTuple
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from supermasks import __version__
 from supermasks.store import blobs as _blobs
-from supermasks.store.files import write_json
+from supermasks.store.files import atomic_write_bytes, write_json
 from supermasks.store.rundir import now
 from supermasks.store.state import MethodState, Stateful, StateMismatchError, capture_state, restore_state
 
@@ -197,24 +196,14 @@ def _store_blobs(folder: Path, tensors: dict[str, torch.Tensor]) -> dict[str, st
 
 
 def _write_index(path: Path, state: MethodState, refs: dict[str, str], extra: dict[str, Any]) -> tuple[int, str]:
-    """Write the index atomically; return its size and the SHA-256 of the bytes on disk."""
+    """Write the index atomically; return its size and the SHA-256 of its bytes."""
     inline = {k: t for k, t in state.tensors.items() if k not in refs}
     layout = {k: [d, str(state.tensors[k].dtype).removeprefix("torch."), list(state.tensors[k].shape)]
               for k, d in refs.items()}
     metadata = {_TREE_KEY: json.dumps(state.tree), _BLOBS_KEY: json.dumps(layout), _EXTRA_KEY: _to_json(extra)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(inline, tmp, metadata=metadata)
-        with open(tmp, "rb") as fh:
-            digest = _sha256(fh)
-            os.fsync(fh.fileno())
-        size = os.path.getsize(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = save(inline, metadata=metadata)  # small: the large tensors are blobs
+    atomic_write_bytes(path, data)
+    digest, size = hashlib.sha256(data).hexdigest(), len(data)
     return size, digest
 
 
