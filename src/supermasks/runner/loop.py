@@ -155,7 +155,7 @@ def _finish(config: ExperimentConfig, benchmark: str, method: Method, tasks: lis
     write_json(directory / "metrics.json", summary)
     overlap = None
     if config.overlap and len(tasks) >= 2 and isinstance(method, Masked):
-        from supermasks.studies.overlap import overlap_report
+        from supermasks.runner.overlap import overlap_report
 
         overlap = overlap_report({t.task_id: method.masks(t.task_id) for t in tasks}, directory,
                                  figures=config.figures, title=f"{benchmark} ({config.source})")

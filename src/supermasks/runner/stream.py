@@ -197,7 +197,7 @@ def run_stream_method(config: "ExperimentConfig", benchmark: str, method_name: s
              summary["false_alarms"])
     overlap = None
     if config.overlap and learner.num_tasks >= 2:
-        from supermasks.studies.overlap import overlap_report
+        from supermasks.runner.overlap import overlap_report
 
         overlap = overlap_report({m: method.masks(m) for m in range(learner.num_tasks)}, directory,
                                  figures=config.figures, title=f"{benchmark} ({config.source}, NNs masks)")

@@ -1,8 +1,8 @@
-"""Studies built from runs: Experiment 1's overlap report, Experiment 2's transfer study, and the grid study.
+"""Studies built from many runs: Experiment 2's transfer study and the grid study of parts and grids.
 
-`overlap` writes the mask-overlap tables and figures of one task sequence (Experiment 1, also
-called by every run of a masked method). `transfer` is Experiment 2 (accuracy against training
-budget for each way of starting a new task's scores). `grid` runs a study file of named parts and
-grids of runs: Experiment 3 (task inference), the forgetting and the replay studies are such files
-in `configs/`.
+`transfer` is Experiment 2 (accuracy against training budget for each way of starting a new
+task's scores). `grid` runs a study file of named parts and grids of runs: Experiment 3 (task
+inference), the forgetting and the replay studies are such files in `configs/`. Experiment 1 (mask
+overlap) needs no study of its own: every run of a masked method writes its overlap tables
+(`runner.overlap`), and `configs/experiment1.yaml` is an ordinary run.
 """

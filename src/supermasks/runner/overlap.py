@@ -1,4 +1,4 @@
-"""The mask-overlap study of one task sequence (Experiment 1): tables as CSV and figures on disk."""
+"""The mask-overlap tables and figures of one run's masks (Experiment 1), written by every run of a masked method."""
 
 from __future__ import annotations
 
