@@ -11,6 +11,7 @@ from supermasks.data.task import Task
 from supermasks.models import MultiHeadMLP, build_multihead
 from supermasks.scenarios import SCENARIOS
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -33,7 +34,7 @@ def begin_task(model: MultiHeadMLP, scenario: str, task: Task, seed: int) -> Non
     if scenario != "task":
         return
     if task.task_id == len(model.heads):
-        model.add_head(seed + 1000 + task.task_id)
+        model.add_head(streams(seed).head(task.task_id))
     elif task.task_id > len(model.heads):
         raise ValueError(f"tasks must arrive in order: got task {task.task_id}, expected {len(model.heads)}")
 

@@ -19,6 +19,7 @@ from supermasks.methods.base import MethodSpec
 from supermasks.models import parameter_bytes
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -129,8 +130,8 @@ class BatchE:
         self.steps_per_task = steps_per_task
         self.seed = seed
         # Separate streams for sign init and batch order, so changing one never shifts the other.
-        self.sign_generator_ = torch.Generator().manual_seed(seed + 1)
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.sign_generator_ = torch.Generator().manual_seed(streams(seed).signs)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
     def begin_task(self, task: Task) -> None:
         """Task 0 uses the vectors the network is built with; each later task gets new ones."""

@@ -15,6 +15,7 @@ from supermasks.methods import _dense
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -79,8 +80,8 @@ class EWC:
         self.fisher_label = fisher_label
         self.mode = mode
         self.decay = decay
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
-        self.fisher_generator_ = torch.Generator().manual_seed(seed + 3)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
+        self.fisher_generator_ = torch.Generator().manual_seed(streams(seed).fisher)
         self.fisher_: list[dict[str, torch.Tensor]] = []
         self.anchors_: list[dict[str, torch.Tensor]] = []
         # The merged quadratic the penalty evaluates, as lists aligned with `penalty_params_`.

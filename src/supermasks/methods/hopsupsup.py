@@ -26,6 +26,7 @@ from supermasks.methods.base import MethodSpec
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
 from supermasks.store.files import write_csv
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -78,9 +79,9 @@ class HopSupSup:
         self.recall_steps = recall_steps
         self.probe_size = probe_size
         # Separate streams for score init, batch order and probes, so changing one never shifts another.
-        self.score_generator_ = torch.Generator().manual_seed(seed + 1)
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
-        self.probe_generator_ = torch.Generator().manual_seed(seed + 3)
+        self.score_generator_ = torch.Generator().manual_seed(streams(seed).scores)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
+        self.probe_generator_ = torch.Generator().manual_seed(streams(seed).probe)
         # The memory: one matrix per hidden layer (plus an always-on unit), allocated up front.
         self.stores_ = [HopfieldStore(d + 1) for d in model.hidden_sizes]
         self.learning_: int | None = None  # the task whose scores live in `scores_`

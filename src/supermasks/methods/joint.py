@@ -11,6 +11,7 @@ from supermasks.methods import _dense
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -34,7 +35,7 @@ class Joint:
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
         self.seed = seed
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
         self.seen_: dict[int, Task] = {}  # task id -> the Task itself: its tensors are shared, not copied
 
     def begin_task(self, task: Task) -> None:

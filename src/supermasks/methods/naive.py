@@ -11,6 +11,7 @@ from supermasks.methods import _dense
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -30,7 +31,7 @@ class Naive:
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
         self.seed = seed
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
     def begin_task(self, task: Task) -> None:
         _dense.begin_task(self.model, self.scenario, task, self.seed)

@@ -13,6 +13,7 @@ from supermasks.methods._selection import NEEDS_LOGITS, SELECTIONS, reservoir, s
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -58,8 +59,8 @@ class Replay:
         self.selection = selection
         self.mix = mix
         self.eval_batch_size = eval_batch_size
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
-        self.buffer_generator_ = torch.Generator().manual_seed(seed + 3)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
+        self.buffer_generator_ = torch.Generator().manual_seed(streams(seed).buffer)
         # The image shape is unknown until the first task is stored.
         self.buffer_x_ = torch.empty(0)
         self.buffer_y_ = torch.empty(0, dtype=torch.int64)

@@ -17,6 +17,7 @@ from supermasks.methods import _dense
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -45,7 +46,7 @@ class SeparateHeads:
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
         self.seed = seed
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
     def trains_trunk(self, task_id: int) -> bool:
         """Whether learning `task_id` updates the shared trunk (only task 0 in "task0" mode)."""

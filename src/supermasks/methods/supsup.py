@@ -25,6 +25,7 @@ from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, m
                                num_tasks, set_task, task_scores, task_signature)
 from supermasks.models.layers import score_init
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -86,8 +87,8 @@ class SupSup:
         self.transfer_temperature = transfer_temperature
         self.reference_signatures = reference_signatures
         # Separate streams for score init and batch order, so changing one never shifts the other.
-        self.score_generator_ = torch.Generator().manual_seed(seed + 1)
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.score_generator_ = torch.Generator().manual_seed(streams(seed).scores)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
         # Learned tasks' masks, bit-packed, for task inference (filled as tasks finish).
         self.bank_ = MaskBank({name: tuple(m.weight.shape) for name, m in masked_layers(model).items()})
         self.num_classes_ = 0  # the most labels any task used: G's gradient skips these outputs

@@ -32,6 +32,7 @@ from supermasks.models import set_task
 from supermasks.store.checkpoints import load_latest_state, save_state_checkpoint
 from supermasks.store.files import write_csv, write_json
 from supermasks.training import iterate_batches
+from supermasks.seeds import streams
 
 Log = Callable[[str], None]
 
@@ -96,7 +97,7 @@ def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch
     stream; with `resume`, a saved state is restored and the stream goes on after that part.
     """
     n = len(tasks)
-    parts, boundaries = task_stream(tasks, batch_size, steps_per_task, torch.Generator().manual_seed(seed + 2))
+    parts, boundaries = task_stream(tasks, batch_size, steps_per_task, torch.Generator().manual_seed(streams(seed).stream_order))
     r = np.full((n, n), np.nan)
     inference = np.full((n, n), np.nan)
     b = np.full(n, np.nan)  # no mask exists before the stream starts: untrained accuracy is not defined
