@@ -7,4 +7,16 @@ class ConfigError(ValueError):
     """A configuration problem, reported before any work starts."""
 
 
-__all__ = ["ConfigError"]
+
+def require_number(name: str, value: float, *, minimum: float = 0.0, inclusive: bool = False,
+                   maximum: float | None = None) -> None:
+    """Raise ValueError (naming `name`) unless `value` is a finite number above `minimum` (or at it, if
+    `inclusive`) and at most `maximum`; the settings dataclasses share this one range check."""
+    above = value >= minimum if inclusive else value > minimum  # NaN fails both
+    if not (above and value != float("inf") and (maximum is None or value <= maximum)):
+        low = f"{'>=' if inclusive else '>'} {minimum:g}"
+        bound = f"in {'[' if inclusive else '('}{minimum:g}, {maximum:g}]" if maximum is not None else low
+        raise ValueError(f"{name} must be {bound}, got {value}")
+
+
+__all__ = ["ConfigError", "require_number"]

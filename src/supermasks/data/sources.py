@@ -225,6 +225,11 @@ def load_source(name: str, data_dir: Path | None = None) -> Dataset:
     return source.load(location)
 
 
+def source_names() -> list[str]:
+    """The registered source names (without looking for their files)."""
+    return list(_SOURCES)
+
+
 def list_sources() -> list[SourceInfo]:
     """Every known source, whether it can be loaded here, from where, and how to get it."""
     infos = []

@@ -1,7 +1,10 @@
 """Continual-learning methods: one module each, one registry, one small Protocol.
 
-Adding a method: write `methods/<name>.py` with the class, a `from_config(config, num_tasks)`
-builder and a `SPEC = MethodSpec(...)`, then add one line to `_REGISTRY` below.
+Adding a method: write `methods/<name>.py` with the class, its settings dataclass (the method's
+section of the config, validating its own values in `__post_init__`; empty if it has none), a
+`from_config(config)` builder that reads `config.settings("<name>")` and the shared sections,
+and a `SPEC = MethodSpec(from_config, ..., settings=<Settings>)`, then add one line to
+`_REGISTRY` below.
 """
 
 from __future__ import annotations

@@ -19,14 +19,16 @@ if TYPE_CHECKING:
 
 def build_network(config: "ExperimentConfig") -> MultiHeadMLP:
     """A dense network with one head; the task scenario adds a head per task in `begin_task`."""
-    return build_multihead(config.model, output_size=config.output_size, num_heads=1, seed=config.seed)
+    return build_multihead(config.model.arch, output_size=config.model.output_size, num_heads=1,
+                           seed=streams(config.seed).weights)
 
 
 def training_kwargs(config: "ExperimentConfig", *, scenario: bool = True) -> dict:
     """The constructor arguments every dense method shares, read from `config`."""
-    kwargs = {"optimizer": config.optimizer, "lr": config.lr, "batch_size": config.batch_size,
-              "steps_per_task": config.steps_per_task, "seed": config.seed}
-    return {"scenario": config.scenario, **kwargs} if scenario else kwargs
+    training = config.training
+    kwargs = {"optimizer": training.optimizer, "lr": training.lr, "batch_size": training.batch_size,
+              "steps_per_task": training.steps_per_task, "seed": config.seed}
+    return {"scenario": config.scenario.name, **kwargs} if scenario else kwargs
 
 
 def begin_task(model: MultiHeadMLP, scenario: str, task: Task, seed: int) -> None:

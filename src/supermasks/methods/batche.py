@@ -8,6 +8,7 @@ W is trained on task 0 only, later tasks train only their own r_t, s_t and bias_
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -181,10 +182,15 @@ class BatchE:
         return parameter_bytes(self.model)
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> BatchE:
-    model = build_batche(config.model, output_size=config.output_size, seed=config.seed)
+@dataclass(frozen=True)
+class BatchESettings:
+    """BatchE has no settings of its own (training and model sections only)."""
+
+
+def from_config(config: "ExperimentConfig") -> BatchE:
+    model = build_batche(config.model.arch, output_size=config.model.output_size, seed=streams(config.seed).weights)
     return BatchE(model, **_dense.training_kwargs(config, scenario=False))
 
 
 SPEC = MethodSpec(from_config, "BatchE: shared weights trained on task 0, per-task rank-one r s^T factors",
-                  frozenset({"task"}))
+                  frozenset({"task"}), settings=BatchESettings)

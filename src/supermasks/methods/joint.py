@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -70,9 +71,14 @@ class Joint:
         return parameter_bytes(self.model) + self.data_bytes()
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> Joint:
+@dataclass(frozen=True)
+class JointSettings:
+    """Joint training has no settings of its own (training and model sections only)."""
+
+
+def from_config(config: "ExperimentConfig") -> Joint:
     return Joint(_dense.build_network(config), **_dense.training_kwargs(config))
 
 
 SPEC = MethodSpec(from_config, "one dense network trained on the union of all tasks seen so far (upper bound)",
-                  frozenset({"task", "domain", "class"}))
+                  frozenset({"task", "domain", "class"}), settings=JointSettings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -52,9 +53,14 @@ class Naive:
         return parameter_bytes(self.model)
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> Naive:
+@dataclass(frozen=True)
+class NaiveSettings:
+    """Naive fine-tuning has no settings of its own (training and model sections only)."""
+
+
+def from_config(config: "ExperimentConfig") -> Naive:
     return Naive(_dense.build_network(config), **_dense.training_kwargs(config))
 
 
 SPEC = MethodSpec(from_config, "naive fine-tuning of one dense network, task after task (lower bound)",
-                  frozenset({"task", "domain", "class"}))
+                  frozenset({"task", "domain", "class"}), settings=NaiveSettings)

@@ -7,11 +7,11 @@ to the optimiser, so every finished task's function stays exactly as it was.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
-from supermasks.config import ConfigError
 from supermasks.data.task import Task
 from supermasks.methods import _dense
 from supermasks.methods.base import MethodSpec
@@ -80,16 +80,18 @@ class SeparateHeads:
         return parameter_bytes(self.model)
 
 
-def check(config: "ExperimentConfig") -> None:
-    if config.heads_trunk not in TRUNK_MODES:
-        raise ConfigError(f"heads_trunk: unknown value {config.heads_trunk!r}; choose one of "
-                          + "; ".join(f"{name!r} ({what})" for name, what in TRUNK_MODES.items()))
+@dataclass(frozen=True)
+class SeparateHeadsSettings:
+    """The `separate_heads` section: how the shared trunk is trained (see TRUNK_MODES)."""
+
+    trunk: Literal["task0", "random"] = "task0"
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> SeparateHeads:
-    return SeparateHeads(_dense.build_network(config), trunk=config.heads_trunk,
+def from_config(config: "ExperimentConfig") -> SeparateHeads:
+    settings: SeparateHeadsSettings = config.settings("separate_heads")
+    return SeparateHeads(_dense.build_network(config), trunk=settings.trunk,
                          **_dense.training_kwargs(config, scenario=False))
 
 
 SPEC = MethodSpec(from_config, "separate heads: one head per task on a trunk trained on task 0 (or random)",
-                  frozenset({_SCENARIO}), check=check)
+                  frozenset({_SCENARIO}), settings=SeparateHeadsSettings)

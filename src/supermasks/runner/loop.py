@@ -72,15 +72,16 @@ def comparison_table(results: list[MethodResult]) -> pd.DataFrame:
 def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> list[Task]:
     second = None
     if benchmark == "pair":
-        second = load_source(config.pair_source, None)
-    tasks = make_benchmark(benchmark, dataset, num_tasks=config.num_tasks, seed=config.seed,
-                           classes_per_task=config.classes_per_task, label_mode=config.label_mode, second=second,
-                           rotation_step=config.rotation_step)
+        second = load_source(config.data.pair_source, None)
+    tasks = make_benchmark(benchmark, dataset, num_tasks=config.data.num_tasks, seed=config.seed,
+                           classes_per_task=config.data.classes_per_task, label_mode=config.data.label_mode, second=second,
+                           rotation_step=config.data.rotation_step)
     needed = max(t.num_classes for t in tasks)
-    if config.output_size < needed:
-        raise ConfigError(f"output_size {config.output_size} is smaller than the {needed} classes of {benchmark}")
-    if config.scenario in INFERRED and config.inference_objective == "G" and config.output_size <= needed:
-        raise ConfigError(f"inference_objective G needs extra output neurons: output_size ({config.output_size}) "
+    if config.model.output_size < needed:
+        raise ConfigError(f"output_size {config.model.output_size} is smaller than the {needed} classes of {benchmark}")
+    if (config.scenario.name in INFERRED and "supsup" in config.method
+            and config.settings("supsup").inference_objective == "G" and config.model.output_size <= needed):
+        raise ConfigError(f"inference_objective G needs extra output neurons: output_size ({config.model.output_size}) "
                           f"must exceed the {needed} classes of {benchmark}")
     return tasks
 
@@ -94,12 +95,12 @@ def build_method(config: ExperimentConfig, method_name: str, tasks: list[Task], 
     """
     if method_name == "supsup" and supsup.needs_reference(config):
         log(f"  two-pass transfer: training the reference run (random init) on all {len(tasks)} tasks first")
-        reference = supsup.from_config(supsup.reference_config(config), len(tasks))
+        reference = supsup.from_config(supsup.reference_config(config))
         for task in tasks:
             reference.begin_task(task)
             reference.learn(task, progress=progress)
-        return supsup.from_config(config, len(tasks), reference_signatures=reference.signatures_)
-    return method_spec(method_name).build(config, len(tasks))
+        return supsup.from_config(config, reference_signatures=reference.signatures_)
+    return method_spec(method_name).build(config)
 
 
 def write_transfer_tables(method: object, directory: Path) -> None:
@@ -126,12 +127,12 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     its last finished task, and the results equal those of an uninterrupted run.
     """
     method = build_method(config, method_name, tasks, progress=progress, log=log)
-    if scenario_of_stream(config.scenario):
+    if scenario_of_stream(config.scenario.name):
         return run_stream_method(config, benchmark, method_name, method, tasks, directory, progress=progress, log=log,
                                  resume=resume)
     # In GNs/GNu the task id is given while training, so b and the curves use it; R does not.
-    inferred = config.scenario in INFERRED
-    given = task_id_at_test(config.scenario) or inferred
+    inferred = config.scenario.name in INFERRED
+    given = task_id_at_test(config.scenario.name) or inferred
     n = len(tasks)
     r = np.full((n, n), np.nan)
     b = np.full(n, np.nan)
@@ -144,7 +145,7 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         return task.task_id if given else None
 
     def acc(task: Task) -> float:
-        return accuracy(lambda x: method.predict(x, test_id(task)), task.x_test, task.y_test, config.eval_batch_size)
+        return accuracy(lambda x: method.predict(x, test_id(task)), task.x_test, task.y_test, config.run.eval_batch_size)
 
     def evaluate(after: Task) -> None:
         """Fill row `after` of R (and of the task-inference matrix) for every task that can be evaluated."""
@@ -153,7 +154,7 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                 guesses: list[int] = []
                 start = time.perf_counter()
                 r[after.task_id, other.task_id], inference[after.task_id, other.task_id] = infer_and_classify(
-                    method, other, config.inference_batch_size, unshared=config.scenario == "gnu", guesses=guesses)
+                    method, other, config.scenario.inference_batch_size, unshared=config.scenario.name == "gnu", guesses=guesses)
                 if after.task_id == n - 1:
                     np.add.at(confusion[other.task_id], guesses, 1)
                     inference_cost.append((time.perf_counter() - start, len(guesses)))
@@ -183,11 +184,11 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         if np.isnan(b[task.task_id]):
             b[task.task_id] = acc(task)
         probe = None
-        if config.eval_every:
+        if config.run.eval_every:
             def record(step: int, trained: int = task.task_id) -> None:
                 for seen in tasks[:trained + 1]:
                     curve.append({"trained_task": trained, "step": step, "task": seen.task_id, "accuracy": acc(seen)})
-            probe = Probe(config.eval_every, record)
+            probe = Probe(config.run.eval_every, record)
         start = time.perf_counter()
         try:
             fitted = method.learn(task, progress=progress, probe=probe)
@@ -195,7 +196,7 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
             raise TrainingDiverged(f"{benchmark}/{method_name} task {task.task_id} ({task.name}): {exc}. "
                                    f"Results of tasks before it are kept in {directory}") from None
         seconds = time.perf_counter() - start
-        if config.evaluate == "each" or task.task_id == n - 1:
+        if config.run.evaluate == "each" or task.task_id == n - 1:
             evaluate(task)
         checkpoint_bytes = None
         if hasattr(method, "model") and hasattr(method, "masks"):  # a masked network: keep its masks
@@ -209,7 +210,7 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                      "samples_per_second": fitted.samples_per_second,
                      "memory_bytes": method.memory_bytes(), "checkpoint_bytes": checkpoint_bytes})
         write_progress(directory, tasks, r, rows)
-        if config.checkpoint_state:
+        if config.run.checkpoint_state:
             save_state_checkpoint(state_dir, task.task_id, method, {
                 "r": r.tolist(), "b": b.tolist(), "inference": inference.tolist(), "confusion": confusion.tolist(),
                 "rows": rows, "curve": curve, "memory_before": memory_before}, tasks=tasks)
@@ -232,9 +233,9 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         scores["inference_ms"] = 1000 * seconds / count
         write_csv(directory / "task_confusion.csv", pd.DataFrame(confusion, columns=[f"inferred_{t}" for t in range(n)])
                   .assign(task=range(n)).set_index("task").reset_index())
-        if config.figures:
+        if config.run.figures:
             save_figure(confusion_heatmap(confusion, [str(t.task_id) for t in tasks],
-                                          f"{benchmark}: inferred task of each test batch ({config.scenario})"),
+                                          f"{benchmark}: inferred task of each test batch ({config.scenario.name})"),
                         directory / "figures", "task_confusion")
     memory_total = method.memory_bytes()
     # Growth per task after the first: the first task often reuses what the untrained method
@@ -245,7 +246,7 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                "memory_per_task_bytes": (memory_total - start) / max(n - 1, 1),
                "seconds_per_task": float(np.mean([row["train_seconds"] for row in rows])),
                "samples_per_second": float(np.mean([row["samples_per_second"] for row in rows])),
-               "scenario": config.scenario}
+               "scenario": config.scenario.name}
     report = getattr(method, "write_report", None)
     if report is not None:  # a method's own analysis (HopSupSup: Hopfield recovery and storage)
         summary |= report(directory)
@@ -253,10 +254,10 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     write_transfer_tables(method, directory)
 
     overlap_summary = None
-    if config.overlap and n >= 2 and hasattr(method, "masks"):
+    if config.run.overlap and n >= 2 and hasattr(method, "masks"):
         masks = {t.task_id: method.masks(t.task_id) for t in tasks}
-        overlap_summary = overlap_report(masks, directory, figures=config.figures,
-                                         title=f"{benchmark} ({config.source})")
+        overlap_summary = overlap_report(masks, directory, figures=config.run.figures,
+                                         title=f"{benchmark} ({config.data.source})")
     return MethodResult(benchmark, method_name, directory, r, b, summary, overlap_summary)
 
 
@@ -301,28 +302,28 @@ def run_stream_method(config: ExperimentConfig, benchmark: str, method_name: str
                       tasks: list[Task], directory: Path, *, progress: bool, log: Log,
                       resume: bool = False) -> MethodResult:
     """NNs: the method's masked network learns one unsegmented stream and finds the tasks itself."""
-    learner = NNsLearner(method.model, optimizer=config.optimizer, lr=config.lr,  # type: ignore[attr-defined]
-                         check_every=config.nns_check_every, min_candidates=config.nns_candidates,
-                         margin=config.nns_margin, warmup=config.nns_warmup, seed=config.seed)
+    learner = NNsLearner(method.model, optimizer=config.training.optimizer, lr=config.training.lr,  # type: ignore[attr-defined]
+                         check_every=config.scenario.nns.check_every, min_candidates=config.scenario.nns.candidates,
+                         margin=config.scenario.nns.margin, warmup=config.scenario.nns.warmup, seed=config.seed)
     start = time.perf_counter()
-    r, b, summary = run_stream(learner, tasks, directory, batch_size=config.batch_size,
-                               steps_per_task=config.steps_per_task, eval_batch_size=config.inference_batch_size,
+    r, b, summary = run_stream(learner, tasks, directory, batch_size=config.training.batch_size,
+                               steps_per_task=config.training.steps_per_task, eval_batch_size=config.scenario.inference_batch_size,
                                seed=config.seed, label=f"{benchmark}/{method_name}", progress=progress, log=log,
-                               checkpoint=config.checkpoint_state, resume=resume)
+                               checkpoint=config.run.checkpoint_state, resume=resume)
     seconds = time.perf_counter() - start
     for mask in range(learner.num_tasks):
         save_task_checkpoint(directory / "checkpoints" / f"mask_{mask:03d}.safetensors", learner.model, mask)
     summary |= {"memory_total_bytes": method.memory_bytes(), "memory_per_task_bytes": method.bytes_per_task(),  # type: ignore[attr-defined]
                 "seconds_per_task": seconds / len(tasks),
-                "samples_per_second": len(tasks) * config.steps_per_task * config.batch_size / seconds,
-                "scenario": config.scenario}
+                "samples_per_second": len(tasks) * config.training.steps_per_task * config.training.batch_size / seconds,
+                "scenario": config.scenario.name}
     write_json(directory / "metrics.json", summary)
     log(f"  {benchmark}/{method_name}: {summary['num_tasks_found']} task(s) found for {len(tasks)} true; "
         f"{summary['boundaries_detected']} of {len(tasks)} boundaries detected, {summary['false_alarms']} false alarm(s)")
     overlap_summary = None
-    if config.overlap and learner.num_tasks >= 2:
+    if config.run.overlap and learner.num_tasks >= 2:
         masks = {m: method.masks(m) for m in range(learner.num_tasks)}  # type: ignore[attr-defined]
-        overlap_summary = overlap_report(masks, directory, figures=config.figures, title=f"{benchmark} ({config.source}, NNs masks)")
+        overlap_summary = overlap_report(masks, directory, figures=config.run.figures, title=f"{benchmark} ({config.data.source}, NNs masks)")
     return MethodResult(benchmark, method_name, directory, r, b, summary, overlap_summary)
 
 
@@ -362,8 +363,8 @@ def write_benchmark_summary(config: ExperimentConfig, benchmark: str, tasks: lis
     write_csv(directory / "final_accuracy.csv", final)
     curves = {r.method: pd.read_csv(r.directory / "curves.csv") for r in results
               if (r.directory / "curves.csv").is_file()}
-    if curves and config.figures:
-        save_figure(learning_curves(curves, f"{benchmark} ({config.scenario}-incremental): accuracy during training"),
+    if curves and config.run.figures:
+        save_figure(learning_curves(curves, f"{benchmark} ({config.scenario.name}-incremental): accuracy during training"),
                     directory / "figures", "learning_curves")
 
 
@@ -375,8 +376,8 @@ def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True,
     if meta and meta.get("status") == "finished" and not force:
         log(f"{directory} has already finished; pass --force to run it again")
         return RunResult(directory, skipped=True)
-    dataset = load_source(config.source, Path(config.data_dir) if config.data_dir else None)
-    all_tasks = {name: build_tasks(config, name, dataset) for name in config.benchmark}
+    dataset = load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
+    all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}
 
     check_free_space(config, directory)
     with run_lock(directory, log):
