@@ -34,16 +34,16 @@ def write(tmp_path, text=STUDY):
 
 
 def test_parts_and_grid_expand_with_cli_overrides_last(tmp_path):
-    study = load_study(write(tmp_path), [f"out_dir={tmp_path}", "steps_per_task=4"])
+    study = load_study(write(tmp_path), [f"run.out_dir={tmp_path}", "training.steps_per_task=4"])
     assert [(r.part, r.grid) for r in study.runs] == [
         ("one", {}), ("sweep", {"lr": 0.001, "optimizer": "adam"}), ("sweep", {"lr": 0.01, "optimizer": "adam"})]
-    assert all(r.config.steps_per_task == 4 for r in study.runs)
+    assert all(r.config.training.steps_per_task == 4 for r in study.runs)
     assert study.runs[1].config.name == "mini-sweep"
     assert is_study_file(write(tmp_path)) and not is_study_file(tmp_path / "missing.yaml")
 
 
 def test_run_study_writes_table_and_figures(tmp_path):
-    study = load_study(write(tmp_path), [f"out_dir={tmp_path}"])
+    study = load_study(write(tmp_path), [f"run.out_dir={tmp_path}"])
     frame = run_study(study, progress=False, log=lambda s: None)
     assert len(frame) == 3
     saved = pd.read_csv(study.directory() / "study.csv")
@@ -62,12 +62,12 @@ def test_run_study_writes_table_and_figures(tmp_path):
 ])
 def test_study_errors_before_any_run(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
-        load_study(write(tmp_path, text), [f"out_dir={tmp_path}"])
+        load_study(write(tmp_path, text), [f"run.out_dir={tmp_path}"])
     assert not any(p.name.startswith("mini-") for p in tmp_path.iterdir())
 
 
 def test_cli_runs_one_part(tmp_path, capsys):
-    assert main(["run", str(write(tmp_path)), "--part", "one", f"out_dir={tmp_path}", "--no-progress"]) == 0
+    assert main(["run", str(write(tmp_path)), "--part", "one", f"run.out_dir={tmp_path}", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "part one:" in out and "part sweep" not in out and "study directory:" in out
     assert main(["run", str(write(tmp_path)), "--part", "nope"]) == 2
