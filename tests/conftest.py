@@ -47,3 +47,23 @@ def make_conflicting_tasks(n_train: int = 256, n_test: int = 128, seed: int = 0)
     second = Task(1, "conflicting-1", base.x_train, swap[base.y_train], base.x_test, swap[base.y_test],
                   base.classes, base.num_classes)
     return [base, second]
+
+
+@pytest.fixture
+def log_lines():
+    """The messages the package logs at INFO and above while the test runs."""
+    import logging
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("supermasks")
+    handler, level = Collect(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from supermasks.config import load_config
-from supermasks.runner.loop import run, validate
+from supermasks.runner import run, validate
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "permuted250.yaml"
 

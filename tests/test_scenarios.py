@@ -1,7 +1,7 @@
 import pytest
 
 from supermasks.config import ConfigError, load_config
-from supermasks.runner.loop import validate
+from supermasks.runner import validate
 from supermasks.scenarios import scenario_problem, task_id_at_test
 
 

@@ -7,7 +7,7 @@ import pytest
 from supermasks.cli import main
 from supermasks.config import load_config
 from supermasks.data import list_sources
-from supermasks.runner.loop import validate
+from supermasks.runner import validate
 from supermasks.studies.grid import is_study_file, load_study
 from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study
 

@@ -1,3 +1,55 @@
-"""supermasks: continual learning with supermasks over a fixed random network."""
+"""supermasks: continual learning with supermasks over a fixed random network.
+
+The public API, imported on first use (so that `import supermasks` and `supermasks list` stay
+light and do not load torch):
+
+    import supermasks
+    config = supermasks.load_config("configs/experiment1.yaml", ["data.num_tasks=3"])
+    result = supermasks.run(config)            # a finished config returns its stored results
+    print(result.comparison())
+
+`make_benchmark`, `load_source` (data), `list_methods`/`method_spec` (methods),
+`metrics` (ACC, BWT, FWT, forgetting over an accuracy matrix), `validate` and `RunResult`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+# name -> (module, attribute); None as attribute means the module itself.
+_EXPORTS: dict[str, tuple[str, str | None]] = {
+    "run": ("supermasks.runner", "run"),
+    "validate": ("supermasks.runner", "validate"),
+    "RunResult": ("supermasks.runner", "RunResult"),
+    "MethodResult": ("supermasks.runner", "MethodResult"),
+    "ExperimentConfig": ("supermasks.config", "ExperimentConfig"),
+    "ConfigError": ("supermasks.config", "ConfigError"),
+    "load_config": ("supermasks.config", "load_config"),
+    "make_benchmark": ("supermasks.data", "make_benchmark"),
+    "list_benchmarks": ("supermasks.data", "list_benchmarks"),
+    "load_source": ("supermasks.data", "load_source"),
+    "Task": ("supermasks.data", "Task"),
+    "list_methods": ("supermasks.methods", "list_methods"),
+    "method_spec": ("supermasks.methods", "method_spec"),
+    "Method": ("supermasks.methods", "Method"),
+    "metrics": ("supermasks.metrics", None),
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'supermasks' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name]
+    value = importlib.import_module(module)
+    value = value if attribute is None else getattr(value, attribute)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -40,10 +41,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config} has no parts; --part applies to study files only")
     config = load_config(args.config, args.overrides)
     result = run(config, force=args.force, progress=not args.no_progress)
-    if not result.skipped:
-        _print_summary(result)
-        if args.command == "compare" or len(config.method) > 1:
-            _print_comparison(result)
+    _print_summary(result)  # a finished run that was not repeated shows its stored results
+    if args.command == "compare" or len(config.method) > 1:
+        _print_comparison(result)
     print(f"run directory: {result.directory}")
     return 0
 
@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="supermasks", description="Continual learning with supermasks: run experiments, list components, manage data.")
     parser.add_argument("--version", action="version", version=f"supermasks {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on the console")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also debug messages on the console")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     runners = {
@@ -167,6 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_console: logging.Handler | None = None
+
+
+def _configure_logging(level: int) -> None:
+    """Progress messages of the package on stderr (results go to stdout); every run also keeps its run.log."""
+    global _console
+    logger = logging.getLogger("supermasks")
+    if _console is not None:  # a second main() in one process (tests): today's stderr, not the old one
+        logger.removeHandler(_console)
+    _console = logging.StreamHandler(sys.stderr)
+    _console.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(_console)
+    logger.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     # Overrides may come after options (`run CONFIG --part x seed=3`): collect stray key=value words.
@@ -175,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(args, "overrides") or any(w.startswith("-") or "=" not in w for w in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
+    _configure_logging(logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO)
     from supermasks.config import ConfigError
     from supermasks.data import DataError
 

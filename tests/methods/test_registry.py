@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from supermasks.config import load_config
-from supermasks.runner.loop import run_method, validate
+from supermasks.runner import validate
+from supermasks.runner.loop import run_method
 from supermasks.methods import list_methods, method_spec
 from supermasks.scenarios import SCENARIOS
 from tests.conftest import make_tasks
@@ -22,7 +23,7 @@ def config_for(scenario, tmp_path, *extra):
 def test_every_method_learns_and_reports(name, scenario, tmp_path):
     config = config_for(scenario, tmp_path, f"method={name}", *(["ewc.samples=32"] if name == "ewc" else []))
     tasks = make_tasks(num_tasks=2, n_train=128, n_test=64)
-    result = run_method(config, "synthetic", name, tasks, tmp_path / name, progress=False, log=lambda s: None)
+    result = run_method(config, "synthetic", name, tasks, tmp_path / name, progress=False)
     r = result.accuracy
     assert np.isfinite(np.diag(r)).all() and np.isfinite(r[-1]).all()
     assert r[0, 0] > 0.6  # four well-separated classes: far above chance (0.25) after 30 steps

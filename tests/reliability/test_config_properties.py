@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from supermasks.runner.loop import validate
+from supermasks.runner import validate
 from supermasks.config import (
     FIELDS,
     ConfigError,

@@ -11,7 +11,7 @@ import torch
 import supermasks.runner.loop as experiment
 from supermasks.cli import main
 from supermasks.config import load_config
-from supermasks.runner.loop import TrainingDiverged, run
+from supermasks.runner import TrainingDiverged, run
 
 SETTINGS = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=10", "training.batch_size=32",
             "training.optimizer=adam", "training.lr=1e-3", "run.overlap=false", "run.figures=false"]
@@ -35,7 +35,7 @@ def test_nan_loss_names_task_and_step_and_keeps_the_first_task(tmp_path, poisone
     extra = [] if method == "supsup" else ["scenario.name=domain"]
     config = load_config(None, [*SETTINGS, f"method={method}", *extra, f"run.out_dir={tmp_path}"])
     with pytest.raises(TrainingDiverged, match=r"task 1 \(permuted-1\).*loss became nan at step 0"):
-        run(config, progress=False, log=lambda s: None)
+        run(config, progress=False)
     (directory,) = tmp_path.iterdir()
     assert json.loads((directory / "meta.json").read_text())["status"] == "diverged"
     d = directory / "permuted" / method

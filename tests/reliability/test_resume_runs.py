@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from supermasks.config import load_config
-from supermasks.runner.loop import RunInterrupted, run
+from supermasks.runner import RunInterrupted, run
 
 # Settings of a small run that trains in a second or two per method.
 BASE = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=30", "training.batch_size=32",
@@ -27,7 +27,7 @@ KILLER = textwrap.dedent("""
     import torch
     from torch.optim.optimizer import register_optimizer_step_post_hook
     from supermasks.config import load_config
-    from supermasks.runner.loop import run
+    from supermasks.runner import run
 
     torch.set_num_threads(1)
     kill_at, mode, count = int(sys.argv[1]), sys.argv[2], [0]
@@ -45,7 +45,7 @@ KILLER = textwrap.dedent("""
             tick()
             return real_replace(*args, **kwargs)
         os.replace = replace
-    run(load_config(None, sys.argv[3:]), progress=False, log=lambda s: None)
+    run(load_config(None, sys.argv[3:]), progress=False)
 """)
 
 
@@ -63,7 +63,7 @@ def results(directory, method):
 
 @pytest.mark.parametrize("method, extra", [("supsup", []), ("ewc", ["scenario.name=domain"]),
                                            ("replay", ["scenario.name=domain", "replay.fraction=0.2"])])
-def test_killed_mid_task_then_resumed_equals_uninterrupted(tmp_path, method, extra):
+def test_killed_mid_task_then_resumed_equals_uninterrupted(tmp_path, method, extra, log_lines):
     overrides = [*BASE, f"method={method}", *extra]
     killed = tmp_path / "killed"
     proc = kill_run(45, "step", [*overrides, f"run.out_dir={killed}"])
@@ -73,11 +73,9 @@ def test_killed_mid_task_then_resumed_equals_uninterrupted(tmp_path, method, ext
     manifest = json.loads((run_dir / "permuted" / method / "state" / "manifest.json").read_text())
     assert [e["task_id"] for e in manifest["checkpoints"]] == [0]  # task 0 finished, task 1 was in progress
 
-    logs: list[str] = []
-    resumed = run(load_config(None, [*overrides, f"run.out_dir={killed}"]), progress=False, log=logs.append)
-    assert any("resuming after task 0" in line for line in logs)
-    reference = run(load_config(None, [*overrides, f"run.out_dir={tmp_path / 'straight'}"]), progress=False,
-                    log=lambda s: None)
+    resumed = run(load_config(None, [*overrides, f"run.out_dir={killed}"]), progress=False)
+    assert any("resuming after task 0" in line for line in log_lines)
+    reference = run(load_config(None, [*overrides, f"run.out_dir={tmp_path / 'straight'}"]), progress=False)
     got, want = results(resumed.directory, method), results(reference.directory, method)
     pd.testing.assert_frame_equal(got[0], want[0])
     pd.testing.assert_frame_equal(got[1], want[1])
@@ -85,9 +83,9 @@ def test_killed_mid_task_then_resumed_equals_uninterrupted(tmp_path, method, ext
     assert json.loads((resumed.directory / "meta.json").read_text())["status"] == "finished"
 
 
-def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one_and_says_so(tmp_path):
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one_and_says_so(tmp_path, log_lines):
     overrides = [*BASE, "method=supsup", f"run.out_dir={tmp_path}"]
-    finished = run(load_config(None, overrides), progress=False, log=lambda s: None)
+    finished = run(load_config(None, overrides), progress=False)
     state = finished.directory / "permuted" / "supsup" / "state"
     latest = state / "state_task_002.safetensors"
     data = bytearray(latest.read_bytes())
@@ -95,24 +93,22 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one_and_says_so(
     latest.write_bytes(bytes(data))
     meta = json.loads((finished.directory / "meta.json").read_text())
     (finished.directory / "meta.json").write_text(json.dumps(meta | {"status": "running"}))
-    logs: list[str] = []
-    again = run(load_config(None, overrides), progress=False, log=logs.append)
-    assert any("state_task_002" in line and "warning" in line for line in logs)
-    assert any("resuming after task 1" in line for line in logs)
+    again = run(load_config(None, overrides), progress=False)
+    assert any("state_task_002" in line and "warning" in line for line in log_lines)
+    assert any("resuming after task 1" in line for line in log_lines)
     np.testing.assert_array_equal(again.results[0].accuracy, finished.results[0].accuracy)
 
 
-def test_force_starts_afresh_instead_of_resuming(tmp_path):
+def test_force_starts_afresh_instead_of_resuming(tmp_path, log_lines):
     overrides = [*BASE, "method=naive", "scenario.name=domain", f"run.out_dir={tmp_path}"]
-    first = run(load_config(None, overrides), progress=False, log=lambda s: None)
-    logs: list[str] = []
-    run(load_config(None, overrides), force=True, progress=False, log=logs.append)
-    assert not any("resuming" in line for line in logs)
+    first = run(load_config(None, overrides), progress=False)
+    run(load_config(None, overrides), force=True, progress=False)
+    assert not any("resuming" in line for line in log_lines)
     manifest = json.loads((first.directory / "permuted" / "naive" / "state" / "manifest.json").read_text())
     assert [e["task_id"] for e in manifest["checkpoints"]] == [1, 2]  # the two newest are kept
 
 
-def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, monkeypatch):
+def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, monkeypatch, log_lines):
     import supermasks.runner.loop as experiment
 
     calls = {"n": 0}
@@ -127,14 +123,13 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, monke
     monkeypatch.setattr(experiment, "save_task_checkpoint", interrupt_after_first_task)
     config = load_config(None, [*BASE, "method=supsup", f"run.out_dir={tmp_path}"])
     with pytest.raises(RunInterrupted, match="Run the same command again to resume"):
-        run(config, progress=False, log=lambda s: None)
+        run(config, progress=False)
     (directory,) = tmp_path.iterdir()
     assert json.loads((directory / "meta.json").read_text())["status"] == "interrupted"
     assert pd.read_csv(directory / "permuted" / "supsup" / "tasks.csv")["task"].tolist() == [0]
     monkeypatch.setattr(experiment, "save_task_checkpoint", original)
-    logs: list[str] = []
-    run(config, progress=False, log=logs.append)
-    assert any("resuming after task 0" in line for line in logs)
+    run(config, progress=False)
+    assert any("resuming after task 0" in line for line in log_lines)
 
 
 def test_ten_kills_at_random_points_each_resume_to_the_uninterrupted_result(tmp_path):
@@ -142,8 +137,7 @@ def test_ten_kills_at_random_points_each_resume_to_the_uninterrupted_result(tmp_
     import random
 
     overrides = [*BASE, "method=supsup"]
-    reference = run(load_config(None, [*overrides, f"run.out_dir={tmp_path / 'straight'}"]), progress=False,
-                    log=lambda s: None)
+    reference = run(load_config(None, [*overrides, f"run.out_dir={tmp_path / 'straight'}"]), progress=False)
     want = results(reference.directory, "supsup")
     rng = random.Random(2026)
     for trial in range(10):
@@ -152,7 +146,7 @@ def test_ten_kills_at_random_points_each_resume_to_the_uninterrupted_result(tmp_
         out = tmp_path / f"trial{trial}"
         proc = kill_run(kill_at, mode, [*overrides, f"run.out_dir={out}"])
         assert proc.returncode in (0, -signal.SIGKILL), proc.stderr
-        resumed = run(load_config(None, [*overrides, f"run.out_dir={out}"]), progress=False, log=lambda s: None)
+        resumed = run(load_config(None, [*overrides, f"run.out_dir={out}"]), progress=False)
         got = results(resumed.directory, "supsup")
         pd.testing.assert_frame_equal(got[0], want[0], obj=f"trial {trial} ({mode} {kill_at}) R")
         pd.testing.assert_frame_equal(got[1], want[1], obj=f"trial {trial} ({mode} {kill_at}) tasks")
@@ -168,12 +162,12 @@ def test_a_second_process_on_the_same_run_is_refused_while_the_first_holds_the_l
     directory = run_directory(config)
     with run_lock(directory):
         with pytest.raises(RunLockedError, match=f"process {os.getpid()}"):
-            run(config, progress=False, log=lambda s: None)
-    run(config, progress=False, log=lambda s: None)  # released: runs
+            run(config, progress=False)
+    run(config, progress=False)  # released: runs
     assert not (directory / "run.lock").exists()
 
 
-def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path):
+def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path, log_lines):
     from supermasks.store.rundir import run_directory
 
     config = load_config(None, [*BASE, "method=naive", "scenario.name=domain", f"run.out_dir={tmp_path}"])
@@ -183,23 +177,20 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path):
     import socket
     (directory / "run.lock").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(),
                                                     "started": "earlier"}))
-    logs: list[str] = []
-    run(config, progress=False, log=logs.append)
-    assert any("taking over the lock" in line for line in logs)
+    run(config, progress=False)
+    assert any("taking over the lock" in line for line in log_lines)
 
 
-def test_nns_stream_killed_mid_task_resumes_to_the_uninterrupted_result(tmp_path):
+def test_nns_stream_killed_mid_task_resumes_to_the_uninterrupted_result(tmp_path, log_lines):
     overrides = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=60", "training.batch_size=32",
                  "training.optimizer=adam", "training.lr=1e-3", "scenario.name=nns", "scenario.nns.check_every=20", "scenario.nns.warmup=40",
                  "scenario.inference_batch_size=50", "run.figures=false", "run.overlap=false"]
     killed = tmp_path / "killed"
     proc = kill_run(100, "step", [*overrides, f"run.out_dir={killed}"])  # in the second task's part of the stream
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    logs: list[str] = []
-    resumed = run(load_config(None, [*overrides, f"run.out_dir={killed}"]), progress=False, log=logs.append)
-    assert any("resuming the stream after task 0" in line for line in logs)
-    straight = run(load_config(None, [*overrides, f"run.out_dir={tmp_path / 'straight'}"]), progress=False,
-                   log=lambda s: None)
+    resumed = run(load_config(None, [*overrides, f"run.out_dir={killed}"]), progress=False)
+    assert any("resuming the stream after task 0" in line for line in log_lines)
+    straight = run(load_config(None, [*overrides, f"run.out_dir={tmp_path / 'straight'}"]), progress=False)
     for name in ("accuracy.csv", "checks.csv", "masks.csv", "task_confusion.csv", "boundaries.json"):
         got = (resumed.directory / "permuted" / "supsup" / name).read_text()
         assert got == (straight.directory / "permuted" / "supsup" / name).read_text(), name

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from supermasks.config import ConfigError, load_config
-from supermasks.runner.loop import run, validate
+from supermasks.runner import run, validate
 from supermasks.runner.stream import mask_owners, task_stream
 from tests.conftest import make_tasks
 
@@ -39,7 +39,7 @@ def nns_config(tmp_path, *extra):
 
 
 def test_nns_run_finds_each_true_task_once_and_reports_boundaries(tmp_path):
-    result = run(nns_config(tmp_path), progress=False, log=lambda s: None).results[0]
+    result = run(nns_config(tmp_path), progress=False).results[0]
     d = result.directory
     report = json.loads((d / "boundaries.json").read_text())
     assert report["true"] == [0, 60, 120]
@@ -63,7 +63,7 @@ def test_nns_run_finds_each_true_task_once_and_reports_boundaries(tmp_path):
 
 def test_a_margin_no_mask_can_clear_allocates_at_every_test_and_counts_false_alarms(tmp_path):
     # max v <= 1 < (1 + 10) / n for n <= 11 candidates: every test finds the data new.
-    result = run(nns_config(tmp_path, "scenario.nns.warmup=0", "scenario.nns.margin=10"), progress=False, log=lambda s: None).results[0]
+    result = run(nns_config(tmp_path, "scenario.nns.warmup=0", "scenario.nns.margin=10"), progress=False).results[0]
     report = json.loads((result.directory / "boundaries.json").read_text())
     assert report["detected"] == list(range(0, 180, 20))
     assert report["false_alarms"] == [20, 40, 80, 100, 140, 160]

@@ -44,14 +44,14 @@ def test_parts_and_grid_expand_with_cli_overrides_last(tmp_path):
 
 def test_run_study_writes_table_and_figures(tmp_path):
     study = load_study(write(tmp_path), [f"run.out_dir={tmp_path}"])
-    frame = run_study(study, progress=False, log=lambda s: None)
+    frame = run_study(study, progress=False)
     assert len(frame) == 3
     saved = pd.read_csv(study.directory() / "study.csv")
     assert list(saved["grid.lr"].dropna()) == [0.001, 0.01]
     figures = study.directory() / "figures"
     assert (figures / "sweep_ACC_vs_lr.png").stat().st_size > 0
     assert (figures / "learning_curves.svg").stat().st_size > 0
-    again = run_study(study, progress=False, log=lambda s: None)  # finished runs are read back, not re-run
+    again = run_study(study, progress=False)  # finished runs are read back, not re-run
     pd.testing.assert_frame_equal(frame, again)
 
 

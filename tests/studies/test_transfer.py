@@ -23,13 +23,13 @@ def write(tmp_path, study, name="study.yaml"):
     return path
 
 
-def test_tiny_experiment2_runs_end_to_end_and_resumes_by_unit(tmp_path):
+def test_tiny_experiment2_runs_end_to_end_and_resumes_by_unit(tmp_path, log_lines):
     path = write(tmp_path, TINY)
     assert is_transfer_study_file(path)
     study = load_transfer_study(path, [f"out_dir={tmp_path / 'runs'}"])
     assert study.transfers == ["random", "mean", "similar", "soft"]  # random first: every mode is compared with it
     assert study.budgets == [5, 10] and study.benchmarks["permuted"].steps_per_task == 10
-    tables = run_transfer_study(study, progress=False, log=lambda s: None)
+    tables = run_transfer_study(study, progress=False)
     ev = tables["evaluation"]
     # benchmarks x seeds x modes x tasks x budgets
     assert len(ev) == 2 * 2 * 4 * 3 * 2
@@ -56,9 +56,8 @@ def test_tiny_experiment2_runs_end_to_end_and_resumes_by_unit(tmp_path):
     similarity = pd.read_csv(directory / "similarity" / "permuted-seed0-bn1.csv").set_index("task").to_numpy()
     assert similarity.shape == (3, 3) and similarity.diagonal() == pytest.approx([1, 1, 1])
 
-    logs: list[str] = []
-    again = run_transfer_study(study, progress=False, log=logs.append)
-    assert sum("already done" in line for line in logs) == 2 * 2 * 4
+    again = run_transfer_study(study, progress=False)
+    assert sum("already done" in line for line in log_lines) == 2 * 2 * 4
     pd.testing.assert_frame_equal(again["evaluation"], ev)
 
 

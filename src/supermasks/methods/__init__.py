@@ -10,7 +10,7 @@ and a `SPEC = MethodSpec(from_config, ..., settings=<Settings>)`, then add one l
 from __future__ import annotations
 
 from supermasks.methods import batche, ewc, hopsupsup, joint, naive, replay, separate_heads, supsup
-from supermasks.methods.base import Method, MethodSpec
+from supermasks.methods.base import InfersPerImage, InfersTasks, Masked, Method, MethodReport, MethodSpec, Reports
 
 _REGISTRY: dict[str, MethodSpec] = {
     "supsup": supsup.SPEC,
@@ -36,4 +36,5 @@ def method_spec(name: str) -> MethodSpec:
     return _REGISTRY[name]
 
 
-__all__ = ["Method", "MethodSpec", "list_methods", "method_spec"]
+__all__ = ["InfersPerImage", "InfersTasks", "Masked", "Method", "MethodReport", "MethodSpec", "Reports", "list_methods",
+           "method_spec"]

@@ -16,9 +16,11 @@ belongs to the batch's own task.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Callable
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,13 +30,19 @@ from tqdm.auto import tqdm
 from supermasks import metrics
 from supermasks.data import Task
 from supermasks.inference import MaskBank, NNsLearner, boundary_report, infer_task
+from supermasks.methods import Masked
 from supermasks.models import set_task
 from supermasks.store.checkpoints import load_latest_state, save_state_checkpoint
+from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json
+from supermasks.store.masks import save_task_checkpoint
 from supermasks.training import iterate_batches
 from supermasks.seeds import streams
 
-Log = Callable[[str], None]
+if TYPE_CHECKING:
+    from supermasks.config import ExperimentConfig
+
+log = logging.getLogger(__name__)
 
 
 def task_stream(tasks: list[Task], batch_size: int, steps_per_task: int,
@@ -86,7 +94,7 @@ def evaluate_stream_task(learner: NNsLearner, task: Task, batch_size: int, owner
 
 
 def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch_size: int, steps_per_task: int,
-               eval_batch_size: int, seed: int, label: str, progress: bool = True, log: Log = print,
+               eval_batch_size: int, seed: int, label: str, progress: bool = True,
                checkpoint: bool = True, resume: bool = False) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
     """Train `learner` on the unsegmented stream of `tasks`, evaluate after each task's part, save the reports.
 
@@ -112,8 +120,8 @@ def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch
         confusion = {(int(t), int(g)): int(c) for t, g, c in point.extra["confusion"]}
         first = point.task_id + 1
         for line in point.warnings:
-            log(f"  warning: {line}")
-        log(f"  {label}: resuming the stream after task {point.task_id}'s part from {point.path.name}")
+            log.warning("  warning: %s", line)
+        log.info(f"  {label}: resuming the stream after task {point.task_id}'s part from {point.path.name}")
     bar = tqdm(total=n * steps_per_task, initial=first * steps_per_task, desc=f"{label} stream",
                disable=not progress, leave=False)
     for task, part in list(zip(tasks, parts))[first:]:
@@ -133,7 +141,7 @@ def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch
                                                                     "found": found, "confusion": [
                                                                         [t, g, c] for (t, g), c in confusion.items()]},
                                   tasks=tasks)
-        log(f"  {label} after task {task.task_id}: {learner.num_tasks} mask(s) allocated, accuracy on it "
+        log.info(f"  {label} after task {task.task_id}: {learner.num_tasks} mask(s) allocated, accuracy on it "
             f"{r[task.task_id, task.task_id]:.2%}")
     bar.close()
 
@@ -162,3 +170,36 @@ def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch
                "boundaries_detected": report["detected_within_interval"],
                "boundaries_missed": len(report["missed"]), "false_alarms": len(report["false_alarms"])}
     return r, b, summary
+
+
+def run_stream_method(config: "ExperimentConfig", benchmark: str, method_name: str, method: Masked,
+                      tasks: list[Task], directory: Path, *, progress: bool, resume: bool = False) -> MethodResult:
+    """NNs: the method's masked network learns one unsegmented stream and finds the tasks itself."""
+    if not isinstance(method, Masked):
+        raise TypeError(f"{method_name} keeps no per-task masks, so it cannot detect tasks on a stream")
+    learner = NNsLearner(method.model, optimizer=config.training.optimizer, lr=config.training.lr,
+                         check_every=config.scenario.nns.check_every, min_candidates=config.scenario.nns.candidates,
+                         margin=config.scenario.nns.margin, warmup=config.scenario.nns.warmup, seed=config.seed)
+    start = time.perf_counter()
+    r, b, summary = run_stream(learner, tasks, directory, batch_size=config.training.batch_size,
+                               steps_per_task=config.training.steps_per_task, eval_batch_size=config.scenario.inference_batch_size,
+                               seed=config.seed, label=f"{benchmark}/{method_name}", progress=progress,
+                               checkpoint=config.run.checkpoint_state, resume=resume)
+    seconds = time.perf_counter() - start
+    for mask in range(learner.num_tasks):
+        save_task_checkpoint(directory / "checkpoints" / f"mask_{mask:03d}.safetensors", learner.model, mask)
+    summary |= {"memory_total_bytes": method.memory_bytes(), "memory_per_task_bytes": method.bytes_per_task(),
+                "seconds_per_task": seconds / len(tasks),
+                "samples_per_second": len(tasks) * config.training.steps_per_task * config.training.batch_size / seconds,
+                "scenario": config.scenario.name}
+    write_json(directory / "metrics.json", summary)
+    log.info("  %s/%s: %s task(s) found for %d true; %s of %d boundaries detected, %s false alarm(s)", benchmark,
+             method_name, summary["num_tasks_found"], len(tasks), summary["boundaries_detected"], len(tasks),
+             summary["false_alarms"])
+    overlap = None
+    if config.run.overlap and learner.num_tasks >= 2:
+        from supermasks.studies.overlap import overlap_report
+
+        overlap = overlap_report({m: method.masks(m) for m in range(learner.num_tasks)}, directory,
+                                 figures=config.run.figures, title=f"{benchmark} ({config.data.source}, NNs masks)")
+    return MethodResult(benchmark, method_name, directory, r, b, summary, overlap)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from supermasks.errors import ConfigError
 from supermasks.store.rundir import now
 
 LOCK = "run.lock"
+log = logging.getLogger(__name__)
 
 
 class RunLockedError(ConfigError):
@@ -31,7 +32,7 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def run_lock(directory: Path, log: "Any" = print) -> Iterator[Path]:
+def run_lock(directory: Path) -> Iterator[Path]:
     """Hold `directory/run.lock` while writing the run; refuse if a live process holds it.
 
     The lock is created with O_EXCL, so of two processes starting together exactly one gets it.
@@ -52,7 +53,7 @@ def run_lock(directory: Path, log: "Any" = print) -> Iterator[Path]:
             except (OSError, ValueError, KeyError, TypeError):
                 holder, pid, host = {}, -1, "?"
             if attempt == 0 and host == mine["host"] and not _alive(pid):
-                log(f"{path}: taking over the lock of process {pid}, which no longer runs")
+                log.info("%s: taking over the lock of process %d, which no longer runs", path, pid)
                 path.unlink(missing_ok=True)
                 continue
             raise RunLockedError(f"{directory} is being written by process {pid} on {host} (since "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,10 @@ import yaml
 from supermasks.analysis.curves import learning_curves, metric_vs_parameter
 from supermasks.analysis.plots import save_figure
 from supermasks.config import ConfigError, ExperimentConfig, compose, parse_overrides, read_yaml, to_dict
-from supermasks.runner.loop import RunResult, run, validate
+from supermasks.runner import RunResult, run, validate
 from supermasks.store.files import write_csv
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -95,12 +95,12 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
     return study
 
 
-def run_study(study: Study, *, force: bool = False, progress: bool = True, log: Log = print) -> pd.DataFrame:
+def run_study(study: Study, *, force: bool = False, progress: bool = True) -> pd.DataFrame:
     """Run every part; write `study.csv` and one figure per grid parameter into the study directory."""
     rows = []
     for item in study.runs:
-        log(f"== part {item.part} {item.grid or ''}")
-        result: RunResult = run(item.config, force=force, progress=progress, log=log)
+        log.info(f"== part {item.part} {item.grid or ''}")
+        result: RunResult = run(item.config, force=force, progress=progress)
         table = _results_table(result)
         for row in table.to_dict("records"):
             rows.append({"part": item.part, **{f"grid.{k}": v for k, v in item.grid.items()}, **row,

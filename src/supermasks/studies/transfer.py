@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
@@ -36,14 +36,15 @@ import yaml
 
 from supermasks.config import ConfigError, ExperimentConfig, compose, parse_overrides, read_yaml, to_dict, updated
 from supermasks.data import Task, load_source
-from supermasks.runner.loop import build_tasks, validate
+from supermasks.runner import validate
+from supermasks.runner.build import build_tasks
 from supermasks.methods import supsup
 from supermasks.methods._warm_start import TRANSFERS
 from supermasks.store.lock import run_lock
 from supermasks.store.files import write_csv, write_json
 from supermasks.training import Probe, accuracy
 
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
 STUDY_KEY = "transfer_study"
 
 
@@ -168,13 +169,13 @@ def run_unit(config: ExperimentConfig, tasks: list[Task], transfer: str, budgets
 
 def signature_prediction(method: supsup.SupSup, tasks: list[Task], batch_size: int) -> pd.DataFrame:
     """Signature-based task inference on every task's test set (GNu counting), with its cost per batch."""
-    from supermasks.runner.loop import infer_and_classify
+    from supermasks.runner.evaluate import infer_and_classify
 
     method.task_inference = "signature"
     rows = []
     for task in tasks:
         start = time.perf_counter()
-        acc, inferred = infer_and_classify(method, task, batch_size, unshared=True)
+        acc, inferred, _ = infer_and_classify(method, task, batch_size, unshared=True)
         batches = -(-len(task.y_test) // batch_size)
         rows.append({"task": task.task_id, "accuracy": acc, "task_inference_accuracy": inferred,
                      "seconds_per_batch": (time.perf_counter() - start) / batches})
@@ -186,17 +187,17 @@ def _unit_paths(directory: Path, bench: str, seed: int, transfer: str) -> dict[s
     return {k: stem.with_name(f"{stem.name}.{k}.csv") for k in ("evaluation", "alphas", "prediction")}
 
 
-def run_transfer_study(study: TransferStudy, *, progress: bool = True, log: Log = print) -> dict[str, pd.DataFrame]:
+def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[str, pd.DataFrame]:
     """Run every (benchmark, seed, transfer) not already saved; then write the tables and figures."""
     directory = study.directory()
     # Every data source before any training: a missing one fails now, not after hours of work.
     datasets = {bench: load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
                 for bench, config in study.benchmarks.items()}
-    with run_lock(directory, log):
-        return _run_units(study, directory, datasets, progress=progress, log=log)
+    with run_lock(directory):
+        return _run_units(study, directory, datasets, progress=progress)
 
 
-def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progress: bool, log: Log) -> dict[str, pd.DataFrame]:
+def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progress: bool) -> dict[str, pd.DataFrame]:
     write_json(directory / "study.json", study.source)
     evaluation, alphas, prediction = [], [], []
     for bench, config in study.benchmarks.items():
@@ -210,9 +211,9 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
                 key = {"benchmark": bench, "seed": seed, "transfer": transfer}
                 if all(p.is_file() for p in paths.values()) and not (
                         transfer == "random" and seeded.settings("supsup").transfer_protocol == "two_pass"):
-                    log(f"{bench} seed {seed} {transfer}: already done")
+                    log.info(f"{bench} seed {seed} {transfer}: already done")
                 else:
-                    log(f"{bench} seed {seed} {transfer}: {len(tasks)} tasks x {study.budgets[-1]} steps")
+                    log.info(f"{bench} seed {seed} {transfer}: {len(tasks)} tasks x {study.budgets[-1]} steps")
                     ev, al, method = run_unit(seeded, tasks, transfer, study.budgets,
                                               reference=reference if transfer in ("similar", "soft") else None,
                                               progress=progress)

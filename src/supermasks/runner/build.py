@@ -1,0 +1,46 @@
+"""From a config to what a run trains: the task sequence of a benchmark, and each method built for it."""
+
+from __future__ import annotations
+
+import logging
+
+from supermasks.config import ConfigError, ExperimentConfig
+from supermasks.data import Dataset, Task, load_source, make_benchmark
+from supermasks.methods import Method, method_spec, supsup
+from supermasks.scenarios import INFERRED
+
+log = logging.getLogger(__name__)
+
+
+def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> list[Task]:
+    """The tasks of `benchmark` on `dataset`, checked against the model's output size."""
+    second = None
+    if benchmark == "pair":
+        second = load_source(config.data.pair_source, None)
+    tasks = make_benchmark(benchmark, dataset, num_tasks=config.data.num_tasks, seed=config.seed,
+                           classes_per_task=config.data.classes_per_task, label_mode=config.data.label_mode, second=second,
+                           rotation_step=config.data.rotation_step)
+    needed = max(t.num_classes for t in tasks)
+    if config.model.output_size < needed:
+        raise ConfigError(f"output_size {config.model.output_size} is smaller than the {needed} classes of {benchmark}")
+    if (config.scenario.name in INFERRED and "supsup" in config.method
+            and config.settings("supsup").inference_objective == "G" and config.model.output_size <= needed):
+        raise ConfigError(f"inference_objective G needs extra output neurons: output_size ({config.model.output_size}) "
+                          f"must exceed the {needed} classes of {benchmark}")
+    return tasks
+
+
+def build_method(config: ExperimentConfig, method_name: str, tasks: list[Task], *, progress: bool = True) -> Method:
+    """The method of `method_name` for `tasks`; SupSup's two-pass transfer first trains its reference run.
+
+    Two-pass (the similarity study's protocol, ALGORITHMS.md section 3): a SupSup with random init
+    learns every task first, and its per-task BN signatures guide the transfer of the real run.
+    """
+    if method_name == "supsup" and supsup.needs_reference(config):
+        log.info("  two-pass transfer: training the reference run (random init) on all %d tasks first", len(tasks))
+        reference = supsup.from_config(supsup.reference_config(config))
+        for task in tasks:
+            reference.begin_task(task)
+            reference.learn(task, progress=progress)
+        return supsup.from_config(config, reference_signatures=reference.signatures_)
+    return method_spec(method_name).build(config)

@@ -1,0 +1,135 @@
+"""Filling the accuracy matrix R the way the scenario asks: task id given, or inferred for each test batch.
+
+The runner picks one `Evaluation` per (benchmark, method) from the scenario, once, and calls
+`untrained` before each task is learned and `after_task` once it is; no other code asks which
+scenario it is in. (The NNs scenario, with no task boundaries at all, is `runner.stream`.)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from supermasks.data import Task
+from supermasks.methods import InfersPerImage, InfersTasks, Method
+from supermasks.scenarios import INFERRED, task_id_at_test
+from supermasks.training import accuracy
+
+
+@dataclass
+class Results:
+    """What evaluation has filled in so far; saved with every checkpoint so a resumed run goes on with it."""
+
+    r: np.ndarray  # (T, T): accuracy on task j after training task i; NaN where not evaluated
+    b: np.ndarray  # (T,): accuracy of the untrained method on each task
+    inference: np.ndarray  # (T, T): fraction of task j's test batches whose task was inferred right (GNs/GNu)
+    confusion: np.ndarray  # (T, T) after the last task: true task x inferred task, in test batches
+    seconds: float = 0.0  # after the last task: time spent inferring and classifying ...
+    inferences: int = 0  # ... this many test batches (or images)
+
+    @classmethod
+    def empty(cls, n: int) -> Results:
+        return cls(np.full((n, n), np.nan), np.full(n, np.nan), np.full((n, n), np.nan),
+                   np.zeros((n, n), dtype=np.int64))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"r": self.r.tolist(), "b": self.b.tolist(), "inference": self.inference.tolist(),
+                "confusion": self.confusion.tolist(), "seconds": self.seconds, "inferences": self.inferences}
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> Results:
+        arrays = (np.array(saved[k], dtype=float) for k in ("r", "b", "inference"))
+        return cls(*arrays, np.array(saved["confusion"], dtype=np.int64), float(saved.get("seconds", 0.0)),
+                   int(saved.get("inferences", 0)))
+
+
+@dataclass
+class Evaluation:
+    """Task given at test time (GG, or none at all in the domain and class scenarios)."""
+
+    batch_size: int
+    given: bool  # whether `predict` is told the task id at test time
+    results: Results = field(init=False)
+
+    def accuracy(self, method: Method, task: Task) -> float:
+        """`method`'s accuracy on `task`, with the task id where the scenario gives it at training time."""
+        task_id = task.task_id if self.given else None
+        return accuracy(lambda x: method.predict(x, task_id), task.x_test, task.y_test, self.batch_size)
+
+    def untrained(self, method: Method, tasks: list[Task]) -> None:
+        """b for every task the untrained method can already predict (a dense net's shared head)."""
+        for task in tasks:
+            if method.can_predict(task.task_id if self.given else None):
+                self.results.b[task.task_id] = self.accuracy(method, task)
+
+    def begun(self, method: Method, task: Task) -> None:
+        """b[task] right after `begin_task`, for a task the untrained method could not predict (a new mask or head)."""
+        if np.isnan(self.results.b[task.task_id]):
+            self.results.b[task.task_id] = self.accuracy(method, task)
+
+    def after_task(self, method: Method, after: Task, tasks: list[Task]) -> None:
+        """Row `after` of R for every task the method can predict."""
+        for other in tasks:
+            if method.can_predict(other.task_id if self.given else None):
+                self.results.r[after.task_id, other.task_id] = self.accuracy(method, other)
+
+
+@dataclass
+class InferredEvaluation(Evaluation):
+    """GNs/GNu: the task id is given while training (so b and the curves use it) but inferred at test time."""
+
+    unshared: bool = False  # GNu: a test batch sent to the wrong task counts as all wrong
+    inference_batch_size: int = 128
+
+    def after_task(self, method: Method, after: Task, tasks: list[Task]) -> None:
+        if not isinstance(method, InfersTasks):
+            raise TypeError(f"{method.name} cannot infer tasks, so it cannot be evaluated without task ids")
+        last = after.task_id == len(tasks) - 1
+        for other in tasks[:after.task_id + 1]:
+            start = time.perf_counter()
+            acc, right, guesses = infer_and_classify(method, other, self.inference_batch_size, unshared=self.unshared)
+            self.results.r[after.task_id, other.task_id], self.results.inference[after.task_id, other.task_id] = acc, right
+            if last:
+                np.add.at(self.results.confusion[other.task_id], guesses, 1)
+                self.results.seconds += time.perf_counter() - start
+                self.results.inferences += len(guesses)
+
+
+def evaluation_for(scenario: str, *, batch_size: int, inference_batch_size: int, num_tasks: int) -> Evaluation:
+    """The evaluation of `scenario` (task, domain, class, gns, gnu), with empty results for `num_tasks` tasks."""
+    if scenario in INFERRED:
+        evaluation: Evaluation = InferredEvaluation(batch_size, True, unshared=scenario == "gnu",
+                                                    inference_batch_size=inference_batch_size)
+    else:
+        evaluation = Evaluation(batch_size, task_id_at_test(scenario))
+    evaluation.results = Results.empty(num_tasks)
+    return evaluation
+
+
+def infer_and_classify(method: InfersTasks, task: Task, batch_size: int, *,
+                       unshared: bool) -> tuple[float, float, list[int]]:
+    """GNs/GNu evaluation of `task`: infer the task of each test batch, classify it with that task.
+
+    Returns (accuracy, task-inference accuracy over batches, each batch's inferred task). With
+    `batch_size` 1 a method that infers per image does so for many images at once. With unshared
+    labels (GNu) a batch whose task was inferred wrongly counts as all wrong, as in the SupSup paper.
+    """
+    correct, right_task, guesses = 0, 0, []
+    per_image = None
+    if batch_size == 1 and isinstance(method, InfersPerImage):
+        per_image = torch.cat([method.infer_task_per_image(chunk) for chunk in task.x_test.split(256)]).tolist()
+    for i in range(0, len(task.y_test), batch_size):
+        xb, yb = task.x_test[i:i + batch_size], task.y_test[i:i + batch_size]
+        guess = per_image[i] if per_image is not None else method.infer_task(xb)
+        guesses.append(guess)
+        hits = method.predict(xb, guess).argmax(dim=1) == yb  # type: ignore[attr-defined]
+        if guess == task.task_id:
+            right_task += 1
+        elif unshared:
+            hits = torch.zeros_like(hits)
+        correct += int(hits.sum())
+    return correct / len(task.y_test), right_task / len(guesses), guesses

@@ -1,0 +1,99 @@
+"""The tables and figures of a run directory: R and the per-task table as they stand, summaries, comparisons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from supermasks import metrics
+from supermasks.data import Task
+from supermasks.methods import MethodReport
+from supermasks.runner.evaluate import Results
+from supermasks.store.files import write_csv
+
+# tasks.csv, in this order (rows read back from a checkpoint's JSON have their keys sorted).
+TASK_COLUMNS = ("task", "name", "accuracy", "task_inference_accuracy", "untrained_accuracy", "steps", "final_loss",
+                "seconds", "train_seconds", "samples_per_second", "memory_bytes", "checkpoint_bytes")
+COMPARISON_COLUMNS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy", "inference_ms", "num_tasks_found",
+                      "memory_per_task_bytes", "memory_total_bytes", "seconds_per_task", "samples_per_second")
+
+
+@dataclass
+class MethodResult:
+    """What one method produced on one benchmark."""
+
+    benchmark: str
+    method: str
+    directory: Path
+    accuracy: np.ndarray  # R, (T, T); NaN where a task could not be evaluated yet
+    untrained: np.ndarray  # b, (T,)
+    metrics: dict[str, float]
+    overlap_summary: pd.DataFrame | None = None
+
+
+def comparison_table(results: list[MethodResult]) -> pd.DataFrame:
+    """One row per (benchmark, method): the metrics table of `supermasks compare`."""
+    rows = [{"benchmark": r.benchmark, "method": r.method, **{k: r.metrics.get(k, np.nan) for k in COMPARISON_COLUMNS}}
+            for r in results]
+    return pd.DataFrame(rows, columns=["benchmark", "method", *COMPARISON_COLUMNS])
+
+
+def task_matrix(matrix: np.ndarray, tasks: list[Task]) -> pd.DataFrame:
+    """A (T, T) matrix with rows labelled by the task just trained (`after`) and columns by task."""
+    labels = [f"task_{t.task_id}" for t in tasks]
+    return pd.DataFrame(matrix, columns=labels).assign(after=labels).set_index("after").reset_index()
+
+
+def write_progress(directory: Path, tasks: list[Task], r: np.ndarray, rows: list[dict]) -> None:
+    """R and the per-task table as they stand: after every task, so a stopped run keeps what it finished."""
+    write_csv(directory / "accuracy.csv", task_matrix(r, tasks))
+    write_csv(directory / "tasks.csv", pd.DataFrame(rows, columns=list(TASK_COLUMNS)))
+
+
+def write_inference_tables(directory: Path, tasks: list[Task], results: Results) -> dict[str, float]:
+    """GNs/GNu: task-inference accuracy after each task and the confusion after the last; returns their summary."""
+    n = len(tasks)
+    write_csv(directory / "task_inference.csv", task_matrix(results.inference, tasks))
+    write_csv(directory / "task_confusion.csv", pd.DataFrame(results.confusion, columns=[f"inferred_{t}" for t in range(n)])
+              .assign(task=range(n)).set_index("task").reset_index())
+    # After the last task: the fraction of test batches whose task was inferred correctly, and the
+    # time to infer and classify one test batch (or image).
+    return {"task_inference_accuracy": float(np.mean(results.inference[-1])),
+            "inference_ms": 1000 * results.seconds / results.inferences if results.inferences else float("nan")}
+
+
+def write_report(directory: Path, report: MethodReport) -> None:
+    """A method's own tables (`<stem>.csv`); its numbers go into metrics.json with the rest."""
+    for stem, frame in report.tables.items():
+        write_csv(directory / f"{stem}.csv", frame)
+
+
+def method_summary(results: Results, rows: list[dict], memory_before: int, memory_total: int) -> dict:
+    """metrics.json of one method: the accuracy metrics with their definitions, memory and time per task."""
+    n = len(results.b)
+    # Growth per task after the first: the first task often reuses what the untrained method
+    # already held (a dense net's first head), later ones show what each new task costs.
+    start = rows[0]["memory_bytes"] if n > 1 else memory_before
+    return {**metrics.summarize(results.r, results.b), "definitions": dict(metrics.DEFINITIONS),
+            "memory_total_bytes": memory_total, "memory_per_task_bytes": (memory_total - start) / max(n - 1, 1),
+            "seconds_per_task": float(np.mean([row["train_seconds"] for row in rows])),
+            "samples_per_second": float(np.mean([row["samples_per_second"] for row in rows]))}
+
+
+def write_benchmark_summary(directory: Path, benchmark: str, tasks: list[Task], results: list[MethodResult], *,
+                            scenario: str, figures: bool) -> None:
+    """Per benchmark: final accuracy of every method on every task, and the learning curves."""
+    final = pd.DataFrame([{"method": r.method, **{t.name: r.accuracy[-1, t.task_id] for t in tasks},
+                           "ACC": r.metrics["ACC"]} for r in results])
+    write_csv(directory / "final_accuracy.csv", final)
+    curves = {r.method: pd.read_csv(r.directory / "curves.csv") for r in results
+              if (r.directory / "curves.csv").is_file()}
+    if curves and figures:
+        from supermasks.analysis.curves import learning_curves
+        from supermasks.analysis.plots import save_figure
+
+        save_figure(learning_curves(curves, f"{benchmark} ({scenario}-incremental): accuracy during training"),
+                    directory / "figures", "learning_curves")
