@@ -22,7 +22,7 @@ Scenario = Literal["task", "domain", "class", "gns", "gnu", "nns"]
 SCENARIOS: dict[str, str] = {
     "task": "task-incremental (GG): task id given at train and test; per-task heads or masks",
     "domain": "domain-incremental: one shared head, no task id at test (permuted, rotated, remapped split)",
-    "class": "class-incremental: one head over all classes seen, no task id at test (split, label_mode=keep)",
+    "class": "class-incremental: one head over all classes seen, no task id at test (split, data.label_mode=keep)",
     "gns": "GNs: task id given at training, inferred for each test batch; labels shared between tasks",
     "gnu": "GNu: as GNs with unshared labels: a test batch whose task is inferred wrongly counts as all wrong",
     "nns": "NNs: no task ids or boundaries at all; one unsegmented training stream, new tasks detected by the learner",
@@ -39,9 +39,9 @@ def scenario_problem(scenario: str, benchmark: str, label_mode: str) -> str | No
     if scenario == "class" and not split:
         return f"class-incremental learning needs a split benchmark (new classes per task), not {benchmark!r}"
     if scenario == "class" and label_mode != "keep":
-        return "class-incremental learning needs label_mode=keep (one head over the original classes)"
+        return "class-incremental learning needs data.label_mode=keep (one head over the original classes)"
     if scenario == "domain" and split and label_mode != "remap":
-        return "domain-incremental split needs label_mode=remap (every task shares the labels 0..c-1)"
+        return "domain-incremental split needs data.label_mode=remap (every task shares the labels 0..c-1)"
     return None
 
 

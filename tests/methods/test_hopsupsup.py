@@ -161,7 +161,7 @@ def config_for(*overrides: str) -> ExperimentConfig:
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model.batch_norm=true"], "set batch_norm=false"),
+    (["model.batch_norm=true"], "set model.batch_norm=false"),
     (["model.output_size=1"], "output_size >= 2"),
     (["scenario.name=task"], "cannot run in the 'task' scenario"),
     (["scenario.name=domain"], "cannot run in the 'domain' scenario"),

@@ -232,13 +232,12 @@ def test_memory_grows_by_exactly_the_buffer_bytes():
     ("replay.selection=smart", "choose one of random, uncertain, misclassified, balanced"),
 ])
 def test_bad_settings_are_config_errors(override, message):
-    config = load_config(None, [override])
     with pytest.raises(ConfigError, match=re.escape(message)):
-        SPEC.check(config)
+        SPEC.check(load_config(None, ["method=replay", override]))
 
 
 def test_valid_config_builds_a_replay_method():
-    config = load_config(None, ["replay.fraction=1.0", "replay.budget=100", "replay.selection=balanced",
+    config = load_config(None, ["method=replay", "replay.fraction=1.0", "replay.budget=100", "replay.selection=balanced",
                                 "scenario.name=domain", "model.output_size=4"])
     SPEC.check(config)
     method = from_config(config)
@@ -269,5 +268,5 @@ def test_batch_mix_adds_as_many_buffer_samples_to_every_batch():
 
 
 def test_unknown_mix_is_refused():
-    with pytest.raises(ConfigError, match="unknown replay.mix 'interleave'; choose one of batch, concat"):
-        SPEC.check(load_config(None, ["replay.mix=interleave"]))
+    with pytest.raises(ConfigError, match="replay.mix: unknown value 'interleave'; choose one of batch, concat"):
+        SPEC.check(load_config(None, ["method=replay", "replay.mix=interleave"]))

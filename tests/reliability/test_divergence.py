@@ -7,14 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 import supermasks.runner.loop as experiment
 from supermasks.cli import main
-from supermasks.config import load_config
+from supermasks.config import load_config, parse_overrides
 from supermasks.runner import TrainingDiverged, run
 
-SETTINGS = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=10", "training.batch_size=32",
-            "training.optimizer=adam", "training.lr=1e-3", "run.overlap=false", "run.figures=false"]
+SETTINGS = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=10",
+            "training.batch_size=32", "training.optimizer=adam", "training.lr=1e-3", "run.overlap=false",
+            "run.figures=false"]
 
 
 @pytest.fixture
@@ -54,5 +56,5 @@ def test_the_cli_reports_divergence_in_one_line_with_exit_code_1(tmp_path, poiso
 
 def write_config(tmp_path):
     path = tmp_path / "diverge.yaml"
-    path.write_text("\n".join(s.replace("=", ": ", 1) for s in SETTINGS) + "\nmethod: [supsup]\n")
+    path.write_text(yaml.safe_dump({**parse_overrides(SETTINGS), "method": ["supsup"]}))  # nested sections
     return path

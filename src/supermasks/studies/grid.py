@@ -82,7 +82,7 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
             try:
                 config = compose(loaded, settings, point, {"name": f"{name}-{part}"}, cli)
             except ConfigError as exc:
-                raise ConfigError(f"{path}: part {part} {point or ''}: {exc}") from None
+                raise ConfigError(f"{path}: part {part}{_shown(point)}: {exc}") from None
             if study is None:
                 study = Study(name, config.run.out_dir)
             study.runs.append(StudyRun(part, point, config))
@@ -91,8 +91,13 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
         try:
             validate(item.config)
         except ConfigError as exc:
-            raise ConfigError(f"part {item.part} {item.grid or ''}: {exc}") from None
+            raise ConfigError(f"part {item.part}{_shown(item.grid)}: {exc}") from None
     return study
+
+
+def _shown(point: dict[str, Any]) -> str:
+    """A grid point for a message (` {'training.lr': 0.01}`), nothing for a part without a grid."""
+    return f" {point}" if point else ""
 
 
 def run_study(study: Study, *, force: bool = False, progress: bool = True) -> pd.DataFrame:
