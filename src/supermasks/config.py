@@ -264,19 +264,32 @@ def valid_keys() -> list[str]:
 
 def unknown_key_message(key: str) -> str:
     """The error for `key`: its new spelling if it is an old flat key, else the closest valid key."""
-    leaf = key.rsplit(".", 1)[-1]
-    if leaf in OLD_KEYS:
-        return (f"{key!r} is now {OLD_KEYS[leaf]!r}: settings are grouped in sections (data, model, training, "
+    if key in OLD_KEYS:  # flat keys had no dots; a dotted key that ends in one is a misplaced setting
+        return (f"{key!r} is now {OLD_KEYS[key]!r}: settings are grouped in sections (data, model, training, "
                 f"scenario, run, one per method); YAML nests them, overrides use dotted keys")
     valid = valid_keys()
-    # Match the whole dotted key, then the last part alone (so `lt` still finds `training.lr`).
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    leaf = key.rsplit(".", 1)[-1]
+    # A known setting under the wrong section (`data.lr`, `dta.num_tasks`): the keys ending in that name;
+    # else the whole dotted key; else the last part alone (so `lt` still finds `training.lr`).
+    same = [k for k in valid if k.rsplit(".", 1)[-1] == leaf] + ([OLD_KEYS[leaf]] if leaf in OLD_KEYS else [])
+    close = difflib.get_close_matches(key, same, n=1, cutoff=0.0) if "." in key else []
+    if not close:
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     if not close:
         leaves = {k.rsplit(".", 1)[-1]: k for k in valid}
         near = difflib.get_close_matches(leaf, leaves, n=1, cutoff=0.5 if len(leaf) <= 2 else 0.6)
         close = [leaves[near[0]]] if near else []
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return f"unknown config key {key!r}.{hint} Valid keys: {', '.join(valid)}"
+
+
+def _unknown(key: str, value: Any) -> ConfigError:
+    """The error for an unknown `key`, naming the whole dotted key a nested `value` continues it with
+    (`dat.num_tasks=3` arrives as `dat: {num_tasks: 3}`)."""
+    while isinstance(value, Mapping) and len(value) == 1:
+        (part, value), = value.items()
+        key = f"{key}.{part}"
+    return ConfigError(unknown_key_message(key))
 
 
 def _prefixed(where: str, message: str, keys: Mapping[str, Any]) -> str:
@@ -298,7 +311,7 @@ def _build(cls: type, values: Any, where: str) -> Any:
     kwargs = {}
     for key, value in values.items():
         if key not in keys:
-            raise ConfigError(unknown_key_message(f"{where}{key}"))
+            raise _unknown(f"{where}{key}", value)
         f = keys[key]
         sub = _section_class(hints[f.name])
         if sub is not None:
@@ -377,7 +390,7 @@ def _from_values(values: Mapping[str, Any]) -> ExperimentConfig:
         elif key in methods:
             method_settings[key] = _build(method_spec(key).settings, value, f"{key}.")
         else:
-            raise ConfigError(unknown_key_message(str(key)))
+            raise _unknown(str(key), value)
     try:
         return ExperimentConfig(**kwargs, method_settings=method_settings)
     except ConfigError:
