@@ -134,7 +134,7 @@ def _fetch_hint(name: str) -> Callable[[], str]:
     def hint() -> str:
         return (
             f"download it with `supermasks data fetch {name}` (into {download.dataset_dir(name)}), "
-            "or set data_dir=DIR to a folder holding its four IDX files"
+            "or set data.data_dir=DIR to a folder holding its four IDX files"
         )
 
     return hint

@@ -256,7 +256,7 @@ def reference_config(config: "ExperimentConfig") -> "ExperimentConfig":
 
     With the same seed its fixed weights, batch order and every task's random init equal the
     guided model's (the random init is drawn in every transfer mode), so the reference is
-    exactly the `transfer=random` run of the same config.
+    exactly the `supsup.transfer=random` run of the same config.
     """
     from supermasks.config import updated  # config imports the methods: only at call time
 
