@@ -1,9 +1,12 @@
 """The sectioned config: old flat keys, settings that count only in some combinations, method sections, layers."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
-from supermasks.config import OLD_KEYS, ConfigError, compose, load_config, to_dict, valid_keys
+from supermasks.config import OLD_KEYS, ConfigError, ExperimentConfig, compose, load_config, to_dict, valid_keys
+from supermasks.methods import list_methods
 
 
 def write(tmp_path, text, name="exp.yaml"):
@@ -138,3 +141,32 @@ def test_dotted_keys_in_a_yaml_file_mean_the_same_as_nested_ones(tmp_path):
     dotted = load_config(write(tmp_path, "training.lr: 0.01\nmethod: [ewc]\newc.lambda: 3\n"))
     nested = load_config(write(tmp_path, "training: {lr: 0.01}\nmethod: [ewc]\newc: {lambda: 3}\n"))
     assert dotted == nested and nested.training.lr == 0.01 and nested.settings("ewc").lam == 3.0
+
+
+def _readme_settings() -> dict[str, str]:
+    """The README's settings table: dotted key -> default as written."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = text.split("## Configuration", 1)[1].split("| section | field | default | meaning |", 1)[1]
+    rows, section = {}, ""
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        section = cells[0] or section  # blank: the row above's (the top-level keys come first)
+        rows[f"{section}.{cells[1]}" if section else cells[1]] = cells[2]
+    return rows
+
+
+def test_the_readme_documents_every_setting_with_its_default():
+    rows = _readme_settings()
+    assert list(rows) == valid_keys()
+    defaults = to_dict(ExperimentConfig())
+    defaults["scenario"]["nns"] = to_dict(load_config(None, ["scenario.name=nns"]))["scenario"]["nns"]
+    for name in list_methods():
+        defaults[name] = to_dict(load_config(None, [f"method={name}"])).get(name, {})
+    for key, written in rows.items():
+        node = defaults
+        for part in key.split("."):
+            node = node[part]
+        value = yaml.safe_load(written)
+        assert (float(value) if isinstance(node, float) else value) == node, key
