@@ -32,7 +32,7 @@ CASES += [("supsup", "task", ("model.batch_norm=true", "supsup.transfer=similar"
 def build(name, scenario, extra, tmp_path, **overrides):
     config = config_for(scenario, tmp_path, f"method={name}", *extra,
                         *(f"{k}={v}" for k, v in overrides.items()))
-    return method_spec(name).build(config, 3), config.scenario.name
+    return method_spec(name).build(config), config.scenario.name
 
 
 def step(method, scenario, task, tasks):
@@ -258,8 +258,8 @@ def test_a_failed_blob_write_leaves_the_previous_checkpoint_and_no_temporary_fil
 
 def test_other_settings_or_another_method_are_refused(tmp_path):
     trained(tmp_path, num_tasks=1)
-    other, _ = build("supsup", "task", (), tmp_path, lr=0.5)
-    with pytest.raises(StateMismatchError, match="training.lr=0.5 here, 0.001 in the checkpoint"):
+    other, _ = build("supsup", "task", ("training.lr=0.5",), tmp_path)
+    with pytest.raises(StateMismatchError, match="lr=0.5 here, 0.001 in the checkpoint"):
         load_latest_state(tmp_path / "ckpt", other)
     naive, _ = build("naive", "task", (), tmp_path)
     with pytest.raises(StateMismatchError, match="checkpoints of 'supsup'"):
