@@ -14,8 +14,12 @@ def require_number(name: str, value: float, *, minimum: float = 0.0, inclusive: 
     `inclusive`) and at most `maximum`; the settings dataclasses share this one range check."""
     above = value >= minimum if inclusive else value > minimum  # NaN fails both
     if not (above and value != float("inf") and (maximum is None or value <= maximum)):
-        low = f"{'>=' if inclusive else '>'} {minimum:g}"
-        bound = f"in {'[' if inclusive else '('}{minimum:g}, {maximum:g}]" if maximum is not None else low
+        if maximum is not None:
+            bound = f"in {'[' if inclusive else '('}{minimum:g}, {maximum:g}]"
+        elif minimum == 0 and not inclusive:
+            bound = "a positive finite number"
+        else:  # unbounded above: say finite, or `inf` would look like it passes
+            bound = f"a finite number {'>=' if inclusive else '>'} {minimum:g}"
         raise ValueError(f"{name} must be {bound}, got {value}")
 
 

@@ -211,7 +211,7 @@ def test_config_fields_reach_the_method_and_check_refuses_what_cannot_work():
                                              "supsup.task_inference": "oneshot"},
         "supsup.transfer: unknown value 'best'; choose one of random, mean, similar, soft": {"supsup.transfer": "best"},
         "supsup.transfer_protocol: unknown value": {"supsup.transfer_protocol": "oracle"},
-        r"supsup.transfer_temperature must be > 0": {"supsup.transfer_temperature": 0.0},
+        "supsup.transfer_temperature must be a positive finite number": {"supsup.transfer_temperature": 0.0},
         "signature compares": {"model.batch_norm": False, "supsup.transfer": "random"},
         "oneshot task inference superposes": {"supsup.task_inference": "oneshot"},
         "binary task inference superposes": {"supsup.task_inference": "binary"},

@@ -65,14 +65,14 @@ def test_finished_run_is_not_repeated_without_force_and_returns_its_stored_resul
 @pytest.mark.parametrize("override, message", [
     ("data.benchmark=rotate", "benchmark: unknown value 'rotate'"),
     ("method=ewc2", "method: unknown value 'ewc2'"),
-    ("training.lr=-0.1", "lr must be a positive finite number"),
-    ("training.lr=.inf", "lr must be a positive finite number"),
-    ("model.density=1.5", "density must be in"),
+    ("training.lr=-0.1", "training.lr must be a positive finite number, got -0.1"),
+    ("training.lr=.inf", "training.lr must be a positive finite number, got inf"),
+    (["model.mask_rule=topk", "model.density=1.5"], r"model.density must be in \(0, 1\], got 1.5"),
     ("data.source=imagenet", "source: unknown value 'imagenet'"),
 ])
 def test_bad_values_fail_before_any_work(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
-        validate(tiny_config(tmp_path, override))
+        validate(tiny_config(tmp_path, *([override] if isinstance(override, str) else override)))
 
 
 def test_output_size_must_cover_the_classes(tmp_path):

@@ -50,7 +50,7 @@ def test_gnu_run_infers_tasks_on_separable_tasks(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["scenario.name=gnu", "model.batch_norm=true"], "set batch_norm=false"),
+    (["scenario.name=gnu", "model.batch_norm=true"], "set model.batch_norm=false"),
     (["scenario.name=gns", "supsup.task_inference=exhaustive"], "task_inference: unknown value 'exhaustive'"),
     (["scenario.name=gns", "supsup.inference_objective=F"], "inference_objective: unknown value 'F'"),
     (["scenario.name=gnu", "method=naive"], "method 'naive' cannot run in the 'gnu' scenario"),
