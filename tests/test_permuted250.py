@@ -24,7 +24,7 @@ def test_permuted250_config_validates() -> None:
 def test_permuted250_runs_end_to_end(tmp_path: Path) -> None:
     # Hours on 2 CPU cores (estimate in the config); excluded from the default suite.
     config = load_config(CONFIG, [f"run.out_dir={tmp_path}"])
-    result = run(config, force=True, progress=False, log=lambda *_: None)
+    result = run(config, force=True, progress=False)
     assert not result.skipped and len(result.results) == 1
     (only,) = result.results
     assert only.accuracy.shape == (250, 250)
