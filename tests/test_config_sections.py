@@ -170,3 +170,10 @@ def test_the_readme_documents_every_setting_with_its_default():
             node = node[part]
         value = yaml.safe_load(written)
         assert (float(value) if isinstance(node, float) else value) == node, key
+
+
+def test_a_misspelt_section_suggests_the_section(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key 'traning'. Did you mean the section 'training'?"):
+        load_config(write(tmp_path, "traning: {lr: 0.1, batch_size: 32}\n"))
+    with pytest.raises(ConfigError, match="unknown config key 'dat.num_tasks'. Did you mean 'data.num_tasks'?"):
+        load_config(None, ["dat.num_tasks=3"])

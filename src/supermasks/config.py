@@ -285,10 +285,16 @@ def unknown_key_message(key: str) -> str:
 
 def _unknown(key: str, value: Any) -> ConfigError:
     """The error for an unknown `key`, naming the whole dotted key a nested `value` continues it with
-    (`dat.num_tasks=3` arrives as `dat: {num_tasks: 3}`)."""
+    (`dat.num_tasks=3` arrives as `dat: {num_tasks: 3}`); a misspelt section of several settings gets
+    the closest section."""
     while isinstance(value, Mapping) and len(value) == 1:
         (part, value), = value.items()
         key = f"{key}.{part}"
+    if isinstance(value, Mapping) and value:
+        sections = sorted({k.rsplit(".", 1)[0] for k in valid_keys() if "." in k})
+        close = difflib.get_close_matches(key, sections, n=1, cutoff=0.6)
+        hint = f" Did you mean the section {close[0]!r}?" if close else ""
+        return ConfigError(f"unknown config key {key!r}.{hint} Sections: {', '.join(sections)}")
     return ConfigError(unknown_key_message(key))
 
 
