@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_run_end_to_end_on_synthetic_data(tmp_path, capsys):
-    code = main(["run", str(ROOT / "configs" / "experiment1.yaml"), "source=synthetic", "num_tasks=2",
-                 "steps_per_task=10", "figures=false", f"out_dir={tmp_path}", "--no-progress"])
+    code = main(["run", str(ROOT / "configs" / "experiment1.yaml"), "data.source=synthetic", "data.num_tasks=2",
+                 "training.steps_per_task=10", "run.figures=false", f"run.out_dir={tmp_path}", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
     assert "mean overlap fc1" in out
@@ -71,7 +71,7 @@ def test_console_script_runs(tmp_path):
     exe = Path(sys.executable).parent / "supermasks"
     if not exe.exists():
         pytest.skip("the package is not installed as a console script in this environment")
-    proc = subprocess.run([str(exe), "run", str(ROOT / "configs" / "experiment1.yaml"), "lr=abc"],
+    proc = subprocess.run([str(exe), "run", str(ROOT / "configs" / "experiment1.yaml"), "training.lr=abc"],
                           capture_output=True, text=True, cwd=tmp_path, env=os.environ | {"PYTHONWARNINGS": "ignore"})
     assert proc.returncode == 2
-    assert "lr: expected float, got 'abc'" in proc.stderr
+    assert "training.lr: expected float, got 'abc'" in proc.stderr

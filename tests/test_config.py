@@ -10,19 +10,19 @@ def write(tmp_path, text):
 
 
 def test_overrides_are_typed(tmp_path):
-    cfg = load_config(write(tmp_path, "benchmark: [permuted, split]\nnum_tasks: 5\n"),
-                      ["benchmark=rotated", "num_tasks=10", "seed=3", "lr=1e-3", "batch_norm=true"])
-    assert cfg.benchmark == ["rotated"]  # a single name becomes a one-element list
-    assert (cfg.num_tasks, cfg.seed, cfg.lr, cfg.batch_norm) == (10, 3, 0.001, True)
+    cfg = load_config(write(tmp_path, "data:\n  benchmark: [permuted, split]\n  num_tasks: 5\n"),
+                      ["data.benchmark=rotated", "data.num_tasks=10", "seed=3", "training.lr=1e-3", "model.batch_norm=true"])
+    assert cfg.data.benchmark == ["rotated"]  # a single name becomes a one-element list
+    assert (cfg.data.num_tasks, cfg.seed, cfg.training.lr, cfg.model.batch_norm) == (10, 3, 0.001, True)
     assert cfg.name == "exp"  # from the file name when the file has none
 
 
 def test_int_accepted_for_float_but_not_the_reverse(tmp_path):
-    assert load_config(None, ["lr=1"]).lr == 1.0
-    with pytest.raises(ConfigError, match=r"num_tasks: expected int, got 2.5"):
-        load_config(None, ["num_tasks=2.5"])
-    with pytest.raises(ConfigError, match="batch_norm: expected bool"):
-        load_config(None, ["batch_norm=3"])
+    assert load_config(None, ["training.lr=1"]).training.lr == 1.0
+    with pytest.raises(ConfigError, match=r"^data.num_tasks: expected int, got 2.5"):
+        load_config(None, ["data.num_tasks=2.5"])
+    with pytest.raises(ConfigError, match="^model.batch_norm: expected bool"):
+        load_config(None, ["model.batch_norm=3"])
 
 
 def test_unknown_key_suggests_and_lists_valid_keys():
@@ -30,8 +30,8 @@ def test_unknown_key_suggests_and_lists_valid_keys():
         load_config(None, ["num_task=3"])
     message = str(info.value)
     assert "unknown config key 'num_task'" in message
-    assert "Did you mean 'num_tasks'?" in message
-    assert "Valid keys: name, benchmark" in message
+    assert "Did you mean 'data.num_tasks'?" in message
+    assert "Valid keys: name, seed, method, data.benchmark, data.source" in message
 
 
 def test_unknown_key_in_file(tmp_path):
@@ -49,18 +49,18 @@ def test_bad_files(tmp_path):
 
 
 def test_parse_override_forms():
-    assert parse_override("benchmark=[permuted, rotated]") == ("benchmark", ["permuted", "rotated"])
-    assert parse_override("data_dir=null") == ("data_dir", None)
+    assert parse_override("data.benchmark=[permuted, rotated]") == ("data.benchmark", ["permuted", "rotated"])
+    assert parse_override("data.data_dir=null") == ("data.data_dir", None)
     for bad in ("seed", "=3"):
         with pytest.raises(ConfigError, match="key=value"):
             parse_override(bad)
 
 
 def test_optional_field_and_defaults():
-    cfg = load_config(None, ["data_dir=/tmp"])
-    assert cfg.data_dir == "/tmp"
-    assert ExperimentConfig().steps_per_task == 1000 and ExperimentConfig().lr == 1e-4
+    cfg = load_config(None, ["data.data_dir=/tmp"])
+    assert cfg.data.data_dir == "/tmp"
+    assert ExperimentConfig().training.steps_per_task == 1000 and ExperimentConfig().training.lr == 1e-4
 
 
 def test_string_field_accepts_the_word_true():
-    assert load_config(None, ["ewc_fisher_label=true"]).ewc_fisher_label == "true"
+    assert load_config(None, ["method=ewc", "ewc.fisher_label=true"]).settings("ewc").fisher_label == "true"

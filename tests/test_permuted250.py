@@ -15,16 +15,16 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "permuted250.yaml"
 def test_permuted250_config_validates() -> None:
     config = load_config(CONFIG)
     validate(config)
-    assert config.num_tasks == 250 and config.model == "lenet-300-100" and config.output_size == 100
-    assert config.scenario == "gnu" and config.task_inference == "oneshot"
-    assert not config.overlap and not config.figures
+    assert config.data.num_tasks == 250 and config.model.arch == "lenet-300-100" and config.model.output_size == 100
+    assert config.scenario.name == "gnu" and config.settings("supsup").task_inference == "oneshot"
+    assert not config.run.overlap and not config.run.figures
 
 
 @pytest.mark.slow
 def test_permuted250_runs_end_to_end(tmp_path: Path) -> None:
     # Hours on 2 CPU cores (estimate in the config); excluded from the default suite.
-    config = load_config(CONFIG, [f"out_dir={tmp_path}"])
-    result = run(config, force=True, progress=False, log=lambda *_: None)
+    config = load_config(CONFIG, [f"run.out_dir={tmp_path}"])
+    result = run(config, force=True, progress=False)
     assert not result.skipped and len(result.results) == 1
     (only,) = result.results
     assert only.accuracy.shape == (250, 250)

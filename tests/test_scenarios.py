@@ -8,17 +8,17 @@ from supermasks.scenarios import scenario_problem, task_id_at_test
 def test_scenario_rules():
     assert scenario_problem("task", "permuted", "remap") is None
     assert "split benchmark" in scenario_problem("class", "rotated", "keep")
-    assert "label_mode=keep" in scenario_problem("class", "split", "remap")
-    assert "label_mode=remap" in scenario_problem("domain", "split", "keep")
+    assert "data.label_mode=keep" in scenario_problem("class", "split", "remap")
+    assert "data.label_mode=remap" in scenario_problem("domain", "split", "keep")
     assert "unknown scenario" in scenario_problem("online", "split", "keep")
     assert task_id_at_test("task") and not task_id_at_test("domain") and not task_id_at_test("class")
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["scenario=class", "benchmark=permuted", "method=naive"], "class-incremental learning needs a split"),
-    (["scenario=domain", "method=supsup"], "method 'supsup' cannot run in the 'domain' scenario"),
-    (["benchmark=pair", "num_tasks=5"], "exactly 2 tasks"),
-    (["eval_every=-1"], "eval_every"),
+    (["scenario.name=class", "data.benchmark=permuted", "method=naive"], "class-incremental learning needs a split"),
+    (["scenario.name=domain", "method=supsup"], "method 'supsup' cannot run in the 'domain' scenario"),
+    (["data.benchmark=pair", "data.num_tasks=5"], "exactly 2 tasks"),
+    (["run.eval_every=-1"], "eval_every"),
     (["method=[naive,naive]"], "names one twice"),
 ])
 def test_invalid_combinations_fail_in_validation(overrides, message):

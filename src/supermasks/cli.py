@@ -141,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     runners = {
         "run": ("run an experiment config (or a study file) into its run directory",
-                "Run CONFIG (YAML) with optional key=value overrides, e.g. "
-                "`supermasks run configs/experiment1.yaml benchmark=rotated num_tasks=10 seed=3`. "
+                "Run CONFIG (YAML) with optional key=value overrides (dotted keys name a section's setting), e.g. "
+                "`supermasks run configs/experiment1.yaml data.benchmark=rotated data.num_tasks=10 seed=3`. "
                 "A run that did not finish (killed, Ctrl-C) resumes after its last finished task when "
                 "run again; a finished one is skipped. Study files (with `parts`) and transfer studies "
                 "(with `transfer_study`, e.g. configs/experiment2.yaml) run every run they describe."),
@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=summary, description=description)
         p.add_argument("config", type=Path,
                        help="experiment, study or transfer-study YAML file, or a shipped config's name (see `list`)")
-        p.add_argument("overrides", nargs="*", metavar="key=value", help="override a config field (value read as YAML)")
+        p.add_argument("overrides", nargs="*", metavar="key=value",
+                       help="override a setting by its dotted key, e.g. training.lr=1e-3 (value read as YAML)")
         p.add_argument("--force", action="store_true", help="start afresh: re-run a finished config, do not resume an unfinished one")
         p.add_argument("--part", default=None, help="study files only: run just this part")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")

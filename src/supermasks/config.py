@@ -1,91 +1,151 @@
-"""Experiment configuration: a typed dataclass, YAML loading, and checked `key=value` overrides."""
+"""Experiment configuration: the components' settings dataclasses composed into one config, YAML
+loading, and dotted `key=value` overrides.
+
+Each component defines its settings beside the code that uses them and checks its own values
+(`data.DataSettings`, `models.ModelSettings`, `training.TrainingSettings`,
+`scenarios.ScenarioSettings`, one per method registered in `supermasks.methods`); the runner's own
+settings are `RunSettings` below. A YAML file nests one section per component:
+
+    name: compare
+    method: [naive, ewc]
+    data: {benchmark: [permuted], num_tasks: 5}
+    training: {optimizer: adam, lr: 0.001}
+    ewc: {lambda: 100.0}
+
+and an override names a setting by its dotted key (`training.lr=1e-3`, `ewc.lambda=5000`). The
+loader checks types and the choices of every `Literal` once; a settings class's ValueError
+becomes a ConfigError prefixed with its section. Values are merged layer by layer (file, then
+overrides; a study's base, part, grid point, then overrides): a layer that sets `method` drops the
+earlier layers' sections of methods it no longer lists, and likewise the NNs settings when it
+leaves scenario nns, `density` when it sets the threshold rule, `rotation_step` when its
+benchmarks have no rotated one. Within one layer a setting that does nothing is an error.
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
+import functools
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration problem, reported before any work starts."""
+from supermasks.data.settings import DataSettings
+from supermasks.errors import ConfigError
+from supermasks.methods import list_methods, method_spec
+from supermasks.models.settings import ModelSettings
+from supermasks.scenarios import ScenarioSettings
+from supermasks.training import TrainingSettings
 
 
 @dataclass(frozen=True)
-class ExperimentConfig:
-    """Everything a run depends on. Defaults follow SupSup on MNIST (ALGORITHMS.md section 1)."""
+class RunSettings:
+    """The `run` section: what the runner evaluates and writes, and where."""
 
-    name: str = "experiment"
-    benchmark: list[str] = field(default_factory=lambda: ["permuted"])  # one run per benchmark
-    source: str = "mnist-5k"
-    data_dir: str | None = None  # a local directory of IDX files, overriding `source`'s location
-    num_tasks: int = 10
-    classes_per_task: int = 2  # split benchmark only
-    label_mode: str = "remap"  # split benchmark only: "remap" to 0..c-1 or "keep"
-    pair_source: str = "fashion-mnist"  # pair benchmark only: the second task's data
-    rotation_step: float | None = None  # rotated benchmark only: degrees between tasks (default 360 // num_tasks)
-    scenario: str = "task"  # "task", "domain", "class" incremental, or "gns"/"gnu"/"nns" (see README)
-    seed: int = 0
-    method: list[str] = field(default_factory=lambda: ["supsup"])  # several: compared on the same tasks
-    model: str = "fc-300-300"
-    output_size: int = 10
-    mask_rule: str = "threshold"
-    density: float = 0.5  # fraction of weights kept by the top-k rule
-    batch_norm: bool = False  # per-task non-affine BatchNorm after each hidden layer
-    optimizer: str = "rmsprop"
-    lr: float = 1e-4
-    batch_size: int = 128
-    steps_per_task: int = 1000
     eval_batch_size: int = 1024
     eval_every: int = 0  # steps between accuracy-curve points on every task seen so far (0: off)
-    evaluate: str = "each"  # "each": fill R after every task; "last": only after the last (long runs)
-    # Task inference (scenarios gns and gnu)
-    task_inference: str = "oneshot"  # "oneshot" or "binary"; "signature" (nearest BN signature, needs batch_norm)
-    inference_objective: str = "H"  # "H": output entropy; "G": logsumexp through the extra s-neurons
-    inference_batch_size: int = 128  # test images per inference (1: single-image inference)
-    # SupSup transfer: a new task's initial scores (ALGORITHMS.md sections 1.5 and 3)
-    transfer: str = "random"  # "random" (SupSup), "mean" of earlier scores, "similar" or "soft" (need batch_norm)
-    transfer_protocol: str = "causal"  # "causal": probe batch of the new task; "two_pass": a reference run's signatures
-    transfer_temperature: float = 0.1  # "soft": softmax(|cos| / temperature); |cos| differences are small
-    # NNs scenario: new-task detection on an unsegmented stream (ALGORITHMS.md 1.3)
-    nns_check_every: int = 100  # batches between detection tests (the paper: 100)
-    nns_margin: float = 0.125  # data is new when max v < (1 + margin) / n (the paper: 2^-3)
-    nns_candidates: int = 5  # n = max(masks so far, this); missing candidates are random masks
-    nns_warmup: int = 200  # ours: skip tests within this many batches of a new mask (0: the paper's rule)
-    # HopSupSup: per-unit gates stored in Hopfield matrices, recovered at test time (ALGORITHMS.md 1.4)
-    hopfield_recovery_steps: int = 50  # gradient steps of the annealed entropy-to-energy descent
-    hopfield_recovery_lr: float = 0.1
-    hopfield_recall_steps: int = 20  # sign-update sweeps that snap a recovered gate to a stored pattern
-    hopfield_score_scale: float = 1e-3  # initial gate scores uniform in +-this (small: training moves them little)
-    # EWC (Kirkpatrick et al. 2017)
-    ewc_lambda: float = 1000.0  # the penalty is (lambda / 2) * sum_i F_i (theta_i - theta*_i)^2
-    ewc_samples: int = 200  # samples of the finished task used to estimate the diagonal Fisher
-    ewc_fisher_label: str = "predicted"  # "predicted" (model's own prediction) or "true"
-    ewc_mode: str = "separate"  # "separate": one penalty per earlier task; "online": one running Fisher
-    ewc_decay: float = 1.0  # online mode: old Fisher is multiplied by this before adding the new one
-    # Experience replay
-    replay_fraction: float = 0.5  # fraction of each finished task's training set kept (with a budget: offered to the reservoir)
-    replay_per_task: int | None = None  # a count per task instead of a fraction
-    replay_budget: int | None = None  # total buffer size across tasks (reservoir), or no limit
-    replay_selection: str = "random"  # "random", "uncertain", "misclassified" or "balanced"
-    replay_mix: str = "batch"  # "batch": each batch adds as many buffer samples; "concat": data + buffer
-    # Separate heads
-    heads_trunk: str = "task0"  # "task0": trunk trained on task 0 then frozen; "random": never trained
+    evaluate: Literal["each", "last"] = "each"  # "each": fill R after every task; "last": only after the last (long runs)
     checkpoint_state: bool = True  # full training state after every task, so an interrupted run resumes
     overlap: bool = True  # the mask-overlap analysis (Experiment 1)
     figures: bool = True
     out_dir: str = "runs"
 
+    def __post_init__(self) -> None:
+        if self.eval_batch_size < 1:
+            raise ValueError(f"eval_batch_size must be a positive number, got {self.eval_batch_size}")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be 0 (off) or a number of steps, got {self.eval_every}")
 
-FIELDS = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
-# Fields that say where output goes, not what is computed: left out of the run's identity.
-NOT_IDENTITY = frozenset({"out_dir", "checkpoint_state"})
+
+SECTIONS: dict[str, type] = {"data": DataSettings, "model": ModelSettings, "training": TrainingSettings,
+                             "scenario": ScenarioSettings, "run": RunSettings}
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything a run depends on. Defaults follow SupSup on MNIST (ALGORITHMS.md section 1).
+
+    `method_settings` holds the settings of each method in `method` (its defaults when not given);
+    read them with `config.settings("ewc")`.
+    """
+
+    name: str = "experiment"
+    seed: int = 0  # every random stream derives from it (supermasks.seeds)
+    method: list[str] = field(default_factory=lambda: ["supsup"])  # several: compared on the same tasks
+    data: DataSettings = field(default_factory=DataSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    scenario: ScenarioSettings = field(default_factory=ScenarioSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+    method_settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        known = list_methods()
+        if not self.method:
+            raise ValueError("method: name at least one method")
+        for name in self.method:
+            if name not in known:
+                raise ValueError(f"method: unknown value {name!r}; choose one of {', '.join(known)}")
+        if len(set(self.method)) != len(self.method):
+            raise ValueError(f"method: {self.method} names one twice")
+        for name in self.method_settings:
+            if name not in self.method:
+                raise ValueError(f"{name}: settings for method {name!r}, which is not in method {self.method}: "
+                                 f"remove the section or add the method")
+        settings = {}
+        for name in self.method:
+            cls = method_spec(name).settings
+            given = self.method_settings.get(name)
+            if given is None:
+                given = cls()
+            elif not isinstance(given, cls):
+                raise ValueError(f"{name}: expected {cls.__name__}, got {type(given).__name__}")
+            settings[name] = given
+        object.__setattr__(self, "method_settings", settings)
+
+    def settings(self, method: str) -> Any:
+        """The settings of `method` (one of `self.method`)."""
+        if method not in self.method_settings:
+            raise KeyError(f"method {method!r} is not in this config's methods {self.method}")
+        return self.method_settings[method]
+
+
+# Where output goes, not what is computed: left out of the run's identity (dotted keys).
+NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state"})
+
+# Each flat key of the config before it was grouped into sections, and its dotted spelling now.
+OLD_KEYS: dict[str, str] = {
+    "benchmark": "data.benchmark", "source": "data.source", "data_dir": "data.data_dir",
+    "num_tasks": "data.num_tasks", "classes_per_task": "data.classes_per_task", "label_mode": "data.label_mode",
+    "pair_source": "data.pair_source", "rotation_step": "data.rotation_step",
+    "model": "model.arch", "output_size": "model.output_size", "mask_rule": "model.mask_rule",
+    "density": "model.density", "batch_norm": "model.batch_norm",
+    "optimizer": "training.optimizer", "lr": "training.lr", "batch_size": "training.batch_size",
+    "steps_per_task": "training.steps_per_task",
+    "scenario": "scenario.name", "inference_batch_size": "scenario.inference_batch_size",
+    "nns_check_every": "scenario.nns.check_every", "nns_margin": "scenario.nns.margin",
+    "nns_candidates": "scenario.nns.candidates", "nns_warmup": "scenario.nns.warmup",
+    "eval_batch_size": "run.eval_batch_size", "eval_every": "run.eval_every", "evaluate": "run.evaluate",
+    "checkpoint_state": "run.checkpoint_state", "overlap": "run.overlap", "figures": "run.figures",
+    "out_dir": "run.out_dir",
+    "task_inference": "supsup.task_inference", "inference_objective": "supsup.inference_objective",
+    "transfer": "supsup.transfer", "transfer_protocol": "supsup.transfer_protocol",
+    "transfer_temperature": "supsup.transfer_temperature",
+    "hopfield_recovery_steps": "hopsupsup.recovery_steps", "hopfield_recovery_lr": "hopsupsup.recovery_lr",
+    "hopfield_recall_steps": "hopsupsup.recall_steps", "hopfield_score_scale": "hopsupsup.score_scale",
+    "ewc_lambda": "ewc.lambda", "ewc_samples": "ewc.samples", "ewc_fisher_label": "ewc.fisher_label",
+    "ewc_mode": "ewc.mode", "ewc_decay": "ewc.decay",
+    "replay_fraction": "replay.fraction", "replay_per_task": "replay.per_task", "replay_budget": "replay.budget",
+    "replay_selection": "replay.selection", "replay_mix": "replay.mix",
+    "heads_trunk": "separate_heads.trunk",
+}
+_TOP = ("name", "seed", "method")
 
 
 def _type_name(tp: Any) -> str:
@@ -104,6 +164,13 @@ def _shown(value: Any) -> str:
 def _coerce(key: str, value: Any, tp: Any) -> Any:
     """Check `value` against the field type `tp`, converting only where no information is lost."""
     origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if isinstance(value, bool):  # YAML reads `true` as a boolean; a choice of words means the word
+            value = "true" if value else "false"
+        if isinstance(value, str) and value in choices:
+            return value
+        raise ConfigError(f"{key}: unknown value {_shown(value)}; choose one of {', '.join(choices)}")
     if origin in (types.UnionType, typing.Union):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -146,7 +213,6 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         if isinstance(value, str):
             return value
         if isinstance(value, bool):
-            # YAML reads `true` as a boolean; a string field (e.g. ewc_fisher_label) means the word.
             return "true" if value else "false"
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             try:
@@ -156,24 +222,210 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_shown(value)} ({type(value).__name__})")
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)  # ~1 ms each: once per class, not per key
+
+
+@functools.cache
+def _keys(cls: type) -> dict[str, dataclasses.Field]:
+    """YAML key -> field: the field's name unless its metadata spells it otherwise (`lam` is `lambda`)."""
+    return {f.metadata.get("key", f.name): f for f in dataclasses.fields(cls)}
+
+
+def _section_class(tp: Any) -> type | None:
+    """The settings dataclass a field holds (also inside `X | None`), else None."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(inner) == 1 and dataclasses.is_dataclass(inner[0]):
+            return inner[0]
+    return None
+
+
+def _dotted_keys(cls: type, prefix: str) -> list[str]:
+    out = []
+    for key, f in _keys(cls).items():
+        sub = _section_class(_hints(cls)[f.name])
+        out += _dotted_keys(sub, f"{prefix}{key}.") if sub else [prefix + key]
+    return out
+
+
+def valid_keys() -> list[str]:
+    """Every dotted key a config accepts."""
+    keys = list(_TOP)
+    for section, cls in SECTIONS.items():
+        keys += _dotted_keys(cls, section + ".")
+    for name in list_methods():
+        keys += _dotted_keys(method_spec(name).settings, name + ".")
+    return keys
+
+
 def unknown_key_message(key: str) -> str:
-    # A lower cutoff for keys of 1-2 characters, so that one wrong character of `lr` still finds it.
-    close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.5 if len(key) <= 2 else 0.6)
+    """The error for `key`: its new spelling if it is an old flat key, else the closest valid key."""
+    if key in OLD_KEYS:  # flat keys had no dots; a dotted key that ends in one is a misplaced setting
+        return (f"{key!r} is now {OLD_KEYS[key]!r}: settings are grouped in sections (data, model, training, "
+                f"scenario, run, one per method); YAML nests them, overrides use dotted keys")
+    valid = valid_keys()
+    leaf = key.rsplit(".", 1)[-1]
+    # A known setting under the wrong section (`data.lr`, `dta.num_tasks`): the keys ending in that name;
+    # else the whole dotted key; else the last part alone (so `lt` still finds `training.lr`).
+    same = [k for k in valid if k.rsplit(".", 1)[-1] == leaf] + ([OLD_KEYS[leaf]] if leaf in OLD_KEYS else [])
+    close = difflib.get_close_matches(key, same, n=1, cutoff=0.0) if "." in key else []
+    if not close:
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if not close:
+        leaves = {k.rsplit(".", 1)[-1]: k for k in valid}
+        near = difflib.get_close_matches(leaf, leaves, n=1, cutoff=0.5 if len(leaf) <= 2 else 0.6)
+        close = [leaves[near[0]]] if near else []
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"unknown config key {key!r}.{hint} Valid keys: {', '.join(FIELDS)}"
+    return f"unknown config key {key!r}.{hint} Valid keys: {', '.join(valid)}"
 
 
-def from_dict(values: dict[str, Any], *, base: ExperimentConfig | None = None) -> ExperimentConfig:
-    """A config from `values` on top of `base` (or the defaults); unknown keys and wrong types raise."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"a config must be a mapping of keys to values, got {type(values).__name__}")
-    checked = {}
-    hints = typing.get_type_hints(ExperimentConfig)  # once: ~1 ms each, which per key made a full config ~35 ms
+def _unknown(key: str, value: Any) -> ConfigError:
+    """The error for an unknown `key`, naming the whole dotted key a nested `value` continues it with
+    (`dat.num_tasks=3` arrives as `dat: {num_tasks: 3}`); a misspelt section of several settings gets
+    the closest section."""
+    while isinstance(value, Mapping) and len(value) == 1:
+        (part, value), = value.items()
+        key = f"{key}.{part}"
+    if isinstance(value, Mapping) and value:
+        sections = sorted({k.rsplit(".", 1)[0] for k in valid_keys() if "." in k})
+        close = difflib.get_close_matches(key, sections, n=1, cutoff=0.6)
+        hint = f" Did you mean the section {close[0]!r}?" if close else ""
+        return ConfigError(f"unknown config key {key!r}.{hint} Sections: {', '.join(sections)}")
+    return ConfigError(unknown_key_message(key))
+
+
+def _prefixed(where: str, message: str, keys: Mapping[str, Any]) -> str:
+    """A settings class's message with its section in front: `ewc.lambda must be ...`."""
+    first = message.split(" ", 1)[0].rstrip(":")
+    return f"{where}{message}" if first in keys else f"{where[:-1]}: {message}"
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    """The settings `cls` from a mapping of its YAML keys; `where` is the dotted prefix for messages."""
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        section = where[:-1]
+        if section in OLD_KEYS:
+            raise ConfigError(f"{section!r} is now {OLD_KEYS[section]!r}: {section} is a section of settings")
+        raise ConfigError(f"{section}: expected a mapping of keys to values, got {_shown(values)}")
+    keys, hints = _keys(cls), _hints(cls)
+    kwargs = {}
     for key, value in values.items():
-        if key not in FIELDS:
-            raise ConfigError(unknown_key_message(str(key)))
-        checked[key] = _coerce(key, value, hints[key])
-    return dataclasses.replace(base or ExperimentConfig(), **checked)
+        if key not in keys:
+            raise _unknown(f"{where}{key}", value)
+        f = keys[key]
+        sub = _section_class(hints[f.name])
+        if sub is not None:
+            kwargs[f.name] = None if value is None and sub is not hints[f.name] else _build(sub, value, f"{where}{key}.")
+        else:
+            kwargs[f.name] = _coerce(f"{where}{key}", value, hints[f.name])
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(_prefixed(where, str(exc), keys)) from None
+
+
+def _expand(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A nested dict from one whose keys may be dotted (`ewc.lambda: 5` -> `ewc: {lambda: 5}`)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        parts = str(key).split(".")
+        node = out
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        if isinstance(value, Mapping):
+            value = _expand(value)
+            if isinstance(node.get(parts[-1]), dict):
+                value = _merge(node[parts[-1]], value)
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _layer(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """`update` (nested) on top of `base`, dropping what `base` set only for a choice `update` changes."""
+    out = copy.deepcopy(dict(base))
+    if "method" in update:
+        kept = update["method"] if isinstance(update["method"], list) else [update["method"]]
+        for key in [k for k in out if k in list_methods() and k not in kept and k not in update]:
+            del out[key]
+
+    def drop(section: str, key: str, when: bool) -> None:
+        given = update.get(section)
+        if when and isinstance(given, Mapping) and key not in given and isinstance(out.get(section), dict):
+            out[section].pop(key, None)
+
+    scenario, model, data = (update.get(s) if isinstance(update.get(s), Mapping) else {}
+                             for s in ("scenario", "model", "data"))
+    drop("scenario", "nns", "name" in scenario and scenario["name"] != "nns")
+    drop("model", "density", "mask_rule" in model and model["mask_rule"] != "topk")
+    benchmarks = data.get("benchmark", [])
+    drop("data", "rotation_step", "benchmark" in data and "rotated" not in (
+        benchmarks if isinstance(benchmarks, list) else [benchmarks]))
+    return _merge(out, update)
+
+
+def _from_values(values: Mapping[str, Any]) -> ExperimentConfig:
+    """A config from one nested mapping (already merged); every key, type and value checked."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"a config must be a mapping of keys to values, got {type(values).__name__}")
+    hints = _hints(ExperimentConfig)
+    methods = list_methods()
+    kwargs: dict[str, Any] = {}
+    method_settings = {}
+    for key, value in values.items():
+        if key in _TOP:
+            kwargs[key] = _coerce(key, value, hints[key])
+        elif key in SECTIONS:
+            kwargs[key] = _build(SECTIONS[key], value, f"{key}.")
+        elif key in methods:
+            method_settings[key] = _build(method_spec(key).settings, value, f"{key}.")
+        else:
+            raise _unknown(str(key), value)
+    try:
+        return ExperimentConfig(**kwargs, method_settings=method_settings)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def compose(*layers: Mapping[str, Any]) -> ExperimentConfig:
+    """The config of `layers` (mappings with nested or dotted keys) applied in order over the defaults."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if not isinstance(layer, Mapping):
+            raise ConfigError(f"a config must be a mapping of keys to values, got {type(layer).__name__}")
+        merged = _layer(merged, _expand(layer))
+    return _from_values(merged)
+
+
+def from_dict(values: Mapping[str, Any], *, base: ExperimentConfig | None = None) -> ExperimentConfig:
+    """A config from `values` (nested or dotted keys) on top of `base` (or the defaults); unknown keys and
+    wrong types raise ConfigError."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"a config must be a mapping of keys to values, got {type(values).__name__}")
+    return compose(to_dict(base), values) if base is not None else compose(values)
+
+
+def updated(config: ExperimentConfig, values: Mapping[str, Any]) -> ExperimentConfig:
+    """`config` with the settings in `values` (dotted keys: `{"supsup.transfer": "mean"}`) changed."""
+    return from_dict(values, base=config)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -189,26 +441,66 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """`key=value` overrides as one nested mapping (later ones win)."""
+    return _expand(dict(parse_override(o) for o in overrides))
+
+
+def read_yaml(path: Path | str) -> dict[str, Any]:
+    """The mapping at the top of the YAML file `path` (ConfigError when missing or not a mapping)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: not UTF-8, or an int past the digit limit
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    values = {} if loaded is None else loaded
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    return values
+
+
 def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
     """The config in the YAML file `path` (defaults if None) with `key=value` overrides applied."""
     values: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, ValueError) as exc:  # ValueError: not UTF-8, or an int past the digit limit
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        values = {} if loaded is None else loaded
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
-        values.setdefault("name", path.stem)
-    config = from_dict(values)
-    updates = dict(parse_override(o) for o in overrides)
-    return from_dict(updates, base=config)
+        values = read_yaml(path)
+        values.setdefault("name", Path(path).stem)
+    return compose(values, parse_overrides(overrides))
+
+
+def _as_dict(settings: Any) -> dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value):
+            value = _as_dict(value)
+        elif isinstance(value, list):
+            value = list(value)
+        out[f.metadata.get("key", f.name)] = value
+    return out
 
 
 def to_dict(config: ExperimentConfig) -> dict[str, Any]:
-    """Plain dict of the config (YAML/JSON-ready)."""
-    return dataclasses.asdict(config)
+    """Plain nested dict of the config (YAML/JSON-ready; `from_dict` reads it back)."""
+    out: dict[str, Any] = {"name": config.name, "seed": config.seed, "method": list(config.method)}
+    for section in SECTIONS:
+        out[section] = _as_dict(getattr(config, section))
+    for name, settings in config.method_settings.items():
+        out[name] = _as_dict(settings)
+    return out
+
+
+def identity(config: ExperimentConfig) -> dict[str, Any]:
+    """`to_dict(config)` without the settings in NOT_IDENTITY (where output goes): what a run hash covers."""
+    out = to_dict(config)
+    for key in NOT_IDENTITY:
+        section, leaf = key.split(".")
+        out[section].pop(leaf, None)
+    return out
+
+
+__all__ = ["NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings", "compose",
+           "from_dict", "identity", "load_config", "parse_override", "parse_overrides", "read_yaml", "to_dict",
+           "unknown_key_message", "updated", "valid_keys"]

@@ -13,10 +13,16 @@ Two vocabularies name the same settings (ALGORITHMS.md section 1.1):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
+from supermasks.errors import require_number
+
+Scenario = Literal["task", "domain", "class", "gns", "gnu", "nns"]
 SCENARIOS: dict[str, str] = {
     "task": "task-incremental (GG): task id given at train and test; per-task heads or masks",
     "domain": "domain-incremental: one shared head, no task id at test (permuted, rotated, remapped split)",
-    "class": "class-incremental: one head over all classes seen, no task id at test (split, label_mode=keep)",
+    "class": "class-incremental: one head over all classes seen, no task id at test (split, data.label_mode=keep)",
     "gns": "GNs: task id given at training, inferred for each test batch; labels shared between tasks",
     "gnu": "GNu: as GNs with unshared labels: a test batch whose task is inferred wrongly counts as all wrong",
     "nns": "NNs: no task ids or boundaries at all; one unsegmented training stream, new tasks detected by the learner",
@@ -33,9 +39,9 @@ def scenario_problem(scenario: str, benchmark: str, label_mode: str) -> str | No
     if scenario == "class" and not split:
         return f"class-incremental learning needs a split benchmark (new classes per task), not {benchmark!r}"
     if scenario == "class" and label_mode != "keep":
-        return "class-incremental learning needs label_mode=keep (one head over the original classes)"
+        return "class-incremental learning needs data.label_mode=keep (one head over the original classes)"
     if scenario == "domain" and split and label_mode != "remap":
-        return "domain-incremental split needs label_mode=remap (every task shares the labels 0..c-1)"
+        return "domain-incremental split needs data.label_mode=remap (every task shares the labels 0..c-1)"
     return None
 
 
@@ -47,3 +53,40 @@ def scenario_of_stream(scenario: str) -> bool:
 def task_id_at_test(scenario: str) -> bool:
     """Whether the learner is told the task id when it is evaluated."""
     return scenario == "task"
+
+
+@dataclass(frozen=True)
+class NNsSettings:
+    """New-task detection on an unsegmented stream (scenario nns; ALGORITHMS.md 1.3)."""
+
+    check_every: int = 100  # batches between detection tests (the paper: 100)
+    margin: float = 0.125  # data is new when max v < (1 + margin) / n (the paper: 2^-3)
+    candidates: int = 5  # n = max(masks so far, this); missing candidates are random masks
+    warmup: int = 200  # ours: skip tests within this many batches of a new mask (0: the paper's rule)
+
+    def __post_init__(self) -> None:
+        for key in ("check_every", "candidates"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be a positive number, got {getattr(self, key)}")
+        require_number("margin", self.margin, inclusive=True)
+        if self.warmup < 0:
+            raise ValueError(f"warmup must be 0 or a number of batches, got {self.warmup}")
+
+
+@dataclass(frozen=True)
+class ScenarioSettings:
+    """The `scenario` section of an experiment config: what the learner is told about tasks."""
+
+    name: Scenario = "task"  # see SCENARIOS
+    inference_batch_size: int = 128  # test images per task inference (1: single-image inference)
+    nns: NNsSettings | None = None  # scenario nns only (its defaults when not given)
+
+    def __post_init__(self) -> None:
+        if self.inference_batch_size < 1:
+            raise ValueError(f"inference_batch_size must be a positive number, got {self.inference_batch_size}")
+        if scenario_of_stream(self.name):
+            if self.nns is None:
+                object.__setattr__(self, "nns", NNsSettings())
+        elif self.nns is not None:
+            raise ValueError(f"nns: new-task detection settings only apply to scenario nns, not {self.name!r}: "
+                             "remove them")

@@ -6,14 +6,33 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from supermasks.errors import require_number
+
 Forward = Callable[[torch.Tensor], torch.Tensor]
-OPTIMIZERS = ("rmsprop", "adam", "sgd")
+Optimizer = Literal["rmsprop", "adam", "sgd"]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The `training` section of an experiment config: how every method trains on a task."""
+
+    optimizer: Optimizer = "rmsprop"
+    lr: float = 1e-4
+    batch_size: int = 128
+    steps_per_task: int = 1000
+
+    def __post_init__(self) -> None:
+        require_number("lr", self.lr)
+        for key in ("batch_size", "steps_per_task"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be a positive number, got {getattr(self, key)}")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from supermasks.config import ExperimentConfig
+from supermasks.config import load_config
 from supermasks.methods.batche import SPEC, BatchE, BatchELinear, build_batche, from_config
 from supermasks.models import build_multihead
 from supermasks.training import accuracy
@@ -114,7 +114,8 @@ def test_needs_the_task_id_and_tasks_in_order():
 
 
 def test_from_config():
-    config = ExperimentConfig(model="lenet-300-100", output_size=4, optimizer="adam", lr=1e-2, steps_per_task=7)
-    method = from_config(config, num_tasks=3)
+    config = load_config(None, ["method=[batche]", "model.arch=lenet-300-100", "model.output_size=4",
+                                "training.optimizer=adam", "training.lr=1e-2", "training.steps_per_task=7"])
+    method = from_config(config)
     assert [layer.out_features for layer in method.model.layers] == [300, 100, 4]
     assert (method.optimizer, method.lr, method.steps_per_task) == ("adam", 1e-2, 7)

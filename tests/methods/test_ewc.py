@@ -147,9 +147,9 @@ def test_memory_grows_per_task_when_separate_and_stays_constant_online():
 
 
 @pytest.mark.parametrize("override, key", [
-    ("ewc_lambda=-1", "ewc_lambda"), ("ewc_lambda=.nan", "ewc_lambda"), ("ewc_samples=0", "ewc_samples"),
-    ("ewc_fisher_label=guess", "ewc_fisher_label"),
-    ("ewc_mode=both", "ewc_mode"), ("ewc_decay=1.5", "ewc_decay"), ("ewc_decay=-0.1", "ewc_decay"),
+    ("ewc.lambda=-1", "ewc.lambda"), ("ewc.lambda=.nan", "ewc.lambda"), ("ewc.samples=0", "ewc.samples"),
+    ("ewc.fisher_label=guess", "ewc.fisher_label"),
+    ("ewc.mode=both", "ewc.mode"), ("ewc.decay=1.5", "ewc.decay"), ("ewc.decay=-0.1", "ewc.decay"),
 ])
 def test_config_errors_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key):
@@ -158,19 +158,20 @@ def test_config_errors_name_the_key(override, key):
 
 def test_config_errors_list_the_valid_choices():
     with pytest.raises(ConfigError, match="predicted, true"):
-        SPEC.check(load_config(None, ["ewc_fisher_label=guess"]))
+        SPEC.check(load_config(None, ["ewc.fisher_label=guess"]))
     with pytest.raises(ConfigError, match="separate, online"):
-        SPEC.check(load_config(None, ["ewc_mode=both"]))
+        SPEC.check(load_config(None, ["ewc.mode=both"]))
 
 
-@pytest.mark.parametrize("overrides", [[], ["ewc_lambda=0", "ewc_decay=0", "ewc_samples=1"],
-                                       ["ewc_mode=online", "ewc_fisher_label='true'", "ewc_decay=1"]])
+@pytest.mark.parametrize("overrides", [[], ["ewc.lambda=0", "ewc.decay=0", "ewc.samples=1"],
+                                       ["ewc.mode=online", "ewc.fisher_label='true'", "ewc.decay=1"]])
 def test_valid_configs_pass_and_build(overrides):
-    config = load_config(None, ["method=ewc", "output_size=4", *overrides])
+    config = load_config(None, ["method=ewc", "model.output_size=4", *overrides])
     SPEC.check(config)
-    method = SPEC.build(config, 2)
+    method = SPEC.build(config)
     assert isinstance(method, EWC)
-    assert (method.lam, method.samples, method.mode) == (config.ewc_lambda, config.ewc_samples, config.ewc_mode)
+    s = config.settings("ewc")
+    assert (method.lam, method.samples, method.mode) == (s.lam, s.samples, s.mode)
     assert SPEC.scenarios == {"task", "domain", "class"}
 
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from supermasks.config import ConfigError, ExperimentConfig, load_config
+from supermasks.config import ConfigError, ExperimentConfig, load_config, updated
 from supermasks.runner import validate
 from supermasks.runner.evaluate import infer_and_classify
 from supermasks.inference.hopfield import NeuronMaskMLP
@@ -157,14 +157,14 @@ def test_report_gives_the_hopfield_table_and_summary(learned):
 
 
 def config_for(*overrides: str) -> ExperimentConfig:
-    return load_config(None, ["method=hopsupsup", "scenario=gnu", *overrides])
+    return load_config(None, ["method=hopsupsup", "scenario.name=gnu", *overrides])
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["batch_norm=true"], "set batch_norm=false"),
-    (["output_size=1"], "output_size >= 2"),
-    (["scenario=task"], "cannot run in the 'task' scenario"),
-    (["scenario=domain"], "cannot run in the 'domain' scenario"),
+    (["model.batch_norm=true"], "set model.batch_norm=false"),
+    (["model.output_size=1"], "output_size >= 2"),
+    (["scenario.name=task"], "cannot run in the 'task' scenario"),
+    (["scenario.name=domain"], "cannot run in the 'domain' scenario"),
 ])
 def test_bad_settings_are_refused_before_training(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -174,16 +174,16 @@ def test_bad_settings_are_refused_before_training(overrides, message):
 def test_check_refuses_models_it_cannot_build_and_bad_recovery_settings():
     config = config_for()
     hopsupsup.check(config)
-    with pytest.raises(ConfigError, match="hidden units of an MLP"):
-        hopsupsup.check(dataclasses.replace(config, model="resnet18"))
-    for key, value in [("hopfield_recovery_steps", 0), ("hopfield_recovery_lr", -0.1),
-                       ("hopfield_recall_steps", -2), ("hopfield_score_scale", float("nan"))]:
+    with pytest.raises(ConfigError, match="model.arch: unknown value 'resnet18'"):
+        updated(config, {"model.arch": "resnet18"})
+    for key, value in [("hopsupsup.recovery_steps", 0), ("hopsupsup.recovery_lr", -0.1),
+                       ("hopsupsup.recall_steps", -2), ("hopsupsup.score_scale", float("inf"))]:
         with pytest.raises(ConfigError, match=f"{key} must be"):
-            hopsupsup.check(dataclasses.replace(config, **{key: value}))
+            updated(config, {key: value})
 
 
 def test_from_config_sizes_the_network_from_the_architecture():
-    method = hopsupsup.from_config(config_for("model=lenet-300-100", "seed=4", "lr=0.01", "inference_batch_size=32"), 5)
+    method = hopsupsup.from_config(config_for("model.arch=lenet-300-100", "seed=4", "training.lr=0.01", "scenario.inference_batch_size=32"))
     assert method.model.sizes == (784, 300, 100, 10)
     assert [s.d for s in method.stores_] == [301, 101]
     assert (method.lr, method.seed, method.probe_size, method.optimizer) == (0.01, 4, 32, "rmsprop")

@@ -93,8 +93,8 @@ def test_trains_on_the_union_for_steps_per_task():
 
 
 def test_from_config():
-    config = load_config(None, ["method=joint", "scenario=domain", "output_size=4", "lr=0.01", "steps_per_task=7"])
-    method = SPEC.build(config, 3)
+    config = load_config(None, ["method=joint", "scenario.name=domain", "model.output_size=4", "training.lr=0.01", "training.steps_per_task=7"])
+    method = SPEC.build(config)
     assert isinstance(method, Joint)
     assert (method.scenario, method.lr, method.steps_per_task) == ("domain", 0.01, 7)
     assert SPEC.scenarios == {"task", "domain", "class"}

@@ -14,14 +14,14 @@ CASES = [(name, scenario) for name in list_methods() for scenario in sorted(meth
 
 
 def config_for(scenario, tmp_path, *extra):
-    return load_config(None, ["source=synthetic", "num_tasks=2", "steps_per_task=30", "batch_size=32",
-                              "optimizer=adam", "lr=1e-3", "output_size=4", "overlap=false",
-                              f"scenario={scenario}", f"out_dir={tmp_path}", "ewc_samples=32", *extra])
+    return load_config(None, ["data.source=synthetic", "data.num_tasks=2", "training.steps_per_task=30", "training.batch_size=32",
+                              "training.optimizer=adam", "training.lr=1e-3", "model.output_size=4", "run.overlap=false",
+                              f"scenario.name={scenario}", f"run.out_dir={tmp_path}", *extra])
 
 
 @pytest.mark.parametrize("name, scenario", CASES)
 def test_every_method_learns_and_reports(name, scenario, tmp_path):
-    config = config_for(scenario, tmp_path, f"method={name}")
+    config = config_for(scenario, tmp_path, f"method={name}", *(["ewc.samples=32"] if name == "ewc" else []))
     tasks = make_tasks(num_tasks=2, n_train=128, n_test=64)
     result = run_method(config, "synthetic", name, tasks, tmp_path / name, progress=False)
     r = result.accuracy
@@ -36,8 +36,8 @@ def test_every_method_learns_and_reports(name, scenario, tmp_path):
 def test_unsupported_scenarios_are_refused_before_training(name, tmp_path):
     supported = method_spec(name).scenarios
     for scenario in set(SCENARIOS) - supported:
-        extra = ["benchmark=split", "label_mode=keep"] if scenario == "class" else []
-        config = load_config(None, [f"method={name}", f"scenario={scenario}", *extra, f"out_dir={tmp_path}"])
+        extra = ["data.benchmark=split", "data.label_mode=keep"] if scenario == "class" else []
+        config = load_config(None, [f"method={name}", f"scenario.name={scenario}", *extra, f"run.out_dir={tmp_path}"])
         with pytest.raises(Exception, match=f"method '{name}' cannot run in the '{scenario}' scenario"):
             validate(config)
 

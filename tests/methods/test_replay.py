@@ -7,7 +7,7 @@ from scipy import stats
 from supermasks.config import ConfigError, load_config
 from supermasks.data.task import Task
 from supermasks.methods import _selection
-from supermasks.methods.replay import SPEC, Replay, check, from_config
+from supermasks.methods.replay import SPEC, Replay, from_config
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import accuracy
 from tests.conftest import make_conflicting_tasks, make_tasks
@@ -225,23 +225,22 @@ def test_memory_grows_by_exactly_the_buffer_bytes():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("replay_fraction=1.5", "replay_fraction must be in [0, 1], got 1.5"),
-    ("replay_fraction=-0.1", "replay_fraction must be in [0, 1], got -0.1"),
-    ("replay_per_task=-1", "replay_per_task must be a non-negative count, got -1"),
-    ("replay_budget=0", "replay_budget must be at least 1"),
-    ("replay_selection=smart", "choose one of random, uncertain, misclassified, balanced"),
+    ("replay.fraction=1.5", "replay.fraction must be in [0, 1], got 1.5"),
+    ("replay.fraction=-0.1", "replay.fraction must be in [0, 1], got -0.1"),
+    ("replay.per_task=-1", "replay.per_task must be a non-negative count, got -1"),
+    ("replay.budget=0", "replay.budget must be at least 1"),
+    ("replay.selection=smart", "choose one of random, uncertain, misclassified, balanced"),
 ])
 def test_bad_settings_are_config_errors(override, message):
-    config = load_config(None, [override])
     with pytest.raises(ConfigError, match=re.escape(message)):
-        SPEC.check(config)
+        SPEC.check(load_config(None, ["method=replay", override]))
 
 
 def test_valid_config_builds_a_replay_method():
-    config = load_config(None, ["replay_fraction=1.0", "replay_budget=100", "replay_selection=balanced",
-                                "scenario=domain", "output_size=4"])
-    check(config)
-    method = from_config(config, 2)
+    config = load_config(None, ["method=replay", "replay.fraction=1.0", "replay.budget=100", "replay.selection=balanced",
+                                "scenario.name=domain", "model.output_size=4"])
+    SPEC.check(config)
+    method = from_config(config)
     assert (method.fraction, method.budget, method.selection, method.scenario) == (1.0, 100, "balanced", "domain")
     assert SPEC.scenarios == {"task", "domain", "class"}
     with pytest.raises(ValueError, match="fraction must be in"):
@@ -269,5 +268,5 @@ def test_batch_mix_adds_as_many_buffer_samples_to_every_batch():
 
 
 def test_unknown_mix_is_refused():
-    with pytest.raises(ConfigError, match="unknown replay_mix 'interleave'; choose one of batch, concat"):
-        check(load_config(None, ["replay_mix=interleave"]))
+    with pytest.raises(ConfigError, match="replay.mix: unknown value 'interleave'; choose one of batch, concat"):
+        SPEC.check(load_config(None, ["method=replay", "replay.mix=interleave"]))

@@ -1,8 +1,10 @@
 import pytest
 import torch
 
+from supermasks.config import load_config
+
 from supermasks.config import ConfigError, ExperimentConfig
-from supermasks.methods.separate_heads import SPEC, SeparateHeads, check, from_config
+from supermasks.methods.separate_heads import SPEC, SeparateHeads, from_config
 from supermasks.models import build_multihead
 from supermasks.training import accuracy
 from tests.conftest import make_conflicting_tasks, make_tasks
@@ -79,15 +81,16 @@ def test_needs_the_task_id():
 
 
 def test_config_rejects_an_unknown_trunk_mode():
-    with pytest.raises(ConfigError, match="'task0'.*'random'"):
-        check(ExperimentConfig(heads_trunk="pretrained"))
-    check(ExperimentConfig(heads_trunk="random"))
+    with pytest.raises(ConfigError, match="separate_heads.trunk: unknown value 'pretrained'; choose one of task0, random"):
+        load_config(None, ["method=[separate_heads]", "separate_heads.trunk=pretrained"])
+    load_config(None, ["method=[separate_heads]", "separate_heads.trunk=random"])
     with pytest.raises(ValueError, match="trunk"):
         make("pretrained")
 
 
 def test_from_config_reads_the_trunk_mode():
-    config = ExperimentConfig(heads_trunk="random", output_size=4, optimizer="adam", lr=1e-2, steps_per_task=7)
-    method = from_config(config, num_tasks=3)
+    config = load_config(None, ["method=[separate_heads]", "separate_heads.trunk=random", "model.output_size=4",
+                                "training.optimizer=adam", "training.lr=1e-2", "training.steps_per_task=7"])
+    method = from_config(config)
     assert (method.trunk, method.lr, method.steps_per_task) == ("random", 1e-2, 7)
     assert method.model.heads[0].out_features == 4

@@ -14,8 +14,8 @@ CASES = [(name, scenario) for name in list_methods() for scenario in sorted(meth
 
 
 def build(name, scenario, tmp_path, *extra):
-    config = config_for(scenario, tmp_path, f"method={name}", "steps_per_task=10", *extra)
-    return method_spec(name).build(config, 3)
+    config = config_for(scenario, tmp_path, f"method={name}", "training.steps_per_task=10", *extra)
+    return method_spec(name).build(config)
 
 
 def train(method, task):
@@ -77,8 +77,8 @@ def test_another_learning_rate_is_refused_naming_lr(name, tmp_path):
     tasks = make_tasks(num_tasks=1, n_train=64, n_test=32)
     method = build(name, scenario, tmp_path)
     train(method, tasks[0])
-    other = build(name, scenario, tmp_path, "lr=0.5")
-    with pytest.raises(ValueError, match=r"lr=0\.5 here, 0\.001 in the state"):
+    other = build(name, scenario, tmp_path, "training.lr=0.5")
+    with pytest.raises(ValueError, match=r"training.lr=0\.5 here, 0\.001 in the state"):
         other.load_state_dict(method.state_dict())
 
 
@@ -98,7 +98,7 @@ def test_supsup_and_hopsupsup_report_and_supsup_infers_per_image(tmp_path):
 
 def test_binary_per_image_inference_equals_binary_search_on_each_image(tmp_path):
     tasks = make_tasks(num_tasks=3, n_train=64, n_test=8)
-    method = build("supsup", "gnu", tmp_path, "task_inference=binary")
+    method = build("supsup", "gnu", tmp_path, "supsup.task_inference=binary")
     for task in tasks:
         train(method, task)
     x = torch.cat([t.x_test[:3] for t in tasks])

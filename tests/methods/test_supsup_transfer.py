@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from supermasks.analysis.similarity import determine_alphas_per_layer, e2_matrices
-from supermasks.config import ConfigError, ExperimentConfig
+from supermasks.config import ConfigError, load_config, updated
 from supermasks.data.task import Task
 from supermasks.methods.supsup import (
     SupSup,
@@ -195,25 +195,27 @@ def test_guided_transfer_needs_batch_norm():
 
 
 def test_config_fields_reach_the_method_and_check_refuses_what_cannot_work():
-    config = ExperimentConfig(model="fc-300-300", output_size=4, batch_norm=True, transfer="soft",
-                              transfer_temperature=0.3, task_inference="signature", scenario="gnu")
+    config = load_config(None, ["model.output_size=4", "model.batch_norm=true", "supsup.transfer=soft",
+                                "supsup.transfer_temperature=0.3", "supsup.task_inference=signature",
+                                "scenario.name=gnu"])
     check(config)
-    method = from_config(config, 3)
+    method = from_config(config)
     assert (method.transfer, method.transfer_protocol, method.transfer_temperature) == ("soft", "causal", 0.3)
     assert method.task_inference == "signature"
     assert not needs_reference(config)
-    two_pass = dataclasses.replace(config, transfer_protocol="two_pass")
+    two_pass = updated(config, {"supsup.transfer_protocol": "two_pass"})
     assert needs_reference(two_pass)
-    assert reference_config(two_pass).transfer == "random" and not needs_reference(reference_config(two_pass))
+    assert reference_config(two_pass).settings("supsup").transfer == "random" and not needs_reference(reference_config(two_pass))
     bad = {
-        "transfer=similar compares": {"transfer": "similar", "batch_norm": False, "task_inference": "oneshot"},
-        "transfer: unknown value": {"transfer": "best"},
-        "transfer_protocol: unknown value": {"transfer_protocol": "oracle"},
-        "transfer_temperature must be positive": {"transfer_temperature": 0.0},
-        "signature compares": {"batch_norm": False, "transfer": "random"},
-        "oneshot task inference superposes": {"task_inference": "oneshot"},
-        "binary task inference superposes": {"task_inference": "binary"},
+        "supsup.transfer=similar compares": {"supsup.transfer": "similar", "model.batch_norm": False,
+                                             "supsup.task_inference": "oneshot"},
+        "supsup.transfer: unknown value 'best'; choose one of random, mean, similar, soft": {"supsup.transfer": "best"},
+        "supsup.transfer_protocol: unknown value": {"supsup.transfer_protocol": "oracle"},
+        "supsup.transfer_temperature must be a positive finite number": {"supsup.transfer_temperature": 0.0},
+        "signature compares": {"model.batch_norm": False, "supsup.transfer": "random"},
+        "oneshot task inference superposes": {"supsup.task_inference": "oneshot"},
+        "binary task inference superposes": {"supsup.task_inference": "binary"},
     }
     for message, changes in bad.items():
         with pytest.raises(ConfigError, match=message):
-            check(dataclasses.replace(config, **changes))
+            check(updated(config, changes))

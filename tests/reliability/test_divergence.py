@@ -7,14 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 import supermasks.runner.experiment as experiment
 from supermasks.cli import main
-from supermasks.config import load_config
+from supermasks.config import load_config, parse_overrides
 from supermasks.runner import TrainingDiverged, run
 
-SETTINGS = ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=10", "batch_size=32",
-            "optimizer=adam", "lr=1e-3", "overlap=false", "figures=false"]
+SETTINGS = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=10",
+            "training.batch_size=32", "training.optimizer=adam", "training.lr=1e-3", "run.overlap=false",
+            "run.figures=false"]
 
 
 @pytest.fixture
@@ -32,8 +34,8 @@ def poisoned_second_task(monkeypatch):
 
 @pytest.mark.parametrize("method", ["supsup", "naive"])
 def test_nan_loss_names_task_and_step_and_keeps_the_first_task(tmp_path, poisoned_second_task, method):
-    extra = [] if method == "supsup" else ["scenario=domain"]
-    config = load_config(None, [*SETTINGS, f"method={method}", *extra, f"out_dir={tmp_path}"])
+    extra = [] if method == "supsup" else ["scenario.name=domain"]
+    config = load_config(None, [*SETTINGS, f"method={method}", *extra, f"run.out_dir={tmp_path}"])
     with pytest.raises(TrainingDiverged, match=r"task 1 \(permuted-1\).*loss became nan at step 0"):
         run(config, progress=False)
     (directory,) = tmp_path.iterdir()
@@ -46,7 +48,7 @@ def test_nan_loss_names_task_and_step_and_keeps_the_first_task(tmp_path, poisone
 
 
 def test_the_cli_reports_divergence_in_one_line_with_exit_code_1(tmp_path, poisoned_second_task, capsys):
-    code = main(["run", str(write_config(tmp_path)), f"out_dir={tmp_path}", "--no-progress"])
+    code = main(["run", str(write_config(tmp_path)), f"run.out_dir={tmp_path}", "--no-progress"])
     err = capsys.readouterr().err
     assert code == 1
     assert "training diverged" in err and "task 1" in err and "Traceback" not in err
@@ -54,5 +56,5 @@ def test_the_cli_reports_divergence_in_one_line_with_exit_code_1(tmp_path, poiso
 
 def write_config(tmp_path):
     path = tmp_path / "diverge.yaml"
-    path.write_text("\n".join(s.replace("=", ": ", 1) for s in SETTINGS) + "\nmethod: [supsup]\n")
+    path.write_text(yaml.safe_dump({**parse_overrides(SETTINGS), "method": ["supsup"]}))  # nested sections
     return path

@@ -15,8 +15,8 @@ from supermasks.config import load_config
 from supermasks.runner import RunInterrupted, run
 
 # Settings of a small run that trains in a second or two per method.
-BASE = ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=30", "batch_size=32",
-        "optimizer=adam", "lr=1e-3", "overlap=false", "figures=false", "eval_batch_size=256"]
+BASE = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=30", "training.batch_size=32",
+        "training.optimizer=adam", "training.lr=1e-3", "run.overlap=false", "run.figures=false", "run.eval_batch_size=256"]
 
 # A subprocess that counts optimiser steps across every optimiser and kills itself (SIGKILL: no
 # cleanup, no atexit, no flushing) at step `kill_at`, i.e. in the middle of the second task.
@@ -61,21 +61,21 @@ def results(directory, method):
     return pd.read_csv(d / "accuracy.csv"), tasks, {k: metrics[k] for k in ("ACC", "BWT", "FWT", "forgetting")}
 
 
-@pytest.mark.parametrize("method, extra", [("supsup", []), ("ewc", ["scenario=domain"]),
-                                           ("replay", ["scenario=domain", "replay_fraction=0.2"])])
+@pytest.mark.parametrize("method, extra", [("supsup", []), ("ewc", ["scenario.name=domain"]),
+                                           ("replay", ["scenario.name=domain", "replay.fraction=0.2"])])
 def test_killed_mid_task_then_resumed_equals_uninterrupted(tmp_path, method, extra, log_lines):
     overrides = [*BASE, f"method={method}", *extra]
     killed = tmp_path / "killed"
-    proc = kill_run(45, "step", [*overrides, f"out_dir={killed}"])
+    proc = kill_run(45, "step", [*overrides, f"run.out_dir={killed}"])
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     (run_dir,) = killed.iterdir()
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "running"
     manifest = json.loads((run_dir / "permuted" / method / "state" / "manifest.json").read_text())
     assert [e["task_id"] for e in manifest["checkpoints"]] == [0]  # task 0 finished, task 1 was in progress
 
-    resumed = run(load_config(None, [*overrides, f"out_dir={killed}"]), progress=False)
+    resumed = run(load_config(None, [*overrides, f"run.out_dir={killed}"]), progress=False)
     assert any("resuming after task 0" in line for line in log_lines)
-    reference = run(load_config(None, [*overrides, f"out_dir={tmp_path / 'straight'}"]), progress=False)
+    reference = run(load_config(None, [*overrides, f"run.out_dir={tmp_path / 'straight'}"]), progress=False)
     got, want = results(resumed.directory, method), results(reference.directory, method)
     pd.testing.assert_frame_equal(got[0], want[0])
     pd.testing.assert_frame_equal(got[1], want[1])
@@ -84,7 +84,7 @@ def test_killed_mid_task_then_resumed_equals_uninterrupted(tmp_path, method, ext
 
 
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one_and_says_so(tmp_path, log_lines):
-    overrides = [*BASE, "method=supsup", f"out_dir={tmp_path}"]
+    overrides = [*BASE, "method=supsup", f"run.out_dir={tmp_path}"]
     finished = run(load_config(None, overrides), progress=False)
     state = finished.directory / "permuted" / "supsup" / "state"
     latest = state / "state_task_002.safetensors"
@@ -100,7 +100,7 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one_and_says_so(
 
 
 def test_force_starts_afresh_instead_of_resuming(tmp_path, log_lines):
-    overrides = [*BASE, "method=naive", "scenario=domain", f"out_dir={tmp_path}"]
+    overrides = [*BASE, "method=naive", "scenario.name=domain", f"run.out_dir={tmp_path}"]
     first = run(load_config(None, overrides), progress=False)
     run(load_config(None, overrides), force=True, progress=False)
     assert not any("resuming" in line for line in log_lines)
@@ -121,7 +121,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, monke
         return original(*args, **kwargs)
 
     monkeypatch.setattr(experiment, "save_task_checkpoint", interrupt_after_first_task)
-    config = load_config(None, [*BASE, "method=supsup", f"out_dir={tmp_path}"])
+    config = load_config(None, [*BASE, "method=supsup", f"run.out_dir={tmp_path}"])
     with pytest.raises(RunInterrupted, match="Run the same command again to resume"):
         run(config, progress=False)
     (directory,) = tmp_path.iterdir()
@@ -137,16 +137,16 @@ def test_ten_kills_at_random_points_each_resume_to_the_uninterrupted_result(tmp_
     import random
 
     overrides = [*BASE, "method=supsup"]
-    reference = run(load_config(None, [*overrides, f"out_dir={tmp_path / 'straight'}"]), progress=False)
+    reference = run(load_config(None, [*overrides, f"run.out_dir={tmp_path / 'straight'}"]), progress=False)
     want = results(reference.directory, "supsup")
     rng = random.Random(2026)
     for trial in range(10):
         mode = rng.choice(["step", "write"])
         kill_at = rng.randint(1, 89) if mode == "step" else rng.randint(1, 12)  # 90 steps; ~13 renames in all
         out = tmp_path / f"trial{trial}"
-        proc = kill_run(kill_at, mode, [*overrides, f"out_dir={out}"])
+        proc = kill_run(kill_at, mode, [*overrides, f"run.out_dir={out}"])
         assert proc.returncode in (0, -signal.SIGKILL), proc.stderr
-        resumed = run(load_config(None, [*overrides, f"out_dir={out}"]), progress=False)
+        resumed = run(load_config(None, [*overrides, f"run.out_dir={out}"]), progress=False)
         got = results(resumed.directory, "supsup")
         pd.testing.assert_frame_equal(got[0], want[0], obj=f"trial {trial} ({mode} {kill_at}) R")
         pd.testing.assert_frame_equal(got[1], want[1], obj=f"trial {trial} ({mode} {kill_at}) tasks")
@@ -158,7 +158,7 @@ def test_a_second_process_on_the_same_run_is_refused_while_the_first_holds_the_l
     from supermasks.store.lock import RunLockedError, run_lock
     from supermasks.store.rundir import run_directory
 
-    config = load_config(None, [*BASE, "method=naive", "scenario=domain", f"out_dir={tmp_path}"])
+    config = load_config(None, [*BASE, "method=naive", "scenario.name=domain", f"run.out_dir={tmp_path}"])
     directory = run_directory(config)
     with run_lock(directory):
         with pytest.raises(RunLockedError, match=f"process {os.getpid()}"):
@@ -170,7 +170,7 @@ def test_a_second_process_on_the_same_run_is_refused_while_the_first_holds_the_l
 def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path, log_lines):
     from supermasks.store.rundir import run_directory
 
-    config = load_config(None, [*BASE, "method=naive", "scenario=domain", f"out_dir={tmp_path}"])
+    config = load_config(None, [*BASE, "method=naive", "scenario.name=domain", f"run.out_dir={tmp_path}"])
     directory = run_directory(config)
     directory.mkdir(parents=True)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -182,15 +182,15 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path, log_l
 
 
 def test_nns_stream_killed_mid_task_resumes_to_the_uninterrupted_result(tmp_path, log_lines):
-    overrides = ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=60", "batch_size=32",
-                 "optimizer=adam", "lr=1e-3", "scenario=nns", "nns_check_every=20", "nns_warmup=40",
-                 "inference_batch_size=50", "figures=false", "overlap=false"]
+    overrides = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=60", "training.batch_size=32",
+                 "training.optimizer=adam", "training.lr=1e-3", "scenario.name=nns", "scenario.nns.check_every=20", "scenario.nns.warmup=40",
+                 "scenario.inference_batch_size=50", "run.figures=false", "run.overlap=false"]
     killed = tmp_path / "killed"
-    proc = kill_run(100, "step", [*overrides, f"out_dir={killed}"])  # in the second task's part of the stream
+    proc = kill_run(100, "step", [*overrides, f"run.out_dir={killed}"])  # in the second task's part of the stream
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    resumed = run(load_config(None, [*overrides, f"out_dir={killed}"]), progress=False)
+    resumed = run(load_config(None, [*overrides, f"run.out_dir={killed}"]), progress=False)
     assert any("resuming the stream after task 0" in line for line in log_lines)
-    straight = run(load_config(None, [*overrides, f"out_dir={tmp_path / 'straight'}"]), progress=False)
+    straight = run(load_config(None, [*overrides, f"run.out_dir={tmp_path / 'straight'}"]), progress=False)
     for name in ("accuracy.csv", "checks.csv", "masks.csv", "task_confusion.csv", "boundaries.json"):
         got = (resumed.directory / "permuted" / "supsup" / name).read_text()
         assert got == (straight.directory / "permuted" / "supsup" / name).read_text(), name

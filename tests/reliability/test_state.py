@@ -25,15 +25,15 @@ from tests.methods.test_registry import config_for
 CASES = [(name, scenario, ()) for name in list_methods()
          for scenario in sorted(method_spec(name).scenarios & {"task", "domain"})]
 # Variants whose state has more parts: per-task BN and transfer alphas, a reservoir, one running Fisher.
-CASES += [("supsup", "task", ("batch_norm=true", "transfer=similar")),
-          ("replay", "task", ("replay_budget=40", "replay_selection=uncertain")),
-          ("ewc", "domain", ("ewc_mode=online", "ewc_decay=0.5"))]
+CASES += [("supsup", "task", ("model.batch_norm=true", "supsup.transfer=similar")),
+          ("replay", "task", ("replay.budget=40", "replay.selection=uncertain")),
+          ("ewc", "domain", ("ewc.mode=online", "ewc.decay=0.5"))]
 
 
 def build(name, scenario, extra, tmp_path, **overrides):
     config = config_for(scenario, tmp_path, f"method={name}", *extra,
                         *(f"{k}={v}" for k, v in overrides.items()))
-    return method_spec(name).build(config, 3), config.scenario
+    return method_spec(name).build(config), config.scenario.name
 
 
 def step(method, scenario, task, tasks):
@@ -257,7 +257,7 @@ def test_a_failed_blob_write_leaves_the_previous_checkpoint_and_no_temporary_fil
 
 def test_other_settings_or_another_method_are_refused(tmp_path):
     trained(tmp_path, num_tasks=1)
-    other, _ = build("supsup", "task", (), tmp_path, lr=0.5)
+    other, _ = build("supsup", "task", ("training.lr=0.5",), tmp_path)
     with pytest.raises(StateMismatchError, match="lr=0.5 here, 0.001 in the state"):
         load_latest_state(tmp_path / "ckpt", other)
     naive, _ = build("naive", "task", (), tmp_path)

@@ -9,15 +9,15 @@ from supermasks.store.masks import load_task_masks
 from supermasks.config import ConfigError, load_config
 from supermasks.runner import run, validate
 
-TINY = ["source=synthetic", "num_tasks=3", "steps_per_task=15", "batch_size=32", "lr=1e-3", "figures=false"]
+TINY = ["data.source=synthetic", "data.num_tasks=3", "training.steps_per_task=15", "training.batch_size=32", "training.lr=1e-3", "run.figures=false"]
 
 
 def tiny_config(tmp_path, *extra):
-    return load_config(None, [*TINY, f"out_dir={tmp_path}", *extra])
+    return load_config(None, [*TINY, f"run.out_dir={tmp_path}", *extra])
 
 
 def test_run_writes_the_run_directory(tmp_path):
-    result = run(tiny_config(tmp_path, "benchmark=[permuted,split]", "figures=true"), progress=False)
+    result = run(tiny_config(tmp_path, "data.benchmark=[permuted,split]", "run.figures=true"), progress=False)
     d = result.directory
     assert d.parent == tmp_path
     meta = json.loads((d / "meta.json").read_text())
@@ -49,7 +49,7 @@ def test_same_config_and_seed_same_numbers_and_masks(tmp_path):
 
 
 def test_finished_run_is_not_repeated_without_force_and_returns_its_stored_results(tmp_path, caplog):
-    config = tiny_config(tmp_path, "num_tasks=2", "overlap=false")
+    config = tiny_config(tmp_path, "data.num_tasks=2", "run.overlap=false")
     first = run(config, progress=False)
     with caplog.at_level(logging.INFO, logger="supermasks"):
         again = run(config, progress=False)
@@ -63,28 +63,28 @@ def test_finished_run_is_not_repeated_without_force_and_returns_its_stored_resul
 
 
 @pytest.mark.parametrize("override, message", [
-    ("benchmark=rotate", "benchmark: unknown value 'rotate'"),
+    ("data.benchmark=rotate", "benchmark: unknown value 'rotate'"),
     ("method=ewc2", "method: unknown value 'ewc2'"),
-    ("lr=-0.1", "lr must be a positive finite number"),
-    ("lr=.inf", "lr must be a positive finite number"),
-    ("density=1.5", "density must be in"),
-    ("source=imagenet", "source: unknown value 'imagenet'"),
+    ("training.lr=-0.1", "training.lr must be a positive finite number, got -0.1"),
+    ("training.lr=.inf", "training.lr must be a positive finite number, got inf"),
+    (["model.mask_rule=topk", "model.density=1.5"], r"model.density must be in \(0, 1\], got 1.5"),
+    ("data.source=imagenet", "source: unknown value 'imagenet'"),
 ])
 def test_bad_values_fail_before_any_work(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
-        validate(tiny_config(tmp_path, override))
+        validate(tiny_config(tmp_path, *([override] if isinstance(override, str) else override)))
 
 
 def test_output_size_must_cover_the_classes(tmp_path):
     with pytest.raises(ConfigError, match="output_size 5 is smaller than the 10 classes"):
-        run(tiny_config(tmp_path, "output_size=5"), progress=False)
+        run(tiny_config(tmp_path, "model.output_size=5"), progress=False)
     assert not any(tmp_path.iterdir())  # nothing written
 
 
 def test_two_pass_transfer_trains_the_reference_first_and_saves_the_alphas(tmp_path, caplog):
-    config = load_config(None, ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=20",
-                                "batch_size=32", "optimizer=adam", "lr=1e-3", "batch_norm=true", "transfer=similar",
-                                "transfer_protocol=two_pass", "overlap=false", "figures=false", f"out_dir={tmp_path}"])
+    config = load_config(None, ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=20",
+                                "training.batch_size=32", "training.optimizer=adam", "training.lr=1e-3", "model.batch_norm=true", "supsup.transfer=similar",
+                                "supsup.transfer_protocol=two_pass", "run.overlap=false", "run.figures=false", f"run.out_dir={tmp_path}"])
     with caplog.at_level(logging.INFO, logger="supermasks"):
         result = run(config, progress=False).results[0]
     assert "training the reference run" in caplog.text

@@ -32,9 +32,9 @@ def test_mask_owner_is_the_true_task_that_trained_it_most():
 
 
 def nns_config(tmp_path, *extra):
-    return load_config(None, ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=60",
-                              "batch_size=32", "optimizer=adam", "lr=1e-3", "scenario=nns", "nns_check_every=20",
-                              "nns_warmup=40", "inference_batch_size=50", "figures=false", f"out_dir={tmp_path}",
+    return load_config(None, ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=60",
+                              "training.batch_size=32", "training.optimizer=adam", "training.lr=1e-3", "scenario.name=nns", "scenario.nns.check_every=20",
+                              "scenario.nns.warmup=40", "scenario.inference_batch_size=50", "run.figures=false", f"run.out_dir={tmp_path}",
                               *extra])
 
 
@@ -63,7 +63,7 @@ def test_nns_run_finds_each_true_task_once_and_reports_boundaries(tmp_path):
 
 def test_a_margin_no_mask_can_clear_allocates_at_every_test_and_counts_false_alarms(tmp_path):
     # max v <= 1 < (1 + 10) / n for n <= 11 candidates: every test finds the data new.
-    result = run(nns_config(tmp_path, "nns_warmup=0", "nns_margin=10"), progress=False).results[0]
+    result = run(nns_config(tmp_path, "scenario.nns.warmup=0", "scenario.nns.margin=10"), progress=False).results[0]
     report = json.loads((result.directory / "boundaries.json").read_text())
     assert report["detected"] == list(range(0, 180, 20))
     assert report["false_alarms"] == [20, 40, 80, 100, 140, 160]
@@ -72,10 +72,10 @@ def test_a_margin_no_mask_can_clear_allocates_at_every_test_and_counts_false_ala
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["batch_norm=true"], "batch_norm=false"),
+    (["model.batch_norm=true"], "model.batch_norm=false"),
     (["method=naive"], "cannot run in the 'nns' scenario"),
-    (["nns_check_every=0"], "nns_check_every"),
-    (["nns_warmup=-1"], "nns_warmup"),
+    (["scenario.nns.check_every=0"], "scenario.nns.check_every"),
+    (["scenario.nns.warmup=-1"], "scenario.nns.warmup"),
 ])
 def test_nns_refuses_settings_that_cannot_work(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -37,9 +37,9 @@ def test_wrong_task_counts_the_whole_batch_wrong_only_with_unshared_labels():
 
 
 def test_gnu_run_infers_tasks_on_separable_tasks(tmp_path):
-    config = load_config(None, ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=40",
-                                "batch_size=32", "optimizer=adam", "lr=1e-3", "scenario=gnu", "overlap=false",
-                                "inference_batch_size=50", f"out_dir={tmp_path}"])
+    config = load_config(None, ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=40",
+                                "training.batch_size=32", "training.optimizer=adam", "training.lr=1e-3", "scenario.name=gnu", "run.overlap=false",
+                                "scenario.inference_batch_size=50", f"run.out_dir={tmp_path}"])
     result = run(config, progress=False).results[0]
     assert result.metrics["task_inference_accuracy"] == 1.0
     assert np.isnan(result.accuracy[0, 1])  # no task can be inferred before it is learned
@@ -50,10 +50,10 @@ def test_gnu_run_infers_tasks_on_separable_tasks(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["scenario=gnu", "batch_norm=true"], "set batch_norm=false"),
-    (["scenario=gns", "task_inference=exhaustive"], "task_inference: unknown value 'exhaustive'"),
-    (["scenario=gns", "inference_objective=F"], "inference_objective: unknown value 'F'"),
-    (["scenario=gnu", "method=naive"], "method 'naive' cannot run in the 'gnu' scenario"),
+    (["scenario.name=gnu", "model.batch_norm=true"], "set model.batch_norm=false"),
+    (["scenario.name=gns", "supsup.task_inference=exhaustive"], "task_inference: unknown value 'exhaustive'"),
+    (["scenario.name=gns", "supsup.inference_objective=F"], "inference_objective: unknown value 'F'"),
+    (["scenario.name=gnu", "method=naive"], "method 'naive' cannot run in the 'gnu' scenario"),
 ])
 def test_bad_inference_settings_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -61,7 +61,7 @@ def test_bad_inference_settings_are_refused(overrides, message):
 
 
 def test_g_objective_needs_extra_outputs():
-    config = load_config(None, ["scenario=gnu", "inference_objective=G", "output_size=10", "source=synthetic"])
+    config = load_config(None, ["scenario.name=gnu", "supsup.inference_objective=G", "model.output_size=10", "data.source=synthetic"])
     with pytest.raises(ConfigError, match="G needs extra output neurons"):
         build_tasks(config, "permuted", load_source("synthetic"))
 
@@ -82,12 +82,12 @@ def test_single_image_inference_matches_batch_of_one(tmp_path):
 
 
 def test_evaluate_last_fills_only_the_last_row(tmp_path):
-    config = load_config(None, ["source=synthetic", "benchmark=permuted", "num_tasks=3", "steps_per_task=30",
-                                "batch_size=32", "optimizer=adam", "lr=1e-3", "scenario=gnu", "overlap=false",
-                                "evaluate=last", "inference_batch_size=1", f"out_dir={tmp_path}"])
+    config = load_config(None, ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=30",
+                                "training.batch_size=32", "training.optimizer=adam", "training.lr=1e-3", "scenario.name=gnu", "run.overlap=false",
+                                "run.evaluate=last", "scenario.inference_batch_size=1", f"run.out_dir={tmp_path}"])
     result = run(config, progress=False).results[0]
     assert np.isnan(result.accuracy[:2]).all() and np.isfinite(result.accuracy[2]).all()
     assert result.metrics["task_inference_accuracy"] > 0.9
     assert np.isnan(result.metrics["BWT"])
     with pytest.raises(ConfigError, match="evaluate: unknown value 'never'"):
-        validate(load_config(None, ["evaluate=never"]))
+        validate(load_config(None, ["run.evaluate=never"]))

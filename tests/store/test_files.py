@@ -9,8 +9,8 @@ from supermasks.store.rundir import config_hash, run_directory
 
 
 def test_hash_ignores_output_location_only():
-    a = load_config(None, ["out_dir=/tmp/a"])
-    assert config_hash(a) == config_hash(load_config(None, ["out_dir=/tmp/b"]))
+    a = load_config(None, ["run.out_dir=/tmp/a"])
+    assert config_hash(a) == config_hash(load_config(None, ["run.out_dir=/tmp/b"]))
     assert config_hash(a) != config_hash(load_config(None, ["seed=1"]))
     assert run_directory(a).name == f"experiment-{config_hash(a)}"
 

@@ -7,23 +7,26 @@ from supermasks.studies.grid import is_study_file, load_study, run_study
 
 STUDY = """
 name: mini
-benchmark: [permuted]
-source: synthetic
-num_tasks: 2
-steps_per_task: 10
-batch_size: 32
-lr: 0.001
-overlap: false
-figures: true
-eval_every: 5
+data:
+  benchmark: [permuted]
+  source: synthetic
+  num_tasks: 2
+training:
+  steps_per_task: 10
+  batch_size: 32
+  lr: 0.001
+run:
+  overlap: false
+  figures: true
+  eval_every: 5
 parts:
   one:
     method: [supsup]
   sweep:
     method: [supsup]
     grid:
-      lr: [0.001, 0.01]
-      optimizer: [adam]
+      training.lr: [0.001, 0.01]
+      training.optimizer: [adam]
 """
 
 
@@ -34,22 +37,23 @@ def write(tmp_path, text=STUDY):
 
 
 def test_parts_and_grid_expand_with_cli_overrides_last(tmp_path):
-    study = load_study(write(tmp_path), [f"out_dir={tmp_path}", "steps_per_task=4"])
+    study = load_study(write(tmp_path), [f"run.out_dir={tmp_path}", "training.steps_per_task=4"])
     assert [(r.part, r.grid) for r in study.runs] == [
-        ("one", {}), ("sweep", {"lr": 0.001, "optimizer": "adam"}), ("sweep", {"lr": 0.01, "optimizer": "adam"})]
-    assert all(r.config.steps_per_task == 4 for r in study.runs)
+        ("one", {}), ("sweep", {"training.lr": 0.001, "training.optimizer": "adam"}),
+        ("sweep", {"training.lr": 0.01, "training.optimizer": "adam"})]
+    assert all(r.config.training.steps_per_task == 4 for r in study.runs)
     assert study.runs[1].config.name == "mini-sweep"
     assert is_study_file(write(tmp_path)) and not is_study_file(tmp_path / "missing.yaml")
 
 
 def test_run_study_writes_table_and_figures(tmp_path):
-    study = load_study(write(tmp_path), [f"out_dir={tmp_path}"])
+    study = load_study(write(tmp_path), [f"run.out_dir={tmp_path}"])
     frame = run_study(study, progress=False)
     assert len(frame) == 3
     saved = pd.read_csv(study.directory() / "study.csv")
-    assert list(saved["grid.lr"].dropna()) == [0.001, 0.01]
+    assert list(saved["grid.training.lr"].dropna()) == [0.001, 0.01]
     figures = study.directory() / "figures"
-    assert (figures / "sweep_ACC_vs_lr.png").stat().st_size > 0
+    assert (figures / "sweep_ACC_vs_training.lr.png").stat().st_size > 0
     assert (figures / "learning_curves.svg").stat().st_size > 0
     again = run_study(study, progress=False)  # finished runs are read back, not re-run
     pd.testing.assert_frame_equal(frame, again)
@@ -58,16 +62,16 @@ def test_run_study_writes_table_and_figures(tmp_path):
 @pytest.mark.parametrize("text, message", [
     (STUDY.replace("method: [supsup]\n  sweep", "metod: [supsup]\n  sweep"), "part one: unknown config key 'metod'"),
     (STUDY.replace("lr: [0.001, 0.01]", "lr: 0.001"), "non-empty list"),
-    (STUDY.replace("optimizer: [adam]", "optimizer: [adamw]"), "optimizer: unknown value 'adamw'"),
+    (STUDY.replace("optimizer: [adam]", "optimizer: [adamw]"), "training.optimizer: unknown value 'adamw'"),
 ])
 def test_study_errors_before_any_run(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
-        load_study(write(tmp_path, text), [f"out_dir={tmp_path}"])
+        load_study(write(tmp_path, text), [f"run.out_dir={tmp_path}"])
     assert not any(p.name.startswith("mini-") for p in tmp_path.iterdir())
 
 
 def test_cli_runs_one_part(tmp_path, capsys):
-    assert main(["run", str(write(tmp_path)), "--part", "one", f"out_dir={tmp_path}", "--no-progress"]) == 0
+    assert main(["run", str(write(tmp_path)), "--part", "one", f"run.out_dir={tmp_path}", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "part one:" in out and "part sweep" not in out and "study directory:" in out
     assert main(["run", str(write(tmp_path)), "--part", "nope"]) == 2

@@ -8,12 +8,12 @@ from supermasks.config import ConfigError
 from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study, run_transfer_study
 
 TINY = {
-    "name": "tiny2", "source": "mnist-5k", "num_tasks": 3, "method": ["supsup"], "model": "fc-300-300",
-    "batch_norm": True, "optimizer": "adam", "lr": 0.01, "batch_size": 64, "overlap": False,
-    "eval_batch_size": 1000, "inference_batch_size": 250,
+    "name": "tiny2", "method": ["supsup"], "data": {"source": "mnist-5k", "num_tasks": 3},
+    "model": {"arch": "fc-300-300", "batch_norm": True}, "training": {"optimizer": "adam", "lr": 0.01, "batch_size": 64},
+    "scenario": {"inference_batch_size": 250}, "run": {"overlap": False, "eval_batch_size": 1000},
     "transfer_study": {"transfers": ["mean", "random", "similar", "soft"], "budgets": [10, 5], "seeds": [0, 1],
-                       "benchmarks": {"rotated_small": {"benchmark": ["rotated"], "rotation_step": 10},
-                                      "permuted": {"benchmark": ["permuted"]}}},
+                       "benchmarks": {"rotated_small": {"data": {"benchmark": ["rotated"], "rotation_step": 10}},
+                                      "permuted": {"data": {"benchmark": ["permuted"]}}}},
 }
 
 
@@ -26,9 +26,9 @@ def write(tmp_path, study, name="study.yaml"):
 def test_tiny_experiment2_runs_end_to_end_and_resumes_by_unit(tmp_path, log_lines):
     path = write(tmp_path, TINY)
     assert is_transfer_study_file(path)
-    study = load_transfer_study(path, [f"out_dir={tmp_path / 'runs'}"])
+    study = load_transfer_study(path, [f"run.out_dir={tmp_path / 'runs'}"])
     assert study.transfers == ["random", "mean", "similar", "soft"]  # random first: every mode is compared with it
-    assert study.budgets == [5, 10] and study.benchmarks["permuted"].steps_per_task == 10
+    assert study.budgets == [5, 10] and study.benchmarks["permuted"].training.steps_per_task == 10
     tables = run_transfer_study(study, progress=False)
     ev = tables["evaluation"]
     # benchmarks x seeds x modes x tasks x budgets
@@ -68,9 +68,11 @@ def test_tiny_experiment2_runs_end_to_end_and_resumes_by_unit(tmp_path, log_line
     ({"budgets": []}, "non-empty list"),
     ({"seeds": [-1]}, "seeds"),
     ({"bogus": 1}, "unknown transfer_study key"),
-    ({"benchmarks": {"x": {"benchmark": ["permuted"], "batch_norm": False}}}, "batch_norm=true"),
-    ({"benchmarks": {"x": {"benchmark": ["permuted"], "steps_per_task": 7}}}, "largest budget"),
-    ({"benchmarks": {"x": {"benchmark": ["permuted"], "rotaton_step": 7}}}, "Did you mean 'rotation_step'"),
+    ({"benchmarks": {"x": {"data.benchmark": ["permuted"], "model.batch_norm": False}}}, "set model.batch_norm=true"),
+    ({"benchmarks": {"x": {"data.benchmark": ["permuted"], "training.steps_per_task": 7}}}, "largest budget"),
+    ({"benchmarks": {"x": {"data": {"benchmark": ["permuted"], "rotaton_step": 7}}}},
+     "Did you mean 'data.rotation_step'"),
+    ({"benchmarks": {"x": {"benchmark": ["permuted"]}}}, "'benchmark' is now 'data.benchmark'"),
 ])
 def test_bad_study_files_are_refused_before_any_work(tmp_path, change, message):
     study = {**TINY, "transfer_study": {**TINY["transfer_study"], **change}}

@@ -10,9 +10,10 @@ import torch
 from .sources import Dataset
 from .task import Task
 from .transforms import normalize, permute_pixels, rotate
+from supermasks.seeds import streams
 
 _BENCHMARKS: dict[str, str] = {
-    "permuted": "task i shuffles the pixels by RandomState(seed + i).permutation(H*W); all classes",
+    "permuted": "task i shuffles the pixels by RandomState(streams(seed).permutation(i)).permutation(H*W); all classes",
     "rotated": "task i turns images i * rotation_step degrees anticlockwise (default 360 // num_tasks); all classes",
     "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, "
     "else distinct seeded subsets",
@@ -55,7 +56,7 @@ def _permuted(dataset: Dataset, num_tasks: int, seed: int) -> list[Task]:
     pixels = dataset.x_train.shape[1] * dataset.x_train.shape[2]
     tasks = []
     for i in range(num_tasks):
-        perm = np.random.RandomState(seed + i).permutation(pixels)
+        perm = np.random.RandomState(streams(seed).permutation(i)).permutation(pixels)
         x_train = permute_pixels(dataset.x_train, perm)
         x_test = permute_pixels(dataset.x_test, perm)
         tasks.append(_all_classes_task(dataset, i, f"permuted-{i}", x_train, x_test))

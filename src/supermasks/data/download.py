@@ -172,7 +172,7 @@ def _fetch_files(
             raise ChecksumError(
                 f"{path} exists but its SHA-256 differs from the published {digest}; it was "
                 "left untouched. Delete it to download it again, or load the folder as a "
-                "local directory (data_dir=...) to use it as it is."
+                "local directory (data.data_dir=...) to use it as it is."
             )
         if not path.is_file():
             _download_one(fname, digest, base_urls, target, progress, label)
@@ -215,6 +215,6 @@ def _download_one(
         )
     raise SourceUnavailableError(
         f"cannot download {fname} of {label} into {target}.\n  {details}\n"
-        f"No network? Copy the IDX files into {target} or pass --dir (data_dir=...) with a "
+        f"No network? Copy the IDX files into {target} or pass --dir (data.data_dir=...) with a "
         f"folder that holds them; ${MIRROR_ENV} can point at a mirror."
     )

@@ -134,7 +134,7 @@ def _fetch_hint(name: str) -> Callable[[], str]:
     def hint() -> str:
         return (
             f"download it with `supermasks data fetch {name}` (into {download.dataset_dir(name)}), "
-            "or set data_dir=DIR to a folder holding its four IDX files"
+            "or set data.data_dir=DIR to a folder holding its four IDX files"
         )
 
     return hint
@@ -223,6 +223,11 @@ def load_source(name: str, data_dir: Path | None = None) -> Dataset:
             f"{name} is not available on this machine; {source.how_to_get()}"
         )
     return source.load(location)
+
+
+def source_names() -> list[str]:
+    """The registered source names (without looking for their files)."""
+    return list(_SOURCES)
 
 
 def list_sources() -> list[SourceInfo]:

@@ -23,6 +23,7 @@ from supermasks.models import (add_task, compute_mask, grow_tasks, load_network,
                                task_scores)
 from supermasks.models.layers import score_init
 from supermasks.training import make_optimizer
+from supermasks.seeds import streams
 
 __all__ = ["NNsLearner", "boundary_report", "detect_new_task", "random_masks"]
 
@@ -118,11 +119,11 @@ class NNsLearner:
         self.margin = margin
         # Separate streams for new tasks' scores and the random candidates of each check, so
         # the number of checks never shifts how the next task's scores start.
-        self.score_generator_ = torch.Generator().manual_seed(seed + 1)
+        self.score_generator_ = torch.Generator().manual_seed(streams(seed).scores)
         # The model's weights are usually drawn from a small seed too; a far-off seed keeps the
         # random candidates from repeating the weight draw (scores equal to the weights' uniform
         # draw would give the degenerate mask "keep every positive weight").
-        self.candidate_generator_ = torch.Generator().manual_seed(seed + 1_000_003)
+        self.candidate_generator_ = torch.Generator().manual_seed(streams(seed).candidates)
         self.current_task_: int | None = None
         # One optimiser per task: returning to a task resumes its own optimiser state.
         self.optimizers_: dict[int, torch.optim.Optimizer] = {}

@@ -11,6 +11,7 @@ from supermasks.data.task import Task
 from supermasks.models import MultiHeadMLP, build_multihead, load_network
 from supermasks.scenarios import SCENARIOS
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -18,14 +19,16 @@ if TYPE_CHECKING:
 
 def build_network(config: "ExperimentConfig") -> MultiHeadMLP:
     """A dense network with one head; the task scenario adds a head per task in `begin_task`."""
-    return build_multihead(config.model, output_size=config.output_size, num_heads=1, seed=config.seed)
+    return build_multihead(config.model.arch, output_size=config.model.output_size, num_heads=1,
+                           seed=streams(config.seed).weights)
 
 
 def training_kwargs(config: "ExperimentConfig", *, scenario: bool = True) -> dict:
     """The constructor arguments every dense method shares, read from `config`."""
-    kwargs = {"optimizer": config.optimizer, "lr": config.lr, "batch_size": config.batch_size,
-              "steps_per_task": config.steps_per_task, "seed": config.seed}
-    return {"scenario": config.scenario, **kwargs} if scenario else kwargs
+    training = config.training
+    kwargs = {"optimizer": training.optimizer, "lr": training.lr, "batch_size": training.batch_size,
+              "steps_per_task": training.steps_per_task, "seed": config.seed}
+    return {"scenario": config.scenario.name, **kwargs} if scenario else kwargs
 
 
 def begin_task(model: MultiHeadMLP, scenario: str, task: Task, seed: int) -> None:
@@ -33,7 +36,7 @@ def begin_task(model: MultiHeadMLP, scenario: str, task: Task, seed: int) -> Non
     if scenario != "task":
         return
     if task.task_id == len(model.heads):
-        model.add_head(seed + 1000 + task.task_id)
+        model.add_head(streams(seed).head(task.task_id))
     elif task.task_id > len(model.heads):
         raise ValueError(f"tasks must arrive in order: got task {task.task_id}, expected {len(model.heads)}")
 

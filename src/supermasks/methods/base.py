@@ -104,9 +104,14 @@ class Reports(Protocol):
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registry entry: how to build a method from a config, and where it can run."""
+    """A registry entry: how to build a method from a config, its settings, and where it can run.
 
-    build: Callable[["ExperimentConfig", int], Method]  # (config, number of tasks) -> method
+    `settings` is the frozen dataclass of the method's own section of the config (`ewc: {...}`);
+    it checks its own values. `check` refuses combinations with other sections (ConfigError).
+    """
+
+    build: Callable[["ExperimentConfig"], Method]  # config -> method
     description: str
     scenarios: frozenset[str]
-    check: Callable[["ExperimentConfig"], None] = lambda config: None  # raise ConfigError on bad values
+    settings: type
+    check: Callable[["ExperimentConfig"], None] = lambda config: None  # raise ConfigError on bad combinations

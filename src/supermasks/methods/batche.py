@@ -8,6 +8,7 @@ W is trained on task 0 only, later tasks train only their own r_t, s_t and bias_
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -20,6 +21,7 @@ from supermasks.methods.base import MethodSpec
 from supermasks.models import load_network, parameter_bytes
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -138,8 +140,8 @@ class BatchE:
         self.steps_per_task = steps_per_task
         self.seed = seed
         # Separate streams for sign init and batch order, so changing one never shifts the other.
-        self.sign_generator_ = torch.Generator().manual_seed(seed + 1)
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.sign_generator_ = torch.Generator().manual_seed(streams(seed).signs)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
     def begin_task(self, task: Task) -> None:
         """Task 0 uses the vectors the network is built with; each later task gets new ones."""
@@ -201,10 +203,15 @@ class BatchE:
         load_generator(self.batch_generator_, state["batch_generator"])
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> BatchE:
-    model = build_batche(config.model, output_size=config.output_size, seed=config.seed)
+@dataclass(frozen=True)
+class BatchESettings:
+    """BatchE has no settings of its own (training and model sections only)."""
+
+
+def from_config(config: "ExperimentConfig") -> BatchE:
+    model = build_batche(config.model.arch, output_size=config.model.output_size, seed=streams(config.seed).weights)
     return BatchE(model, **_dense.training_kwargs(config, scenario=False))
 
 
 SPEC = MethodSpec(from_config, "BatchE: shared weights trained on task 0, per-task rank-one r s^T factors",
-                  frozenset({"task"}))
+                  frozenset({"task"}), settings=BatchESettings)

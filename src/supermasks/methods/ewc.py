@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
-from supermasks.config import ConfigError
 from supermasks.data.task import Task
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
 
-FISHER_LABELS = ("predicted", "true")
-MODES = ("separate", "online")
+FisherLabel = Literal["predicted", "true"]
+Mode = Literal["separate", "online"]
+FISHER_LABELS: tuple[str, ...] = get_args(FisherLabel)
+MODES: tuple[str, ...] = get_args(Mode)
 FISHER_CHUNK = 16  # samples per vmap call; larger chunks hold more per-sample gradients and ran no faster on CPU
 
 
@@ -82,8 +85,8 @@ class EWC:
         self.fisher_label = fisher_label
         self.mode = mode
         self.decay = decay
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
-        self.fisher_generator_ = torch.Generator().manual_seed(seed + 3)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
+        self.fisher_generator_ = torch.Generator().manual_seed(streams(seed).fisher)
         self.fisher_: list[dict[str, torch.Tensor]] = []
         self.anchors_: list[dict[str, torch.Tensor]] = []
         # The merged quadratic the penalty evaluates, as lists aligned with `penalty_params_`.
@@ -192,26 +195,31 @@ class EWC:
         self._merge()  # the penalty refers to this network's own parameters, and shares the terms' tensors
 
 
-def check(config: "ExperimentConfig") -> None:
-    """Raise ConfigError for EWC settings that cannot work, before any training."""
-    if not (math.isfinite(config.ewc_lambda) and config.ewc_lambda >= 0):
-        raise ConfigError(f"ewc_lambda must be a finite number >= 0 (0 turns the penalty off), got {config.ewc_lambda}")
-    if config.ewc_samples < 1:
-        raise ConfigError(f"ewc_samples must be >= 1 (samples per Fisher estimate), got {config.ewc_samples}")
-    if config.ewc_fisher_label not in FISHER_LABELS:
-        raise ConfigError(f"ewc_fisher_label must be one of {', '.join(FISHER_LABELS)}, "
-                          f"got {config.ewc_fisher_label!r}")
-    if config.ewc_mode not in MODES:
-        raise ConfigError(f"ewc_mode must be one of {', '.join(MODES)}, got {config.ewc_mode!r}")
-    if not 0.0 <= config.ewc_decay <= 1.0:
-        raise ConfigError(f"ewc_decay must be in [0, 1], got {config.ewc_decay}")
+@dataclass(frozen=True)
+class EWCSettings:
+    """The `ewc` section. `lam` is spelled `lambda` in YAML and overrides (a Python keyword)."""
+
+    lam: float = field(default=1000.0, metadata={"key": "lambda"})  # the penalty is (lambda / 2) * sum_i F_i (theta_i - theta*_i)^2
+    samples: int = 200  # samples of the finished task used to estimate the diagonal Fisher
+    fisher_label: FisherLabel = "predicted"  # "predicted" (model's own prediction) or "true"
+    mode: Mode = "separate"  # "separate": one penalty per earlier task; "online": one running Fisher
+    decay: float = 1.0  # online mode: old Fisher is multiplied by this before adding the new one
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lam) and self.lam >= 0):
+            raise ValueError(f"lambda must be a finite number >= 0 (0 turns the penalty off), got {self.lam}")
+        if self.samples < 1:
+            raise ValueError(f"samples must be >= 1 (samples per Fisher estimate), got {self.samples}")
+        if not 0.0 <= self.decay <= 1.0:
+            raise ValueError(f"decay must be in [0, 1], got {self.decay}")
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> EWC:
-    return EWC(_dense.build_network(config), **_dense.training_kwargs(config), lam=config.ewc_lambda,
-               samples=config.ewc_samples, fisher_label=config.ewc_fisher_label, mode=config.ewc_mode,
-               decay=config.ewc_decay)
+def from_config(config: "ExperimentConfig") -> EWC:
+    settings: EWCSettings = config.settings("ewc")
+    return EWC(_dense.build_network(config), **_dense.training_kwargs(config), lam=settings.lam,
+               samples=settings.samples, fisher_label=settings.fisher_label, mode=settings.mode,
+               decay=settings.decay)
 
 
 SPEC = MethodSpec(from_config, "elastic weight consolidation: a Fisher-weighted pull towards earlier tasks' weights",
-                  frozenset({"task", "domain", "class"}), check=check)
+                  frozenset({"task", "domain", "class"}), settings=EWCSettings)

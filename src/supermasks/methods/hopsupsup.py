@@ -11,6 +11,7 @@ tasks. Runs in GNs and GNu: the task id is given while training, not at test tim
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from supermasks.data.task import Task
+from supermasks.errors import ConfigError, require_number
 from supermasks.inference.hopfield import (HopfieldStore, NeuronMaskMLP, gate_pattern, nearest_gates,
                                            recover_gates, recovery_report, storage_bytes, storkey_capacity,
                                            straight_through_gate)
@@ -26,12 +28,12 @@ from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import load_network
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
 
 # The config fields of the recovery, checked together (ExperimentConfig has their defaults).
-SETTINGS = ("hopfield_recovery_steps", "hopfield_recovery_lr", "hopfield_recall_steps", "hopfield_score_scale")
 REPORT_COLUMNS = ("task", "probe_size", "bits", "bit_accuracy", "hamming", "nearest_task", "correct")
 
 
@@ -80,9 +82,9 @@ class HopSupSup:
         self.recall_steps = recall_steps
         self.probe_size = probe_size
         # Separate streams for score init, batch order and probes, so changing one never shifts another.
-        self.score_generator_ = torch.Generator().manual_seed(seed + 1)
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
-        self.probe_generator_ = torch.Generator().manual_seed(seed + 3)
+        self.score_generator_ = torch.Generator().manual_seed(streams(seed).scores)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
+        self.probe_generator_ = torch.Generator().manual_seed(streams(seed).probe)
         # The memory: one matrix per hidden layer (plus an always-on unit), allocated up front.
         self.stores_ = [HopfieldStore(d + 1) for d in model.hidden_sizes]
         self.learning_: int | None = None  # the task whose scores live in `scores_`
@@ -252,36 +254,40 @@ class HopSupSup:
             state["test_batches"], state["test_exact"], state["test_hamming"])
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> HopSupSup:
-    sizes = (INPUT_SIZE, *ARCHITECTURES[config.model], config.output_size)
-    model = NeuronMaskMLP(sizes, seed=config.seed, score_scale=config.hopfield_score_scale)
-    return HopSupSup(model, optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size,
-                     steps_per_task=config.steps_per_task, seed=config.seed,
-                     recovery_steps=config.hopfield_recovery_steps, recovery_lr=config.hopfield_recovery_lr,
-                     recall_steps=config.hopfield_recall_steps,
-                     probe_size=config.inference_batch_size)
+@dataclass(frozen=True)
+class HopSupSupSettings:
+    """The `hopsupsup` section: how gates are stored and recovered (ALGORITHMS.md 1.4)."""
+
+    recovery_steps: int = 50  # gradient steps of the annealed entropy-to-energy descent
+    recovery_lr: float = 0.1
+    recall_steps: int = 20  # sign-update sweeps that snap a recovered gate to a stored pattern
+    score_scale: float = 1e-3  # initial gate scores uniform in +-this (small: training moves them little)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            require_number(f.name, getattr(self, f.name))
+
+
+def from_config(config: "ExperimentConfig") -> HopSupSup:
+    settings: HopSupSupSettings = config.settings("hopsupsup")
+    training = config.training
+    sizes = (INPUT_SIZE, *ARCHITECTURES[config.model.arch], config.model.output_size)
+    model = NeuronMaskMLP(sizes, seed=streams(config.seed).weights, score_scale=settings.score_scale)
+    return HopSupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
+                     steps_per_task=training.steps_per_task, seed=config.seed,
+                     recovery_steps=settings.recovery_steps, recovery_lr=settings.recovery_lr,
+                     recall_steps=settings.recall_steps, probe_size=config.scenario.inference_batch_size)
 
 
 def check(config: "ExperimentConfig") -> None:
     """Settings HopSupSup cannot work with, refused before training."""
-    from supermasks.config import ConfigError
-
-    if config.model not in ARCHITECTURES:
-        raise ConfigError(f"model: HopSupSup gates the hidden units of an MLP; choose one of "
-                          f"{', '.join(ARCHITECTURES)}, not {config.model!r}")
-    if config.batch_norm:
+    if config.model.batch_norm:
         raise ConfigError("HopSupSup keeps no per-task BatchNorm statistics (only Hopfield matrices): "
-                          "set batch_norm=false")
-    if config.output_size < 2:
-        raise ConfigError(f"HopSupSup recovers gates by output entropy, which needs output_size >= 2, "
-                          f"got {config.output_size}")
-    if config.inference_batch_size < 1:
-        raise ConfigError(f"inference_batch_size must be positive, got {config.inference_batch_size}")
-    for key in SETTINGS:
-        value = getattr(config, key)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ConfigError(f"{key} must be a positive number, got {value!r}")
+                          "set model.batch_norm=false")
+    if config.model.output_size < 2:
+        raise ConfigError(f"HopSupSup recovers gates by output entropy, which needs model.output_size >= 2, "
+                          f"got {config.model.output_size}")
 
 
 SPEC = MethodSpec(from_config, "HopSupSup: binary gates on hidden units stored in Hopfield networks (Storkey rule) "
-                  "and recovered from unlabelled test batches (GNs, GNu)", frozenset({"gns", "gnu"}), check=check)
+                  "and recovered from unlabelled test batches (GNs, GNu)", frozenset({"gns", "gnu"}), settings=HopSupSupSettings, check=check)

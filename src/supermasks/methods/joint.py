@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -12,6 +13,7 @@ from supermasks.methods._state import check_header, header, load_generator, owne
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -36,7 +38,7 @@ class Joint:
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
         self.seed = seed
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
         # task id -> (images, labels) of its training set: the Task's own tensors, shared, not copied.
         self.seen_: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -94,9 +96,14 @@ class Joint:
         self.seen_ = {task_id: (data[x], data[y]) for task_id, x, y in state["seen"]}
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> Joint:
+@dataclass(frozen=True)
+class JointSettings:
+    """Joint training has no settings of its own (training and model sections only)."""
+
+
+def from_config(config: "ExperimentConfig") -> Joint:
     return Joint(_dense.build_network(config), **_dense.training_kwargs(config))
 
 
 SPEC = MethodSpec(from_config, "one dense network trained on the union of all tasks seen so far (upper bound)",
-                  frozenset({"task", "domain", "class"}))
+                  frozenset({"task", "domain", "class"}), settings=JointSettings)

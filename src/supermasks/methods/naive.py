@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -12,6 +13,7 @@ from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -32,7 +34,7 @@ class Naive:
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
         self.seed = seed
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
     def begin_task(self, task: Task) -> None:
         _dense.begin_task(self.model, self.scenario, task, self.seed)
@@ -62,9 +64,14 @@ class Naive:
         load_generator(self.batch_generator_, state["batch_generator"])
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> Naive:
+@dataclass(frozen=True)
+class NaiveSettings:
+    """Naive fine-tuning has no settings of its own (training and model sections only)."""
+
+
+def from_config(config: "ExperimentConfig") -> Naive:
     return Naive(_dense.build_network(config), **_dense.training_kwargs(config))
 
 
 SPEC = MethodSpec(from_config, "naive fine-tuning of one dense network, task after task (lower bound)",
-                  frozenset({"task", "domain", "class"}))
+                  frozenset({"task", "domain", "class"}), settings=NaiveSettings)

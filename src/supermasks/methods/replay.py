@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from supermasks.config import ConfigError
 from supermasks.data.task import Task
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
@@ -14,6 +14,7 @@ from supermasks.methods._selection import NEEDS_LOGITS, SELECTIONS, reservoir, s
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -61,8 +62,8 @@ class Replay:
         self.selection = selection
         self.mix = mix
         self.eval_batch_size = eval_batch_size
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
-        self.buffer_generator_ = torch.Generator().manual_seed(seed + 3)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
+        self.buffer_generator_ = torch.Generator().manual_seed(streams(seed).buffer)
         # The image shape is unknown until the first task is stored.
         self.buffer_x_ = torch.empty(0)
         self.buffer_y_ = torch.empty(0, dtype=torch.int64)
@@ -195,19 +196,28 @@ def hyperparameter_problem(fraction: float, per_task: int | None, budget: int | 
     return None
 
 
-def check(config: "ExperimentConfig") -> None:
-    """Raise ConfigError for replay settings that cannot work, before any training."""
-    problem = hyperparameter_problem(config.replay_fraction, config.replay_per_task, config.replay_budget,
-                                     config.replay_selection, config.replay_mix, prefix="replay_")
-    if problem:
-        raise ConfigError(problem)
+@dataclass(frozen=True)
+class ReplaySettings:
+    """The `replay` section: how much of each finished task is kept, which samples, and how they are mixed."""
+
+    fraction: float = 0.5  # fraction of each finished task's training set kept (with a budget: offered to the reservoir)
+    per_task: int | None = None  # a count per task instead of a fraction
+    budget: int | None = None  # total buffer size across tasks (reservoir), or no limit
+    selection: Literal["random", "uncertain", "misclassified", "balanced"] = "random"  # see _selection.SELECTIONS
+    mix: Literal["batch", "concat"] = "batch"  # "batch": each batch adds as many buffer samples; "concat": data + buffer
+
+    def __post_init__(self) -> None:
+        problem = hyperparameter_problem(self.fraction, self.per_task, self.budget, self.selection, self.mix)
+        if problem:
+            raise ValueError(problem)
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> Replay:
-    return Replay(_dense.build_network(config), **_dense.training_kwargs(config), fraction=config.replay_fraction,
-                  per_task=config.replay_per_task, budget=config.replay_budget, selection=config.replay_selection,
-                  mix=config.replay_mix, eval_batch_size=config.eval_batch_size)
+def from_config(config: "ExperimentConfig") -> Replay:
+    settings: ReplaySettings = config.settings("replay")
+    return Replay(_dense.build_network(config), **_dense.training_kwargs(config), fraction=settings.fraction,
+                  per_task=settings.per_task, budget=settings.budget, selection=settings.selection,
+                  mix=settings.mix, eval_batch_size=config.run.eval_batch_size)
 
 
 SPEC = MethodSpec(from_config, "experience replay: stored samples of earlier tasks mixed into training",
-                  frozenset({"task", "domain", "class"}), check=check)
+                  frozenset({"task", "domain", "class"}), settings=ReplaySettings)

@@ -7,17 +7,18 @@ to the optimiser, so every finished task's function stays exactly as it was.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from supermasks.config import ConfigError
 from supermasks.data.task import Task
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.training import FitResult, Probe
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -47,7 +48,7 @@ class SeparateHeads:
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
         self.seed = seed
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
     def trains_trunk(self, task_id: int) -> bool:
         """Whether learning `task_id` updates the shared trunk (only task 0 in "task0" mode)."""
@@ -90,16 +91,18 @@ class SeparateHeads:
         load_generator(self.batch_generator_, state["batch_generator"])
 
 
-def check(config: "ExperimentConfig") -> None:
-    if config.heads_trunk not in TRUNK_MODES:
-        raise ConfigError(f"heads_trunk: unknown value {config.heads_trunk!r}; choose one of "
-                          + "; ".join(f"{name!r} ({what})" for name, what in TRUNK_MODES.items()))
+@dataclass(frozen=True)
+class SeparateHeadsSettings:
+    """The `separate_heads` section: how the shared trunk is trained (see TRUNK_MODES)."""
+
+    trunk: Literal["task0", "random"] = "task0"
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int) -> SeparateHeads:
-    return SeparateHeads(_dense.build_network(config), trunk=config.heads_trunk,
+def from_config(config: "ExperimentConfig") -> SeparateHeads:
+    settings: SeparateHeadsSettings = config.settings("separate_heads")
+    return SeparateHeads(_dense.build_network(config), trunk=settings.trunk,
                          **_dense.training_kwargs(config, scenario=False))
 
 
 SPEC = MethodSpec(from_config, "separate heads: one head per task on a trunk trained on task 0 (or random)",
-                  frozenset({_SCENARIO}), check=check)
+                  frozenset({_SCENARIO}), settings=SeparateHeadsSettings)

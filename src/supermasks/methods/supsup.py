@@ -8,15 +8,16 @@ tasks' scores (`transfer`, ALGORITHMS.md sections 1.5 and 3; see `methods/_trans
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
 from supermasks.data.task import Task
+from supermasks.errors import ConfigError, require_number
 from supermasks.inference import (OBJECTIVES, MaskBank, infer_per_image, infer_per_image_binary,
                                   infer_per_image_signature, infer_task, infer_task_binary, infer_task_signature)
 from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, causal_similarities, layer_alphas,
@@ -27,6 +28,7 @@ from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, g
                                norm_layers, num_tasks, set_task, task_scores, task_signature)
 from supermasks.models.layers import score_init
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -90,8 +92,8 @@ class SupSup:
         self.transfer_temperature = transfer_temperature
         self.reference_signatures = reference_signatures
         # Separate streams for score init and batch order, so changing one never shifts the other.
-        self.score_generator_ = torch.Generator().manual_seed(seed + 1)
-        self.batch_generator_ = torch.Generator().manual_seed(seed + 2)
+        self.score_generator_ = torch.Generator().manual_seed(streams(seed).scores)
+        self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
         # Learned tasks' masks, bit-packed, for task inference (filled as tasks finish).
         self.bank_ = MaskBank({name: tuple(m.weight.shape) for name, m in masked_layers(model).items()})
         self.num_classes_ = 0  # the most labels any task used: G's gradient skips these outputs
@@ -263,21 +265,40 @@ class SupSup:
             None if row is None else {name: owned(t) for name, t in row.items()} for row in reference]
 
 
-def from_config(config: "ExperimentConfig", num_tasks: int,
+@dataclass(frozen=True)
+class SupSupSettings:
+    """The `supsup` section: task inference (scenarios gns/gnu) and transfer (ALGORITHMS.md 1.5 and 3)."""
+
+    task_inference: Literal["oneshot", "binary", "signature"] = "oneshot"  # "signature": nearest BN signature, needs batch_norm
+    inference_objective: Literal["H", "G"] = "H"  # "H": output entropy; "G": logsumexp through the extra s-neurons
+    transfer: Literal["random", "mean", "similar", "soft"] = "random"  # "similar"/"soft" need batch_norm
+    transfer_protocol: Literal["causal", "two_pass"] = "causal"  # "causal": probe batch; "two_pass": a reference run's signatures
+    transfer_temperature: float = 0.1  # "soft": softmax(|cos| / temperature); |cos| differences are small
+
+    def __post_init__(self) -> None:
+        require_number("transfer_temperature", self.transfer_temperature)
+
+
+def from_config(config: "ExperimentConfig",
                 reference_signatures: list[dict[str, torch.Tensor]] | None = None) -> SupSup:
     """SupSup from a config; `reference_signatures` only for two_pass similarity-guided transfer."""
-    model = build_model(config.model, output_size=config.output_size, rule=config.mask_rule,
-                        density=config.density, batch_norm=config.batch_norm, seed=config.seed)
-    return SupSup(model, optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size,
-                  steps_per_task=config.steps_per_task, seed=config.seed, task_inference=config.task_inference,
-                  inference_objective=config.inference_objective, transfer=config.transfer,
-                  transfer_protocol=config.transfer_protocol, transfer_temperature=config.transfer_temperature,
+    settings: SupSupSettings = config.settings("supsup")
+    training, arch = config.training, config.model
+    # The threshold rule reads no density (the layer still takes one, unused).
+    model = build_model(arch.arch, output_size=arch.output_size, rule=arch.mask_rule,
+                        density=arch.density if arch.density is not None else 0.5, batch_norm=arch.batch_norm,
+                        seed=streams(config.seed).weights)
+    return SupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
+                  steps_per_task=training.steps_per_task, seed=config.seed, task_inference=settings.task_inference,
+                  inference_objective=settings.inference_objective, transfer=settings.transfer,
+                  transfer_protocol=settings.transfer_protocol, transfer_temperature=settings.transfer_temperature,
                   reference_signatures=reference_signatures)
 
 
 def needs_reference(config: "ExperimentConfig") -> bool:
     """Whether the config's transfer reads a reference model's signatures (two_pass, similar or soft)."""
-    return config.transfer in GUIDED and config.transfer_protocol == "two_pass"
+    settings: SupSupSettings = config.settings("supsup")
+    return settings.transfer in GUIDED and settings.transfer_protocol == "two_pass"
 
 
 def reference_config(config: "ExperimentConfig") -> "ExperimentConfig":
@@ -285,39 +306,32 @@ def reference_config(config: "ExperimentConfig") -> "ExperimentConfig":
 
     With the same seed its fixed weights, batch order and every task's random init equal the
     guided model's (the random init is drawn in every transfer mode), so the reference is
-    exactly the `transfer=random` run of the same config.
+    exactly the `supsup.transfer=random` run of the same config.
     """
-    return dataclasses.replace(config, transfer="random", transfer_protocol="causal")
+    from supermasks.config import updated  # config imports the methods: only at call time
+
+    return updated(config, {"supsup.transfer": "random", "supsup.transfer_protocol": "causal"})
 
 
 def check(config: "ExperimentConfig") -> None:
     """Task-inference and transfer settings that cannot work, refused before training."""
-    from supermasks.config import ConfigError
-
-    if config.task_inference not in TASK_INFERENCE:
-        raise ConfigError(f"task_inference: unknown value {config.task_inference!r}; choose one of "
-                          f"{', '.join(TASK_INFERENCE)}")
-    if config.inference_objective not in OBJECTIVES:
-        raise ConfigError(f"inference_objective: unknown value {config.inference_objective!r}; choose one of "
-                          f"{', '.join(OBJECTIVES)}")
-    if config.inference_batch_size < 1:
-        raise ConfigError(f"inference_batch_size must be positive, got {config.inference_batch_size}")
-    if config.batch_norm and config.scenario in ("gns", "gnu") and config.task_inference in SUPERPOSING:
-        raise ConfigError(f"{config.task_inference} task inference superposes masks, which per-task BatchNorm "
-                          "statistics do not allow: set batch_norm=false for the gns/gnu scenarios, or use "
-                          "task_inference=signature")
-    if config.task_inference == "signature" and not config.batch_norm:
-        raise ConfigError("task_inference=signature compares per-task BatchNorm signatures: set batch_norm=true")
-    if config.transfer not in TRANSFERS:
-        raise ConfigError(f"transfer: unknown value {config.transfer!r}; choose one of {', '.join(TRANSFERS)}")
-    if config.transfer_protocol not in PROTOCOLS:
-        raise ConfigError(f"transfer_protocol: unknown value {config.transfer_protocol!r}; choose one of "
-                          f"{', '.join(PROTOCOLS)}")
-    if not config.transfer_temperature > 0:
-        raise ConfigError(f"transfer_temperature must be positive, got {config.transfer_temperature}")
-    if config.transfer in GUIDED and not config.batch_norm:
-        raise ConfigError(f"transfer={config.transfer} compares per-task BatchNorm signatures: set batch_norm=true")
+    settings: SupSupSettings = config.settings("supsup")
+    batch_norm = config.model.batch_norm
+    if config.scenario.name == "nns" and settings.transfer != "random":
+        raise ConfigError("the nns scenario allocates masks as it detects tasks and starts them random: "
+                          f"supsup.transfer={settings.transfer!r} is not supported there")
+    if batch_norm and config.scenario.name in ("gns", "gnu") and settings.task_inference in SUPERPOSING:
+        raise ConfigError(f"{settings.task_inference} task inference superposes masks, which per-task BatchNorm "
+                          "statistics do not allow: set model.batch_norm=false for the gns/gnu scenarios, or use "
+                          "supsup.task_inference=signature")
+    if settings.task_inference == "signature" and not batch_norm:
+        raise ConfigError("supsup.task_inference=signature compares per-task BatchNorm signatures: "
+                          "set model.batch_norm=true")
+    if settings.transfer in GUIDED and not batch_norm:
+        raise ConfigError(f"supsup.transfer={settings.transfer} compares per-task BatchNorm signatures: "
+                          "set model.batch_norm=true")
 
 
 SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fixed random weights; "
-                  "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}), check=check)
+                  "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}),
+                  settings=SupSupSettings, check=check)

@@ -16,15 +16,16 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
     """The tasks of `benchmark` on `dataset`, checked against the model's output size."""
     second = None
     if benchmark == "pair":
-        second = load_source(config.pair_source, None)
-    tasks = make_benchmark(benchmark, dataset, num_tasks=config.num_tasks, seed=config.seed,
-                           classes_per_task=config.classes_per_task, label_mode=config.label_mode, second=second,
-                           rotation_step=config.rotation_step)
+        second = load_source(config.data.pair_source, None)
+    tasks = make_benchmark(benchmark, dataset, num_tasks=config.data.num_tasks, seed=config.seed,
+                           classes_per_task=config.data.classes_per_task, label_mode=config.data.label_mode, second=second,
+                           rotation_step=config.data.rotation_step)
     needed = max(t.num_classes for t in tasks)
-    if config.output_size < needed:
-        raise ConfigError(f"output_size {config.output_size} is smaller than the {needed} classes of {benchmark}")
-    if config.scenario in INFERRED and config.inference_objective == "G" and config.output_size <= needed:
-        raise ConfigError(f"inference_objective G needs extra output neurons: output_size ({config.output_size}) "
+    if config.model.output_size < needed:
+        raise ConfigError(f"output_size {config.model.output_size} is smaller than the {needed} classes of {benchmark}")
+    if (config.scenario.name in INFERRED and "supsup" in config.method
+            and config.settings("supsup").inference_objective == "G" and config.model.output_size <= needed):
+        raise ConfigError(f"inference_objective G needs extra output neurons: output_size ({config.model.output_size}) "
                           f"must exceed the {needed} classes of {benchmark}")
     return tasks
 
@@ -37,9 +38,9 @@ def build_method(config: ExperimentConfig, method_name: str, tasks: list[Task], 
     """
     if method_name == "supsup" and supsup.needs_reference(config):
         log.info("  two-pass transfer: training the reference run (random init) on all %d tasks first", len(tasks))
-        reference = supsup.from_config(supsup.reference_config(config), len(tasks))
+        reference = supsup.from_config(supsup.reference_config(config))
         for task in tasks:
             reference.begin_task(task)
             reference.learn(task, progress=progress)
-        return supsup.from_config(config, len(tasks), reference_signatures=reference.signatures_)
-    return method_spec(method_name).build(config, len(tasks))
+        return supsup.from_config(config, reference_signatures=reference.signatures_)
+    return method_spec(method_name).build(config)

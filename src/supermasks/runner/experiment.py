@@ -56,8 +56,8 @@ def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True)
     if meta and meta.get("status") == "finished" and not force:
         log.info("%s has already finished; pass --force to run it again", directory)
         return RunResult(directory, stored_results(config, directory), skipped=True)
-    dataset = load_source(config.source, Path(config.data_dir) if config.data_dir else None)
-    all_tasks = {name: build_tasks(config, name, dataset) for name in config.benchmark}
+    dataset = load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
+    all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}
     check_free_space(config, directory)
     with run_lock(directory), run_log(directory / "run.log"):
         meta = read_meta(directory)
@@ -103,8 +103,8 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
                 log.info("%s/%s: %d tasks from %s", bench, method_name, len(tasks), description)
                 per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
                                             progress=progress, resume=resume))
-            tables.write_benchmark_summary(directory / bench, bench, tasks, per_bench, scenario=config.scenario,
-                                           figures=config.figures)
+            tables.write_benchmark_summary(directory / bench, bench, tasks, per_bench, scenario=config.scenario.name,
+                                           figures=config.run.figures)
             result.results.extend(per_bench)
     except KeyboardInterrupt:
         write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now()})
@@ -125,7 +125,7 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
 def stored_results(config: ExperimentConfig, directory: Path) -> list[MethodResult]:
     """The results of a finished run as its files hold them (R, b from tasks.csv, metrics.json, overlap summary)."""
     found = []
-    for bench in config.benchmark:
+    for bench in config.data.benchmark:
         for method_name in config.method:
             where = directory / bench / method_name
             r = pd.read_csv(where / "accuracy.csv").drop(columns="after").to_numpy(dtype=float)

@@ -60,11 +60,11 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     the results equal those of an uninterrupted run.
     """
     method = build_method(config, method_name, tasks, progress=progress)
-    if scenario_of_stream(config.scenario):
+    if scenario_of_stream(config.scenario.name):
         return run_stream_method(config, benchmark, method_name, method, tasks, directory, progress=progress,
                                  resume=resume)
-    evaluation = evaluation_for(config.scenario, batch_size=config.eval_batch_size,
-                                inference_batch_size=config.inference_batch_size, num_tasks=len(tasks))
+    evaluation = evaluation_for(config.scenario.name, batch_size=config.run.eval_batch_size,
+                                inference_batch_size=config.scenario.inference_batch_size, num_tasks=len(tasks))
     label = f"{benchmark}/{method_name}"
     done = _resume(directory / "state", method, tasks, label) if resume else None
     if done is None:
@@ -98,11 +98,11 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
     method.begin_task(task)
     evaluation.begun(method, task)
     probe = None
-    if config.eval_every:
+    if config.run.eval_every:
         def record(step: int, trained: int = task.task_id) -> None:
             state.curve.extend({"trained_task": trained, "step": step, "task": seen.task_id,
                                 "accuracy": evaluation.accuracy(method, seen)} for seen in tasks[:trained + 1])
-        probe = Probe(config.eval_every, record)
+        probe = Probe(config.run.eval_every, record)
     start = time.perf_counter()
     try:
         fitted = method.learn(task, progress=progress, probe=probe)
@@ -110,7 +110,7 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
         raise TrainingDiverged(f"{label} task {task.task_id} ({task.name}): {exc}. "
                                f"Results of tasks before it are kept in {directory}") from None
     seconds = time.perf_counter() - start
-    if config.evaluate == "each" or task.task_id == len(tasks) - 1:
+    if config.run.evaluate == "each" or task.task_id == len(tasks) - 1:
         evaluation.after_task(method, task, tasks)
     checkpoint_bytes = None
     if isinstance(method, Masked):  # a masked network: keep the task's mask, compactly
@@ -125,7 +125,7 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
                        "samples_per_second": fitted.samples_per_second,
                        "memory_bytes": method.memory_bytes(), "checkpoint_bytes": checkpoint_bytes})
     tables.write_progress(directory, tasks, results.r, state.rows)
-    if config.checkpoint_state:
+    if config.run.checkpoint_state:
         save_state_checkpoint(directory / "state", task.task_id, method, state.to_json(), tasks=tasks)
     own = results.r[task.task_id, task.task_id]
     log.info("  %s task %d (%s): %s", label, task.task_id, task.name,
@@ -139,26 +139,26 @@ def _finish(config: ExperimentConfig, benchmark: str, method: Method, tasks: lis
     if state.curve:
         write_csv(directory / "curves.csv", pd.DataFrame(state.curve))
     summary = tables.method_summary(state.results, state.rows, state.memory_before, method.memory_bytes())
-    if config.scenario in INFERRED:
+    if config.scenario.name in INFERRED:
         summary |= tables.write_inference_tables(directory, tasks, state.results)
-        if config.figures:
+        if config.run.figures:
             from supermasks.analysis.plots import confusion_heatmap, save_figure
 
             save_figure(confusion_heatmap(state.results.confusion, [str(t.task_id) for t in tasks],
-                                          f"{benchmark}: inferred task of each test batch ({config.scenario})"),
+                                          f"{benchmark}: inferred task of each test batch ({config.scenario.name})"),
                         directory / "figures", "task_confusion")
-    summary["scenario"] = config.scenario
+    summary["scenario"] = config.scenario.name
     if isinstance(method, Reports):  # the method's own analysis (transfer alphas, Hopfield recovery)
         report = method.report()
         tables.write_report(directory, report)
         summary |= report.metrics
     write_json(directory / "metrics.json", summary)
     overlap = None
-    if config.overlap and len(tasks) >= 2 and isinstance(method, Masked):
+    if config.run.overlap and len(tasks) >= 2 and isinstance(method, Masked):
         from supermasks.runner.overlap import overlap_report
 
         overlap = overlap_report({t.task_id: method.masks(t.task_id) for t in tasks}, directory,
-                                 figures=config.figures, title=f"{benchmark} ({config.source})")
+                                 figures=config.run.figures, title=f"{benchmark} ({config.data.source})")
     return MethodResult(benchmark, method.name, directory, state.results.r, state.results.b, summary, overlap)
 
 

@@ -37,6 +37,7 @@ from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json
 from supermasks.store.masks import save_task_checkpoint
 from supermasks.training import iterate_batches
+from supermasks.seeds import streams
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -104,7 +105,7 @@ def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch
     stream; with `resume`, a saved state is restored and the stream goes on after that part.
     """
     n = len(tasks)
-    parts, boundaries = task_stream(tasks, batch_size, steps_per_task, torch.Generator().manual_seed(seed + 2))
+    parts, boundaries = task_stream(tasks, batch_size, steps_per_task, torch.Generator().manual_seed(streams(seed).stream_order))
     r = np.full((n, n), np.nan)
     inference = np.full((n, n), np.nan)
     b = np.full(n, np.nan)  # no mask exists before the stream starts: untrained accuracy is not defined
@@ -176,29 +177,29 @@ def run_stream_method(config: "ExperimentConfig", benchmark: str, method_name: s
     """NNs: the method's masked network learns one unsegmented stream and finds the tasks itself."""
     if not isinstance(method, Masked):
         raise TypeError(f"{method_name} keeps no per-task masks, so it cannot detect tasks on a stream")
-    learner = NNsLearner(method.model, optimizer=config.optimizer, lr=config.lr,
-                         check_every=config.nns_check_every, min_candidates=config.nns_candidates,
-                         margin=config.nns_margin, warmup=config.nns_warmup, seed=config.seed)
+    learner = NNsLearner(method.model, optimizer=config.training.optimizer, lr=config.training.lr,
+                         check_every=config.scenario.nns.check_every, min_candidates=config.scenario.nns.candidates,
+                         margin=config.scenario.nns.margin, warmup=config.scenario.nns.warmup, seed=config.seed)
     start = time.perf_counter()
-    r, b, summary = run_stream(learner, tasks, directory, batch_size=config.batch_size,
-                               steps_per_task=config.steps_per_task, eval_batch_size=config.inference_batch_size,
+    r, b, summary = run_stream(learner, tasks, directory, batch_size=config.training.batch_size,
+                               steps_per_task=config.training.steps_per_task, eval_batch_size=config.scenario.inference_batch_size,
                                seed=config.seed, label=f"{benchmark}/{method_name}", progress=progress,
-                               checkpoint=config.checkpoint_state, resume=resume)
+                               checkpoint=config.run.checkpoint_state, resume=resume)
     seconds = time.perf_counter() - start
     for mask in range(learner.num_tasks):
         save_task_checkpoint(directory / "checkpoints" / f"mask_{mask:03d}.safetensors", learner.model, mask)
     summary |= {"memory_total_bytes": method.memory_bytes(), "memory_per_task_bytes": method.bytes_per_task(),
                 "seconds_per_task": seconds / len(tasks),
-                "samples_per_second": len(tasks) * config.steps_per_task * config.batch_size / seconds,
-                "scenario": config.scenario}
+                "samples_per_second": len(tasks) * config.training.steps_per_task * config.training.batch_size / seconds,
+                "scenario": config.scenario.name}
     write_json(directory / "metrics.json", summary)
     log.info("  %s/%s: %s task(s) found for %d true; %s of %d boundaries detected, %s false alarm(s)", benchmark,
              method_name, summary["num_tasks_found"], len(tasks), summary["boundaries_detected"], len(tasks),
              summary["false_alarms"])
     overlap = None
-    if config.overlap and learner.num_tasks >= 2:
+    if config.run.overlap and learner.num_tasks >= 2:
         from supermasks.runner.overlap import overlap_report
 
         overlap = overlap_report({m: method.masks(m) for m in range(learner.num_tasks)}, directory,
-                                 figures=config.figures, title=f"{benchmark} ({config.source}, NNs masks)")
+                                 figures=config.run.figures, title=f"{benchmark} ({config.data.source}, NNs masks)")
     return MethodResult(benchmark, method_name, directory, r, b, summary, overlap)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from supermasks.config import ConfigError
+from supermasks.errors import ConfigError
 from supermasks.store.rundir import now
 
 LOCK = "run.lock"

@@ -13,19 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from supermasks import __version__
-from supermasks.config import NOT_IDENTITY, ExperimentConfig, to_dict
+from supermasks.config import ExperimentConfig, identity
 
 
 def config_hash(config: ExperimentConfig) -> str:
     """Short hash of everything that decides the results (not where they are written)."""
-    identity = {k: v for k, v in to_dict(config).items() if k not in NOT_IDENTITY}
-    blob = json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()
+    blob = json.dumps(identity(config), sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:8]
 
 
 def run_directory(config: ExperimentConfig) -> Path:
     """`<out_dir>/<name>-<hash>`: the same config always maps to the same directory."""
-    return Path(config.out_dir) / f"{config.name}-{config_hash(config)}"
+    return Path(config.run.out_dir) / f"{config.name}-{config_hash(config)}"
 
 
 def _git_sha() -> str | None:

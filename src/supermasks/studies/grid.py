@@ -1,8 +1,10 @@
 """Studies: one YAML file with shared settings and named parts, each part a run or a grid of runs.
 
-A study file is a config plus a `parts` mapping; each part overrides fields and may add a
-`grid` (field -> list of values) that expands into one run per combination. Command-line
-overrides apply last, to every part. Each run is an ordinary run directory (so finished runs are
+A study file is a config plus a `parts` mapping; each part overrides settings (nested sections or
+dotted keys, as in a config file) and may add a `grid` (dotted key -> list of values, e.g.
+`replay.fraction: [0.1, 0.5]`) that expands into one run per combination. Layers apply in order:
+the file's shared settings, the part, the grid point, then command-line overrides (see
+`supermasks.config.compose`). Each run is an ordinary run directory (so finished runs are
 reused); the study directory collects one table and a figure per grid.
 """
 
@@ -21,7 +23,7 @@ import yaml
 
 from supermasks.analysis.curves import learning_curves, metric_vs_parameter
 from supermasks.analysis.plots import save_figure
-from supermasks.config import ConfigError, ExperimentConfig, from_dict, parse_override, to_dict, unknown_key_message, FIELDS
+from supermasks.config import ConfigError, ExperimentConfig, compose, parse_overrides, read_yaml, to_dict
 from supermasks.runner import RunResult, run, validate
 from supermasks.store.files import write_csv
 
@@ -55,50 +57,47 @@ def is_study_file(path: Path) -> bool:
     return isinstance(loaded, dict) and "parts" in loaded
 
 
-def _check_keys(values: dict[str, Any], where: str) -> None:
-    for key in values:
-        if key not in FIELDS:
-            raise ConfigError(f"{where}: {unknown_key_message(str(key))}")
-
-
 def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: str | None = None) -> Study:
     """The study in `path`, with command-line `overrides` applied to every run (`only`: one part)."""
     path = Path(path)
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the study: {exc}") from None
-    parts = loaded.pop("parts")
+    loaded = read_yaml(path)
+    parts = loaded.pop("parts", None)
     if not isinstance(parts, dict) or not parts:
         raise ConfigError(f"{path}: `parts` must map part names to their settings")
     if only is not None and only not in parts:
         raise ConfigError(f"{path}: no part {only!r}; parts are {', '.join(parts)}")
     loaded.setdefault("name", path.stem)
-    _check_keys(loaded, str(path))
-    base = from_dict(loaded)
-    cli = dict(parse_override(o) for o in overrides)
-    _check_keys(cli, "override")
-    study = Study(base.name, str(cli.get("out_dir", base.out_dir)))
+    name = str(loaded["name"])
+    cli = parse_overrides(overrides)
+    study: Study | None = None
     for part, settings in parts.items():
         if only is not None and part != only:
             continue
         settings = dict(settings or {})
         grid = settings.pop("grid", {}) or {}
-        _check_keys(settings, f"part {part}")
-        _check_keys(grid, f"part {part} grid")
-        if not all(isinstance(v, list) and v for v in grid.values()):
+        if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
             raise ConfigError(f"part {part}: every grid entry must be a non-empty list of values")
         for combo in itertools.product(*grid.values()) if grid else [()]:
             point = dict(zip(grid, combo))
-            config = from_dict({**settings, **point, "name": f"{base.name}-{part}"}, base=base)
-            config = from_dict(cli, base=config)
+            try:
+                config = compose(loaded, settings, point, {"name": f"{name}-{part}"}, cli)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: part {part}{_shown(point)}: {exc}") from None
+            if study is None:
+                study = Study(name, config.run.out_dir)
             study.runs.append(StudyRun(part, point, config))
+    assert study is not None
     for item in study.runs:
         try:
             validate(item.config)
         except ConfigError as exc:
-            raise ConfigError(f"part {item.part} {item.grid or ''}: {exc}") from None
+            raise ConfigError(f"part {item.part}{_shown(item.grid)}: {exc}") from None
     return study
+
+
+def _shown(point: dict[str, Any]) -> str:
+    """A grid point for a message (` {'training.lr': 0.01}`), nothing for a part without a grid."""
+    return f" {point}" if point else ""
 
 
 def run_study(study: Study, *, force: bool = False, progress: bool = True) -> pd.DataFrame:

@@ -10,9 +10,9 @@ that training budget. The study file is a config plus a `transfer_study` section
       transfers: [random, mean, similar, soft]
       budgets: [25, 50, 100, 200, 500, 1000]   # the largest is the training length of each task
       seeds: [0, 1, 2, 3, 4]
-      benchmarks:                                # name -> config overrides
-        rotated_small: {benchmark: [rotated], rotation_step: 10}
-        permuted: {benchmark: [permuted]}
+      benchmarks:                                # name -> config overrides (nested or dotted keys)
+        rotated_small: {data: {benchmark: [rotated], rotation_step: 10}}
+        permuted: {data.benchmark: [permuted]}
 
 Each (benchmark, seed, transfer) is saved as soon as it finishes (`units/`), so an interrupted
 study resumes where it stopped. After all units: `evaluation.csv`, `prediction.csv` (signature-based
@@ -26,7 +26,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from supermasks.config import ConfigError, ExperimentConfig, from_dict, parse_override, to_dict, unknown_key_message, FIELDS
+from supermasks.config import ConfigError, ExperimentConfig, compose, parse_overrides, read_yaml, to_dict, updated
 from supermasks.data import Task, load_source
 from supermasks.runner import validate
 from supermasks.runner.build import build_tasks
@@ -86,10 +86,7 @@ def _int_list(value: Any, key: str, minimum: int) -> list[int]:
 def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TransferStudy:
     """The study in `path` with `key=value` overrides applied to every benchmark's config; checked before any work."""
     path = Path(path)
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the study: {exc}") from None
+    loaded = read_yaml(path)
     spec = loaded.pop(STUDY_KEY)
     if not isinstance(spec, dict):
         raise ConfigError(f"{path}: `{STUDY_KEY}` must be a mapping")
@@ -108,41 +105,34 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
     benches = spec.get("benchmarks")
     if not isinstance(benches, dict) or not benches:
         raise ConfigError(f"{STUDY_KEY}.benchmarks must map names to config overrides")
-    for key in loaded:
-        if key not in FIELDS:
-            raise ConfigError(f"{path}: {unknown_key_message(str(key))}")
     loaded.setdefault("name", path.stem)
-    cli = dict(parse_override(o) for o in overrides)
-    for key in cli:
-        if key not in FIELDS:
-            raise ConfigError(f"override: {unknown_key_message(str(key))}")
-    base = from_dict({**loaded, "steps_per_task": budgets[-1]})
+    study_name = str(loaded["name"])
+    cli = parse_overrides(overrides)
+    budget = {"training": {"steps_per_task": budgets[-1]}}
     configs = {}
     for name, settings in benches.items():
-        settings = dict(settings or {})
-        for key in settings:
-            if key not in FIELDS:
-                raise ConfigError(f"benchmark {name}: {unknown_key_message(str(key))}")
-        config = from_dict({**settings, "name": f"{base.name}-{name}"}, base=base)
-        config = from_dict(cli, base=config)
-        if len(config.benchmark) != 1:
-            raise ConfigError(f"benchmark {name}: give exactly one benchmark, got {config.benchmark}")
+        try:
+            config = compose(loaded, budget, settings or {}, {"name": f"{study_name}-{name}"}, cli)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: benchmark {name}: {exc}") from None
+        if len(config.data.benchmark) != 1:
+            raise ConfigError(f"benchmark {name}: give exactly one data.benchmark, got {config.data.benchmark}")
         if config.method != ["supsup"]:
             raise ConfigError(f"benchmark {name}: Experiment 2 studies SupSup's transfer; method must be [supsup]")
-        if not config.batch_norm:
-            raise ConfigError(f"benchmark {name}: similarity needs per-task BatchNorm signatures: set batch_norm=true")
-        if config.steps_per_task != budgets[-1]:
-            raise ConfigError(f"benchmark {name}: steps_per_task is the largest budget ({budgets[-1]}); do not set it")
+        if not config.model.batch_norm:
+            raise ConfigError(f"benchmark {name}: similarity needs per-task BatchNorm signatures: set model.batch_norm=true")
+        if config.training.steps_per_task != budgets[-1]:
+            raise ConfigError(f"benchmark {name}: training.steps_per_task is the largest budget ({budgets[-1]}); do not set it")
         for transfer in transfers:
             try:
-                validate(replace(config, transfer=transfer, scenario="task"))
+                validate(updated(config, {"supsup.transfer": transfer, "scenario.name": "task"}))
             except ConfigError as exc:
                 raise ConfigError(f"benchmark {name}, transfer {transfer}: {exc}") from None
         configs[name] = config
-    out_dir = str(cli.get("out_dir", base.out_dir))
+    out_dir = next(iter(configs.values())).run.out_dir
     source = {"transfers": transfers, "budgets": budgets, "seeds": seeds,
-              "benchmarks": {n: to_dict(replace(c, out_dir="")) for n, c in configs.items()}}
-    return TransferStudy(base.name, out_dir, configs, transfers, budgets, seeds, source)
+              "benchmarks": {n: to_dict(updated(c, {"run.out_dir": ""})) for n, c in configs.items()}}
+    return TransferStudy(study_name, out_dir, configs, transfers, budgets, seeds, source)
 
 
 def run_unit(config: ExperimentConfig, tasks: list[Task], transfer: str, budgets: list[int], *,
@@ -152,8 +142,8 @@ def run_unit(config: ExperimentConfig, tasks: list[Task], transfer: str, budgets
     Returns (evaluation rows: task, budget, accuracy, seconds; alpha rows: task, layer, source_task,
     alpha; the trained method).
     """
-    config = replace(config, transfer=transfer, scenario="task")
-    method = supsup.from_config(config, len(tasks), reference_signatures=reference)
+    config = updated(config, {"supsup.transfer": transfer, "scenario.name": "task"})
+    method = supsup.from_config(config, reference_signatures=reference)
     wanted = set(budgets)
     rows, alpha_rows = [], []
     every = 0
@@ -166,7 +156,7 @@ def run_unit(config: ExperimentConfig, tasks: list[Task], transfer: str, budgets
         def record(step: int, task: Task = task) -> None:
             if step in wanted:
                 acc = accuracy(lambda x: method.predict(x, task.task_id), task.x_test, task.y_test,
-                               config.eval_batch_size)
+                               config.run.eval_batch_size)
                 rows.append({"task": task.task_id, "budget": step, "accuracy": acc})
 
         method.learn(task, progress=progress, probe=Probe(every, record))
@@ -201,7 +191,7 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
     """Run every (benchmark, seed, transfer) not already saved; then write the tables and figures."""
     directory = study.directory()
     # Every data source before any training: a missing one fails now, not after hours of work.
-    datasets = {bench: load_source(config.source, Path(config.data_dir) if config.data_dir else None)
+    datasets = {bench: load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
                 for bench, config in study.benchmarks.items()}
     with run_lock(directory):
         return _run_units(study, directory, datasets, progress=progress)
@@ -213,14 +203,14 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
     for bench, config in study.benchmarks.items():
         dataset = datasets[bench]
         for seed in study.seeds:
-            seeded = replace(config, seed=seed)
-            tasks = build_tasks(seeded, config.benchmark[0], dataset)
+            seeded = updated(config, {"seed": seed})
+            tasks = build_tasks(seeded, config.data.benchmark[0], dataset)
             reference = None
             for transfer in study.transfers:
                 paths = _unit_paths(directory, bench, seed, transfer)
                 key = {"benchmark": bench, "seed": seed, "transfer": transfer}
                 if all(p.is_file() for p in paths.values()) and not (
-                        transfer == "random" and seeded.transfer_protocol == "two_pass"):
+                        transfer == "random" and seeded.settings("supsup").transfer_protocol == "two_pass"):
                     log.info(f"{bench} seed {seed} {transfer}: already done")
                 else:
                     log.info(f"{bench} seed {seed} {transfer}: {len(tasks)} tasks x {study.budgets[-1]} steps")
@@ -230,7 +220,7 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
                     if transfer == "random":
                         reference = method.signatures_  # the "classic" run of the two-pass protocol
                         _write_similarity(directory, bench, seed, method)
-                    pred = signature_prediction(method, tasks, config.inference_batch_size)
+                    pred = signature_prediction(method, tasks, config.scenario.inference_batch_size)
                     for name, frame in (("evaluation", ev), ("alphas", al), ("prediction", pred)):
                         write_csv(paths[name], frame)
                 for name, out in (("evaluation", evaluation), ("alphas", alphas), ("prediction", prediction)):

@@ -1,0 +1,38 @@
+"""What network a run builds: architecture, output size, and how scores become masks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from supermasks.errors import require_number
+from supermasks.models.networks import ARCHITECTURES
+
+MaskRule = Literal["threshold", "topk"]
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The `model` section of an experiment config."""
+
+    arch: str = "fc-300-300"  # a name of `ARCHITECTURES`
+    output_size: int = 10
+    mask_rule: MaskRule = "threshold"  # "threshold": keep s >= 0; "topk": keep the top `density` of |s|
+    density: float | None = None  # topk only (required there): fraction of weights kept
+    batch_norm: bool = False  # per-task non-affine BatchNorm after each hidden layer
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch: unknown value {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.output_size < 1:
+            raise ValueError(f"output_size must be a positive number, got {self.output_size}")
+        if self.mask_rule == "topk":
+            if self.density is None:
+                raise ValueError("density is required by mask_rule topk (the fraction of weights kept, in (0, 1])")
+            require_number("density", self.density, maximum=1.0)
+        elif self.density is not None:
+            raise ValueError(f"density does nothing under mask_rule {self.mask_rule} (it keeps s >= 0): "
+                             "remove it, or set mask_rule topk")
+
+
+__all__ = ["MaskRule", "ModelSettings"]

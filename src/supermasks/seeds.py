@@ -1,0 +1,83 @@
+"""The named random streams of a run, each derived from the run's one seed.
+
+Every component draws from its own stream, so changing how much one draws (more batches, a
+different transfer mode, more detection checks) never shifts another's numbers. The offsets
+below are the only place where a stream's seed is computed; they are historical values, kept
+so that results stay the same for the same settings.
+
+| stream              | seed                | used by                                              |
+|---------------------|---------------------|------------------------------------------------------|
+| `weights`           | seed                | the network's fixed or initial weights               |
+| `scores`            | seed + 1            | per-task score init (SupSup, HopSupSup, NNs), BatchE signs |
+| `batches`           | seed + 2            | training batch order; the NNs stream's batch order   |
+| `fisher`/`buffer`/`probe` | seed + 3      | EWC's Fisher samples, replay's buffer, HopSupSup's probe |
+| `head(task_id)`     | seed + 1000 + task_id | a dense method's new task head                     |
+| `candidates`        | seed + 1_000_003    | NNs detection's random candidate masks (far from `weights`) |
+| `permutation(task_id)` | seed + task_id   | the permuted benchmark's pixel permutation of a task |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_SCORES, _BATCHES, _AUXILIARY, _HEADS, _CANDIDATES = 1, 2, 3, 1000, 1_000_003
+
+
+@dataclass(frozen=True)
+class Streams:
+    """The seeds of every named random stream of a run with seed `seed`."""
+
+    seed: int
+
+    @property
+    def weights(self) -> int:
+        return self.seed
+
+    @property
+    def scores(self) -> int:
+        return self.seed + _SCORES
+
+    @property
+    def signs(self) -> int:
+        """BatchE's random signs: the stream a masked method uses for scores."""
+        return self.seed + _SCORES
+
+    @property
+    def batches(self) -> int:
+        return self.seed + _BATCHES
+
+    @property
+    def stream_order(self) -> int:
+        """The NNs training stream's batch order: the same stream as `batches`."""
+        return self.seed + _BATCHES
+
+    # One auxiliary stream, named for what each method draws from it (no method uses two).
+    @property
+    def fisher(self) -> int:
+        return self.seed + _AUXILIARY
+
+    @property
+    def buffer(self) -> int:
+        return self.seed + _AUXILIARY
+
+    @property
+    def probe(self) -> int:
+        return self.seed + _AUXILIARY
+
+    def head(self, task_id: int) -> int:
+        return self.seed + _HEADS + task_id
+
+    @property
+    def candidates(self) -> int:
+        return self.seed + _CANDIDATES
+
+    def permutation(self, task_id: int) -> int:
+        return self.seed + task_id
+
+
+def streams(seed: int) -> Streams:
+    """The named random streams of a run with seed `seed`."""
+    return Streams(int(seed))
+
+
+__all__ = ["Streams", "streams"]
