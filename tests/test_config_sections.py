@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from supermasks.config import OLD_KEYS, ConfigError, ExperimentConfig, compose, load_config, to_dict, valid_keys
+from supermasks.config import (OLD_KEYS, ConfigError, ExperimentConfig, compose, idle_settings, load_config, to_dict,
+                               valid_keys, without_settings)
 from supermasks.methods import list_methods
 
 
@@ -177,3 +178,15 @@ def test_a_misspelt_section_suggests_the_section(tmp_path):
         load_config(write(tmp_path, "traning: {lr: 0.1, batch_size: 32}\n"))
     with pytest.raises(ConfigError, match="unknown config key 'dat.num_tasks'. Did you mean 'data.num_tasks'?"):
         load_config(None, ["dat.num_tasks=3"])
+
+
+def test_idle_settings_are_those_a_run_does_not_use_and_can_be_left_out():
+    shared = {"ewc.samples": 16, "scenario.nns.margin": 0.2, "model.density": 0.3, "data.rotation_step": 5,
+              "training.lr": 0.01}
+    idle = idle_settings([{"method": ["naive"]}], shared)
+    assert sorted(idle) == ["data.rotation_step", "ewc.samples", "model.density", "scenario.nns.margin"]
+    assert without_settings(shared, idle) == {"training": {"lr": 0.01}}  # emptied sections go too
+    used = [{"method": ["ewc"], "scenario": {"name": "nns"}, "model": {"mask_rule": "topk"},
+             "data": {"benchmark": ["rotated"]}}]
+    assert idle_settings(used, shared) == {}
+    assert idle_settings([{"method": ["naive"]}], {"method": ["ewc"], "ewc.samples": 16}) == {}  # it chooses ewc itself

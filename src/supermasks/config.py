@@ -29,7 +29,7 @@ import difflib
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -415,6 +415,69 @@ def compose(*layers: Mapping[str, Any]) -> ExperimentConfig:
     return _from_values(merged)
 
 
+def idle_settings(layers: Sequence[Mapping[str, Any]], shared: Mapping[str, Any]) -> dict[str, str]:
+    """The settings of `shared` (overrides a study applies to each of its runs) that would do nothing on top
+    of one run's `layers`, each with the choice it applies to: a method's section where the run does not run
+    that method, `scenario.nns` outside scenario nns, `model.density` under the threshold rule,
+    `data.rotation_step` without the rotated benchmark. A study leaves them out of that run
+    (`without_settings`); one that does nothing in every run is an error."""
+    shared = _expand(shared)
+    merged: dict[str, Any] = {}
+    for layer in (*layers, shared):
+        merged = _layer(merged, _expand(layer))
+    default = ExperimentConfig()
+
+    def chosen(section: str, key: str, fallback: Any) -> Any:
+        given = merged.get(section)
+        return given.get(key, fallback) if isinstance(given, Mapping) else fallback
+
+    def listed(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else [value]
+
+    def sets(section: str, key: str) -> bool:
+        given = shared.get(section)
+        return isinstance(given, Mapping) and given.get(key) is not None
+
+    idle = {}
+    for name in shared:
+        if name in list_methods() and name not in listed(merged.get("method", default.method)):
+            idle.update(dict.fromkeys(_leaves(name, shared[name]), f"it applies only to runs of method {name!r}"))
+    if sets("scenario", "nns") and chosen("scenario", "name", default.scenario.name) != "nns":
+        idle.update(dict.fromkeys(_leaves("scenario.nns", shared["scenario"]["nns"]), "it applies only to scenario nns"))
+    if sets("model", "density") and chosen("model", "mask_rule", default.model.mask_rule) != "topk":
+        idle["model.density"] = "it applies only to mask_rule topk"
+    if sets("data", "rotation_step") and "rotated" not in listed(chosen("data", "benchmark", default.data.benchmark)):
+        idle["data.rotation_step"] = "it applies only to the rotated benchmark"
+    return idle
+
+
+def _leaves(key: str, value: Any) -> list[str]:
+    """The dotted keys of the settings in `value` under `key` (`key` itself for a setting or an empty section)."""
+    if isinstance(value, Mapping) and value:
+        return [leaf for k, v in value.items() for leaf in _leaves(f"{key}.{k}", v)]
+    return [key]
+
+
+def without_settings(values: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """`values` (nested or dotted keys) without the settings named by the dotted `keys`, and without the
+    sections that this leaves empty (an empty method section still names its method)."""
+    out = copy.deepcopy(_expand(values))
+    for key in keys:
+        parts = key.split(".")
+        path = [out]
+        for part in parts[:-1]:
+            node = path[-1].get(part)
+            if not isinstance(node, dict):
+                break
+            path.append(node)
+        else:
+            path[-1].pop(parts[-1], None)
+            for depth in range(len(path) - 1, 0, -1):  # drop the sections emptied, innermost first
+                if not path[depth]:
+                    path[depth - 1].pop(parts[depth - 1], None)
+    return out
+
+
 def from_dict(values: Mapping[str, Any], *, base: ExperimentConfig | None = None) -> ExperimentConfig:
     """A config from `values` (nested or dotted keys) on top of `base` (or the defaults); unknown keys and
     wrong types raise ConfigError."""
@@ -502,5 +565,5 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
 
 
 __all__ = ["NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings", "compose",
-           "from_dict", "identity", "load_config", "parse_override", "parse_overrides", "read_yaml", "to_dict",
-           "unknown_key_message", "updated", "valid_keys"]
+           "from_dict", "identity", "idle_settings", "load_config", "parse_override", "parse_overrides", "read_yaml",
+           "to_dict", "unknown_key_message", "updated", "valid_keys", "without_settings"]

@@ -75,3 +75,15 @@ def test_cli_runs_one_part(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "part one:" in out and "part sweep" not in out and "study directory:" in out
     assert main(["run", str(write(tmp_path)), "--part", "nope"]) == 2
+
+
+def test_a_command_line_setting_for_some_runs_only_skips_the_others(tmp_path):
+    text = STUDY.replace("  one:\n    method: [supsup]", "  one:\n    method: [naive, ewc]\n    scenario.name: domain")
+    study = load_study(write(tmp_path, text), [f"run.out_dir={tmp_path}", "ewc.samples=16"])
+    one, *sweep = study.runs
+    assert one.config.settings("ewc").samples == 16 and all(r.config.method == ["supsup"] for r in sweep)
+    with pytest.raises(ConfigError, match="ewc.samples on the command line does nothing in any run of this study "
+                                          r"\(it applies only to runs of method 'ewc'\)"):
+        load_study(write(tmp_path, text), [f"run.out_dir={tmp_path}", "ewc.samples=16"], only="sweep")
+    with pytest.raises(ConfigError, match="model.density on the command line does nothing in any run"):
+        load_study(write(tmp_path), [f"run.out_dir={tmp_path}", "model.density=0.5"])

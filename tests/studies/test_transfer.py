@@ -78,3 +78,11 @@ def test_bad_study_files_are_refused_before_any_work(tmp_path, change, message):
     study = {**TINY, "transfer_study": {**TINY["transfer_study"], **change}}
     with pytest.raises(ConfigError, match=message):
         load_transfer_study(write(tmp_path, study))
+
+
+def test_a_command_line_setting_for_some_benchmarks_only_skips_the_others(tmp_path):
+    study = load_transfer_study(write(tmp_path, TINY), [f"run.out_dir={tmp_path}", "data.rotation_step=5"])
+    assert study.benchmarks["rotated_small"].data.rotation_step == 5.0
+    assert study.benchmarks["permuted"].data.rotation_step is None
+    with pytest.raises(ConfigError, match="ewc.lambda on the command line does nothing for any benchmark"):
+        load_transfer_study(write(tmp_path, TINY), ["ewc.lambda=1"])

@@ -4,8 +4,10 @@ A study file is a config plus a `parts` mapping; each part overrides settings (n
 dotted keys, as in a config file) and may add a `grid` (dotted key -> list of values, e.g.
 `replay.fraction: [0.1, 0.5]`) that expands into one run per combination. Layers apply in order:
 the file's shared settings, the part, the grid point, then command-line overrides (see
-`supermasks.config.compose`). Each run is an ordinary run directory (so finished runs are
-reused); the study directory collects one table and a figure per grid.
+`supermasks.config.compose`). A command-line setting that applies to some runs only (a method's
+section, `scenario.nns`, `model.density`, `data.rotation_step`) is left out of the others, and is an
+error when no run uses it. Each run is an ordinary run directory (so finished runs are reused);
+the study directory collects one table and a figure per grid.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import yaml
 
 from supermasks.analysis.curves import learning_curves, metric_vs_parameter
 from supermasks.analysis.plots import save_figure
-from supermasks.config import ConfigError, ExperimentConfig, compose, parse_overrides, read_yaml, to_dict
+from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_overrides, read_yaml, to_dict,
+                               without_settings)
 from supermasks.runner import RunResult, run, validate
 from supermasks.store.files import write_csv
 
@@ -70,6 +73,7 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
     name = str(loaded["name"])
     cli = parse_overrides(overrides)
     study: Study | None = None
+    idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing in every run so far
     for part, settings in parts.items():
         if only is not None and part != only:
             continue
@@ -80,13 +84,19 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
         for combo in itertools.product(*grid.values()) if grid else [()]:
             point = dict(zip(grid, combo))
             try:
-                config = compose(loaded, settings, point, {"name": f"{name}-{part}"}, cli)
+                # A command-line setting for some runs only (`ewc.samples=16` where one part runs EWC) skips the others.
+                idle = idle_settings([loaded, settings, point], cli)
+                config = compose(loaded, settings, point, {"name": f"{name}-{part}"}, without_settings(cli, idle))
             except ConfigError as exc:
                 raise ConfigError(f"{path}: part {part}{_shown(point)}: {exc}") from None
             if study is None:
                 study = Study(name, config.run.out_dir)
             study.runs.append(StudyRun(part, point, config))
+            idle_everywhere = idle if idle_everywhere is None else {k: idle[k] for k in idle_everywhere if k in idle}
     assert study is not None
+    if idle_everywhere:
+        key, why = next(iter(idle_everywhere.items()))
+        raise ConfigError(f"{path}: {key} on the command line does nothing in any run of this study ({why}): remove it")
     for item in study.runs:
         try:
             validate(item.config)

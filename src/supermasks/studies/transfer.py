@@ -34,7 +34,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from supermasks.config import ConfigError, ExperimentConfig, compose, parse_overrides, read_yaml, to_dict, updated
+from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_overrides, read_yaml, to_dict,
+                               updated, without_settings)
 from supermasks.data import Task, load_source
 from supermasks.runner import validate
 from supermasks.runner.build import build_tasks
@@ -110,11 +111,15 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
     cli = parse_overrides(overrides)
     budget = {"training": {"steps_per_task": budgets[-1]}}
     configs = {}
+    idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing for every benchmark so far
     for name, settings in benches.items():
         try:
-            config = compose(loaded, budget, settings or {}, {"name": f"{study_name}-{name}"}, cli)
+            # A command-line setting for some benchmarks only (`data.rotation_step=5`) skips the others.
+            idle = idle_settings([loaded, budget, settings or {}], cli)
+            config = compose(loaded, budget, settings or {}, {"name": f"{study_name}-{name}"}, without_settings(cli, idle))
         except ConfigError as exc:
             raise ConfigError(f"{path}: benchmark {name}: {exc}") from None
+        idle_everywhere = idle if idle_everywhere is None else {k: idle[k] for k in idle_everywhere if k in idle}
         if len(config.data.benchmark) != 1:
             raise ConfigError(f"benchmark {name}: give exactly one data.benchmark, got {config.data.benchmark}")
         if config.method != ["supsup"]:
@@ -129,6 +134,9 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
             except ConfigError as exc:
                 raise ConfigError(f"benchmark {name}, transfer {transfer}: {exc}") from None
         configs[name] = config
+    if idle_everywhere:
+        key, why = next(iter(idle_everywhere.items()))
+        raise ConfigError(f"{path}: {key} on the command line does nothing for any benchmark of this study ({why}): remove it")
     out_dir = next(iter(configs.values())).run.out_dir
     source = {"transfers": transfers, "budgets": budgets, "seeds": seeds,
               "benchmarks": {n: to_dict(updated(c, {"run.out_dir": ""})) for n, c in configs.items()}}
