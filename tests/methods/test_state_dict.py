@@ -78,7 +78,7 @@ def test_another_learning_rate_is_refused_naming_lr(name, tmp_path):
     method = build(name, scenario, tmp_path)
     train(method, tasks[0])
     other = build(name, scenario, tmp_path, "training.lr=0.5")
-    with pytest.raises(ValueError, match=r"training.lr=0\.5 here, 0\.001 in the state"):
+    with pytest.raises(ValueError, match=r"lr=0\.5 here, 0\.001 in the state"):
         other.load_state_dict(method.state_dict())
 
 

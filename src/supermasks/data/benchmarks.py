@@ -13,7 +13,7 @@ from .transforms import normalize, permute_pixels, rotate
 from supermasks.seeds import streams
 
 _BENCHMARKS: dict[str, str] = {
-    "permuted": "task i shuffles the pixels by RandomState(streams(seed).permutation(i)).permutation(H*W); all classes",
+    "permuted": "task i shuffles the pixels by RandomState(seed + i).permutation(H*W); all classes",
     "rotated": "task i turns images i * rotation_step degrees anticlockwise (default 360 // num_tasks); all classes",
     "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, "
     "else distinct seeded subsets",
