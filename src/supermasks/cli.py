@@ -9,6 +9,7 @@ from pathlib import Path
 
 from supermasks import __version__
 from supermasks._configs import ConfigNotFoundError, find_config, shipped_configs
+from supermasks.errors import ConfigError, DataError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -21,8 +22,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if is_transfer_study_file(args.config):
         if args.part is not None:
-            from supermasks.config import ConfigError
-
             raise ConfigError(f"{args.config} is a transfer study; --part applies to study files with parts")
         transfer = load_transfer_study(args.config, args.overrides)
         tables = run_transfer_study(transfer, progress=not args.no_progress)
@@ -38,8 +37,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"study directory: {study.directory()}")
         return 0
     if args.part is not None:
-        from supermasks.config import ConfigError
-
         raise ConfigError(f"{args.config} has no parts; --part applies to study files only")
     config = load_config(args.config, args.overrides)
     result = run(config, force=args.force, progress=not args.no_progress)
@@ -118,19 +115,6 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Errors reported as one line without a traceback: bad configs and missing or broken data.
-
-    Read from modules already imported: an error of a module never imported cannot occur, and
-    importing them here would pull torch into `supermasks list`.
-    """
-    errors: list[type[Exception]] = [ConfigNotFoundError]
-    for module, name in (("supermasks.config", "ConfigError"), ("supermasks.data.errors", "DataError")):
-        if module in sys.modules:
-            errors.append(getattr(sys.modules[module], name))
-    return tuple(errors)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="supermasks", description="Continual learning with supermasks: run experiments, list components, manage data.")
@@ -203,12 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except FloatingPointError as exc:
-        print(f"supermasks: error: training diverged: {exc}. A smaller lr (or ewc_lambda) usually helps.",
+        print(f"supermasks: error: training diverged: {exc}. A smaller training.lr (or ewc.lambda) usually helps.",
               file=sys.stderr)
         return 1
-    except Exception as exc:
-        if not isinstance(exc, _user_errors()):
-            raise
+    except (ConfigError, ConfigNotFoundError, DataError) as exc:
         print(f"supermasks: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

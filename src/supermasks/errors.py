@@ -1,4 +1,4 @@
-"""Errors every layer may raise: the configuration error lives here so that no module needs config.py for it."""
+"""Errors a user can cause, as one line each: bad settings and unusable data (no torch import, so the CLI can catch them)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from __future__ import annotations
 class ConfigError(ValueError):
     """A configuration problem, reported before any work starts."""
 
+
+class DataError(Exception):
+    """A data file or source cannot be used as it is (the specific kinds are in `supermasks.data.errors`)."""
 
 
 def require_number(name: str, value: float, *, minimum: float = 0.0, inclusive: bool = False,
@@ -23,4 +26,4 @@ def require_number(name: str, value: float, *, minimum: float = 0.0, inclusive: 
         raise ValueError(f"{name} must be {bound}, got {value}")
 
 
-__all__ = ["ConfigError", "require_number"]
+__all__ = ["ConfigError", "DataError", "require_number"]

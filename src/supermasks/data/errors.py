@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-
-class DataError(Exception):
-    """Base class: a data file or source cannot be used as it is."""
+from supermasks.errors import DataError  # the base class lives with the other user errors
 
 
 class SourceUnavailableError(DataError):

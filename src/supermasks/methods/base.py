@@ -115,3 +115,6 @@ class MethodSpec:
     scenarios: frozenset[str]
     settings: type
     check: Callable[["ExperimentConfig"], None] = lambda config: None  # raise ConfigError on bad combinations
+    # When set, the runner builds the method with this instead, from the whole task sequence:
+    # SupSup's two-pass transfer trains a reference run on every task before the real one starts.
+    build_for_tasks: Callable[["ExperimentConfig", list[Task], bool], Method] | None = None  # (config, tasks, progress)

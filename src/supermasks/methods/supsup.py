@@ -8,6 +8,7 @@ tasks' scores (`transfer`, ALGORITHMS.md sections 1.5 and 3; see `methods/_trans
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,8 +28,10 @@ from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, grow_tasks, load_network, masked_layers,
                                norm_layers, num_tasks, set_task, task_scores, task_signature)
 from supermasks.models.layers import score_init
-from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
 from supermasks.seeds import streams
+from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -313,6 +316,22 @@ def reference_config(config: "ExperimentConfig") -> "ExperimentConfig":
     return updated(config, {"supsup.transfer": "random", "supsup.transfer_protocol": "causal"})
 
 
+
+def build_for_tasks(config: "ExperimentConfig", tasks: list[Task], progress: bool = True) -> SupSup:
+    """SupSup for `tasks`; two-pass transfer first trains its reference run on all of them.
+
+    Two-pass (the similarity study's protocol, ALGORITHMS.md section 3): a SupSup with random init
+    learns every task first, and its per-task BN signatures guide the transfer of the real run.
+    """
+    if not needs_reference(config):
+        return from_config(config)
+    log.info("  two-pass transfer: training the reference run (random init) on all %d tasks first", len(tasks))
+    reference = from_config(reference_config(config))
+    for task in tasks:
+        reference.begin_task(task)
+        reference.learn(task, progress=progress)
+    return from_config(config, reference_signatures=reference.signatures_)
+
 def check(config: "ExperimentConfig") -> None:
     """Task-inference and transfer settings that cannot work, refused before training."""
     settings: SupSupSettings = config.settings("supsup")
@@ -334,4 +353,5 @@ def check(config: "ExperimentConfig") -> None:
 
 SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fixed random weights; "
                   "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}),
-                  settings=SupSupSettings, check=check)
+                  settings=SupSupSettings, check=check,
+                  build_for_tasks=build_for_tasks)

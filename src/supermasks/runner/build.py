@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from supermasks.config import ConfigError, ExperimentConfig
 from supermasks.data import Dataset, Task, load_source, make_benchmark
-from supermasks.methods import Method, method_spec, supsup
+from supermasks.methods import Method, method_spec
 from supermasks.scenarios import INFERRED
-
-log = logging.getLogger(__name__)
 
 
 def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> list[Task]:
@@ -31,16 +27,8 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
 
 
 def build_method(config: ExperimentConfig, method_name: str, tasks: list[Task], *, progress: bool = True) -> Method:
-    """The method of `method_name` for `tasks`; SupSup's two-pass transfer first trains its reference run.
-
-    Two-pass (the similarity study's protocol, ALGORITHMS.md section 3): a SupSup with random init
-    learns every task first, and its per-task BN signatures guide the transfer of the real run.
-    """
-    if method_name == "supsup" and supsup.needs_reference(config):
-        log.info("  two-pass transfer: training the reference run (random init) on all %d tasks first", len(tasks))
-        reference = supsup.from_config(supsup.reference_config(config))
-        for task in tasks:
-            reference.begin_task(task)
-            reference.learn(task, progress=progress)
-        return supsup.from_config(config, reference_signatures=reference.signatures_)
-    return method_spec(method_name).build(config)
+    """The method of `method_name` for `tasks`, from the whole sequence where its registry entry asks for it."""
+    spec = method_spec(method_name)
+    if spec.build_for_tasks is not None:
+        return spec.build_for_tasks(config, tasks, progress)
+    return spec.build(config)
