@@ -26,9 +26,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import functools
-import types
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +34,7 @@ from typing import Any, Literal
 import yaml
 
 from supermasks.data.settings import DataSettings
+from supermasks import _typed
 from supermasks.errors import ConfigError
 from supermasks.methods import list_methods, method_spec
 from supermasks.models.settings import ModelSettings
@@ -148,106 +146,10 @@ OLD_KEYS: dict[str, str] = {
 _TOP = ("name", "seed", "method")
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _shown(value: Any) -> str:
-    """`repr(value)` for an error message; ints past Python's digit limit cannot be shown in full."""
-    try:
-        text = repr(value)
-    except ValueError:
-        return f"an int of about {value.bit_length() * 0.30103:.0f} digits"
-    return text if len(text) <= 200 else text[:200] + "..."
-
-
-def _coerce(key: str, value: Any, tp: Any) -> Any:
-    """Check `value` against the field type `tp`, converting only where no information is lost."""
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if isinstance(value, bool):  # YAML reads `true` as a boolean; a choice of words means the word
-            value = "true" if value else "false"
-        if isinstance(value, str) and value in choices:
-            return value
-        raise ConfigError(f"{key}: unknown value {_shown(value)}; choose one of {', '.join(choices)}")
-    if origin in (types.UnionType, typing.Union):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(key, value, arg)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0])
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        values = value if isinstance(value, list) else [value]
-        if not values:
-            raise ConfigError(f"{key}: expected at least one {_type_name(item)}")
-        return [_coerce(key, v, item) for v in values]
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        number = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:  # an int beyond the float range
-                pass
-        elif isinstance(value, str):
-            # YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the number it spells.
-            try:
-                number = float(value)
-            except ValueError:
-                pass
-        if number is not None and number == number:  # NaN (`.nan`, "nan") is no setting
-            return number
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                return str(value)
-            except ValueError:  # an int past Python's digit limit
-                pass
-    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {_shown(value)} ({type(value).__name__})")
-
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)  # ~1 ms each: once per class, not per key
-
-
-@functools.cache
-def _keys(cls: type) -> dict[str, dataclasses.Field]:
-    """YAML key -> field: the field's name unless its metadata spells it otherwise (`lam` is `lambda`)."""
-    return {f.metadata.get("key", f.name): f for f in dataclasses.fields(cls)}
-
-
-def _section_class(tp: Any) -> type | None:
-    """The settings dataclass a field holds (also inside `X | None`), else None."""
-    if dataclasses.is_dataclass(tp):
-        return tp
-    if typing.get_origin(tp) in (types.UnionType, typing.Union):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(inner) == 1 and dataclasses.is_dataclass(inner[0]):
-            return inner[0]
-    return None
-
-
 def _dotted_keys(cls: type, prefix: str) -> list[str]:
     out = []
-    for key, f in _keys(cls).items():
-        sub = _section_class(_hints(cls)[f.name])
+    for key, f in _typed.field_keys(cls).items():
+        sub = _typed.section_class(_typed.hints(cls)[f.name])
         out += _dotted_keys(sub, f"{prefix}{key}.") if sub else [prefix + key]
     return out
 
@@ -312,18 +214,18 @@ def _build(cls: type, values: Any, where: str) -> Any:
         section = where[:-1]
         if section in OLD_KEYS:
             raise ConfigError(f"{section!r} is now {OLD_KEYS[section]!r}: {section} is a section of settings")
-        raise ConfigError(f"{section}: expected a mapping of keys to values, got {_shown(values)}")
-    keys, hints = _keys(cls), _hints(cls)
+        raise ConfigError(f"{section}: expected a mapping of keys to values, got {_typed.shown(values)}")
+    keys, hints = _typed.field_keys(cls), _typed.hints(cls)
     kwargs = {}
     for key, value in values.items():
         if key not in keys:
             raise _unknown(f"{where}{key}", value)
         f = keys[key]
-        sub = _section_class(hints[f.name])
+        sub = _typed.section_class(hints[f.name])
         if sub is not None:
             kwargs[f.name] = None if value is None and sub is not hints[f.name] else _build(sub, value, f"{where}{key}.")
         else:
-            kwargs[f.name] = _coerce(f"{where}{key}", value, hints[f.name])
+            kwargs[f.name] = _typed.coerce(f"{where}{key}", value, hints[f.name])
     try:
         return cls(**kwargs)
     except ConfigError:
@@ -384,13 +286,13 @@ def _from_values(values: Mapping[str, Any]) -> ExperimentConfig:
     """A config from one nested mapping (already merged); every key, type and value checked."""
     if not isinstance(values, Mapping):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(values).__name__}")
-    hints = _hints(ExperimentConfig)
+    hints = _typed.hints(ExperimentConfig)
     methods = list_methods()
     kwargs: dict[str, Any] = {}
     method_settings = {}
     for key, value in values.items():
         if key in _TOP:
-            kwargs[key] = _coerce(key, value, hints[key])
+            kwargs[key] = _typed.coerce(key, value, hints[key])
         elif key in SECTIONS:
             kwargs[key] = _build(SECTIONS[key], value, f"{key}.")
         elif key in methods:
