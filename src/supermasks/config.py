@@ -65,6 +65,9 @@ SECTIONS: dict[str, type] = {"data": DataSettings, "model": ModelSettings, "trai
                              "scenario": ScenarioSettings, "run": RunSettings}
 
 
+MAX_SEED = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Everything a run depends on. Defaults follow SupSup on MNIST (ALGORITHMS.md section 1).
@@ -84,6 +87,8 @@ class ExperimentConfig:
     method_settings: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not 0 <= self.seed <= MAX_SEED:  # numpy's RandomState (permutations, split classes) takes no other
+            raise ValueError(f"seed must be in [0, 2**32 - 1] (0 to {MAX_SEED}), got {_typed.shown(self.seed)}")
         known = list_methods()
         if not self.method:
             raise ValueError("method: name at least one method")

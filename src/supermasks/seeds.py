@@ -13,7 +13,7 @@ so that results stay the same for the same settings.
 | `fisher`/`buffer`/`probe` | seed + 3      | EWC's Fisher samples, replay's buffer, HopSupSup's probe |
 | `head(task_id)`     | seed + 1000 + task_id | a dense method's new task head                     |
 | `candidates`        | seed + 1_000_003    | NNs detection's random candidate masks (far from `weights`) |
-| `permutation(task_id)` | seed + task_id   | the permuted benchmark's pixel permutation of a task |
+| `permutation(task_id)` | (seed + task_id) mod 2**32 | the permuted benchmark's pixel permutation of a task |
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ class Streams:
         return self.seed + _CANDIDATES
 
     def permutation(self, task_id: int) -> int:
-        return self.seed + task_id
+        # numpy's RandomState takes seeds below 2**32: wrap, which changes nothing for the seeds that fit
+        return (self.seed + task_id) % 2**32
 
 
 def streams(seed: int) -> Streams:
