@@ -54,8 +54,8 @@ class Study:
 def is_study_file(path: Path) -> bool:
     """True when the YAML file at `path` has a `parts` section."""
     try:
-        loaded = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8; load_config reports the problem
         return False
     return isinstance(loaded, dict) and "parts" in loaded
 
