@@ -57,7 +57,7 @@ def test_parse_override_forms():
 
 
 def test_optional_field_and_defaults():
-    cfg = load_config(None, ["data.data_dir=/tmp"])
+    cfg = load_config(None, ["data.source=mnist", "data.data_dir=/tmp"])
     assert cfg.data.data_dir == "/tmp"
     assert ExperimentConfig().training.steps_per_task == 1000 and ExperimentConfig().training.lr == 1e-4
 

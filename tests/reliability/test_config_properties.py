@@ -37,7 +37,7 @@ from supermasks.config import (
     valid_keys,
 )
 from supermasks.data.benchmarks import list_benchmarks
-from supermasks.data.sources import source_names
+from supermasks.data.sources import idx_source_names, source_names
 from supermasks.methods import list_methods, method_spec
 from supermasks.models.networks import ARCHITECTURES
 from supermasks.runner import validate
@@ -112,12 +112,13 @@ CHOICE_KEYS = [k for k, tp in TYPES.items() if _is_choice(_base(tp)[0])]
 OPTIONAL_KEYS = [k for k, tp in TYPES.items() if _base(tp)[1]]
 
 # The range of every number (low, high, low included?); high is always included. The settings classes own
-# these checks; this table says what they promise.
-INT_RANGES = {"seed": None, "data.num_tasks": 1, "data.classes_per_task": 2, "model.output_size": 1,
+# these checks; this table says what they promise. Ints have a low bound, and a high one where INT_HIGH says.
+INT_RANGES = {"seed": 0, "data.num_tasks": 1, "data.classes_per_task": 2, "model.output_size": 1,
               "training.batch_size": 1, "training.steps_per_task": 1, "scenario.inference_batch_size": 1,
               "scenario.nns.check_every": 1, "scenario.nns.candidates": 1, "scenario.nns.warmup": 0,
               "run.eval_batch_size": 1, "run.eval_every": 0, "ewc.samples": 1, "replay.per_task": 0,
               "replay.budget": 1, "hopsupsup.recovery_steps": 1, "hopsupsup.recall_steps": 1}
+INT_HIGH = {"seed": 2**32 - 1}  # numpy's RandomState takes no larger seed
 FLOAT_RANGES = {"data.rotation_step": (0.0, 360.0, False), "model.density": (0.0, 1.0, False),
                 "training.lr": (0.0, None, False), "scenario.nns.margin": (0.0, None, True),
                 "supsup.transfer_temperature": (0.0, None, False), "ewc.lambda": (0.0, None, True),
@@ -143,6 +144,8 @@ def context(key: str, value: Any = MISSING) -> dict[str, Any]:
         return {"model.mask_rule": "topk"}
     if key == "model.mask_rule" and value == "topk":
         return {"model.density": 0.5}
+    if key == "data.data_dir" and value is not None:
+        return {"data.source": "mnist"}  # only IDX sources read a data_dir
     if key == "data.rotation_step" and value is not None:
         return {"data.benchmark": ["rotated"]}
     if key == "data.benchmark" and isinstance(value, list) and "pair" in value:
@@ -191,8 +194,7 @@ FLOATS = st.floats(allow_nan=False)
 
 
 def _ints(key: str) -> st.SearchStrategy:
-    low = INT_RANGES[key]
-    return INTS if low is None else st.integers(min_value=low, max_value=10**30)
+    return st.integers(min_value=INT_RANGES[key], max_value=INT_HIGH.get(key, 10**30))
 
 
 def _floats(key: str) -> st.SearchStrategy:
@@ -202,7 +204,8 @@ def _floats(key: str) -> st.SearchStrategy:
 
 def _out_of_range(key: str) -> st.SearchStrategy:
     if key in INT_RANGES:
-        return st.integers(min_value=-(10**30), max_value=INT_RANGES[key] - 1)
+        below = st.integers(min_value=-(10**30), max_value=INT_RANGES[key] - 1)
+        return below | st.integers(min_value=INT_HIGH[key] + 1, max_value=10**30) if key in INT_HIGH else below
     low, high, closed = FLOAT_RANGES[key]
     below = st.floats(max_value=low, exclude_max=closed)  # -inf included
     above = st.just(math.inf) if high is None else st.floats(min_value=high, exclude_min=True)
@@ -249,6 +252,8 @@ def valid_values(draw) -> dict[str, Any]:
         values["data.rotation_step"] = None
     if "pair" in benchmark:
         values["data.num_tasks"] = 2
+    if values["data.source"] not in idx_source_names():  # only IDX sources read a data_dir
+        values["data.data_dir"] = None
     return values
 
 
@@ -265,6 +270,8 @@ def requires(key: str, values: dict[str, Any]) -> set[str]:
         return {"data.benchmark"}
     if key == "data.benchmark" and "pair" in values[key]:
         return {"data.num_tasks"}
+    if key == "data.data_dir" and values[key] is not None:
+        return {"data.source"}
     return set()
 
 
@@ -434,7 +441,7 @@ def test_numeric_string_is_accepted_for_a_float_field(pair):
 @given(st.sampled_from(TEXT_KEYS), st.booleans() | INTS | FLOATS)
 def test_scalars_become_strings_in_a_str_field(key, value):
     expected = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    assert stored(from_dict({key: value}), key) == expected
+    assert stored(from_dict(with_context(key, value)), key) == expected
 
 
 @SETTINGS
@@ -554,7 +561,10 @@ def test_int_fields_refuse_floats_even_integral_ones(key, number, fractional):
 def test_huge_integers_raise_config_error(key, digits):
     """Ints past the float range or Python's int-to-str digit limit: a ConfigError, not OverflowError/ValueError."""
     value = 10 ** (digits - 1)
-    if key in INT_KEYS:
+    if key in INT_HIGH:
+        with pytest.raises(ConfigError, match=f"^{key} must be in "):
+            from_dict(with_context(key, value))
+    elif key in INT_KEYS:
         assert stored(from_dict(with_context(key, value)), key) == value
     else:
         with pytest.raises(ConfigError, match=f"^{key}: expected"):
@@ -564,7 +574,7 @@ def test_huge_integers_raise_config_error(key, digits):
 
 
 @SETTINGS
-@given(st.sampled_from(sorted(INT_RANGES.keys() - {"seed"}) + FLOAT_KEYS).flatmap(
+@given(st.sampled_from(sorted(INT_RANGES) + FLOAT_KEYS).flatmap(
     lambda k: st.tuples(st.just(k), _out_of_range(k))))
 def test_a_number_outside_its_range_raises_config_error_naming_the_key(pair):
     key, value = pair

@@ -8,7 +8,7 @@ from typing import Literal
 from supermasks.errors import require_number
 
 from .benchmarks import _ALIASES, list_benchmarks
-from .sources import source_names
+from .sources import idx_source_names, source_names
 
 LabelMode = Literal["remap", "keep"]
 
@@ -19,7 +19,7 @@ class DataSettings:
 
     benchmark: list[str] = field(default_factory=lambda: ["permuted"])  # one run per benchmark
     source: str = "mnist-5k"
-    data_dir: str | None = None  # a local directory of IDX files, overriding `source`'s location
+    data_dir: str | None = None  # a local directory of IDX files, overriding an IDX source's location
     num_tasks: int = 10
     classes_per_task: int = 2  # split benchmark only
     label_mode: LabelMode = "remap"  # split benchmark only: "remap" to 0..c-1 or "keep"
@@ -37,6 +37,10 @@ class DataSettings:
             if getattr(self, key) not in source_names():
                 raise ValueError(f"{key}: unknown value {getattr(self, key)!r}; choose one of "
                                  f"{', '.join(source_names())}")
+        if self.data_dir is not None and self.source not in idx_source_names():
+            raise ValueError(f"data_dir applies to the IDX sources ({', '.join(idx_source_names())}) only; source "
+                             f"{self.source!r} does not read it: remove data_dir, or set data.source to the data set "
+                             f"its files hold")
         if self.num_tasks < 1:
             raise ValueError(f"num_tasks must be a positive number, got {self.num_tasks}")
         if self.classes_per_task < 2:

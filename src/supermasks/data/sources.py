@@ -58,6 +58,7 @@ class _Source:
     how_to_get: Callable[[], str]  # a callable so that paths reflect the current environment
     locate: Callable[[], Path | None]  # where the data is on this machine, or None
     load: Callable[[Path], Dataset]  # read it from what `locate` returned
+    idx_files: bool = False  # read from four IDX files, so a data_dir of them can stand in for its location
 
 
 # (split prefix, kind, IDX dimension count) of the four files, in Dataset field order.
@@ -163,7 +164,7 @@ def _idx_source(
     def load(folder: Path) -> Dataset:
         return _load_idx_dir(folder, name, description, how_to_get())
 
-    return _Source(description, how_to_get, locate, load)
+    return _Source(description, how_to_get, locate, load, idx_files=True)
 
 
 _SOURCES: dict[str, _Source] = {
@@ -212,6 +213,9 @@ def load_source(name: str, data_dir: Path | None = None) -> Dataset:
     """Load a named source; `data_dir`, a folder of the four IDX files, overrides where from."""
     source = _source(name)
     if data_dir is not None:
+        if not source.idx_files:
+            raise ValueError(f"data_dir applies to the IDX sources ({', '.join(idx_source_names())}) only, "
+                             f"not to {name!r}")
         folder = Path(data_dir).expanduser()
         hint = (
             f"put the four IDX files of {name} into {folder}, or drop data_dir to use the default"
@@ -223,6 +227,17 @@ def load_source(name: str, data_dir: Path | None = None) -> Dataset:
             f"{name} is not available on this machine; {source.how_to_get()}"
         )
     return source.load(location)
+
+
+def source_num_classes(name: str) -> int:
+    """How many classes the source `name` holds, without loading it (every source here has ten)."""
+    _source(name)
+    return _NUM_CLASSES
+
+
+def idx_source_names() -> list[str]:
+    """The sources read from IDX files: the ones a `data_dir` of IDX files can supply."""
+    return [name for name, source in _SOURCES.items() if source.idx_files]
 
 
 def source_names() -> list[str]:
