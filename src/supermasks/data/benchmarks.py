@@ -79,6 +79,22 @@ def _rotated(dataset: Dataset, num_tasks: int, step: float | None) -> list[Task]
     return tasks
 
 
+def split_problem(num_classes: int, num_tasks: int, classes_per_task: int) -> str | None:
+    """Why `num_tasks` split tasks of `classes_per_task` classes cannot be drawn from `num_classes`
+    classes (None when they can): each task needs that many classes, and the tasks distinct subsets."""
+    if classes_per_task < 2:
+        return f"classes_per_task must be >= 2, got {classes_per_task}"
+    if classes_per_task > num_classes:
+        return f"classes_per_task={classes_per_task} exceeds the {num_classes} classes"
+    if num_tasks * classes_per_task <= num_classes:
+        return None
+    available = math.comb(num_classes, classes_per_task)
+    if num_tasks > available:
+        return (f"num_tasks={num_tasks} distinct subsets of {classes_per_task} classes requested, but only "
+                f"{available} exist among {num_classes} classes")
+    return None
+
+
 def split_classes(
     num_classes: int, num_tasks: int, classes_per_task: int, seed: int
 ) -> list[tuple[int, ...]]:
@@ -90,22 +106,13 @@ def split_classes(
     `tuple(sorted(rng.choice(num_classes, classes_per_task, replace=False)))`, dropping any
     subset drawn before, until num_tasks distinct subsets are kept, in draw order.
     """
-    if classes_per_task < 2:
-        raise ValueError(f"split: classes_per_task must be >= 2, got {classes_per_task}")
-    if classes_per_task > num_classes:
-        raise ValueError(
-            f"split: classes_per_task={classes_per_task} exceeds the {num_classes} classes"
-        )
+    problem = split_problem(num_classes, num_tasks, classes_per_task)
+    if problem:
+        raise ValueError(f"split: {problem}")
     if num_tasks * classes_per_task <= num_classes:
         return [
             tuple(range(i * classes_per_task, (i + 1) * classes_per_task)) for i in range(num_tasks)
         ]
-    available = math.comb(num_classes, classes_per_task)
-    if num_tasks > available:
-        raise ValueError(
-            f"split: {num_tasks} distinct subsets of {classes_per_task} classes requested, "
-            f"but only {available} exist among {num_classes} classes"
-        )
     rng = np.random.RandomState(seed)
     chosen: list[tuple[int, ...]] = []
     seen: set[tuple[int, ...]] = set()

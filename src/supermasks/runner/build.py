@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from supermasks.config import ConfigError, ExperimentConfig
 from supermasks.data import Dataset, Task, load_source, make_benchmark
+from supermasks.errors import DataError
+from supermasks.models.networks import INPUT_SIZE
 from supermasks.methods import Method, method_spec
 from supermasks.scenarios import INFERRED
 
@@ -13,6 +17,9 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
     second = None
     if benchmark == "pair":
         second = load_source(config.data.pair_source, None)
+    for data in (dataset, second):
+        if data is not None:
+            check_image_size(config, data)
     tasks = make_benchmark(benchmark, dataset, num_tasks=config.data.num_tasks, seed=config.seed,
                            classes_per_task=config.data.classes_per_task, label_mode=config.data.label_mode, second=second,
                            rotation_step=config.data.rotation_step)
@@ -24,6 +31,15 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
         raise ConfigError(f"inference_objective G needs extra output neurons: output_size ({config.model.output_size}) "
                           f"must exceed the {needed} classes of {benchmark}")
     return tasks
+
+
+def check_image_size(config: ExperimentConfig, dataset: Dataset) -> None:
+    """Refuse images the network cannot take: an MLP reads 28x28 = 784 pixels, flattened."""
+    side = math.isqrt(INPUT_SIZE)
+    if {tuple(x.shape[1:]) for x in (dataset.x_train, dataset.x_test)} != {(side, side)}:
+        shown = " and ".join(dict.fromkeys("x".join(map(str, x.shape[1:])) for x in (dataset.x_train, dataset.x_test)))
+        raise DataError(f"{dataset.description}: the images are {shown} pixels, but model.arch {config.model.arch} takes "
+                        f"{side}x{side} images ({INPUT_SIZE} inputs): use a source of {side}x{side} images")
 
 
 def build_method(config: ExperimentConfig, method_name: str, tasks: list[Task], *, progress: bool = True) -> Method:
