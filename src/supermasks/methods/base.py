@@ -118,3 +118,6 @@ class MethodSpec:
     # When set, the runner builds the method with this instead, from the whole task sequence:
     # SupSup's two-pass transfer trains a reference run on every task before the real one starts.
     build_for_tasks: Callable[["ExperimentConfig", list[Task], bool], Method] | None = None  # (config, tasks, progress)
+    # Holds a float32 score per network weight for every task (SupSup's masks before binarising): the
+    # runner's memory estimate counts num_tasks copies of the network for it.
+    scores_per_task: bool = False

@@ -354,4 +354,4 @@ def check(config: "ExperimentConfig") -> None:
 SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fixed random weights; "
                   "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}),
                   settings=SupSupSettings, check=check,
-                  build_for_tasks=build_for_tasks)
+                  build_for_tasks=build_for_tasks, scores_per_task=True)

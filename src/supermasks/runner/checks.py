@@ -1,11 +1,15 @@
-"""Checks of a config before any work starts: names, ranges, combinations, and free disk space."""
+"""Checks of a config before any work starts: combinations, a writable output directory, free disk space, memory."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from supermasks.config import ConfigError, ExperimentConfig
+from supermasks.data.benchmarks import split_problem
+from supermasks.data.sources import source_num_classes
 from supermasks.methods import method_spec
 from supermasks.models.networks import _sizes
 from supermasks.scenarios import scenario_of_stream, scenario_problem
@@ -21,6 +25,12 @@ def validate(config: ExperimentConfig) -> None:
                           "statistics do not allow: set model.batch_norm=false")
     if config.data.data_dir is not None and not Path(config.data.data_dir).is_dir():
         raise ConfigError(f"data.data_dir {config.data.data_dir} is not a directory")
+    if "split" in config.data.benchmarks():
+        data = config.data
+        problem = split_problem(source_num_classes(data.source), data.num_tasks, data.classes_per_task)
+        if problem:
+            raise ConfigError(f"benchmark split on {data.source}: {problem} (data.num_tasks={data.num_tasks}, "
+                              f"data.classes_per_task={data.classes_per_task})")
     for bench in config.data.benchmark:
         problem = scenario_problem(config.scenario.name, bench, config.data.label_mode)
         if problem:
@@ -33,6 +43,29 @@ def validate(config: ExperimentConfig) -> None:
         spec.check(config)
 
 
+def _existing(directory: Path) -> Path:
+    """`directory`, or the nearest of its parents that exists (where the run would create it)."""
+    probe = Path(directory).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe
+
+
+def check_writable(directory: Path) -> None:
+    """Refuse to start when the run directory cannot be created or written to (a read-only disk, no
+    permission), before any data is loaded; nothing is left behind by the check."""
+    probe = _existing(directory)
+    if not probe.is_dir():
+        raise ConfigError(f"cannot write to {directory}: {probe} is not a directory; set run.out_dir to a directory")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".supermasks-write-test-", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {probe}: {exc.strerror or exc}; set run.out_dir to a writable "
+                          f"directory") from None
+
+
 def check_free_space(config: ExperimentConfig, directory: Path) -> None:
     """Refuse to start when the disk holding `directory` has too little room for the run's files.
 
@@ -41,18 +74,72 @@ def check_free_space(config: ExperimentConfig, directory: Path) -> None:
     compact masks and 64 MiB for tables and figures. Generous on
     purpose: running out of disk in the middle of a run costs more than a false refusal.
     """
-    sizes = _sizes(config.model.arch, config.model.output_size)
-    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    weights = _weights(config)
     num_tasks = config.data.num_tasks
     per_state = 4 * weights * (num_tasks + 1) if config.run.checkpoint_state else 0
     needed = len(config.data.benchmark) * len(config.method) * (per_state + weights // 8 * num_tasks) + 64 * 2**20
-    probe = directory
-    while not probe.exists():
-        probe = probe.parent
+    probe = _existing(directory)
     free = shutil.disk_usage(probe).free
     if free < needed:
         raise ConfigError(f"not enough free disk space for this run in {probe}: {free / 2**20:,.0f} MiB free, about "
                           f"{needed / 2**20:,.0f} MiB needed (set run.checkpoint_state=false to skip resumable checkpoints)")
 
 
-__all__ = ["check_free_space", "validate"]
+def _weights(config: ExperimentConfig) -> int:
+    sizes = _sizes(config.model.arch, config.model.output_size)
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28) -> int:
+    """Bytes a run of `config` holds at its peak, for a source of `images` train and test images of
+    `pixels` pixels.
+
+    Every benchmark's tasks are built before training, each task's images as float32 with int64
+    labels (a split task holds its classes' share of the images; the pair benchmark two tasks); the
+    methods then run one at a time, each holding its network, gradients and optimiser state (four
+    float32 copies of the weights), plus a float32 score per weight for every task where the method
+    keeps per-task scores (SupSup).
+    """
+    data = config.data
+    per_image = 4 * pixels + 8
+    tasks = 0
+    for bench in data.benchmarks():
+        if bench == "split":
+            share = min(1.0, data.classes_per_task / source_num_classes(data.source))
+            tasks += round(data.num_tasks * images * share) * per_image
+        else:
+            tasks += data.num_tasks * images * per_image
+    weights = _weights(config)
+    method = max(4 * weights * (4 + (data.num_tasks if method_spec(name).scores_per_task else 0))
+                 for name in config.method)
+    return images * pixels + tasks + method
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel says can be allocated without swapping (`MemAvailable`), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28) -> None:
+    """Refuse a run whose estimated peak memory (`estimate_memory`) exceeds the memory available now,
+    before its tasks are built; skipped where the available memory is unknown."""
+    available = available_memory()
+    if available is None:
+        return
+    needed = estimate_memory(config, images, pixels)
+    if needed > available:
+        raise ConfigError(
+            f"this run needs about {needed / 2**30:,.1f} GiB of memory ({config.data.num_tasks} tasks x {images:,} "
+            f"images of {config.data.source}, built before training, plus the methods' state) but "
+            f"{available / 2**30:,.1f} GiB is available: set fewer data.num_tasks, a smaller data.source "
+            f"(mnist-5k), or fewer data.benchmark")
+
+
+__all__ = ["available_memory", "check_free_space", "check_memory", "check_writable", "estimate_memory", "validate"]

@@ -20,7 +20,7 @@ from supermasks.config import ExperimentConfig, to_dict
 from supermasks.data import Task, load_source
 from supermasks.runner import tables
 from supermasks.runner.build import build_tasks
-from supermasks.runner.checks import check_free_space, validate
+from supermasks.runner.checks import check_free_space, check_memory, check_writable, validate
 from supermasks.runner.loop import run_method
 from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json, write_yaml
@@ -56,7 +56,9 @@ def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True)
     if meta and meta.get("status") == "finished" and not force:
         log.info("%s has already finished; pass --force to run it again", directory)
         return RunResult(directory, stored_results(config, directory), skipped=True)
+    check_writable(directory)
     dataset = load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
+    check_memory(config, len(dataset.x_train) + len(dataset.x_test), dataset.x_train[0].numel())
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}
     check_free_space(config, directory)
     with run_lock(directory), run_log(directory / "run.log"):
@@ -133,7 +135,9 @@ def stored_results(config: ExperimentConfig, directory: Path) -> list[MethodResu
             if (where / "tasks.csv").is_file():
                 rows = pd.read_csv(where / "tasks.csv")
                 b[rows["task"].to_numpy()] = rows["untrained_accuracy"].to_numpy(dtype=float)
-            summary = json.loads((where / "metrics.json").read_text())
+            # NaN is stored as null (strict JSON): back to NaN, the "no value" of the numbers read from it
+            summary = {k: float("nan") if v is None else v
+                       for k, v in json.loads((where / "metrics.json").read_text()).items()}
             overlap = pd.read_csv(where / "overlap_summary.csv") if (where / "overlap_summary.csv").is_file() else None
             found.append(MethodResult(bench, method_name, where, r, b, summary, overlap))
     return found

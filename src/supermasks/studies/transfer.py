@@ -39,6 +39,7 @@ from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_sett
 from supermasks.data import Task, load_source
 from supermasks.runner import validate
 from supermasks.runner.build import build_tasks
+from supermasks.runner.checks import check_memory, check_writable
 from supermasks.methods import supsup
 from supermasks.methods._warm_start import TRANSFERS
 from supermasks.store.lock import run_lock
@@ -198,9 +199,12 @@ def _unit_paths(directory: Path, bench: str, seed: int, transfer: str) -> dict[s
 def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[str, pd.DataFrame]:
     """Run every (benchmark, seed, transfer) not already saved; then write the tables and figures."""
     directory = study.directory()
+    check_writable(directory)
     # Every data source before any training: a missing one fails now, not after hours of work.
     datasets = {bench: load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
                 for bench, config in study.benchmarks.items()}
+    for bench, config in study.benchmarks.items():  # one seed's tasks are held at a time
+        check_memory(config, len(datasets[bench].x_train) + len(datasets[bench].x_test), datasets[bench].x_train[0].numel())
     with run_lock(directory):
         return _run_units(study, directory, datasets, progress=progress)
 
