@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -55,7 +56,8 @@ def _print_summary(result) -> None:
         more = f"  ... ({len(final) - shown} more in accuracy.csv)" if len(final) > shown else ""
         bwt = res.metrics["BWT"]
         line = f"\n{res.benchmark}/{res.method}: ACC {res.metrics['ACC']:.2%}"
-        line += f", BWT {bwt:+.2%}" if bwt == bwt else ", BWT n/a"  # NaN when R has only its last row
+        # NaN (null in metrics.json) when R has only its last row
+        line += f", BWT {bwt:+.2%}" if bwt is not None and bwt == bwt else ", BWT n/a"
         if "task_inference_accuracy" in res.metrics:
             line += f", task inference {res.metrics['task_inference_accuracy']:.2%}"
         if "num_tasks_found" in res.metrics:  # NNs: the learner found the tasks itself
@@ -171,11 +173,20 @@ def _configure_logging(level: int) -> None:
         logger.removeHandler(_console)
     _console = logging.StreamHandler(sys.stderr)
     _console.setFormatter(logging.Formatter("%(message)s"))
+    _console.setLevel(level)  # a run raises the logger to INFO for its run.log; -q still keeps the console quiet
     logger.addHandler(_console)
     logger.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # at any time, start-up included: one line, the shell's code for Ctrl-C
+        print(f"supermasks: {str(exc) or 'interrupted'}", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     # Overrides may come after options (`run CONFIG --part x seed=3`): collect stray key=value words.
     args, extra = parser.parse_known_args(argv)
@@ -193,9 +204,23 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ConfigNotFoundError, DataError) as exc:
         print(f"supermasks: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:
-        print(f"supermasks: {exc or 'interrupted'}", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRORS:
+            raise
+        print(f"supermasks: error: {_disk_error(exc)}", file=sys.stderr)
+        return 1
+
+
+# A disk that is full, over quota, read-only or not ours: the user's to fix, so one line, no traceback.
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _disk_error(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"cannot write{where}: {exc.strerror or 'no space left on device'}. Free some space and run the same "
+                f"command again: the run resumes after its last finished task")
+    return f"{exc.filename or 'cannot write'}: {exc.strerror or exc}"
 
 
 if __name__ == "__main__":

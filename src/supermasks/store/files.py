@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from pathlib import Path
@@ -19,18 +20,31 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
     (0o666 less the umask), as `open` would give it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temporary(path)
+    except OSError as exc:
+        raise _naming(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from None
         raise
     _fsync_directory(path.parent)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """`exc` naming `path`, the file the caller asked for (a failed write of the open temporary names
+    nothing; a failed create names the temporary), so that the error says which file could not be written."""
+    if exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
 
 
 def sync_file(path: Path) -> None:
@@ -73,7 +87,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    """Write `obj` as strict JSON: NaN and infinities (numpy's too) become null, which every parser reads."""
+    atomic_write_text(path, json.dumps(_strict(obj), indent=2, sort_keys=True, allow_nan=False, default=_jsonable) + "\n")
 
 
 def write_yaml(path: Path, obj: Any) -> None:
@@ -83,6 +98,23 @@ def write_yaml(path: Path, obj: Any) -> None:
 def write_csv(path: Path, frame: "Any") -> None:
     """Write a pandas DataFrame as CSV atomically (no index column)."""
     atomic_write_text(path, frame.to_csv(index=False))
+
+
+def _strict(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None, through dicts, lists, tuples and numpy/torch values."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, (str, bytes, bool, int)) or value is None:
+        return value
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if hasattr(value, "tolist"):  # numpy/torch arrays and scalars (a scalar's tolist is a Python number)
+        return _strict(value.tolist())
+    if hasattr(value, "item"):
+        return _strict(value.item())
+    return value
 
 
 def _jsonable(value: Any) -> Any:
