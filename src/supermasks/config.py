@@ -474,7 +474,7 @@ def read_yaml(path: Path | str) -> dict[str, Any]:
     loaded = read_yaml_file(path)
     if loaded is None:  # no document: an empty file, only comments, /dev/null
         raise ConfigError(f"config file {path} is empty (no settings, only comments or nothing): "
-                          f"give at least one setting, or run without a config file for the defaults")
+                          f"give at least one setting (e.g. `name: my-run`; the other settings keep their defaults)")
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
     return loaded
