@@ -97,7 +97,7 @@ def _load_idx_dir(folder: Path, name: str, description: str, how_to_get: str) ->
         x_train, y_train = read_idx_pair(paths[0], paths[1])
         x_test, y_test = read_idx_pair(paths[2], paths[3])
     except (CorruptFileError, CountMismatchError) as err:
-        raise type(err)(f"{err}\nThe {name} files cannot be used; {how_to_get}") from err
+        raise type(err)(f"{err}. The {name} files cannot be used; {how_to_get}") from err
     for images, labels, img_path, lbl_path in (
         (x_train, y_train, paths[0], paths[1]),
         (x_test, y_test, paths[2], paths[3]),
