@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -193,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ConfigNotFoundError, DataError) as exc:
         print(f"supermasks: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during a run (supermasks.runner.signals)
         print(f"supermasks: {exc or 'interrupted'}", file=sys.stderr)
-        return 130
+        return 128 + int(getattr(exc, "signum", signal.SIGINT))  # 130 for Ctrl-C, 143 for SIGTERM
 
 
 if __name__ == "__main__":

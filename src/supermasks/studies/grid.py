@@ -28,6 +28,7 @@ from supermasks.analysis.plots import save_figure
 from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_overrides, read_yaml, to_dict,
                                without_settings)
 from supermasks.runner import RunResult, run, validate
+from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.files import write_csv
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,15 @@ def _shown(point: dict[str, Any]) -> str:
 
 
 def run_study(study: Study, *, force: bool = False, progress: bool = True) -> pd.DataFrame:
-    """Run every part; write `study.csv` and one figure per grid parameter into the study directory."""
+    """Run every part; write `study.csv` and one figure per grid parameter into the study directory.
+
+    SIGTERM stops it as Ctrl-C does: the run in progress is marked `interrupted`, finished runs are kept.
+    """
+    with sigterm_as_interrupt():
+        return _run_study(study, force=force, progress=progress)
+
+
+def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
     rows = []
     for item in study.runs:
         log.info(f"== part {item.part} {item.grid or ''}")

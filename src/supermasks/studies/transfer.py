@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import signal
 import time
 from dataclasses import dataclass, field
 from math import gcd
@@ -37,8 +38,9 @@ import yaml
 from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_overrides, read_yaml, to_dict,
                                updated, without_settings)
 from supermasks.data import Task, load_source
-from supermasks.runner import validate
+from supermasks.runner import RunInterrupted, validate
 from supermasks.runner.build import build_tasks
+from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.methods import supsup
 from supermasks.methods._warm_start import TRANSFERS
 from supermasks.store.lock import run_lock
@@ -201,8 +203,14 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
     # Every data source before any training: a missing one fails now, not after hours of work.
     datasets = {bench: load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
                 for bench, config in study.benchmarks.items()}
-    with run_lock(directory):
-        return _run_units(study, directory, datasets, progress=progress)
+    with sigterm_as_interrupt(), run_lock(directory):
+        try:
+            return _run_units(study, directory, datasets, progress=progress)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the units written so far are kept
+            signum = signal_number(exc)
+            how = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+            raise RunInterrupted(f"{how}; every finished (benchmark, seed, transfer) is saved in {directory}. Run "
+                                 f"the same command again to go on from there", signum) from None
 
 
 def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progress: bool) -> dict[str, pd.DataFrame]:
