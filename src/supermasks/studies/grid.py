@@ -25,8 +25,8 @@ import yaml
 
 from supermasks.analysis.curves import learning_curves, metric_vs_parameter
 from supermasks.analysis.plots import save_figure
-from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_overrides, read_yaml, to_dict,
-                               without_settings)
+from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
+                               read_yaml, to_dict, without_settings)
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.files import write_csv
@@ -72,6 +72,9 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
         raise ConfigError(f"{path}: no part {only!r}; parts are {', '.join(parts)}")
     loaded.setdefault("name", path.stem)
     name = str(loaded["name"])
+    check_name(name, f"{path}: name")
+    for part in parts:  # each run is named <name>-<part>
+        check_name(str(part), f"{path}: part name")
     cli = parse_overrides(overrides)
     study: Study | None = None
     idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing in every run so far

@@ -35,8 +35,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_overrides, read_yaml, to_dict,
-                               updated, without_settings)
+from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
+                               read_yaml, to_dict, updated, without_settings)
 from supermasks.data import Task, load_source
 from supermasks.runner import RunInterrupted, validate
 from supermasks.runner.build import build_tasks
@@ -110,6 +110,9 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
         raise ConfigError(f"{STUDY_KEY}.benchmarks must map names to config overrides")
     loaded.setdefault("name", path.stem)
     study_name = str(loaded["name"])
+    check_name(study_name, f"{path}: name")
+    for name in benches:  # each benchmark's runs are named <name>-<benchmark>
+        check_name(str(name), f"{path}: benchmark name")
     cli = parse_overrides(overrides)
     budget = {"training": {"steps_per_task": budgets[-1]}}
     configs = {}
