@@ -40,6 +40,7 @@ def test_a_name_in_a_file_is_checked_and_the_file_stem_too(tmp_path):
 
 def test_the_cli_refuses_an_escaping_name_with_one_line_and_writes_nothing_outside(tmp_path, capsys):
     out = tmp_path / "inside" / "runs"
+    capsys.readouterr()  # only what main prints
     code = main(["run", "--no-progress", str(_config(tmp_path)), "name=../../escape", f"run.out_dir={out}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and NAME_RULE in err[0], err
