@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -181,9 +182,9 @@ def _configure_logging(level: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
-    except KeyboardInterrupt as exc:  # at any time, start-up included: one line, the shell's code for Ctrl-C
+    except KeyboardInterrupt as exc:  # Ctrl-C at any time (start-up included), or SIGTERM during a run
         print(f"supermasks: {str(exc) or 'interrupted'}", file=sys.stderr)
-        return 130
+        return 128 + int(getattr(exc, "signum", signal.SIGINT))  # 130 for Ctrl-C, 143 for SIGTERM (the shell's codes)
 
 
 def _main(argv: list[str] | None) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,19 @@ class RunSettings:
             raise ValueError(f"eval_every must be 0 (off) or a number of steps, got {self.eval_every}")
 
 
+# A run's name becomes its directory's name under run.out_dir, so it must be one safe path component.
+NAME_RULE = ("1-100 characters from letters, digits, '.', '_' and '-', not starting with '.' or '-', "
+             "without '..'")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(name: str, what: str = "name") -> None:
+    """Raise ConfigError (naming `what` and the rule) unless `name` can name a run directory: no path
+    separator, no `..`, no hidden or option-like name, short enough for any file system."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(f"{what}: {name!r} cannot name a run directory; use {NAME_RULE}")
+
+
 SECTIONS: dict[str, type] = {"data": DataSettings, "model": ModelSettings, "training": TrainingSettings,
                              "scenario": ScenarioSettings, "run": RunSettings}
 
@@ -90,6 +104,7 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.seed <= MAX_SEED:  # numpy's RandomState (permutations, split classes) takes no other
             raise ValueError(f"seed must be in [0, 2**32 - 1] (0 to {MAX_SEED}), got {_typed.shown(self.seed)}")
+        check_name(self.name)
         known = list_methods()
         if not self.method:
             raise ValueError("method: name at least one method")
@@ -457,7 +472,7 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     return out
 
 
-__all__ = ["NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings", "compose",
-           "from_dict", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override", "parse_overrides", "read_yaml",
-           "read_yaml_file",
+__all__ = ["NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings",
+           "check_name", "compose", "from_dict", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override",
+           "parse_overrides", "read_yaml", "read_yaml_file",
            "to_dict", "unknown_key_message", "updated", "valid_keys", "without_settings"]

@@ -106,7 +106,8 @@ NAMED = {"data.source": list(source_names()), "data.pair_source": list(source_na
          "data.benchmark": list(list_benchmarks()), "method": list(METHODS)}
 INT_KEYS, FLOAT_KEYS, BOOL_KEYS = _keys_of(int), _keys_of(float), _keys_of(bool)
 STR_KEYS = _keys_of(str)
-TEXT_KEYS = [k for k in STR_KEYS if k not in NAMED]  # free text: any string is a setting
+# Free text: any string is a setting (but `name`, which names the run directory: tests/reliability/test_names.py).
+TEXT_KEYS = [k for k in STR_KEYS if k not in NAMED and k != "name"]
 LIST_KEYS = [k for k, tp in TYPES.items() if _is_list(tp)]
 CHOICE_KEYS = [k for k, tp in TYPES.items() if _is_choice(_base(tp)[0])]
 OPTIONAL_KEYS = [k for k, tp in TYPES.items() if _base(tp)[1]]
@@ -219,6 +220,8 @@ def value_of(key: str) -> st.SearchStrategy:
         strategy = st.lists(st.sampled_from(NAMED[key]), min_size=1, max_size=3, unique=True)
     elif key in NAMED:
         strategy = st.sampled_from(NAMED[key])
+    elif key == "name":  # a safe path component (config.NAME_RULE)
+        strategy = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,19}", fullmatch=True).filter(lambda n: ".." not in n)
     elif _is_choice(base):
         strategy = st.sampled_from(typing.get_args(base))
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from supermasks.runner import tables
 from supermasks.runner.build import build_tasks
 from supermasks.runner.checks import check_free_space, check_memory, check_writable, validate
 from supermasks.runner.loop import run_method
+from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json, write_yaml
 from supermasks.store.lock import run_lock
@@ -31,7 +33,14 @@ log = logging.getLogger(__name__)
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: what finished is saved; the message says how to resume."""
+    """Ctrl-C or SIGTERM during a run: what finished is saved; the message says how to resume.
+
+    `signum` is the signal that stopped it (SIGINT for Ctrl-C): the CLI exits with 128 + signum.
+    """
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
 @dataclass
@@ -49,7 +58,13 @@ def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True)
     """Run every (benchmark, method) of `config` into its run directory.
 
     A finished run is not run again unless `force`: its stored results are returned (`skipped`).
+    SIGTERM stops it as Ctrl-C does (`RunInterrupted`, status `interrupted`, lock released).
     """
+    with sigterm_as_interrupt():
+        return _run(config, force=force, progress=progress)
+
+
+def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
     validate(config)
     directory = run_directory(config)
     meta = read_meta(directory)
@@ -108,10 +123,12 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
             tables.write_benchmark_summary(directory / bench, bench, tasks, per_bench, scenario=config.scenario.name,
                                            figures=config.run.figures)
             result.results.extend(per_bench)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now()})
-        raise RunInterrupted(f"interrupted; every finished task is saved in {directory}. Run the same command "
-                             f"again to resume after the last finished task") from None
+        signum = signal_number(exc)
+        how = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+        raise RunInterrupted(f"{how}; every finished task is saved in {directory}. Run the same command "
+                             f"again to resume after the last finished task", signum) from None
     except FloatingPointError:
         write_json(directory / "meta.json", meta | {"status": "diverged", "stopped": now()})
         raise

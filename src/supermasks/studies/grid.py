@@ -25,9 +25,10 @@ import yaml
 
 from supermasks.analysis.curves import learning_curves, metric_vs_parameter
 from supermasks.analysis.plots import save_figure
-from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_overrides, read_yaml, to_dict,
-                               without_settings)
+from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
+                               read_yaml, to_dict, without_settings)
 from supermasks.runner import RunResult, run, validate
+from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.files import write_csv
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
         raise ConfigError(f"{path}: no part {only!r}; parts are {', '.join(parts)}")
     loaded.setdefault("name", path.stem)
     name = str(loaded["name"])
+    check_name(name, f"{path}: name")
+    for part in parts:  # each run is named <name>-<part>
+        check_name(str(part), f"{path}: part name")
     cli = parse_overrides(overrides)
     study: Study | None = None
     idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing in every run so far
@@ -111,7 +115,15 @@ def _shown(point: dict[str, Any]) -> str:
 
 
 def run_study(study: Study, *, force: bool = False, progress: bool = True) -> pd.DataFrame:
-    """Run every part; write `study.csv` and one figure per grid parameter into the study directory."""
+    """Run every part; write `study.csv` and one figure per grid parameter into the study directory.
+
+    SIGTERM stops it as Ctrl-C does: the run in progress is marked `interrupted`, finished runs are kept.
+    """
+    with sigterm_as_interrupt():
+        return _run_study(study, force=force, progress=progress)
+
+
+def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
     rows = []
     for item in study.runs:
         log.info(f"== part {item.part} {item.grid or ''}")

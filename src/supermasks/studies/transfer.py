@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import signal
 import time
 from dataclasses import dataclass, field
 from math import gcd
@@ -34,12 +35,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_overrides, read_yaml, to_dict,
-                               updated, without_settings)
+from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
+                               read_yaml, to_dict, updated, without_settings)
 from supermasks.data import Task, load_source
-from supermasks.runner import validate
+from supermasks.runner import RunInterrupted, validate
 from supermasks.runner.build import build_tasks
 from supermasks.runner.checks import check_memory, check_writable
+from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.methods import supsup
 from supermasks.methods._warm_start import TRANSFERS
 from supermasks.store.lock import run_lock
@@ -109,6 +111,9 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
         raise ConfigError(f"{STUDY_KEY}.benchmarks must map names to config overrides")
     loaded.setdefault("name", path.stem)
     study_name = str(loaded["name"])
+    check_name(study_name, f"{path}: name")
+    for name in benches:  # each benchmark's runs are named <name>-<benchmark>
+        check_name(str(name), f"{path}: benchmark name")
     cli = parse_overrides(overrides)
     budget = {"training": {"steps_per_task": budgets[-1]}}
     configs = {}
@@ -205,8 +210,14 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
                 for bench, config in study.benchmarks.items()}
     for bench, config in study.benchmarks.items():  # one seed's tasks are held at a time
         check_memory(config, len(datasets[bench].x_train) + len(datasets[bench].x_test), datasets[bench].x_train[0].numel())
-    with run_lock(directory):
-        return _run_units(study, directory, datasets, progress=progress)
+    with sigterm_as_interrupt(), run_lock(directory):
+        try:
+            return _run_units(study, directory, datasets, progress=progress)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the units written so far are kept
+            signum = signal_number(exc)
+            how = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+            raise RunInterrupted(f"{how}; every finished (benchmark, seed, transfer) is saved in {directory}. Run "
+                                 f"the same command again to go on from there", signum) from None
 
 
 def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progress: bool) -> dict[str, pd.DataFrame]:
