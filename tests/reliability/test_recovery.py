@@ -263,3 +263,62 @@ def test_every_file_of_the_run_directory_damaged_every_way(finished, tmp_path_fa
                 if message:
                     errors.append((path.name, how, message))
     assert not errors, errors  # two checkpoints are kept: no single damaged file leaves none usable
+
+
+# -- the transfer study's units ------------------------------------------------------------------
+STUDY = {"name": "tinyunits", "method": ["supsup"], "data": {"source": "synthetic", "num_tasks": 2},
+         "model": {"arch": "fc-300-300", "batch_norm": True},
+         "training": {"optimizer": "adam", "lr": 0.01, "batch_size": 32},
+         "scenario": {"inference_batch_size": 100}, "run": {"overlap": False, "eval_batch_size": 256},
+         "transfer_study": {"transfers": ["random", "mean"], "budgets": [5], "seeds": [0],
+                            "benchmarks": {"permuted": {"data": {"benchmark": ["permuted"]}}}}}
+
+
+def timeless(frame):
+    return frame.drop(columns=[c for c in frame.columns if "seconds" in c])
+
+
+@pytest.fixture(scope="module")
+def study_done(tmp_path_factory):
+    """(study file, out_dir, its tables) of a finished tiny transfer study; never changed by a test."""
+    from supermasks.studies.transfer import load_transfer_study, run_transfer_study
+
+    root = tmp_path_factory.mktemp("study")
+    path = root / "study.yaml"
+    path.write_text(yaml.safe_dump(STUDY))
+    tables = run_transfer_study(load_transfer_study(path, [f"run.out_dir={root / 'runs'}"]), progress=False)
+    return path, root / "runs", tables
+
+
+@pytest.mark.parametrize("damage", ["flip csv", "truncate csv", "garbage record", "delete record", "similarity"])
+def test_a_damaged_unit_of_the_transfer_study_is_run_again_with_a_warning(study_done, tmp_path, log_lines, damage):
+    from supermasks.studies.transfer import load_transfer_study, run_transfer_study
+
+    path, source, first = study_done
+    shutil.copytree(source, tmp_path / "runs")
+    study = load_transfer_study(path, [f"run.out_dir={tmp_path / 'runs'}"])
+    units = study.directory() / "units"
+    target = {"flip csv": units / "permuted-seed0-mean.evaluation.csv",
+              "truncate csv": units / "permuted-seed0-mean.prediction.csv",
+              "garbage record": units / "permuted-seed0-mean.done.json",
+              "delete record": units / "permuted-seed0-mean.done.json",
+              "similarity": next((study.directory() / "similarity").glob("permuted-seed0-*.csv"))}[damage]
+    if damage == "flip csv":
+        target.write_text(target.read_text().replace("0.", "0,", 1))
+    elif damage == "truncate csv":
+        target.write_bytes(target.read_bytes()[:10])
+    elif damage == "garbage record":
+        target.write_bytes(b"\x00{")
+    elif damage == "delete record":
+        target.unlink()  # as a study of an earlier version left it: its files are read as they are
+    else:
+        target.write_text("task\n")
+    again = run_transfer_study(study, progress=False)
+    redone = [line for line in log_lines if "again" in line and "warning" in line]
+    if damage == "delete record":
+        assert not redone
+    else:
+        assert len(redone) == 1 and str(target) in redone[0], log_lines
+        assert ("permuted seed 0 random" in redone[0]) == (damage == "similarity")
+    for name in ("evaluation", "prediction", "alphas"):
+        pd.testing.assert_frame_equal(timeless(again[name]), timeless(first[name]))
