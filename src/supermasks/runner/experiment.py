@@ -54,18 +54,20 @@ def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True)
     validate(config)
     directory = run_directory(config)
     meta, _ = read_meta_checked(directory)
+    damaged = False  # a finished run whose result files cannot be read back
     if meta and meta.get("status") == "finished" and not force:
         stored = _stored_or_none(config, directory)
         if stored is not None:
             return RunResult(directory, stored, skipped=True)
+        damaged = True
     dataset = load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}
     check_free_space(config, directory)
     with run_lock(directory), run_log(directory / "run.log"):
         meta, problem = read_meta_checked(directory)
         status = None if meta is None or problem else meta.get("status")
-        if status == "finished" and not force:  # finished while this process waited, or its results are damaged
-            stored = _stored_or_none(config, directory, quiet=True)
+        if status == "finished" and not force and not damaged:  # finished while this process waited
+            stored = _stored_or_none(config, directory)
             if stored is not None:
                 return RunResult(directory, stored, skipped=True)
         # Checkpoints carry their own checksums, so whenever the status does not say that this
@@ -88,7 +90,7 @@ class StoredResultsError(ConfigError):
     """A result file of a finished run is missing or cannot be read (one line naming it)."""
 
 
-def _stored_or_none(config: ExperimentConfig, directory: Path, *, quiet: bool = False) -> list[MethodResult] | None:
+def _stored_or_none(config: ExperimentConfig, directory: Path) -> list[MethodResult] | None:
     """The stored results of a finished run; None, with a warning, when one of its files is damaged (it is then
     run again from its checkpoints, which writes them anew)."""
     try:
@@ -96,8 +98,7 @@ def _stored_or_none(config: ExperimentConfig, directory: Path, *, quiet: bool = 
     except StoredResultsError as error:
         log.warning("warning: %s; writing the results again from the run's checkpoints", error)
         return None
-    if not quiet:
-        log.info("%s has already finished; pass --force to run it again", directory)
+    log.info("%s has already finished; pass --force to run it again", directory)
     return stored
 
 
