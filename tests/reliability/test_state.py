@@ -4,6 +4,7 @@ import copy
 import hashlib
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -15,9 +16,10 @@ from supermasks.store import checkpoints as resume
 from supermasks.inference.hopfield import HopfieldStore, NeuronMaskMLP
 from supermasks.methods import list_methods, method_spec
 from supermasks.models import add_task, masked_layers
-from supermasks.store.checkpoints import (BLOBS, INLINE_BYTES, MANIFEST, CheckpointWarning, StateCheckpointError,
+from supermasks.store.checkpoints import (BLOB_FOLDERS, BLOBS, INLINE_BYTES, MANIFEST, CheckpointWarning, StateCheckpointError,
                                clear_state_checkpoints, load_latest_state, read_manifest, save_state_checkpoint,
                                state_file_name)
+from supermasks.errors import ConfigError
 from supermasks.store.state import StateMismatchError, capture_state, decode, encode, restore_state
 from tests.conftest import make_conflicting_tasks, make_tasks
 from tests.methods.test_registry import config_for
@@ -161,19 +163,62 @@ def test_nothing_usable_is_an_error_naming_every_file(tmp_path):
         load_latest_state(tmp_path / "ckpt", fresh(tmp_path))
 
 
-def test_no_manifest_means_no_checkpoint(tmp_path):
+def test_no_checkpoint_at_all_is_none(tmp_path):
     assert load_latest_state(tmp_path / "nowhere", fresh(tmp_path)) is None
-    trained(tmp_path)
-    (tmp_path / "ckpt" / MANIFEST).unlink()  # state files without a manifest cannot be checked
-    assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)) is None
+    (tmp_path / "empty").mkdir()
+    assert load_latest_state(tmp_path / "empty", fresh(tmp_path)) is None
 
 
-def test_an_unreadable_manifest_is_an_error(tmp_path):
-    trained(tmp_path)
+@pytest.mark.parametrize("damage", ["delete", "truncate", "flip", "garbage"])
+def test_a_missing_or_unreadable_manifest_is_rebuilt_from_the_indexes(damage, tmp_path):
+    _, _, states = trained(tmp_path)
     manifest = tmp_path / "ckpt" / MANIFEST
-    manifest.write_text(manifest.read_text()[:40])
-    with pytest.raises(StateCheckpointError, match="manifest.json cannot be read"):
+    listed = read_manifest(tmp_path / "ckpt")
+    if damage == "delete":
+        manifest.unlink()
+    elif damage == "truncate":
+        manifest.write_text(manifest.read_text()[:40])
+    elif damage == "flip":
+        manifest.write_text(manifest.read_text().replace('"checkpoints"', '"checkpoint5"'))
+    else:
+        manifest.write_bytes(b"\xff\xfe not json")
+    method = fresh(tmp_path)
+    with pytest.warns(CheckpointWarning, match="manifest.json (is missing|cannot be read).*rebuilt it from "
+                                               f"{state_file_name(0)}, {state_file_name(1)}"):
+        point = load_latest_state(tmp_path / "ckpt", method)
+    assert point.task_id == 1 and point.extra == {"after": 1}
+    assert_same_state(method, fresh_from(states[1]), ())
+    # The next save lists the rebuilt entries again, exactly as the lost manifest did.
+    save_state_checkpoint(tmp_path / "ckpt", 2, method, {"after": 2})
+    entries = read_manifest(tmp_path / "ckpt")["checkpoints"]
+    assert [e["task_id"] for e in entries] == [1, 2]
+    assert {k: v for k, v in entries[0].items() if k != "written"} == {
+        k: v for k, v in listed["checkpoints"][1].items() if k != "written"}
+
+
+def test_a_lost_manifest_skips_a_damaged_index_naming_it(tmp_path):
+    _, _, states = trained(tmp_path)
+    (tmp_path / "ckpt" / MANIFEST).unlink()
+    flip_byte(tmp_path / "ckpt" / state_file_name(1))
+    method = fresh(tmp_path)
+    with pytest.warns(CheckpointWarning) as caught:
+        point = load_latest_state(tmp_path / "ckpt", method)
+    assert point.task_id == 0 and [str(w.message) for w in caught] == point.warnings
+    assert "manifest.json is missing: rebuilt it from " + state_file_name(0) in point.warnings[0]
+    assert any(state_file_name(1) in line and "corrupt" in line for line in point.warnings)
+    assert_same_state(method, fresh_from(states[0]), ())
+
+
+def test_a_lost_manifest_and_no_good_index_is_a_one_line_error_offering_force(tmp_path):
+    trained(tmp_path)
+    (tmp_path / "ckpt" / MANIFEST).write_text("{")
+    for task_id in (0, 1):
+        (tmp_path / "ckpt" / state_file_name(task_id)).write_bytes(b"")
+    with pytest.raises(StateCheckpointError, match="no usable checkpoint.*manifest.json cannot be read.*"
+                                                   f"{state_file_name(0)}.*--force") as caught:
         load_latest_state(tmp_path / "ckpt", fresh(tmp_path))
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, ConfigError)  # the command line prints it as one line
 
 
 def test_a_manifest_naming_a_file_elsewhere_is_never_read_or_deleted(tmp_path):
@@ -199,12 +244,15 @@ def test_manifest_lists_files_with_checksums_and_sizes(tmp_path):
         path = directory / entry["file"]
         assert path.stat().st_size == entry["bytes"] and len(entry["sha256"]) == 64
     # Atomic writes leave nothing behind: no temporary files, no unlisted state files, no unneeded blobs.
-    assert sorted(os.listdir(directory)) == [BLOBS, MANIFEST, state_file_name(1), state_file_name(2)]
-    needed = {d: n for e in manifest["checkpoints"] for d, n in e["blobs"].items()}
-    assert sorted(os.listdir(directory / BLOBS)) == sorted(_blobs.blob_file(d) for d in needed)
-    for digest, nbytes in needed.items():  # a blob is named by the SHA-256 of its bytes
-        data = (directory / BLOBS / _blobs.blob_file(digest)).read_bytes()
-        assert len(data) == nbytes and hashlib.sha256(data).hexdigest() == digest
+    assert sorted(os.listdir(directory)) == [*BLOB_FOLDERS, MANIFEST, state_file_name(1), state_file_name(2)]
+    # Consecutive checkpoints keep their blobs in different folders: they share no file.
+    assert [e["blob_set"] for e in manifest["checkpoints"]] == [1, 0]
+    for entry in manifest["checkpoints"]:
+        folder = directory / BLOB_FOLDERS[entry["blob_set"]]
+        assert sorted(os.listdir(folder)) == sorted(_blobs.blob_file(d) for d in entry["blobs"])
+        for digest, nbytes in entry["blobs"].items():  # a blob is named by the SHA-256 of its bytes
+            data = (folder / _blobs.blob_file(digest)).read_bytes()
+            assert len(data) == nbytes and hashlib.sha256(data).hexdigest() == digest
 
 
 def test_keep_none_keeps_every_task(tmp_path):
@@ -223,6 +271,7 @@ def test_saving_an_earlier_task_again_replaces_the_later_ones(tmp_path):
 
 def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
     _, method, _ = trained(tmp_path, num_tasks=1)
+    save_state_checkpoint(tmp_path / "ckpt", 1, method, {})  # the same state: task 2's folder holds every blob
     before = (tmp_path / "ckpt" / MANIFEST).read_text()
 
     def crash(fd):  # the index's bytes are in its temporary file; syncing them fails
@@ -230,11 +279,11 @@ def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temporary_file(tmp
 
     monkeypatch.setattr(os, "fsync", crash)  # no blob changed, so the index is the only file written
     with pytest.raises(OSError, match="disk full"):
-        save_state_checkpoint(tmp_path / "ckpt", 1, method, {})
+        save_state_checkpoint(tmp_path / "ckpt", 2, method, {})
     assert (tmp_path / "ckpt" / MANIFEST).read_text() == before
-    assert sorted(os.listdir(tmp_path / "ckpt")) == [BLOBS, MANIFEST, state_file_name(0)]
+    assert sorted(os.listdir(tmp_path / "ckpt")) == [*BLOB_FOLDERS, MANIFEST, state_file_name(0), state_file_name(1)]
     assert not [name for name in os.listdir(tmp_path / "ckpt" / BLOBS) if name.endswith(".tmp")]
-    assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)).task_id == 0
+    assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)).task_id == 1
 
 
 def test_a_failed_blob_write_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
@@ -251,8 +300,10 @@ def test_a_failed_blob_write_leaves_the_previous_checkpoint_and_no_temporary_fil
     with pytest.raises(OSError, match="disk full"):
         save_state_checkpoint(tmp_path / "ckpt", 1, method, {})
     assert (tmp_path / "ckpt" / MANIFEST).read_text() == before
-    assert sorted(os.listdir(tmp_path / "ckpt")) == [BLOBS, MANIFEST, state_file_name(0)]
+    assert sorted(os.listdir(tmp_path / "ckpt")) in ([BLOBS, MANIFEST, state_file_name(0)],
+                                                     [*BLOB_FOLDERS, MANIFEST, state_file_name(0)])
     assert sorted(os.listdir(tmp_path / "ckpt" / BLOBS)) == blobs_before
+    assert not list((tmp_path / "ckpt" / BLOB_FOLDERS[1]).glob("*"))  # nothing half-written in task 1's folder
 
 
 def test_other_settings_or_another_method_are_refused(tmp_path):
@@ -402,58 +453,74 @@ def grow(method):
 def test_saving_an_unchanged_method_again_writes_no_blob(tmp_path):
     method = supsup_with_tasks(tmp_path, 3)
     save_state_checkpoint(tmp_path / "ckpt", 0, method, {})
+    save_state_checkpoint(tmp_path / "ckpt", 1, method, {})  # the other folder: its own copy of every blob
     before = files(tmp_path / "ckpt")
-    save_state_checkpoint(tmp_path / "ckpt", 1, method, {})
+    save_state_checkpoint(tmp_path / "ckpt", 2, method, {})  # task 0's folder again, which holds them all
     after = files(tmp_path / "ckpt")
-    assert {p for p in after if p.parent.name == BLOBS} == {p for p in before if p.parent.name == BLOBS}
+    assert {p for p in after if p.parent.name in BLOB_FOLDERS} == {p for p in before if p.parent.name in BLOB_FOLDERS}
     written = bytes_written(before, after)
-    index = (tmp_path / "ckpt" / state_file_name(1)).stat().st_size
+    index = (tmp_path / "ckpt" / state_file_name(2)).stat().st_size
     assert written == index + (tmp_path / "ckpt" / MANIFEST).stat().st_size
     assert index < sum(p.numel() * 4 for p in method.model.parameters()) / 20  # the tensors stayed out of it
 
 
 @pytest.mark.parametrize("earlier", [2, 12])
 def test_a_new_task_writes_about_one_task_of_blobs_however_many_came_before(earlier, tmp_path):
+    # A save writes what changed since the checkpoint two saves back (whose folder it shares).
     method = supsup_with_tasks(tmp_path, earlier)
+    save_state_checkpoint(tmp_path / "ckpt", earlier - 2, method, {})
     save_state_checkpoint(tmp_path / "ckpt", earlier - 1, method, {})
     grow(method)
     before = files(tmp_path / "ckpt")
     save_state_checkpoint(tmp_path / "ckpt", earlier, method, {})
-    new_blobs = bytes_written({p: v for p, v in before.items() if p.parent.name == BLOBS},
-                              {p: v for p, v in files(tmp_path / "ckpt").items() if p.parent.name == BLOBS})
+    new_blobs = bytes_written({p: v for p, v in before.items() if p.parent.name in BLOB_FOLDERS},
+                              {p: v for p, v in files(tmp_path / "ckpt").items() if p.parent.name in BLOB_FOLDERS})
     one_task = sum(m.scores[0].numel() for m in masked_layers(method.model).values()) * 4
     # The new task's scores, plus the mask bank's per-weight counts and its packed bits, which change with it.
     assert one_task <= new_blobs <= 2.5 * one_task
     assert load_latest_state(tmp_path / "ckpt", fresh(tmp_path)).task_id == earlier
 
 
-def test_a_corrupt_blob_shared_by_the_newest_checkpoints_falls_back_past_both(tmp_path):
-    _, _, states = trained(tmp_path, num_tasks=3, keep=3)
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_a_damaged_blob_both_kept_checkpoints_need_spoils_only_one(damage, tmp_path):
+    _, _, states = trained(tmp_path, num_tasks=3, keep=2)
     directory = tmp_path / "ckpt"
-    needs = [set(e["blobs"]) for e in read_manifest(directory)["checkpoints"]]
-    shared = sorted((needs[1] & needs[2]) - needs[0])  # task 1's scores: kept unchanged by task 2
+    entries = read_manifest(directory)["checkpoints"]
+    shared = sorted(set(entries[0]["blobs"]) & set(entries[1]["blobs"]))  # e.g. the fixed weights
     assert shared
-    bad = directory / BLOBS / _blobs.blob_file(shared[0])
-    flip_byte(bad)
-    method = fresh(tmp_path)
-    with pytest.warns(CheckpointWarning, match=bad.name):
-        point = load_latest_state(directory, method)
-    assert point.task_id == 0
-    assert len(point.warnings) == 2
-    assert state_file_name(2) in point.warnings[0] and state_file_name(1) in point.warnings[1]
-    assert all(bad.name in line and "SHA-256" in line for line in point.warnings)
-    assert "shares it" in point.warnings[1] and "resumed from " + state_file_name(0) in point.warnings[1]
-    assert_same_state(method, fresh_from(states[0]), ())
+    for newest in (True, False):  # whichever copy is damaged, the other checkpoint is whole
+        entry = entries[1] if newest else entries[0]
+        bad = directory / BLOB_FOLDERS[entry["blob_set"]] / _blobs.blob_file(shared[0])
+        good = bad.read_bytes()
+        if damage == "flip":
+            flip_byte(bad)
+        elif damage == "truncate":
+            bad.write_bytes(good[:-8])
+        else:
+            bad.unlink()
+        method = fresh(tmp_path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            point = load_latest_state(directory, method)
+        assert point.task_id == (1 if newest else 2)
+        if newest:
+            assert len(point.warnings) == 1 and state_file_name(2) in point.warnings[0] and bad.name in point.warnings[0]
+            assert "resumed from " + state_file_name(1) in point.warnings[0]
+        else:  # the older checkpoint is not read at all when the newest is whole
+            assert point.warnings == [] and not caught
+        assert_same_state(method, fresh_from(states[point.task_id]), ())
+        bad.write_bytes(good)
 
 
-def test_a_corrupt_blob_every_checkpoint_needs_leaves_nothing_usable_and_says_which(tmp_path):
+def test_a_blob_damaged_in_both_folders_leaves_nothing_usable_and_says_which(tmp_path):
     trained(tmp_path, num_tasks=2)
     directory = tmp_path / "ckpt"
     needs = [set(e["blobs"]) for e in read_manifest(directory)["checkpoints"]]
     everywhere = sorted(needs[0] & needs[1])[0]  # e.g. the fixed weights
-    (directory / BLOBS / _blobs.blob_file(everywhere)).unlink()
+    for folder in BLOB_FOLDERS:
+        (directory / folder / _blobs.blob_file(everywhere)).unlink()
     with pytest.raises(StateCheckpointError, match=f"{state_file_name(1)}.*{everywhere}.*missing.*"
-                                                   f"{state_file_name(0)}.*{everywhere}"):
+                                                   f"{state_file_name(0)}.*{everywhere}.*--force"):
         load_latest_state(directory, fresh(tmp_path))
 
 

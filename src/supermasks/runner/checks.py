@@ -69,14 +69,14 @@ def check_writable(directory: Path) -> None:
 def check_free_space(config: ExperimentConfig, directory: Path) -> None:
     """Refuse to start when the disk holding `directory` has too little room for the run's files.
 
-    The estimate: per (benchmark, method), one full state (the checkpoints share their unchanged
-    tensors) of a float32 score (or weight) per weight of the network for every task, plus the
+    The estimate: per (benchmark, method), two full states (the two kept checkpoints share no file,
+    so that either survives damage to the other; see `store.checkpoints`) of a float32 score (or weight) per weight of the network for every task, plus the
     compact masks and 64 MiB for tables and figures. Generous on
     purpose: running out of disk in the middle of a run costs more than a false refusal.
     """
     weights = _weights(config)
     num_tasks = config.data.num_tasks
-    per_state = 4 * weights * (num_tasks + 1) if config.run.checkpoint_state else 0
+    per_state = 2 * 4 * weights * (num_tasks + 1) if config.run.checkpoint_state else 0
     needed = len(config.data.benchmark) * len(config.method) * (per_state + weights // 8 * num_tasks) + 64 * 2**20
     probe = _existing(directory)
     free = shutil.disk_usage(probe).free

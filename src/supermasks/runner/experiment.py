@@ -27,7 +27,8 @@ from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json, write_yaml
 from supermasks.store.lock import run_lock
-from supermasks.store.rundir import collect_meta, now, read_meta, run_directory
+from supermasks.errors import ConfigError
+from supermasks.store.rundir import collect_meta, now, read_meta_checked, run_directory
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +68,55 @@ def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True)
 def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
     validate(config)
     directory = run_directory(config)
-    meta = read_meta(directory)
+    meta, _ = read_meta_checked(directory)
+    damaged = False  # a finished run whose result files cannot be read back
     if meta and meta.get("status") == "finished" and not force:
-        log.info("%s has already finished; pass --force to run it again", directory)
-        return RunResult(directory, stored_results(config, directory), skipped=True)
+        stored = _stored_or_none(config, directory)
+        if stored is not None:
+            return RunResult(directory, stored, skipped=True)
+        damaged = True
     check_writable(directory)
     dataset = load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
     check_memory(config, len(dataset.x_train) + len(dataset.x_test), dataset.x_train[0].numel())
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}
     check_free_space(config, directory)
     with run_lock(directory), run_log(directory / "run.log"):
-        meta = read_meta(directory)
-        if meta and meta.get("status") == "finished" and not force:  # finished while this process waited
-            log.info("%s has already finished; pass --force to run it again", directory)
-            return RunResult(directory, stored_results(config, directory), skipped=True)
-        resume = not force and meta is not None and meta.get("status") in ("running", "interrupted")
-        if resume:
-            log.info("%s did not finish (%s): resuming from its last finished task", directory, meta["status"])
+        meta, problem = read_meta_checked(directory)
+        status = None if meta is None or problem else meta.get("status")
+        if status == "finished" and not force and not damaged:  # finished while this process waited
+            stored = _stored_or_none(config, directory)
+            if stored is not None:
+                return RunResult(directory, stored, skipped=True)
+        # Checkpoints carry their own checksums, so whenever the status does not say that this
+        # directory's state is worthless (a forced or diverged run), each method goes on from its newest
+        # usable one; a method with none starts afresh, and says so.
+        resume = not force and status != "diverged"
+        if problem and resume:
+            log.warning("warning: %s: going on from each method's newest usable checkpoint, if any", problem)
+        elif resume and status in ("running", "interrupted"):
+            log.info("%s did not finish (%s): each method goes on from its newest usable checkpoint, if any",
+                     directory, status)
         write_yaml(directory / "config.yaml", to_dict(config))
         meta = collect_meta(config) | {"source": dataset.name, "source_is_subset": dataset.is_subset,
                                        "source_description": dataset.description, "status": "running"}
         write_json(directory / "meta.json", meta)
         return _run_all(config, directory, meta, all_tasks, dataset.description, resume=resume, progress=progress)
+
+
+class StoredResultsError(ConfigError):
+    """A result file of a finished run is missing or cannot be read (one line naming it)."""
+
+
+def _stored_or_none(config: ExperimentConfig, directory: Path) -> list[MethodResult] | None:
+    """The stored results of a finished run; None, with a warning, when one of its files is damaged (it is then
+    run again from its checkpoints, which writes them anew)."""
+    try:
+        stored = stored_results(config, directory)
+    except StoredResultsError as error:
+        log.warning("warning: %s; writing the results again from the run's checkpoints", error)
+        return None
+    log.info("%s has already finished; pass --force to run it again", directory)
+    return stored
 
 
 @contextmanager
@@ -142,19 +170,43 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
 
 
 def stored_results(config: ExperimentConfig, directory: Path) -> list[MethodResult]:
-    """The results of a finished run as its files hold them (R, b from tasks.csv, metrics.json, overlap summary)."""
+    """The results of a finished run as its files hold them (R, b from tasks.csv, metrics.json, overlap summary).
+
+    StoredResultsError naming the file when one is missing or cannot be read.
+    """
     found = []
     for bench in config.data.benchmark:
         for method_name in config.method:
             where = directory / bench / method_name
-            r = pd.read_csv(where / "accuracy.csv").drop(columns="after").to_numpy(dtype=float)
+            with _reading(where / "accuracy.csv") as path:
+                r = pd.read_csv(path).drop(columns="after").to_numpy(dtype=float)
+                if r.ndim != 2 or r.shape[0] != r.shape[1] or not len(r):
+                    raise ValueError(f"a {r.shape[0]}x{r.shape[1]} matrix, not a square one")
             b = np.full(len(r), np.nan)  # the NNs stream has no untrained accuracy, nor tasks.csv
             if (where / "tasks.csv").is_file():
-                rows = pd.read_csv(where / "tasks.csv")
-                b[rows["task"].to_numpy()] = rows["untrained_accuracy"].to_numpy(dtype=float)
-            # NaN is stored as null (strict JSON): back to NaN, the "no value" of the numbers read from it
-            summary = {k: float("nan") if v is None else v
-                       for k, v in json.loads((where / "metrics.json").read_text()).items()}
-            overlap = pd.read_csv(where / "overlap_summary.csv") if (where / "overlap_summary.csv").is_file() else None
+                with _reading(where / "tasks.csv") as path:
+                    rows = pd.read_csv(path)
+                    b[rows["task"].to_numpy()] = rows["untrained_accuracy"].to_numpy(dtype=float)
+            with _reading(where / "metrics.json") as path:
+                summary = json.loads(path.read_text())
+                if not isinstance(summary, dict):
+                    raise ValueError("not a JSON object")
+                # NaN is stored as null (strict JSON): back to NaN, the "no value" of the numbers read from it
+                summary = {k: float("nan") if v is None else v for k, v in summary.items()}
+            overlap = None
+            if (where / "overlap_summary.csv").is_file():
+                with _reading(where / "overlap_summary.csv") as path:
+                    overlap = pd.read_csv(path)
             found.append(MethodResult(bench, method_name, where, r, b, summary, overlap))
     return found
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[Path]:
+    """Turn whatever reading `path` raises into a StoredResultsError naming it."""
+    try:
+        yield path
+    except FileNotFoundError:
+        raise StoredResultsError(f"{path} is missing") from None
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
+        raise StoredResultsError(f"{path} cannot be read ({type(error).__name__}: {error})") from None

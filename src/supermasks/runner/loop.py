@@ -28,7 +28,7 @@ from supermasks.scenarios import INFERRED, scenario_of_stream
 from supermasks.store.checkpoints import (CheckpointWarning, clear_state_checkpoints, load_latest_state,
                                           save_state_checkpoint)
 from supermasks.store.files import write_csv, write_json
-from supermasks.store.masks import save_task_checkpoint
+from supermasks.store.masks import save_task_checkpoint, task_file_problem
 from supermasks.training import Probe
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,11 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
                                 inference_batch_size=config.scenario.inference_batch_size, num_tasks=len(tasks))
     label = f"{benchmark}/{method_name}"
     done = _resume(directory / "state", method, tasks, label) if resume else None
+    if done is not None and isinstance(method, Masked):
+        _repair_task_files(directory / "checkpoints", method, done[1])
     if done is None:
+        if resume and directory.exists():  # a run that did not finish, but nothing to go on from
+            log.info("  %s: starting afresh: no usable checkpoint in %s", label, directory / "state")
         clear_state_checkpoints(directory / "state")  # a fresh start must not resume from them later
         evaluation.untrained(method, tasks)
         done = Progress(evaluation.results, memory_before=method.memory_bytes()), 0
@@ -92,6 +96,24 @@ def _resume(state_dir: Path, method: Method, tasks: list[Task], label: str) -> t
     return Progress(Results.from_json(saved), saved["rows"], saved["curve"], saved["memory_before"]), point.task_id + 1
 
 
+def _repair_task_files(folder: Path, method: Masked, finished: int) -> None:
+    """Check the mask file of every finished task; write a missing or damaged one again from the restored method.
+
+    A finished task's mask and statistics no longer change, so the restored state holds them as
+    they were when the file was first written.
+    """
+    for task_id in range(finished):
+        path = folder / _task_file(task_id)
+        problem = task_file_problem(path)
+        if problem is not None:
+            save_task_checkpoint(path, method.model, task_id)
+            log.warning("  warning: %s; wrote it again from the restored state", problem)
+
+
+def _task_file(task_id: int) -> str:
+    return f"task_{task_id:03d}.safetensors"
+
+
 def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: list[Task], evaluation: Evaluation,
                 state: Progress, directory: Path, label: str, progress: bool) -> None:
     """Learn one task, evaluate, and save everything a resumed run needs."""
@@ -114,7 +136,7 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
         evaluation.after_task(method, task, tasks)
     checkpoint_bytes = None
     if isinstance(method, Masked):  # a masked network: keep the task's mask, compactly
-        checkpoint_bytes = save_task_checkpoint(directory / "checkpoints" / f"task_{task.task_id:03d}.safetensors",
+        checkpoint_bytes = save_task_checkpoint(directory / "checkpoints" / _task_file(task.task_id),
                                                 method.model, task.task_id)
     results = state.results
     state.rows.append({"task": task.task_id, "name": task.name, "accuracy": results.r[task.task_id, task.task_id],

@@ -122,6 +122,8 @@ def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch
         for line in point.warnings:
             log.warning("  warning: %s", line)
         log.info(f"  {label}: resuming the stream after task {point.task_id}'s part from {point.path.name}")
+    elif resume and directory.exists():  # a run that did not finish, but nothing to go on from
+        log.info(f"  {label}: starting afresh: no usable checkpoint in {state_dir}")
     bar = tqdm(total=n * steps_per_task, initial=first * steps_per_task, desc=f"{label} stream",
                disable=not progress, leave=False)
     for task, part in list(zip(tasks, parts))[first:]:

@@ -101,6 +101,23 @@ def read(folder: Path, digest: str, nbytes: int) -> bytearray:
     return data
 
 
+def content_digest(tensors: dict[str, torch.Tensor], texts: dict[str, str]) -> str:
+    """SHA-256 of named tensors (name, dtype, shape and bytes of each) and named texts, in sorted order.
+
+    What a file means rather than its bytes: stored inside the file itself, it lets the file be
+    checked without any other record of it (a state index, a per-task mask file).
+    """
+    h = hashlib.sha256()
+    for name in sorted(texts):
+        h.update(f"text {name} {len(texts[name])}\n".encode())
+        h.update(texts[name].encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        h.update(f"tensor {name} {t.dtype} {list(t.shape)}\n".encode())
+        h.update(raw_bytes(t).tobytes())
+    return h.hexdigest()
+
+
 def prune(folder: Path, keep: Iterable[str]) -> None:
     """Delete the blobs not in `keep` and temporary files of writes that never finished (killed processes)."""
     if not folder.is_dir():

@@ -64,7 +64,28 @@ def now() -> str:
 
 def read_meta(run_dir: Path) -> dict[str, Any] | None:
     """The run's meta.json, or None when there is none (or it cannot be read)."""
+    return read_meta_checked(run_dir)[0]
+
+
+# What meta.json's status may say; anything else (a damaged file) is an unknown status.
+STATUSES = ("running", "interrupted", "finished", "diverged")
+
+
+def read_meta_checked(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(meta.json's contents or None, why its status is unknown or None).
+
+    No file: (None, None). A file that cannot be read, is not a JSON object or holds no known
+    status: (what could be read or None, a line naming the file and the problem).
+    """
+    path = Path(run_dir) / "meta.json"
     try:
-        return json.loads((Path(run_dir) / "meta.json").read_text())
-    except (OSError, ValueError):
-        return None
+        meta = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as error:
+        return None, f"{path} cannot be read ({type(error).__name__}: {error})"
+    if not isinstance(meta, dict):
+        return None, f"{path} holds no JSON object"
+    if meta.get("status") not in STATUSES:
+        return meta, f"{path} holds an unknown status {meta.get('status')!r}"
+    return meta, None

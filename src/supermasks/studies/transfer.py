@@ -15,7 +15,9 @@ that training budget. The study file is a config plus a `transfer_study` section
         permuted: {data.benchmark: [permuted]}
 
 Each (benchmark, seed, transfer) is saved as soon as it finishes (`units/`), so an interrupted
-study resumes where it stopped. After all units: `evaluation.csv`, `prediction.csv` (signature-based
+study resumes where it stopped. A unit's files are listed, with their SHA-256 and size, in its
+`.done.json`, written last: a unit whose files are missing or do not match is run again, with a
+warning naming the file. After all units: `evaluation.csv`, `prediction.csv` (signature-based
 task inference with every mode's masks), `alphas.csv`, E2 similarity matrices, `summary.csv` and
 `final.csv` (mean, 95% interval, paired test against `random`), and figures.
 """
@@ -201,6 +203,45 @@ def _unit_paths(directory: Path, bench: str, seed: int, transfer: str) -> dict[s
     return {k: stem.with_name(f"{stem.name}.{k}.csv") for k in ("evaluation", "alphas", "prediction")}
 
 
+def _done_file(paths: dict[str, Path]) -> Path:
+    stem = paths["evaluation"].name.removesuffix(".evaluation.csv")
+    return paths["evaluation"].with_name(f"{stem}.done.json")
+
+
+def _record_unit(directory: Path, paths: dict[str, Path], extra: list[Path]) -> None:
+    """List the unit's files with their checksums: written last, it says the unit finished whole."""
+    files = {str(p.relative_to(directory)): {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+                                             "bytes": p.stat().st_size} for p in [*paths.values(), *extra]}
+    write_json(_done_file(paths), {"files": files})
+
+
+def _unit_problem(directory: Path, paths: dict[str, Path]) -> str | None:
+    """Why a unit must be run (again): None when every file it recorded is there and matches its checksum."""
+    done = _done_file(paths)
+    if not done.is_file():  # not finished, or finished by a version that kept no checksums
+        missing = [p for p in paths.values() if not p.is_file()]
+        if missing:
+            return "" if len(missing) == len(paths) else f"{missing[0]} is missing"
+        try:
+            for p in paths.values():
+                pd.read_csv(p)
+        except (OSError, ValueError) as error:
+            return f"{p} cannot be read ({type(error).__name__})"
+        return None
+    try:
+        files = json.loads(done.read_bytes())["files"]
+        items = [(directory / name, rec["sha256"], rec["bytes"]) for name, rec in files.items()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return f"{done} cannot be read ({type(error).__name__})"
+    for path, digest, size in items:
+        if not path.is_file():
+            return f"{path} is missing"
+        data = path.read_bytes()
+        if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
+            return f"{path} does not match the checksum in {done.name} (truncated or corrupt)"
+    return None
+
+
 def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[str, pd.DataFrame]:
     """Run every (benchmark, seed, transfer) not already saved; then write the tables and figures."""
     directory = study.directory()
@@ -232,20 +273,25 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
             for transfer in study.transfers:
                 paths = _unit_paths(directory, bench, seed, transfer)
                 key = {"benchmark": bench, "seed": seed, "transfer": transfer}
-                if all(p.is_file() for p in paths.values()) and not (
+                problem = _unit_problem(directory, paths)
+                if problem is None and not (
                         transfer == "random" and seeded.settings("supsup").transfer_protocol == "two_pass"):
                     log.info(f"{bench} seed {seed} {transfer}: already done")
                 else:
+                    if problem:
+                        log.warning(f"warning: {problem}; running {bench} seed {seed} {transfer} again")
                     log.info(f"{bench} seed {seed} {transfer}: {len(tasks)} tasks x {study.budgets[-1]} steps")
                     ev, al, method = run_unit(seeded, tasks, transfer, study.budgets,
                                               reference=reference if transfer in ("similar", "soft") else None,
                                               progress=progress)
+                    similarity = []
                     if transfer == "random":
                         reference = method.signatures_  # the "classic" run of the two-pass protocol
-                        _write_similarity(directory, bench, seed, method)
+                        similarity = _write_similarity(directory, bench, seed, method)
                     pred = signature_prediction(method, tasks, config.scenario.inference_batch_size)
                     for name, frame in (("evaluation", ev), ("alphas", al), ("prediction", pred)):
                         write_csv(paths[name], frame)
+                    _record_unit(directory, paths, similarity)
                 for name, out in (("evaluation", evaluation), ("alphas", alphas), ("prediction", prediction)):
                     frame = pd.read_csv(paths[name])
                     if len(frame):
@@ -253,13 +299,15 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
     return write_study_tables(study, evaluation, alphas, prediction)
 
 
-def _write_similarity(directory: Path, bench: str, seed: int, method: supsup.SupSup) -> None:
+def _write_similarity(directory: Path, bench: str, seed: int, method: supsup.SupSup) -> list[Path]:
     from supermasks.analysis.similarity import e2_matrices
 
+    written = []
     for layer, matrix in e2_matrices(method.signatures_).items():
         labels = [f"task_{t}" for t in range(len(matrix))]
-        write_csv(directory / "similarity" / f"{bench}-seed{seed}-{layer}.csv",
-                  pd.DataFrame(matrix, columns=labels).assign(task=labels).set_index("task").reset_index())
+        written.append(directory / "similarity" / f"{bench}-seed{seed}-{layer}.csv")
+        write_csv(written[-1], pd.DataFrame(matrix, columns=labels).assign(task=labels).set_index("task").reset_index())
+    return written
 
 
 def _front(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
