@@ -212,7 +212,7 @@ def test_a_full_disk_mid_run_names_the_file_and_the_run_resumes_after(tmp_path, 
     monkeypatch.setattr(files, "_create_temporary", create)  # space freed
     code, stdout, err = _cli(capsys, *argv)
     assert code == 0, err
-    assert "resuming from its last finished task" in err
+    assert "did not finish (running)" in err and "resuming after task" in err
     assert set(kept) <= set(_files(run_dir))
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "finished"
 

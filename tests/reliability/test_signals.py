@@ -136,8 +136,8 @@ def test_sigterm_in_process_stops_a_transfer_study_keeping_its_finished_units(tm
         transfer.run_transfer_study(study, progress=False)
     assert stopped.value.signum == signal.SIGTERM
     units = study.directory() / "units"
-    assert sorted(p.name for p in units.iterdir()) == [f"permuted-seed0-random.{k}.csv"
-                                                      for k in ("alphas", "evaluation", "prediction")]
+    assert sorted(p.name for p in units.iterdir()) == sorted(
+        [f"permuted-seed0-random.{k}.csv" for k in ("alphas", "evaluation", "prediction")] + ["permuted-seed0-random.done.json"])
     with run_lock(study.directory()):  # released
         pass
     monkeypatch.setattr(transfer, "run_unit", original)
