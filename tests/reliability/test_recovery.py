@@ -207,6 +207,21 @@ def test_a_finished_run_with_a_damaged_result_file_writes_it_again(finished, tmp
     assert copy.run().skipped  # and the next time it is read back
 
 
+def test_a_changed_digit_in_a_finished_run_s_results_is_found_by_its_checksum_and_written_again(
+        finished, tmp_path, log_lines):
+    copy = Copy(finished, tmp_path, status="finished")
+    path = copy.method / "accuracy.csv"
+    text = path.read_text()
+    digit = next(i for i, c in enumerate(text) if c.isdigit() and i > text.index("\n"))
+    path.write_text(text[:digit] + str((int(text[digit]) + 1) % 10) + text[digit + 1:])  # still a valid CSV
+    result = copy.run()
+    assert not result.skipped
+    assert any(str(path) in line and "SHA-256 differs" in line for line in log_lines)
+    assert not trained_tasks(log_lines)
+    assert_same_results(copy, finished)
+    assert copy.run().skipped
+
+
 def test_an_undamaged_finished_run_is_read_back(finished, tmp_path, log_lines):
     copy = Copy(finished, tmp_path, status="finished")
     assert copy.run().skipped

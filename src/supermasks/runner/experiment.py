@@ -6,6 +6,7 @@ Ctrl-C) resumes after the last finished task of each method. Every run keeps its
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import signal
@@ -165,29 +166,49 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
               if r.overlap_summary is not None]
     if frames:
         write_csv(directory / "overlap_summary.csv", pd.concat(frames, ignore_index=True))
-    write_json(directory / "meta.json", meta | {"status": "finished", "finished": now()})
+    write_json(directory / "meta.json", meta | {"status": "finished", "finished": now(),
+                                                "results_sha256": _result_checksums(config, directory)})
     return result
+
+
+# What `stored_results` reads back of each (benchmark, method): checksummed when the run finishes.
+RESULT_FILES = ("accuracy.csv", "tasks.csv", "metrics.json", "overlap_summary.csv")
+
+
+def _result_checksums(config: ExperimentConfig, directory: Path) -> dict[str, str]:
+    """SHA-256 of every result file a finished run is read back from, by path relative to `directory`."""
+    sums = {}
+    for bench in config.data.benchmark:
+        for method_name in config.method:
+            for name in RESULT_FILES:
+                path = directory / bench / method_name / name
+                if path.is_file():
+                    sums[path.relative_to(directory).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return sums
 
 
 def stored_results(config: ExperimentConfig, directory: Path) -> list[MethodResult]:
     """The results of a finished run as its files hold them (R, b from tasks.csv, metrics.json, overlap summary).
 
-    StoredResultsError naming the file when one is missing or cannot be read.
+    StoredResultsError naming the file when one is missing, cannot be read, or no longer has the
+    checksum recorded in meta.json when the run finished (so a changed digit is never read back).
     """
+    meta, _ = read_meta_checked(directory)
+    sums = (meta or {}).get("results_sha256") or {}
     found = []
     for bench in config.data.benchmark:
         for method_name in config.method:
             where = directory / bench / method_name
-            with _reading(where / "accuracy.csv") as path:
+            with _reading(where / "accuracy.csv", directory, sums) as path:
                 r = pd.read_csv(path).drop(columns="after").to_numpy(dtype=float)
                 if r.ndim != 2 or r.shape[0] != r.shape[1] or not len(r):
                     raise ValueError(f"a {r.shape[0]}x{r.shape[1]} matrix, not a square one")
             b = np.full(len(r), np.nan)  # the NNs stream has no untrained accuracy, nor tasks.csv
             if (where / "tasks.csv").is_file():
-                with _reading(where / "tasks.csv") as path:
+                with _reading(where / "tasks.csv", directory, sums) as path:
                     rows = pd.read_csv(path)
                     b[rows["task"].to_numpy()] = rows["untrained_accuracy"].to_numpy(dtype=float)
-            with _reading(where / "metrics.json") as path:
+            with _reading(where / "metrics.json", directory, sums) as path:
                 summary = json.loads(path.read_text())
                 if not isinstance(summary, dict):
                     raise ValueError("not a JSON object")
@@ -195,16 +216,19 @@ def stored_results(config: ExperimentConfig, directory: Path) -> list[MethodResu
                 summary = {k: float("nan") if v is None else v for k, v in summary.items()}
             overlap = None
             if (where / "overlap_summary.csv").is_file():
-                with _reading(where / "overlap_summary.csv") as path:
+                with _reading(where / "overlap_summary.csv", directory, sums) as path:
                     overlap = pd.read_csv(path)
             found.append(MethodResult(bench, method_name, where, r, b, summary, overlap))
     return found
 
 
 @contextmanager
-def _reading(path: Path) -> Iterator[Path]:
-    """Turn whatever reading `path` raises into a StoredResultsError naming it."""
+def _reading(path: Path, directory: Path, sums: dict[str, str]) -> Iterator[Path]:
+    """Turn whatever reading `path` raises into a StoredResultsError naming it; check its recorded checksum first."""
     try:
+        expected = sums.get(path.relative_to(directory).as_posix())
+        if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise ValueError("its SHA-256 differs from the one recorded when the run finished")
         yield path
     except FileNotFoundError:
         raise StoredResultsError(f"{path} is missing") from None
