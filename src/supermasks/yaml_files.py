@@ -72,3 +72,12 @@ def read_yaml(path: Path | str) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
     return loaded
+
+
+def top_level_keys(path: Path | str) -> frozenset[str]:
+    """The keys at the top of the YAML file `path`; empty when it cannot be read (its loader reports why)."""
+    try:
+        loaded = load_yaml_text(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
+        return frozenset()
+    return frozenset(k for k in loaded if isinstance(k, str)) if isinstance(loaded, dict) else frozenset()

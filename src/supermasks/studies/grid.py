@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from supermasks.analysis.curves import learning_curves, metric_vs_parameter
 from supermasks.analysis.plots import save_figure
@@ -30,6 +29,7 @@ from supermasks.config import (ConfigError, ExperimentConfig, check_name, compos
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.files import write_csv
+from supermasks.yaml_files import top_level_keys
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,7 @@ class Study:
 
 def is_study_file(path: Path) -> bool:
     """True when the YAML file at `path` has a `parts` section."""
-    try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8; load_config reports the problem
-        return False
-    return isinstance(loaded, dict) and "parts" in loaded
+    return "parts" in top_level_keys(path)
 
 
 def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: str | None = None) -> Study:

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
                                read_yaml, to_dict, updated, without_settings)
@@ -49,6 +48,7 @@ from supermasks.methods._warm_start import TRANSFERS
 from supermasks.store.lock import run_lock
 from supermasks.store.files import write_csv, write_json
 from supermasks.training import Probe, accuracy
+from supermasks.yaml_files import top_level_keys
 
 log = logging.getLogger(__name__)
 STUDY_KEY = "transfer_study"
@@ -73,11 +73,7 @@ class TransferStudy:
 
 def is_transfer_study_file(path: Path) -> bool:
     """True when the YAML file at `path` has a `transfer_study` section."""
-    try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8; load_config reports the problem
-        return False
-    return isinstance(loaded, dict) and STUDY_KEY in loaded
+    return STUDY_KEY in top_level_keys(path)
 
 
 def _int_list(value: Any, key: str, minimum: int) -> list[int]:
