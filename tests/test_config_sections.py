@@ -1,11 +1,12 @@
 """The sectioned config: old flat keys, settings that count only in some combinations, method sections, layers."""
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from supermasks.config import (OLD_KEYS, ConfigError, ExperimentConfig, compose, idle_settings, load_config, to_dict,
+from supermasks.config import (OLD_KEYS, ConfigError, ExperimentConfig, compose, conditions, idle_settings, load_config, to_dict,
                                valid_keys, without_settings)
 from supermasks.methods import list_methods
 
@@ -45,7 +46,7 @@ def test_density_is_required_by_topk_and_an_error_under_threshold():
     assert load_config(None, []).model.density is None
     with pytest.raises(ConfigError, match="^model.density is required by mask_rule topk"):
         load_config(None, ["model.mask_rule=topk"])
-    with pytest.raises(ConfigError, match="^model.density does nothing under mask_rule threshold"):
+    with pytest.raises(ConfigError, match=r"^model.density does nothing here: it applies only to mask_rule topk \(mask_rule is .threshold.\)"):
         load_config(None, ["model.density=0.5"])
 
 
@@ -91,16 +92,16 @@ def test_nns_settings_outside_the_nns_scenario_are_an_error(tmp_path):
     assert load_config(None, ["scenario.name=nns", "scenario.nns.margin=0.25"]).scenario.nns.margin == 0.25
     assert load_config(None, ["scenario.name=nns"]).scenario.nns.check_every == 100  # its defaults
     assert load_config(None, []).scenario.nns is None
-    with pytest.raises(ConfigError, match="^scenario.nns: new-task detection settings only apply to scenario nns"):
+    with pytest.raises(ConfigError, match="^scenario.nns does nothing here: it applies only to scenario nns"):
         load_config(None, ["scenario.nns.margin=0.25"])
-    with pytest.raises(ConfigError, match="only apply to scenario nns"):
+    with pytest.raises(ConfigError, match="applies only to scenario nns"):
         load_config(write(tmp_path, "scenario:\n  name: gnu\n  nns: {warmup: 0}\n"))
 
 
 def test_rotation_step_without_the_rotated_benchmark_is_an_error():
     config = load_config(None, ["data.benchmark=[rotated, permuted]", "data.rotation_step=15"])
     assert config.data.rotation_step == 15.0
-    with pytest.raises(ConfigError, match="^data.rotation_step only applies to the rotated benchmark"):
+    with pytest.raises(ConfigError, match="^data.rotation_step does nothing here: it applies only to the rotated benchmark"):
         load_config(None, ["data.rotation_step=15"])
 
 
@@ -131,7 +132,7 @@ def test_nested_yaml_round_trip(tmp_path):
                                 "replay.budget=100", "run.eval_every=50"])
     written = to_dict(config)
     assert written["ewc"] == {"lambda": 5000.0, "samples": 200, "fisher_label": "predicted", "mode": "separate",
-                              "decay": 1.0}
+                              "decay": None}  # separate mode: no decay
     assert written["model"]["density"] == 0.25 and written["scenario"]["nns"] is None
     path = write(tmp_path, yaml.safe_dump(written), "trip.yaml")
     assert load_config(path) == config
@@ -165,6 +166,10 @@ def test_the_readme_documents_every_setting_with_its_default():
     defaults["scenario"]["nns"] = to_dict(load_config(None, ["scenario.name=nns"]))["scenario"]["nns"]
     for name in list_methods():
         defaults[name] = to_dict(load_config(None, [f"method={name}"])).get(name, {})
+    for key, _, rule in conditions():  # null where they do not apply: the table gives the value where they do
+        if rule.default is not None:
+            section, leaf = key.split(".")
+            defaults[section][leaf] = rule.default
     for key, written in rows.items():
         node = defaults
         for part in key.split("."):
@@ -190,3 +195,69 @@ def test_idle_settings_are_those_a_run_does_not_use_and_can_be_left_out():
              "data": {"benchmark": ["rotated"]}}]
     assert idle_settings(used, shared) == {}
     assert idle_settings([{"method": ["naive"]}], {"method": ["ewc"], "ewc.samples": 16}) == {}  # it chooses ewc itself
+
+
+@pytest.mark.parametrize("setting, applying, default", [
+    ("data.classes_per_task=3", "data.benchmark=[split]", ("data", "classes_per_task", 2)),
+    ("data.label_mode=keep", "data.benchmark=[partitioned]", ("data", "label_mode", "remap")),
+    ("data.pair_source=kmnist", "data.benchmark=[pair]", ("data", "pair_source", "fashion-mnist")),
+    ("supsup.task_inference=binary", "scenario.name=gnu", ("supsup", "task_inference", "oneshot")),
+    ("supsup.inference_objective=G", "scenario.name=gns", ("supsup", "inference_objective", "H")),
+    ("supsup.transfer_protocol=two_pass", "supsup.transfer=similar", ("supsup", "transfer_protocol", "causal")),
+    ("supsup.transfer_temperature=0.5", "supsup.transfer=soft", ("supsup", "transfer_temperature", 0.1)),
+    ("ewc.decay=0.9", "ewc.mode=online", ("ewc", "decay", 1.0)),
+])
+def test_a_setting_for_another_choice_is_an_error_and_takes_its_default_where_it_applies(setting, applying, default):
+    section, field, value = default
+    method = [f"method={section}"] if section in list_methods() else []
+    extra = ["data.num_tasks=2"] if "pair" in applying else []
+    as_dict = to_dict(load_config(None, [*method, *extra]))
+    assert as_dict[section][field] is None  # not applying: null in the run's config
+    with pytest.raises(ConfigError, match=f"^{re.escape(setting.split('=')[0])} does nothing here: it applies only to"):
+        load_config(None, [*method, *extra, setting])
+    assert to_dict(load_config(None, [*method, *extra, applying]))[section][field] == value
+    given = yaml.safe_load(setting.split("=")[1])
+    assert to_dict(load_config(None, [*method, *extra, applying, setting]))[section][field] == given
+
+
+def test_replay_fraction_and_per_task_are_one_choice():
+    assert load_config(None, ["method=replay"]).settings("replay").fraction == 0.5
+    assert load_config(None, ["method=replay", "replay.per_task=10"]).settings("replay").fraction is None
+    with pytest.raises(ConfigError, match="^replay.fraction does nothing here: it applies only to replay without per_task"):
+        load_config(None, ["method=replay", "replay.per_task=10", "replay.fraction=0.3"])
+
+
+def test_a_later_layer_drops_the_settings_of_the_choice_it_changes(tmp_path):
+    path = write(tmp_path, "method: [supsup, ewc]\nmodel: {batch_norm: true}\ndata: {benchmark: [split], "
+                           "classes_per_task: 5, label_mode: keep}\nscenario: {name: gnu}\n"
+                           "supsup: {task_inference: binary, transfer: soft, transfer_temperature: 0.3}\n"
+                           "ewc: {mode: online, decay: 0.5}\n")
+    config = load_config(path, ["data.benchmark=[permuted]", "scenario.name=task", "supsup.transfer=mean",
+                                "ewc.mode=separate"])
+    assert (config.data.classes_per_task, config.data.label_mode) == (None, None)
+    supsup = config.settings("supsup")
+    assert (supsup.task_inference, supsup.transfer_protocol, supsup.transfer_temperature) == (None, None, None)
+    assert config.settings("ewc").decay is None
+    # Set again in the later layer, a setting is kept; a change that keeps it applying keeps it.
+    assert load_config(path, ["supsup.transfer=similar"]).settings("supsup").transfer_protocol == "causal"
+    assert load_config(path, ["data.benchmark=[split, rotated]"]).data.classes_per_task == 5
+
+
+def test_the_two_pass_reference_is_the_random_run_without_the_guided_settings():
+    from supermasks.methods.supsup import reference_config
+
+    config = load_config(None, ["model.batch_norm=true", "supsup.transfer=soft", "supsup.transfer_protocol=two_pass",
+                                "supsup.transfer_temperature=0.2"])
+    reference = reference_config(config).settings("supsup")
+    assert (reference.transfer, reference.transfer_protocol, reference.transfer_temperature) == ("random", None, None)
+
+
+def test_idle_settings_follow_every_declared_condition():
+    shared = {"supsup.transfer_temperature": 0.2, "data.classes_per_task": 4, "ewc.decay": 0.5}
+    idle = idle_settings([{"method": ["supsup", "ewc"], "supsup": {"transfer": "similar"}}], shared)
+    assert idle == {"supsup.transfer_temperature": "it applies only to supsup.transfer soft",
+                    "data.classes_per_task": "it applies only to the split benchmark",
+                    "ewc.decay": "it applies only to ewc.mode online"}
+    used = [{"method": ["supsup", "ewc"], "supsup": {"transfer": "soft"}, "data": {"benchmark": ["split"]},
+             "ewc": {"mode": "online"}}]
+    assert idle_settings(used, shared) == {}

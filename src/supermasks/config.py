@@ -16,9 +16,11 @@ and an override names a setting by its dotted key (`training.lr=1e-3`, `ewc.lamb
 loader checks types and the choices of every `Literal` once; a settings class's ValueError
 becomes a ConfigError prefixed with its section. Values are merged layer by layer (file, then
 overrides; a study's base, part, grid point, then overrides): a layer that sets `method` drops the
-earlier layers' sections of methods it no longer lists, and likewise the NNs settings when it
-leaves scenario nns, `density` when it sets the threshold rule, `rotation_step` when its
-benchmarks have no rotated one. Within one layer a setting that does nothing is an error.
+earlier layers' sections of methods it no longer lists, and likewise every setting that applies only
+to a choice the layer changes (declared with `supermasks.conditional.only_when`: the NNs settings
+outside scenario nns, `density` outside the top-k rule, `classes_per_task` without the split
+benchmark, ...). Within one layer a setting that does nothing is an error. Such a setting is None
+where it does not apply and its default where it does, so a config's dict says what a run uses.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import yaml
 
 from supermasks.data.settings import DataSettings
 from supermasks import _typed
+from supermasks.conditional import OnlyWhen, resolved, rules
 from supermasks.errors import ConfigError
 from supermasks.yaml_files import load_yaml_text, read_yaml, read_yaml_file
 from supermasks.methods import list_methods, method_spec
@@ -127,6 +130,32 @@ class ExperimentConfig:
                 raise ValueError(f"{name}: expected {cls.__name__}, got {type(given).__name__}")
             settings[name] = given
         object.__setattr__(self, "method_settings", settings)
+        self._resolve_across_sections()
+
+    def _resolve_across_sections(self) -> None:
+        """Fill in or refuse the settings whose condition is in another section (`supsup.task_inference`
+        applies only to the scenarios that infer tasks)."""
+        for section, settings in [(s, getattr(self, s)) for s in SECTIONS] + list(self.method_settings.items()):
+            changes = {}
+            for name, rule in rules(type(settings)):
+                if "." in rule.key:
+                    value = resolved(f"{section}.{name}", getattr(settings, name), rule, self.value(rule.key))
+                    if value != getattr(settings, name):
+                        changes[name] = value
+            if changes:
+                settings = dataclasses.replace(settings, **changes)
+                if section in SECTIONS:
+                    object.__setattr__(self, section, settings)
+                else:
+                    self.method_settings[section] = settings
+
+    def value(self, key: str) -> Any:
+        """The value of the dotted setting `key` (`"scenario.name"`, `"ewc.mode"`)."""
+        section, *path = key.split(".")
+        node = getattr(self, section) if section in SECTIONS or not path else self.settings(section)
+        for part in path:
+            node = getattr(node, part)
+        return node
 
     def settings(self, method: str) -> Any:
         """The settings of `method` (one of `self.method`)."""
@@ -280,6 +309,36 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def conditions() -> list[tuple[str, str, OnlyWhen]]:
+    """(dotted setting, dotted setting it depends on, rule) for every setting that applies only in some
+    combinations, over every section and method."""
+    classes = [*SECTIONS.items(), *((name, method_spec(name).settings) for name in list_methods())]
+    return [(f"{section}.{name}", rule.key if "." in rule.key else f"{section}.{rule.key}", rule)
+            for section, cls in classes for name, rule in rules(cls)]
+
+
+_ABSENT = object()
+
+
+def _get(values: Mapping[str, Any], key: str) -> Any:
+    """The value at the dotted `key` in nested `values`, or _ABSENT."""
+    node: Any = values
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return node
+
+
+def _pop(values: dict[str, Any], key: str) -> None:
+    *path, leaf = key.split(".")
+    node: Any = values
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(leaf, None)
+
+
 def _layer(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     """`update` (nested) on top of `base`, dropping what `base` set only for a choice `update` changes."""
     out = copy.deepcopy(dict(base))
@@ -287,19 +346,10 @@ def _layer(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]
         kept = update["method"] if isinstance(update["method"], list) else [update["method"]]
         for key in [k for k in out if k in list_methods() and k not in kept and k not in update]:
             del out[key]
-
-    def drop(section: str, key: str, when: bool) -> None:
-        given = update.get(section)
-        if when and isinstance(given, Mapping) and key not in given and isinstance(out.get(section), dict):
-            out[section].pop(key, None)
-
-    scenario, model, data = (update.get(s) if isinstance(update.get(s), Mapping) else {}
-                             for s in ("scenario", "model", "data"))
-    drop("scenario", "nns", "name" in scenario and scenario["name"] != "nns")
-    drop("model", "density", "mask_rule" in model and model["mask_rule"] != "topk")
-    benchmarks = data.get("benchmark", [])
-    drop("data", "rotation_step", "benchmark" in data and "rotated" not in (
-        benchmarks if isinstance(benchmarks, list) else [benchmarks]))
+    for key, condition, rule in conditions():
+        chosen = _get(update, condition)
+        if chosen is not _ABSENT and not rule.applies(chosen) and _get(update, key) is _ABSENT:
+            _pop(out, key)
     return _merge(out, update)
 
 
@@ -338,39 +388,40 @@ def compose(*layers: Mapping[str, Any]) -> ExperimentConfig:
     return _from_values(merged)
 
 
+def _default(key: str) -> Any:
+    """The default of the dotted setting `key` in its settings class."""
+    section, *path = key.split(".")
+    cls = SECTIONS[section] if section in SECTIONS else method_spec(section).settings
+    for part in path:
+        (f,) = [f for f in dataclasses.fields(cls) if f.name == part]
+        value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        cls = type(value)
+    return value
+
+
 def idle_settings(layers: Sequence[Mapping[str, Any]], shared: Mapping[str, Any]) -> dict[str, str]:
     """The settings of `shared` (overrides a study applies to each of its runs) that would do nothing on top
     of one run's `layers`, each with the choice it applies to: a method's section where the run does not run
-    that method, `scenario.nns` outside scenario nns, `model.density` under the threshold rule,
-    `data.rotation_step` without the rotated benchmark. A study leaves them out of that run
+    that method, and every setting declared to apply only to other choices (`scenario.nns` outside scenario
+    nns, `model.density` under the threshold rule, ...). A study leaves them out of that run
     (`without_settings`); one that does nothing in every run is an error."""
     shared = _expand(shared)
     merged: dict[str, Any] = {}
     for layer in (*layers, shared):
         merged = _layer(merged, _expand(layer))
-    default = ExperimentConfig()
-
-    def chosen(section: str, key: str, fallback: Any) -> Any:
-        given = merged.get(section)
-        return given.get(key, fallback) if isinstance(given, Mapping) else fallback
-
-    def listed(value: Any) -> list[Any]:
-        return value if isinstance(value, list) else [value]
-
-    def sets(section: str, key: str) -> bool:
-        given = shared.get(section)
-        return isinstance(given, Mapping) and given.get(key) is not None
-
+    methods = merged.get("method", ExperimentConfig().method)
     idle = {}
     for name in shared:
-        if name in list_methods() and name not in listed(merged.get("method", default.method)):
+        if name in list_methods() and name not in (methods if isinstance(methods, list) else [methods]):
             idle.update(dict.fromkeys(_leaves(name, shared[name]), f"it applies only to runs of method {name!r}"))
-    if sets("scenario", "nns") and chosen("scenario", "name", default.scenario.name) != "nns":
-        idle.update(dict.fromkeys(_leaves("scenario.nns", shared["scenario"]["nns"]), "it applies only to scenario nns"))
-    if sets("model", "density") and chosen("model", "mask_rule", default.model.mask_rule) != "topk":
-        idle["model.density"] = "it applies only to mask_rule topk"
-    if sets("data", "rotation_step") and "rotated" not in listed(chosen("data", "benchmark", default.data.benchmark)):
-        idle["data.rotation_step"] = "it applies only to the rotated benchmark"
+    for key, condition, rule in conditions():
+        given = _get(shared, key)
+        if given is _ABSENT or given is None:
+            continue
+        chosen = _get(merged, condition)
+        if not rule.applies(_default(condition) if chosen is _ABSENT else chosen):
+            for leaf in _leaves(key, given):
+                idle.setdefault(leaf, f"it applies only to {rule.reason}")
     return idle
 
 
@@ -473,6 +524,6 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
 
 
 __all__ = ["NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings",
-           "check_name", "compose", "from_dict", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override",
+           "check_name", "compose", "conditions", "from_dict", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override",
            "parse_overrides", "read_yaml", "read_yaml_file",
            "to_dict", "unknown_key_message", "updated", "valid_keys", "without_settings"]

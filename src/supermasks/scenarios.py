@@ -13,9 +13,10 @@ Two vocabularies name the same settings (ALGORITHMS.md section 1.1):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from supermasks.conditional import complete, only_when
 from supermasks.errors import require_number
 
 Scenario = Literal["task", "domain", "class", "gns", "gnu", "nns"]
@@ -31,7 +32,7 @@ SCENARIOS: dict[str, str] = {
 INFERRED = frozenset({"gns", "gnu"})
 
 
-def scenario_problem(scenario: str, benchmark: str, label_mode: str) -> str | None:
+def scenario_problem(scenario: str, benchmark: str, label_mode: str | None) -> str | None:
     """Why `benchmark` cannot run in `scenario`, or None when the combination is valid."""
     if scenario not in SCENARIOS:
         return f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}"
@@ -79,14 +80,10 @@ class ScenarioSettings:
 
     name: Scenario = "task"  # see SCENARIOS
     inference_batch_size: int = 128  # test images per task inference (1: single-image inference)
-    nns: NNsSettings | None = None  # scenario nns only (its defaults when not given)
+    nns: NNsSettings | None = field(default=None, metadata=only_when(  # its defaults when not given
+        "name", "nns", "scenario nns", default_factory=NNsSettings))
 
     def __post_init__(self) -> None:
+        complete(self)
         if self.inference_batch_size < 1:
             raise ValueError(f"inference_batch_size must be a positive number, got {self.inference_batch_size}")
-        if scenario_of_stream(self.name):
-            if self.nns is None:
-                object.__setattr__(self, "nns", NNsSettings())
-        elif self.nns is not None:
-            raise ValueError(f"nns: new-task detection settings only apply to scenario nns, not {self.name!r}: "
-                             "remove them")

@@ -134,9 +134,35 @@ def test_every_key_has_a_type_these_tests_cover():
     assert TEXT_KEYS and CHOICE_KEYS and OPTIONAL_KEYS and BOOL_KEYS
 
 
+def _split(benchmarks: list[str]) -> bool:
+    return bool({"split", "partitioned"} & set(benchmarks))
+
+
+# The settings that apply only when another one has certain values (README, Configuration): null where they
+# do not apply (given there, an error), their default where they do. key -> (the setting it depends on, a
+# value of it that makes the key apply, whether a value does, the key's default there).
+ONLY_WHEN = {
+    "data.classes_per_task": ("data.benchmark", ["split"], _split, 2),
+    "data.label_mode": ("data.benchmark", ["split"], _split, "remap"),
+    "data.pair_source": ("data.benchmark", ["pair"], lambda b: "pair" in b, "fashion-mnist"),
+    "data.rotation_step": ("data.benchmark", ["rotated"], lambda b: "rotated" in b, None),
+    "model.density": ("model.mask_rule", "topk", lambda r: r == "topk", None),
+    "supsup.task_inference": ("scenario.name", "gnu", lambda s: s in ("gns", "gnu"), "oneshot"),
+    "supsup.inference_objective": ("scenario.name", "gns", lambda s: s in ("gns", "gnu"), "H"),
+    "supsup.transfer_protocol": ("supsup.transfer", "similar", lambda t: t in ("similar", "soft"), "causal"),
+    "supsup.transfer_temperature": ("supsup.transfer", "soft", lambda t: t == "soft", 0.1),
+    "ewc.decay": ("ewc.mode", "online", lambda m: m == "online", 1.0),
+    "replay.fraction": ("replay.per_task", None, lambda n: n is None, 0.5),
+}
+
+
 def context(key: str, value: Any = MISSING) -> dict[str, Any]:
     """The other settings that make `key` (set to `value`) count: its method, its scenario, its rule."""
     section = key.split(".")[0]
+    if key in ONLY_WHEN and value is not None:
+        condition, applying, _, _ = ONLY_WHEN[key]
+        out = {condition: applying, **({"data.num_tasks": 2} if applying == ["pair"] else {})}
+        return {"method": [section], **out} if section in METHODS else out
     if section in METHODS:
         return {"method": [section]}
     if key.startswith("scenario.nns."):
@@ -147,8 +173,6 @@ def context(key: str, value: Any = MISSING) -> dict[str, Any]:
         return {"model.density": 0.5}
     if key == "data.data_dir" and value is not None:
         return {"data.source": "mnist"}  # only IDX sources read a data_dir
-    if key == "data.rotation_step" and value is not None:
-        return {"data.benchmark": ["rotated"]}
     if key == "data.benchmark" and isinstance(value, list) and "pair" in value:
         return {"data.num_tasks": 2}
     return {}
@@ -251,8 +275,9 @@ def valid_values(draw) -> dict[str, Any]:
         values[key] = draw(value_of(key))
     values.update({"method": methods, "data.benchmark": benchmark, "scenario.name": scenario, "model.mask_rule": rule})
     values["model.density"] = draw(_floats("model.density")) if rule == "topk" else None
-    if "rotated" not in benchmark:
-        values["data.rotation_step"] = None
+    for key, (condition, _, applies, _) in ONLY_WHEN.items():
+        if key in values and condition in values and not applies(values[condition]):
+            values[key] = None
     if "pair" in benchmark:
         values["data.num_tasks"] = 2
     if values["data.source"] not in idx_source_names():  # only IDX sources read a data_dir
@@ -264,13 +289,13 @@ def requires(key: str, values: dict[str, Any]) -> set[str]:
     """The keys that must come with `key` for `values[key]` to count (or be allowed)."""
     section = key.split(".")[0]
     if section in METHODS:
-        return {"method"}
+        return {"method", *({ONLY_WHEN[key][0]} if key in ONLY_WHEN and values[key] is not None else set())}
     if key.startswith("scenario.nns."):
         return {"scenario.name"}
     if key in ("model.density", "model.mask_rule"):
         return {"model.density", "model.mask_rule"}
-    if key == "data.rotation_step" and values[key] is not None:
-        return {"data.benchmark"}
+    if key in ONLY_WHEN and values[key] is not None:
+        return {ONLY_WHEN[key][0]}
     if key == "data.benchmark" and "pair" in values[key]:
         return {"data.num_tasks"}
     if key == "data.data_dir" and values[key] is not None:
@@ -302,16 +327,24 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={yaml.safe_dump(value)}"
 
 
+def default_in(config: ExperimentConfig, key: str) -> Any:
+    """`key`'s default in `config`: for a setting that applies only with another one, null or its default."""
+    if key in ONLY_WHEN:
+        condition, _, applies, default = ONLY_WHEN[key]
+        return default if applies(stored(config, condition)) else None
+    return DEFAULTS[key]
+
+
 def _check_values(config: ExperimentConfig, values: dict[str, Any]) -> None:
     """`config` holds `values` (flat), and the defaults everywhere else that exists."""
     for key in KEYS:
         got = stored(config, key)
-        if key in values:
+        if key in values and values[key] is not None:
             assert got == values[key], key
-            if _base(TYPES[key])[0] is float and values[key] is not None:
+            if _base(TYPES[key])[0] is float:
                 assert type(got) is float, key
         elif got is not MISSING:
-            assert got == DEFAULTS[key], key
+            assert got == (None if key in values and key not in ONLY_WHEN else default_in(config, key)), key
     assert (config.scenario.nns is None) == (config.scenario.name != "nns")
 
 
@@ -382,7 +415,7 @@ def test_plain_command_line_spelling_of_scalars(pair, space):
     given_context = [_override(k, v) for k, v in context(key, value).items()]
     config = load_config(None, [*given_context, f"{space}{key}{space}={space}{text}"])
     assert config == from_dict(with_context(key, value))
-    assert stored(config, key) == value
+    assert stored(config, key) == (default_in(config, key) if value is None else value)
 
 
 def _dropped(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -392,10 +425,9 @@ def _dropped(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in out.items() if k.split(".")[0] not in METHODS or k.split(".")[0] in update["method"]}
     if update.get("scenario.name", "nns") != "nns":
         out = {k: v for k, v in out.items() if not k.startswith("scenario.nns.")}
-    if update.get("model.mask_rule", "topk") != "topk":
-        out.pop("model.density", None)
-    if "rotated" not in update.get("data.benchmark", ["rotated"]):
-        out.pop("data.rotation_step", None)
+    for key, (condition, _, applies, _) in ONLY_WHEN.items():
+        if condition in update and not applies(update[condition]):
+            out.pop(key, None)
     return {**out, **update}
 
 
@@ -460,7 +492,8 @@ def test_a_single_string_becomes_a_one_element_list(pair):
 def test_none_is_accepted_exactly_for_optional_fields():
     for key in KEYS:
         if key in OPTIONAL_KEYS:
-            assert stored(from_dict(with_context(key, None)), key) is None
+            config = from_dict(with_context(key, None))
+            assert stored(config, key) == default_in(config, key) and (key in ONLY_WHEN or DEFAULTS[key] is None)
         else:
             with pytest.raises(ConfigError, match=f"^{key}: (expected|unknown value)"):
                 from_dict(with_context(key, None))
@@ -535,7 +568,8 @@ def test_a_wrong_type_in_an_override_or_a_file_raises_config_error(pair):
 
 def _not_a_choice(key: str) -> st.SearchStrategy:
     choices = typing.get_args(_base(TYPES[key])[0])
-    strategy = TEXT.filter(lambda s: s not in choices) | INTS | FLOATS | CONTAINERS | st.none()
+    strategy = TEXT.filter(lambda s: s not in choices) | INTS | FLOATS | CONTAINERS
+    strategy = strategy if key in OPTIONAL_KEYS else strategy | st.none()  # null: "not set", where optional
     # YAML's booleans stand for the words true and false, which may be choices.
     return strategy | st.sampled_from([b for b in (True, False) if str(b).lower() not in choices])
 

@@ -28,7 +28,7 @@ def test_tiny_experiment2_runs_end_to_end_and_resumes_by_unit(tmp_path, log_line
     assert is_transfer_study_file(path)
     study = load_transfer_study(path, [f"run.out_dir={tmp_path / 'runs'}"])
     assert study.transfers == ["random", "mean", "similar", "soft"]  # random first: every mode is compared with it
-    assert study.budgets == [5, 10] and study.benchmarks["permuted"].training.steps_per_task == 10
+    assert study.budgets == [5, 10] and study.benchmarks["permuted"]["random"].training.steps_per_task == 10
     tables = run_transfer_study(study, progress=False)
     ev = tables["evaluation"]
     # benchmarks x seeds x modes x tasks x budgets
@@ -82,7 +82,21 @@ def test_bad_study_files_are_refused_before_any_work(tmp_path, change, message):
 
 def test_a_command_line_setting_for_some_benchmarks_only_skips_the_others(tmp_path):
     study = load_transfer_study(write(tmp_path, TINY), [f"run.out_dir={tmp_path}", "data.rotation_step=5"])
-    assert study.benchmarks["rotated_small"].data.rotation_step == 5.0
-    assert study.benchmarks["permuted"].data.rotation_step is None
-    with pytest.raises(ConfigError, match="ewc.lambda on the command line does nothing for any benchmark"):
+    assert study.benchmarks["rotated_small"]["mean"].data.rotation_step == 5.0
+    assert study.benchmarks["permuted"]["mean"].data.rotation_step is None
+    with pytest.raises(ConfigError, match="ewc.lambda on the command line does nothing in any run of this study"):
         load_transfer_study(write(tmp_path, TINY), ["ewc.lambda=1"])
+
+
+def test_guided_transfer_settings_reach_only_the_modes_they_apply_to(tmp_path):
+    study = load_transfer_study(write(tmp_path, TINY), [f"run.out_dir={tmp_path}", "supsup.transfer_temperature=0.5",
+                                                        "supsup.transfer_protocol=two_pass"])
+    units = study.benchmarks["permuted"]
+    got = {t: (c.settings("supsup").transfer, c.settings("supsup").transfer_protocol,
+               c.settings("supsup").transfer_temperature) for t, c in units.items()}
+    assert got == {"random": ("random", None, None), "mean": ("mean", None, None),
+                   "similar": ("similar", "two_pass", None), "soft": ("soft", "two_pass", 0.5)}
+    only_random = {**TINY, "transfer_study": {**TINY["transfer_study"], "transfers": ["random", "mean"]}}
+    with pytest.raises(ConfigError, match="supsup.transfer_temperature on the command line does nothing in any run "
+                                          r"of this study \(it applies only to supsup.transfer soft\)"):
+        load_transfer_study(write(tmp_path, only_random), ["supsup.transfer_temperature=0.5"])

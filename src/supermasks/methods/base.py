@@ -115,6 +115,8 @@ class MethodSpec:
     scenarios: frozenset[str]
     settings: type
     check: Callable[["ExperimentConfig"], None] = lambda config: None  # raise ConfigError on bad combinations
+    # Refuses a task sequence the configured method cannot learn (ConfigError), before any training.
+    check_tasks: Callable[["ExperimentConfig", list[Task]], None] = lambda config, tasks: None
     # When set, the runner builds the method with this instead, from the whole task sequence:
     # SupSup's two-pass transfer trains a reference run on every task before the real one starts.
     build_for_tasks: Callable[["ExperimentConfig", list[Task], bool], Method] | None = None  # (config, tasks, progress)

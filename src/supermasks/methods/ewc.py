@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
+from supermasks.conditional import complete, only_when
 from supermasks.data.task import Task
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
@@ -203,14 +204,16 @@ class EWCSettings:
     samples: int = 200  # samples of the finished task used to estimate the diagonal Fisher
     fisher_label: FisherLabel = "predicted"  # "predicted" (model's own prediction) or "true"
     mode: Mode = "separate"  # "separate": one penalty per earlier task; "online": one running Fisher
-    decay: float = 1.0  # online mode: old Fisher is multiplied by this before adding the new one
+    decay: float | None = field(default=None, metadata=only_when(  # old Fisher's factor before adding the new one
+        "mode", "online", "ewc.mode online", default=1.0))
 
     def __post_init__(self) -> None:
+        complete(self)
         if not (math.isfinite(self.lam) and self.lam >= 0):
             raise ValueError(f"lambda must be a finite number >= 0 (0 turns the penalty off), got {self.lam}")
         if self.samples < 1:
             raise ValueError(f"samples must be >= 1 (samples per Fisher estimate), got {self.samples}")
-        if not 0.0 <= self.decay <= 1.0:
+        if self.decay is not None and not 0.0 <= self.decay <= 1.0:
             raise ValueError(f"decay must be in [0, 1], got {self.decay}")
 
 
@@ -218,7 +221,7 @@ def from_config(config: "ExperimentConfig") -> EWC:
     settings: EWCSettings = config.settings("ewc")
     return EWC(_dense.build_network(config), **_dense.training_kwargs(config), lam=settings.lam,
                samples=settings.samples, fisher_label=settings.fisher_label, mode=settings.mode,
-               decay=settings.decay)
+               **({} if settings.decay is None else {"decay": settings.decay}))
 
 
 SPEC = MethodSpec(from_config, "elastic weight consolidation: a Fisher-weighted pull towards earlier tasks' weights",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from supermasks.conditional import complete, only_when
 from supermasks.data.task import Task
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
@@ -180,10 +181,10 @@ class Replay:
 MIXES = ("batch", "concat")
 
 
-def hyperparameter_problem(fraction: float, per_task: int | None, budget: int | None, selection: str,
+def hyperparameter_problem(fraction: float | None, per_task: int | None, budget: int | None, selection: str,
                            mix: str = "batch", prefix: str = "") -> str | None:
     """Why these replay settings are invalid (names carry `prefix`), or None when they are fine."""
-    if not 0.0 <= fraction <= 1.0:  # also rejects NaN
+    if fraction is not None and not 0.0 <= fraction <= 1.0:  # also rejects NaN
         return f"{prefix}fraction must be in [0, 1], got {fraction}"
     if per_task is not None and per_task < 0:
         return f"{prefix}per_task must be a non-negative count, got {per_task}"
@@ -200,13 +201,17 @@ def hyperparameter_problem(fraction: float, per_task: int | None, budget: int | 
 class ReplaySettings:
     """The `replay` section: how much of each finished task is kept, which samples, and how they are mixed."""
 
-    fraction: float = 0.5  # fraction of each finished task's training set kept (with a budget: offered to the reservoir)
-    per_task: int | None = None  # a count per task instead of a fraction
+    # The fraction of each finished task's training set kept (with a budget: offered to the reservoir),
+    # unless per_task gives a count per task instead.
+    fraction: float | None = field(default=None, metadata=only_when(
+        "per_task", None, "replay without per_task", default=0.5))
+    per_task: int | None = None
     budget: int | None = None  # total buffer size across tasks (reservoir), or no limit
     selection: Literal["random", "uncertain", "misclassified", "balanced"] = "random"  # see _selection.SELECTIONS
     mix: Literal["batch", "concat"] = "batch"  # "batch": each batch adds as many buffer samples; "concat": data + buffer
 
     def __post_init__(self) -> None:
+        complete(self)
         problem = hyperparameter_problem(self.fraction, self.per_task, self.budget, self.selection, self.mix)
         if problem:
             raise ValueError(problem)
@@ -214,8 +219,8 @@ class ReplaySettings:
 
 def from_config(config: "ExperimentConfig") -> Replay:
     settings: ReplaySettings = config.settings("replay")
-    return Replay(_dense.build_network(config), **_dense.training_kwargs(config), fraction=settings.fraction,
-                  per_task=settings.per_task, budget=settings.budget, selection=settings.selection,
+    return Replay(_dense.build_network(config), **_dense.training_kwargs(config),
+                  **({} if settings.fraction is None else {"fraction": settings.fraction}), per_task=settings.per_task, budget=settings.budget, selection=settings.selection,
                   mix=settings.mix, eval_batch_size=config.run.eval_batch_size)
 
 

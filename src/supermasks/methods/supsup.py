@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
+from supermasks.conditional import complete, only_when
 from supermasks.data.task import Task
 from supermasks.errors import ConfigError, require_number
 from supermasks.inference import (OBJECTIVES, MaskBank, infer_per_image, infer_per_image_binary,
@@ -28,6 +29,7 @@ from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, grow_tasks, load_network, masked_layers,
                                norm_layers, num_tasks, set_task, task_scores, task_signature)
 from supermasks.models.layers import score_init
+from supermasks.scenarios import INFERRED
 from supermasks.seeds import streams
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
 
@@ -272,14 +274,25 @@ class SupSup:
 class SupSupSettings:
     """The `supsup` section: task inference (scenarios gns/gnu) and transfer (ALGORITHMS.md 1.5 and 3)."""
 
-    task_inference: Literal["oneshot", "binary", "signature"] = "oneshot"  # "signature": nearest BN signature, needs batch_norm
-    inference_objective: Literal["H", "G"] = "H"  # "H": output entropy; "G": logsumexp through the extra s-neurons
+    # How a test batch's task is found: "oneshot", "binary", or "signature" (nearest BN signature,
+    # needs batch_norm), and the objective: "H" (output entropy) or "G" (logsumexp through the extra
+    # s-neurons). The config fills them in for the scenarios that infer tasks (gns, gnu).
+    task_inference: Literal["oneshot", "binary", "signature"] | None = field(default=None, metadata=only_when(
+        "scenario.name", INFERRED, "scenarios gns and gnu", default="oneshot"))
+    inference_objective: Literal["H", "G"] | None = field(default=None, metadata=only_when(
+        "scenario.name", INFERRED, "scenarios gns and gnu", default="H"))
     transfer: Literal["random", "mean", "similar", "soft"] = "random"  # "similar"/"soft" need batch_norm
-    transfer_protocol: Literal["causal", "two_pass"] = "causal"  # "causal": probe batch; "two_pass": a reference run's signatures
-    transfer_temperature: float = 0.1  # "soft": softmax(|cos| / temperature); |cos| differences are small
+    # Guided transfer's similarities: "causal" (a probe batch) or "two_pass" (a reference run's signatures).
+    transfer_protocol: Literal["causal", "two_pass"] | None = field(default=None, metadata=only_when(
+        "transfer", GUIDED, "supsup.transfer similar or soft", default="causal"))
+    # "soft": softmax(|cos| / temperature); |cos| differences are small.
+    transfer_temperature: float | None = field(default=None, metadata=only_when(
+        "transfer", "soft", "supsup.transfer soft", default=0.1))
 
     def __post_init__(self) -> None:
-        require_number("transfer_temperature", self.transfer_temperature)
+        complete(self)
+        if self.transfer_temperature is not None:
+            require_number("transfer_temperature", self.transfer_temperature)
 
 
 def from_config(config: "ExperimentConfig",
@@ -292,10 +305,14 @@ def from_config(config: "ExperimentConfig",
                         density=arch.density if arch.density is not None else 0.5, batch_norm=arch.batch_norm,
                         seed=streams(config.seed).weights)
     return SupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
-                  steps_per_task=training.steps_per_task, seed=config.seed, task_inference=settings.task_inference,
-                  inference_objective=settings.inference_objective, transfer=settings.transfer,
-                  transfer_protocol=settings.transfer_protocol, transfer_temperature=settings.transfer_temperature,
-                  reference_signatures=reference_signatures)
+                  steps_per_task=training.steps_per_task, seed=config.seed, transfer=settings.transfer,
+                  reference_signatures=reference_signatures, **_given(settings, "task_inference", "inference_objective",
+                                                                      "transfer_protocol", "transfer_temperature"))
+
+
+def _given(settings: SupSupSettings, *names: str) -> dict[str, Any]:
+    """The conditional settings that apply (not None); SupSup's own defaults stand for the others, unused."""
+    return {name: getattr(settings, name) for name in names if getattr(settings, name) is not None}
 
 
 def needs_reference(config: "ExperimentConfig") -> bool:
@@ -313,7 +330,7 @@ def reference_config(config: "ExperimentConfig") -> "ExperimentConfig":
     """
     from supermasks.config import updated  # config imports the methods: only at call time
 
-    return updated(config, {"supsup.transfer": "random", "supsup.transfer_protocol": "causal"})
+    return updated(config, {"supsup.transfer": "random"})  # drops the guided transfer's protocol and temperature
 
 
 
@@ -351,7 +368,17 @@ def check(config: "ExperimentConfig") -> None:
                           "set model.batch_norm=true")
 
 
+def check_tasks(config: "ExperimentConfig", tasks: list[Task]) -> None:
+    """The G objective reads the extra output neurons (s-neurons): there must be some past every task's classes."""
+    if config.settings("supsup").inference_objective != "G":
+        return
+    needed = max(task.num_classes for task in tasks)
+    if config.model.output_size <= needed:
+        raise ConfigError(f"inference_objective G needs extra output neurons: output_size ({config.model.output_size}) "
+                          f"must exceed the {needed} classes of a task")
+
+
 SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fixed random weights; "
                   "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}),
-                  settings=SupSupSettings, check=check,
+                  settings=SupSupSettings, check=check, check_tasks=check_tasks,
                   build_for_tasks=build_for_tasks, scores_per_task=True)

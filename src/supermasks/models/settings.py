@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from supermasks.conditional import complete, only_when
 from supermasks.errors import require_number
 from supermasks.models.networks import ARCHITECTURES
 
@@ -18,10 +19,12 @@ class ModelSettings:
     arch: str = "fc-300-300"  # a name of `ARCHITECTURES`
     output_size: int = 10
     mask_rule: MaskRule = "threshold"  # "threshold": keep s >= 0; "topk": keep the top `density` of |s|
-    density: float | None = None  # topk only (required there): fraction of weights kept
+    density: float | None = field(default=None, metadata=only_when(  # fraction of weights kept (required)
+        "mask_rule", "topk", "mask_rule topk"))
     batch_norm: bool = False  # per-task non-affine BatchNorm after each hidden layer
 
     def __post_init__(self) -> None:
+        complete(self)
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"arch: unknown value {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
         if self.output_size < 1:
@@ -30,9 +33,6 @@ class ModelSettings:
             if self.density is None:
                 raise ValueError("density is required by mask_rule topk (the fraction of weights kept, in (0, 1])")
             require_number("density", self.density, maximum=1.0)
-        elif self.density is not None:
-            raise ValueError(f"density does nothing under mask_rule {self.mask_rule} (it keeps s >= 0): "
-                             "remove it, or set mask_rule topk")
 
 
 __all__ = ["MaskRule", "ModelSettings"]

@@ -9,7 +9,6 @@ from supermasks.data import Dataset, Task, load_source, make_benchmark
 from supermasks.errors import DataError
 from supermasks.models.networks import INPUT_SIZE
 from supermasks.methods import Method, method_spec
-from supermasks.scenarios import INFERRED
 
 
 def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> list[Task]:
@@ -20,16 +19,16 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
     for data in (dataset, second):
         if data is not None:
             check_image_size(config, data)
-    tasks = make_benchmark(benchmark, dataset, num_tasks=config.data.num_tasks, seed=config.seed,
-                           classes_per_task=config.data.classes_per_task, label_mode=config.data.label_mode, second=second,
-                           rotation_step=config.data.rotation_step)
+    # None where the config's benchmarks have no split one: make_benchmark's own defaults, unused, stand.
+    split = {"classes_per_task": config.data.classes_per_task, "label_mode": config.data.label_mode}
+    tasks = make_benchmark(benchmark, dataset, num_tasks=config.data.num_tasks, seed=config.seed, second=second,
+                           rotation_step=config.data.rotation_step,
+                           **{key: value for key, value in split.items() if value is not None})
     needed = max(t.num_classes for t in tasks)
     if config.model.output_size < needed:
         raise ConfigError(f"output_size {config.model.output_size} is smaller than the {needed} classes of {benchmark}")
-    if (config.scenario.name in INFERRED and "supsup" in config.method
-            and config.settings("supsup").inference_objective == "G" and config.model.output_size <= needed):
-        raise ConfigError(f"inference_objective G needs extra output neurons: output_size ({config.model.output_size}) "
-                          f"must exceed the {needed} classes of {benchmark}")
+    for name in config.method:
+        method_spec(name).check_tasks(config, tasks)
     return tasks
 
 

@@ -60,7 +60,7 @@ class TransferStudy:
 
     name: str
     out_dir: str
-    benchmarks: dict[str, ExperimentConfig]
+    benchmarks: dict[str, dict[str, ExperimentConfig]]  # benchmark -> transfer mode -> the config of its runs
     transfers: list[str]
     budgets: list[int]
     seeds: list[int]
@@ -114,16 +114,24 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
         check_name(str(name), f"{path}: benchmark name")
     cli = parse_overrides(overrides)
     budget = {"training": {"steps_per_task": budgets[-1]}}
-    configs = {}
-    idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing for every benchmark so far
+    configs: dict[str, dict[str, ExperimentConfig]] = {}
+    idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing in every run so far
     for name, settings in benches.items():
-        try:
-            # A command-line setting for some benchmarks only (`data.rotation_step=5`) skips the others.
-            idle = idle_settings([loaded, budget, settings or {}], cli)
-            config = compose(loaded, budget, settings or {}, {"name": f"{study_name}-{name}"}, without_settings(cli, idle))
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: benchmark {name}: {exc}") from None
-        idle_everywhere = idle if idle_everywhere is None else {k: idle[k] for k in idle_everywhere if k in idle}
+        configs[name] = {}
+        for transfer in transfers:
+            unit = {"supsup": {"transfer": transfer}, "scenario": {"name": "task"}}
+            try:
+                # A command-line setting for some runs only (`data.rotation_step=5`, `supsup.transfer_temperature=1`)
+                # skips the others.
+                idle = idle_settings([loaded, budget, settings or {}, unit], cli)
+                config = compose(loaded, budget, settings or {}, unit, {"name": f"{study_name}-{name}"},
+                                 without_settings(cli, idle))
+                validate(config)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: benchmark {name}, transfer {transfer}: {exc}") from None
+            idle_everywhere = idle if idle_everywhere is None else {k: idle[k] for k in idle_everywhere if k in idle}
+            configs[name][transfer] = config
+        config = configs[name]["random"]
         if len(config.data.benchmark) != 1:
             raise ConfigError(f"benchmark {name}: give exactly one data.benchmark, got {config.data.benchmark}")
         if config.method != ["supsup"]:
@@ -132,18 +140,13 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
             raise ConfigError(f"benchmark {name}: similarity needs per-task BatchNorm signatures: set model.batch_norm=true")
         if config.training.steps_per_task != budgets[-1]:
             raise ConfigError(f"benchmark {name}: training.steps_per_task is the largest budget ({budgets[-1]}); do not set it")
-        for transfer in transfers:
-            try:
-                validate(updated(config, {"supsup.transfer": transfer, "scenario.name": "task"}))
-            except ConfigError as exc:
-                raise ConfigError(f"benchmark {name}, transfer {transfer}: {exc}") from None
-        configs[name] = config
     if idle_everywhere:
         key, why = next(iter(idle_everywhere.items()))
-        raise ConfigError(f"{path}: {key} on the command line does nothing for any benchmark of this study ({why}): remove it")
-    out_dir = next(iter(configs.values())).run.out_dir
+        raise ConfigError(f"{path}: {key} on the command line does nothing in any run of this study ({why}): remove it")
+    out_dir = next(iter(configs.values()))["random"].run.out_dir
     source = {"transfers": transfers, "budgets": budgets, "seeds": seeds,
-              "benchmarks": {n: to_dict(updated(c, {"run.out_dir": ""})) for n, c in configs.items()}}
+              "benchmarks": {n: {t: to_dict(updated(c, {"run.out_dir": ""})) for t, c in units.items()}
+                             for n, units in configs.items()}}
     return TransferStudy(study_name, out_dir, configs, transfers, budgets, seeds, source)
 
 
@@ -243,9 +246,11 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
     directory = study.directory()
     check_writable(directory)
     # Every data source before any training: a missing one fails now, not after hours of work.
-    datasets = {bench: load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
-                for bench, config in study.benchmarks.items()}
-    for bench, config in study.benchmarks.items():  # one seed's tasks are held at a time
+    datasets = {bench: load_source(units["random"].data.source,
+                                   Path(units["random"].data.data_dir) if units["random"].data.data_dir else None)
+                for bench, units in study.benchmarks.items()}
+    for bench, units in study.benchmarks.items():  # one seed's tasks are held at a time
+        config = units["random"]
         check_memory(config, len(datasets[bench].x_train) + len(datasets[bench].x_test), datasets[bench].x_train[0].numel())
     with sigterm_as_interrupt(), run_lock(directory):
         try:
@@ -260,18 +265,19 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
 def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progress: bool) -> dict[str, pd.DataFrame]:
     write_json(directory / "study.json", study.source)
     evaluation, alphas, prediction = [], [], []
-    for bench, config in study.benchmarks.items():
+    for bench, units in study.benchmarks.items():
         dataset = datasets[bench]
+        # The guided modes' two_pass protocol reads the random run's signatures, kept only in memory.
+        two_pass = any(c.settings("supsup").transfer_protocol == "two_pass" for c in units.values())
         for seed in study.seeds:
-            seeded = updated(config, {"seed": seed})
-            tasks = build_tasks(seeded, config.data.benchmark[0], dataset)
+            tasks = build_tasks(updated(units["random"], {"seed": seed}), units["random"].data.benchmark[0], dataset)
             reference = None
             for transfer in study.transfers:
+                seeded = updated(units[transfer], {"seed": seed})
                 paths = _unit_paths(directory, bench, seed, transfer)
                 key = {"benchmark": bench, "seed": seed, "transfer": transfer}
                 problem = _unit_problem(directory, paths)
-                if problem is None and not (
-                        transfer == "random" and seeded.settings("supsup").transfer_protocol == "two_pass"):
+                if problem is None and not (transfer == "random" and two_pass):
                     log.info(f"{bench} seed {seed} {transfer}: already done")
                 else:
                     if problem:
@@ -284,7 +290,7 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
                     if transfer == "random":
                         reference = method.signatures_  # the "classic" run of the two-pass protocol
                         similarity = _write_similarity(directory, bench, seed, method)
-                    pred = signature_prediction(method, tasks, config.scenario.inference_batch_size)
+                    pred = signature_prediction(method, tasks, seeded.scenario.inference_batch_size)
                     for name, frame in (("evaluation", ev), ("alphas", al), ("prediction", pred)):
                         write_csv(paths[name], frame)
                     _record_unit(directory, paths, similarity)

@@ -1,0 +1,88 @@
+"""Settings that apply only in some combinations, declared where they are defined.
+
+A settings field that does something only when another setting has certain values (`density` only
+under `mask_rule: topk`, `classes_per_task` only for the split benchmark) declares so in its field
+metadata with `only_when(...)` and defaults to None, meaning "not set". Its settings class calls
+`complete(self)` first thing in `__post_init__`: where the field applies and was not given it takes
+its default; where it does not apply and was given, that is an error (a setting that does nothing
+is never silently accepted). A condition on another section (`"scenario.name"`) is resolved by the
+experiment config, which knows every section (`supermasks.config`).
+
+The same declarations let the config loader drop a setting an earlier layer made for a choice a
+later layer changes, and let a study leave out an override that does nothing in one of its runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+_KEY = "only_when"
+
+
+@dataclass(frozen=True)
+class OnlyWhen:
+    """A setting applies only when the setting `key` (a field of the same section, or a dotted
+    `section.field`) has a value in `values` (for a list value: holds one of them)."""
+
+    key: str
+    values: frozenset[Any]
+    reason: str  # what it applies to, for messages: "the split benchmark", "mask_rule topk"
+    default: Any = None  # its value where it applies and is not given (None: required or resolved by its class)
+    default_factory: Callable[[], Any] | None = None
+
+    def applies(self, value: Any) -> bool:
+        """Whether the setting does something when the condition's setting has `value`."""
+        items = value if isinstance(value, (list, tuple)) else [value]
+        try:
+            return any(item in self.values for item in items)
+        except TypeError:  # unhashable: not a valid value of the condition, which its own check reports
+            return False
+
+    def fallback(self) -> Any:
+        return self.default_factory() if self.default_factory is not None else self.default
+
+
+def only_when(key: str, values: Any, reason: str, *, default: Any = None,
+              default_factory: Callable[[], Any] | None = None, **metadata: Any) -> dict[str, Any]:
+    """Field metadata declaring that a setting applies only when `key` is one of `values`."""
+    chosen = frozenset(values) if isinstance(values, (set, frozenset, list, tuple)) else frozenset({values})
+    return {**metadata, _KEY: OnlyWhen(key, chosen, reason, default, default_factory)}
+
+
+def rule_of(f: dataclasses.Field) -> OnlyWhen | None:
+    """The field's `only_when` declaration, if any."""
+    return f.metadata.get(_KEY)
+
+
+def rules(cls: type) -> Iterator[tuple[str, OnlyWhen]]:
+    """(field name, rule) for each conditional field of the settings class `cls`."""
+    for f in dataclasses.fields(cls):
+        rule = rule_of(f)
+        if rule is not None:
+            yield f.name, rule
+
+
+def resolved(name: str, value: Any, rule: OnlyWhen, condition: Any) -> Any:
+    """`value` of the setting `name` given its condition's value: its default where it applies and is
+    unset; ValueError where it is set and does not apply."""
+    if rule.applies(condition):
+        return rule.fallback() if value is None else value
+    if value is not None:
+        raise ValueError(f"{name} does nothing here: it applies only to {rule.reason} ({rule.key} is "
+                         f"{condition!r}): remove it")
+    return None
+
+
+def complete(settings: Any) -> None:
+    """Resolve the conditional fields of the frozen `settings` whose condition is in the same section;
+    call it first in `__post_init__`."""
+    for name, rule in rules(type(settings)):
+        if "." not in rule.key:
+            value = resolved(name, getattr(settings, name), rule, getattr(settings, rule.key))
+            object.__setattr__(settings, name, value)
+
+
+__all__ = ["OnlyWhen", "complete", "only_when", "resolved", "rule_of", "rules"]
