@@ -26,7 +26,7 @@ def poisoned_second_task(monkeypatch):
 
     def build(config, benchmark, dataset):
         tasks = real(config, benchmark, dataset)
-        tasks[1] = dataclasses.replace(tasks[1], x_train=torch.full_like(tasks[1].x_train, float("nan")))
+        tasks[1] = dataclasses.replace(tasks[1], x_train=torch.full(tasks[1].x_train.shape, float("nan")))
         return tasks
 
     monkeypatch.setattr(experiment, "build_tasks", build)

@@ -12,6 +12,7 @@ from .errors import (
     TrailingBytesError,
     TruncatedFileError,
 )
+from .images import Images, TaskImages, materialize
 from .idx import read_idx, read_idx_pair, write_idx
 from .sources import Dataset, SourceInfo, list_sources, load_source
 from .task import Task
@@ -29,6 +30,8 @@ __all__ = [
     "SourceInfo",
     "SourceUnavailableError",
     "Task",
+    "TaskImages",
+    "Images",
     "TrailingBytesError",
     "TruncatedFileError",
     "cached",
@@ -38,6 +41,7 @@ __all__ = [
     "list_sources",
     "load_source",
     "make_benchmark",
+    "materialize",
     "normalize",
     "read_idx",
     "read_idx_pair",

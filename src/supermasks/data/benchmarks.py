@@ -9,7 +9,8 @@ import torch
 
 from .sources import Dataset
 from .task import Task
-from .transforms import normalize, permute_pixels, rotate
+from .images import TaskImages
+from .transforms import rotation_index
 from supermasks.seeds import streams
 
 _BENCHMARKS: dict[str, str] = {
@@ -37,16 +38,16 @@ def _require_int(name: str, value: object, minimum: int) -> int:
 
 
 def _all_classes_task(
-    dataset: Dataset, task_id: int, name: str, x_train: torch.Tensor, x_test: torch.Tensor
+    dataset: Dataset, task_id: int, name: str, images: tuple[TaskImages, TaskImages]
 ) -> Task:
-    """A task over every class, from transformed uint8 images (N, H, W)."""
+    """A task over every class: the data set's labels, shared, and images read through a map."""
     return Task(
         task_id=task_id,
         name=name,
-        x_train=normalize(x_train),
-        y_train=dataset.y_train.clone(),
-        x_test=normalize(x_test),
-        y_test=dataset.y_test.clone(),
+        x_train=images[0],
+        y_train=dataset.y_train,
+        x_test=images[1],
+        y_test=dataset.y_test,
         classes=tuple(range(dataset.num_classes)),
         num_classes=dataset.num_classes,
     )
@@ -57,9 +58,9 @@ def _permuted(dataset: Dataset, num_tasks: int, seed: int) -> list[Task]:
     tasks = []
     for i in range(num_tasks):
         perm = np.random.RandomState(streams(seed).permutation(i)).permutation(pixels)
-        x_train = permute_pixels(dataset.x_train, perm)
-        x_test = permute_pixels(dataset.x_test, perm)
-        tasks.append(_all_classes_task(dataset, i, f"permuted-{i}", x_train, x_test))
+        source = torch.from_numpy(perm).to(device=dataset.x_train.device, dtype=torch.long)
+        images = (TaskImages(dataset.x_train, source=source), TaskImages(dataset.x_test, source=source))
+        tasks.append(_all_classes_task(dataset, i, f"permuted-{i}", images))
     return tasks
 
 
@@ -70,12 +71,14 @@ def _rotated(dataset: Dataset, num_tasks: int, step: float | None) -> list[Task]
             raise ValueError(f"rotated: at most 360 tasks (one degree apart), got {num_tasks}")
     elif not 0 < step <= 360:
         raise ValueError(f"rotation_step must be in (0, 360] degrees, got {step}")
+    _, height, width = dataset.x_train.shape
     tasks = []
     for i in range(num_tasks):
         angle = i * step
-        # rotate() fills with raw 0 before normalize(), so the fill is black, not the mean.
-        x_train, x_test = rotate(dataset.x_train, angle), rotate(dataset.x_test, angle)
-        tasks.append(_all_classes_task(dataset, i, f"rotated-{angle:g}deg", x_train, x_test))
+        # The fill is raw 0 before normalisation, so it is black, not the mean (as `rotate` gives).
+        index = rotation_index(height, width, angle)
+        images = (TaskImages.from_index(dataset.x_train, index), TaskImages.from_index(dataset.x_test, index))
+        tasks.append(_all_classes_task(dataset, i, f"rotated-{angle:g}deg", images))
     return tasks
 
 
@@ -128,10 +131,10 @@ def split_classes(
 
 def _select(
     x: torch.Tensor, y: torch.Tensor, classes: tuple[int, ...], lut: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    keep = torch.isin(y, torch.tensor(classes, dtype=y.dtype))
+) -> tuple[TaskImages, torch.Tensor]:
+    keep = torch.isin(y, torch.tensor(classes, dtype=y.dtype, device=y.device))
     labels = y[keep] if lut is None else lut[y[keep]]
-    return normalize(x[keep]), labels
+    return TaskImages(x, rows=keep.nonzero().squeeze(1)), labels
 
 
 def _split(
@@ -175,6 +178,11 @@ def make_benchmark(
 ) -> list[Task]:
     """Build `num_tasks` tasks from `dataset`, images normalised to float32 (N, 1, H, W).
 
+    Each task's images are a `TaskImages`: the data set's uint8 images, shared by every task
+    and not copied, seen through the task's row selection and pixel map, and normalised batch
+    by batch as they are indexed. Tasks over every class share the data set's label tensors.
+    The data set must not be modified while its tasks are in use.
+
     `classes_per_task` and `label_mode` ("remap": labels 0..c-1 in sorted class order;
     "keep": the original labels) apply to the split benchmark only. The pair benchmark has
     exactly two tasks: all of `dataset`, then all of `second` (the EWC tutorial's MNIST then
@@ -194,7 +202,7 @@ def make_benchmark(
             raise ValueError("the pair benchmark needs a second dataset")
         if num_tasks != 2:
             raise ValueError(f"the pair benchmark has exactly 2 tasks, got num_tasks={num_tasks}")
-        return [_all_classes_task(d, i, f"pair-{i}-{d.name}", d.x_train, d.x_test)
+        return [_all_classes_task(d, i, f"pair-{i}-{d.name}", (TaskImages(d.x_train), TaskImages(d.x_test)))
                 for i, d in enumerate((dataset, second))]
     if canonical == "permuted":
         return _permuted(dataset, num_tasks, seed)

@@ -6,21 +6,26 @@ from dataclasses import dataclass
 
 import torch
 
+from .images import Images
+
 
 @dataclass(frozen=True)
 class Task:
     """One task of a continual-learning benchmark.
 
-    Images are float32, normalised, shaped (N, 1, 28, 28); labels are int64 (N,).
+    Images are float32, normalised, shaped (N, 1, 28, 28): either a tensor, or a `TaskImages`
+    (what `make_benchmark` gives) that computes them batch by batch when indexed; `x[idx]` with
+    a slice or an int64 index tensor gives a float tensor either way, and
+    `data.images.materialize(x)` the whole set. Labels are int64 (N,).
     `classes` are the original class ids this task draws from (before any remapping), and
     `num_classes` the number of distinct labels its `y_*` tensors use.
     """
 
     task_id: int
     name: str
-    x_train: torch.Tensor  # (N, 1, H, W) float32
+    x_train: Images  # (N, 1, H, W) float32
     y_train: torch.Tensor  # (N,) int64
-    x_test: torch.Tensor  # (M, 1, H, W) float32
+    x_test: Images  # (M, 1, H, W) float32
     y_test: torch.Tensor  # (M,) int64
     classes: tuple[int, ...]
     num_classes: int

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from supermasks.data.images import materialize
 from supermasks.data.task import Task
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
@@ -39,14 +40,15 @@ class Joint:
         self.steps_per_task = steps_per_task
         self.seed = seed
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
-        # task id -> (images, labels) of its training set: the Task's own tensors, shared, not copied.
+        # task id -> (images, labels) of its training set: the Task's own tensors, shared, not copied
+        # (images a Task computes per batch are computed in full once).
         self.seen_: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def begin_task(self, task: Task) -> None:
         _dense.begin_task(self.model, self.scenario, task, self.seed)
 
     def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
-        self.seen_[task.task_id] = (task.x_train, task.y_train)
+        self.seen_[task.task_id] = (materialize(task.x_train), task.y_train)
         # train_task samples from one tensor, so the union is concatenated for this call only;
         # between tasks the method holds nothing but the references in `seen_`.
         x = torch.cat([x for x, _ in self.seen_.values()])

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from supermasks.conditional import complete, only_when
+from supermasks.data.images import materialize
 from supermasks.data.task import Task
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
@@ -107,7 +108,7 @@ class Replay:
         """(images, labels, head ids or None): the task's training data followed by the buffer."""
         if self.buffer_size() == 0:
             return task.x_train, task.y_train, None
-        x = torch.cat([task.x_train, self.buffer_x_])
+        x = torch.cat([materialize(task.x_train), self.buffer_x_])
         y = torch.cat([task.y_train, self.buffer_y_])
         if self.scenario != "task":
             return x, y, None  # one shared head serves every sample

@@ -121,7 +121,8 @@ def infer_and_classify(method: InfersTasks, task: Task, batch_size: int, *,
     correct, right_task, guesses = 0, 0, []
     per_image = None
     if batch_size == 1 and isinstance(method, InfersPerImage):
-        per_image = torch.cat([method.infer_task_per_image(chunk) for chunk in task.x_test.split(256)]).tolist()
+        per_image = torch.cat([method.infer_task_per_image(task.x_test[i:i + 256])
+                               for i in range(0, len(task.x_test), 256)]).tolist()
     for i in range(0, len(task.y_test), batch_size):
         xb, yb = task.x_test[i:i + batch_size], task.y_test[i:i + batch_size]
         guess = per_image[i] if per_image is not None else method.infer_task(xb)

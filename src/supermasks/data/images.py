@@ -1,0 +1,130 @@
+"""A task's images computed per batch: shared uint8 base images, a row selection and a pixel map.
+
+A benchmark task is its data set's images seen through a fixed transform: a pixel permutation
+or a nearest-neighbour rotation reads every output pixel from one input pixel (or a fill), and
+a split task keeps some rows. `TaskImages` stores only that map (a few KB) next to a reference
+to the uint8 images every task of the benchmark shares, and produces the float32 normalised
+(B, 1, H, W) batch when a batch is indexed. The values are those of transforming and
+normalising the whole set up front, bit for bit: normalisation is elementwise, and gathering
+pixels commutes with it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from .transforms import normalize
+
+Index = int | slice | torch.Tensor
+
+
+@runtime_checkable
+class Images(Protocol):
+    """What consumers need of a task's images: a count, a shape, and float batches by index.
+
+    Both a float32 (N, 1, H, W) tensor and `TaskImages` satisfy it; `x[idx]` with a slice or
+    an int64 index tensor gives a float32 (B, 1, H, W) tensor.
+    """
+
+    @property
+    def shape(self) -> torch.Size: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: Index) -> torch.Tensor: ...
+
+
+class TaskImages:
+    """Images of one task: `base[rows]`, pixels read through `source`, normalised per batch.
+
+    base: uint8 (N, H, W), shared by every task built from it, never written.
+    rows: int64 (M,) rows of `base` this task uses, in order; None for all of them.
+    source: int64 (H*W,) for each output pixel (row-major) the input pixel it copies; None
+        for the identity.
+    outside: bool (H*W,) output pixels that read no input pixel and take raw value 0 before
+        normalisation (a rotation's uncovered corners); None when there are none.
+    """
+
+    __slots__ = ("base", "rows", "source", "outside", "_flat")
+
+    def __init__(self, base: torch.Tensor, rows: torch.Tensor | None = None,
+                 source: torch.Tensor | None = None, outside: torch.Tensor | None = None) -> None:
+        if base.dtype != torch.uint8 or base.dim() != 3:
+            raise ValueError(f"base images must be uint8 (N, H, W), got {base.dtype} {tuple(base.shape)}")
+        pixels = base.shape[1] * base.shape[2]
+        if source is not None and source.shape != (pixels,):
+            raise ValueError(f"source must hold one input pixel per output pixel ({pixels}), got {tuple(source.shape)}")
+        if outside is not None and outside.shape != (pixels,):
+            raise ValueError(f"outside must flag each of the {pixels} output pixels, got {tuple(outside.shape)}")
+        self.base = base
+        self.rows = rows
+        self.source = source
+        self.outside = outside
+        self._flat = base.reshape(base.shape[0], pixels)
+
+    @classmethod
+    def from_index(cls, base: torch.Tensor, index: torch.Tensor, rows: torch.Tensor | None = None) -> TaskImages:
+        """From a padded pixel index as `transforms.rotation_index` gives it: 1 + the input pixel, 0 for the fill."""
+        index = index.to(device=base.device, dtype=torch.long)
+        outside = index == 0
+        source = (index - 1).clamp_(min=0)
+        identity = torch.arange(len(index), device=base.device)
+        return cls(base, rows=rows, source=None if torch.equal(source, identity) and not outside.any() else source,
+                   outside=outside if outside.any() else None)
+
+    def __len__(self) -> int:
+        return len(self.rows) if self.rows is not None else self.base.shape[0]
+
+    @property
+    def shape(self) -> torch.Size:
+        """(N, 1, H, W), the shape of the whole float set."""
+        return torch.Size((len(self), 1, *self.base.shape[1:]))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32
+
+    @property
+    def device(self) -> torch.device:
+        return self.base.device
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this task holds of its own: the row selection and the pixel map, not the shared base."""
+        return sum(t.numel() * t.element_size() for t in (self.rows, self.source, self.outside) if t is not None)
+
+    def _raw(self, index: Index) -> torch.Tensor:
+        """The selected uint8 rows, flattened (B, H*W), before the pixel map."""
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)
+            if len(range(*index.indices(len(self)))) != 1:
+                raise IndexError(f"image index out of range for {len(self)} images")
+        if self.rows is not None:
+            return self._flat[self.rows[index]]
+        return self._flat[index]
+
+    def __getitem__(self, index: Index) -> torch.Tensor:
+        """Float32 normalised images: (B, 1, H, W) for a slice or index tensor, (1, H, W) for an int."""
+        single = isinstance(index, int)
+        raw = self._raw(index)
+        if self.source is not None:
+            raw = raw.index_select(1, self.source)
+            if self.outside is not None:
+                raw.masked_fill_(self.outside, 0)
+        out = normalize(raw.reshape(len(raw), *self.base.shape[1:]))
+        return out[0] if single else out
+
+    def to_tensor(self) -> torch.Tensor:
+        """All images at once, float32 (N, 1, H, W): for the consumers that need the whole set."""
+        return self[:]
+
+    def __repr__(self) -> str:
+        kind = "identity" if self.source is None else "rotated" if self.outside is not None else "mapped"
+        return f"TaskImages({len(self)} of {self.base.shape[0]} rows, {kind} pixels, shape={tuple(self.shape)})"
+
+
+def materialize(images: Images) -> torch.Tensor:
+    """The whole image set as one float32 tensor: a tensor itself, or a `TaskImages` computed in full."""
+    return images if isinstance(images, torch.Tensor) else images[:]
