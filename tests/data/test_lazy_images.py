@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from supermasks.data import Dataset, Task, TaskImages, load_source, make_benchmark, materialize, normalize
+from supermasks.data import Dataset, Task, TaskImages, load_source, make_benchmark, materialize
 from supermasks.data.benchmarks import split_classes
 from supermasks.data.sources import SourceUnavailableError
-from supermasks.data.transforms import permute_pixels, rotate
+from supermasks.data.transforms import MNIST_MEAN, MNIST_STD, normalize, permute_pixels, rotate
 from supermasks.methods.naive import Naive
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, build_multihead
@@ -26,17 +26,22 @@ from supermasks.training import accuracy, iterate_batches
 Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
+def reference_normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, H, W) -> (x / 255 - mean) / std, float32 (N, 1, H, W), out of place."""
+    return ((images.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+
+
 def reference_permuted(data: Dataset, num_tasks: int, seed: int) -> list[Arrays]:
     out = []
     for i in range(num_tasks):
         perm = np.random.RandomState(streams(seed).permutation(i)).permutation(784)
-        xs = [permute_pixels(normalize(x).squeeze(1), perm).unsqueeze(1) for x in (data.x_train, data.x_test)]
+        xs = [permute_pixels(reference_normalize(x).squeeze(1), perm).unsqueeze(1) for x in (data.x_train, data.x_test)]
         out.append((xs[0], data.y_train, xs[1], data.y_test))
     return out
 
 
 def reference_rotated(data: Dataset, angles: list[float]) -> list[Arrays]:
-    return [(normalize(rotate(data.x_train, a)), data.y_train, normalize(rotate(data.x_test, a)), data.y_test)
+    return [(reference_normalize(rotate(data.x_train, a)), data.y_train, reference_normalize(rotate(data.x_test, a)), data.y_test)
             for a in angles]
 
 
@@ -49,13 +54,13 @@ def reference_split(data: Dataset, num_tasks: int, seed: int, per_task: int, mod
             labels = y[keep]
             if mode == "remap":
                 labels = torch.tensor([classes.index(int(label)) for label in labels], dtype=torch.int64)
-            parts += [normalize(x[keep]), labels]
+            parts += [reference_normalize(x[keep]), labels]
         out.append((parts[0], parts[1], parts[2], parts[3]))
     return out
 
 
 def reference_pair(first: Dataset, second: Dataset) -> list[Arrays]:
-    return [(normalize(d.x_train), d.y_train, normalize(d.x_test), d.y_test) for d in (first, second)]
+    return [(reference_normalize(d.x_train), d.y_train, reference_normalize(d.x_test), d.y_test) for d in (first, second)]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +96,7 @@ def assert_same_task(task: Task, reference: Arrays, seed: int) -> None:
             assert torch.equal(lazy[index], full[index])
         for start, stop in ((0, 16), (5, 5), (len(full) - 3, len(full) + 10), (None, None)):
             assert torch.equal(lazy[start:stop], full[start:stop])
-        for i in (0, len(full) - 1, -1, -len(full)):
+        for i in (0, len(full) - 1, -1, -len(full), np.int64(2)):
             assert torch.equal(lazy[i], full[i])
         with pytest.raises(IndexError):
             lazy[len(full)]
@@ -114,7 +119,7 @@ def test_rotated_including_angles_between_right_angles(small: Dataset, step: flo
 
 def test_rotated_fill_is_pixel_zero_normalised(small: Dataset) -> None:
     task = make_benchmark("rotated", small, num_tasks=8, seed=0)[1]  # 45 degrees
-    assert task.x_train.outside is not None and bool(task.x_train.outside[0])
+    assert task.x_train.inside is not None and int(task.x_train.inside[0]) == 0
     corner = task.x_train[torch.arange(10)][:, 0, 0, 0]
     assert torch.equal(corner, normalize(torch.zeros(1, 1, 1, dtype=torch.uint8)).flatten().expand(10))
 
@@ -140,7 +145,7 @@ def test_every_task_shares_the_uint8_images_and_holds_a_few_kb(mnist5k: Dataset)
         tasks = make_benchmark(name, mnist5k, num_tasks=5, seed=0)
         for task in tasks:
             assert task.x_train.base is mnist5k.x_train and task.x_test.base is mnist5k.x_test
-            assert task.x_train.nbytes <= 784 * 9  # int64 source pixels and a bool fill flag per pixel
+            assert task.x_train.nbytes <= 784 * 9  # int64 source pixels and a uint8 fill flag per pixel
             assert task.y_train is mnist5k.y_train
     split = make_benchmark("split", mnist5k, num_tasks=5, seed=0)[0]
     assert split.x_train.base is mnist5k.x_train and split.x_train.nbytes == 800 * 8
@@ -190,11 +195,19 @@ def test_a_run_scores_the_same_on_lazy_and_materialised_tasks(small: Dataset, ru
     assert max(scores) > 0.2  # the runs learned something, so equal scores are not trivially equal
 
 
+@pytest.mark.parametrize("n", [1, 7, 256, 3000])
+def test_normalize_gives_the_bits_of_the_out_of_place_formula(n: int) -> None:
+    images = (torch.arange(n * 4) % 256).to(torch.uint8).reshape(n, 2, 2)
+    assert torch.equal(normalize(images), reference_normalize(images))
+
+
 def test_task_images_refuses_what_it_cannot_read() -> None:
     with pytest.raises(ValueError, match="uint8"):
         TaskImages(torch.zeros(3, 28, 28))
     with pytest.raises(ValueError, match="source"):
         TaskImages(torch.zeros(3, 28, 28, dtype=torch.uint8), source=torch.arange(10))
+    with pytest.raises(TypeError, match="1-D tensor"):
+        TaskImages(torch.zeros(3, 28, 28, dtype=torch.uint8))[torch.ones(3, dtype=torch.bool)]
 
 
 def test_full_size_source_reads_the_same(tmp_path) -> None:

@@ -77,7 +77,8 @@ def _rotated(dataset: Dataset, num_tasks: int, step: float | None) -> list[Task]
         angle = i * step
         # The fill is raw 0 before normalisation, so it is black, not the mean (as `rotate` gives).
         index = rotation_index(height, width, angle)
-        images = (TaskImages.from_index(dataset.x_train, index), TaskImages.from_index(dataset.x_test, index))
+        train = TaskImages.from_index(dataset.x_train, index)
+        images = (train, TaskImages(dataset.x_test, source=train.source, inside=train.inside))
         tasks.append(_all_classes_task(dataset, i, f"rotated-{angle:g}deg", images))
     return tasks
 

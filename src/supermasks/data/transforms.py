@@ -15,8 +15,13 @@ MNIST_STD = 0.3081
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, H, W) -> float32 (N, 1, H, W) computed as (x / 255 - mean) / std."""
-    return ((images.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+    """uint8 (N, H, W) -> float32 (N, 1, H, W) computed as (x / 255 - mean) / std.
+
+    The three steps run in place on one new float tensor: the same operations, in the same
+    order, so the same bits as computing them out of place, without two temporaries.
+    """
+    out = images.to(torch.float32, copy=True)
+    return out.div_(255.0).sub_(MNIST_MEAN).div_(MNIST_STD).unsqueeze(1)
 
 
 def permute_pixels(images: torch.Tensor, perm: np.ndarray | torch.Tensor) -> torch.Tensor:
