@@ -267,25 +267,31 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_with_the_estimate(tmp_path, 
     assert _files(out) == []
 
 
-def test_permuted_2000_tasks_on_full_size_data_is_refused(monkeypatch):
-    config = load_config(None, ["data.num_tasks=2000", "data.source=mnist"])
-    needed = checks.estimate_memory(config, images=70_000)
-    assert needed > 2000 * 70_000 * 784 * 4  # every task's images as float32, at least
+def test_permuted_2000_tasks_on_full_size_data_fit_unless_a_method_keeps_their_images(monkeypatch):
     monkeypatch.setattr(checks, "available_memory", lambda: 128 * 2**30)
-    with pytest.raises(ConfigError, match=r"needs about 4\d\d\.\d GiB of memory \(2000 tasks x 70,000 images of "
+    # Tasks compute their images per batch: 2000 of them hold a pixel map each, not 2000 float copies.
+    supsup = load_config(None, ["data.num_tasks=2000", "data.source=mnist"])
+    assert checks.estimate_memory(supsup, images=70_000) < 2000 * 4 * 330_000 + 2**30
+    checks.check_memory(supsup, images=70_000)
+    joint = load_config(None, ["data.num_tasks=2000", "data.source=mnist", "method=joint"])
+    assert checks.estimate_memory(joint, images=70_000) > 2000 * 70_000 * 784 * 4  # every task's images, float32
+    with pytest.raises(ConfigError, match=r"needs about 4\d\d\.\d GiB of memory \(2000 tasks over 70,000 images of "
                                           r"mnist.*but 128\.0 GiB is available"):
-        checks.check_memory(config, images=70_000)
-    checks.check_memory(load_config(None, ["data.num_tasks=10", "data.source=mnist"]), images=70_000)
+        checks.check_memory(joint, images=70_000)
+    checks.check_memory(load_config(None, ["data.num_tasks=10", "data.source=mnist", "method=joint"]), images=70_000)
 
 
 def test_the_estimate_counts_split_shares_and_per_task_scores():
     permuted = checks.estimate_memory(load_config(None, ["data.num_tasks=5", "method=naive"]), images=70_000)
     split = checks.estimate_memory(load_config(None, ["data.num_tasks=5", "data.benchmark=split", "method=naive"]),
                                    images=70_000)
-    assert split < permuted / 4  # a split task holds 2 of the 10 classes
+    split_all = checks.estimate_memory(load_config(None, ["data.num_tasks=5", "data.benchmark=split",
+                                                          "data.classes_per_task=10", "method=naive"]), images=70_000)
+    assert split - permuted == 5 * 14_000 * 16 - (5 * 9 * 784 + 70_000 * 8)  # rows and labels of 2 of 10 classes
+    assert split_all - split == 4 * (split - permuted + 5 * 9 * 784 + 70_000 * 8)
     few = checks.estimate_memory(load_config(None, ["data.num_tasks=5", "method=naive"]), images=0)
     many = checks.estimate_memory(load_config(None, ["data.num_tasks=500", "method=naive"]), images=0)
-    assert few == many  # a dense method's state does not grow with the tasks
+    assert many - few == 495 * 9 * 784  # a dense method's state does not grow with the tasks; a pixel map each
     supsup = checks.estimate_memory(load_config(None, ["data.num_tasks=500"]), images=0)
     assert supsup > 400 * 4 * 784 * 300  # a float score per weight for every task
 

@@ -123,3 +123,6 @@ class MethodSpec:
     # Holds a float32 score per network weight for every task (SupSup's masks before binarising): the
     # runner's memory estimate counts num_tasks copies of the network for it.
     scores_per_task: bool = False
+    # Keeps every task's training images as float32 (joint training on the union of the tasks): the
+    # runner's memory estimate counts them, since tasks themselves compute their images per batch.
+    keeps_task_images: bool = False

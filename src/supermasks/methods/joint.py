@@ -108,4 +108,5 @@ def from_config(config: "ExperimentConfig") -> Joint:
 
 
 SPEC = MethodSpec(from_config, "one dense network trained on the union of all tasks seen so far (upper bound)",
-                  frozenset({"task", "domain", "class"}), settings=JointSettings)
+                  frozenset({"task", "domain", "class"}), settings=JointSettings,
+                  keeps_task_images=True)

@@ -94,11 +94,15 @@ def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28
     """Bytes a run of `config` holds at its peak, for a source of `images` train and test images of
     `pixels` pixels.
 
-    Every benchmark's tasks are built before training, each task's images as float32 with int64
-    labels (a split task holds its classes' share of the images; the pair benchmark two tasks); the
-    methods then run one at a time, each holding its network, gradients and optimiser state (four
-    float32 copies of the weights), plus a float32 score per weight for every task where the method
-    keeps per-task scores (SupSup).
+    The source's uint8 images are held once; every task computes its float32 images per batch
+    from them (`data.images.TaskImages`), holding only its pixel map (an int64 source pixel and a
+    fill flag per pixel) or, for a split task, its rows and labels (int64 each, its classes'
+    share of the images); tasks over every class share the source's int64 labels. One task's
+    images may be materialised as float32 at a time (replay's training set). The methods then
+    run one at a time, each holding its network, gradients and optimiser state (four float32
+    copies of the weights), plus a float32 score per weight for every task where the method keeps
+    per-task scores (SupSup), plus every task's float32 images and labels where it keeps them
+    (joint training).
     """
     data = config.data
     per_image = 4 * pixels + 8
@@ -106,13 +110,17 @@ def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28
     for bench in data.benchmarks():
         if bench == "split":
             share = min(1.0, data.classes_per_task / source_num_classes(data.source))
-            tasks += round(data.num_tasks * images * share) * per_image
+            tasks += round(data.num_tasks * images * share) * 16
         else:
-            tasks += data.num_tasks * images * per_image
+            tasks += data.num_tasks * 9 * pixels + images * 8
     weights = _weights(config)
-    method = max(4 * weights * (4 + (data.num_tasks if method_spec(name).scores_per_task else 0))
-                 for name in config.method)
-    return images * pixels + tasks + method
+
+    def method_bytes(name: str) -> int:
+        spec = method_spec(name)
+        scores = 4 * weights * (4 + (data.num_tasks if spec.scores_per_task else 0))
+        return scores + (data.num_tasks * images * per_image if spec.keeps_task_images else 0)
+
+    return images * pixels + images * per_image + tasks + max(method_bytes(name) for name in config.method)
 
 
 def available_memory() -> int | None:
@@ -136,8 +144,8 @@ def check_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28) -
     needed = estimate_memory(config, images, pixels)
     if needed > available:
         raise ConfigError(
-            f"this run needs about {needed / 2**30:,.1f} GiB of memory ({config.data.num_tasks} tasks x {images:,} "
-            f"images of {config.data.source}, built before training, plus the methods' state) but "
+            f"this run needs about {needed / 2**30:,.1f} GiB of memory ({config.data.num_tasks} tasks over {images:,} "
+            f"images of {config.data.source}, and the methods' state) but "
             f"{available / 2**30:,.1f} GiB is available: set fewer data.num_tasks, a smaller data.source "
             f"(mnist-5k), or fewer data.benchmark")
 
