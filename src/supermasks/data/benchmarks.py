@@ -148,8 +148,8 @@ def _split(
         lut = None
         if label_mode == "remap":
             # Original label -> its position among this task's sorted classes (-1: unused).
-            lut = torch.full((dataset.num_classes,), -1, dtype=torch.int64)
-            lut[list(classes)] = torch.arange(len(classes))
+            lut = torch.full((dataset.num_classes,), -1, dtype=torch.int64, device=dataset.y_train.device)
+            lut[list(classes)] = torch.arange(len(classes), device=lut.device)
         x_train, y_train = _select(dataset.x_train, dataset.y_train, classes, lut)
         x_test, y_test = _select(dataset.x_test, dataset.y_test, classes, lut)
         tasks.append(
