@@ -116,9 +116,9 @@ class MaskWorkspace:
 def _fill_masked_weight(out: torch.Tensor, scratch: torch.Tensor, indices: torch.Tensor | None,
                         values: torch.Tensor | None, scores: torch.Tensor, weight: torch.Tensor, rule: str,
                         k: int) -> torch.Tensor:
-    """`out = W * M(s)` without temporaries (threshold: `clamp(sign(s) + 1, max=1) * W`, i.e. `1[s >= 0] W`)."""
-    if rule == "threshold":
-        return torch.sign(scores, out=out).add_(1.0).clamp_(max=1.0).mul_(weight)
+    """`out = W * M(s)` in two passes, without temporaries (threshold: `1[s >= 0]` as floats, times W)."""
+    if rule == "threshold":  # a comparison written as 0./1. floats: one float kernel, no bool tensor
+        return torch.ge(scores, 0.0, out=out).mul_(weight)
     assert indices is not None and values is not None
     out.zero_()
     if k > 0:  # the same `torch.topk` call as `compute_mask`, so the same kept entries
