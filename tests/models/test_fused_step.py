@@ -72,11 +72,14 @@ def test_a_second_forward_before_backward_does_not_reuse_saved_tensors(rule):
     with torch.no_grad():
         flipped = -s
     y2 = masked_linear(x2, flipped.requires_grad_(), weight, rule, 0.5, workspace)  # another mask
+    y3 = masked_linear(x2, s, weight, rule, 0.5, workspace)  # a third graph, backpropagated first
+    torch.autograd.grad(y2.sum() + y3.sum(), [s])
+    y4 = masked_linear(x2, flipped, weight, rule, 0.5, workspace)  # y1's graph still needs its tensors
     (grad1,) = torch.autograd.grad(y1.sum(), [s])
     ref = s.detach().clone().requires_grad_()
     (expected,) = torch.autograd.grad(reference_linear(x1, ref, weight, rule, 0.5).sum(), [ref])
-    torch.testing.assert_close(grad1, expected, rtol=1e-6, atol=1e-7)
-    assert torch.equal(y2, reference_linear(x2, -s.detach(), weight, rule, 0.5))
+    assert torch.equal(grad1, expected)
+    assert torch.equal(y2, reference_linear(x2, -s.detach(), weight, rule, 0.5)) and torch.equal(y2, y4)
 
 
 def test_workspace_is_not_copied_or_pickled():

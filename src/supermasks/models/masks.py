@@ -147,8 +147,8 @@ class _BufferedMaskedLinear(torch.autograd.Function):
         ctx.rule = rule
         ctx.workspace = workspace
         ctx.scratch = scratch
-        if any(ctx.needs_input_grad[:2]):  # a graph will read w_eff and scratch: not free until its backward
-            workspace.busy = weakref.ref(ctx)
+        if w_eff is workspace.w_eff and any(ctx.needs_input_grad[:2]):
+            workspace.busy = weakref.ref(ctx)  # a graph will read w_eff and scratch: not free until its backward
         return x.matmul(w_eff.t())
 
     @staticmethod
