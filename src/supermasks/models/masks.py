@@ -74,7 +74,7 @@ class _MaskedLinear(torch.autograd.Function):
 
 
 class MaskWorkspace:
-    """Reusable tensors of one masked linear layer: `W * M` and a scratch tensor (|s| or sign(s)).
+    """Reusable tensors of one masked linear layer: `W * M`, and for top-k a scratch tensor (|s| or sign(s)).
 
     The tensors are (re)allocated only when the weight's shape, dtype or device changes. They are
     saved for the backward pass, so a forward while an earlier graph still needs them (a second
@@ -84,7 +84,7 @@ class MaskWorkspace:
 
     def __init__(self) -> None:
         self.w_eff: torch.Tensor | None = None
-        self.scratch: torch.Tensor | None = None
+        self.scratch: torch.Tensor | None = None  # top-k: |s| in forward, sign(s) in backward
         self.indices: torch.Tensor | None = None  # top-k: kept positions
         self.values: torch.Tensor | None = None   # top-k: |s| at those positions, then W there
         self.busy: weakref.ref | None = None
@@ -96,30 +96,35 @@ class MaskWorkspace:
     def __setstate__(self, state: dict) -> None:
         self.__init__()  # type: ignore[misc]
 
-    def acquire(self, weight: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None,
-                                                                     torch.Tensor | None]:
-        """(w_eff, scratch, indices, values) shaped for `weight` (and `k` kept entries), free to overwrite."""
+    def acquire(self, weight: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                                     torch.Tensor | None, torch.Tensor | None]:
+        """(w_eff, scratch, indices, values) for `weight`, free to overwrite; the last three only for
+        the top-k rule (`k` kept entries, None for threshold)."""
         if self.busy is not None and self.busy() is not None:
-            return (torch.empty_like(weight), torch.empty_like(weight),
-                    None if k is None else weight.new_empty(k, dtype=torch.long),
-                    None if k is None else weight.new_empty(k))
+            if k is None:
+                return torch.empty_like(weight), None, None, None
+            return (torch.empty_like(weight), torch.empty_like(weight), weight.new_empty(k, dtype=torch.long),
+                    weight.new_empty(k))
         w = self.w_eff
         if w is None or w.shape != weight.shape or w.dtype != weight.dtype or w.device != weight.device:
-            self.w_eff, self.scratch = torch.empty_like(weight), torch.empty_like(weight)
-            self.indices = self.values = None
-        if k is not None and (self.indices is None or self.indices.numel() != k):
+            self.w_eff = torch.empty_like(weight)
+            self.scratch = self.indices = self.values = None
+        if k is None:
+            return self.w_eff, None, None, None
+        if self.scratch is None:
+            self.scratch = torch.empty_like(weight)
+        if self.indices is None or self.indices.numel() != k:
             self.indices, self.values = weight.new_empty(k, dtype=torch.long), weight.new_empty(k)
-        assert self.w_eff is not None and self.scratch is not None
         return self.w_eff, self.scratch, self.indices, self.values
 
 
-def _fill_masked_weight(out: torch.Tensor, scratch: torch.Tensor, indices: torch.Tensor | None,
+def _fill_masked_weight(out: torch.Tensor, scratch: torch.Tensor | None, indices: torch.Tensor | None,
                         values: torch.Tensor | None, scores: torch.Tensor, weight: torch.Tensor, rule: str,
                         k: int) -> torch.Tensor:
     """`out = W * M(s)` in two passes, without temporaries (threshold: `1[s >= 0]` as floats, times W)."""
     if rule == "threshold":  # a comparison written as 0./1. floats: one float kernel, no bool tensor
         return torch.ge(scores, 0.0, out=out).mul_(weight)
-    assert indices is not None and values is not None
+    assert scratch is not None and indices is not None and values is not None
     out.zero_()
     if k > 0:  # the same `torch.topk` call as `compute_mask`, so the same kept entries
         torch.topk(torch.abs(scores, out=scratch).view(-1), k, sorted=False, out=(values, indices))
