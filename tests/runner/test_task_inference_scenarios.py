@@ -91,3 +91,72 @@ def test_evaluate_last_fills_only_the_last_row(tmp_path):
     assert np.isnan(result.metrics["BWT"])
     with pytest.raises(ConfigError, match="evaluate: unknown value 'never'"):
         validate(load_config(None, ["run.evaluate=never"]))
+
+
+def one_image_at_a_time(method, task, unshared):
+    """The straightforward single-image evaluation: infer each image's task, classify it alone."""
+    correct, right_task, guesses, predictions = 0, 0, [], []
+    for i in range(len(task.y_test)):
+        xb, yb = task.x_test[i:i + 1], task.y_test[i:i + 1]
+        guess = method.infer_task(xb)
+        guesses.append(guess)
+        predicted = method.predict(xb, guess).argmax(dim=1)
+        predictions.append(int(predicted))
+        hits = predicted == yb
+        if guess == task.task_id:
+            right_task += 1
+        elif unshared:
+            hits = torch.zeros_like(hits)
+        correct += int(hits.sum())
+    return (correct / len(task.y_test), right_task / len(guesses), guesses), predictions
+
+
+@pytest.fixture(scope="module")
+def learned_supsups():
+    """SupSup trained briefly on three tiny tasks, per (task inference, objective); G reads 2 extra outputs."""
+    from supermasks.methods.supsup import SupSup
+    from supermasks.models import build_model
+
+    tasks = make_tasks(num_tasks=3, n_train=128, n_test=40, seed=4)
+    methods = {}
+    for inference in ("oneshot", "binary"):
+        for objective in ("H", "G"):
+            # Few steps: some images' tasks are inferred wrongly, so several groups are classified.
+            method = SupSup(build_model("fc-300-300", output_size=6, seed=1), optimizer="adam", lr=1e-3,
+                            batch_size=32, steps_per_task=6, task_inference=inference,
+                            inference_objective=objective)
+            for task in tasks:
+                method.learn(task, progress=False)
+            methods[inference, objective] = method
+    return tasks, methods
+
+
+@pytest.mark.parametrize("inference", ["oneshot", "binary"])
+@pytest.mark.parametrize("objective", ["H", "G"])
+def test_single_image_evaluation_grouped_by_task_equals_one_image_at_a_time(learned_supsups, inference, objective):
+    from supermasks.runner.evaluate import classify_by_task
+
+    tasks, methods = learned_supsups
+    method = methods[inference, objective]
+    all_guesses = []
+    for task in tasks:
+        for unshared in (True, False):
+            expected, predictions = one_image_at_a_time(method, task, unshared)
+            assert infer_and_classify(method, task, 1, unshared=unshared) == expected
+        inferred = torch.tensor(expected[2])
+        assert torch.equal(classify_by_task(method, task.x_test, inferred), torch.tensor(predictions))
+        all_guesses += expected[2]
+    assert len(set(all_guesses)) >= 2  # images of one task inferred as different tasks: several groups
+
+
+def test_classify_by_task_equals_per_image_predictions_for_mixed_tasks(learned_supsups):
+    from supermasks.runner.evaluate import classify_by_task
+
+    tasks, methods = learned_supsups
+    method = methods["oneshot", "H"]
+    x = torch.cat([task.x_test for task in tasks])
+    given = torch.randint(0, 3, (len(x),), generator=torch.Generator().manual_seed(0))
+    expected = torch.tensor([int(method.predict(x[i:i + 1], int(given[i])).argmax()) for i in range(len(x))])
+    assert torch.equal(classify_by_task(method, x, given, batch_size=7), expected)  # several chunks per task
+    # The task matters: classifying every image with task 0 gives other predictions.
+    assert not torch.equal(classify_by_task(method, x, torch.zeros_like(given)), expected)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supermasks.models.masks import MASK_RULES, compute_mask, masked_linear, masked_weight
+from supermasks.models.masks import MASK_RULES, MaskWorkspace, compute_mask, masked_linear, masked_weight
 
 
 def signed_constant(shape: tuple[int, ...], fan_in: int, generator: torch.Generator) -> torch.Tensor:
@@ -80,12 +80,13 @@ class MaskedLinear(_MaskedBase):
     def __init__(self, in_features: int, out_features: int, *, rule: str = "threshold",
                  density: float = 0.5, generator: torch.Generator) -> None:
         super().__init__((out_features, in_features), in_features, rule, density, generator)
+        self.workspace = MaskWorkspace()  # W * M reused from step to step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, in) -> (batch, out)
         if self.injected_weight is not None:
             return x.matmul(self.injected_weight().t())
         self._check_task()
-        return masked_linear(x, self.scores[self.task_id], self.weight, self.rule, self.density)
+        return masked_linear(x, self.scores[self.task_id], self.weight, self.rule, self.density, self.workspace)
 
 
 class MaskedConv2d(_MaskedBase):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 
@@ -72,10 +73,116 @@ class _MaskedLinear(torch.autograd.Function):
         return grad_x, grad_scores, None, None, None
 
 
+class MaskWorkspace:
+    """Reusable tensors of one masked linear layer: `W * M`, and for top-k a scratch tensor (|s| or sign(s)).
+
+    The tensors are (re)allocated only when the weight's shape, dtype or device changes. They are
+    saved for the backward pass, so a forward while an earlier graph still needs them (a second
+    forward before `backward`, or `retain_graph`) takes fresh tensors instead: `busy` holds a weak
+    reference to the graph node that saved them, cleared by its backward or when the graph is freed.
+    """
+
+    def __init__(self) -> None:
+        self.w_eff: torch.Tensor | None = None
+        self.scratch: torch.Tensor | None = None  # top-k: |s| in forward, sign(s) in backward
+        self.indices: torch.Tensor | None = None  # top-k: kept positions
+        self.values: torch.Tensor | None = None   # top-k: |s| at those positions, then W there
+        self.busy: weakref.ref | None = None
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles start empty: the tensors are scratch space, not state."""
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    def acquire(self, weight: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                                     torch.Tensor | None, torch.Tensor | None]:
+        """(w_eff, scratch, indices, values) for `weight`, free to overwrite; the last three only for
+        the top-k rule (`k` kept entries, None for threshold)."""
+        if self.busy is not None and self.busy() is not None:
+            if k is None:
+                return torch.empty_like(weight), None, None, None
+            return (torch.empty_like(weight), torch.empty_like(weight), weight.new_empty(k, dtype=torch.long),
+                    weight.new_empty(k))
+        w = self.w_eff
+        if w is None or w.shape != weight.shape or w.dtype != weight.dtype or w.device != weight.device:
+            self.w_eff = torch.empty_like(weight)
+            self.scratch = self.indices = self.values = None
+        if k is None:
+            return self.w_eff, None, None, None
+        if self.scratch is None:
+            self.scratch = torch.empty_like(weight)
+        if self.indices is None or self.indices.numel() != k:
+            self.indices, self.values = weight.new_empty(k, dtype=torch.long), weight.new_empty(k)
+        return self.w_eff, self.scratch, self.indices, self.values
+
+
+def _fill_masked_weight(out: torch.Tensor, scratch: torch.Tensor | None, indices: torch.Tensor | None,
+                        values: torch.Tensor | None, scores: torch.Tensor, weight: torch.Tensor, rule: str,
+                        k: int) -> torch.Tensor:
+    """`out = W * M(s)` in two passes, without temporaries (threshold: `1[s >= 0]` as floats, times W)."""
+    if rule == "threshold":  # a comparison written as 0./1. floats: one float kernel, no bool tensor
+        return torch.ge(scores, 0.0, out=out).mul_(weight)
+    assert scratch is not None and indices is not None and values is not None
+    out.zero_()
+    if k > 0:  # the same `torch.topk` call as `compute_mask`, so the same kept entries
+        torch.topk(torch.abs(scores, out=scratch).view(-1), k, sorted=False, out=(values, indices))
+        torch.index_select(weight.view(-1), 0, indices, out=values)
+        out.view(-1).index_copy_(0, indices, values)
+    return out
+
+
+class _BufferedMaskedLinear(torch.autograd.Function):
+    """`_MaskedLinear` writing `W * M(s)` and the top-k scratch into a `MaskWorkspace`.
+
+    Forward: `y = x (W * M).T`; backward: `dL/dx = g (W * M)`, `dL/ds = (g.T x) * W`, times
+    `sign(s)` for the top-k rule (SupSup's straight-through GetSubnet). The score gradient is
+    computed in place on the matrix product's own result, which autograd then takes over as
+    `scores.grad` without a copy.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scores: torch.Tensor, weight: torch.Tensor, rule: str, density: float,  # type: ignore[override]
+                workspace: MaskWorkspace):
+        k = kept_count(scores.numel(), density) if rule == "topk" else 0
+        w_eff, scratch, indices, values = workspace.acquire(weight, k if rule == "topk" else None)
+        _fill_masked_weight(w_eff, scratch, indices, values, scores.detach(), weight, rule, k)
+        ctx.save_for_backward(x, scores, weight, w_eff)
+        ctx.rule = rule
+        ctx.workspace = workspace
+        ctx.scratch = scratch
+        if w_eff is workspace.w_eff and any(ctx.needs_input_grad[:2]):
+            workspace.busy = weakref.ref(ctx)  # a graph will read w_eff and scratch: not free until its backward
+        return x.matmul(w_eff.t())
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        x, scores, weight, w_eff = ctx.saved_tensors
+        grad_x = grad_out.matmul(w_eff) if ctx.needs_input_grad[0] else None
+        grad_scores = None
+        if ctx.needs_input_grad[1]:
+            g2 = grad_out.reshape(-1, grad_out.shape[-1])
+            grad_scores = g2.t().mm(x.reshape(-1, x.shape[-1])).mul_(weight)
+            if ctx.rule == "topk":
+                grad_scores.mul_(torch.sign(scores.detach(), out=ctx.scratch))
+        if ctx.workspace.busy is not None and ctx.workspace.busy() is ctx:
+            ctx.workspace.busy = None
+        return grad_x, grad_scores, None, None, None, None
+
+
 def masked_linear(x: torch.Tensor, scores: torch.Tensor, weight: torch.Tensor, rule: str,
-                  density: float) -> torch.Tensor:
-    """`x @ (weight * M(scores)).T` (no bias), gradients straight through to `scores`."""
-    return _MaskedLinear.apply(x, scores, weight, rule, density)
+                  density: float, workspace: MaskWorkspace | None = None) -> torch.Tensor:
+    """`x @ (weight * M(scores)).T` (no bias), gradients straight through to `scores`.
+
+    With a `workspace`, `W * M` and the top-k scratch tensors are reused from step to step
+    instead of allocated (same results, fewer element-wise passes and allocations).
+    """
+    if workspace is None:
+        return _MaskedLinear.apply(x, scores, weight, rule, density)
+    if rule not in MASK_RULES:
+        raise ValueError(f"unknown mask rule {rule!r}; choose one of {', '.join(MASK_RULES)}")
+    return _BufferedMaskedLinear.apply(x, scores, weight, rule, density, workspace)
 
 
 def masked_weight(scores: torch.Tensor, weight: torch.Tensor, rule: str, density: float) -> torch.Tensor:

@@ -115,17 +115,22 @@ def infer_and_classify(method: InfersTasks, task: Task, batch_size: int, *,
     """GNs/GNu evaluation of `task`: infer the task of each test batch, classify it with that task.
 
     Returns (accuracy, task-inference accuracy over batches, each batch's inferred task). With
-    `batch_size` 1 a method that infers per image does so for many images at once. With unshared
-    labels (GNu) a batch whose task was inferred wrongly counts as all wrong, as in the SupSup paper.
+    `batch_size` 1 a method that infers per image does so for many images at once, then classifies
+    the images grouped by inferred task (`classify_by_task`). With unshared labels (GNu) a batch
+    whose task was inferred wrongly counts as all wrong, as in the SupSup paper.
     """
-    correct, right_task, guesses = 0, 0, []
-    per_image = None
     if batch_size == 1 and isinstance(method, InfersPerImage):
-        per_image = torch.cat([method.infer_task_per_image(task.x_test[i:i + 256])
-                               for i in range(0, len(task.x_test), 256)]).tolist()
+        inferred = torch.cat([method.infer_task_per_image(task.x_test[i:i + 256]) for i in range(0, len(task.x_test), 256)])
+        inferred = inferred.to(task.y_test.device)
+        hits = classify_by_task(method, task.x_test, inferred) == task.y_test
+        right = inferred == task.task_id
+        if unshared:
+            hits &= right
+        return int(hits.sum()) / len(task.y_test), int(right.sum()) / len(inferred), inferred.tolist()
+    correct, right_task, guesses = 0, 0, []
     for i in range(0, len(task.y_test), batch_size):
         xb, yb = task.x_test[i:i + batch_size], task.y_test[i:i + batch_size]
-        guess = per_image[i] if per_image is not None else method.infer_task(xb)
+        guess = method.infer_task(xb)
         guesses.append(guess)
         hits = method.predict(xb, guess).argmax(dim=1) == yb  # type: ignore[attr-defined]
         if guess == task.task_id:
@@ -134,3 +139,18 @@ def infer_and_classify(method: InfersTasks, task: Task, batch_size: int, *,
             hits = torch.zeros_like(hits)
         correct += int(hits.sum())
     return correct / len(task.y_test), right_task / len(guesses), guesses
+
+
+def classify_by_task(method: Method, x: torch.Tensor, tasks: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Predicted class of each image of `x` by the task `tasks[i]` given for it: (len(x),) long.
+
+    The images of one task go through `method.predict` together, in batches of `batch_size`,
+    instead of one call per image; each image's logits depend on that image alone (evaluation
+    mode), so the predictions are those of classifying each image on its own.
+    """
+    predictions = torch.empty(len(x), dtype=torch.long, device=x.device)
+    for task_id in torch.unique(tasks).tolist():
+        index = (tasks == task_id).nonzero().squeeze(1).to(x.device)
+        for chunk in index.split(batch_size):
+            predictions[chunk] = method.predict(x[chunk], task_id).argmax(dim=1)
+    return predictions
