@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -97,8 +98,8 @@ def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28
     Every benchmark's tasks are built before training, each task's images as float32 with int64
     labels (a split task holds its classes' share of the images; the pair benchmark two tasks); the
     methods then run one at a time, each holding its network, gradients and optimiser state (four
-    float32 copies of the weights), plus a float32 score per weight for every task where the method
-    keeps per-task scores (SupSup).
+    float32 copies of the weights), plus what each task adds per weight (`MethodSpec.task_bits`):
+    SupSup's finished tasks cost 1 bit per weight (a packed mask), 32 where float scores are kept.
     """
     data = config.data
     per_image = 4 * pixels + 8
@@ -110,7 +111,7 @@ def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28
         else:
             tasks += data.num_tasks * images * per_image
     weights = _weights(config)
-    method = max(4 * weights * (4 + (data.num_tasks if method_spec(name).scores_per_task else 0))
+    method = max(4 * weights * 4 + math.ceil(weights * method_spec(name).task_bits(config) * data.num_tasks / 8)
                  for name in config.method)
     return images * pixels + tasks + method
 
