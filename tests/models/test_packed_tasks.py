@@ -10,6 +10,7 @@ from supermasks.models import (MaskedConv2d, MaskedLinear, add_task, build_model
                                load_network, masked_layers, num_tasks, set_keep_scores, set_task, task_nbytes,
                                task_scores)
 from supermasks.models import layers as layers_module
+from supermasks.models.masks import compute_mask
 
 
 def gen(seed=0):
@@ -28,7 +29,6 @@ def test_a_finished_linear_task_forwards_bit_for_bit_as_its_scores_did(rule):
     layer.finish(0)
     assert 0 not in layer.scores and layer.is_packed(0) and not layer.is_packed(1)
     assert layer.num_tasks == 2
-    from supermasks.models.masks import compute_mask
     straightforward = x @ (layer.weight * compute_mask(scores, rule, 0.3).float()).T
     assert torch.equal(layer.mask(0), mask)
     assert torch.equal(layer(x), before)
