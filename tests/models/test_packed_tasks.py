@@ -120,3 +120,13 @@ def test_a_state_dict_of_packed_tasks_loads_into_a_fresh_network_without_float_s
         add_task(other, gen(t))
     with pytest.raises(ValueError, match="does not fit"):  # a task the state lacks is reported, not dropped
         load_network(other, state)
+
+
+def test_a_saved_network_missing_a_task_in_between_is_refused():
+    model = build_model("fc-300-300", output_size=4, seed=0)
+    for t in range(3):
+        add_task(model, gen(t))
+        finish_task(model, t)
+    state = {k: v for k, v in model.state_dict().items() if ".packed.1" not in k}
+    with pytest.raises(ValueError, match=r"task\(s\) \[1\] have neither scores nor a packed mask"):
+        load_network(build_model("fc-300-300", output_size=4, seed=0), state)

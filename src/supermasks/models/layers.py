@@ -96,6 +96,7 @@ class _MaskedBase(nn.Module):
         self.scores = TaskScores()
         self.packed = PackedMasks()
         self.keep_scores = False  # whether `finish` keeps a task's float scores (set by the method)
+        self._num_tasks = 0  # every task has scores, a packed mask, or both
         self.task_id = 0
         # Optional replacement for `W * M_t` (e.g. a superposition of several tasks' masks during
         # task inference); None means the active task's own mask.
@@ -105,15 +106,16 @@ class _MaskedBase(nn.Module):
     @property
     def num_tasks(self) -> int:
         """Tasks in this layer, finished or not (ids 0..num_tasks-1)."""
-        return len(set(self.scores.task_ids()) | set(self.packed.task_ids()))
+        return self._num_tasks
 
     def add_scores(self, generator: torch.Generator, init: torch.Tensor | None = None) -> int:
         """Append a score tensor for a new task (random init unless `init` is given)."""
         value = score_init(tuple(self.weight.shape), self.fan_in, generator) if init is None else init.clone()
         if value.shape != self.weight.shape:
             raise ValueError(f"scores of shape {tuple(value.shape)} for a weight of {tuple(self.weight.shape)}")
-        task_id = self.num_tasks
+        task_id = self._num_tasks
         self.scores[task_id] = nn.Parameter(value.to(self.weight.device))
+        self._num_tasks += 1
         return task_id
 
     def is_packed(self, task_id: int) -> bool:
@@ -184,6 +186,9 @@ class _MaskedBase(nn.Module):
         saved_scores = _saved_ids(state_dict, prefix + "scores.")
         saved_packed = _saved_ids(state_dict, prefix + "packed.")
         nbytes = (self.weight.numel() + 7) // 8
+        gaps = sorted(set(range(max(saved_scores | saved_packed, default=-1) + 1)) - saved_scores - saved_packed)
+        if gaps:
+            error_msgs.append(f"{prefix}: task(s) {gaps} have neither scores nor a packed mask in the saved state")
         for t in sorted(saved_scores | saved_packed):
             if t in saved_scores and t not in self.scores:
                 self.scores[t] = nn.Parameter(torch.empty_like(self.weight), requires_grad=True)
@@ -193,6 +198,7 @@ class _MaskedBase(nn.Module):
                 del self.scores[t]
             if t in saved_scores and t not in saved_packed and t in self.packed:
                 del self.packed[t]
+            self._num_tasks = max(self._num_tasks, t + 1)
         self._cached = None
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                                       error_msgs)
