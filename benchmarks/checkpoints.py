@@ -36,9 +36,9 @@ MB = 1e6
 
 
 def grow(method: SupSup) -> None:
-    """One more task: fresh random scores, their masks banked, as `learn` leaves a finished task."""
+    """One more task: fresh random scores, then ended (mask packed), as `learn` leaves a finished task."""
     task_id = add_task(method.model, method.score_generator_)
-    method.bank_.add({name: m.mask(task_id) for name, m in masked_layers(method.model).items()})
+    method.end_task(task_id)
     method.alphas_.append({})
     method.similarities_.append({})
 

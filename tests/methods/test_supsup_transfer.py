@@ -90,17 +90,25 @@ def test_transfer_keeps_the_random_init_norm_per_layer(tasks, random_run, transf
             assert values.shape == (task_id,) and values.sum() == pytest.approx(1.0)
 
 
-def test_mean_is_the_rescaled_mean_of_earlier_scores(tasks, random_run):
-    _, random_inits = random_run
-    method = make("mean")
-    for task in tasks[:2]:
+def test_mean_is_the_rescaled_mean_of_earlier_scores(tasks):
+    """The running sum gives the straightforward mean of the kept scores (to float summation order)."""
+    method = make("mean", keep_scores=True)  # keeps every task's scores, so the test can read them
+    packed = make("mean")  # the default: finished tasks hold packed masks and one running sum
+    for task in tasks[:3]:
         method.learn(task, progress=False)
-    earlier = [[s.detach().clone() for s in task_scores(method.model, t)] for t in range(2)]
-    init = initial_scores(method, tasks[2])
-    for layer, (s0, s1, ours, rand) in enumerate(zip(*earlier, init, random_inits[2])):
-        mean = (s0 + s1) / 2
-        torch.testing.assert_close(ours, mean * rand.norm() / mean.norm())
-        np.testing.assert_allclose(method.alphas_[2][f"fc{layer + 1}"], [0.5, 0.5])
+        packed.learn(task, progress=False)
+    earlier = [[s.detach().clone() for s in task_scores(method.model, t)] for t in range(3)]
+    init = initial_scores(method, make_tasks(num_tasks=4, n_train=128, n_test=64)[3])
+    for layer, (s0, s1, s2, ours) in enumerate(zip(*earlier, init)):
+        mean = torch.stack([s0, s1, s2]).mean(dim=0)
+        expected = mean * (ours.norm() / mean.norm())  # the random init's norm (checked in another test)
+        torch.testing.assert_close(ours, expected, rtol=1e-6, atol=1e-6 * float(expected.abs().max()))
+        np.testing.assert_allclose(method.alphas_[3][f"fc{layer + 1}"], [1 / 3] * 3)
+    packed_init = initial_scores(packed, make_tasks(num_tasks=4, n_train=128, n_test=64)[3])
+    for ours, theirs in zip(init, packed_init):
+        assert torch.equal(ours, theirs)  # the same sum in the same order, kept scores or not
+    with pytest.raises(ValueError, match="its float scores were not kept"):
+        task_scores(packed.model, 0)
 
 
 def test_similar_copies_the_chosen_task_and_soft_is_the_softmax_of_similarities(tasks, random_run):

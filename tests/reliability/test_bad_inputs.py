@@ -292,8 +292,12 @@ def test_the_estimate_counts_split_shares_and_per_task_scores():
     few = checks.estimate_memory(load_config(None, ["data.num_tasks=5", "method=naive"]), images=0)
     many = checks.estimate_memory(load_config(None, ["data.num_tasks=500", "method=naive"]), images=0)
     assert many - few == 495 * 9 * 784  # a dense method's state does not grow with the tasks; a pixel map each
-    supsup = checks.estimate_memory(load_config(None, ["data.num_tasks=500"]), images=0)
-    assert supsup > 400 * 4 * 784 * 300  # a float score per weight for every task
+    weights = 784 * 300 + 300 * 300 + 300 * 10
+    supsup = {n: checks.estimate_memory(load_config(None, [f"data.num_tasks={n}"]), images=0) for n in (100, 500)}
+    assert supsup[500] - supsup[100] == pytest.approx(400 * weights / 8 + 400 * 9 * 784, abs=1)  # a packed mask bit per weight and task
+    guided = {n: checks.estimate_memory(load_config(None, [f"data.num_tasks={n}", "model.batch_norm=true",
+                                                           "supsup.transfer=similar"]), images=0) for n in (100, 500)}
+    assert guided[500] - guided[100] == pytest.approx(400 * 4 * weights + 400 * 9 * 784, abs=1)  # guided transfer keeps float scores
 
 
 def test_no_memory_check_where_the_available_memory_is_unknown(monkeypatch):

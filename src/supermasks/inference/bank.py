@@ -63,7 +63,7 @@ class MaskBank:
         layers = masked_layers(model)
         bank = cls({name: tuple(m.weight.shape) for name, m in layers.items()})
         first = next(iter(layers.values()))
-        for t in range(len(first.scores)) if task_ids is None else task_ids:
+        for t in range(first.num_tasks) if task_ids is None else task_ids:
             bank.add({name: m.mask(t) for name, m in layers.items()})
         return bank
 

@@ -19,8 +19,8 @@ from torch import nn
 
 from supermasks.inference.bank import MaskBank
 from supermasks.inference.oneshot import alpha_gradient
-from supermasks.models import (add_task, compute_mask, grow_tasks, load_network, masked_layers, num_tasks, set_task,
-                               task_scores)
+from supermasks.models import (add_task, compute_mask, grow_tasks, load_network, masked_layers, num_tasks,
+                               set_keep_scores, set_task, task_scores)
 from supermasks.models.layers import score_init
 from supermasks.training import make_optimizer
 from supermasks.seeds import streams
@@ -94,7 +94,8 @@ class NNsLearner:
     the next test would allocate a second mask for the same task (a false alarm). While a test is
     skipped the new mask keeps training, so a task boundary inside the warm-up is found late.
 
-    The model must have no per-task BatchNorm (superposing masks cannot mix BN statistics).
+    The model must have no per-task BatchNorm (superposing masks cannot mix BN statistics). Every
+    mask keeps its float scores (`keep_scores`): any of them may train again.
     """
 
     name = "nns"  # what a resumable checkpoint of this learner is called
@@ -110,6 +111,7 @@ class NNsLearner:
         if num_tasks(model) != 0:
             raise ValueError("NNsLearner starts from a model without tasks")
         self.model = model
+        set_keep_scores(model, True)  # a learned mask trains again when its data comes back: no task ever finishes
         self.optimizer = optimizer
         self.lr = lr
         self.check_every = check_every

@@ -9,9 +9,24 @@ from typing import Any
 import torch
 
 
-def header(method: Any, names: Iterable[str]) -> dict[str, Any]:
-    """The start of a state dict: the method's name and its hyperparameters (plain values) by name."""
-    return {"method": method.name, "hyperparameters": {name: getattr(method, name) for name in names}}
+def header(method: Any, names: Iterable[str], version: int = 1) -> dict[str, Any]:
+    """The start of a state dict: the method's name, its hyperparameters (plain values) by name, and its layout.
+
+    `version` numbers the layout of the rest of the method's state; a method raises it when it
+    changes what it stores, and reads (or converts) older ones in `load_state_dict`. Layout 1 is
+    not written (states from before versions carry none).
+    """
+    out: dict[str, Any] = {"method": method.name, "hyperparameters": {name: getattr(method, name) for name in names}}
+    return out | ({"version": version} if version != 1 else {})
+
+
+def state_version(method: Any, state: dict[str, Any], newest: int) -> int:
+    """The layout version of `state` (1 when it records none); ValueError when this code cannot read it."""
+    version = state.get("version", 1)
+    if not isinstance(version, int) or not 1 <= version <= newest:
+        raise ValueError(f"the state of {method.name!r} has layout version {version!r}, this code reads versions "
+                         f"1 to {newest}: it was written by a newer supermasks; resume it with that version")
+    return version
 
 
 def check_header(method: Any, names: Iterable[str], state: dict[str, Any]) -> None:

@@ -110,7 +110,32 @@ def transfer_init(model: nn.Module, random_init: Mapping[str, torch.Tensor],
                   alphas: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """Initial scores per masked layer: earlier tasks' scores mixed by `alphas[layer]`, at the random init's norm.
 
-    `alphas[layer]` has one weight per earlier task (as many as the tasks already in `model`).
+    `alphas[layer]` has one weight per earlier task (as many as the tasks already in `model`). It
+    reads every earlier task's float scores, so guided transfer keeps float scores of every task
+    (`keep_scores`); a finished task holding only its packed mask is a ValueError.
     """
-    return {name: mixed_scores(list(layer.scores), alphas[name], random_init[name])
+    return {name: mixed_scores([layer.task_scores(t) for t in range(len(alphas[name]))], alphas[name],
+                               random_init[name])
             for name, layer in masked_layers(model).items()}
+
+
+def add_to_sum(score_sum: dict[str, torch.Tensor], model: nn.Module, task_id: int) -> None:
+    """`score_sum[layer] += scores of task_id`, per masked layer (in place; a new entry for the first task)."""
+    for name, layer in masked_layers(model).items():
+        scores = layer.task_scores(task_id).detach()
+        if name in score_sum:
+            score_sum[name].add_(scores)
+        else:
+            score_sum[name] = scores.clone()
+
+
+def mean_init(score_sum: Mapping[str, torch.Tensor], count: int,
+              random_init: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """SupSup's transfer from one running sum: `(sum_t scores_t) / count` per layer, at the random init's norm.
+
+    The same mean as `mixed_scores` with alphas `1 / count` (up to float summation order), without
+    keeping every earlier task's float scores: only the sum over finished tasks.
+    """
+    if count < 1:
+        raise ValueError("the mean of earlier scores needs at least one earlier task")
+    return {name: rescale(score_sum[name] / count, reference) for name, reference in random_init.items()}

@@ -120,9 +120,9 @@ class MethodSpec:
     # When set, the runner builds the method with this instead, from the whole task sequence:
     # SupSup's two-pass transfer trains a reference run on every task before the real one starts.
     build_for_tasks: Callable[["ExperimentConfig", list[Task], bool], Method] | None = None  # (config, tasks, progress)
-    # Holds a float32 score per network weight for every task (SupSup's masks before binarising): the
-    # runner's memory estimate counts num_tasks copies of the network for it.
-    scores_per_task: bool = False
+    # Bits per network weight that each task adds to the method's memory under a config (SupSup: 1 for
+    # a finished task's packed mask, 32 where float scores are kept): the runner's memory estimate.
+    task_bits: Callable[["ExperimentConfig"], int] = lambda config: 0
     # Keeps every task's training images as float32 (joint training on the union of the tasks): the
     # runner's memory estimate counts them, since tasks themselves compute their images per batch.
     keeps_task_images: bool = False

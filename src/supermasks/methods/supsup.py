@@ -3,7 +3,13 @@
 Wortsman, Ramanujan et al., "Supermasks in Superposition", NeurIPS 2020. Each task gets its own
 scores; only the current task's scores are handed to the optimiser, so earlier masks, and their
 per-task BatchNorm statistics, never change. A new task's scores start random, or from earlier
-tasks' scores (`transfer`, ALGORITHMS.md sections 1.5 and 3; see `methods/_transfer.py`).
+tasks' scores (`transfer`, ALGORITHMS.md sections 1.5 and 3; see `methods/_warm_start.py`).
+
+When a task's training ends (`end_task`) it keeps only what evaluating it needs: its mask,
+bit-packed (1 bit per weight), and its BN statistics; its float scores are dropped, in memory
+and in `state_dict()`. Guided transfer ("similar", "soft") mixes every earlier task's float
+scores, so there guided transfer keeps float scores of every task (`keep_scores`); "mean" needs
+only one running sum of the finished tasks' scores.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ from supermasks.data.task import Task
 from supermasks.errors import ConfigError, require_number
 from supermasks.inference import (OBJECTIVES, MaskBank, infer_per_image, infer_per_image_binary,
                                   infer_per_image_signature, infer_task, infer_task_binary, infer_task_signature)
-from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, causal_similarities, layer_alphas,
-                                          norm_alphas, transfer_init, two_pass_alphas, two_pass_similarities)
-from supermasks.methods._state import check_header, header, load_generator, owned
+from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, add_to_sum, causal_similarities,
+                                          layer_alphas, mean_init, norm_alphas, transfer_init, two_pass_alphas,
+                                          two_pass_similarities)
+from supermasks.methods._state import check_header, header, load_generator, owned, state_version
 from supermasks.methods.base import MethodReport, MethodSpec
-from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, grow_tasks, load_network, masked_layers,
-                               norm_layers, num_tasks, set_task, task_scores, task_signature)
+from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, load_network, masked_layers,
+                               norm_layers, num_tasks, set_keep_scores, set_task, task_scores, task_signature)
 from supermasks.models.layers import score_init
 from supermasks.scenarios import INFERRED
 from supermasks.seeds import streams
@@ -41,6 +48,9 @@ if TYPE_CHECKING:
 
 TASK_INFERENCE = ("oneshot", "binary", "signature")
 SUPERPOSING = ("oneshot", "binary")  # task inference by superposed masks: no per-task BatchNorm
+# Layout of `SupSup.state_dict()`: 1 held every task's float scores and the mask bank; 2 holds
+# finished tasks as packed masks (1 bit per weight), the mean transfer's running sum, no bank.
+STATE_VERSION = 2
 
 
 class SupSup:
@@ -55,17 +65,23 @@ class SupSup:
     reads them from `reference_signatures`, the signatures of a reference SupSup model with
     random init already trained on all tasks (the seed study's workflow, not causal).
     Task 0 always starts random; transferred scores are rescaled to the norm of the random init.
+
+    `keep_scores` says whether finished tasks keep their float scores (32 bits per weight) besides
+    their packed masks (1 bit): default only where the transfer needs them, i.e. guided transfer
+    keeps float scores of every task ("similar", "soft"); elsewhere a finished task keeps its
+    packed mask and BN statistics only, and "mean" keeps one running sum of their scores.
     """
 
     name = "supsup"
     HYPERPARAMETERS = ("optimizer", "lr", "batch_size", "steps_per_task", "seed", "task_inference",
-                       "inference_objective", "transfer", "transfer_protocol", "transfer_temperature")
+                       "inference_objective", "transfer", "transfer_protocol", "transfer_temperature", "keep_scores")
 
     def __init__(self, model: MaskedMLP, *, optimizer: str = "rmsprop", lr: float = 1e-4,
                  batch_size: int = 128, steps_per_task: int = 1000, seed: int = 0,
                  task_inference: str = "oneshot", inference_objective: str = "H", transfer: str = "random",
                  transfer_protocol: str = "causal", transfer_temperature: float = 0.1,
-                 reference_signatures: list[dict[str, torch.Tensor]] | None = None) -> None:
+                 reference_signatures: list[dict[str, torch.Tensor]] | None = None,
+                 keep_scores: bool | None = None) -> None:
         if task_inference not in TASK_INFERENCE:
             raise ValueError(f"unknown task inference {task_inference!r}; choose one of {', '.join(TASK_INFERENCE)}")
         if inference_objective not in OBJECTIVES:
@@ -85,6 +101,10 @@ class SupSup:
         if transfer in GUIDED and transfer_protocol == "two_pass" and reference_signatures is None:
             raise ValueError("two_pass transfer needs reference_signatures: the signatures of a SupSup model "
                              "with random init trained on all tasks first")
+        if keep_scores is None:
+            keep_scores = transfer in GUIDED
+        if transfer in GUIDED and not keep_scores:
+            raise ValueError(f"{transfer!r} transfer mixes every earlier task's float scores: it needs keep_scores=True")
         self.model = model
         self.task_inference = task_inference
         self.inference_objective = inference_objective
@@ -97,10 +117,16 @@ class SupSup:
         self.transfer_protocol = transfer_protocol
         self.transfer_temperature = transfer_temperature
         self.reference_signatures = reference_signatures
+        self.keep_scores = keep_scores
+        set_keep_scores(model, keep_scores)
         # Separate streams for score init and batch order, so changing one never shifts the other.
         self.score_generator_ = torch.Generator().manual_seed(streams(seed).scores)
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
-        # Learned tasks' masks, bit-packed, for task inference (filled as tasks finish).
+        self.finished_ = 0  # tasks 0..finished_-1 are learned: masks packed (scores dropped unless kept)
+        # "mean" transfer: the sum of the finished tasks' final scores per masked layer, in task order.
+        self.score_sum_: dict[str, torch.Tensor] = {}
+        # Finished tasks' masks in the word layout of task inference; filled from the model when
+        # task inference first needs them (`_bank`), never saved (the model holds the same bits).
         self.bank_ = MaskBank({name: tuple(m.weight.shape) for name, m in masked_layers(model).items()})
         self.num_classes_ = 0  # the most labels any task used: G's gradient skips these outputs
         # Per task: the alphas over earlier tasks that built its initial scores, per masked layer
@@ -119,7 +145,15 @@ class SupSup:
         random_init = {name: score_init(tuple(m.weight.shape), m.fan_in, self.score_generator_)
                        for name, m in masked_layers(self.model).items()}
         similarities, alphas = self._transfer_alphas(task)
-        init = random_init if not alphas else transfer_init(self.model, random_init, alphas)
+        if not alphas:
+            init = random_init
+        elif self.transfer == "mean":
+            if self.finished_ != task_id:
+                raise ValueError(f"mean transfer to task {task_id} needs tasks 0..{task_id - 1} learned first; "
+                                 f"{self.finished_} are")
+            init = mean_init(self.score_sum_, task_id, random_init)
+        else:
+            init = transfer_init(self.model, random_init, alphas)
         add_task(self.model, self.score_generator_, init=init)
         self.alphas_.append(alphas)
         self.similarities_.append(similarities)
@@ -148,8 +182,12 @@ class SupSup:
         return [task_signature(self.model, t) for t in range(num_tasks(self.model))]
 
     def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
+        """Train the task's scores, then end the task (`end_task`): each task is learned once."""
         if task.task_id >= num_tasks(self.model):
             self.begin_task(task)
+        if task.task_id < self.finished_:
+            raise ValueError(f"task {task.task_id} has been learned already: SupSup learns each task once "
+                             "(its mask is final)")
         set_task(self.model, task.task_id)
         self.model.train()
         optimizer = make_score_optimizer(self.optimizer, task_scores(self.model, task.task_id), self.lr)
@@ -164,22 +202,41 @@ class SupSup:
 
         result = fit(forward, optimizer, batches, total=self.steps_per_task,
                      description=f"{self.name} task {task.task_id}", progress=progress, probe=probe)
-        if self.bank_.num_tasks == task.task_id:  # learned once: its mask joins the bank
-            self.bank_.add({name: m.mask(task.task_id) for name, m in masked_layers(self.model).items()})
+        self.end_task(task.task_id)
         self.num_classes_ = max(self.num_classes_, task.num_classes)
         return result
+
+    def end_task(self, task_id: int) -> None:
+        """The task's training has ended: its scores join the mean transfer's sum, its mask is packed.
+
+        Tasks end in order. What evaluates the task (its mask and BN statistics) does not change.
+        """
+        if task_id != self.finished_:
+            raise ValueError(f"tasks end in order: task {self.finished_} is next, not task {task_id}")
+        if self.transfer == "mean":
+            add_to_sum(self.score_sum_, self.model, task_id)
+        finish_task(self.model, task_id)
+        self.finished_ += 1
+
+    def _bank(self) -> MaskBank:
+        """The finished tasks' masks in the bank's word layout, brought up to date from the model."""
+        layers = masked_layers(self.model)
+        while self.bank_.num_tasks < self.finished_:
+            t = self.bank_.num_tasks
+            self.bank_.add({name: m.mask(t) for name, m in layers.items()})
+        return self.bank_
 
     @torch.no_grad()
     def infer_task(self, x: torch.Tensor) -> int:
         """The learned task that task inference picks for the batch `x` (GNs/GNu)."""
-        if self.bank_.num_tasks == 0:
+        if self.finished_ == 0:
             raise ValueError("no task has been learned yet, so there is nothing to infer")
         self.model.eval()
         if self.task_inference == "signature":  # k forward passes, no gradient
-            return infer_task_signature(self.model, x, self.signatures_[:self.bank_.num_tasks])
+            return infer_task_signature(self.model, x, self.signatures_[:self.finished_])
         infer = infer_task if self.task_inference == "oneshot" else infer_task_binary
         with torch.enable_grad():  # the inference gradient is taken with respect to the mixing weights
-            return infer(self.model, self.bank_, x, self.inference_objective,
+            return infer(self.model, self._bank(), x, self.inference_objective,
                          self.num_classes_ if self.inference_objective == "G" else None)
 
     @torch.no_grad()
@@ -189,14 +246,14 @@ class SupSup:
         One-shot (H or G) or binary search, image by image, for the superposing task inferences;
         nearest signature for "signature". Each equals `infer_task` on the image alone.
         """
-        if self.bank_.num_tasks == 0:
+        if self.finished_ == 0:
             raise ValueError("no task has been learned yet, so there is nothing to infer")
         self.model.eval()
         if self.task_inference == "signature":
-            return infer_per_image_signature(self.model, x, self.signatures_[:self.bank_.num_tasks])
+            return infer_per_image_signature(self.model, x, self.signatures_[:self.finished_])
         infer = infer_per_image if self.task_inference == "oneshot" else infer_per_image_binary
         with torch.enable_grad():
-            return infer(self.model, self.bank_, x, self.inference_objective,
+            return infer(self.model, self._bank(), x, self.inference_objective,
                          self.num_classes_ if self.inference_objective == "G" else None)
 
     def can_predict(self, task_id: int | None) -> bool:
@@ -246,23 +303,46 @@ class SupSup:
         return MethodReport(tables=tables)
 
     def state_dict(self) -> dict[str, Any]:
-        """Every task's scores and BN statistics, the fixed weights, generators, the mask bank and transfer's records."""
+        """The network (finished tasks as packed masks, the current and kept tasks' scores, BN statistics, fixed
+        weights), the mean transfer's running sum, generators and transfer's records; layout `STATE_VERSION`.
+
+        About 1 bit per weight per finished task plus the task in training (32 bits per weight per
+        task where scores are kept). The mask bank is not saved: the model holds the same bits.
+        """
         def arrays(rows: list[dict[str, np.ndarray]]) -> list[dict[str, torch.Tensor]]:
             return [{name: torch.from_numpy(values) for name, values in row.items()} for row in rows]
 
-        return {**header(self, self.HYPERPARAMETERS), "num_tasks": num_tasks(self.model),
-                "model": self.model.state_dict(), "score_generator": self.score_generator_.get_state(),
-                "batch_generator": self.batch_generator_.get_state(), "bank": self.bank_.state_dict(),
+        return {**header(self, self.HYPERPARAMETERS, STATE_VERSION), "num_tasks": num_tasks(self.model),
+                "finished": self.finished_, "model": self.model.state_dict(), "score_sum": dict(self.score_sum_),
+                "score_generator": self.score_generator_.get_state(),
+                "batch_generator": self.batch_generator_.get_state(),
                 "num_classes": self.num_classes_, "alphas": arrays(self.alphas_),
                 "similarities": arrays(self.similarities_), "reference_signatures": self.reference_signatures}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load a state of this layout, or of layout 1 (every task's float scores, from before packed masks).
+
+        A layout-1 state is converted: the tasks its mask bank holds are finished here (their masks
+        packed from the saved scores, which are the same bits), and the mean transfer's sum is
+        rebuilt from those scores in task order, so the resumed run goes on as the old one would.
+        """
+        version = state_version(self, state, STATE_VERSION)
+        if version == 1:  # no keep_scores then: every task kept its scores, and this method's setting applies
+            state = {**state, "hyperparameters": {**state.get("hyperparameters", {}), "keep_scores": self.keep_scores}}
         check_header(self, self.HYPERPARAMETERS, state)
-        grow_tasks(self.model, state["num_tasks"])
         load_network(self.model, state["model"])
+        if num_tasks(self.model) != state["num_tasks"]:
+            raise ValueError(f"the saved network holds {num_tasks(self.model)} tasks, the state says {state['num_tasks']}")
+        if version == 1:
+            self.finished_, self.score_sum_ = 0, {}
+            for _ in range(state["bank"]["num_tasks"]):
+                self.end_task(self.finished_)
+        else:
+            self.finished_ = state["finished"]
+            self.score_sum_ = {name: owned(t) for name, t in state["score_sum"].items()}
+        self.bank_ = MaskBank(self.bank_.shapes)  # refilled from the model when task inference needs it
         load_generator(self.score_generator_, state["score_generator"])
         load_generator(self.batch_generator_, state["batch_generator"])
-        self.bank_.load_state_dict(state["bank"])
         self.num_classes_ = state["num_classes"]
         self.alphas_ = [{name: owned(t).numpy() for name, t in row.items()} for row in state["alphas"]]
         self.similarities_ = [{name: owned(t).numpy() for name, t in row.items()} for row in state["similarities"]]
@@ -307,13 +387,26 @@ def from_config(config: "ExperimentConfig",
                         seed=streams(config.seed).weights)
     return SupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
                   steps_per_task=training.steps_per_task, seed=config.seed, transfer=settings.transfer,
-                  reference_signatures=reference_signatures, **_given(settings, "task_inference", "inference_objective",
+                  reference_signatures=reference_signatures, keep_scores=keeps_scores(config), **_given(settings, "task_inference", "inference_objective",
                                                                       "transfer_protocol", "transfer_temperature"))
 
 
 def _given(settings: SupSupSettings, *names: str) -> dict[str, Any]:
     """The conditional settings that apply (not None); SupSup's own defaults stand for the others, unused."""
     return {name: getattr(settings, name) for name in names if getattr(settings, name) is not None}
+
+
+def keeps_scores(config: "ExperimentConfig") -> bool:
+    """Whether finished tasks keep float scores: guided transfer mixes them, and NNs trains a mask again
+    when its data comes back (`NNsLearner`); otherwise a finished task keeps its packed mask only."""
+    return config.settings("supsup").transfer in GUIDED or config.scenario.name == "nns"
+
+
+def task_bits(config: "ExperimentConfig") -> int:
+    """Bits per network weight each task adds in memory: 32 for kept float scores, else 1 for the packed
+    mask; plus 1 for the bit-packed bank that task inference (gns, gnu) and NNs detection read."""
+    bank = 1 if config.scenario.name in (*INFERRED, "nns") else 0
+    return (32 if keeps_scores(config) else 1) + bank
 
 
 def needs_reference(config: "ExperimentConfig") -> bool:
@@ -382,4 +475,4 @@ def check_tasks(config: "ExperimentConfig", tasks: list[Task]) -> None:
 SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fixed random weights; "
                   "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}),
                   settings=SupSupSettings, check=check, check_tasks=check_tasks,
-                  build_for_tasks=build_for_tasks, scores_per_task=True)
+                  build_for_tasks=build_for_tasks, task_bits=task_bits)

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supermasks.models.masks import MASK_RULES, MaskWorkspace, compute_mask, masked_linear, masked_weight
+from supermasks.models.masks import (MASK_RULES, MaskWorkspace, compute_mask, masked_linear, masked_weight, pack_mask,
+                                     unpack_mask)
 
 
 def signed_constant(shape: tuple[int, ...], fan_in: int, generator: torch.Generator) -> torch.Tensor:
@@ -25,8 +26,60 @@ def score_init(shape: tuple[int, ...], fan_in: int, generator: torch.Generator) 
     return torch.empty(shape).uniform_(-bound, bound, generator=generator)
 
 
+class TaskScores(nn.ParameterDict):
+    """Float scores by task id (an int); only the tasks that have them (see `_MaskedBase`).
+
+    State-dict keys are `scores.<task_id>`, as a list of every task's scores would give.
+    """
+
+    def __getitem__(self, task_id: int | str) -> nn.Parameter:  # type: ignore[override]
+        return super().__getitem__(str(task_id))
+
+    def __setitem__(self, task_id: int | str, value: torch.Tensor) -> None:  # type: ignore[override]
+        super().__setitem__(str(task_id), value)
+
+    def __delitem__(self, task_id: int | str) -> None:  # type: ignore[override]
+        super().__delitem__(str(task_id))
+
+    def __contains__(self, task_id: object) -> bool:  # type: ignore[override]
+        return super().__contains__(str(task_id))
+
+    def task_ids(self) -> list[int]:
+        return sorted(int(k) for k in self.keys())
+
+
+class PackedMasks(nn.Module):
+    """Bit-packed masks (uint8, `pack_mask`) by task id, as buffers named by the id (`packed.<task_id>`)."""
+
+    def __getitem__(self, task_id: int) -> torch.Tensor:
+        return self._buffers[str(task_id)]  # type: ignore[return-value]
+
+    def __setitem__(self, task_id: int, packed: torch.Tensor) -> None:
+        self.register_buffer(str(task_id), packed)
+
+    def __delitem__(self, task_id: int) -> None:
+        del self._buffers[str(task_id)]
+
+    def __contains__(self, task_id: object) -> bool:
+        return str(task_id) in self._buffers
+
+    def task_ids(self) -> list[int]:
+        return sorted(int(k) for k in self._buffers)
+
+    def nbytes(self) -> int:
+        return sum(b.numel() * b.element_size() for b in self._buffers.values() if b is not None)
+
+
 class _MaskedBase(nn.Module):
-    """Shared state of masked layers: fixed weight, one score tensor per task, the active task."""
+    """Shared state of masked layers: fixed weight, per-task masks, the active task.
+
+    A task in training holds float scores (`scores[task_id]`); a finished task (`finish`) holds
+    only its binary mask, bit-packed (1 bit per weight, `packed[task_id]`), which is all that
+    evaluating it needs. With `keep_scores` a finished task keeps its float scores instead (32
+    bits per weight): for transfers that mix earlier tasks' scores and for learners that train a
+    mask again. Forward for a packed task uses `W * M_t`, unpacked once and cached while the same
+    task stays active, so an evaluation loop over batches unpacks nothing per batch.
+    """
 
     def __init__(self, shape: tuple[int, ...], fan_in: int, rule: str, density: float,
                  generator: torch.Generator) -> None:
@@ -41,37 +94,128 @@ class _MaskedBase(nn.Module):
         # The weight never trains; a Parameter with requires_grad=False keeps it in state_dict
         # and visible to `freeze_weights`, without an optimiser ever touching it.
         self.weight = nn.Parameter(signed_constant(shape, fan_in, generator), requires_grad=False)
-        self.scores = nn.ParameterList()
+        self.scores = TaskScores()
+        self.packed = PackedMasks()
+        self.keep_scores = False  # whether `finish` keeps a task's float scores (set by the method)
+        self._num_tasks = 0  # every task has scores, a packed mask, or both
         self.task_id = 0
         # Optional replacement for `W * M_t` (e.g. a superposition of several tasks' masks during
         # task inference); None means the active task's own mask.
         self.injected_weight: Callable[[], torch.Tensor] | None = None
+        self._cached: tuple[tuple[int, ...], torch.Tensor] | None = None  # (key, W * M_t) of a packed task
+
+    @property
+    def num_tasks(self) -> int:
+        """Tasks in this layer, finished or not (ids 0..num_tasks-1)."""
+        return self._num_tasks
 
     def add_scores(self, generator: torch.Generator, init: torch.Tensor | None = None) -> int:
         """Append a score tensor for a new task (random init unless `init` is given)."""
         value = score_init(tuple(self.weight.shape), self.fan_in, generator) if init is None else init.clone()
         if value.shape != self.weight.shape:
             raise ValueError(f"scores of shape {tuple(value.shape)} for a weight of {tuple(self.weight.shape)}")
-        self.scores.append(nn.Parameter(value))
-        return len(self.scores) - 1
+        task_id = self._num_tasks
+        self.scores[task_id] = nn.Parameter(value.to(self.weight.device))
+        self._num_tasks += 1
+        return task_id
+
+    def is_packed(self, task_id: int) -> bool:
+        """Whether `task_id` is finished and held as a packed mask only (no float scores)."""
+        return task_id in self.packed and task_id not in self.scores
+
+    def task_scores(self, task_id: int) -> nn.Parameter:
+        """The float scores of `task_id`; ValueError for a finished task whose scores were not kept."""
+        if task_id in self.scores:
+            return self.scores[task_id]
+        if task_id in self.packed:
+            raise ValueError(f"task {task_id} is finished and holds only its packed mask: its float scores "
+                             "were not kept (keep_scores=False)")
+        raise IndexError(f"task {task_id} has no scores in this layer ({self.num_tasks} tasks)")
+
+    def finish(self, task_id: int) -> None:
+        """Task `task_id` is learned: keep its mask bit-packed and drop its float scores, unless `keep_scores`."""
+        if self.keep_scores or self.is_packed(task_id):
+            return
+        scores = self.task_scores(task_id)
+        self.packed[task_id] = pack_mask(compute_mask(scores.detach(), self.rule, self.density))
+        del self.scores[task_id]
 
     def _check_task(self) -> None:
-        if not 0 <= self.task_id < len(self.scores):
-            raise IndexError(f"task {self.task_id} has no scores in this layer ({len(self.scores)} tasks)")
+        if not 0 <= self.task_id < self.num_tasks:
+            raise IndexError(f"task {self.task_id} has no scores in this layer ({self.num_tasks} tasks)")
+
+    def _packed_weight(self, task_id: int) -> torch.Tensor:
+        """`W * M_t` of a packed task, built as the score path builds it (float 0/1 mask times W), cached."""
+        packed = self.packed[task_id]
+        key = (task_id, packed.data_ptr(), packed._version, self.weight.data_ptr(), self.weight._version,
+               torch.is_inference_mode_enabled())
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        mask = unpack_mask(packed, self.weight.shape)
+        w_eff = mask.to(self.weight.dtype).mul_(self.weight.detach())
+        self._cached = (key, w_eff)
+        return w_eff
 
     def effective_weight(self) -> torch.Tensor:
-        """`W * M_t` for the active task t, differentiable with respect to its scores."""
+        """`W * M_t` for the active task t, differentiable with respect to its scores (if it has any)."""
         if self.injected_weight is not None:
             return self.injected_weight()
         self._check_task()
+        if self.is_packed(self.task_id):
+            return self._packed_weight(self.task_id)
         return masked_weight(self.scores[self.task_id], self.weight, self.rule, self.density)
 
     def mask(self, task_id: int) -> torch.Tensor:
         """The binary mask (bool) of `task_id`."""
-        return compute_mask(self.scores[task_id].detach(), self.rule, self.density)
+        if task_id in self.scores:
+            return compute_mask(self.scores[task_id].detach(), self.rule, self.density)
+        if task_id in self.packed:
+            return unpack_mask(self.packed[task_id], self.weight.shape)
+        raise IndexError(f"task {task_id} has no mask in this layer ({self.num_tasks} tasks)")
+
+    def task_nbytes(self) -> int:
+        """Bytes held for all tasks: float scores and packed masks (not the fixed weight or caches)."""
+        return sum(p.numel() * p.element_size() for p in self.scores.values()) + self.packed.nbytes()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):  # type: ignore[no-untyped-def]
+        """Take the saved layout of tasks first (which hold scores, which packed masks), then the values.
+
+        Slots the saved state fills are allocated uninitialised, so loading many finished tasks never
+        holds float scores for them; a task the state lacks altogether stays and is reported missing.
+        """
+        saved_scores = _saved_ids(state_dict, prefix + "scores.")
+        saved_packed = _saved_ids(state_dict, prefix + "packed.")
+        nbytes = (self.weight.numel() + 7) // 8
+        gaps = sorted(set(range(max(saved_scores | saved_packed, default=-1) + 1)) - saved_scores - saved_packed)
+        if gaps:
+            error_msgs.append(f"{prefix}: task(s) {gaps} have neither scores nor a packed mask in the saved state")
+        for t in sorted(saved_scores | saved_packed):
+            if t in saved_scores and t not in self.scores:
+                self.scores[t] = nn.Parameter(torch.empty_like(self.weight), requires_grad=True)
+            if t in saved_packed and t not in self.packed:
+                self.packed[t] = torch.empty(nbytes, dtype=torch.uint8, device=self.weight.device)
+            if t in saved_packed and t not in saved_scores and t in self.scores:
+                del self.scores[t]
+            if t in saved_scores and t not in saved_packed and t in self.packed:
+                del self.packed[t]
+            self._num_tasks = max(self._num_tasks, t + 1)
+        self._cached = None
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        self._cached = None  # moved or cast: the cached weight is of the old device or dtype
+        return super()._apply(fn, recurse)
 
     def extra_repr(self) -> str:
-        return f"shape={tuple(self.weight.shape)}, rule={self.rule}, density={self.density}, tasks={len(self.scores)}"
+        return (f"shape={tuple(self.weight.shape)}, rule={self.rule}, density={self.density}, tasks={self.num_tasks}, "
+                f"packed={len(self.packed.task_ids())}")
+
+
+def _saved_ids(state_dict: dict[str, torch.Tensor], prefix: str) -> set[int]:
+    """Task ids of the keys `<prefix><task_id>` in `state_dict`."""
+    return {int(rest) for key in state_dict if key.startswith(prefix) and (rest := key[len(prefix):]).isdigit()}
 
 
 class MaskedLinear(_MaskedBase):
@@ -86,6 +230,8 @@ class MaskedLinear(_MaskedBase):
         if self.injected_weight is not None:
             return x.matmul(self.injected_weight().t())
         self._check_task()
+        if self.is_packed(self.task_id):  # a finished task: its cached W * M_t, no scores
+            return x.matmul(self._packed_weight(self.task_id).t())
         return masked_linear(x, self.scores[self.task_id], self.weight, self.rule, self.density, self.workspace)
 
 
@@ -123,6 +269,16 @@ class PerTaskBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norms[self.task_id](x)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):  # type: ignore[no-untyped-def]
+        """Grow to the saved number of tasks first, so a fresh layer takes a saved one's statistics."""
+        saved = {int(rest.split(".", 1)[0]) for key in state_dict if key.startswith(prefix + "norms.")
+                 and (rest := key[len(prefix + "norms."):]).split(".", 1)[0].isdigit()}
+        while len(self.norms) < (max(saved) + 1 if saved else 0):
+            self.add_task()
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def running_mean(self, task_id: int) -> torch.Tensor:
         """The task's signature for this layer: its BN running mean."""

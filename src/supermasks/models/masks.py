@@ -232,7 +232,7 @@ def pack_mask(mask: torch.Tensor) -> torch.Tensor:
     pad = (-flat.numel()) % 8
     if pad:
         flat = torch.cat([flat, flat.new_zeros(pad)])
-    return (flat.view(-1, 8) * _BIT_WEIGHTS).sum(dim=1, dtype=torch.uint8)
+    return (flat.view(-1, 8) * _BIT_WEIGHTS.to(flat.device)).sum(dim=1, dtype=torch.uint8)
 
 
 def unpack_mask(packed: torch.Tensor, shape: tuple[int, ...] | torch.Size) -> torch.Tensor:
@@ -240,5 +240,5 @@ def unpack_mask(packed: torch.Tensor, shape: tuple[int, ...] | torch.Size) -> to
     n = math.prod(shape)
     if packed.numel() * 8 < n or packed.numel() * 8 - n >= 8:
         raise ValueError(f"{packed.numel()} packed bytes cannot hold a mask of shape {tuple(shape)}")
-    bits = (packed.view(-1, 1) & _BIT_WEIGHTS) != 0
+    bits = (packed.view(-1, 1) & _BIT_WEIGHTS.to(packed.device)) != 0
     return bits.reshape(-1)[:n].reshape(shape)

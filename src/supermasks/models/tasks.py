@@ -20,8 +20,8 @@ def norm_layers(model: nn.Module) -> dict[str, PerTaskBatchNorm]:
 
 
 def num_tasks(model: nn.Module) -> int:
-    """How many tasks have scores in `model` (the same in every masked layer)."""
-    counts = {len(m.scores) for m in masked_layers(model).values()}
+    """How many tasks `model` holds, finished or not (the same in every masked layer)."""
+    counts = {m.num_tasks for m in masked_layers(model).values()}
     if len(counts) != 1:
         raise ValueError(f"masked layers disagree on the number of tasks: {sorted(counts)}")
     return counts.pop()
@@ -54,8 +54,38 @@ def grow_tasks(model: nn.Module, count: int) -> None:
         add_task(model, torch.Generator())
 
 
+def set_keep_scores(model: nn.Module, keep: bool) -> None:
+    """Say whether finished tasks keep their float scores (32 bits per weight) or only packed masks (1 bit).
+
+    The one place this is declared: a method sets it from its settings (SupSup keeps scores for
+    similarity-guided transfer, which mixes earlier tasks' scores; NNs trains masks again).
+    """
+    for m in masked_layers(model).values():
+        m.keep_scores = keep
+
+
+def finish_task(model: nn.Module, task_id: int) -> None:
+    """Task `task_id` is learned: each masked layer keeps its mask bit-packed and drops its scores (unless kept).
+
+    Its mask, its forward and its BN statistics stay exactly what they were.
+    """
+    if not 0 <= task_id < num_tasks(model):
+        raise IndexError(f"task {task_id} does not exist; the model has {num_tasks(model)} task(s)")
+    for m in masked_layers(model).values():
+        m.finish(task_id)
+
+
+def task_nbytes(model: nn.Module) -> int:
+    """Bytes the masked layers hold for their tasks: float scores and packed masks (BN statistics apart)."""
+    return sum(m.task_nbytes() for m in masked_layers(model).values())
+
+
 def load_network(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
-    """Copy `tensors` (a `model.state_dict()`) into `model` in place; ValueError when they do not fit it."""
+    """Copy `tensors` (a `model.state_dict()`) into `model` in place; ValueError when they do not fit it.
+
+    Masked and per-task BN layers take the saved tasks' layout (tasks the model lacks are added,
+    finished ones as packed masks), so loading needs no float scores for finished tasks.
+    """
     try:
         model.load_state_dict(tensors)
     except RuntimeError as error:  # torch reports missing, unexpected and misshapen entries this way
@@ -74,15 +104,18 @@ def set_task(model: nn.Module, task_id: int) -> None:
 
 def freeze_weights(model: nn.Module) -> None:
     """Make every parameter except the scores untrainable (the fixed random network)."""
-    scores = {id(p) for m in masked_layers(model).values() for p in m.scores}
+    scores = {id(p) for m in masked_layers(model).values() for p in m.scores.values()}
     for p in model.parameters():
         if id(p) not in scores:
             p.requires_grad_(False)
 
 
 def task_scores(model: nn.Module, task_id: int) -> list[nn.Parameter]:
-    """The score parameters of one task, one per masked layer: what trains for that task."""
-    return [m.scores[task_id] for m in masked_layers(model).values()]
+    """The score parameters of one task, one per masked layer: what trains for that task.
+
+    ValueError for a finished task whose scores were not kept (it holds only packed masks).
+    """
+    return [m.task_scores(task_id) for m in masked_layers(model).values()]
 
 
 def export_masks(model: nn.Module, task_id: int) -> dict[str, np.ndarray]:

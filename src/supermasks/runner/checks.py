@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -100,9 +101,9 @@ def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28
     share of the images); tasks over every class share the source's int64 labels. One task's
     images may be materialised as float32 at a time (replay's training set). The methods then
     run one at a time, each holding its network, gradients and optimiser state (four float32
-    copies of the weights), plus a float32 score per weight for every task where the method keeps
-    per-task scores (SupSup), plus every task's float32 images and labels where it keeps them
-    (joint training).
+    copies of the weights), plus what each task adds per weight (`MethodSpec.task_bits`: SupSup's
+    finished tasks cost 1 bit per weight, a packed mask, or 32 where float scores are kept), plus
+    every task's float32 images and labels where the method keeps them (joint training).
     """
     data = config.data
     per_image = 4 * pixels + 8
@@ -117,8 +118,8 @@ def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28
 
     def method_bytes(name: str) -> int:
         spec = method_spec(name)
-        scores = 4 * weights * (4 + (data.num_tasks if spec.scores_per_task else 0))
-        return scores + (data.num_tasks * images * per_image if spec.keeps_task_images else 0)
+        state = 4 * weights * 4 + math.ceil(weights * spec.task_bits(config) * data.num_tasks / 8)
+        return state + (data.num_tasks * images * per_image if spec.keeps_task_images else 0)
 
     return images * pixels + images * per_image + tasks + max(method_bytes(name) for name in config.method)
 
