@@ -89,7 +89,7 @@ def _accepts_quick(script: Path) -> bool:
 def section(script: Path, returncode: int, stdout: str, stderr: str, seconds: float, quick_passed: bool) -> str:
     """One script's Markdown section: its own output, wrapped under a heading if it printed none."""
     name = script.stem
-    note = f"*`benchmarks/{script.name}`{' --quick' if quick_passed else ''}: {seconds:.0f} s*"
+    note = f"*`{script.parent.name}/{script.name}`{' --quick' if quick_passed else ''}: {seconds:.0f} s*"
     if returncode != 0:
         tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL:])
         body = f"## {name}\n\n**failed** with exit code {returncode}. The end of its stderr:\n\n```\n{tail}\n```\n"
@@ -124,9 +124,10 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scripts (file names without .py)")
     parser.add_argument("--output", type=Path, default=HERE / "results.md", help="the results file")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds each script may run")
+    parser.add_argument("--directory", type=Path, default=HERE, help="where the scripts are")
     args = parser.parse_args()
 
-    scripts = benchmark_scripts()
+    scripts = benchmark_scripts(args.directory)
     if args.only:
         unknown = set(args.only) - {p.stem for p in scripts}
         if unknown:
@@ -137,7 +138,7 @@ def main() -> int:
     parts = [machine_header(args.quick, env)]
     failed = []
     for script in scripts:
-        print(f"running benchmarks/{script.name} ...", file=sys.stderr, flush=True)
+        print(f"running {script.name} ...", file=sys.stderr, flush=True)
         text, ok = run_script(script, args.quick, args.timeout, env)
         parts.append(text)
         if not ok:
