@@ -23,8 +23,9 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# Every benchmarks/*.py script into benchmarks/results.md; `make bench QUICK=1` for short versions.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/train_step.py
+	$(BIN)/python benchmarks/run_all.py $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

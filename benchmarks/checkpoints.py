@@ -8,7 +8,7 @@ Two ways to save the full training state after every task, measured in one proce
 A real run's sequence is replayed: tasks of random scores are added one by one (their masks
 banked, as after training) and the incremental state is saved after each; near each reported
 task count both ways save, and their medians are printed with the space each directory takes.
-Run: `.venv/bin/python benchmarks/checkpoints.py` (about two minutes on 2 CPU cores).
+Run: `.venv/bin/python benchmarks/checkpoints.py` (about two minutes on 2 CPU cores), `--quick` for a short one.
 """
 
 from __future__ import annotations
@@ -86,7 +86,10 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, nargs="+", default=[10, 100, 250], help="task counts to report")
     parser.add_argument("--repeats", type=int, default=3, help="saves per way near each task count")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="10 and 30 tasks, 2 saves each")
     args = parser.parse_args()
+    if args.quick:
+        args.tasks, args.repeats = [10, 30], 2
     torch.set_num_threads(args.threads)
     marks = {k - r for k in args.tasks for r in range(args.repeats)}
 
@@ -125,8 +128,10 @@ def main() -> None:
         resumed_seconds, resumed_written = timed_save(incremental_dir, lambda: save_state_checkpoint(
             incremental_dir, max(args.tasks) - 1, method, {}))
 
+    print("## Resumable-state checkpoints: whole file against incremental blobs\n")
     print(f"SupSup on LeNet-300-100 ({weights:,} masked weights), keep=2; medians of {args.repeats} saves "
-          f"ending at each task count; MB = 1e6 bytes")
+          f"ending at each task count; MB = 1e6 bytes\n")
+    print("```")
     print(f"{'tasks':>5} {'state':>8} | {'whole: written':>14} {'s/save':>7} {'on disk':>8} | "
           f"{'incremental: written':>20} {'s/save':>7} {'on disk':>8} | {'bytes':>6} {'time':>6}")
     for k, row in rows.items():
@@ -139,6 +144,7 @@ def main() -> None:
           f"incremental {total_incremental / MB:.0f} MB (measured)")
     print(f"first save after a resume at {max(args.tasks)} tasks (every tensor hashed once more): "
           f"{resumed_seconds:.3f} s, {resumed_written / MB:.2f} MB written")
+    print("```")
 
 
 if __name__ == "__main__":

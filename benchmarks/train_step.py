@@ -3,8 +3,10 @@
 Steps timed in this thread's CPU time, interleaved A B C ... in one process (medians, so ratios
 hold on a noisy shared machine):
 - masked, straightforward: the masked linear allocating `W * M` every step, `torch.optim.RMSprop`;
-- masked, fused: the masked linear reusing its `MaskWorkspace`, `InPlaceRMSprop` (SupSup's path);
-- dense, no bias (like for like) and dense with bias (the baselines' network), `torch.optim.RMSprop`;
+- masked, fused: the masked linear reusing its `MaskWorkspace`, the library's RMSprop with its reused
+  denominator buffer (SupSup's path);
+- dense, no bias (like for like) and dense with bias (the baselines' network), the library's RMSprop
+  (as the dense baselines train);
 - matmul only: the eight plain matrix products of one step (forward of the three layers, weight
   gradients of the three, input gradients of the last two) on the same shapes.
 "matmul fraction" is the step's matmul FLOPs per second over the FLOP rate of the plain matmuls,
@@ -15,6 +17,7 @@ Run: `PYTHONPATH=src .venv/bin/python benchmarks/train_step.py [--quick]`.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 import copy
 import statistics
 import time
@@ -24,12 +27,12 @@ import torch
 from torch import nn
 
 from supermasks.data import load_source, make_benchmark
-from supermasks.inplace_rmsprop import InPlaceRMSprop
+from supermasks.optimizers import rmsprop
 from supermasks.models import add_task, build_model, build_multihead, masked_layers, set_task, task_scores
 from supermasks.training import iterate_batches
 
 
-def _step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+def _step(model: nn.Module, opt: Any, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
     loss_fn = nn.CrossEntropyLoss()
 
     def step() -> None:
@@ -91,9 +94,9 @@ def main() -> None:
     matmul, flops = _matmuls(args.batch_size, (784, 300, 300, 10))
     timers = {
         "masked, straightforward": _step(plain, torch.optim.RMSprop(task_scores(plain, 0), lr=1e-4), x, y),
-        "masked, fused": _step(fused, InPlaceRMSprop(task_scores(fused, 0), lr=1e-4), x, y),
-        "dense, no bias": _step(dense_nobias, torch.optim.RMSprop(dense_nobias.parameters(), lr=1e-4), x, y),
-        "dense, with bias": _step(dense, torch.optim.RMSprop(dense.parameters(), lr=1e-4), x, y),
+        "masked, fused": _step(fused, rmsprop(task_scores(fused, 0), lr=1e-4), x, y),
+        "dense, no bias": _step(dense_nobias, rmsprop(list(dense_nobias.parameters()), lr=1e-4), x, y),
+        "dense, with bias": _step(dense, rmsprop(list(dense.parameters()), lr=1e-4), x, y),
         "matmuls only": matmul,
     }
     for fn in timers.values():  # warm-up

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -12,9 +13,14 @@ from pathlib import Path
 from supermasks import __version__
 from supermasks._configs import ConfigNotFoundError, find_config, shipped_configs
 from supermasks.errors import ConfigError, DataError
+from supermasks.threads import ENV_THREADS, apply_threads, plan_threads
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    try:  # before torch loads (the imports below): OpenMP reads its variables once
+        apply_threads(plan_threads(args.threads, os.environ))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     args.config = find_config(args.config)  # a shipped config may be named bare: `run experiment1`
     from supermasks.config import load_config
     from supermasks.runner import run
@@ -146,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--force", action="store_true", help="start afresh: re-run a finished config, do not resume an unfinished one")
         p.add_argument("--part", default=None, help="study files only: run just this part")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.add_argument("--threads", type=int, default=None, metavar="N",
+                       help=f"CPU threads for torch (default: ${ENV_THREADS} if set, else $OMP_NUM_THREADS if set, "
+                            "else 1; 0: torch's default of one per core). OMP_WAIT_POLICY=PASSIVE unless set")
         p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("list", help="list benchmarks, data sources, models, methods, scenarios and shipped configs")

@@ -57,6 +57,7 @@ class RunSettings:
     checkpoint_state: bool = True  # full training state after every task, so an interrupted run resumes
     overlap: bool = True  # the mask-overlap analysis (Experiment 1)
     figures: bool = True
+    figure_format: Literal["png", "svg", "png+svg"] = "png"  # written once, at the end of a run
     out_dir: str = "runs"
 
     def __post_init__(self) -> None:
@@ -64,6 +65,11 @@ class RunSettings:
             raise ValueError(f"eval_batch_size must be a positive number, got {self.eval_batch_size}")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be 0 (off) or a number of steps, got {self.eval_every}")
+
+    @property
+    def figure_formats(self) -> tuple[str, ...]:
+        """The file formats of `figure_format`, e.g. ("png", "svg")."""
+        return tuple(self.figure_format.split("+"))
 
 
 # A run's name becomes its directory's name under run.out_dir, so it must be one safe path component.
@@ -165,7 +171,7 @@ class ExperimentConfig:
 
 
 # Where output goes, not what is computed: left out of the run's identity (dotted keys).
-NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state"})
+NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format"})
 
 # Each flat key of the config before it was grouped into sections, and its dotted spelling now.
 OLD_KEYS: dict[str, str] = {

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supermasks.inplace_rmsprop import InPlaceRMSprop, make_score_optimizer
+from supermasks.optimizers import EagerOptimizer, rmsprop
+from supermasks.training import make_optimizer
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, masked_layers, task_scores
 from supermasks.models.layers import MaskedLinear
@@ -92,11 +93,12 @@ def test_workspace_is_not_copied_or_pickled():
     assert copy.deepcopy(layer).workspace.w_eff is None
 
 
-def test_inplace_rmsprop_equals_torch_rmsprop_bitwise():
+def test_rmsprop_reuses_its_denominator_buffer_and_equals_torch_bitwise():
     g = torch.Generator().manual_seed(3)
     p1 = torch.randn(50, 20, generator=g, requires_grad=True)
     p2 = p1.detach().clone().requires_grad_()
-    ours, theirs = InPlaceRMSprop([p1], lr=1e-3), torch.optim.RMSprop([p2], lr=1e-3)
+    ours, theirs = rmsprop([p1], lr=1e-3), torch.optim.RMSprop([p2], lr=1e-3)
+    buffers = set()
     for _ in range(20):
         grad = torch.randn(50, 20, generator=g) * torch.rand(1, generator=g)
         for opt, p in ((ours, p1), (theirs, p2)):
@@ -104,24 +106,17 @@ def test_inplace_rmsprop_equals_torch_rmsprop_bitwise():
             p.grad = grad.clone()
             opt.step()
         assert torch.equal(p1, p2)
+        buffers.add(ours.state[p1]["_denominator"].data_ptr())
+    assert len(buffers) == 1  # one buffer for sqrt(v) + eps, not a temporary per step
     assert torch.equal(ours.state[p1]["square_avg"], theirs.state[p2]["square_avg"])
+    assert set(ours.state_dict()["state"][0]) == set(theirs.state_dict()["state"][0])  # scratch is not state
 
 
-def test_torch_rmsprop_defaults_are_the_ones_reproduced():
-    defaults = torch.optim.RMSprop([torch.zeros(1, requires_grad=True)]).defaults
-    assert (defaults["alpha"], defaults["eps"], defaults["momentum"], defaults["weight_decay"],
-            defaults["centered"]) == (0.99, 1e-8, 0, 0, False)
-    ours = InPlaceRMSprop([torch.zeros(1, requires_grad=True)]).defaults
-    assert (ours["alpha"], ours["eps"]) == (0.99, 1e-8)
-
-
-def test_score_optimizer_is_chosen_by_name():
+def test_the_score_optimizer_is_the_librarys_own():
     p = [torch.zeros(3, requires_grad=True)]
-    assert type(make_score_optimizer("rmsprop", p, 1e-3)) is InPlaceRMSprop
-    assert type(make_score_optimizer("adam", p, 1e-3)) is torch.optim.Adam
-    assert type(make_score_optimizer("sgd", p, 1e-3)) is torch.optim.SGD
+    assert all(isinstance(make_optimizer(name, p, 1e-3), EagerOptimizer) for name in ("rmsprop", "adam", "sgd"))
     with pytest.raises(ValueError, match="unknown optimizer"):
-        make_score_optimizer("adamw", p, 1e-3)
+        make_optimizer("adamw", p, 1e-3)
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])

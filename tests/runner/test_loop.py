@@ -29,7 +29,8 @@ def test_run_writes_the_run_directory(tmp_path):
         table = pd.read_csv(d / bench / "overlap.csv")
         assert len(table) == 3 * 2 * 3  # ordered pairs x layers
         assert (d / bench / "figures" / "overlap_heatmap_fc1.png").stat().st_size > 0
-        assert (d / bench / "figures" / "masks_fc2.svg").stat().st_size > 0
+        assert (d / bench / "figures" / "masks_fc2.png").stat().st_size > 0
+        assert not list((d / bench / "figures").glob("*.svg"))  # run.figure_format: png by default
         masks = load_task_masks(d / bench / "checkpoints" / "task_002.safetensors")
         assert masks["fc1"].shape == (300, 784)
     summary = pd.read_csv(d / "overlap_summary.csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -123,8 +124,8 @@ def mask_grid(masks: Masks, layer: str, title: str | None = None) -> Figure:
     return fig
 
 
-def save_figure(fig: Figure, directory: Path, stem: str) -> list[Path]:
-    """Write `stem.png` (dpi 120) and `stem.svg` into `directory` atomically; returns the paths.
+def save_figure(fig: Figure, directory: Path, stem: str, formats: Sequence[str] = _SAVE_FORMATS) -> list[Path]:
+    """Write `stem.<format>` for each of `formats` (PNG at dpi 120, SVG) into `directory` atomically; returns the paths.
 
     Each format is rendered in memory, then written by the one atomic writer (temporary name,
     fsync, rename): a reader never sees a half-written figure and an interrupted save leaves the
@@ -132,7 +133,7 @@ def save_figure(fig: Figure, directory: Path, stem: str) -> list[Path]:
     """
     directory = Path(directory)
     paths = []
-    for fmt in _SAVE_FORMATS:
+    for fmt in formats:
         target = directory / f"{stem}.{fmt}"
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, dpi=_DPI)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._counts import LayerCounts, Masks, layer_counts, ordered_pairs
 
@@ -47,6 +46,8 @@ def ttest_from_counts(n: int, k_i: np.ndarray, k_j: np.ndarray) -> tuple[np.ndar
     var_j = k_j * (n - k_j) / (n * (n - 1.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (k_i - k_j) / n / np.sqrt((var_i + var_j) / n)
+    from scipy import stats  # here, not at import: the training path never needs scipy
+
     p = 2.0 * stats.t.sf(np.abs(t), df=2 * n - 2)
     return t, p
 
@@ -71,6 +72,8 @@ def mcnemar_from_counts(
     with np.errstate(divide="ignore", invalid="ignore"):
         chi2_stat = (np.abs(b - c) - 1.0) ** 2 / discordant
     stat = np.where(exact, smaller.astype(np.float64), chi2_stat)
+    from scipy import stats
+
     p_exact = np.minimum(1.0, 2.0 * stats.binom.cdf(smaller, discordant, 0.5))
     p = np.where(exact, p_exact, stats.chi2.sf(np.where(exact, 0.0, chi2_stat), df=1))
     return stat, p, exact
@@ -86,6 +89,8 @@ def overlap_gt_chance_p(n: int, k_i: np.ndarray, k_j: np.ndarray, inter: np.ndar
     the 2x2 agreement table (Fisher 1935). It conditions on the densities, so unequal densities
     alone never make it small; independent random masks give p roughly uniform on [0, 1].
     """
+    from scipy import stats
+
     return stats.hypergeom.sf(np.asarray(inter) - 1, n, np.asarray(k_i), np.asarray(k_j))
 
 

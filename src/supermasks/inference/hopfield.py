@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supermasks.models.layers import signed_constant
+from supermasks.optimizers import adam
 
 
 class HopfieldStore:
@@ -184,7 +185,7 @@ def train_task_gates(model: NeuronMaskMLP, x: torch.Tensor, y: torch.Tensor, *, 
                      lr: float = 0.05, batch_size: int = 64, seed: int = 0) -> int:
     """Add a task to `model` and train only its scores on (x, y); returns the new task id."""
     task_id = model.add_task()
-    opt = torch.optim.Adam(model.scores[task_id].parameters(), lr=lr)
+    opt = adam(model.scores[task_id].parameters(), lr=lr)  # torch.optim.Adam's arithmetic, no torch._dynamo import
     g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         for idx in torch.randperm(len(x), generator=g).split(batch_size):
@@ -286,7 +287,7 @@ def _descend(model: NeuronMaskMLP, stores: list[HopfieldStore], x: torch.Tensor,
         def network_gates(s: list[torch.Tensor]) -> list[torch.Tensor]:
             return [straight_through_gate(v) for v in s]
 
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = adam(params, lr=lr)
     candidates = []
     for k in range(steps):
         a = k / max(steps - 1, 1)

@@ -38,8 +38,7 @@ from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, f
 from supermasks.models.layers import score_init
 from supermasks.scenarios import INFERRED
 from supermasks.seeds import streams
-from supermasks.inplace_rmsprop import make_score_optimizer
-from supermasks.training import FitResult, Probe, fit, iterate_batches
+from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +189,7 @@ class SupSup:
                              "(its mask is final)")
         set_task(self.model, task.task_id)
         self.model.train()
-        optimizer = make_score_optimizer(self.optimizer, task_scores(self.model, task.task_id), self.lr)
+        optimizer = make_optimizer(self.optimizer, task_scores(self.model, task.task_id), self.lr)
         batches = iterate_batches(task.x_train, task.y_train, self.batch_size, self.steps_per_task,
                                   self.batch_generator_)
 

@@ -150,7 +150,8 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
                 per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
                                             progress=progress, resume=resume))
             tables.write_benchmark_summary(directory / bench, bench, tasks, per_bench, scenario=config.scenario.name,
-                                           figures=config.run.figures)
+                                           figures=config.run.figures,
+                                           figure_formats=config.run.figure_formats)
             result.results.extend(per_bench)
     except KeyboardInterrupt as exc:
         write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now()})

@@ -168,7 +168,7 @@ def _finish(config: ExperimentConfig, benchmark: str, method: Method, tasks: lis
 
             save_figure(confusion_heatmap(state.results.confusion, [str(t.task_id) for t in tasks],
                                           f"{benchmark}: inferred task of each test batch ({config.scenario.name})"),
-                        directory / "figures", "task_confusion")
+                        directory / "figures", "task_confusion", config.run.figure_formats)
     summary["scenario"] = config.scenario.name
     if isinstance(method, Reports):  # the method's own analysis (transfer alphas, Hopfield recovery)
         report = method.report()
@@ -180,7 +180,7 @@ def _finish(config: ExperimentConfig, benchmark: str, method: Method, tasks: lis
         from supermasks.runner.overlap import overlap_report
 
         overlap = overlap_report({t.task_id: method.masks(t.task_id) for t in tasks}, directory,
-                                 figures=config.run.figures, title=f"{benchmark} ({config.data.source})")
+                                 figures=config.run.figures, figure_formats=config.run.figure_formats, title=f"{benchmark} ({config.data.source})")
     return MethodResult(benchmark, method.name, directory, state.results.r, state.results.b, summary, overlap)
 
 

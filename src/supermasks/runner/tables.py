@@ -84,7 +84,7 @@ def method_summary(results: Results, rows: list[dict], memory_before: int, memor
 
 
 def write_benchmark_summary(directory: Path, benchmark: str, tasks: list[Task], results: list[MethodResult], *,
-                            scenario: str, figures: bool) -> None:
+                            scenario: str, figures: bool, figure_formats: tuple[str, ...] = ("png",)) -> None:
     """Per benchmark: final accuracy of every method on every task, and the learning curves."""
     final = pd.DataFrame([{"method": r.method, **{t.name: r.accuracy[-1, t.task_id] for t in tasks},
                            "ACC": r.metrics["ACC"]} for r in results])
@@ -96,4 +96,4 @@ def write_benchmark_summary(directory: Path, benchmark: str, tasks: list[Task], 
         from supermasks.analysis.plots import save_figure
 
         save_figure(learning_curves(curves, f"{benchmark} ({scenario}-incremental): accuracy during training"),
-                    directory / "figures", "learning_curves")
+                    directory / "figures", "learning_curves", figure_formats)

@@ -22,8 +22,6 @@ from typing import Any
 
 import pandas as pd
 
-from supermasks.analysis.curves import learning_curves, metric_vs_parameter
-from supermasks.analysis.plots import save_figure
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
                                read_yaml, to_dict, without_settings)
 from supermasks.runner import RunResult, run, validate
@@ -137,6 +135,9 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
         if path.is_file():
             grid = " ".join(f"{k.removeprefix('grid.')}={v}" for k, v in row.items() if k.startswith("grid.") and pd.notna(v))
             curves[f"{row['method']} ({row['part']}{', ' + grid if grid else ''})"] = pd.read_csv(path)
+    from supermasks.analysis.curves import learning_curves, metric_vs_parameter  # matplotlib: only to draw
+    from supermasks.analysis.plots import save_figure
+
     if curves:
         save_figure(learning_curves(curves, f"{study.name}: accuracy on every task seen, during training"),
                     directory / "figures", "learning_curves")
