@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from supermasks.data import Dataset, load_source
 from supermasks.data.idx import write_idx
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -85,3 +86,15 @@ def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture(scope="module")
+def small() -> Dataset:
+    """The generated synthetic source (tiny, no files needed)."""
+    return load_source("synthetic")
+
+
+@pytest.fixture(scope="module")
+def mnist5k() -> Dataset:
+    """The embedded 5,000-image MNIST subset."""
+    return load_source("mnist-5k")

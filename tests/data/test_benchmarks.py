@@ -10,16 +10,6 @@ from supermasks.data import Dataset, list_benchmarks, load_source, make_benchmar
 from supermasks.data.benchmarks import split_classes
 
 
-@pytest.fixture(scope="module")
-def small() -> Dataset:
-    return load_source("synthetic")
-
-
-@pytest.fixture(scope="module")
-def mnist5k() -> Dataset:
-    return load_source("mnist-5k")
-
-
 def test_list_benchmarks() -> None:
     listed = list_benchmarks()
     assert {"permuted", "rotated", "split", "partitioned"} <= set(listed)

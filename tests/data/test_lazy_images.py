@@ -63,16 +63,6 @@ def reference_pair(first: Dataset, second: Dataset) -> list[Arrays]:
     return [(reference_normalize(d.x_train), d.y_train, reference_normalize(d.x_test), d.y_test) for d in (first, second)]
 
 
-@pytest.fixture(scope="module")
-def small() -> Dataset:
-    return load_source("synthetic")
-
-
-@pytest.fixture(scope="module")
-def mnist5k() -> Dataset:
-    return load_source("mnist-5k")
-
-
 def other_dataset() -> Dataset:
     """A second, differently shaped data set for the pair benchmark: random images, 10 classes."""
     rng = np.random.RandomState(5)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import weakref
 
+from typing import Any
+
 import torch
 
 MASK_RULES = ("threshold", "topk")
@@ -45,6 +47,23 @@ def _float_mask(scores: torch.Tensor, rule: str, density: float) -> torch.Tensor
     return compute_mask(scores, rule, density).to(scores.dtype)
 
 
+def _masked_linear_grads(ctx: Any, grad_out: torch.Tensor, sign_buffer: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(dL/dx, dL/ds) of `x @ (W * M(s)).T` from the saved (x, s, W, W * M): straight through,
+    `dL/ds = (dL/dW_eff) * W`, computed in place on the weight gradient this op allocates itself,
+    times sign(s) for the top-k rule (it ranks |s|), written into `sign_buffer` where given."""
+    x, scores, weight, w_eff = ctx.saved_tensors
+    grad_x = grad_out.matmul(w_eff) if ctx.needs_input_grad[0] else None
+    grad_scores = None
+    if ctx.needs_input_grad[1]:
+        g2 = grad_out.reshape(-1, grad_out.shape[-1])
+        grad_scores = g2.t().mm(x.reshape(-1, x.shape[-1])).mul_(weight)  # (out, in), ours to modify
+        if ctx.rule == "topk":
+            grad_scores.mul_(torch.sign(scores.detach(), out=sign_buffer) if sign_buffer is not None
+                             else torch.sign(scores))
+    return grad_x, grad_scores
+
+
 class _MaskedLinear(torch.autograd.Function):
     """`x @ (W * M(s)).T` with the straight-through score gradient, fused into one op.
 
@@ -62,15 +81,7 @@ class _MaskedLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        x, scores, weight, w_eff = ctx.saved_tensors
-        grad_x = grad_out.matmul(w_eff) if ctx.needs_input_grad[0] else None
-        grad_scores = None
-        if ctx.needs_input_grad[1]:
-            g2 = grad_out.reshape(-1, grad_out.shape[-1])
-            grad_scores = g2.t().mm(x.reshape(-1, x.shape[-1])).mul_(weight)  # (out, in), ours to modify
-            if ctx.rule == "topk":
-                grad_scores.mul_(torch.sign(scores))
-        return grad_x, grad_scores, None, None, None
+        return (*_masked_linear_grads(ctx, grad_out), None, None, None)
 
 
 class MaskWorkspace:
@@ -158,14 +169,7 @@ class _BufferedMaskedLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        x, scores, weight, w_eff = ctx.saved_tensors
-        grad_x = grad_out.matmul(w_eff) if ctx.needs_input_grad[0] else None
-        grad_scores = None
-        if ctx.needs_input_grad[1]:
-            g2 = grad_out.reshape(-1, grad_out.shape[-1])
-            grad_scores = g2.t().mm(x.reshape(-1, x.shape[-1])).mul_(weight)
-            if ctx.rule == "topk":
-                grad_scores.mul_(torch.sign(scores.detach(), out=ctx.scratch))
+        grad_x, grad_scores = _masked_linear_grads(ctx, grad_out, sign_buffer=ctx.scratch)
         if ctx.workspace.busy is not None and ctx.workspace.busy() is ctx:
             ctx.workspace.busy = None
         return grad_x, grad_scores, None, None, None, None
