@@ -251,6 +251,8 @@ def main() -> None:
     if args.child:
         _child(args.child, args.tasks, args.steps, args.seed)
         return
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+        sys.exit(f"Fashion-MNIST not found in {FASHION_DIR} (Debian package dataset-fashion-mnist)")
     num_tasks, steps = (2, 100) if args.quick else (10, 469)
     repeats = args.repeats or (1 if args.quick else 2)
 
