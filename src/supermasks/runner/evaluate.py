@@ -43,14 +43,47 @@ class Results:
                    np.zeros((n, n), dtype=np.int64))
 
     def to_json(self) -> dict[str, Any]:
-        return {"r": self.r.tolist(), "b": self.b.tolist(), "inference": self.inference.tolist(),
-                "confusion": self.confusion.tolist(), "seconds": self.seconds, "inferences": self.inferences}
+        """The results so far, with only the filled rows of R and of task inference and the nonzero confusion.
+
+        Saved after every task: with `run.evaluate: last` the (T, T) matrices hold no number until
+        the last task, and writing all T**2 entries each time would cost O(T**3) over a run
+        (seconds per task at 2,500 tasks).
+        """
+        nonzero = np.argwhere(self.confusion)
+        return {"r": _filled_rows(self.r), "b": self.b.tolist(), "inference": _filled_rows(self.inference),
+                "confusion": {"size": len(self.confusion),
+                              "nonzero": [[int(i), int(j), int(self.confusion[i, j])] for i, j in nonzero]},
+                "seconds": self.seconds, "inferences": self.inferences}
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> Results:
-        arrays = (np.array(saved[k], dtype=float) for k in ("r", "b", "inference"))
-        return cls(*arrays, np.array(saved["confusion"], dtype=np.int64), float(saved.get("seconds", 0.0)),
+        """What `to_json` wrote (or the full nested lists that earlier versions wrote)."""
+        r, inference = _matrix(saved["r"]), _matrix(saved["inference"])
+        confusion = saved["confusion"]
+        if isinstance(confusion, dict):
+            counts = np.zeros((confusion["size"], confusion["size"]), dtype=np.int64)
+            for i, j, c in confusion["nonzero"]:
+                counts[i, j] = c
+        else:
+            counts = np.array(confusion, dtype=np.int64)
+        return cls(r, np.array(saved["b"], dtype=float), inference, counts, float(saved.get("seconds", 0.0)),
                    int(saved.get("inferences", 0)))
+
+
+def _filled_rows(matrix: np.ndarray) -> dict[str, Any]:
+    """A square matrix as its size and the rows holding any number (the others are all NaN)."""
+    rows = np.flatnonzero(~np.isnan(matrix).all(axis=1))
+    return {"size": len(matrix), "rows": rows.tolist(), "values": matrix[rows].tolist()}
+
+
+def _matrix(saved: dict[str, Any] | list) -> np.ndarray:
+    """The matrix `_filled_rows` describes (NaN elsewhere); a nested list as it is."""
+    if not isinstance(saved, dict):
+        return np.array(saved, dtype=float)
+    matrix = np.full((saved["size"], saved["size"]), np.nan)
+    if saved["rows"]:
+        matrix[saved["rows"]] = np.array(saved["values"], dtype=float)
+    return matrix
 
 
 @dataclass

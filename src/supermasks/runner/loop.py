@@ -139,7 +139,8 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
         raise TrainingDiverged(f"{label} task {task.task_id} ({task.name}): {exc}. "
                                f"Results of tasks before it are kept in {directory}") from None
     seconds = time.perf_counter() - start
-    if config.run.evaluate == "each" or task.task_id == len(tasks) - 1:
+    evaluated = config.run.evaluate == "each" or task.task_id == len(tasks) - 1
+    if evaluated:
         evaluation.after_task(method, task, tasks)
     checkpoint_bytes = None
     if isinstance(method, Masked):  # a masked network: keep the task's mask, compactly
@@ -153,7 +154,10 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
                        "seconds": seconds, "train_seconds": fitted.seconds,
                        "samples_per_second": fitted.samples_per_second,
                        "memory_bytes": method.memory_bytes(), "checkpoint_bytes": checkpoint_bytes})
-    tables.write_progress(directory, tasks, results.r, state.rows)
+    if evaluated or not (directory / "accuracy.csv").is_file():
+        tables.write_progress(directory, tasks, results.r, state.rows)
+    else:  # R is as it was written (run.evaluate: last): rewriting its T x T cells each task costs O(T**3)
+        write_csv(directory / "tasks.csv", pd.DataFrame(state.rows, columns=list(tables.TASK_COLUMNS)))
     if config.run.checkpoint_state:
         save_state_checkpoint(directory / "state", task.task_id, method, state.to_json(), tasks=tasks)
     own = results.r[task.task_id, task.task_id]
