@@ -8,8 +8,8 @@ fresh process, one-shot single-image inference against 2,500 random packed masks
 500 outputs: the bank the full run ends with), 128 images in one batched call, and the
 bookkeeping one task costs at 2,500 tasks (the state checkpoint's results JSON and tasks.csv).
 The extrapolation to 2,500 tasks: (wall per task outside the final evaluation, at the largest T)
-x 2,500 + (ms per image at 2,500 masks + ms per image of the largest run's evaluation) x 2,500 x
-`run.eval_sample` (an upper bound); peak memory grows linearly from the two largest T. The machine is shared: wall times vary, CPU times less.
+x 2,500 + (ms per evaluated image, linear in T from the two largest T) x 2,500 x `run.eval_sample`;
+peak memory grows linearly from the two largest T. The machine is shared: wall times vary, CPU times less.
 Run: `.venv/bin/python benchmarks/long_runs.py` (T = 50 and 250, about 10 minutes on 2 cores)
 or `--quick` (T = 10 and 25, about 3 minutes).
 """
@@ -118,18 +118,20 @@ def main() -> None:
     a, b = runs[-2], runs[-1]
     slope = (b["rss_mib"] - a["rss_mib"]) / (b["tasks"] - a["tasks"])
     train = b["wall_per_task"] * FULL
-    # Per image at FULL tasks: inference against FULL masks, plus what an image cost in the largest
-    # run (its classification and fixed costs, and its inference against fewer masks): an upper bound.
-    evaluation = (full["ms_per_image"] + b["ms_per_image"]) * FULL * sample / 1000
+    # The runs' evaluation cost per image grows with the number of masks: extrapolate it linearly
+    # from the two largest runs (it includes each task's per-call costs, which the batched
+    # 128-image figure at FULL masks spreads over more images).
+    per_image = b["ms_per_image"] + (b["ms_per_image"] - a["ms_per_image"]) / (b["tasks"] - a["tasks"]) * (FULL - b["tasks"])
+    evaluation = per_image * FULL * sample / 1000
     print(f"\nAt {FULL:,} masks (fresh process, random masks): single-image one-shot inference "
           f"{full['ms_per_image']:.1f} ms per image wall ({full['cpu_ms_per_image']:.1f} ms CPU, 128 images batched), "
           f"packed masks {full['bank_mb']:.1f} MB, peak RSS {full['peak_mib']:.0f} MiB; bookkeeping per task: "
           f"results JSON {full['state_json_s'] * 1000:.0f} ms CPU, tasks.csv {full['tasks_csv_s'] * 1000:.0f} ms CPU.\n")
     print(f"- extrapolated to {FULL:,} tasks: training and bookkeeping {b['wall_per_task']:.2f} s x {FULL:,} = "
           f"{train / 60:.0f} min (plus the per-task bookkeeping above, growing to its value at {FULL:,}); "
-          f"final evaluation at most ({full['ms_per_image']:.1f} + {b['ms_per_image']:.1f}) ms x {FULL * sample:,} "
-          f"images = {evaluation / 60:.0f} min (inference at {FULL:,} masks + the cost per image of the "
-          f"{b['tasks']}-task run's evaluation); "
+          f"final evaluation {per_image:.0f} ms x {FULL * sample:,} images = {evaluation / 60:.0f} min (ms per "
+          f"image linear in the task count from {a['tasks']} and {b['tasks']} tasks; inference alone, batched by "
+          f"128 images, would be {full['ms_per_image'] * FULL * sample / 60000:.0f} min); "
           f"total about {(train + evaluation) / 3600:.1f} h")
     print(f"- peak RSS grows {slope * 1024:.0f} KiB per task between {a['tasks']} and {b['tasks']} tasks: "
           f"{b['rss_mib'] + slope * (FULL - b['tasks']):.0f} MiB extrapolated at {FULL:,} tasks")
