@@ -67,6 +67,8 @@ def _print_summary(result) -> None:
         line += f", BWT {bwt:+.2%}" if bwt is not None and bwt == bwt else ", BWT n/a"
         if "task_inference_accuracy" in res.metrics:
             line += f", task inference {res.metrics['task_inference_accuracy']:.2%}"
+        if res.metrics.get("eval_sample") is not None:  # run.eval_sample: not every test image
+            line += f" (on a sample of {res.metrics['eval_sample']} test images per task)"
         if "num_tasks_found" in res.metrics:  # NNs: the learner found the tasks itself
             line += (f", {res.metrics['num_tasks_found']} task(s) found for {res.metrics['num_true_tasks']} "
                      f"({res.metrics['false_alarms']} false alarm(s), {res.metrics['boundaries_missed']} missed)")

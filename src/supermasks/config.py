@@ -54,6 +54,9 @@ class RunSettings:
     eval_batch_size: int = 1024
     eval_every: int = 0  # steps between accuracy-curve points on every task seen so far (0: off)
     evaluate: Literal["each", "last"] = "each"  # "each": fill R after every task; "last": only after the last (long runs)
+    # Test images per task that evaluation uses: a fixed random sample of each task's test set, drawn
+    # once per task from the `eval_sample` stream (supermasks.seeds); None: every test image.
+    eval_sample: int | None = None
     checkpoint_state: bool = True  # full training state after every task, so an interrupted run resumes
     overlap: bool = True  # the mask-overlap analysis (Experiment 1)
     figures: bool = True
@@ -65,6 +68,9 @@ class RunSettings:
             raise ValueError(f"eval_batch_size must be a positive number, got {self.eval_batch_size}")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be 0 (off) or a number of steps, got {self.eval_every}")
+        if self.eval_sample is not None and self.eval_sample < 1:
+            raise ValueError(f"eval_sample must be a positive number of test images per task, or null for every "
+                             f"test image, got {self.eval_sample}")
 
     @property
     def figure_formats(self) -> tuple[str, ...]:

@@ -14,13 +14,14 @@ so that results stay the same for the same settings.
 | `head(task_id)`     | seed + 1000 + task_id | a dense method's new task head                     |
 | `candidates`        | seed + 1_000_003    | NNs detection's random candidate masks (far from `weights`) |
 | `permutation(task_id)` | (seed + task_id) mod 2**32 | the permuted benchmark's pixel permutation of a task |
+| `eval_sample(task_id)` | seed + 3_000_017 + task_id | the fixed sample of a task's test images that evaluation uses (`run.eval_sample`) |
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-_SCORES, _BATCHES, _AUXILIARY, _HEADS, _CANDIDATES = 1, 2, 3, 1000, 1_000_003
+_SCORES, _BATCHES, _AUXILIARY, _HEADS, _CANDIDATES, _EVAL_SAMPLE = 1, 2, 3, 1000, 1_000_003, 3_000_017
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class Streams:
     @property
     def candidates(self) -> int:
         return self.seed + _CANDIDATES
+
+    def eval_sample(self, task_id: int) -> int:
+        """The sample of task `task_id`'s test images that evaluation uses; far from `head` and `candidates`."""
+        return self.seed + _EVAL_SAMPLE + task_id
 
     def permutation(self, task_id: int) -> int:
         # numpy's RandomState takes seeds below 2**32: wrap, which changes nothing for the seeds that fit

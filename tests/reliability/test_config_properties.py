@@ -117,7 +117,7 @@ OPTIONAL_KEYS = [k for k, tp in TYPES.items() if _base(tp)[1]]
 INT_RANGES = {"seed": 0, "data.num_tasks": 1, "data.classes_per_task": 2, "model.output_size": 1,
               "training.batch_size": 1, "training.steps_per_task": 1, "scenario.inference_batch_size": 1,
               "scenario.nns.check_every": 1, "scenario.nns.candidates": 1, "scenario.nns.warmup": 0,
-              "run.eval_batch_size": 1, "run.eval_every": 0, "ewc.samples": 1, "replay.per_task": 0,
+              "run.eval_batch_size": 1, "run.eval_every": 0, "run.eval_sample": 1, "ewc.samples": 1, "replay.per_task": 0,
               "replay.budget": 1, "hopsupsup.recovery_steps": 1, "hopsupsup.recall_steps": 1}
 INT_HIGH = {"seed": 2**32 - 1}  # numpy's RandomState takes no larger seed
 FLOAT_RANGES = {"data.rotation_step": (0.0, 360.0, False), "model.density": (0.0, 1.0, False),

@@ -3,10 +3,15 @@
 The runner picks one `Evaluation` per (benchmark, method) from the scenario, once, and calls
 `untrained` before each task is learned and `after_task` once it is; no other code asks which
 scenario it is in. (The NNs scenario, with no task boundaries at all, is `runner.stream`.)
+
+With `run.eval_sample` every evaluation (b, R, the learning curves, task inference and its
+confusion matrix) uses the same fixed sample of each task's test images (`sample_index`), drawn
+from the task's own `eval_sample` stream, so it is the same after every task and after a resume.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +22,7 @@ import torch
 from supermasks.data import Task
 from supermasks.methods import InfersPerImage, InfersTasks, Method
 from supermasks.scenarios import INFERRED, task_id_at_test
+from supermasks.seeds import streams
 from supermasks.training import accuracy
 
 
@@ -37,14 +43,47 @@ class Results:
                    np.zeros((n, n), dtype=np.int64))
 
     def to_json(self) -> dict[str, Any]:
-        return {"r": self.r.tolist(), "b": self.b.tolist(), "inference": self.inference.tolist(),
-                "confusion": self.confusion.tolist(), "seconds": self.seconds, "inferences": self.inferences}
+        """The results so far, with only the filled rows of R and of task inference and the nonzero confusion.
+
+        Saved after every task: with `run.evaluate: last` the (T, T) matrices hold no number until
+        the last task, and writing all T**2 entries each time would cost O(T**3) over a run
+        (seconds per task at 2,500 tasks).
+        """
+        nonzero = np.argwhere(self.confusion)
+        return {"r": _filled_rows(self.r), "b": self.b.tolist(), "inference": _filled_rows(self.inference),
+                "confusion": {"size": len(self.confusion),
+                              "nonzero": [[int(i), int(j), int(self.confusion[i, j])] for i, j in nonzero]},
+                "seconds": self.seconds, "inferences": self.inferences}
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> Results:
-        arrays = (np.array(saved[k], dtype=float) for k in ("r", "b", "inference"))
-        return cls(*arrays, np.array(saved["confusion"], dtype=np.int64), float(saved.get("seconds", 0.0)),
+        """What `to_json` wrote (or the full nested lists that earlier versions wrote)."""
+        r, inference = _matrix(saved["r"]), _matrix(saved["inference"])
+        confusion = saved["confusion"]
+        if isinstance(confusion, dict):
+            counts = np.zeros((confusion["size"], confusion["size"]), dtype=np.int64)
+            for i, j, c in confusion["nonzero"]:
+                counts[i, j] = c
+        else:
+            counts = np.array(confusion, dtype=np.int64)
+        return cls(r, np.array(saved["b"], dtype=float), inference, counts, float(saved.get("seconds", 0.0)),
                    int(saved.get("inferences", 0)))
+
+
+def _filled_rows(matrix: np.ndarray) -> dict[str, Any]:
+    """A square matrix as its size and the rows holding any number (the others are all NaN)."""
+    rows = np.flatnonzero(~np.isnan(matrix).all(axis=1))
+    return {"size": len(matrix), "rows": rows.tolist(), "values": matrix[rows].tolist()}
+
+
+def _matrix(saved: dict[str, Any] | list) -> np.ndarray:
+    """The matrix `_filled_rows` describes (NaN elsewhere); a nested list as it is."""
+    if not isinstance(saved, dict):
+        return np.array(saved, dtype=float)
+    matrix = np.full((saved["size"], saved["size"]), np.nan)
+    if saved["rows"]:
+        matrix[saved["rows"]] = np.array(saved["values"], dtype=float)
+    return matrix
 
 
 @dataclass
@@ -54,10 +93,17 @@ class Evaluation:
     batch_size: int
     given: bool  # whether `predict` is told the task id at test time
     results: Results = field(init=False)
+    sample: int | None = None  # test images per task evaluated (a fixed sample); None: all of them
+    seed: int = 0  # the run's seed, from which each task's sample is drawn
+
+    def tested(self, task: Task) -> Task:
+        """`task` with the test images this evaluation uses: its fixed sample, or all of them."""
+        return evaluated_part(task, self.sample, self.seed)
 
     def accuracy(self, method: Method, task: Task) -> float:
         """`method`'s accuracy on `task`, with the task id where the scenario gives it at training time."""
         task_id = task.task_id if self.given else None
+        task = self.tested(task)
         return accuracy(lambda x: method.predict(x, task_id), task.x_test, task.y_test, self.batch_size)
 
     def untrained(self, method: Method, tasks: list[Task]) -> None:
@@ -91,7 +137,8 @@ class InferredEvaluation(Evaluation):
         last = after.task_id == len(tasks) - 1
         for other in tasks[:after.task_id + 1]:
             start = time.perf_counter()
-            acc, right, guesses = infer_and_classify(method, other, self.inference_batch_size, unshared=self.unshared)
+            acc, right, guesses = infer_and_classify(method, self.tested(other), self.inference_batch_size,
+                                                     unshared=self.unshared)
             self.results.r[after.task_id, other.task_id], self.results.inference[after.task_id, other.task_id] = acc, right
             if last:
                 np.add.at(self.results.confusion[other.task_id], guesses, 1)
@@ -99,15 +146,64 @@ class InferredEvaluation(Evaluation):
                 self.results.inferences += len(guesses)
 
 
-def evaluation_for(scenario: str, *, batch_size: int, inference_batch_size: int, num_tasks: int) -> Evaluation:
-    """The evaluation of `scenario` (task, domain, class, gns, gnu), with empty results for `num_tasks` tasks."""
+def evaluation_for(scenario: str, *, batch_size: int, inference_batch_size: int, num_tasks: int,
+                   sample: int | None = None, seed: int = 0) -> Evaluation:
+    """The evaluation of `scenario` (task, domain, class, gns, gnu), with empty results for `num_tasks` tasks.
+
+    `sample`: evaluate on a fixed sample of that many test images per task, drawn with `seed`'s
+    `eval_sample` streams (None: every test image).
+    """
     if scenario in INFERRED:
-        evaluation: Evaluation = InferredEvaluation(batch_size, True, unshared=scenario == "gnu",
+        evaluation: Evaluation = InferredEvaluation(batch_size, True, sample=sample, seed=seed,
+                                                    unshared=scenario == "gnu",
                                                     inference_batch_size=inference_batch_size)
     else:
-        evaluation = Evaluation(batch_size, task_id_at_test(scenario))
+        evaluation = Evaluation(batch_size, task_id_at_test(scenario), sample=sample, seed=seed)
     evaluation.results = Results.empty(num_tasks)
     return evaluation
+
+
+class SampleTooLarge(ValueError):
+    """`run.eval_sample` asks for more test images than a task has."""
+
+
+def check_sample(tasks: list[Task], sample: int | None) -> None:
+    """Raise SampleTooLarge, naming the smallest test set, if some task has fewer than `sample` test images.
+
+    A sample never silently shrinks to the whole test set: then "ACC on a sample of N test
+    images per task" would not hold for every task.
+    """
+    if sample is None or not tasks:
+        return
+    smallest = min(tasks, key=lambda t: len(t.y_test))
+    if len(smallest.y_test) < sample:
+        raise SampleTooLarge(f"run.eval_sample={sample} test images per task, but task {smallest.task_id} "
+                             f"({smallest.name}) has only {len(smallest.y_test)}; use at most that many, or "
+                             f"null to evaluate on every test image")
+
+
+def sample_index(num_images: int, size: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """`size` distinct positions out of `num_images`, drawn uniformly without replacement with `seed`, ascending.
+
+    The first `size` entries of a seeded random permutation (torch.randperm on the CPU
+    generator, so the sample is the same on every device): int64 (size,) on `device`.
+    """
+    if not 1 <= size <= num_images:
+        raise SampleTooLarge(f"a sample of {size} out of {num_images} test images: need 1 <= size <= {num_images}")
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(num_images, generator=generator)[:size].sort().values.to(device)
+
+
+def evaluated_part(task: Task, sample: int | None, seed: int) -> Task:
+    """`task` with only its fixed sample of `sample` test images (stream `eval_sample(task_id)` of `seed`).
+
+    The sampled images are computed when asked (a few hundred KB for a few hundred images), never
+    kept: the positions are drawn again from the same stream at every evaluation.
+    """
+    if sample is None:
+        return task
+    index = sample_index(len(task.y_test), sample, streams(seed).eval_sample(task.task_id), task.y_test.device)
+    return dataclasses.replace(task, x_test=task.x_test[index], y_test=task.y_test[index])
 
 
 def infer_and_classify(method: InfersTasks, task: Task, batch_size: int, *,

@@ -21,7 +21,8 @@ from supermasks.data import Task
 from supermasks.methods import Masked, Method, Reports
 from supermasks.runner import tables
 from supermasks.runner.build import build_method
-from supermasks.runner.evaluate import Evaluation, Results, evaluation_for
+from supermasks.errors import ConfigError
+from supermasks.runner.evaluate import Evaluation, Results, check_sample, evaluation_for
 from supermasks.runner.stream import run_stream_method
 from supermasks.runner.tables import MethodResult
 from supermasks.scenarios import INFERRED, scenario_of_stream
@@ -59,12 +60,18 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     `resume`, a directory holding such a checkpoint continues after its last finished task, and
     the results equal those of an uninterrupted run.
     """
+    sample = config.run.eval_sample
+    if scenario_of_stream(config.scenario.name) and sample is not None:
+        raise ConfigError(f"run.eval_sample={sample}: scenario {config.scenario.name} evaluates every test image "
+                          f"of the stream (runner.stream); leave run.eval_sample unset (null) there")
+    check_sample(tasks, sample)
     method = build_method(config, method_name, tasks, progress=progress)
     if scenario_of_stream(config.scenario.name):
         return run_stream_method(config, benchmark, method_name, method, tasks, directory, progress=progress,
                                  resume=resume)
     evaluation = evaluation_for(config.scenario.name, batch_size=config.run.eval_batch_size,
-                                inference_batch_size=config.scenario.inference_batch_size, num_tasks=len(tasks))
+                                inference_batch_size=config.scenario.inference_batch_size, num_tasks=len(tasks),
+                                sample=sample, seed=config.seed)
     label = f"{benchmark}/{method_name}"
     done = _resume(directory / "state", method, tasks, label) if resume else None
     if done is not None and isinstance(method, Masked):
@@ -132,7 +139,8 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
         raise TrainingDiverged(f"{label} task {task.task_id} ({task.name}): {exc}. "
                                f"Results of tasks before it are kept in {directory}") from None
     seconds = time.perf_counter() - start
-    if config.run.evaluate == "each" or task.task_id == len(tasks) - 1:
+    evaluated = config.run.evaluate == "each" or task.task_id == len(tasks) - 1
+    if evaluated:
         evaluation.after_task(method, task, tasks)
     checkpoint_bytes = None
     if isinstance(method, Masked):  # a masked network: keep the task's mask, compactly
@@ -146,7 +154,10 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
                        "seconds": seconds, "train_seconds": fitted.seconds,
                        "samples_per_second": fitted.samples_per_second,
                        "memory_bytes": method.memory_bytes(), "checkpoint_bytes": checkpoint_bytes})
-    tables.write_progress(directory, tasks, results.r, state.rows)
+    if evaluated or not (directory / "accuracy.csv").is_file():
+        tables.write_progress(directory, tasks, results.r, state.rows)
+    else:  # R is as it was written (run.evaluate: last): rewriting its T x T cells each task costs O(T**3)
+        write_csv(directory / "tasks.csv", pd.DataFrame(state.rows, columns=list(tables.TASK_COLUMNS)))
     if config.run.checkpoint_state:
         save_state_checkpoint(directory / "state", task.task_id, method, state.to_json(), tasks=tasks)
     own = results.r[task.task_id, task.task_id]
@@ -170,6 +181,8 @@ def _finish(config: ExperimentConfig, benchmark: str, method: Method, tasks: lis
                                           f"{benchmark}: inferred task of each test batch ({config.scenario.name})"),
                         directory / "figures", "task_confusion", config.run.figure_formats)
     summary["scenario"] = config.scenario.name
+    if config.run.eval_sample is not None:  # ACC and the rest on a sample of N test images per task
+        summary["eval_sample"] = config.run.eval_sample
     if isinstance(method, Reports):  # the method's own analysis (transfer alphas, Hopfield recovery)
         report = method.report()
         tables.write_report(directory, report)
