@@ -130,10 +130,6 @@ class TaskImages:
         out = normalize(raw.reshape(len(raw), *self.base.shape[1:]))
         return out[0] if single else out
 
-    def to_tensor(self) -> torch.Tensor:
-        """All images at once, float32 (N, 1, H, W): for the consumers that need the whole set."""
-        return self[:]
-
     def __repr__(self) -> str:
         kind = "identity" if self.source is None else "rotated" if self.inside is not None else "mapped"
         return f"TaskImages({len(self)} of {self.base.shape[0]} rows, {kind} pixels, shape={tuple(self.shape)})"

@@ -24,6 +24,9 @@ def validate(config: ExperimentConfig) -> None:
     if scenario_of_stream(config.scenario.name) and config.model.batch_norm:
         raise ConfigError("the nns scenario superposes masks to detect new tasks, which per-task BatchNorm "
                           "statistics do not allow: set model.batch_norm=false")
+    if scenario_of_stream(config.scenario.name) and config.run.eval_sample is not None:
+        raise ConfigError(f"run.eval_sample={config.run.eval_sample}: scenario {config.scenario.name} evaluates every "
+                          f"test image of the stream (runner.stream); leave run.eval_sample unset (null) there")
     if config.data.data_dir is not None and not Path(config.data.data_dir).is_dir():
         raise ConfigError(f"data.data_dir {config.data.data_dir} is not a directory")
     if "split" in config.data.benchmarks():

@@ -21,7 +21,6 @@ from supermasks.data import Task
 from supermasks.methods import Masked, Method, Reports
 from supermasks.runner import tables
 from supermasks.runner.build import build_method
-from supermasks.errors import ConfigError
 from supermasks.runner.evaluate import Evaluation, Results, check_sample, evaluation_for
 from supermasks.runner.stream import run_stream_method
 from supermasks.runner.tables import MethodResult
@@ -60,10 +59,7 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     `resume`, a directory holding such a checkpoint continues after its last finished task, and
     the results equal those of an uninterrupted run.
     """
-    sample = config.run.eval_sample
-    if scenario_of_stream(config.scenario.name) and sample is not None:
-        raise ConfigError(f"run.eval_sample={sample}: scenario {config.scenario.name} evaluates every test image "
-                          f"of the stream (runner.stream); leave run.eval_sample unset (null) there")
+    sample = config.run.eval_sample  # refused under nns by `validate`
     check_sample(tasks, sample)
     method = build_method(config, method_name, tasks, progress=progress)
     if scenario_of_stream(config.scenario.name):
