@@ -160,3 +160,18 @@ def test_classify_by_task_equals_per_image_predictions_for_mixed_tasks(learned_s
     assert torch.equal(classify_by_task(method, x, given, batch_size=7), expected)  # several chunks per task
     # The task matters: classifying every image with task 0 gives other predictions.
     assert not torch.equal(classify_by_task(method, x, torch.zeros_like(given)), expected)
+
+
+@pytest.mark.parametrize("unshared", [True, False])
+def test_pooled_single_image_evaluation_equals_one_task_at_a_time(learned_supsups, unshared):
+    from supermasks.runner.evaluate import infer_and_classify_tasks
+
+    tasks, methods = learned_supsups
+    method = methods["oneshot", "G"]
+    expected = [one_image_at_a_time(method, task, unshared)[0] for task in tasks]
+    # chunk=17: chunks straddle the tasks' boundaries (40 test images each).
+    assert infer_and_classify_tasks(method, tasks, 1, unshared=unshared, chunk=17) == expected
+    assert infer_and_classify_tasks(method, tasks, 1, unshared=unshared) == expected
+    # With batches (no per-image path) it is infer_and_classify task by task.
+    assert infer_and_classify_tasks(method, tasks, 8, unshared=unshared) == [
+        infer_and_classify(method, task, 8, unshared=unshared) for task in tasks]
