@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_run_end_to_end_on_synthetic_data(tmp_path, capsys):
-    code = main(["run", str(ROOT / "configs" / "experiment1.yaml"), "data.source=synthetic", "data.num_tasks=2",
+    code = main(["run", str(ROOT / "configs" / "supsup.yaml"), "data.source=synthetic", "data.num_tasks=2",
                  "training.steps_per_task=10", "run.figures=false", f"run.out_dir={tmp_path}", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
@@ -24,14 +24,14 @@ def test_run_end_to_end_on_synthetic_data(tmp_path, capsys):
 
 
 def test_unknown_key_is_a_clear_error_not_a_traceback(tmp_path, capsys):
-    code = main(["run", str(ROOT / "configs" / "experiment1.yaml"), "num_task=3"])
+    code = main(["run", str(ROOT / "configs" / "supsup.yaml"), "num_task=3"])
     err = capsys.readouterr().err
     assert code == 2
     assert "unknown config key 'num_task'" in err and "Valid keys:" in err and "Traceback" not in err
 
 
 def test_a_shipped_config_can_be_named_bare(capsys):
-    code = main(["run", "experiment1", "num_task=3"])  # resolved to configs/experiment1.yaml, then loaded
+    code = main(["run", "supsup", "num_task=3"])  # resolved to configs/supsup.yaml, then loaded
     assert code == 2
     assert "unknown config key 'num_task'" in capsys.readouterr().err
 
@@ -71,7 +71,7 @@ def test_console_script_runs(tmp_path):
     exe = Path(sys.executable).parent / "supermasks"
     if not exe.exists():
         pytest.skip("the package is not installed as a console script in this environment")
-    proc = subprocess.run([str(exe), "run", str(ROOT / "configs" / "experiment1.yaml"), "training.lr=abc"],
+    proc = subprocess.run([str(exe), "run", str(ROOT / "configs" / "supsup.yaml"), "training.lr=abc"],
                           capture_output=True, text=True, cwd=tmp_path, env=os.environ | {"PYTHONWARNINGS": "ignore"})
     assert proc.returncode == 2
     assert "training.lr: expected float, got 'abc'" in proc.stderr

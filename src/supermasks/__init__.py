@@ -4,7 +4,7 @@ The public API, imported on first use (so that `import supermasks` and `supermas
 light and do not load torch):
 
     import supermasks
-    config = supermasks.load_config("configs/experiment1.yaml", ["data.num_tasks=3"])
+    config = supermasks.load_config("configs/supsup.yaml", ["data.num_tasks=3"])
     result = supermasks.run(config)            # a finished config returns its stored results
     print(result.comparison())
 

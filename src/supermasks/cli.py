@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     runners = {
         "run": ("run an experiment config (or a study file) into its run directory",
                 "Run CONFIG (YAML) with optional key=value overrides (dotted keys name a section's setting), e.g. "
-                "`supermasks run configs/experiment1.yaml data.benchmark=rotated data.num_tasks=10 seed=3`. "
+                "`supermasks run configs/supsup.yaml data.benchmark=rotated data.num_tasks=10 seed=3`. "
                 "A run that did not finish (killed, Ctrl-C) resumes after its last finished task when "
                 "run again; a finished one is skipped. Study files (with `parts`) and transfer studies "
                 "(with `transfer_study`, e.g. configs/experiment2.yaml) run every run they describe."),

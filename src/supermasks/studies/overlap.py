@@ -1,0 +1,202 @@
+"""Experiment 1 over a study's runs: does mask overlap follow task relatedness, over seeds?
+
+ALGORITHMS.md section 2. Every run of a masked method writes, per benchmark, its overlap table
+(`overlap.csv`: Jaccard and its ratio to chance per pair of tasks and layer), the learned-change
+table where the initial masks were recorded (`changes.csv`) and the relatedness of its tasks
+(`relatedness.csv`). This module groups a study's runs by everything but the seed and, per
+benchmark, layer and measure ("overlap" of the masks, "learned changes" relative to the initial
+masks), tests whether the measure follows relatedness:
+
+- the Mantel correlation between the pairs' ratio to chance and their relatedness, r per seed,
+  with its mean and 95% Student t interval over seeds, and one p-value from a permutation test
+  stratified by seed (each seed's task labels permuted independently; `analysis.mantel`);
+- the mean ratio to chance over pairs, per seed, with its mean and 95% interval.
+
+`overlap_study` writes `overlap_study.csv` (one row per group, benchmark, layer and measure) and
+a figure of ratio to chance against relatedness per row, with each seed's pairs as points, and
+returns the table; `finding` turns a row into the plain sentence the study prints.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from supermasks.store.files import write_csv
+
+log = logging.getLogger(__name__)
+
+ALPHA = 0.05  # the level at which a sentence calls a trend detected
+# measure -> (file in the method's directory, column holding the pair's ratio to chance)
+MEASURES = {"overlap": ("overlap.csv", "relative_to_chance"),
+            "learned changes": ("changes.csv", "any_relative_to_chance")}
+STUDY_COLUMNS = ("benchmark", "method", "layer", "measure", "relatedness", "related_when", "seeds", "num_tasks",
+                 "mantel_r", "mantel_r_low", "mantel_r_high", "mantel_p", "permutations", "mean_ratio",
+                 "mean_ratio_low", "mean_ratio_high")
+
+
+@dataclass(frozen=True)
+class SeedMatrices:
+    """One seed's run of one benchmark: a measure's ratio-to-chance matrix per layer, and the relatedness."""
+
+    seed: int
+    ratios: dict[str, np.ndarray]  # layer -> (T, T) ratio to chance, NaN diagonal
+    relatedness: np.ndarray  # (T, T)
+
+
+def pair_matrix(table: pd.DataFrame, column: str, num_tasks: int) -> np.ndarray:
+    """A (T, T) matrix of `column` from a table with task_i, task_j (task ids 0..T-1); NaN where no row."""
+    matrix = np.full((num_tasks, num_tasks), np.nan)
+    matrix[table["task_i"].to_numpy(int), table["task_j"].to_numpy(int)] = table[column].to_numpy(float)
+    return matrix
+
+
+def read_relatedness(directory: Path) -> tuple[str, str, np.ndarray] | None:
+    """(name, related_when, (T, T) matrix) from `relatedness.csv` in a method's directory; None without one."""
+    path = directory / "relatedness.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path)
+    size = int(max(table["task_i"].max(), table["task_j"].max())) + 1
+    return str(table["name"].iloc[0]), str(table["related_when"].iloc[0]), pair_matrix(table, "value", size)
+
+
+def _seed_of(run_directory: Path) -> int:
+    """The seed a run used, from its config.yaml."""
+    from supermasks.yaml_files import read_yaml
+
+    return int(read_yaml(run_directory / "config.yaml")["seed"])
+
+
+def overlap_study(frame: pd.DataFrame, directory: Path, *, permutations: int = 999, figures: bool = True,
+                  figure_formats: tuple[str, ...] = ("png",)) -> pd.DataFrame | None:
+    """Experiment 1 over the runs of a study table (`studies.grid`): `overlap_study.csv`, figures; the table.
+
+    `frame` has a row per run, benchmark and method with `part`, the grid values (`grid.*`),
+    `benchmark`, `method` and `run_directory`. Runs that differ only in their seed form one group.
+    Returns None when no run wrote an overlap table with a relatedness (nothing to test).
+    """
+    from supermasks.analysis.mantel import correlation_interval, mantel, mantel_over_seeds
+
+    group_columns = ["part", *[c for c in frame.columns if c.startswith("grid.") and c != "grid.seed"],
+                     "benchmark", "method"]
+    rows = []
+    points: dict[tuple, pd.DataFrame] = {}
+    for key, group in frame.groupby(group_columns, sort=False, dropna=False):
+        seeds = _collect(group)
+        if not seeds:
+            continue
+        name, related_when = seeds[0][0], seeds[0][1]
+        for measure, by_seed in _by_measure(seeds).items():
+            for layer in by_seed[0].ratios:
+                pairs = [(s.ratios[layer], s.relatedness) for s in by_seed]
+                num_tasks = len(pairs[0][1])
+                if num_tasks < 3:
+                    continue
+                rs = [mantel(x, y, permutations=0).r for x, y in pairs]
+                combined = mantel_over_seeds(pairs, permutations=permutations, seed=0)
+                r_mean, r_low, r_high = correlation_interval(rs)
+                means = [float(np.nanmean(x[~np.eye(len(x), dtype=bool)])) for x, _ in pairs]
+                m_mean, m_low, m_high = correlation_interval(means)
+                labels = dict(zip(group_columns, key))
+                rows.append({**labels, "layer": layer, "measure": measure, "relatedness": name,
+                             "related_when": related_when, "seeds": len(pairs), "num_tasks": num_tasks,
+                             "mantel_r": r_mean, "mantel_r_low": r_low, "mantel_r_high": r_high,
+                             "mantel_p": combined.p, "permutations": combined.permutations, "mean_ratio": m_mean,
+                             "mean_ratio_low": m_low, "mean_ratio_high": m_high})
+                points[len(rows) - 1] = _points(by_seed, layer)
+    if not rows:
+        return None
+    table = pd.DataFrame(rows)
+    table = table[[*[c for c in group_columns if c not in STUDY_COLUMNS], *STUDY_COLUMNS]]
+    write_csv(directory / "overlap_study.csv", table)
+    if figures:
+        _figures(table, points, directory / "figures", figure_formats)
+    return table
+
+
+def _collect(group: pd.DataFrame) -> list[tuple[str, str, dict[str, SeedMatrices]]]:
+    """Per run of the group (one per seed): relatedness name, direction, and each measure's matrices."""
+    seeds = []
+    for row in group.to_dict("records"):
+        method_dir = Path(row["run_directory"]) / row["benchmark"] / row["method"]
+        related = read_relatedness(method_dir)
+        if related is None or not (method_dir / "overlap.csv").is_file():
+            continue
+        name, related_when, relatedness = related
+        seed = _seed_of(Path(row["run_directory"]))
+        measures = {}
+        for measure, (file, column) in MEASURES.items():
+            path = method_dir / file
+            if not path.is_file():
+                continue
+            table = pd.read_csv(path)
+            measures[measure] = SeedMatrices(seed, {layer: pair_matrix(part, column, len(relatedness))
+                                                    for layer, part in table.groupby("layer", sort=False)}, relatedness)
+        seeds.append((name, related_when, measures))
+    return seeds
+
+
+def _by_measure(seeds: list[tuple[str, str, dict[str, SeedMatrices]]]) -> dict[str, list[SeedMatrices]]:
+    """measure -> its matrices in every seed (a measure some seed lacks is left out)."""
+    common = set.intersection(*(set(m) for _, _, m in seeds))
+    return {measure: [m[measure] for _, _, m in seeds] for measure in MEASURES if measure in common}
+
+
+def _points(by_seed: list[SeedMatrices], layer: str) -> pd.DataFrame:
+    """One row per seed and unordered pair of tasks: seed, relatedness, relative_to_chance (symmetrised)."""
+    frames = []
+    for s in by_seed:
+        ratio = s.ratios[layer]
+        ii, jj = np.triu_indices(len(ratio), k=1)
+        frames.append(pd.DataFrame({"seed": s.seed, "relatedness": s.relatedness[ii, jj],
+                                    "relative_to_chance": (ratio[ii, jj] + ratio[jj, ii]) / 2}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _figures(table: pd.DataFrame, points: dict[int, pd.DataFrame], fig_dir: Path,
+             figure_formats: tuple[str, ...]) -> None:
+    from supermasks.analysis.plots import overlap_vs_relatedness, save_figure
+
+    for index, row in table.iterrows():
+        grid = "_".join(f"{c.removeprefix('grid.')}-{row[c]}" for c in table.columns
+                        if c.startswith("grid.") and pd.notna(row[c]))
+        stem = "_".join(p for p in (str(row["part"]), grid, row["benchmark"], row["layer"],
+                                    row["measure"].replace(" ", "-")) if p)
+        title = f"{row['benchmark']} {row['layer']} ({row['part']}{', ' + grid if grid else ''}): {row['measure']}"
+        save_figure(overlap_vs_relatedness(points[index], row["relatedness"], title), fig_dir,
+                    f"relatedness_{stem}", figure_formats)
+
+
+def finding(row: dict) -> str:
+    """The plain sentence for one row of `overlap_study.csv`.
+
+    "rotated fc1 (threshold, shared init): overlap falls with angle difference (degrees): Mantel
+    r = -0.80 [-0.91, -0.69], p = 0.001, 3 seeds; 1.02x chance". A trend is called when the
+    stratified permutation p-value is below 0.05; then whether related tasks share more follows
+    from the sign of r and whether relatedness is higher or lower for related tasks.
+    """
+    interval = (f" [{row['mantel_r_low']:+.2f}, {row['mantel_r_high']:+.2f}]"
+                if np.isfinite(row["mantel_r_low"]) else "")
+    stats = (f"Mantel r = {row['mantel_r']:+.2f}{interval}, p = {row['mantel_p']:.3g}, "
+             f"{row['seeds']} seed{'s' if row['seeds'] != 1 else ''}; {row['mean_ratio']:.3f}x chance")
+    grid = ", ".join(f"{c.removeprefix('grid.')}={row[c]}" for c in row if c.startswith("grid.") and pd.notna(row[c]))
+    where = f"{row['benchmark']} {row['layer']} ({row['part']}{', ' + grid if grid else ''})"
+    if not np.isfinite(row["mantel_r"]) or row["mantel_p"] >= ALPHA:
+        return f"{where}: {row['measure']} shows no detectable trend with {row['relatedness']} ({stats})"
+    direction = "rises" if row["mantel_r"] > 0 else "falls"
+    related_share_more = (row["mantel_r"] > 0) == (row["related_when"] == "higher")
+    meaning = "related tasks share more" if related_share_more else "related tasks share less"
+    return f"{where}: {row['measure']} {direction} with {row['relatedness']}, so {meaning} ({stats})"
+
+
+def findings(table: pd.DataFrame) -> str:
+    """Every row's sentence, one per line."""
+    return "\n".join(finding(row) for row in table.to_dict("records"))
+
+
+__all__ = ["MEASURES", "findings", "finding", "overlap_study", "pair_matrix", "read_relatedness"]
