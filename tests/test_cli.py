@@ -58,6 +58,8 @@ def test_list_shows_every_family(capsys):
     for word in ("benchmarks:", "permuted", "rotated", "split", "data sources:", "mnist-5k",
                  "models:", "fc-300-300", "lenet-300-100", "methods:", "supsup"):
         assert word in out
+    permuted = next(line for line in out.splitlines() if line.strip().startswith("permuted"))
+    assert "permute_fraction" in permuted  # the dial of how related permuted tasks are
 
 
 def test_data_status_reports_the_embedded_subset(capsys):

@@ -105,6 +105,16 @@ def test_rotation_step_without_the_rotated_benchmark_is_an_error():
         load_config(None, ["data.rotation_step=15"])
 
 
+def test_permute_fraction_applies_to_the_permuted_benchmark_only():
+    assert load_config(None, []).data.permute_fraction == 1.0  # the default benchmark is permuted
+    assert load_config(None, ["data.permute_fraction=0"]).data.permute_fraction == 0.0
+    assert load_config(None, ["data.benchmark=[rotated]"]).data.permute_fraction is None
+    with pytest.raises(ConfigError, match="^data.permute_fraction does nothing here: it applies only to the permuted"):
+        load_config(None, ["data.benchmark=[split]", "data.permute_fraction=0.5"])
+    with pytest.raises(ConfigError, match=r"permute_fraction must be in \[0, 1\], got 1.5"):
+        load_config(None, ["data.permute_fraction=1.5"])
+
+
 def test_a_later_layer_drops_what_only_served_an_earlier_choice(tmp_path):
     """A file for topk, nns, rotated and EWC, overridden on the command line by threshold, task, split and naive."""
     path = write(tmp_path, """

@@ -120,7 +120,8 @@ INT_RANGES = {"seed": 0, "data.num_tasks": 1, "data.classes_per_task": 2, "model
               "run.eval_batch_size": 1, "run.eval_every": 0, "run.eval_sample": 1, "ewc.samples": 1, "replay.per_task": 0,
               "replay.budget": 1, "hopsupsup.recovery_steps": 1, "hopsupsup.recall_steps": 1}
 INT_HIGH = {"seed": 2**32 - 1}  # numpy's RandomState takes no larger seed
-FLOAT_RANGES = {"data.rotation_step": (0.0, 360.0, False), "model.density": (0.0, 1.0, False),
+FLOAT_RANGES = {"data.rotation_step": (0.0, 360.0, False), "data.permute_fraction": (0.0, 1.0, True),
+                "model.density": (0.0, 1.0, False),
                 "training.lr": (0.0, None, False), "scenario.nns.margin": (0.0, None, True),
                 "supsup.transfer_temperature": (0.0, None, False), "ewc.lambda": (0.0, None, True),
                 "ewc.decay": (0.0, 1.0, True), "replay.fraction": (0.0, 1.0, True),
@@ -146,6 +147,7 @@ ONLY_WHEN = {
     "data.label_mode": ("data.benchmark", ["split"], _split, "remap"),
     "data.pair_source": ("data.benchmark", ["pair"], lambda b: "pair" in b, "fashion-mnist"),
     "data.rotation_step": ("data.benchmark", ["rotated"], lambda b: "rotated" in b, None),
+    "data.permute_fraction": ("data.benchmark", ["permuted"], lambda b: "permuted" in b, 1.0),
     "model.density": ("model.mask_rule", "topk", lambda r: r == "topk", None),
     "supsup.task_inference": ("scenario.name", "gnu", lambda s: s in ("gns", "gnu"), "oneshot"),
     "supsup.inference_objective": ("scenario.name", "gns", lambda s: s in ("gns", "gnu"), "H"),

@@ -14,6 +14,7 @@ from .errors import (
 )
 from .images import Images, TaskImages, materialize
 from .idx import read_idx, read_idx_pair, write_idx
+from .relatedness import Relatedness, task_relatedness
 from .sources import Dataset, SourceInfo, list_sources, load_source
 from .task import Task
 from .transforms import MNIST_MEAN, MNIST_STD, normalize
@@ -32,6 +33,7 @@ __all__ = [
     "Task",
     "TaskImages",
     "Images",
+    "Relatedness",
     "TrailingBytesError",
     "TruncatedFileError",
     "cached",
@@ -45,5 +47,6 @@ __all__ = [
     "normalize",
     "read_idx",
     "read_idx_pair",
+    "task_relatedness",
     "write_idx",
 ]

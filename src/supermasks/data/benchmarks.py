@@ -14,7 +14,8 @@ from .transforms import rotation_index
 from supermasks.seeds import streams
 
 _BENCHMARKS: dict[str, str] = {
-    "permuted": "task i shuffles the pixels by RandomState(seed + i).permutation(H*W); all classes",
+    "permuted": "task i shuffles the pixels by RandomState(seed + i).permutation(H*W), or with permute_fraction "
+    "f < 1 moves a random round(f * H*W) of them (every one of them); all classes",
     "rotated": "task i turns images i * rotation_step degrees anticlockwise (default 360 // num_tasks); all classes",
     "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, "
     "else distinct seeded subsets",
@@ -38,7 +39,8 @@ def _require_int(name: str, value: object, minimum: int) -> int:
 
 
 def _all_classes_task(
-    dataset: Dataset, task_id: int, name: str, images: tuple[TaskImages, TaskImages]
+    dataset: Dataset, task_id: int, name: str, images: tuple[TaskImages, TaskImages], benchmark: str,
+    angle: float | None = None, pixel_map: torch.Tensor | None = None,
 ) -> Task:
     """A task over every class: the data set's labels, shared, and images read through a map."""
     return Task(
@@ -50,17 +52,56 @@ def _all_classes_task(
         y_test=dataset.y_test,
         classes=tuple(range(dataset.num_classes)),
         num_classes=dataset.num_classes,
+        benchmark=benchmark,
+        angle=angle,
+        pixel_map=pixel_map,
     )
 
 
-def _permuted(dataset: Dataset, num_tasks: int, seed: int) -> list[Task]:
+def moved_count(pixels: int, fraction: float) -> int:
+    """How many of `pixels` positions a permuted task with `permute_fraction` `fraction` moves:
+    round(fraction * pixels) (ties to even) for a partial permutation; `pixels` for fraction 1, whose
+    full random permutation moves about that many (it may leave a few in place)."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 <= fraction <= 1:
+        raise ValueError(f"permute_fraction must be a number in [0, 1], got {fraction!r}")
+    count = int(round(float(fraction) * pixels))
+    if count == 1 and fraction < 1:
+        raise ValueError(f"permute_fraction={fraction:g} moves 1 of {pixels} pixels, but one pixel cannot move "
+                         f"alone: use 0 or at least {2 / pixels:.6g} (2 pixels)")
+    return count
+
+
+def partial_permutation(rng: np.random.RandomState, pixels: int, fraction: float) -> np.ndarray:
+    """The pixel map of a task that moves `fraction` of `pixels` positions, drawn from `rng`.
+
+    fraction 1: `rng.permutation(pixels)`, the full random permutation (what every permuted task
+    was before `permute_fraction` existed: results unchanged); it leaves a pixel in place with
+    probability 1/pixels, so about one pixel per task stays. fraction < 1: k = round(fraction *
+    pixels) positions (ties to even) move, every one of them: `order = rng.permutation(pixels)[:k]`
+    is a random subset in random order, and each position in it sends its pixel to the next
+    position in that order (the last to the first), a single cycle through the subset, so exactly
+    k pixels move and the other pixels - k stay. fraction 0 is the identity. The map reads
+    out[q] = in[map[q]]: map[order[j + 1]] = order[j].
+    """
+    count = moved_count(pixels, fraction)
+    if fraction == 1:
+        return rng.permutation(pixels)
+    pixel_map = np.arange(pixels)
+    if count:
+        order = rng.permutation(pixels)[:count]
+        pixel_map[np.roll(order, -1)] = order
+    return pixel_map
+
+
+def _permuted(dataset: Dataset, num_tasks: int, seed: int, fraction: float) -> list[Task]:
     pixels = dataset.x_train.shape[1] * dataset.x_train.shape[2]
+    moved_count(pixels, fraction)  # refuses a bad fraction before any task is built
     tasks = []
     for i in range(num_tasks):
-        perm = np.random.RandomState(streams(seed).permutation(i)).permutation(pixels)
+        perm = partial_permutation(np.random.RandomState(streams(seed).permutation(i)), pixels, fraction)
         source = torch.from_numpy(perm).to(device=dataset.x_train.device, dtype=torch.long)
         images = (TaskImages(dataset.x_train, source=source), TaskImages(dataset.x_test, source=source))
-        tasks.append(_all_classes_task(dataset, i, f"permuted-{i}", images))
+        tasks.append(_all_classes_task(dataset, i, f"permuted-{i}", images, "permuted", pixel_map=source))
     return tasks
 
 
@@ -79,7 +120,7 @@ def _rotated(dataset: Dataset, num_tasks: int, step: float | None) -> list[Task]
         index = rotation_index(height, width, angle)
         train = TaskImages.from_index(dataset.x_train, index)
         images = (train, TaskImages(dataset.x_test, source=train.source, inside=train.inside))
-        tasks.append(_all_classes_task(dataset, i, f"rotated-{angle:g}deg", images))
+        tasks.append(_all_classes_task(dataset, i, f"rotated-{angle:g}deg", images, "rotated", angle=float(angle)))
     return tasks
 
 
@@ -162,6 +203,7 @@ def _split(
                 y_test=y_test,
                 classes=classes,
                 num_classes=len(classes) if label_mode == "remap" else dataset.num_classes,
+                benchmark="split",
             )
         )
     return tasks
@@ -176,6 +218,7 @@ def make_benchmark(
     label_mode: str = "remap",
     second: Dataset | None = None,
     rotation_step: float | None = None,
+    permute_fraction: float = 1.0,
 ) -> list[Task]:
     """Build `num_tasks` tasks from `dataset`, images normalised to float32 (N, 1, H, W).
 
@@ -189,7 +232,12 @@ def make_benchmark(
     exactly two tasks: all of `dataset`, then all of `second` (the EWC tutorial's MNIST then
     Fashion-MNIST). `rotation_step` (rotated only) is the angle between consecutive tasks in
     degrees; by default `360 // num_tasks`, spreading the tasks over the full circle. Small steps
-    give related tasks (similarity-guided transfer, ALGORITHMS.md section 3).
+    give related tasks (similarity-guided transfer, ALGORITHMS.md section 3). `permute_fraction`
+    (permuted only) is the fraction f of the pixels each task moves: 1 (default) the full random
+    permutation, 0 the identity, in between a random subset of round(f * H*W) positions of which
+    every one moves (`partial_permutation`); tasks then share the pixels both leave in place.
+    Each task records how it was made (`Task.benchmark`, `angle`, `pixel_map`), which
+    `data.relatedness.task_relatedness` compares.
     """
     canonical = _ALIASES.get(name, name)
     if canonical not in _BENCHMARKS:
@@ -203,10 +251,10 @@ def make_benchmark(
             raise ValueError("the pair benchmark needs a second dataset")
         if num_tasks != 2:
             raise ValueError(f"the pair benchmark has exactly 2 tasks, got num_tasks={num_tasks}")
-        return [_all_classes_task(d, i, f"pair-{i}-{d.name}", (TaskImages(d.x_train), TaskImages(d.x_test)))
+        return [_all_classes_task(d, i, f"pair-{i}-{d.name}", (TaskImages(d.x_train), TaskImages(d.x_test)), "pair")
                 for i, d in enumerate((dataset, second))]
     if canonical == "permuted":
-        return _permuted(dataset, num_tasks, seed)
+        return _permuted(dataset, num_tasks, seed, permute_fraction)
     if canonical == "rotated":
         return _rotated(dataset, num_tasks, rotation_step)
     classes_per_task = _require_int("classes_per_task", classes_per_task, 2)

@@ -32,6 +32,8 @@ class DataSettings:
         "benchmark", "pair", "the pair benchmark", default="fashion-mnist"))
     rotation_step: float | None = field(default=None, metadata=only_when(  # degrees between tasks
         "benchmark", "rotated", "the rotated benchmark"))  # None there: 360 // num_tasks
+    permute_fraction: float | None = field(default=None, metadata=only_when(  # pixels each task moves
+        "benchmark", "permuted", "the permuted benchmark", default=1.0))  # 1: a full permutation, 0: none
 
     def __post_init__(self) -> None:
         complete(self)
@@ -55,6 +57,8 @@ class DataSettings:
             raise ValueError(f"classes_per_task must be at least 2, got {self.classes_per_task}")
         if self.rotation_step is not None:
             require_number("rotation_step", self.rotation_step, maximum=360)
+        if self.permute_fraction is not None:
+            require_number("permute_fraction", self.permute_fraction, inclusive=True, maximum=1)
         if "pair" in self.benchmarks() and self.num_tasks != 2:
             raise ValueError(f"num_tasks: the pair benchmark has exactly 2 tasks: set data.num_tasks=2 "
                              f"(got {self.num_tasks})")

@@ -19,6 +19,13 @@ class Task:
     `data.images.materialize(x)` the whole set. Labels are int64 (N,).
     `classes` are the original class ids this task draws from (before any remapping), and
     `num_classes` the number of distinct labels its `y_*` tensors use.
+
+    How the task was made, where a benchmark made it (what `data.relatedness` compares):
+    `benchmark` the benchmark's name ("permuted", "rotated", "split", "pair"; None for a task
+    built by hand), `angle` a rotated task's rotation in degrees anticlockwise, and `pixel_map`
+    a permuted task's int64 (H*W,) map, for each output pixel (row-major) the input pixel it
+    copies: the very tensor its `TaskImages` read through, not a copy, so a task holds no more
+    than before.
     """
 
     task_id: int
@@ -29,6 +36,9 @@ class Task:
     y_test: torch.Tensor  # (M,) int64
     classes: tuple[int, ...]
     num_classes: int
+    benchmark: str | None = None
+    angle: float | None = None
+    pixel_map: torch.Tensor | None = None  # (H*W,) int64
 
     def __post_init__(self) -> None:
         if len(self.x_train) != len(self.y_train) or len(self.x_test) != len(self.y_test):

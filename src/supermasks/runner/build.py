@@ -19,11 +19,12 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
     for data in (dataset, second):
         if data is not None:
             check_image_size(config, data)
-    # None where the config's benchmarks have no split one: make_benchmark's own defaults, unused, stand.
-    split = {"classes_per_task": config.data.classes_per_task, "label_mode": config.data.label_mode}
+    # None where the config's benchmarks have no split (or permuted) one: make_benchmark's own defaults, unused, stand.
+    own = {"classes_per_task": config.data.classes_per_task, "label_mode": config.data.label_mode,
+             "permute_fraction": config.data.permute_fraction}
     tasks = make_benchmark(benchmark, dataset, num_tasks=config.data.num_tasks, seed=config.seed, second=second,
                            rotation_step=config.data.rotation_step,
-                           **{key: value for key, value in split.items() if value is not None})
+                           **{key: value for key, value in own.items() if value is not None})
     needed = max(t.num_classes for t in tasks)
     if config.model.output_size < needed:
         raise ConfigError(f"output_size {config.model.output_size} is smaller than the {needed} classes of {benchmark}")
