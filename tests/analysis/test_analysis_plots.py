@@ -55,10 +55,11 @@ def test_heatmap_shows_overlap_relative_to_chance_centred_on_one():
     assert norm.vmax - 1.0 == pytest.approx(1.0 - norm.vmin)  # symmetric: equal distances look alike
     assert np.isnan(np.diag(image.get_array().filled(np.nan))).all()
     assert image.get_cmap().name == "RdBu_r"  # diverging
+    assert image.get_cmap()(np.nan)[:3] != image.get_cmap()(0.5)[:3]  # blank cells do not look like chance
     # Chance is marked on the colour bar.
     assert any(np.allclose(line.get_ydata(), 1.0) for line in colorbar.get_lines())
     assert [label.get_text() for label in heat.get_xticklabels()] == ["t0", "t1", "t2", "t3"]
-    assert heat.texts[0].get_text() == f"{relative[0, 1]:.2f}"
+    assert heat.texts[0].get_text() == f"{relative[0, 1]:.3f}"
 
 
 def test_heatmap_scale_can_be_shared_and_must_enclose_chance():

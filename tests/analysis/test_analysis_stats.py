@@ -135,7 +135,8 @@ def test_holm_leaves_nan_out_of_the_family():
     pair01 = table[(table["task_i"] == 0) & (table["task_j"] == 1)].iloc[0]
     assert np.isnan(pair01["equal_density_p"]) and np.isnan(pair01["equal_density_p_holm"])
     finite = table[table["equal_density_p"].notna() & (table["task_i"] < table["task_j"])]
-    np.testing.assert_allclose(finite["equal_density_p_holm"], multipletests(finite["equal_density_p"], method="holm")[1])
+    expected = multipletests(finite["equal_density_p"], method="holm")[1]
+    np.testing.assert_allclose(finite["equal_density_p_holm"], expected)
 
 
 # --- more overlap than chance ------------------------------------------------------------------
@@ -205,7 +206,8 @@ def test_rank_by_overlap_orders_pairs_by_relative_overlap_within_layers():
 
 def test_rank_by_overlap_puts_undefined_ratios_last():
     # Task 0's mask is empty: its chance level is 0 and its ratios are undefined (NaN).
-    masks = {0: {"w": np.zeros(6, bool)}, 1: {"w": np.eye(6, dtype=bool)[0]}, 2: {"w": np.eye(6, dtype=bool)[:2].any(0)}}
+    one, two = np.eye(6, dtype=bool)[0], np.eye(6, dtype=bool)[:2].any(0)
+    masks = {0: {"w": np.zeros(6, bool)}, 1: {"w": one}, 2: {"w": two}}
     ranked = rank_by_overlap(overlap_table(masks))
     assert [(r.task_i, r.task_j) for r in ranked.itertuples()] == [(1, 2), (0, 1), (0, 2)]
     # Jaccard 1/2; chance pq / (p + q - pq) with p = 1/6, q = 1/3: (1/18) / (8/18) = 1/8; ratio 4.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.colors import ListedColormap, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -26,8 +27,9 @@ _ANNOTATE_MAX_TASKS = 12
 _SAVE_FORMATS = ("png", "svg")
 _DPI = 120
 
-# Overlap relative to chance: red above chance, blue below, white at chance.
-_DIVERGING = "RdBu_r"
+# Overlap relative to chance: red above chance, blue below, white at chance; blank cells (the
+# diagonal) grey, so that they do not read as "at chance".
+_DIVERGING = colormaps["RdBu_r"].with_extremes(bad="#bdbdbd")
 _MIN_HALF_SPAN = 0.05
 _SEED_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                  "tab:olive", "tab:cyan", "tab:gray")
@@ -81,10 +83,11 @@ def overlap_heatmap(matrix: np.ndarray, task_labels: list[str], title: str, *, v
     """Heat map of a (T x T) matrix of overlap relative to chance (Jaccard / chance Jaccard).
 
     1 is chance: the diverging colour map is centred on it (red above, blue below, white at
-    chance; `TwoSlopeNorm`), and the colour bar marks it with a line. Pass the same `vmin` and
-    `vmax` to several heat maps (they must enclose 1) to compare them on one scale; by default
-    the scale is symmetric about 1 (see `_chance_norm`). The diagonal (a task with itself) is
-    left blank. Cells are annotated with their value when `annotate`, by default when T <= 12.
+    chance; `TwoSlopeNorm`), and the colour bar marks it with a line. The diagonal (a task with
+    itself) is left blank (grey). Pass the same `vmin` and `vmax` to several heat maps (they
+    must enclose 1) to compare them on one scale; by default the scale is symmetric about 1
+    (see `_chance_norm`). Cells are annotated with their value when `annotate`, by default
+    when T <= 12.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     num_tasks = len(task_labels)
@@ -112,7 +115,7 @@ def overlap_heatmap(matrix: np.ndarray, task_labels: list[str], title: str, *, v
                     continue
                 # Light text on the saturated ends of the map, dark text near chance.
                 colour = "white" if abs(float(norm(value)) - 0.5) > 0.3 else "black"
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", color=colour, fontsize=8)
+                ax.text(j, i, f"{value:.3f}", ha="center", va="center", color=colour, fontsize=8)
     return fig
 
 

@@ -46,8 +46,9 @@ def ttest_from_counts(n: int, k_i: np.ndarray, k_j: np.ndarray) -> tuple[np.ndar
     the seed study's test (Student 1908). It tests equal means, i.e. equal density (fraction of
     weights kept), not overlap: two masks with disjoint ones but equal densities get p = 1. For
     a 0/1 sample with `k` ones, the mean is `k / n` and the unbiased variance
-    `k (n - k) / (n (n - 1))`; with equal sizes the pooled variance is the mean of the two. It treats the bits as independent samples, which they are not (the pair is
-    paired weight by weight); McNemar's test below is the paired alternative.
+    `k (n - k) / (n (n - 1))`; with equal sizes the pooled variance is the mean of the two. It
+    treats the bits as independent samples, which they are not (the pair is paired weight by
+    weight); McNemar's test below is the paired alternative.
     Two masks that are both constant (all 0 or all 1) with the same value give 0/0: t and p are
     NaN, as in scipy. Constant masks with different values give t = +-inf, p = 0.
     """
