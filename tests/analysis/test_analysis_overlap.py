@@ -17,6 +17,7 @@ from supermasks.analysis import (
     mean_overlap,
     overlap_matrix,
     overlap_table,
+    pair_matrix,
 )
 from supermasks.analysis import _counts
 
@@ -135,9 +136,10 @@ def test_table_is_symmetric():
         ["layer", "task_i", "task_j"]
     )
     backward = backward.loc[forward.index]
-    for column in ["jaccard_pct", "chance_pct", "p_value", "p_holm", "mcnemar_p", "p_overlap_gt_chance"]:
+    for column in ["jaccard_pct", "chance_pct", "equal_density_p", "equal_density_p_holm", "equal_density_mcnemar_p",
+                   "p_overlap_gt_chance"]:
         np.testing.assert_allclose(forward[column], backward[column])
-    np.testing.assert_allclose(forward["t_stat"], -backward["t_stat"])
+    np.testing.assert_allclose(forward["equal_density_t"], -backward["equal_density_t"])
     np.testing.assert_array_equal(forward["density_i"], backward["density_j"])
 
 
@@ -221,3 +223,19 @@ def test_mean_overlap():
     assert row["mean_jaccard_pct"] == pytest.approx(fc1["jaccard_pct"].mean())
     assert row["mean_chance_pct"] == pytest.approx(fc1["chance_pct"].mean())
     assert row["mean_relative_to_chance"] == pytest.approx(fc1["relative_to_chance"].mean())
+
+
+def test_pair_matrix_holds_one_column_of_the_table():
+    masks = random_masks(4, 4)
+    masks = {t * 3 + 1: m for t, m in masks.items()}  # non-contiguous ids come out sorted
+    table = overlap_table(masks)
+    matrix, task_ids = pair_matrix(table, "fc1")
+    assert task_ids == [1, 4, 7, 10]
+    assert np.isnan(np.diag(matrix)).all()
+    for row in table[table["layer"] == "fc1"].itertuples():
+        assert matrix[task_ids.index(row.task_i), task_ids.index(row.task_j)] == row.relative_to_chance
+    jaccard_pct, _ = pair_matrix(table, "fc1", "jaccard_pct")
+    off = ~np.eye(4, dtype=bool)
+    np.testing.assert_allclose(jaccard_pct[off], overlap_matrix(masks, "fc1")[off])
+    with pytest.raises(ValueError, match="no rows"):
+        pair_matrix(table, "fc9")

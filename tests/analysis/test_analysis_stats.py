@@ -16,7 +16,7 @@ from supermasks.analysis import (
     overlap_gt_chance_p,
     overlap_table,
     pair_statistics,
-    sort_by_similarity,
+    rank_by_overlap,
     ttest_from_counts,
 )
 
@@ -53,8 +53,8 @@ def test_ttest_in_table_equals_scipy():
     table = pair_statistics(masks)
     for row in table.itertuples():
         ref = scipy_ttest(masks[row.task_i][row.layer], masks[row.task_j][row.layer])
-        np.testing.assert_allclose(row.t_stat, ref.statistic, rtol=1e-10)
-        np.testing.assert_allclose(row.p_value, ref.pvalue, rtol=1e-10, atol=1e-300)
+        np.testing.assert_allclose(row.equal_density_t, ref.statistic, rtol=1e-10)
+        np.testing.assert_allclose(row.equal_density_p, ref.pvalue, rtol=1e-10, atol=1e-300)
 
 
 def test_ttest_constant_masks_follow_scipy():
@@ -85,13 +85,13 @@ def test_mcnemar_equals_statsmodels(both, b, c, neither):
 def test_mcnemar_in_table_equals_statsmodels():
     masks = random_masks(1, [0.5, 0.55, 0.2])
     table = overlap_table(masks)
-    assert table["mcnemar_exact"].any() and not table["mcnemar_exact"].all()
+    assert table["equal_density_mcnemar_exact"].any() and not table["equal_density_mcnemar_exact"].all()
     for row in table.itertuples():
         a, b = masks[row.task_i][row.layer], masks[row.task_j][row.layer]
         agreement = [[(a & b).sum(), (a & ~b).sum()], [(~a & b).sum(), (~a & ~b).sum()]]
-        ref = mcnemar(agreement, exact=row.mcnemar_exact, correction=True)
-        np.testing.assert_allclose(row.mcnemar_stat, ref.statistic, rtol=1e-12)
-        np.testing.assert_allclose(row.mcnemar_p, ref.pvalue, rtol=1e-10)
+        ref = mcnemar(agreement, exact=row.equal_density_mcnemar_exact, correction=True)
+        np.testing.assert_allclose(row.equal_density_mcnemar_stat, ref.statistic, rtol=1e-12)
+        np.testing.assert_allclose(row.equal_density_mcnemar_p, ref.pvalue, rtol=1e-10)
 
 
 # --- Holm --------------------------------------------------------------------------------------
@@ -110,7 +110,11 @@ def test_holm_equals_statsmodels(size):
 
 def test_holm_matches_statsmodels_over_unordered_pairs():
     table = pair_statistics(random_masks(2, [0.4, 0.45, 0.5, 0.55, 0.6]))
-    for column, raw in [("p_holm", "p_value"), ("mcnemar_p_holm", "mcnemar_p"), ("p_overlap_gt_chance_holm", "p_overlap_gt_chance")]:
+    for column, raw in [
+        ("equal_density_p_holm", "equal_density_p"),
+        ("equal_density_mcnemar_p_holm", "equal_density_mcnemar_p"),
+        ("p_overlap_gt_chance_holm", "p_overlap_gt_chance"),
+    ]:
         assert (table[column] >= table[raw] - 1e-15).all()
         for _, layer in table.groupby("layer"):
             upper = layer[layer["task_i"] < layer["task_j"]]
@@ -129,9 +133,10 @@ def test_holm_leaves_nan_out_of_the_family():
     masks = {0: {"w": ones}, 1: {"w": ones}, 2: {"w": np.eye(3, dtype=bool)}}
     table = pair_statistics(masks)
     pair01 = table[(table["task_i"] == 0) & (table["task_j"] == 1)].iloc[0]
-    assert np.isnan(pair01["p_value"]) and np.isnan(pair01["p_holm"])
-    finite = table[table["p_value"].notna() & (table["task_i"] < table["task_j"])]
-    np.testing.assert_allclose(finite["p_holm"], multipletests(finite["p_value"], method="holm")[1])
+    assert np.isnan(pair01["equal_density_p"]) and np.isnan(pair01["equal_density_p_holm"])
+    finite = table[table["equal_density_p"].notna() & (table["task_i"] < table["task_j"])]
+    expected = multipletests(finite["equal_density_p"], method="holm")[1]
+    np.testing.assert_allclose(finite["equal_density_p_holm"], expected)
 
 
 # --- more overlap than chance ------------------------------------------------------------------
@@ -167,21 +172,69 @@ def test_overlap_p_equals_one_sided_fisher():
         np.testing.assert_allclose(p[0], ref, rtol=1e-10)
 
 
-# --- sorting -----------------------------------------------------------------------------------
+# --- ranking -----------------------------------------------------------------------------------
 
 
-def test_sort_by_similarity():
-    ones = np.ones(6, bool)
-    masks = {0: {"w": ones, "v": ones}, 1: {"w": ones, "v": ones}, 2: {"w": np.eye(6, dtype=bool)[0], "v": ones}}
-    masks[2]["v"] = np.array([1, 1, 1, 0, 0, 0], bool)
+def test_rank_by_overlap_orders_pairs_by_relative_overlap_within_layers():
+    rng = np.random.default_rng(5)
+    base = rng.random((30, 40)) < 0.5
+    masks = {}
+    for t, flip in enumerate([0.0, 0.05, 0.2, 0.5]):  # task 0 and 1 share most, task 3 is independent
+        m = base.copy()
+        swap = rng.random(base.shape) < flip
+        m[swap] = rng.random(int(swap.sum())) < 0.5
+        masks[t] = {"w": m, "v": rng.random((5, 6)) < 0.5}
     table = overlap_table(masks)
-    ordered = sort_by_similarity(table)
-    assert list(ordered["layer"]) == ["w"] * 6 + ["v"] * 6
-    for _, layer in ordered.groupby("layer", sort=False):
-        p = layer["p_value"].to_numpy()
-        finite = p[~np.isnan(p)]
-        assert np.all(np.diff(finite) <= 0)
-        # Identical constant masks have NaN p-values and go to the end of their layer.
-        assert np.isnan(p[-2:]).all() and not np.isnan(p[:-2]).any()
-    flat = sort_by_similarity(table, by_layer=False)["p_value"].to_numpy()
-    assert np.all(np.diff(flat[~np.isnan(flat)]) <= 0) and np.isnan(flat[-4:]).all()
+    ranked = rank_by_overlap(table)
+    assert list(ranked.columns) == ["rank", *table.columns]
+    assert list(ranked["layer"]) == ["w"] * 6 + ["v"] * 6  # layers in order of appearance, each pair once
+    for _, layer in ranked.groupby("layer", sort=False):
+        assert list(layer["rank"]) == [1, 2, 3, 4, 5, 6]
+        assert (layer["task_i"] < layer["task_j"]).all()
+        assert np.all(np.diff(layer["relative_to_chance"].to_numpy()) <= 0)
+    top = ranked.iloc[0]
+    assert (top.task_i, top.task_j) == (0, 1)
+    # Hand check: the ratio is Jaccard over its chance level from the two densities.
+    a, b = masks[0]["w"], masks[1]["w"]
+    jac = (a & b).sum() / (a | b).sum()
+    p, q = a.mean(), b.mean()
+    assert top.relative_to_chance == pytest.approx(jac / (p * q / (p + q - p * q)))
+    flat = rank_by_overlap(table, by_layer=False)
+    assert list(flat["rank"]) == list(range(1, 13))
+    assert np.all(np.diff(flat["relative_to_chance"].to_numpy()) <= 0)
+
+
+def test_rank_by_overlap_puts_undefined_ratios_last():
+    # Task 0's mask is empty: its chance level is 0 and its ratios are undefined (NaN).
+    one, two = np.eye(6, dtype=bool)[0], np.eye(6, dtype=bool)[:2].any(0)
+    masks = {0: {"w": np.zeros(6, bool)}, 1: {"w": one}, 2: {"w": two}}
+    ranked = rank_by_overlap(overlap_table(masks))
+    assert [(r.task_i, r.task_j) for r in ranked.itertuples()] == [(1, 2), (0, 1), (0, 2)]
+    # Jaccard 1/2; chance pq / (p + q - pq) with p = 1/6, q = 1/3: (1/18) / (8/18) = 1/8; ratio 4.
+    assert ranked["relative_to_chance"].iloc[0] == pytest.approx(4.0)
+    assert np.isnan(ranked["relative_to_chance"].iloc[1:]).all()
+
+
+def test_equal_density_t_ranks_by_density_not_overlap():
+    # Equal densities with disjoint ones: the equal-density test sees nothing, the overlap test does.
+    a = np.zeros(100, bool)
+    a[:50] = True
+    masks = {0: {"w": a}, 1: {"w": ~a}, 2: {"w": a.copy()}}
+    table = pair_statistics(masks).set_index(["task_i", "task_j"])
+    assert table.loc[(0, 1), "equal_density_p"] == pytest.approx(1.0)
+    assert table.loc[(0, 2), "equal_density_p"] == pytest.approx(1.0)
+    assert table.loc[(0, 1), "p_overlap_gt_chance"] == pytest.approx(1.0)
+    assert table.loc[(0, 2), "p_overlap_gt_chance"] < 1e-20
+
+
+def test_mean_interval_is_the_student_t_interval():
+    from supermasks.analysis.efficiency import mean_interval as from_efficiency
+    from supermasks.analysis.stats import mean_interval
+
+    assert from_efficiency is mean_interval
+    values = np.array([0.2, 0.5, 0.4, 0.9])
+    mean, sd, low, high = mean_interval(values)
+    ref = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    assert mean == pytest.approx(values.mean()) and sd == pytest.approx(values.std(ddof=1))
+    np.testing.assert_allclose([low, high], ref, rtol=1e-12)
+    assert np.isnan(mean_interval(np.array([1.0]))[2:]).all()

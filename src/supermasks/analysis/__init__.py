@@ -1,4 +1,5 @@
-"""Analysis of how tasks share the network: mask overlap, BN-signature similarity, statistical tests, figures."""
+"""Analysis of how tasks share the network: mask overlap, BN-signature similarity, statistical tests
+(pairwise tests, the Mantel test of overlap against relatedness), figures."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from typing import Any
 # does not load matplotlib (plots, efficiency) or scipy (stats, efficiency) before they are needed.
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("OVERLAP_COLUMNS", "chance_jaccard", "jaccard", "mean_overlap", "overlap_matrix",
-                     "overlap_table"), "overlap"),
-    **dict.fromkeys(("mask_grid", "overlap_heatmap", "overlap_scatter3d", "save_figure"), "plots"),
+                     "overlap_table", "pair_matrix"), "overlap"),
+    **dict.fromkeys(("mask_grid", "overlap_heatmap", "overlap_scatter3d", "overlap_vs_relatedness",
+                     "receptive_fields", "save_figure"), "plots"),
+    # The function `mantel` is not re-exported: importing the submodule binds the package attribute
+    # `mantel` to the module, which would shadow it. Import it as `supermasks.analysis.mantel.mantel`.
+    **dict.fromkeys(("MantelResult", "correlation_interval", "mantel_over_seeds"), "mantel"),
     **dict.fromkeys(("determine_alphas", "determine_alphas_per_layer", "determine_alphas_seed",
                      "determine_alphas_seed_per_layer", "e1_matrix", "e2_matrices", "soft_alphas",
                      "soft_alphas_per_layer"), "similarity"),
-    **dict.fromkeys(("STAT_COLUMNS", "holm", "mcnemar_from_counts", "overlap_gt_chance_p", "pair_statistics",
-                     "sort_by_similarity", "ttest_from_counts"), "stats"),
+    **dict.fromkeys(("STAT_COLUMNS", "holm", "mcnemar_from_counts", "mean_interval", "overlap_gt_chance_p",
+                     "pair_statistics", "rank_by_overlap", "ttest_from_counts"), "stats"),
     **dict.fromkeys(("BUDGET_SUMMARY_COLUMNS", "alphas_figure", "budget_summary", "efficiency_curves",
                      "final_summary", "per_seed_scores", "similarity_heatmaps"), "efficiency"),
 }
@@ -31,11 +36,13 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BUDGET_SUMMARY_COLUMNS",
+    "MantelResult",
     "OVERLAP_COLUMNS",
     "STAT_COLUMNS",
     "alphas_figure",
     "budget_summary",
     "chance_jaccard",
+    "correlation_interval",
     "determine_alphas",
     "determine_alphas_per_layer",
     "determine_alphas_seed",
@@ -46,20 +53,25 @@ __all__ = [
     "final_summary",
     "holm",
     "jaccard",
+    "mantel_over_seeds",
     "mask_grid",
     "mcnemar_from_counts",
+    "mean_interval",
     "mean_overlap",
     "overlap_gt_chance_p",
     "overlap_heatmap",
     "overlap_matrix",
     "overlap_scatter3d",
     "overlap_table",
+    "overlap_vs_relatedness",
+    "pair_matrix",
     "pair_statistics",
     "per_seed_scores",
+    "rank_by_overlap",
+    "receptive_fields",
     "save_figure",
     "similarity_heatmaps",
     "soft_alphas",
     "soft_alphas_per_layer",
-    "sort_by_similarity",
     "ttest_from_counts",
 ]

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 from scipy import stats
 
-from .stats import holm
+from .stats import holm, mean_interval
 from .plots import off_diagonal_scale
 
 EVALUATION_COLUMNS = ("benchmark", "seed", "transfer", "task", "budget", "accuracy")
@@ -100,23 +100,6 @@ def per_seed_scores(evaluation: pd.DataFrame, *, skip_first_task: bool = True) -
     scores = scores.assign(_b=scores["benchmark"].map(benchmark_rank), _m=_mode_rank(scores["transfer"]))
     scores = scores.sort_values(["_b", "_m", "seed", "budget"], kind="stable")
     return scores.drop(columns=["_b", "_m"]).reset_index(drop=True)[list(SEED_SCORE_COLUMNS)]
-
-
-def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, float]:
-    """(mean, sample std, low, high): the Student t interval `mean +- t_{(1+c)/2, n-1} sd / sqrt(n)`.
-
-    Student (1908). With a single value the spread is unknown: std and bounds are NaN.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    n = values.size
-    if n == 0:
-        return math.nan, math.nan, math.nan, math.nan
-    mean = float(values.mean())
-    if n < 2:
-        return mean, math.nan, math.nan, math.nan
-    sd = float(values.std(ddof=1))
-    half = float(stats.t.ppf((1.0 + confidence) / 2.0, n - 1)) * sd / math.sqrt(n)
-    return mean, sd, mean - half, mean + half
 
 
 def paired_p_value(x: np.ndarray, y: np.ndarray) -> float:

@@ -132,6 +132,22 @@ def overlap_matrix(masks: Masks, layer: str) -> np.ndarray:
     return 100.0 * np.where(union > 0, inter / np.maximum(union, 1), 0.0)
 
 
+def pair_matrix(table: pd.DataFrame, layer: str, column: str = "relative_to_chance") -> tuple[np.ndarray, list[int]]:
+    """One column of an overlap table as a (T x T) matrix of one layer, tasks in sorted id order.
+
+    Entry (a, b) is the row (task_i, task_j) = (ids[a], ids[b]); the diagonal (no row: a task with
+    itself) is NaN, as are pairs the table lacks. Returns the matrix and the sorted task ids.
+    """
+    rows = table[table["layer"] == layer]
+    if rows.empty:
+        raise ValueError(f"no rows for layer {layer!r}; the table has {list(pd.unique(table['layer']))}")
+    task_ids = sorted(set(rows["task_i"].tolist()) | set(rows["task_j"].tolist()))
+    position = {task: index for index, task in enumerate(task_ids)}
+    matrix = np.full((len(task_ids), len(task_ids)), np.nan)
+    matrix[rows["task_i"].map(position).to_numpy(), rows["task_j"].map(position).to_numpy()] = rows[column].to_numpy()
+    return matrix, [int(t) for t in task_ids]
+
+
 def mean_overlap(table: pd.DataFrame) -> pd.DataFrame:
     """Per layer (in order of appearance): mean Jaccard, chance and relative overlap over pairs.
 

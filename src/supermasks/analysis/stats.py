@@ -1,5 +1,16 @@
 """Statistical tests comparing the masks of every pair of tasks, computed in closed form from counts.
 
+What each test asks of a pair of masks:
+- `equal_density_t`, `equal_density_p`: the seed study's two-sample t-test on the flattened
+  masks. It compares the masks' means, i.e. tests whether the two masks keep the same fraction
+  of weights (equal density); it says nothing about whether they keep the *same* weights, and
+  its p-value orders pairs by how close their densities are.
+- `equal_density_mcnemar_*`: McNemar's paired test of the same question (equal density), valid
+  for paired bits.
+- `p_overlap_gt_chance`: the hypergeometric (one-sided Fisher) test of "the masks share more
+  weights than two independent masks with these densities would": the test of overlap.
+Across pairs of tasks, whether overlap follows task relatedness is the Mantel test (`mantel.py`).
+
 All tests depend on a pair's masks only through four counts: the layer size `n`, the ones in
 each mask `k_i`, `k_j`, and the ones they share `inter` (from one matrix product per layer, see
 `_counts.py`). Every test is symmetric in (i, j), so multiple-testing corrections run over the
@@ -8,19 +19,21 @@ each mask `k_i`, `k_j`, and the ones they share `inter` (from one matrix product
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
 from ._counts import LayerCounts, Masks, layer_counts, ordered_pairs
 
 STAT_COLUMNS = (
-    "t_stat",
-    "p_value",
-    "p_holm",
-    "mcnemar_stat",
-    "mcnemar_p",
-    "mcnemar_p_holm",
-    "mcnemar_exact",
+    "equal_density_t",
+    "equal_density_p",
+    "equal_density_p_holm",
+    "equal_density_mcnemar_stat",
+    "equal_density_mcnemar_p",
+    "equal_density_mcnemar_p_holm",
+    "equal_density_mcnemar_exact",
     "p_overlap_gt_chance",
     "p_overlap_gt_chance_holm",
 )
@@ -30,10 +43,12 @@ def ttest_from_counts(n: int, k_i: np.ndarray, k_j: np.ndarray) -> tuple[np.ndar
     """Two-sample Student t-test (equal variances) of two flattened 0/1 masks of length `n`.
 
     Equal to `scipy.stats.ttest_ind(mask_i.ravel().astype(float), mask_j.ravel().astype(float))`,
-    the seed study's test (Student 1908): for a 0/1 sample with `k` ones, the mean is `k / n` and
-    the unbiased variance `k (n - k) / (n (n - 1))`; with equal sizes the pooled variance is the
-    mean of the two. It treats the bits as independent samples, which they are not (the pair is
-    paired weight by weight); McNemar's test below is the paired alternative.
+    the seed study's test (Student 1908). It tests equal means, i.e. equal density (fraction of
+    weights kept), not overlap: two masks with disjoint ones but equal densities get p = 1. For
+    a 0/1 sample with `k` ones, the mean is `k / n` and the unbiased variance
+    `k (n - k) / (n (n - 1))`; with equal sizes the pooled variance is the mean of the two. It
+    treats the bits as independent samples, which they are not (the pair is paired weight by
+    weight); McNemar's test below is the paired alternative.
     Two masks that are both constant (all 0 or all 1) with the same value give 0/0: t and p are
     NaN, as in scipy. Constant masks with different values give t = +-inf, p = 0.
     """
@@ -57,8 +72,9 @@ def mcnemar_from_counts(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """McNemar's test (McNemar 1947) of the paired bits: `b` = #(i=1, j=0), `c` = #(i=0, j=1).
 
-    Tests whether the two masks keep the same fraction of weights, using only the discordant
-    weights. With `b + c >= exact_below` the statistic is the continuity-corrected chi-square
+    Tests whether the two masks keep the same fraction of weights (equal density, paired), using
+    only the discordant weights; like the t-test, not a test of overlap. With
+    `b + c >= exact_below` the statistic is the continuity-corrected chi-square
     `(|b - c| - 1)^2 / (b + c)` (Edwards 1948) with p from chi2(1); below it, the exact binomial
     test: statistic `min(b, c)`, p = `min(1, 2 P(Bin(b + c, 1/2) <= min(b, c)))`. This matches
     `statsmodels.stats.contingency_tables.mcnemar` with `exact=True` or `exact=False,
@@ -147,13 +163,13 @@ def statistics_from_counts(counts: LayerCounts) -> pd.DataFrame:
             "layer": [counts.layer] * len(ii),
             "task_i": task_ids[ii],
             "task_j": task_ids[jj],
-            "t_stat": t,
-            "p_value": p,
-            "p_holm": holm_symmetric(p, ii, jj, num_tasks),
-            "mcnemar_stat": mc_stat,
-            "mcnemar_p": mc_p,
-            "mcnemar_p_holm": holm_symmetric(mc_p, ii, jj, num_tasks),
-            "mcnemar_exact": mc_exact,
+            "equal_density_t": t,
+            "equal_density_p": p,
+            "equal_density_p_holm": holm_symmetric(p, ii, jj, num_tasks),
+            "equal_density_mcnemar_stat": mc_stat,
+            "equal_density_mcnemar_p": mc_p,
+            "equal_density_mcnemar_p_holm": holm_symmetric(mc_p, ii, jj, num_tasks),
+            "equal_density_mcnemar_exact": mc_exact,
             "p_overlap_gt_chance": p_gt,
             "p_overlap_gt_chance_holm": holm_symmetric(p_gt, ii, jj, num_tasks),
         }
@@ -169,18 +185,46 @@ def pair_statistics(masks: Masks) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def sort_by_similarity(table: pd.DataFrame, by_layer: bool = True) -> pd.DataFrame:
-    """Pairs sorted by t-test p-value, most similar (highest p) first, as in the seed study.
+def rank_by_overlap(table: pd.DataFrame, by_layer: bool = True) -> pd.DataFrame:
+    """Each unordered pair of tasks once (task_i < task_j), ranked by overlap relative to chance, highest first.
 
-    With `by_layer`, layers keep their order of appearance and pairs are sorted within each.
-    NaN p-values (identical constant masks) go last; ties keep the table's order.
+    `table` is an overlap table (`overlap.overlap_table`, which holds both orders of every pair
+    with equal `relative_to_chance`). A `rank` column (1 = the pair sharing the most beyond
+    chance) is put first; with `by_layer`, layers keep their order of appearance and ranks
+    restart in each, otherwise all rows are ranked together. NaN ratios (empty masks) go last;
+    ties keep the table's order.
     """
-    keys = ["p_value"]
-    ascending = [False]
-    ordered = table.copy()
+    ordered = table[table["task_i"] < table["task_j"]].copy()
+    keys, ascending = ["relative_to_chance"], [False]
     if by_layer:
         layer_rank = {layer: rank for rank, layer in enumerate(pd.unique(table["layer"]))}
         ordered["_layer_rank"] = ordered["layer"].map(layer_rank)
         keys, ascending = ["_layer_rank", *keys], [True, *ascending]
     ordered = ordered.sort_values(keys, ascending=ascending, kind="stable", na_position="last")
-    return ordered.drop(columns="_layer_rank", errors="ignore").reset_index(drop=True)
+    ordered = ordered.drop(columns="_layer_rank", errors="ignore").reset_index(drop=True)
+    if by_layer:
+        rank = ordered.groupby("layer", sort=False).cumcount() + 1
+    else:
+        rank = pd.Series(np.arange(1, len(ordered) + 1), index=ordered.index)
+    ordered.insert(0, "rank", rank.to_numpy(dtype=np.int64))
+    return ordered
+
+
+def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """(mean, sample std, low, high): the Student t interval `mean +- t_{(1+c)/2, n-1} sd / sqrt(n)`.
+
+    Student (1908). With a single value the spread is unknown: std and bounds are NaN; with none,
+    everything is NaN.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    if n == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    mean = float(values.mean())
+    if n < 2:
+        return mean, math.nan, math.nan, math.nan
+    sd = float(values.std(ddof=1))
+    from scipy import stats
+
+    half = float(stats.t.ppf((1.0 + confidence) / 2.0, n - 1)) * sd / math.sqrt(n)
+    return mean, sd, mean - half, mean + half
