@@ -12,8 +12,8 @@ masks), tests whether the measure follows relatedness:
   stratified by seed (each seed's task labels permuted independently; `analysis.mantel`);
 - the mean ratio to chance over pairs, per seed, with its mean and 95% interval.
 
-`overlap_study` writes `overlap_study.csv` (one row per group, benchmark, layer and measure) and
-a figure of ratio to chance against relatedness per row, with each seed's pairs as points, and
+`overlap_study` writes `overlap_study.csv` (one row per group, benchmark, layer and measure),
+`overlap_study_seeds.csv` (each seed's own Mantel r and p, and mean ratio) and a figure of ratio to chance against relatedness per row, with each seed's pairs as points, and
 returns the table; `finding` turns a row into the plain sentence the study prints.
 """
 
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from supermasks.analysis.overlap import pair_matrix
 from supermasks.store.files import write_csv
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class SeedMatrices:
     relatedness: np.ndarray  # (T, T)
 
 
-def pair_matrix(table: pd.DataFrame, column: str, num_tasks: int) -> np.ndarray:
+def _matrix(table: pd.DataFrame, column: str, num_tasks: int) -> np.ndarray:
     """A (T, T) matrix of `column` from a table with task_i, task_j (task ids 0..T-1); NaN where no row."""
     matrix = np.full((num_tasks, num_tasks), np.nan)
     matrix[table["task_i"].to_numpy(int), table["task_j"].to_numpy(int)] = table[column].to_numpy(float)
@@ -62,7 +63,7 @@ def read_relatedness(directory: Path) -> tuple[str, str, np.ndarray] | None:
         return None
     table = pd.read_csv(path)
     size = int(max(table["task_i"].max(), table["task_j"].max())) + 1
-    return str(table["name"].iloc[0]), str(table["related_when"].iloc[0]), pair_matrix(table, "value", size)
+    return str(table["name"].iloc[0]), str(table["related_when"].iloc[0]), _matrix(table, "value", size)
 
 
 def _seed_of(run_directory: Path) -> int:
@@ -84,8 +85,9 @@ def overlap_study(frame: pd.DataFrame, directory: Path, *, permutations: int = 9
 
     group_columns = ["part", *[c for c in frame.columns if c.startswith("grid.") and c != "grid.seed"],
                      "benchmark", "method"]
-    rows = []
-    points: dict[tuple, pd.DataFrame] = {}
+    rows: list[dict] = []
+    seed_rows: list[dict] = []
+    points: dict[int, pd.DataFrame] = {}
     for key, group in frame.groupby(group_columns, sort=False, dropna=False):
         seeds = _collect(group)
         if not seeds:
@@ -97,12 +99,15 @@ def overlap_study(frame: pd.DataFrame, directory: Path, *, permutations: int = 9
                 num_tasks = len(pairs[0][1])
                 if num_tasks < 3:
                     continue
-                rs = [mantel(x, y, permutations=0).r for x, y in pairs]
-                combined = mantel_over_seeds(pairs, permutations=permutations, seed=0)
-                r_mean, r_low, r_high = correlation_interval(rs)
-                means = [float(np.nanmean(x[~np.eye(len(x), dtype=bool)])) for x, _ in pairs]
-                m_mean, m_low, m_high = correlation_interval(means)
                 labels = dict(zip(group_columns, key))
+                per_seed = [mantel(x, y, permutations=permutations, seed=s.seed) for (x, y), s in zip(pairs, by_seed)]
+                means = [float(np.nanmean(x[~np.eye(len(x), dtype=bool)])) for x, _ in pairs]
+                for s, result, mean in zip(by_seed, per_seed, means):
+                    seed_rows.append({**labels, "layer": layer, "measure": measure, "seed": s.seed,
+                                      "mantel_r": result.r, "mantel_p": result.p, "mean_ratio": mean})
+                combined = mantel_over_seeds(pairs, permutations=permutations, seed=0)
+                r_mean, r_low, r_high = correlation_interval([result.r for result in per_seed])
+                m_mean, m_low, m_high = correlation_interval(means)
                 rows.append({**labels, "layer": layer, "measure": measure, "relatedness": name,
                              "related_when": related_when, "seeds": len(pairs), "num_tasks": num_tasks,
                              "mantel_r": r_mean, "mantel_r_low": r_low, "mantel_r_high": r_high,
@@ -114,6 +119,7 @@ def overlap_study(frame: pd.DataFrame, directory: Path, *, permutations: int = 9
     table = pd.DataFrame(rows)
     table = table[[*[c for c in group_columns if c not in STUDY_COLUMNS], *STUDY_COLUMNS]]
     write_csv(directory / "overlap_study.csv", table)
+    write_csv(directory / "overlap_study_seeds.csv", pd.DataFrame(seed_rows))
     if figures:
         _figures(table, points, directory / "figures", figure_formats)
     return table
@@ -135,8 +141,8 @@ def _collect(group: pd.DataFrame) -> list[tuple[str, str, dict[str, SeedMatrices
             if not path.is_file():
                 continue
             table = pd.read_csv(path)
-            measures[measure] = SeedMatrices(seed, {layer: pair_matrix(part, column, len(relatedness))
-                                                    for layer, part in table.groupby("layer", sort=False)}, relatedness)
+            measures[measure] = SeedMatrices(seed, {layer: pair_matrix(table, layer, column)[0]
+                                                    for layer in pd.unique(table["layer"])}, relatedness)
         seeds.append((name, related_when, measures))
     return seeds
 
@@ -199,4 +205,4 @@ def findings(table: pd.DataFrame) -> str:
     return "\n".join(finding(row) for row in table.to_dict("records"))
 
 
-__all__ = ["MEASURES", "findings", "finding", "overlap_study", "pair_matrix", "read_relatedness"]
+__all__ = ["MEASURES", "findings", "finding", "overlap_study", "read_relatedness"]
