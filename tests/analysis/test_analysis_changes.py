@@ -218,3 +218,21 @@ def test_change_table_equals_a_straightforward_implementation(pair):
             assert list(got) == list(want), column
         else:
             np.testing.assert_allclose(got.astype(float), want.astype(float), rtol=1e-9, atol=1e-9, err_msg=column)
+
+
+@pytest.mark.parametrize("density", [0.5, 0.1])
+def test_random_changes_from_a_shared_init_sit_at_chance(density):
+    """Changes placed at random read about 1x chance; fractions of the whole layer would read about n / |O|."""
+    rng = np.random.default_rng(7)
+    n = 200_000
+    common = rng.random(n) < density
+    initial = {t: {"fc": common} for t in range(4)}
+    final = {t: {"fc": common ^ (rng.random(n) < 0.07)} for t in range(4)}
+    table = change_table(final, initial)
+    assert table.shared_init.all()
+    for kind in KINDS:
+        assert 0.9 < table[f"{kind}_relative_to_chance"].mean() < 1.1, kind
+    assert abs(table.agreement_kappa.mean()) < 0.01
+    p, q = table.off_i.to_numpy(), table.off_j.to_numpy()
+    whole_layer = p * q / (p + q - p * q)
+    assert (table.off_jaccard_pct / 100 / whole_layer).mean() > 0.8 / density
