@@ -190,8 +190,7 @@ class SupSup:
         random_init = self._random_init(self.score_generator_)
         similarities, alphas = self._transfer_alphas(task)
         if not alphas:
-            # Task 0's draw is the first of the stream, so it is its own shared init.
-            init = random_init if self.score_init == "independent" or task_id == 0 else self._shared_init()
+            init = random_init if self.score_init == "independent" else self._shared_init()
         elif self.transfer == "mean":
             if self.finished_ != task_id:
                 raise ValueError(f"mean transfer to task {task_id} needs tasks 0..{task_id - 1} learned first; "
