@@ -293,9 +293,13 @@ def test_the_estimate_counts_split_shares_and_per_task_scores():
     many = checks.estimate_memory(load_config(None, ["data.num_tasks=500", "method=naive"]), images=0)
     assert many - few == 495 * 9 * 784  # a dense method's state does not grow with the tasks; a pixel map each
     weights = 784 * 300 + 300 * 300 + 300 * 10
-    supsup = {n: checks.estimate_memory(load_config(None, [f"data.num_tasks={n}"]), images=0) for n in (100, 500)}
+    supsup = {n: checks.estimate_memory(load_config(None, [f"data.num_tasks={n}", "run.overlap=false"]), images=0)
+              for n in (100, 500)}
     assert supsup[500] - supsup[100] == pytest.approx(400 * weights / 8 + 400 * 9 * 784, abs=1)  # a packed mask bit per weight and task
-    guided = {n: checks.estimate_memory(load_config(None, [f"data.num_tasks={n}", "model.batch_norm=true",
+    overlap = {n: checks.estimate_memory(load_config(None, [f"data.num_tasks={n}", "run.overlap=true"]), images=0)
+               for n in (100, 500)}
+    assert overlap[500] - overlap[100] == pytest.approx(400 * 2 * weights / 8 + 400 * 9 * 784, abs=1)  # and its initial mask
+    guided = {n: checks.estimate_memory(load_config(None, [f"data.num_tasks={n}", "model.batch_norm=true", "run.overlap=false",
                                                            "supsup.transfer=similar"]), images=0) for n in (100, 500)}
     assert guided[500] - guided[100] == pytest.approx(400 * 4 * weights + 400 * 9 * 784, abs=1)  # guided transfer keeps float scores
 

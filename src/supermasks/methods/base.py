@@ -72,6 +72,18 @@ class Masked(Protocol):
 
 
 @runtime_checkable
+class KnowsInitialMasks(Protocol):
+    """A masked method that recorded the mask each task started from (learned changes, ALGORITHMS.md section 2)."""
+
+    def initial_masks(self, task_id: int) -> dict[str, np.ndarray]:
+        """The task's initial binary masks (before any training), per masked layer name, like `Masked.masks`.
+
+        ValueError when they were not recorded.
+        """
+        ...
+
+
+@runtime_checkable
 class InfersTasks(Protocol):
     """A method that can say which learned task a test batch belongs to (scenarios GNs and GNu)."""
 

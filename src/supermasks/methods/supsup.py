@@ -4,6 +4,10 @@ Wortsman, Ramanujan et al., "Supermasks in Superposition", NeurIPS 2020. Each ta
 scores; only the current task's scores are handed to the optimiser, so earlier masks, and their
 per-task BatchNorm statistics, never change. A new task's scores start random, or from earlier
 tasks' scores (`transfer`, ALGORITHMS.md sections 1.5 and 3; see `methods/_warm_start.py`).
+Random starts are independent draws per task (SupSup), or one draw shared by every task
+(`score_init="shared"`, ALGORITHMS.md section 2), so that all tasks start from the same mask and
+whatever differs between their final masks was learned. With `record_initial_masks` each task's
+initial mask is kept, bit-packed, for the learned-change analysis (`analysis/changes.py`).
 
 When a task's training ends (`end_task`) it keeps only what evaluating it needs: its mask,
 bit-packed (1 bit per weight), and its BN statistics; its float scores are dropped, in memory
@@ -35,7 +39,9 @@ from supermasks.methods._state import check_header, header, load_generator, owne
 from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, load_network, masked_layers,
                                norm_layers, num_tasks, set_keep_scores, set_task, task_scores, task_signature)
-from supermasks.models.layers import score_init
+from supermasks.models.layers import PackedMasks
+from supermasks.models.layers import score_init as random_scores
+from supermasks.models.masks import pack_mask, unpack_mask
 from supermasks.scenarios import INFERRED
 from supermasks.seeds import streams
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
@@ -50,6 +56,9 @@ SUPERPOSING = ("oneshot", "binary")  # task inference by superposed masks: no pe
 # Layout of `SupSup.state_dict()`: 1 held every task's float scores and the mask bank; 2 holds
 # finished tasks as packed masks (1 bit per weight), the mean transfer's running sum, no bank.
 STATE_VERSION = 2
+SCORE_INITS = ("independent", "shared")
+# Settings added to layout 2 after it was first written: a state without them was written with these.
+_ADDED_SETTINGS = {"score_init": "independent"}
 
 
 class SupSup:
@@ -65,6 +74,18 @@ class SupSup:
     random init already trained on all tasks (the seed study's workflow, not causal).
     Task 0 always starts random; transferred scores are rescaled to the norm of the random init.
 
+    `score_init` says how tasks that start random start: "independent" (SupSup's default) draws
+    each task's scores afresh from the run's score stream; "shared" starts every task from one
+    draw, the first of that stream (task 0's initial scores), so all tasks' initial masks are
+    identical. Shared init only goes with `transfer="random"`: a transfer starts later tasks from
+    earlier tasks' scores, which no longer share a start (ValueError otherwise). The score stream
+    is consumed alike in both modes, one draw per task.
+
+    `record_initial_masks` keeps each task's initial mask (its initial scores through the layer's
+    mask rule), bit-packed at 1 bit per weight, from `begin_task` on; `initial_masks(task_id)`
+    returns them. They serve the analysis only: `memory_bytes` and `bytes_per_task` count what
+    the method needs, not them.
+
     `keep_scores` says whether finished tasks keep their float scores (32 bits per weight) besides
     their packed masks (1 bit): default only where the transfer needs them, i.e. guided transfer
     keeps float scores of every task ("similar", "soft"); elsewhere a finished task keeps its
@@ -73,14 +94,16 @@ class SupSup:
 
     name = "supsup"
     HYPERPARAMETERS = ("optimizer", "lr", "batch_size", "steps_per_task", "seed", "task_inference",
-                       "inference_objective", "transfer", "transfer_protocol", "transfer_temperature", "keep_scores")
+                       "inference_objective", "transfer", "transfer_protocol", "transfer_temperature", "keep_scores",
+                       "score_init", "record_initial_masks")
 
     def __init__(self, model: MaskedMLP, *, optimizer: str = "rmsprop", lr: float = 1e-4,
                  batch_size: int = 128, steps_per_task: int = 1000, seed: int = 0,
                  task_inference: str = "oneshot", inference_objective: str = "H", transfer: str = "random",
                  transfer_protocol: str = "causal", transfer_temperature: float = 0.1,
                  reference_signatures: list[dict[str, torch.Tensor]] | None = None,
-                 keep_scores: bool | None = None) -> None:
+                 keep_scores: bool | None = None, score_init: str = "independent",
+                 record_initial_masks: bool = False) -> None:
         if task_inference not in TASK_INFERENCE:
             raise ValueError(f"unknown task inference {task_inference!r}; choose one of {', '.join(TASK_INFERENCE)}")
         if inference_objective not in OBJECTIVES:
@@ -89,6 +112,12 @@ class SupSup:
             raise ValueError(f"unknown transfer {transfer!r}; choose one of {', '.join(TRANSFERS)}")
         if transfer_protocol not in PROTOCOLS:
             raise ValueError(f"unknown transfer protocol {transfer_protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        if score_init not in SCORE_INITS:
+            raise ValueError(f"unknown score init {score_init!r}; choose one of {', '.join(SCORE_INITS)}")
+        if score_init == "shared" and transfer != "random":
+            raise ValueError(f"score_init='shared' starts every task from the same random scores, but "
+                             f"transfer={transfer!r} starts later tasks from earlier tasks' scores: use "
+                             "transfer='random' with shared init, or score_init='independent'")
         if not transfer_temperature > 0:
             raise ValueError(f"transfer_temperature must be positive, got {transfer_temperature}")
         has_norms = bool(norm_layers(model))
@@ -117,6 +146,8 @@ class SupSup:
         self.transfer_temperature = transfer_temperature
         self.reference_signatures = reference_signatures
         self.keep_scores = keep_scores
+        self.score_init = score_init
+        self.record_initial_masks = record_initial_masks
         set_keep_scores(model, keep_scores)
         # Separate streams for score init and batch order, so changing one never shifts the other.
         self.score_generator_ = torch.Generator().manual_seed(streams(seed).scores)
@@ -132,6 +163,21 @@ class SupSup:
         # ({} for tasks that started random), and the similarity rows behind them, per BN layer.
         self.alphas_: list[dict[str, np.ndarray]] = []
         self.similarities_: list[dict[str, np.ndarray]] = []
+        # Per masked layer, each task's initial mask, bit-packed on the CPU (only with record_initial_masks).
+        self.initial_masks_: dict[str, PackedMasks] = {name: PackedMasks() for name in masked_layers(model)}
+
+    def _random_init(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """One random draw of scores for every masked layer, in layer order, from `generator`."""
+        return {name: random_scores(tuple(m.weight.shape), m.fan_in, generator)
+                for name, m in masked_layers(self.model).items()}
+
+    def _shared_init(self) -> dict[str, torch.Tensor]:
+        """The first draw of the run's score stream (task 0's initial scores), drawn again from a fresh generator.
+
+        Recomputed for each task rather than kept, so no float scores are held for it, and a
+        resumed run gets the same draw.
+        """
+        return self._random_init(torch.Generator().manual_seed(streams(self.seed).scores))
 
     def begin_task(self, task: Task) -> None:
         """Allocate the task's scores (random or transferred) and BatchNorm statistics."""
@@ -141,11 +187,10 @@ class SupSup:
         # The random init is always drawn, in every mode, so the score stream, and with it every
         # later task's random init, is the same whichever transfer is chosen; it also gives the
         # norm that transferred scores are rescaled to.
-        random_init = {name: score_init(tuple(m.weight.shape), m.fan_in, self.score_generator_)
-                       for name, m in masked_layers(self.model).items()}
+        random_init = self._random_init(self.score_generator_)
         similarities, alphas = self._transfer_alphas(task)
         if not alphas:
-            init = random_init
+            init = random_init if self.score_init == "independent" else self._shared_init()
         elif self.transfer == "mean":
             if self.finished_ != task_id:
                 raise ValueError(f"mean transfer to task {task_id} needs tasks 0..{task_id - 1} learned first; "
@@ -154,6 +199,9 @@ class SupSup:
         else:
             init = transfer_init(self.model, random_init, alphas)
         add_task(self.model, self.score_generator_, init=init)
+        if self.record_initial_masks:
+            for name, layer in masked_layers(self.model).items():
+                self.initial_masks_[name][task_id] = pack_mask(layer.mask(task_id)).cpu()
         self.alphas_.append(alphas)
         self.similarities_.append(similarities)
 
@@ -271,6 +319,25 @@ class SupSup:
         """The task's binary masks per layer name."""
         return export_masks(self.model, task_id)
 
+    def initial_masks(self, task_id: int) -> dict[str, np.ndarray]:
+        """The mask the task started from, per layer name (bool arrays like `masks`): its initial scores
+        through the layer's mask rule, as recorded by `begin_task`.
+
+        ValueError when they were not recorded: without `record_initial_masks`, or for a task that
+        began before recording did (a resumed state written without them).
+        """
+        if not self.record_initial_masks:
+            raise ValueError("initial masks were not recorded: build SupSup with record_initial_masks=True "
+                             "(the runner does so where run.overlap is true)")
+        layers = masked_layers(self.model)
+        missing = [name for name, packed in self.initial_masks_.items() if task_id not in packed]
+        if missing:
+            recorded = sorted(set.intersection(*(set(p.task_ids()) for p in self.initial_masks_.values())))
+            raise ValueError(f"no initial mask of task {task_id} was recorded (layers {missing}); "
+                             f"recorded tasks: {recorded}")
+        return {name: unpack_mask(packed[task_id], layers[name].weight.shape).numpy()
+                for name, packed in self.initial_masks_.items()}
+
     def bytes_per_task(self) -> int:
         """At rest: one bit per weight (bit-packed masks) plus float32 BN running mean and variance."""
         mask_bytes = sum(math.ceil(m.weight.numel() / 8) for m in masked_layers(self.model).values())
@@ -303,7 +370,8 @@ class SupSup:
 
     def state_dict(self) -> dict[str, Any]:
         """The network (finished tasks as packed masks, the current and kept tasks' scores, BN statistics, fixed
-        weights), the mean transfer's running sum, generators and transfer's records; layout `STATE_VERSION`.
+        weights), the mean transfer's running sum, generators, transfer's records and the recorded initial
+        masks (bit-packed, by layer and task id; empty without `record_initial_masks`); layout `STATE_VERSION`.
 
         About 1 bit per weight per finished task plus the task in training (32 bits per weight per
         task where scores are kept). The mask bank is not saved: the model holds the same bits.
@@ -316,7 +384,9 @@ class SupSup:
                 "score_generator": self.score_generator_.get_state(),
                 "batch_generator": self.batch_generator_.get_state(),
                 "num_classes": self.num_classes_, "alphas": arrays(self.alphas_),
-                "similarities": arrays(self.similarities_), "reference_signatures": self.reference_signatures}
+                "similarities": arrays(self.similarities_), "reference_signatures": self.reference_signatures,
+                "initial_masks": {name: {str(t): packed[t] for t in packed.task_ids()}
+                                  for name, packed in self.initial_masks_.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load a state of this layout, or of layout 1 (every task's float scores, from before packed masks).
@@ -326,6 +396,11 @@ class SupSup:
         rebuilt from those scores in task order, so the resumed run goes on as the old one would.
         """
         version = state_version(self, state, STATE_VERSION)
+        saved = state.get("hyperparameters", {})
+        # Settings added since: a state without them ran with their value then (recording masks
+        # changes no result, so a state without it takes this method's setting).
+        state = {**state, "hyperparameters": {**_ADDED_SETTINGS, "record_initial_masks": self.record_initial_masks,
+                                              **saved}}
         if version == 1:  # no keep_scores then: every task kept its scores, and this method's setting applies
             state = {**state, "hyperparameters": {**state.get("hyperparameters", {}), "keep_scores": self.keep_scores}}
         check_header(self, self.HYPERPARAMETERS, state)
@@ -348,6 +423,12 @@ class SupSup:
         reference = state["reference_signatures"]
         self.reference_signatures = None if reference is None else [
             None if row is None else {name: owned(t) for name, t in row.items()} for row in reference]
+        self.initial_masks_ = {name: PackedMasks() for name in masked_layers(self.model)}
+        for name, per_task in state.get("initial_masks", {}).items():  # absent from states written before them
+            if name not in self.initial_masks_:
+                raise ValueError(f"the state has initial masks of layer {name!r}, which this network lacks")
+            for t, packed in per_task.items():
+                self.initial_masks_[name][int(t)] = owned(packed)
 
 
 @dataclass(frozen=True)
@@ -368,6 +449,9 @@ class SupSupSettings:
     # "soft": softmax(|cos| / temperature); |cos| differences are small.
     transfer_temperature: float | None = field(default=None, metadata=only_when(
         "transfer", "soft", "supsup.transfer soft", default=0.1))
+    # How tasks that start random start: "independent" draws (SupSup) or one "shared" draw for every
+    # task (ALGORITHMS.md section 2: what differs between masks is then learned); shared needs transfer random.
+    score_init: Literal["independent", "shared"] = "independent"
 
     def __post_init__(self) -> None:
         complete(self)
@@ -386,8 +470,10 @@ def from_config(config: "ExperimentConfig",
                         seed=streams(config.seed).weights)
     return SupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
                   steps_per_task=training.steps_per_task, seed=config.seed, transfer=settings.transfer,
-                  reference_signatures=reference_signatures, keep_scores=keeps_scores(config), **_given(settings, "task_inference", "inference_objective",
-                                                                      "transfer_protocol", "transfer_temperature"))
+                  reference_signatures=reference_signatures, keep_scores=keeps_scores(config),
+                  score_init=settings.score_init, record_initial_masks=records_initial_masks(config),
+                  **_given(settings, "task_inference", "inference_objective", "transfer_protocol",
+                           "transfer_temperature"))
 
 
 def _given(settings: SupSupSettings, *names: str) -> dict[str, Any]:
@@ -401,11 +487,18 @@ def keeps_scores(config: "ExperimentConfig") -> bool:
     return config.settings("supsup").transfer in GUIDED or config.scenario.name == "nns"
 
 
+def records_initial_masks(config: "ExperimentConfig") -> bool:
+    """Whether each task's initial mask is kept (bit-packed) for the learned-change analysis: where the
+    run analyses mask overlap (`run.overlap`), except under NNs, whose learner allocates masks itself."""
+    return config.run.overlap and config.scenario.name != "nns"
+
+
 def task_bits(config: "ExperimentConfig") -> int:
     """Bits per network weight each task adds in memory: 32 for kept float scores, else 1 for the packed
-    mask; plus 1 for the bit-packed bank that task inference (gns, gnu) and NNs detection read."""
+    mask; plus 1 for the bit-packed bank that task inference (gns, gnu) and NNs detection read, and 1
+    for the recorded initial mask."""
     bank = 1 if config.scenario.name in (*INFERRED, "nns") else 0
-    return (32 if keeps_scores(config) else 1) + bank
+    return (32 if keeps_scores(config) else 1) + bank + int(records_initial_masks(config))
 
 
 def needs_reference(config: "ExperimentConfig") -> bool:
@@ -449,6 +542,13 @@ def check(config: "ExperimentConfig") -> None:
     if config.scenario.name == "nns" and settings.transfer != "random":
         raise ConfigError("the nns scenario allocates masks as it detects tasks and starts them random: "
                           f"supsup.transfer={settings.transfer!r} is not supported there")
+    if config.scenario.name == "nns" and settings.score_init != "independent":
+        raise ConfigError("the nns scenario allocates masks as it detects tasks, each from its own random draw: "
+                          f"supsup.score_init={settings.score_init!r} is not supported there")
+    if settings.score_init == "shared" and settings.transfer != "random":
+        raise ConfigError(f"supsup.score_init=shared starts every task from the same random scores, but "
+                          f"supsup.transfer={settings.transfer} starts later tasks from earlier tasks' scores: "
+                          "set supsup.transfer=random, or supsup.score_init=independent")
     if batch_norm and config.scenario.name in ("gns", "gnu") and settings.task_inference in SUPERPOSING:
         raise ConfigError(f"{settings.task_inference} task inference superposes masks, which per-task BatchNorm "
                           "statistics do not allow: set model.batch_norm=false for the gns/gnu scenarios, or use "
