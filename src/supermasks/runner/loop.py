@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from supermasks.config import ExperimentConfig
-from supermasks.data import Task
-from supermasks.methods import Masked, Method, Reports
+from supermasks.data import Task, task_relatedness
+from supermasks.methods import KnowsInitialMasks, Masked, Method, Reports
 from supermasks.runner import tables
 from supermasks.runner.build import build_method
 from supermasks.runner.evaluate import Evaluation, Results, check_sample, evaluation_for
@@ -189,7 +189,23 @@ def _finish(config: ExperimentConfig, benchmark: str, method: Method, tasks: lis
         from supermasks.runner.overlap import overlap_report
 
         overlap = overlap_report({t.task_id: method.masks(t.task_id) for t in tasks}, directory,
+                                 initial=_initial_masks(method, tasks), relatedness=task_relatedness(tasks),
                                  figures=config.run.figures, figure_formats=config.run.figure_formats, title=f"{benchmark} ({config.data.source})")
     return MethodResult(benchmark, method.name, directory, state.results.r, state.results.b, summary, overlap)
 
 
+
+
+def _initial_masks(method: Method, tasks: list[Task]) -> dict[int, dict[str, np.ndarray]] | None:
+    """Each task's mask before training, where the method recorded them; None otherwise.
+
+    A run resumed from a checkpoint written before initial masks were recorded lacks them for its
+    earlier tasks: then the learned-change analysis is left out, with a warning.
+    """
+    if not isinstance(method, KnowsInitialMasks):
+        return None
+    try:
+        return {t.task_id: method.initial_masks(t.task_id) for t in tasks}
+    except ValueError as exc:
+        log.warning("  no learned-change analysis: %s", exc)
+        return None
