@@ -95,6 +95,41 @@ def _print_comparison(result) -> None:
     print("  task inf.: GNs/GNu only: fraction of test batches whose task was inferred correctly, after the last task")
 
 
+def _cmd_aggregate(args: argparse.Namespace) -> int:
+    from supermasks.aggregate import aggregate_runs, write_aggregate
+    from supermasks.aggregate.report import format_comparisons, format_summary
+
+    try:
+        result = aggregate_runs(args.paths, by=args.by, baseline=args.baseline)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    out = args.out if args.out is not None else _default_aggregate_dir(args.paths)
+    write_aggregate(result, out, figures=not args.no_figures)
+    runs = result.table["run_directory"].nunique()
+    print(f"{runs} finished run(s) aggregated, {len(result.skipped)} skipped")
+    for item in result.skipped:
+        print(f"  skipped {item.directory}: {item.reason}")
+    if runs:
+        print()
+        print(format_summary(result.summary, result.settings))
+        print("\nmean ± half-width of the 95% Student t interval over seeds; ACC, BWT, FWT and forgetting in "
+              "percentage points")
+        lines = format_comparisons(result.comparisons, settings=result.settings)
+        if lines:
+            print(f"\npaired t-tests over the same seeds ({args.by}, Holm-adjusted within each metric):\n{lines}")
+    print(f"aggregate directory: {out}")
+    return 0 if runs else 1
+
+
+def _default_aggregate_dir(paths: list[Path]) -> Path:
+    """`<dir>/aggregate` for one directory of runs (or one sweep directory); `./aggregate` otherwise."""
+    from supermasks.aggregate.discover import is_run_directory
+
+    if len(paths) == 1 and not is_run_directory(paths[0]):
+        return paths[0] / "aggregate"
+    return Path("aggregate")
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from supermasks.catalog import sections  # names and descriptions only: no torch to import
 
@@ -158,6 +193,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"CPU threads for torch (default: ${ENV_THREADS} if set, else $OMP_NUM_THREADS if set, "
                             "else 1; 0: torch's default of one per core). OMP_WAIT_POLICY=PASSIVE unless set")
         p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "aggregate", help="tables over seeds of finished runs: means, 95%% intervals, paired comparisons",
+        description="Read the finished runs among PATH (run directories, or directories holding them such as runs/ "
+                    "or a sweep directory) and write into OUT: runs.csv, the tidy table (one row per run, "
+                    "benchmark, method, task and metric, with the seed and the settings that differ between "
+                    "the runs as columns); summary.csv, grouped by everything but the seed (n_seeds, mean, std, "
+                    "95%% Student t interval); comparisons.csv, paired t-tests between methods over the same "
+                    "seeds with Holm-adjusted p-values per metric; skipped.csv; and figures/ with error bars. "
+                    "Tables are also written as Parquet when pyarrow is installed. Unfinished or failed runs "
+                    "are listed and skipped with a warning.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a run directory, or a directory of runs")
+    p.add_argument("-o", "--out", type=Path, default=None,
+                   help="output directory (default: PATH/aggregate for one directory of runs, else ./aggregate)")
+    p.add_argument("--by", default="method", help="the column whose values are compared in pairs (default: method)")
+    p.add_argument("--baseline", default=None, help="compare every other value of --by with this one only")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
+    p.set_defaults(func=_cmd_aggregate)
 
     p = sub.add_parser("list", help="list benchmarks, data sources, models, methods, scenarios and shipped configs")
     p.set_defaults(func=_cmd_list)
