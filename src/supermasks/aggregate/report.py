@@ -77,5 +77,5 @@ def format_comparisons(comparisons: pd.DataFrame, metrics: Sequence[str] = ("ACC
         p = "p n/a" if _missing(row["p_value"]) else f"p = {row['p_value']:.3g}, Holm {row['p_holm']:.3g}"
         text = "n/a" if _missing(diff) else f"{scale * diff:+.2f}{unit}{interval}"
         lines.append(f"  {row['benchmark']}{' (' + where + ')' if where else ''} {row['metric']}: "
-                     f"{row['a']} - {row['b']} {text} over {row["n_pairs"]} seed(s), {p}")
+                     f"{row['a']} - {row['b']} {text} over {row['n_pairs']} seed(s), {p}")
     return "\n".join(lines)
