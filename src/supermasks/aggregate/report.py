@@ -79,3 +79,14 @@ def format_comparisons(comparisons: pd.DataFrame, metrics: Sequence[str] = ("ACC
         lines.append(f"  {row['benchmark']}{' (' + where + ')' if where else ''} {row['metric']}: "
                      f"{row['a']} - {row['b']} {text} over {row['n_pairs']} seed(s), {p}")
     return "\n".join(lines)
+
+
+def format_aggregate(summary: pd.DataFrame, comparisons: pd.DataFrame, settings: Sequence[str] = (),
+                     by: str = "method") -> str:
+    """The summary table, what its cells mean, and the paired comparisons of ACC (when there are any)."""
+    text = (format_summary(summary, settings) + "\n\nmean ± half-width of the 95% Student t interval over the "
+            "seeds; ACC, BWT, FWT and forgetting in percentage points")
+    lines = format_comparisons(comparisons, settings=settings)
+    if lines:
+        text += f"\n\npaired t-tests over the same seeds ({by}; p-values Holm-adjusted within each metric):\n{lines}"
+    return text
