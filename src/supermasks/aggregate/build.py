@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,9 @@ import pandas as pd
 
 from supermasks.aggregate.collect import collect, settings_columns
 from supermasks.aggregate.discover import Skipped
-from supermasks.aggregate.files import write_table
+from supermasks.aggregate.files import PARQUET_MISSING, parquet_available, write_table
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +45,8 @@ def write_aggregate(result: Aggregate, directory: Path, *, figures: bool = True,
     """Write `runs`, `summary` and `comparisons` (CSV, and Parquet where pyarrow is installed), `skipped.csv`,
     and the interval figures into `directory`; returns the paths written."""
     directory = Path(directory)
+    if not parquet_available():
+        log.warning("warning: %s", PARQUET_MISSING)
     written = []
     for stem, frame in (("runs", result.table), ("summary", result.summary), ("comparisons", result.comparisons)):
         written += write_table(frame, directory, stem)

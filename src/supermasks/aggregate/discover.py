@@ -1,18 +1,24 @@
 """Which directories are runs, and which of them have finished.
 
-A run directory holds `meta.json` (its status) and `config.yaml`. Anything else named on the
-command line is searched one level down for run directories: a directory of runs (`runs/`) or a
-sweep directory. A run whose status is not `finished` (running, interrupted, diverged, failed, or
-unreadable) is listed with the reason and left out, never silently.
+A run directory holds `meta.json` (its status) and `config.yaml`. A sweep directory (written by
+`supermasks sweep`) holds `sweep.json`, which lists its runs (paths relative to it) and the error
+of each run that failed. Any other directory named on the command line is searched one level down
+for run directories (`runs/`). A run whose status is not `finished` (running, interrupted,
+diverged, failed in a sweep, not reached, or unreadable) is listed with the reason and left out,
+never silently.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from supermasks.store.rundir import read_meta_checked
+
+SWEEP_FILE = "sweep.json"
 
 
 @dataclass(frozen=True)
@@ -52,28 +58,59 @@ def run_status(directory: Path) -> str | None:
     return None
 
 
-def find_runs(paths: Iterable[Path]) -> Listing:
-    """The run directories among `paths` and their sub-directories, each once, finished or not.
+def sweep_runs(directory: Path) -> list[tuple[Path, str | None]]:
+    """The runs `directory/sweep.json` lists: (run directory, why the sweep did not finish it, or None).
 
-    A path that is a run directory is taken as it is; otherwise its sub-directories that are run
-    directories are (in name order). A path that is neither raises FileNotFoundError naming it.
+    ValueError naming the file when it cannot be read.
+    """
+    path = directory / SWEEP_FILE
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))["runs"]
+        runs = [(Path(os.path.normpath(directory / item["run_directory"])), item.get("status"), item.get("error"))
+                for item in listed]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} cannot be read ({type(error).__name__}: {error})") from None
+    found = []
+    for run_dir, status, error in runs:
+        if status == "failed":
+            found.append((run_dir, f"failed in the sweep: {error or 'no error recorded'}"))
+        elif status == "pending":
+            found.append((run_dir, "not run: the sweep stopped before it"))
+        else:
+            found.append((run_dir, None))
+    return found
+
+
+def _candidates(path: Path) -> list[tuple[Path, str | None]]:
+    if is_run_directory(path):
+        return [(path, None)]
+    if (path / SWEEP_FILE).is_file():
+        return sweep_runs(path)
+    found = [(p, None) for p in sorted(path.iterdir()) if p.is_dir() and is_run_directory(p)]
+    if not found:
+        raise FileNotFoundError(f"{path} is no run directory and holds none (a run directory has meta.json and "
+                                f"config.yaml; a sweep directory has {SWEEP_FILE})")
+    return found
+
+
+def find_runs(paths: Iterable[Path]) -> Listing:
+    """The run directories among `paths`, each once, finished or not (with the reason).
+
+    A path that is a run directory is taken as it is, a sweep directory gives the runs its
+    `sweep.json` lists, and any other directory its sub-directories that are run directories (in
+    name order). A path that is none of these raises FileNotFoundError naming it.
     """
     listing = Listing()
     seen: set[Path] = set()
     for path in map(Path, paths):
         if not path.is_dir():
             raise FileNotFoundError(f"{path} is not a directory")
-        found = [path] if is_run_directory(path) else sorted(p for p in path.iterdir()
-                                                              if p.is_dir() and is_run_directory(p))
-        if not found:
-            raise FileNotFoundError(f"{path} is no run directory and holds none (a run directory has meta.json "
-                                    f"and config.yaml)")
-        for directory in found:
+        for directory, reason in _candidates(path):
             key = directory.resolve()
             if key in seen:
                 continue
             seen.add(key)
-            reason = run_status(directory)
+            reason = reason or run_status(directory)
             if reason is None:
                 listing.finished.append(directory)
             else:
