@@ -185,3 +185,12 @@ def test_figures_show_every_method_with_its_interval(runs, tmp_path):
     low, high = segments[0][:, 1]
     half = T_975_2 * math.sqrt(0.0013) / math.sqrt(3)
     assert (low, high) == pytest.approx((100 * (0.93 - half), 100 * (0.93 + half)))
+
+
+def test_a_section_null_in_one_run_and_filled_in_another_adds_only_its_settings(runs):
+    # scenario.nns is null outside scenario nns, and a section of settings inside it
+    write_run(runs, "hand-nns", 0, {"supsup": [0.9, 0.9]}, scenario={"name": "nns"})
+    result = aggregate_runs([runs])
+    assert "scenario.name" in result.settings and "scenario.nns.margin" in result.settings
+    assert "scenario.nns" not in result.settings
+    assert row(result.summary[result.summary["scenario.name"] == "task"], "supsup", "ACC")["n_seeds"] == 3

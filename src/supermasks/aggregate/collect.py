@@ -67,7 +67,11 @@ def _varies(table: pd.DataFrame, column: str) -> bool:
         rows = table.loc[table["method"] == column.split(".")[0], column]
     else:
         rows = table[column]
-    return len(set(map(repr, rows))) > 1
+    return len({"missing" if _missing(v) else repr(v) for v in rows}) > 1  # null and absent alike
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _one_type(column: pd.Series) -> pd.Series:
@@ -76,7 +80,7 @@ def _one_type(column: pd.Series) -> pd.Series:
     present = column.dropna()
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
         return pd.to_numeric(column)
-    return pd.Series([None if pd.isna(v) else str(v) for v in column], index=column.index)
+    return pd.Series([None if _missing(v) else str(v) for v in column], index=column.index)
 
 
 def _without_repeated_seeds(table: pd.DataFrame, settings: list[str]) -> tuple[pd.DataFrame, list[Skipped]]:
