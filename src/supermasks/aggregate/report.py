@@ -55,7 +55,7 @@ def format_summary(summary: pd.DataFrame, settings: Sequence[str] = ()) -> str:
                 else:
                     cells.append("n/a")
             seeds = int(by_metric.loc["ACC", "n_seeds"]) if "ACC" in by_metric.index else int(group["n_seeds"].max())
-            body.append([*(str(k) for k in keys), *cells, str(seeds)])
+            body.append([*("-" if _missing(k) else str(k) for k in keys), *cells, str(seeds)])
         widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
         lead = 1 + len(settings)
         line = lambda cells: "  ".join(c.ljust(w) if i < lead else c.rjust(w)  # noqa: E731
@@ -68,9 +68,10 @@ def format_comparisons(comparisons: pd.DataFrame, metrics: Sequence[str] = ("ACC
                        settings: Sequence[str] = ()) -> str:
     """One line per paired comparison of `metrics`: the mean difference with its interval and both p-values."""
     lines = []
+    settings = [s for s in settings if s in comparisons.columns]  # a method's own settings name the method
     for row in comparisons[comparisons["metric"].isin(metrics)].to_dict("records"):
         scale, unit = (100.0, " points") if row["metric"] in _POINTS else (1.0, "")
-        where = ", ".join(f"{s}={row[s]}" for s in settings)
+        where = ", ".join(f"{s}={row[s]}" for s in settings if not _missing(row[s]))
         diff = row["mean_difference"]
         interval = ("" if _missing(row["diff_ci_low"])
                     else f" [{scale * row['diff_ci_low']:+.2f}, {scale * row['diff_ci_high']:+.2f}]")
