@@ -118,3 +118,14 @@ def test_a_study_with_seeds_prints_intervals_and_writes_the_aggregate(tmp_path, 
     acc = summary[(summary["metric"] == "ACC") & (summary["training.lr"] == 0.01)]
     assert acc["n_seeds"].tolist() == [2]
     assert acc["mean"].iloc[0] == pytest.approx(study[study["grid.training.lr"] == 0.01]["ACC"].mean())
+
+
+def test_seeds_on_the_command_line_set_a_transfer_study_s_own_seeds(tmp_path):
+    from supermasks.studies.transfer import load_transfer_study
+
+    from ..studies.test_transfer import TINY as TRANSFER, write
+
+    study = load_transfer_study(write(tmp_path, TRANSFER), [f"run.out_dir={tmp_path}", "seeds=[3,4]"])
+    assert study.seeds == [3, 4]
+    with pytest.raises(ConfigError, match="names a seed twice"):
+        load_transfer_study(write(tmp_path, TRANSFER), ["seeds=[3,3]"])
