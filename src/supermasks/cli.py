@@ -196,12 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
                 "A run that did not finish (killed, Ctrl-C) resumes after its last finished task when "
                 "run again; a finished one is skipped. Study files (with `parts`) and transfer studies "
                 "(with `transfer_study`, e.g. configs/experiment2.yaml) run every run they describe. `seeds=[0,1,2]` "
-                "(or `seeds:` in the file) runs every seed as its own run and prints means with 95%% intervals."),
+                "(or `seeds:` in the file) runs every seed as its own run and prints means with 95% intervals."),
         "compare": ("run several methods on the same tasks and print one metrics table",
                     "Like `run`, for a config with several methods (e.g. configs/compare.yaml); prints methods "
                     "as rows and ACC, BWT, FWT, forgetting, memory and time as columns. With `seeds=[0,1,2]` "
                     "(or `seeds:` in the config) every seed is its own run, and the table shows each metric's "
-                    "mean over the seeds with its 95%% t interval, followed by paired t-tests between methods "
+                    "mean over the seeds with its 95% t interval, followed by paired t-tests between methods "
                     "(Holm-adjusted); the tables go into <out_dir>/<name>-seeds-<hash> as with `aggregate`."),
     }
     for name, (summary, description) in runners.items():
@@ -224,11 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "or a sweep directory) and write into OUT: runs.csv, the tidy table (one row per run, "
                     "benchmark, method, task and metric, with the seed and the settings that differ between "
                     "the runs as columns); summary.csv, grouped by everything but the seed (n_seeds, mean, std, "
-                    "95%% Student t interval); comparisons.csv, paired t-tests between methods over the same "
+                    "95% Student t interval); comparisons.csv, paired t-tests between methods over the same "
                     "seeds with Holm-adjusted p-values per metric; skipped.csv; and figures/ with error bars. "
                     "Tables are also written as Parquet when pyarrow is installed. Unfinished or failed runs "
                     "are listed and skipped with a warning.")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a run directory, or a directory of runs")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a run directory, a directory of runs, or a sweep directory")
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="output directory (default: PATH/aggregate for one directory of runs, else ./aggregate)")
     p.add_argument("--by", default="method", help="the column whose values are compared in pairs (default: method)")

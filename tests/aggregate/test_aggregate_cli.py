@@ -1,6 +1,7 @@
 """`supermasks aggregate` on hand-written runs."""
 
 import pandas as pd
+import pytest
 
 from supermasks.cli import main
 
@@ -42,3 +43,12 @@ def test_aggregate_errors_are_one_line(tmp_path, capsys):
     write_run(tmp_path / "stopped", "hand-0", 0, FINAL[0], status="interrupted")
     assert main(["aggregate", str(tmp_path / "stopped"), "-o", str(tmp_path / "out2")]) == 1
     assert "0 finished run(s) aggregated, 1 skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["aggregate", "compare", "run"])
+def test_help_describes_seeds_and_intervals(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "95% " in out and "%%" not in out
+    assert ("Parquet" in out) if command == "aggregate" else ("seeds=[0,1,2]" in out)
