@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "seeds with Holm-adjusted p-values per metric; skipped.csv; and figures/ with error bars. "
                     "Tables are also written as Parquet when pyarrow is installed. Unfinished or failed runs "
                     "are listed and skipped with a warning.")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a run directory, a directory of runs, or a sweep directory")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                   help="a run directory, a directory of runs, or a sweep directory")
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="output directory (default: PATH/aggregate for one directory of runs, else ./aggregate)")
     p.add_argument("--by", default="method", help="the column whose values are compared in pairs (default: method)")

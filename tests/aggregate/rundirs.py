@@ -16,9 +16,9 @@ def write_run(root: Path, name: str, seed: int, final: dict[str, list[float]], *
               benchmark: str = "permuted", **settings) -> Path:
     """A run directory `root/name` of seed `seed`: per method, the accuracy of each task after the last one
     (`final`), task j at 0.9 right after its training; metrics.json holds ACC, BWT and forgetting of that R."""
+    num_tasks = len(next(iter(final.values())))
     config = compose({"name": "hand", "seed": seed, "method": list(final),
-                      "data": {"benchmark": [benchmark], "source": "synthetic", "num_tasks": len(next(iter(final.values())))},
-                      **settings})
+                      "data": {"benchmark": [benchmark], "source": "synthetic", "num_tasks": num_tasks}, **settings})
     directory = root / name
     directory.mkdir(parents=True)
     (directory / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -101,14 +101,17 @@ def test_unfinished_failed_and_repeated_runs_are_skipped_with_a_warning(runs, tm
     (runs / "not-started").mkdir()
     (runs / "not-started" / "config.yaml").write_text("name: x\n")
     shutil.copytree(runs / "hand-1", tmp_path / "copy-of-1")
+    write_run(runs, "hand-damaged", 6, FINAL[0])
+    (runs / "hand-damaged" / "permuted" / "joint" / "metrics.json").unlink()
     result = aggregate_runs([runs, tmp_path / "copy-of-1"])
     reasons = {item.directory.name: item.reason for item in result.skipped}
     assert reasons["hand-stopped"] == "status interrupted" and reasons["hand-running"] == "status running"
     assert "never started" in reasons["not-started"]
+    assert reasons["hand-damaged"].startswith("cannot be read") and "joint/metrics.json is missing" in reasons["hand-damaged"]
     assert "same settings and seed 1" in reasons["copy-of-1"] and "hand-1" in reasons["copy-of-1"]
     assert sorted(result.table["seed"].unique()) == [0, 1, 2]
     assert row(result.summary, "naive", "ACC")["n_seeds"] == 3
-    for name in ("hand-stopped", "hand-running", "not-started", "copy-of-1"):
+    for name in ("hand-stopped", "hand-running", "not-started", "copy-of-1", "hand-damaged"):
         assert any(line.startswith("warning: skipping") and name in line for line in log_lines), name
 
 
@@ -202,3 +205,20 @@ def test_a_section_null_in_one_run_and_filled_in_another_adds_only_its_settings(
     assert "scenario.name" in result.settings and "scenario.nns.margin" in result.settings
     assert "scenario.nns" not in result.settings
     assert row(result.summary[result.summary["scenario.name"] == "task"], "supsup", "ACC")["n_seeds"] == 3
+
+
+def test_a_result_file_changed_after_the_run_finished_is_skipped(runs):
+    import hashlib
+    import json
+
+    directory = runs / "hand-2"
+    path = directory / "permuted" / "naive" / "accuracy.csv"
+    meta = json.loads((directory / "meta.json").read_text())
+    meta["results_sha256"] = {"permuted/naive/accuracy.csv": hashlib.sha256(path.read_bytes()).hexdigest()}
+    (directory / "meta.json").write_text(json.dumps(meta))
+    assert len(aggregate_runs([runs]).skipped) == 0  # the recorded checksum matches
+    path.write_text(path.read_text().replace("0.94", "0.95"))
+    result = aggregate_runs([runs])
+    (item,) = result.skipped
+    assert item.directory == directory and "SHA-256 differs" in item.reason
+    assert sorted(result.table["seed"].unique()) == [0, 1]

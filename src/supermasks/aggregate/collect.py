@@ -44,7 +44,7 @@ def tidy_table(directories: Iterable[Path]) -> tuple[pd.DataFrame, list[Skipped]
     table = pd.concat(frames, ignore_index=True)
     settings = [c for c in table.columns if c not in KEY_COLUMNS and c not in ROW_COLUMNS]
     varying = [c for c in settings if _varies(table, c)]
-    table = table[[*KEY_COLUMNS, *varying, *ROW_COLUMNS]]
+    table = table[[*KEY_COLUMNS, *varying, *ROW_COLUMNS]].copy()
     for column in varying:
         table[column] = _one_type(table[column])
     table["task"] = table["task"].astype("Int64")

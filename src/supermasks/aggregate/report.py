@@ -41,7 +41,7 @@ def format_summary(summary: pd.DataFrame, settings: Sequence[str] = ()) -> str:
     rows = summary[summary["task"].isna()]
     blocks = []
     for benchmark, part in rows.groupby("benchmark", sort=False):
-        metrics = [m for m in COLUMNS if (part["metric"] == m).any() and part.loc[part["metric"] == m, "mean"].notna().any()]
+        metrics = [m for m in COLUMNS if part.loc[part["metric"] == m, "mean"].notna().any()]
         header = ["method", *settings, *(COLUMNS[m] for m in metrics), "seeds"]
         body = []
         for keys, group in part.groupby(["method", *settings], sort=False, dropna=False):
