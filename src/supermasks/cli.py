@@ -22,7 +22,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     args.config = find_config(args.config)  # a shipped config may be named bare: `run experiment1`
-    from supermasks.config import load_config
+    from supermasks.aggregate.seeded import run_seeds
+    from supermasks.config_seeds import load_configs
     from supermasks.runner import run
     from supermasks.studies.grid import is_study_file, load_study, run_study, study_summary
 
@@ -46,7 +47,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.part is not None:
         raise ConfigError(f"{args.config} has no parts; --part applies to study files only")
-    config = load_config(args.config, args.overrides)
+    configs, seeds = load_configs(args.config, args.overrides)
+    if seeds is not None:  # `seeds: [...]`: one run per seed, then the tables over the seeds
+        _print_seeds(run_seeds(configs, force=args.force, progress=not args.no_progress))
+        return 0
+    (config,) = configs
     result = run(config, force=args.force, progress=not args.no_progress)
     _print_summary(result)  # a finished run that was not repeated shows its stored results
     if args.command == "compare" or len(config.method) > 1:
@@ -80,12 +85,32 @@ def _print_summary(result) -> None:
                       f"(chance {row.mean_chance_pct:.2f}%, {row.mean_relative_to_chance:.3f}x chance)")
 
 
+def _print_seeds(seed_runs) -> None:
+    from supermasks.aggregate.report import format_aggregate
+
+    result = seed_runs.aggregate
+    print()
+    print(format_aggregate(result.summary, result.comparisons, result.settings))
+    _print_definitions()
+    for item in result.skipped:
+        print(f"skipped {item.directory}: {item.reason}")
+    print("run directories:")
+    for directory in seed_runs.directories:
+        print(f"  {directory}")
+    print(f"aggregate directory: {seed_runs.directory}")
+
+
 def _print_comparison(result) -> None:
-    from supermasks.metrics import DEFINITIONS
     from supermasks.report.text import format_comparison
 
     print()
     print(format_comparison(result.comparison()))
+    _print_definitions()
+
+
+def _print_definitions() -> None:
+    from supermasks.metrics import DEFINITIONS
+
     print("\nACC, BWT, FWT and forgetting in percentage points of accuracy; definitions:")
     for name, text in DEFINITIONS.items():
         print(f"  {name}: {text}")
@@ -93,6 +118,36 @@ def _print_comparison(result) -> None:
           " total: all its state after the last task")
     print("  time/task: wall time of learning one task (evaluation excluded)")
     print("  task inf.: GNs/GNu only: fraction of test batches whose task was inferred correctly, after the last task")
+
+
+def _cmd_aggregate(args: argparse.Namespace) -> int:
+    from supermasks.aggregate import aggregate_runs, write_aggregate
+    from supermasks.aggregate.report import format_aggregate
+
+    try:
+        result = aggregate_runs(args.paths, by=args.by, baseline=args.baseline)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    out = args.out if args.out is not None else _default_aggregate_dir(args.paths)
+    write_aggregate(result, out, figures=not args.no_figures)
+    runs = result.table["run_directory"].nunique()
+    print(f"{runs} finished run(s) aggregated, {len(result.skipped)} skipped")
+    for item in result.skipped:
+        print(f"  skipped {item.directory}: {item.reason}")
+    if runs:
+        print()
+        print(format_aggregate(result.summary, result.comparisons, result.settings, by=args.by))
+    print(f"aggregate directory: {out}")
+    return 0 if runs else 1
+
+
+def _default_aggregate_dir(paths: list[Path]) -> Path:
+    """`<dir>/aggregate` for one directory of runs (or one sweep directory); `./aggregate` otherwise."""
+    from supermasks.aggregate.discover import is_run_directory
+
+    if len(paths) == 1 and not is_run_directory(paths[0]):
+        return paths[0] / "aggregate"
+    return Path("aggregate")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -140,10 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "`supermasks run configs/supsup.yaml data.benchmark=rotated data.num_tasks=10 seed=3`. "
                 "A run that did not finish (killed, Ctrl-C) resumes after its last finished task when "
                 "run again; a finished one is skipped. Study files (with `parts`) and transfer studies "
-                "(with `transfer_study`, e.g. configs/experiment2.yaml) run every run they describe."),
+                "(with `transfer_study`, e.g. configs/experiment2.yaml) run every run they describe. `seeds=[0,1,2]` "
+                "(or `seeds:` in the file) runs every seed as its own run and prints means with 95% intervals."),
         "compare": ("run several methods on the same tasks and print one metrics table",
                     "Like `run`, for a config with several methods (e.g. configs/compare.yaml); prints methods "
-                    "as rows and ACC, BWT, FWT, forgetting, memory and time as columns."),
+                    "as rows and ACC, BWT, FWT, forgetting, memory and time as columns. With `seeds=[0,1,2]` "
+                    "(or `seeds:` in the config) every seed is its own run, and the table shows each metric's "
+                    "mean over the seeds with its 95% t interval, followed by paired t-tests between methods "
+                    "(Holm-adjusted); the tables go into <out_dir>/<name>-seeds-<hash> as with `aggregate`."),
     }
     for name, (summary, description) in runners.items():
         p = sub.add_parser(name, help=summary, description=description)
@@ -158,6 +217,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"CPU threads for torch (default: ${ENV_THREADS} if set, else $OMP_NUM_THREADS if set, "
                             "else 1; 0: torch's default of one per core). OMP_WAIT_POLICY=PASSIVE unless set")
         p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "aggregate", help="tables over seeds of finished runs: means, 95%% intervals, paired comparisons",
+        description="Read the finished runs among PATH (run directories, or directories holding them such as runs/ "
+                    "or a sweep directory) and write into OUT: runs.csv, the tidy table (one row per run, "
+                    "benchmark, method, task and metric, with the seed and the settings that differ between "
+                    "the runs as columns); summary.csv, grouped by everything but the seed (n_seeds, mean, std, "
+                    "95% Student t interval); comparisons.csv, paired t-tests between methods over the same "
+                    "seeds with Holm-adjusted p-values per metric; skipped.csv; and figures/ with error bars. "
+                    "Tables are also written as Parquet when pyarrow is installed. Unfinished or failed runs "
+                    "are listed and skipped with a warning.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                   help="a run directory, a directory of runs, or a sweep directory")
+    p.add_argument("-o", "--out", type=Path, default=None,
+                   help="output directory (default: PATH/aggregate for one directory of runs, else ./aggregate)")
+    p.add_argument("--by", default="method", help="the column whose values are compared in pairs (default: method)")
+    p.add_argument("--baseline", default=None, help="compare every other value of --by with this one only")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
+    p.set_defaults(func=_cmd_aggregate)
 
     p = sub.add_parser("list", help="list benchmarks, data sources, models, methods, scenarios and shipped configs")
     p.set_defaults(func=_cmd_list)

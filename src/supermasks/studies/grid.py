@@ -22,8 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
-                               read_yaml, to_dict, without_settings)
+from supermasks.config import (ConfigError, ExperimentConfig, check_name, idle_settings, parse_overrides, read_yaml,
+                               to_dict, without_settings)
+from supermasks.config_seeds import seeded, take_seeds
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.files import write_csv
@@ -44,6 +45,7 @@ class Study:
     name: str
     out_dir: str
     runs: list[StudyRun] = field(default_factory=list)
+    seeded: bool = False  # some run names `seeds: [...]`: its tables carry a seed column and 95% intervals
 
     def directory(self) -> Path:
         blob = json.dumps([[r.part, r.grid, to_dict(r.config)] for r in self.runs], sort_keys=True, default=str)
@@ -82,14 +84,17 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
         for combo in itertools.product(*grid.values()) if grid else [()]:
             point = dict(zip(grid, combo))
             try:
+                # `seeds: [...]` (file, part, grid or command line): the same run once per seed.
+                (shared, own, at, given), seeds = take_seeds([loaded, settings, point, cli])
                 # A command-line setting for some runs only (`ewc.samples=16` where one part runs EWC) skips the others.
-                idle = idle_settings([loaded, settings, point], cli)
-                config = compose(loaded, settings, point, {"name": f"{name}-{part}"}, without_settings(cli, idle))
+                idle = idle_settings([shared, own, at], given)
+                configs = seeded([shared, own, at, {"name": f"{name}-{part}"}, without_settings(given, idle)], seeds)
             except ConfigError as exc:
                 raise ConfigError(f"{path}: part {part}{_shown(point)}: {exc}") from None
             if study is None:
-                study = Study(name, config.run.out_dir)
-            study.runs.append(StudyRun(part, point, config))
+                study = Study(name, configs[0].run.out_dir)
+            study.seeded = study.seeded or seeds is not None
+            study.runs.extend(StudyRun(part, point, config) for config in configs)
             idle_everywhere = idle if idle_everywhere is None else {k: idle[k] for k in idle_everywhere if k in idle}
     assert study is not None
     if idle_everywhere:
@@ -123,14 +128,21 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
         log.info(f"== part {item.part} {item.grid or ''}")
         result: RunResult = run(item.config, force=force, progress=progress)
         table = _results_table(result)
+        seed = {"seed": item.config.seed} if study.seeded else {}
         for row in table.to_dict("records"):
-            rows.append({"part": item.part, **{f"grid.{k}": v for k, v in item.grid.items()}, **row,
+            rows.append({"part": item.part, **{f"grid.{k}": v for k, v in item.grid.items()}, **seed, **row,
                          "run_directory": str(result.directory)})
     frame = pd.DataFrame(rows)
     directory = study.directory()
     write_csv(directory / "study.csv", frame)
+    if study.seeded:  # the same tables as `supermasks aggregate` over the study's runs
+        from supermasks.aggregate import aggregate_runs, write_aggregate
+
+        write_aggregate(aggregate_runs(list(dict.fromkeys(frame["run_directory"]))), directory / "aggregate")
     curves = {}
-    for row in frame.to_dict("records"):
+    # With seeds, the learning curves of the first seed (one line per run, not per seed)
+    shown = frame[frame["seed"] == frame["seed"].iloc[0]] if study.seeded else frame
+    for row in shown.to_dict("records"):
         path = Path(row["run_directory"]) / row["benchmark"] / row["method"] / "curves.csv"
         if path.is_file():
             grid = " ".join(f"{k.removeprefix('grid.')}={v}" for k, v in row.items() if k.startswith("grid.") and pd.notna(v))
@@ -145,6 +157,9 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
         for column in [c for c in group.columns if c.startswith("grid.") and group[c].notna().any()]:
             parameter = column.removeprefix("grid.")
             data = group.rename(columns={column: parameter})
+            if study.seeded:  # one point per value: the mean over the seeds
+                data = data.groupby([parameter, "benchmark", "method"], sort=False, dropna=False)[
+                    ["ACC", "first_task_accuracy"]].mean().reset_index()
             for metric, label in (("ACC", "ACC (%)"), ("first_task_accuracy", "first task, final accuracy (%)")):
                 fig = metric_vs_parameter(data, parameter, metric, f"{study.name} / {part}", ylabel=label)
                 save_figure(fig, directory / "figures", f"{part}_{metric}_vs_{parameter}")
@@ -168,6 +183,8 @@ def study_summary(frame: pd.DataFrame) -> str:
     """A compact text table of a study: part, grid values, method, ACC, first task, memory."""
     from supermasks.report.text import human_bytes
 
+    if "seed" in frame.columns:
+        return _seeded_summary(frame)
     grid_cols = [c for c in frame.columns if c.startswith("grid.")]
     names = [f"{b}/{m}" for b, m in zip(frame["benchmark"], frame["method"])]
     width = max(map(len, names))
@@ -184,6 +201,42 @@ def study_summary(frame: pd.DataFrame) -> str:
             lines.append(f"  {row['benchmark'] + '/' + row['method']:<{width}}  {grid}ACC {100 * row['ACC']:6.2f}%  "
                          f"first task {100 * row['first_task_accuracy']:6.2f}%  "
                          f"memory {human_bytes(row['memory_total_bytes'])}{task_inf}")
+    return "\n".join(lines)
+
+
+def _seeded_summary(frame: pd.DataFrame) -> str:
+    """`study_summary` of a study with seeds: each run's mean over the seeds with the half-width of its 95% t
+    interval (`supermasks.aggregate.summary.summarize`, the path of `supermasks aggregate`)."""
+    from supermasks.aggregate.report import interval_cell
+    from supermasks.aggregate.summary import summarize
+
+    grid_cols = [c for c in frame.columns if c.startswith("grid.")]
+    keys = ["part", *grid_cols, "benchmark", "method"]
+    metrics = [m for m in ("ACC", "first_task_accuracy", "memory_total_bytes", "task_inference_accuracy")
+               if m in frame.columns and frame[m].notna().any()]
+    long = frame.melt(id_vars=[*keys, "seed"], value_vars=metrics, var_name="metric", value_name="value")
+    summary = summarize(long, by=[*keys, "metric"])
+    names = [f"{b}/{m}" for b, m in zip(frame["benchmark"], frame["method"])]
+    width = max(map(len, names))
+    labels = {"ACC": "ACC", "first_task_accuracy": "first task", "memory_total_bytes": "memory",
+              "task_inference_accuracy": "task inference"}
+    lines = []
+    for part, group in summary.groupby("part", sort=False):
+        lines.append(f"part {part}:")
+        for run_keys, rows in group.groupby(keys, sort=False, dropna=False):
+            row = dict(zip(keys, run_keys))
+            grid = " ".join(f"{c.removeprefix('grid.')}={row[c]}" for c in grid_cols if pd.notna(row.get(c)))
+            cells = []
+            for r in rows.to_dict("records"):
+                metric = "ACC" if r["metric"] == "first_task_accuracy" else r["metric"]  # shown as an accuracy
+                cell = interval_cell(metric, r["mean"], r["ci_low"], r["ci_high"])
+                cells.append(f"{labels[r['metric']]} {cell}{'%' if r['metric'] != 'memory_total_bytes' else ''}")
+            seeds = int(rows["n_seeds"].max())
+            grid = f"{grid:<32} " if grid_cols else ""
+            lines.append(f"  {row['benchmark'] + '/' + row['method']:<{width}}  {grid}{'  '.join(cells)}  "
+                         f"({seeds} seed{'s' if seeds != 1 else ''})")
+    lines.append("mean ± half-width of the 95% Student t interval over the seeds; the aggregate's tables are in "
+                 "the study directory's aggregate/")
     return "\n".join(lines)
 
 

@@ -38,6 +38,7 @@ import pandas as pd
 
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
                                read_yaml, to_dict, updated, without_settings)
+from supermasks.config_seeds import SEEDS_KEY, check_seeds
 from supermasks.data import Task, load_source
 from supermasks.runner import RunInterrupted, validate
 from supermasks.runner.build import build_tasks
@@ -113,6 +114,8 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
     for name in benches:  # each benchmark's runs are named <name>-<benchmark>
         check_name(str(name), f"{path}: benchmark name")
     cli = parse_overrides(overrides)
+    if SEEDS_KEY in cli:  # `seeds=[0,1]` on the command line: this study's own seeds
+        seeds = check_seeds(cli.pop(SEEDS_KEY))
     budget = {"training": {"steps_per_task": budgets[-1]}}
     configs: dict[str, dict[str, ExperimentConfig]] = {}
     idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing in every run so far

@@ -1,0 +1,81 @@
+"""Paired comparisons over seeds: two methods (or two values of another column) on the same seeds.
+
+The same seed draws the same network, task sequence and batch order for every method, so the
+per-seed differences `d_s = x_s(a) - x_s(b)` remove the seed-to-seed variation. For each metric
+and each pair of methods in a group (all other settings, benchmark and task equal): the number
+of seeds both have (`n_pairs`), the mean difference `a - b` with its Student t interval, and the
+two-sided paired t-test's p-value (`analysis.efficiency.paired_p_value`: NaN with fewer than two
+pairs or constant differences). `p_holm` is Holm's step-down adjustment (Holm 1979,
+`analysis.stats.holm`) over the comparisons of one metric in one group: the family of tests a
+reader of that metric's table looks at. NaN p-values are left out of the family.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numpy as np
+import pandas as pd
+
+from supermasks.aggregate.collect import method_settings
+
+COMPARISON_COLUMNS = ("a", "b", "n_pairs", "mean_difference", "diff_ci_low", "diff_ci_high", "p_value", "p_holm")
+
+
+def _level(values: tuple, own: list[str]) -> str:
+    """`method` alone, or `method (key=value, ...)` with the method's own settings that it has."""
+    name, *settings = values
+    shown = [f"{key}={value}" for key, value in zip(own, settings) if not pd.isna(value)]
+    return f"{name} ({', '.join(shown)})" if shown else str(name)
+
+
+def paired_comparisons(table: pd.DataFrame, *, by: str = "method", baseline: str | None = None,
+                       run_level_only: bool = True, confidence: float = 0.95) -> pd.DataFrame:
+    """Every pair of `by` values compared within each group of the tidy `table` (columns: the group's keys,
+    then `COMPARISON_COLUMNS`; `a` and `b` are the two values of `by`, `mean_difference` is `a - b`).
+
+    `baseline`: compare every other value with this one only (`a` the other, `b` the baseline).
+    `run_level_only`: only the metrics of a whole run (ACC, BWT, ...), not those of single tasks.
+    """
+    from supermasks.analysis.efficiency import mean_interval, paired_p_value  # scipy: only when comparing
+    from supermasks.analysis.stats import holm
+
+    if by not in table.columns:
+        choices = [c for c in table.columns if c not in ("run_directory", "seed", "task", "metric", "value")]
+        raise ValueError(f"cannot compare by {by!r}: not a column of the table; choose one of {', '.join(choices)}")
+    if run_level_only:
+        table = table[table["task"].isna()]
+    keys = [c for c in table.columns if c not in ("run_directory", "seed", "value", by)]
+    # Comparing methods: a method's own settings (`ewc.lambda`) are part of what is compared, not of the
+    # group (the other method has none), so `ewc (ewc.lambda=100)` and `ewc (ewc.lambda=1000)` are two levels.
+    own = method_settings(keys, table["method"]) if by == "method" else []
+    keys = [c for c in keys if c not in own]
+    rows = []
+    for group_keys, group in table.groupby(keys, sort=False, dropna=False):
+        per_seed = {_level(level, own): part.groupby("seed")["value"].first()
+                    for level, part in group.groupby([by, *own], sort=False, dropna=False)}
+        levels = list(per_seed)
+        if baseline is not None:
+            if baseline not in per_seed:
+                continue
+            pairs = [(level, baseline) for level in levels if level != baseline]
+        else:
+            pairs = list(itertools.combinations(levels, 2))
+        family = []
+        for a, b in pairs:
+            both = pd.concat([per_seed[a], per_seed[b]], axis=1, join="inner").dropna()  # seeds both have
+            x, y = both.iloc[:, 0].to_numpy(np.float64), both.iloc[:, 1].to_numpy(np.float64)
+            mean, _, low, high = mean_interval(x - y, confidence)
+            family.append({**dict(zip(keys, group_keys)), "a": a, "b": b, "n_pairs": len(x),
+                           "mean_difference": mean, "diff_ci_low": low, "diff_ci_high": high,
+                           "p_value": paired_p_value(x, y) if len(x) else math.nan, "p_holm": math.nan})
+        p = np.array([row["p_value"] for row in family], dtype=np.float64)
+        finite = np.isfinite(p)
+        if finite.any():
+            for row, adjusted in zip([r for r, f in zip(family, finite) if f], holm(p[finite])):
+                row["p_holm"] = float(adjusted)
+        rows.extend(family)
+    out = pd.DataFrame(rows, columns=[*keys, *COMPARISON_COLUMNS])
+    for column in keys:
+        out[column] = out[column].astype(table[column].dtype)
+    return out
