@@ -15,7 +15,7 @@ $(STAMP): requirements.txt pyproject.toml setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/supermasks run configs/experiment1.yaml
+	$(BIN)/supermasks run configs/experiment1-quick.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

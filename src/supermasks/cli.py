@@ -26,6 +26,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from supermasks.config_seeds import load_configs
     from supermasks.runner import run
     from supermasks.studies.grid import is_study_file, load_study, run_study, study_summary
+    from supermasks.studies.overlap import study_findings
 
     from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study, run_transfer_study, study_text
 
@@ -43,6 +44,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         frame = run_study(study, force=args.force, progress=not args.no_progress)
         print()
         print(study_summary(frame))
+        found = study_findings(study.directory())
+        if found:
+            print("\nDoes mask overlap follow task relatedness? Overlap / chance against relatedness, Mantel test "
+                  "stratified by seed; a trend where the Holm-adjusted p < 0.05")
+            print(found)
         print(f"study directory: {study.directory()}")
         return 0
     if args.part is not None:

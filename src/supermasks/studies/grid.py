@@ -139,6 +139,9 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
         from supermasks.aggregate import aggregate_runs, write_aggregate
 
         write_aggregate(aggregate_runs(list(dict.fromkeys(frame["run_directory"]))), directory / "aggregate")
+    from supermasks.studies.overlap import overlap_study
+
+    overlap_study(frame, directory)  # Experiment 1 where runs wrote overlap tables with relatedness
     curves = {}
     # With seeds, the learning curves of the first seed (one line per run, not per seed)
     shown = frame[frame["seed"] == frame["seed"].iloc[0]] if study.seeded else frame

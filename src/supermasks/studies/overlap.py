@@ -12,6 +12,9 @@ masks), tests whether the measure follows relatedness:
   stratified by seed (each seed's task labels permuted independently; `analysis.mantel`);
 - the mean ratio to chance over pairs, per seed, with its mean and 95% interval.
 
+The p-values are also Holm-adjusted over all the study's tests (`mantel_p_holm`), and a sentence
+calls a trend only where the adjusted p is below 0.05.
+
 `overlap_study` writes `overlap_study.csv` (one row per group, benchmark, layer and measure),
 `overlap_study_seeds.csv` (each seed's own Mantel r and p, and mean ratio) and a figure of ratio to chance against relatedness per row, with each seed's pairs as points, and
 returns the table; `finding` turns a row into the plain sentence the study prints.
@@ -36,7 +39,7 @@ ALPHA = 0.05  # the level at which a sentence calls a trend detected
 MEASURES = {"overlap": ("overlap.csv", "relative_to_chance"),
             "learned changes": ("changes.csv", "any_relative_to_chance")}
 STUDY_COLUMNS = ("benchmark", "method", "layer", "measure", "relatedness", "related_when", "seeds", "num_tasks",
-                 "mantel_r", "mantel_r_low", "mantel_r_high", "mantel_p", "permutations", "mean_ratio",
+                 "mantel_r", "mantel_r_low", "mantel_r_high", "mantel_p", "mantel_p_holm", "permutations", "mean_ratio",
                  "mean_ratio_low", "mean_ratio_high")
 
 
@@ -82,6 +85,7 @@ def overlap_study(frame: pd.DataFrame, directory: Path, *, permutations: int = 9
     Returns None when no run wrote an overlap table with a relatedness (nothing to test).
     """
     from supermasks.analysis.mantel import correlation_interval, mantel, mantel_over_seeds
+    from supermasks.analysis.stats import holm
 
     group_columns = ["part", *[c for c in frame.columns if c.startswith("grid.") and c != "grid.seed"],
                      "benchmark", "method"]
@@ -117,6 +121,7 @@ def overlap_study(frame: pd.DataFrame, directory: Path, *, permutations: int = 9
     if not rows:
         return None
     table = pd.DataFrame(rows)
+    table["mantel_p_holm"] = holm(table["mantel_p"].to_numpy(float))
     table = table[[*[c for c in group_columns if c not in STUDY_COLUMNS], *STUDY_COLUMNS]]
     write_csv(directory / "overlap_study.csv", table)
     write_csv(directory / "overlap_study_seeds.csv", pd.DataFrame(seed_rows))
@@ -178,31 +183,56 @@ def _figures(table: pd.DataFrame, points: dict[int, pd.DataFrame], fig_dir: Path
                     f"relatedness_{stem}", figure_formats)
 
 
-def finding(row: dict) -> str:
-    """The plain sentence for one row of `overlap_study.csv`.
-
-    "rotated fc1 (threshold, shared init): overlap falls with angle difference (degrees): Mantel
-    r = -0.80 [-0.91, -0.69], p = 0.001, 3 seeds; 1.02x chance". A trend is called when the
-    stratified permutation p-value is below 0.05; then whether related tasks share more follows
-    from the sign of r and whether relatedness is higher or lower for related tasks.
-    """
+def _statistics(row: dict) -> str:
+    """"Mantel r = -0.80 [-0.91, -0.69], p = 0.001, 3 seeds; 1.020x chance" for one row."""
     interval = (f" [{row['mantel_r_low']:+.2f}, {row['mantel_r_high']:+.2f}]"
                 if np.isfinite(row["mantel_r_low"]) else "")
-    stats = (f"Mantel r = {row['mantel_r']:+.2f}{interval}, p = {row['mantel_p']:.3g}, "
-             f"{row['seeds']} seed{'s' if row['seeds'] != 1 else ''}; {row['mean_ratio']:.3f}x chance")
-    grid = ", ".join(f"{c.removeprefix('grid.')}={row[c]}" for c in row if c.startswith("grid.") and pd.notna(row[c]))
-    where = f"{row['benchmark']} {row['layer']} ({row['part']}{', ' + grid if grid else ''})"
-    if not np.isfinite(row["mantel_r"]) or row["mantel_p"] >= ALPHA:
-        return f"{where}: {row['measure']} shows no detectable trend with {row['relatedness']} ({stats})"
+    return (f"Mantel r = {row['mantel_r']:+.2f}{interval}, p = {row['mantel_p']:.3g} (Holm {row['mantel_p_holm']:.3g}), "
+            f"{row['seeds']} seed{'s' if row['seeds'] != 1 else ''}; {row['mean_ratio']:.3f}x chance")
+
+
+def _trend(row: dict) -> str:
+    """"overlap falls with angle difference (degrees): related tasks share more", or "no detectable trend"."""
+    if not np.isfinite(row["mantel_r"]) or not row["mantel_p_holm"] < ALPHA:
+        return f"{row['measure']}: no detectable trend with {row['relatedness']}"
     direction = "rises" if row["mantel_r"] > 0 else "falls"
     related_share_more = (row["mantel_r"] > 0) == (row["related_when"] == "higher")
     meaning = "related tasks share more" if related_share_more else "related tasks share less"
-    return f"{where}: {row['measure']} {direction} with {row['relatedness']}, so {meaning} ({stats})"
+    return f"{row['measure']} {direction} with {row['relatedness']}: {meaning}"
+
+
+def finding(rows: list[dict]) -> str:
+    """The plain sentence for one group, benchmark and layer of `overlap_study.csv` (its one or two measures).
+
+    "rotated fc1 (threshold-shared): overlap falls with angle difference (degrees): related tasks
+    share more (Mantel r = -0.94 [-1.04, -0.83], p = 0.001, 2 seeds; 2.571x chance); learned
+    changes ...". A trend is called when the p-value of the permutation test stratified by seed,
+    Holm-adjusted over every test of the study (`mantel_p_holm`), is below 0.05; whether related tasks then share more follows from the sign of r and from
+    whether relatedness is higher or lower for related tasks.
+    """
+    first = rows[0]
+    grid = ", ".join(f"{c.removeprefix('grid.')}={first[c]}" for c in first
+                     if c.startswith("grid.") and pd.notna(first[c]))
+    where = f"{first['benchmark']} {first['layer']} ({first['part']}{', ' + grid if grid else ''})"
+    return f"{where}: " + "; ".join(f"{_trend(row)} ({_statistics(row)})" for row in rows)
 
 
 def findings(table: pd.DataFrame) -> str:
-    """Every row's sentence, one per line."""
-    return "\n".join(finding(row) for row in table.to_dict("records"))
+    """One sentence per group, benchmark and layer, one per line (in the table's order)."""
+    keys = [c for c in table.columns if c not in STUDY_COLUMNS or c in ("benchmark", "method", "layer")]
+    table = table.assign(_order=range(len(table)))
+    lines = []
+    for _, group in table.groupby(keys, sort=False, dropna=False):
+        lines.append(finding(group.sort_values("_order").drop(columns="_order").to_dict("records")))
+    return "\n".join(lines)
 
 
-__all__ = ["MEASURES", "findings", "finding", "overlap_study", "read_relatedness"]
+def study_findings(directory: Path) -> str | None:
+    """The sentences of the `overlap_study.csv` in a study directory; None where there is none."""
+    path = directory / "overlap_study.csv"
+    if not path.is_file():
+        return None
+    return findings(pd.read_csv(path))
+
+
+__all__ = ["MEASURES", "findings", "finding", "overlap_study", "read_relatedness", "study_findings"]
