@@ -1,0 +1,67 @@
+"""One run of a sweep as a unit of work: what an executor hands to a worker, and what comes back.
+
+`run_job` is the whole of a worker's part: it sets the torch threads to the CPUs the run was
+given, runs the config through the ordinary runner (which skips a finished run and resumes an
+unfinished one from its checkpoints), and turns any exception into a `failed` outcome that
+carries the error, so that one failing run never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Status = Literal["done", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A run to do: its config as a plain dict (`config.to_dict`), its config hash and its torch thread count."""
+
+    key: str
+    config: dict[str, Any]
+    threads: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: `done` (it ran), `skipped` (it had already finished) or `failed` (`error`, `details`)."""
+
+    key: str
+    status: Status
+    error: str | None = None
+    details: str | None = None  # the traceback of a failure
+
+    @classmethod
+    def failed(cls, key: str, error: BaseException, details: str | None = None) -> Outcome:
+        return cls(key, "failed", f"{type(error).__name__}: {error}",
+                   details if details is not None else "".join(traceback.format_exception(error)))
+
+
+def run_job(job: Job) -> Outcome:
+    """Run `job` in this process with `job.threads` torch threads; every exception becomes a failed outcome.
+
+    Ctrl-C and SIGTERM (KeyboardInterrupt) are not failures: they propagate, and the run resumes
+    when the sweep is started again.
+    """
+    from supermasks.threads import apply_threads, plan_threads
+
+    apply_threads(plan_threads(job.threads, os.environ), os.environ)
+    try:
+        from supermasks.config import from_dict
+        from supermasks.runner import run
+        from supermasks.store.rundir import config_hash
+
+        config = from_dict(job.config)
+        if config_hash(config) != job.key:  # a worker running other code than the driver reads settings otherwise
+            raise RuntimeError(f"this worker reads the run's settings with hash {config_hash(config)}, the sweep with "
+                               f"{job.key}: install the same supermasks version on every machine of the cluster")
+        result = run(config, progress=False)
+    except Exception as error:  # noqa: BLE001 - any failure of one run is recorded, the others go on
+        return Outcome.failed(job.key, error)
+    return Outcome(job.key, "skipped" if result.skipped else "done")
+
+
+__all__ = ["Job", "Outcome", "Status", "run_job"]
