@@ -101,9 +101,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     if _console is not None and not args.verbose:  # each run's own lines stay in its run.log; the bar shows progress
         _console.addFilter(_sweep_lines_only)
-    sweep = load_sweep(find_config(args.config), args.overrides, seeds=args.seeds)
     name, executor = executor_for(args.executor, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
                                   address=args.address, num_cpus=args.num_cpus)
+    sweep = load_sweep(find_config(args.config), args.overrides, seeds=args.seeds)
     record = run_sweep(sweep, executor, executor_name=name, cpus_per_run=args.cpus_per_run,
                        progress=not args.no_progress)
     print()

@@ -83,11 +83,11 @@ class RayExecutor:
 
     def init_arguments(self) -> dict:
         """What `ray.init` gets: the cluster's address, or the CPUs of a local Ray started for the sweep."""
-        quiet = {"include_dashboard": False, "logging_level": logging.WARNING}
-        if self.address is not None:
-            return {"address": self.address, **quiet}
+        if self.address is not None:  # the cluster's own settings stand
+            return {"address": self.address, "logging_level": logging.WARNING}
         return {"num_cpus": self.num_cpus if self.num_cpus is not None else _machine_cpus(),
-                "object_store_memory": OBJECT_STORE_BYTES, **quiet}
+                "object_store_memory": OBJECT_STORE_BYTES, "include_dashboard": False,
+                "logging_level": logging.WARNING}
 
     def _check_resources(self, available: dict) -> None:
         """Refuse a run that asks for more CPUs or GPUs than the whole cluster has (Ray would wait forever)."""

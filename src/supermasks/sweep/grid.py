@@ -77,10 +77,20 @@ def split_overrides(overrides: list[str] | tuple[str, ...]) -> tuple[dict[str, A
         if len(pieces) > 1:
             if any(not piece.strip() for piece in pieces):
                 raise ConfigError(f"override {text!r}: an empty value in its comma list")
-            swept[key] = [parse_override(f"{key}={piece}")[1] for piece in pieces]
+            swept[key] = [_number(parse_override(f"{key}={piece}")[1]) for piece in pieces]
         else:
             fixed[key] = value
     return fixed, swept
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads `1e-3` as text; a swept value is recorded as the number the config reads it as."""
+    if isinstance(value, str) and any(ch.isdigit() for ch in value):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _top_level_pieces(raw: str) -> list[str]:
