@@ -113,7 +113,8 @@ def _top_level_pieces(raw: str) -> list[str]:
     return [*pieces, raw[start:]]
 
 
-def load_sweep(path: Path | str | None, overrides: list[str] | tuple[str, ...] = (), *, seeds: int | None = None) -> Sweep:
+def load_sweep(path: Path | str | None, overrides: list[str] | tuple[str, ...] = (), *,
+               seeds: int | None = None) -> Sweep:
     """The sweep of the config at `path` (its `sweep:` block) with command-line `overrides`, `seeds` seeds each."""
     loaded: dict[str, Any] = {}
     if path is not None:
