@@ -65,5 +65,7 @@ def test_executor_choice_without_ray(monkeypatch):
     assert executor_for("auto")[0] == "local"
     with pytest.raises(ConfigError, match=r"pip install 'supermasks\[ray\]'"):
         executor_for("ray")
-    with pytest.raises(ConfigError, match="--address"):
+    with pytest.raises(ConfigError, match="--address, --num-cpus and --gpus-per-run are Ray's"):
         executor_for("local", address="10.0.0.1:6379")
+    with pytest.raises(ConfigError, match="do nothing with --executor local"):
+        executor_for("auto", num_cpus=2)

@@ -115,8 +115,9 @@ def executor_for(name: ExecutorName, *, cpus_per_run: float = 1, gpus_per_run: f
         if name == "local":
             log.info("Ray is not installed: running the sweep in this process, one run after another")
     if name == "local":
-        if address is not None:
-            raise ConfigError("--address names a Ray cluster; it does nothing with --executor local")
+        if address is not None or num_cpus is not None or gpus_per_run:
+            raise ConfigError("--address, --num-cpus and --gpus-per-run are Ray's; they do nothing with "
+                              "--executor local (nor where Ray is not installed)")
         return name, local_executor
     if not ray_installed():
         raise ConfigError(RAY_MISSING)
