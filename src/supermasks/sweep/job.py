@@ -9,6 +9,7 @@ carries the error, so that one failing run never stops the others.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -48,7 +49,19 @@ def run_job(job: Job) -> Outcome:
     """
     from supermasks.threads import apply_threads, plan_threads
 
-    apply_threads(plan_threads(job.threads, os.environ), os.environ)
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    # A fresh worker sets OpenMP's variables before torch loads; where torch is loaded (this process
+    # runs the sweep) they are read already, so only the thread count changes, and comes back after.
+    apply_threads(plan_threads(job.threads, os.environ), os.environ if torch is None else {})
+    try:
+        return _run(job)
+    finally:
+        if before is not None:
+            torch.set_num_threads(before)
+
+
+def _run(job: Job) -> Outcome:
     try:
         from supermasks.config import from_dict
         from supermasks.runner import run
