@@ -61,7 +61,12 @@ class RayExecutor:
 
         started = not ray.is_initialized()
         if started:
-            ray.init(**self.init_arguments())
+            arguments = self.init_arguments()
+            if self.address is not None:
+                log.info("joining the Ray cluster at %s", self.address)
+            else:
+                log.info("starting a local Ray with %d CPUs", arguments["num_cpus"])
+            ray.init(**arguments)
         pending: dict = {}
         try:
             self._check_resources(ray.cluster_resources())
