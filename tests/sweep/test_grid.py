@@ -58,6 +58,8 @@ def test_a_method_setting_applies_to_that_methods_runs_only(tmp_path):
 def test_a_sweep_block_must_map_keys_to_lists(tmp_path):
     with pytest.raises(ConfigError, match="non-empty lists"):
         load_sweep(write_config(tmp_path, "sweep:\n  method: supsup\n"))
+    with pytest.raises(ConfigError, match="is a study file"):
+        load_sweep(write_config(tmp_path, "parts:\n  one: {}\n"))
 
 
 def test_executor_choice_without_ray(monkeypatch):

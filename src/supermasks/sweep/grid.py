@@ -120,6 +120,10 @@ def load_sweep(path: Path | str | None, overrides: list[str] | tuple[str, ...] =
     if path is not None:
         loaded = read_yaml(path)
         loaded.setdefault("name", Path(path).stem)
+        for key in ("parts", "transfer_study"):
+            if key in loaded:
+                raise ConfigError(f"{path} is a study file (it has `{key}`): run it with `supermasks run`; a sweep "
+                                  f"takes an experiment config")
     block = loaded.pop("sweep", None) or {}
     where = f"{path}: sweep" if path is not None else "sweep"
     if not isinstance(block, dict) or not all(isinstance(v, list) and v for v in block.values()):
