@@ -79,3 +79,18 @@ def test_without_ray_a_sweep_runs_in_process(tmp_path):
     assert "sweep: 2 runs: 2 done" in proc.stdout
     runs = sorted(p for p in (tmp_path / "runs").iterdir() if "-sweep-" not in p.name)
     assert len(runs) == 2 and all(results(p) for p in runs)
+
+
+def test_a_run_in_this_process_uses_its_threads_and_gives_them_back(tmp_path):
+    import torch
+
+    from supermasks.config import to_dict
+    from supermasks.sweep import Job, run_job
+
+    (item,) = tiny_sweep(tmp_path, tmp_path / "runs", seeds=1, extra=("method=naive", "data.benchmark=permuted")).runs
+    before, environ = torch.get_num_threads(), dict(os.environ)
+    outcome = run_job(Job(item.key, to_dict(item.config), threads=2))
+    assert outcome.status == "done", outcome.error
+    assert read_meta(item.directory)["torch_threads"] == 2
+    assert torch.get_num_threads() == before and dict(os.environ) == environ
+    assert run_job(Job(item.key, to_dict(item.config), threads=2)).status == "skipped"
