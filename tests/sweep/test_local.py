@@ -94,3 +94,27 @@ def test_a_run_in_this_process_uses_its_threads_and_gives_them_back(tmp_path):
     assert read_meta(item.directory)["torch_threads"] == 2
     assert torch.get_num_threads() == before and dict(os.environ) == environ
     assert run_job(Job(item.key, to_dict(item.config), threads=2)).status == "skipped"
+
+
+def test_a_locked_run_directory_is_waited_for_briefly_then_reported(tmp_path, monkeypatch):
+    import threading
+
+    from supermasks.config import to_dict
+    from supermasks.store.lock import run_lock
+    from supermasks.sweep import Job, run_job
+    from supermasks.sweep import job as job_module
+
+    first, second = tiny_sweep(tmp_path, tmp_path / "runs", extra=("method=naive", "data.benchmark=permuted")).runs
+    held = run_lock(first.directory)  # as a worker of a killed sweep would hold it, a moment longer
+    held.__enter__()
+    threading.Timer(3.0, held.__exit__, (None, None, None)).start()
+    waits = []
+    sleep = job_module.time.sleep
+    monkeypatch.setattr(job_module.time, "sleep", lambda s: (waits.append(s), sleep(s)))
+    assert run_job(Job(first.key, to_dict(first.config), 1)).status == "done"
+    assert waits, "the run did not meet the lock"
+    monkeypatch.undo()
+    monkeypatch.setattr(job_module, "LOCK_WAIT_SECONDS", 0.0)
+    with run_lock(second.directory):
+        outcome = run_job(Job(second.key, to_dict(second.config), 1))
+    assert outcome.status == "failed" and "RunLockedError" in outcome.error and "is being written by" in outcome.error

@@ -2,7 +2,8 @@
 
 `run_job` is the whole of a worker's part: it sets the torch threads to the CPUs the run was
 given, runs the config through the ordinary runner (which skips a finished run and resumes an
-unfinished one from its checkpoints), and turns any exception into a `failed` outcome that
+unfinished one from its checkpoints; a directory still locked by a worker of a killed sweep is
+waited for, briefly), and turns any exception into a `failed` outcome that
 carries the error, so that one failing run never stops the others.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -64,17 +66,36 @@ def run_job(job: Job) -> Outcome:
 def _run(job: Job) -> Outcome:
     try:
         from supermasks.config import from_dict
-        from supermasks.runner import run
         from supermasks.store.rundir import config_hash
 
         config = from_dict(job.config)
         if config_hash(config) != job.key:  # a worker running other code than the driver reads settings otherwise
             raise RuntimeError(f"this worker reads the run's settings with hash {config_hash(config)}, the sweep with "
                                f"{job.key}: install the same supermasks version on every machine of the cluster")
-        result = run(config, progress=False)
+        result = _run_when_free(config)
     except Exception as error:  # noqa: BLE001 - any failure of one run is recorded, the others go on
         return Outcome.failed(job.key, error)
     return Outcome(job.key, "skipped" if result.skipped else "done")
+
+
+# A run directory locked by a worker of a sweep that was just killed is free as soon as that worker is
+# gone (the kernel drops its lock); a run still locked after this long is another live process's.
+LOCK_WAIT_SECONDS = 30.0
+
+
+def _run_when_free(config: Any) -> Any:
+    """`runner.run(config)`, waiting up to LOCK_WAIT_SECONDS for a lock another process holds on its directory."""
+    from supermasks.runner import run
+    from supermasks.store.lock import RunLockedError
+
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return run(config, progress=False)
+        except RunLockedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 __all__ = ["Job", "Outcome", "Status", "run_job"]
