@@ -156,6 +156,27 @@ def _default_aggregate_dir(paths: list[Path]) -> Path:
     return Path("aggregate")
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    # Threads are set per run (to its CPUs) by the sweep; this process only gathers outcomes.
+    from supermasks.sweep import executor_for, load_sweep, run_sweep, summary_text
+
+    if _console is not None and not args.verbose:  # each run's own lines stay in its run.log; the bar shows progress
+        _console.addFilter(_sweep_lines_only)
+    name, executor = executor_for(args.executor, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+                                  address=args.address, num_cpus=args.num_cpus)
+    sweep = load_sweep(find_config(args.config), args.overrides, seeds=args.seeds)
+    record = run_sweep(sweep, executor, executor_name=name, cpus_per_run=args.cpus_per_run,
+                       progress=not args.no_progress)
+    print()
+    print(summary_text(record))
+    return 1 if record.summary()["failed"] else 0
+
+
+def _sweep_lines_only(record: logging.LogRecord) -> bool:
+    """On the console during a sweep: the sweep's own messages, and the runs' warnings and errors."""
+    return record.levelno >= logging.WARNING or record.name.startswith("supermasks.sweep")
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from supermasks.catalog import sections  # names and descriptions only: no torch to import
 
@@ -242,6 +263,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=None, help="compare every other value of --by with this one only")
     p.add_argument("--no-figures", action="store_true", help="tables only")
     p.set_defaults(func=_cmd_aggregate)
+
+    p = sub.add_parser(
+        "sweep", help="run a grid of settings times seeds, each run its own run directory, in parallel on Ray",
+        description="Expand CONFIG's `sweep:` block (dotted key -> list of values) and comma lists in overrides "
+                    "(`method=supsup,ewc data.benchmark=permuted,rotated`; a value in brackets stays one value) "
+                    "into runs, times --seeds seeds each, and run them: as Ray tasks (a local Ray with this "
+                    "machine's CPUs, or the cluster at --address), or one after another in this process "
+                    "(--executor local, and wherever Ray is not installed). Each run is an ordinary run directory; "
+                    "finished runs are skipped, unfinished ones resume, a failed one is recorded (sweep.json, "
+                    "failures/) without stopping the others. Exits 1 when a run failed.")
+    p.add_argument("config", type=Path, help="experiment YAML file, or a shipped config's name (see `list`)")
+    p.add_argument("overrides", nargs="*", metavar="key=value[,value...]",
+                   help="a setting by its dotted key; a comma list sweeps it (each value read as YAML)")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="seeds per grid point: the config's seed and the N-1 after it (default 1; or list them: "
+                        "seed=0,3,7)")
+    p.add_argument("--executor", choices=["auto", "ray", "local"], default="auto",
+                   help="ray: Ray tasks; local: one run after another in this process; auto (default): ray where "
+                        "it is installed (pip install 'supermasks[ray]'), else local")
+    p.add_argument("--address", default=None,
+                   help="join this Ray cluster (e.g. 10.0.0.1:6379 or `auto`) instead of starting a local Ray")
+    p.add_argument("--num-cpus", type=int, default=None, metavar="N",
+                   help="CPUs of the local Ray started for the sweep (default: this machine's)")
+    p.add_argument("--cpus-per-run", type=float, default=1, metavar="N",
+                   help="CPUs Ray reserves for each run; each run uses max(1, floor(N)) torch threads (default 1)")
+    p.add_argument("--gpus-per-run", type=float, default=0, metavar="N",
+                   help="GPUs Ray reserves for each run (fractions share a GPU; default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("list", help="list benchmarks, data sources, models, methods, scenarios and shipped configs")
     p.set_defaults(func=_cmd_list)
