@@ -27,6 +27,7 @@ from supermasks.config import (ConfigError, ExperimentConfig, check_name, compos
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.files import write_csv
+from supermasks.studies.columns import AXIS_LABELS, column_definitions, definitions_table
 from supermasks.yaml_files import top_level_keys
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     directory = study.directory()
     write_csv(directory / "study.csv", frame)
+    write_csv(directory / "definitions.csv", definitions_table(list(frame.columns)))
     curves = {}
     for row in frame.to_dict("records"):
         path = Path(row["run_directory"]) / row["benchmark"] / row["method"] / "curves.csv"
@@ -145,8 +147,8 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
         for column in [c for c in group.columns if c.startswith("grid.") and group[c].notna().any()]:
             parameter = column.removeprefix("grid.")
             data = group.rename(columns={column: parameter})
-            for metric, label in (("ACC", "ACC (%)"), ("first_task_accuracy", "first task, final accuracy (%)")):
-                fig = metric_vs_parameter(data, parameter, metric, f"{study.name} / {part}", ylabel=label)
+            for metric in ("ACC", "first_task_accuracy"):
+                fig = metric_vs_parameter(data, parameter, metric, f"{study.name} / {part}", ylabel=AXIS_LABELS[metric])
                 save_figure(fig, directory / "figures", f"{part}_{metric}_vs_{parameter}")
     return frame
 
@@ -165,9 +167,7 @@ def _results_table(result: RunResult) -> pd.DataFrame:
 
 
 def study_summary(frame: pd.DataFrame) -> str:
-    """A compact text table of a study: part, grid values, method, ACC, first task, memory."""
-    from supermasks.report.text import human_bytes
-
+    """A compact text table of a study: part, grid values, method, ACC, first task, memory; definitions under it."""
     grid_cols = [c for c in frame.columns if c.startswith("grid.")]
     names = [f"{b}/{m}" for b, m in zip(frame["benchmark"], frame["method"])]
     width = max(map(len, names))
@@ -183,8 +183,20 @@ def study_summary(frame: pd.DataFrame) -> str:
             grid = f"{grid:<32} " if grid_cols else ""
             lines.append(f"  {row['benchmark'] + '/' + row['method']:<{width}}  {grid}ACC {100 * row['ACC']:6.2f}%  "
                          f"first task {100 * row['first_task_accuracy']:6.2f}%  "
-                         f"memory {human_bytes(row['memory_total_bytes'])}{task_inf}")
+                         f"memory {_memory(row)}{task_inf}")
+    lines.append("definitions:")
+    shown = {"ACC", "first_task_accuracy", "memory_peak_training_bytes", "memory_total_bytes", "task_inference_accuracy"}
+    lines += [f"  {name}: {text}" for name, text in column_definitions(list(frame.columns)).items() if name in shown]
     return "\n".join(lines)
+
+
+def _memory(row: dict) -> str:
+    """`peak training X, kept Y`; only the bytes kept where the run predates the training peak."""
+    from supermasks.report.text import human_bytes
+
+    peak = row.get("memory_peak_training_bytes")
+    kept = f"kept {human_bytes(row['memory_total_bytes'])}"
+    return kept if peak is None or pd.isna(peak) else f"peak training {human_bytes(peak)}, {kept}"
 
 
 __all__ = ["Study", "StudyRun", "is_study_file", "load_study", "run_study", "study_summary"]
