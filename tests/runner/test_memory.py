@@ -35,8 +35,8 @@ def memory_of(tmp_path, method, *extra):
 def test_replay_holds_earlier_samples_while_training_and_stores_none_after_the_last_task(tmp_path):
     training, kept, metrics = memory_of(tmp_path, "replay", "scenario.name=domain", "replay.fraction=0.5")
     per_task = 300 * SAMPLE  # half of 600 images: 945,600 bytes
-    assert training == [P, P + per_task, P + 2 * per_task]
-    assert kept == [P + per_task, P + 2 * per_task, P + 2 * per_task]  # nothing stored after task 2
+    # Learning task t ends by storing its samples (except the last task's): the larger end counts.
+    assert training == kept == [P + per_task, P + 2 * per_task, P + 2 * per_task]  # nothing stored after task 2
     assert metrics["memory_peak_training_bytes"] == P + 2 * per_task == 3_206_440
     assert metrics["memory_total_bytes"] == P + 2 * per_task
     assert metrics["memory_per_task_bytes"] == per_task / 2  # (total - kept after task 0) / (T - 1)
@@ -47,8 +47,7 @@ def test_ewc_holds_earlier_fisher_terms_while_training_and_adds_none_for_the_las
     training, kept, metrics = memory_of(tmp_path, "ewc", "scenario.name=domain", "ewc.samples=8")
     # After task 0: its Fisher and anchors (2P, the merged quadratic shares them); after task 1: two
     # terms (4P) plus the merged Fisher and anchors (2P). Task 2 adds nothing: no task follows it.
-    assert training == [P, 3 * P, 7 * P]
-    assert kept == [3 * P, 7 * P, 7 * P]
+    assert training == kept == [3 * P, 7 * P, 7 * P]
     assert metrics["memory_peak_training_bytes"] == metrics["memory_total_bytes"] == 7 * P == 9_206_680
 
 
@@ -58,6 +57,13 @@ def test_supsup_holds_float_scores_while_training_and_packed_masks_after(tmp_pat
     assert kept == [W + PACKED, W + 2 * PACKED, W + 3 * PACKED]
     assert metrics["memory_peak_training_bytes"] == 2 * W + 2 * PACKED == 2_707_650
     assert metrics["memory_total_bytes"] == W + 3 * PACKED == 1_435_875
+
+
+def test_joint_holds_every_seen_task_s_data_while_it_trains(tmp_path):
+    training, kept, metrics = memory_of(tmp_path, "joint", "scenario.name=domain")
+    images, labels = 600 * IMAGE, 600 * 8  # a task's float32 images; int64 labels, one tensor all permutations share
+    assert training == kept == [P + labels + images, P + labels + 2 * images, P + labels + 3 * images]
+    assert metrics["memory_peak_training_bytes"] == metrics["memory_total_bytes"] == 6_964_840
 
 
 def test_naive_holds_only_its_weights(tmp_path):

@@ -123,8 +123,9 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
                 state: Progress, directory: Path, label: str, progress: bool) -> None:
     """Learn one task, evaluate, and save everything a resumed run needs."""
     method.begin_task(task)
-    # What the method holds while this task trains: its state for the task plus all it kept from earlier ones.
-    training_bytes = method.memory_bytes()
+    # What the method holds while this task trains: its state for the task plus all it kept from earlier
+    # ones, at both ends of learning (float scores are dropped at the end; data, samples, Fisher terms added).
+    begun_bytes = method.memory_bytes()
     evaluation.begun(method, task)
     probe = None
     if config.run.eval_every:
@@ -139,6 +140,7 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
         raise TrainingDiverged(f"{label} task {task.task_id} ({task.name}): {exc}. "
                                f"Results of tasks before it are kept in {directory}") from None
     seconds = time.perf_counter() - start
+    kept_bytes = method.memory_bytes()
     evaluated = config.run.evaluate == "each" or task.task_id == len(tasks) - 1
     if evaluated:
         evaluation.after_task(method, task, tasks)
@@ -153,7 +155,7 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
                        "final_loss": fitted.losses[-1] if fitted.losses else float("nan"),
                        "seconds": seconds, "train_seconds": fitted.seconds,
                        "samples_per_second": fitted.samples_per_second,
-                       "training_memory_bytes": training_bytes, "memory_bytes": method.memory_bytes(),
+                       "training_memory_bytes": max(begun_bytes, kept_bytes), "memory_bytes": kept_bytes,
                        "checkpoint_bytes": checkpoint_bytes})
     if evaluated or not (directory / "accuracy.csv").is_file():
         tables.write_progress(directory, tasks, results.r, state.rows)

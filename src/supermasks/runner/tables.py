@@ -26,8 +26,9 @@ COMPARISON_COLUMNS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accurac
 # state (`Method.memory_bytes`: weights, heads, masks, float scores, replay buffer, Fisher terms),
 # not the optimiser's state, activations or transient copies of a batch.
 MEMORY_DEFINITIONS = {
-    "memory_peak_training_bytes": "max over tasks t of the bytes the method holds while task t trains "
-                                  "(its state for t plus all it kept from tasks before t): what it needs to learn",
+    "memory_peak_training_bytes": "max over tasks t of the bytes the method holds while learning task t "
+                                  "(its state for t plus all it kept from earlier tasks, the larger of the two "
+                                  "measured when t begins and when its learning ends): what it needs to learn",
     "memory_total_bytes": "bytes the method keeps after the last task (a run stores no replay samples or "
                           "Fisher terms for the last task, since no task follows it)",
     "memory_per_task_bytes": "(memory_total_bytes - bytes kept after the first task) / (T - 1): growth per task",
