@@ -66,7 +66,7 @@ def test_a_study_names_the_definition_of_its_figures(tmp_path):
     definitions = pd.read_csv(study.directory() / "definitions.csv").set_index("column")["definition"]
     assert definitions["ACC"].startswith("mean_j R[T-1, j]")
     assert definitions["first_task_accuracy"].startswith("R[T-1, 0]")
-    assert "while task t trains" in definitions["memory_peak_training_bytes"]
+    assert "while learning task t" in definitions["memory_peak_training_bytes"]
     assert "after the last task" in definitions["memory_total_bytes"]
     assert "grid.<key>" not in definitions  # this part has no grid
     # SupSup on 2 tasks holds the float scores of the task in training: its peak exceeds what it keeps.
