@@ -120,8 +120,11 @@ def _print_definitions() -> None:
     print("\nACC, BWT, FWT and forgetting in percentage points of accuracy; definitions:")
     for name, text in DEFINITIONS.items():
         print(f"  {name}: {text}")
-    print("  memory/task: bytes the method's state grows by per task after the first (masks, heads, buffer, Fisher);"
-          " total: all its state after the last task")
+    print("  memory/task: bytes the method's state grows by per task after the first (masks, heads, buffer, Fisher)")
+    print("  peak training: the most bytes of state the method held while learning one task (its state for the task"
+          " plus all it kept from earlier tasks, when the task began or when its learning ended, whichever is larger)")
+    print("  memory total: bytes of state kept after the last task (no replay samples or Fisher terms are stored"
+          " for the last task: no task follows it)")
     print("  time/task: wall time of learning one task (evaluation excluded)")
     print("  task inf.: GNs/GNu only: fraction of test batches whose task was inferred correctly, after the last task")
 

@@ -127,3 +127,39 @@ def test_per_layer_alphas():
     np.testing.assert_array_equal(seed["bn2"], [0, 0, 0, 1, 0])  # ties with itself: the earlier index wins
     soft = soft_alphas_per_layer(matrices, 2, temperature=1.0)
     np.testing.assert_allclose(soft["bn2"], [1, 0])  # only task 0 is an earlier task with a signature
+
+
+# The seed study keys each task's BN means by integers and its E1 reads key 1. Here key 0 comes
+# first, so our default (the first layer in order) and the seed's key differ: t0=(1,0) t1=(1,1)
+# at key 0 give |cos| = 1/sqrt2; t0=(0,1,0) t1=(0,2,0) at key 1 give 1.
+SEED_KEYED = [{0: np.array([1.0, 0.0]), 1: np.array([0.0, 1.0, 0.0])},
+              {0: np.array([1.0, 1.0]), 1: np.array([0.0, 2.0, 0.0])}]
+
+
+def test_e1_reads_the_first_layer_in_order_and_the_seeds_key_1_on_request():
+    np.testing.assert_allclose(e1_matrix(SEED_KEYED), [[1, R], [R, 1]], atol=1e-12)
+    np.testing.assert_allclose(e1_matrix(SEED_KEYED, layer=1), [[1, 1], [1, 1]], atol=1e-12)
+    # Keys numbered from 1 (as our bn1, bn2, ...): the first layer IS key 1, so both readings agree.
+    from_one = [{k + 1: v for k, v in s.items()} for s in SEED_KEYED]
+    np.testing.assert_array_equal(e1_matrix(from_one), e1_matrix(from_one, layer=1))
+    np.testing.assert_allclose(e1_matrix(from_one), [[1, R], [R, 1]], atol=1e-12)
+
+
+def test_e2_without_task0_statistics_gives_every_layer_by_default_and_nothing_the_seeds_way():
+    signatures = [None, *SIGNATURES[2:]]  # task 0 has no statistics; tasks 1..3 have bn1 and bn2
+    matrices = e2_matrices(signatures)
+    assert list(matrices) == ["bn1", "bn2"]
+    np.testing.assert_allclose(matrices["bn1"], [[0, 0, 0, 0], [0, 1, 0.8, 0], [0, 0.8, 1, 0.6], [0, 0, 0.6, 1]],
+                               atol=1e-12)
+    assert e2_matrices(signatures, layers_from="task0") == {}
+
+
+def test_e2_the_seeds_way_takes_task0_layers_only():
+    signatures = [{"bn1": torch.ones(2)}, {"bn1": torch.ones(2), "bn2": torch.ones(3)}]
+    assert list(e2_matrices(signatures)) == ["bn1", "bn2"]
+    seed_way = e2_matrices(signatures, layers_from="task0")
+    assert list(seed_way) == ["bn1"]
+    np.testing.assert_allclose(seed_way["bn1"], np.ones((2, 2)))
+    np.testing.assert_allclose(e2_matrices(SIGNATURES, layers_from="task0")["bn2"], E2_BN2, atol=1e-12)
+    with pytest.raises(ValueError, match="layers_from must be one of any_task, task0"):
+        e2_matrices(signatures, layers_from="first")

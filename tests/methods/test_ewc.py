@@ -217,3 +217,21 @@ def test_forgets_less_than_naive_with_a_large_lambda(seed):
 
     assert task0(naive) < 0.2  # naive follows the swap
     assert task0(method) > task0(naive) + 0.3
+
+
+def test_told_the_number_of_tasks_the_last_task_adds_no_fisher_and_results_do_not_change():
+    tasks = make_tasks(num_tasks=3)
+    told, untold = make(steps_per_task=2, samples=8), make(steps_per_task=2, samples=8)
+    told.expect_tasks(3)
+    params = parameter_bytes(told.model)
+    # fc-300-300, 4 outputs: 784*300+300 + 300*300+300 + 300*4+4 = 327,004 float32 parameters.
+    assert params == 327_004 * 4
+    sizes = []
+    for task in tasks:
+        run(told, [task])
+        run(untold, [task])
+        sizes.append(told.memory_bytes())
+    assert sizes == [3 * params, 7 * params, 7 * params] and untold.memory_bytes() == 9 * params
+    assert len(told.fisher_) == 2 and len(untold.fisher_) == 3
+    for task in tasks:
+        assert torch.equal(told.predict(task.x_test, None), untold.predict(task.x_test, None))

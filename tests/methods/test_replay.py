@@ -270,3 +270,16 @@ def test_batch_mix_adds_as_many_buffer_samples_to_every_batch():
 def test_unknown_mix_is_refused():
     with pytest.raises(ConfigError, match="replay.mix: unknown value 'interleave'; choose one of batch, concat"):
         SPEC.check(load_config(None, ["method=replay", "replay.mix=interleave"]))
+
+
+def test_told_the_number_of_tasks_the_last_task_stores_nothing_and_results_do_not_change():
+    tasks = make_tasks(num_tasks=2)
+    told, untold = make(fraction=0.5, steps=5), make(fraction=0.5, steps=5)
+    told.expect_tasks(2)
+    train(told, tasks)
+    train(untold, tasks)
+    assert told.buffer_size() == 128 and set(told.buffer_task_.tolist()) == {0}  # half of task 0's 256 images
+    assert told.buffer_bytes() == 128 * (784 * 4 + 8 + 8) == 403_456
+    assert untold.buffer_bytes() == 2 * told.buffer_bytes()
+    for task in tasks:  # the stored samples of the last task would only have served a later task
+        assert torch.equal(told.predict(task.x_test, None), untold.predict(task.x_test, None))

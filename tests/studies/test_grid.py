@@ -3,7 +3,7 @@ import pytest
 
 from supermasks.cli import main
 from supermasks.config import ConfigError
-from supermasks.studies.grid import is_study_file, load_study, run_study
+from supermasks.studies.grid import is_study_file, load_study, run_study, study_summary
 
 STUDY = """
 name: mini
@@ -57,6 +57,24 @@ def test_run_study_writes_table_and_figures(tmp_path):
     assert (figures / "learning_curves.svg").stat().st_size > 0
     again = run_study(study, progress=False)  # finished runs are read back, not re-run
     pd.testing.assert_frame_equal(frame, again)
+
+
+def test_a_study_names_the_definition_of_its_figures(tmp_path):
+    study = load_study(write(tmp_path), [f"run.out_dir={tmp_path}", "training.steps_per_task=4"],
+                       only="one")
+    frame = run_study(study, progress=False)
+    definitions = pd.read_csv(study.directory() / "definitions.csv").set_index("column")["definition"]
+    assert definitions["ACC"].startswith("mean_j R[T-1, j]")
+    assert definitions["first_task_accuracy"].startswith("R[T-1, 0]")
+    assert "while learning task t" in definitions["memory_peak_training_bytes"]
+    assert "after the last task" in definitions["memory_total_bytes"]
+    assert "grid.<key>" not in definitions  # this part has no grid
+    # SupSup on 2 tasks holds the float scores of the task in training: its peak exceeds what it keeps.
+    row = frame.iloc[0]
+    assert row["memory_peak_training_bytes"] > row["memory_total_bytes"]
+    text = study_summary(frame)
+    assert "peak training" in text and "kept" in text
+    assert "definitions:" in text and "first_task_accuracy: R[T-1, 0]" in text
 
 
 @pytest.mark.parametrize("text, message", [

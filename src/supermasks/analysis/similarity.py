@@ -8,17 +8,29 @@ running mean. Two tasks are similar when their signatures point the same way:
 Tasks without a signature (None) are skipped: their rows and columns stay 0, their diagonal
 included. So a task has a signature in `S` exactly when `S[t, t] > 0` (its own similarity is 1),
 which is how the alpha rules below tell skipped tasks apart without extra arguments.
+
+Two edge cases differ from the seed study's code, each with an option that does as the seed does:
+- E1's layer: the seed reads `bn_means[task][1]`, whatever its per-task dict holds under key 1;
+  `e1_matrix` reads the first BN layer in the network's order. They are the same layer when the
+  seed's key 1 is its first BN layer (as when keys number the layers from 1, like our `bn1,
+  bn2, ...`). `e1_matrix(signatures, layer=1)` reads key 1 of signatures keyed as the seed's.
+- E2's layers: the seed takes the layers of task 0's signature, so when task 0 has no statistics
+  it returns no matrix at all; `e2_matrices` takes every layer any task has, and skips the tasks
+  without a signature in each. `e2_matrices(signatures, layers_from="task0")` does as the seed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
 
 Vector = torch.Tensor | np.ndarray
-Signature = Mapping[str, Vector] | None  # layer name -> 1-D per-unit means, or None (no signature)
+# Layer name (ours: "bn1", "bn2", ...; the seed's dicts: integers) -> 1-D per-unit means, or None (no signature).
+Signature = Mapping[Hashable, Vector] | None
+LAYERS_FROM = ("any_task", "task0")
 
 
 def _vector(value: Vector) -> np.ndarray:
@@ -39,15 +51,15 @@ def abs_cosine(a: Vector, b: Vector) -> float:
     return float(abs(a @ b) / norms) if norms > 0 else 0.0
 
 
-def layer_names(signatures: Sequence[Signature]) -> list[str]:
+def layer_names(signatures: Sequence[Signature]) -> list[Hashable]:
     """The BN layer names found in `signatures`, in order of first appearance."""
-    names: dict[str, None] = {}
+    names: dict[Hashable, None] = {}
     for signature in signatures:
         names.update(dict.fromkeys(signature or {}))
     return list(names)
 
 
-def similarity_matrix(signatures: Sequence[Signature], layer: str) -> np.ndarray:
+def similarity_matrix(signatures: Sequence[Signature], layer: Hashable) -> np.ndarray:
     """`S[i, j] = |cos(mean_i, mean_j)|` in `layer`: (T, T); tasks lacking a signature there stay 0."""
     vectors = [None if not signature or layer not in signature else _vector(signature[layer])
                for signature in signatures]
@@ -60,8 +72,13 @@ def similarity_matrix(signatures: Sequence[Signature], layer: str) -> np.ndarray
     return matrix
 
 
-def e1_matrix(signatures: Sequence[Signature], layer: str | None = None) -> np.ndarray:
-    """E1: the similarity matrix of the FIRST BN layer (or of `layer`): (T, T) numpy array."""
+def e1_matrix(signatures: Sequence[Signature], layer: Hashable | None = None) -> np.ndarray:
+    """E1: the similarity matrix of the FIRST BN layer (or of `layer`): (T, T) numpy array.
+
+    "First" is the first layer name in order of appearance over the signatures (the network's
+    order). The seed reads its key 1 instead: pass `layer=1` on signatures keyed as the seed's
+    (see the module docstring). All zeros when no task has a signature.
+    """
     if layer is None:
         names = layer_names(signatures)
         if not names:
@@ -70,9 +87,20 @@ def e1_matrix(signatures: Sequence[Signature], layer: str | None = None) -> np.n
     return similarity_matrix(signatures, layer)
 
 
-def e2_matrices(signatures: Sequence[Signature]) -> dict[str, np.ndarray]:
-    """E2: one (T, T) similarity matrix per BN layer, by layer name."""
-    return {layer: similarity_matrix(signatures, layer) for layer in layer_names(signatures)}
+def e2_matrices(signatures: Sequence[Signature],
+                layers_from: Literal["any_task", "task0"] = "any_task") -> dict[Hashable, np.ndarray]:
+    """E2: one (T, T) similarity matrix per BN layer, by layer name.
+
+    `layers_from="any_task"`: every layer that any task's signature has. `"task0"`: the layers of
+    task 0's signature, as the seed study does, hence an empty dict when task 0 has none.
+    """
+    if layers_from not in LAYERS_FROM:
+        raise ValueError(f"layers_from must be one of {', '.join(LAYERS_FROM)}, got {layers_from!r}")
+    if layers_from == "task0":
+        layers = list(signatures[0] or {}) if signatures else []
+    else:
+        layers = layer_names(signatures)
+    return {layer: similarity_matrix(signatures, layer) for layer in layers}
 
 
 def one_hot_alphas(similarities: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from supermasks.methods import batche, ewc, hopsupsup, joint, naive, replay, separate_heads, supsup
 from supermasks.methods.base import (InfersPerImage, InfersTasks, KnowsInitialMasks, Masked, Method, MethodReport,
-                                     MethodSpec, Reports)
+                                     MethodSpec, Reports, StoresForLaterTasks)
 
 _REGISTRY: dict[str, MethodSpec] = {
     "supsup": supsup.SPEC,
@@ -39,5 +39,5 @@ def method_spec(name: str) -> MethodSpec:
     return _REGISTRY[name]
 
 
-__all__ = ["InfersPerImage", "InfersTasks", "KnowsInitialMasks", "Masked", "Method", "MethodReport", "MethodSpec", "Reports", "list_methods",
-           "method_spec"]
+__all__ = ["InfersPerImage", "InfersTasks", "KnowsInitialMasks", "Masked", "Method", "MethodReport", "MethodSpec",
+           "Reports", "StoresForLaterTasks", "list_methods", "method_spec"]

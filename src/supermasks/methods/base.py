@@ -99,6 +99,18 @@ class InfersPerImage(Protocol):
         ...
 
 
+@runtime_checkable
+class StoresForLaterTasks(Protocol):
+    """A method that, after learning a task, stores what only later tasks use (replay samples, Fisher terms).
+
+    Told how many tasks the sequence has, it stores nothing after the last one: nothing follows
+    it, so those bytes would only inflate what a finished run keeps. Not told (None, the
+    default), it stores after every task, as a learner of an open-ended stream must.
+    """
+
+    def expect_tasks(self, num_tasks: int | None) -> None: ...
+
+
 @dataclass
 class MethodReport:
     """What a method adds to its run directory: numbers for metrics.json and tables by file stem."""

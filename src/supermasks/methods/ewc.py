@@ -64,6 +64,9 @@ class EWC:
     The separate terms are also merged into one quadratic, since
     `sum_k F_k (theta - a_k)^2 = A (theta - m)^2 + c` with `A = sum_k F_k`, `m = sum_k F_k a_k / A`,
     `c = sum_k F_k (m - a_k)^2`: a training step then costs the same however many tasks came before.
+
+    Told the number of tasks (`expect_tasks`), the last task adds no Fisher or anchors: no task
+    follows to be penalised by them. The runner tells it.
     """
 
     name = "ewc"
@@ -95,6 +98,11 @@ class EWC:
         self.merged_fisher_: list[torch.Tensor] = []
         self.merged_anchors_: list[torch.Tensor] = []
         self.merged_offset_ = 0.0
+        self._num_tasks: int | None = None  # the sequence's length when known: told on every run, not state
+
+    def expect_tasks(self, num_tasks: int | None) -> None:
+        """The sequence has `num_tasks` tasks (None: unknown); the last one adds no penalty term."""
+        self._num_tasks = num_tasks
 
     def begin_task(self, task: Task) -> None:
         _dense.begin_task(self.model, self.scenario, task, self.seed)
@@ -110,7 +118,8 @@ class EWC:
                                    batch_size=self.batch_size, steps=self.steps_per_task,
                                    generator=self.batch_generator_, name=self.name, progress=progress, probe=probe,
                                    penalty=penalty)
-        self.consolidate(task)
+        if self._num_tasks is None or task.task_id < self._num_tasks - 1:  # no later task to hold to it
+            self.consolidate(task)
         return result
 
     def task_fisher(self, task: Task) -> dict[str, torch.Tensor]:

@@ -38,6 +38,10 @@ class Replay:
     represented in proportion to their candidate counts within a fixed, small memory (as in the
     tiny episodic memories of Chaudhry et al. 2019). Selection decides which samples may be
     kept; the reservoir decides which of those fit.
+
+    Told the number of tasks (`expect_tasks`), the last task stores nothing: no task follows to
+    rehearse it. The runner tells it, so a finished run's buffer holds only the samples that
+    some task did rehearse.
     """
 
     name = "replay"
@@ -71,6 +75,11 @@ class Replay:
         self.buffer_y_ = torch.empty(0, dtype=torch.int64)
         self.buffer_task_ = torch.empty(0, dtype=torch.int64)
         self.seen_ = 0  # candidates offered to the reservoir so far (its stream position)
+        self._num_tasks: int | None = None  # the sequence's length when known: told on every run, not state
+
+    def expect_tasks(self, num_tasks: int | None) -> None:
+        """The sequence has `num_tasks` tasks (None: unknown); the last one's samples are not stored."""
+        self._num_tasks = num_tasks
 
     def begin_task(self, task: Task) -> None:
         _dense.begin_task(self.model, self.scenario, task, self.seed)
@@ -85,7 +94,8 @@ class Replay:
                                    optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size,
                                    steps=self.steps_per_task, generator=self.batch_generator_, name=self.name,
                                    progress=progress, probe=probe, head_ids=head_ids, batches=batches)
-        self.store(task)
+        if self._num_tasks is None or task.task_id < self._num_tasks - 1:  # the last task has no one to rehearse it
+            self.store(task)
         return result
 
     def mixed_batches(self, task: Task) -> _dense.Batches:

@@ -38,7 +38,8 @@ from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, add_to
 from supermasks.methods._state import check_header, header, load_generator, owned, state_version
 from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, load_network, masked_layers,
-                               norm_layers, num_tasks, set_keep_scores, set_task, task_scores, task_signature)
+                               norm_layers, num_tasks, set_keep_scores, set_task, task_nbytes, task_scores,
+                               task_signature)
 from supermasks.models.layers import PackedMasks
 from supermasks.models.layers import score_init as random_scores
 from supermasks.models.masks import pack_mask, unpack_mask
@@ -345,9 +346,13 @@ class SupSup:
         return mask_bytes + bn_bytes
 
     def memory_bytes(self) -> int:
-        """The fixed float32 weights (rebuildable from the seed, but held in memory) plus every task's masks."""
+        """The fixed float32 weights (rebuildable from the seed, but held in memory), every task's packed
+        mask or float scores (the task in training, and every task where they are kept), BN statistics,
+        and mean transfer's running sum of scores."""
         weights = sum(m.weight.numel() * 4 for m in masked_layers(self.model).values())
-        return weights + num_tasks(self.model) * self.bytes_per_task()
+        bn_bytes = sum(2 * 4 * bn.num_features for bn in norm_layers(self.model).values())
+        running_sum = sum(t.nbytes for t in self.score_sum_.values())
+        return weights + task_nbytes(self.model) + num_tasks(self.model) * bn_bytes + running_sum
 
     def report(self) -> MethodReport:
         """Transfer's tables: `alphas` (the mix each task started from) and `transfer_similarity` (behind it).

@@ -9,7 +9,8 @@ import pandas as pd
 _PERCENT = ("ACC", "BWT", "FWT", "forgetting")
 _HEADERS = {"ACC": "ACC %", "BWT": "BWT", "FWT": "FWT", "forgetting": "forgetting",
             "task_inference_accuracy": "task inf. %",
-            "memory_per_task_bytes": "memory/task", "memory_total_bytes": "memory total",
+            "memory_per_task_bytes": "memory/task", "memory_peak_training_bytes": "peak training",
+            "memory_total_bytes": "memory total",
             "seconds_per_task": "time/task", "samples_per_second": "samples/s"}
 
 

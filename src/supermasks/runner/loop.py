@@ -18,7 +18,7 @@ import pandas as pd
 
 from supermasks.config import ExperimentConfig
 from supermasks.data import Task, task_relatedness
-from supermasks.methods import KnowsInitialMasks, Masked, Method, Reports
+from supermasks.methods import KnowsInitialMasks, Masked, Method, Reports, StoresForLaterTasks
 from supermasks.runner import tables
 from supermasks.runner.build import build_method
 from supermasks.runner.evaluate import Evaluation, Results, check_sample, evaluation_for
@@ -62,6 +62,8 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     sample = config.run.eval_sample  # refused under nns by `validate`
     check_sample(tasks, sample)
     method = build_method(config, method_name, tasks, progress=progress)
+    if isinstance(method, StoresForLaterTasks):  # nothing stored for the last task: no task follows it
+        method.expect_tasks(len(tasks))
     if scenario_of_stream(config.scenario.name):
         return run_stream_method(config, benchmark, method_name, method, tasks, directory, progress=progress,
                                  resume=resume)
@@ -121,6 +123,9 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
                 state: Progress, directory: Path, label: str, progress: bool) -> None:
     """Learn one task, evaluate, and save everything a resumed run needs."""
     method.begin_task(task)
+    # What the method holds while this task trains: its state for the task plus all it kept from earlier
+    # ones, at both ends of learning (float scores are dropped at the end; data, samples, Fisher terms added).
+    begun_bytes = method.memory_bytes()
     evaluation.begun(method, task)
     probe = None
     if config.run.eval_every:
@@ -135,6 +140,7 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
         raise TrainingDiverged(f"{label} task {task.task_id} ({task.name}): {exc}. "
                                f"Results of tasks before it are kept in {directory}") from None
     seconds = time.perf_counter() - start
+    kept_bytes = method.memory_bytes()
     evaluated = config.run.evaluate == "each" or task.task_id == len(tasks) - 1
     if evaluated:
         evaluation.after_task(method, task, tasks)
@@ -149,7 +155,8 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
                        "final_loss": fitted.losses[-1] if fitted.losses else float("nan"),
                        "seconds": seconds, "train_seconds": fitted.seconds,
                        "samples_per_second": fitted.samples_per_second,
-                       "memory_bytes": method.memory_bytes(), "checkpoint_bytes": checkpoint_bytes})
+                       "training_memory_bytes": max(begun_bytes, kept_bytes), "memory_bytes": kept_bytes,
+                       "checkpoint_bytes": checkpoint_bytes})
     if evaluated or not (directory / "accuracy.csv").is_file():
         tables.write_progress(directory, tasks, results.r, state.rows)
     else:  # R is as it was written (run.evaluate: last): rewriting its T x T cells each task costs O(T**3)

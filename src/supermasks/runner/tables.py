@@ -16,9 +16,23 @@ from supermasks.store.files import write_csv
 
 # tasks.csv, in this order (rows read back from a checkpoint's JSON have their keys sorted).
 TASK_COLUMNS = ("task", "name", "accuracy", "task_inference_accuracy", "untrained_accuracy", "steps", "final_loss",
-                "seconds", "train_seconds", "samples_per_second", "memory_bytes", "checkpoint_bytes")
+                "seconds", "train_seconds", "samples_per_second", "training_memory_bytes", "memory_bytes",
+                "checkpoint_bytes")
 COMPARISON_COLUMNS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy", "inference_ms", "num_tasks_found",
-                      "memory_per_task_bytes", "memory_total_bytes", "seconds_per_task", "samples_per_second")
+                      "memory_per_task_bytes", "memory_peak_training_bytes", "memory_total_bytes", "seconds_per_task",
+                      "samples_per_second")
+
+# The memory figures of tasks.csv, metrics.json and the comparison table. Both count the method's
+# state (`Method.memory_bytes`: weights, heads, masks, float scores, replay buffer, Fisher terms),
+# not the optimiser's state, activations or transient copies of a batch.
+MEMORY_DEFINITIONS = {
+    "memory_peak_training_bytes": "max over tasks t of the bytes the method holds while learning task t "
+                                  "(its state for t plus all it kept from earlier tasks, the larger of the two "
+                                  "measured when t begins and when its learning ends): what it needs to learn",
+    "memory_total_bytes": "bytes the method keeps after the last task (a run stores no replay samples or "
+                          "Fisher terms for the last task, since no task follows it)",
+    "memory_per_task_bytes": "(memory_total_bytes - bytes kept after the first task) / (T - 1): growth per task",
+}
 
 
 @dataclass
@@ -77,8 +91,12 @@ def method_summary(results: Results, rows: list[dict], memory_before: int, memor
     # Growth per task after the first: the first task often reuses what the untrained method
     # already held (a dense net's first head), later ones show what each new task costs.
     start = rows[0]["memory_bytes"] if n > 1 else memory_before
-    return {**metrics.summarize(results.r, results.b), "definitions": dict(metrics.DEFINITIONS),
+    # Rows saved before training memory was recorded lack it: the peak is then unknown (NaN), not a guess.
+    held = [row.get("training_memory_bytes") for row in rows]
+    peak = float("nan") if any(h is None for h in held) else max(held)
+    return {**metrics.summarize(results.r, results.b), "definitions": {**metrics.DEFINITIONS, **MEMORY_DEFINITIONS},
             "memory_total_bytes": memory_total, "memory_per_task_bytes": (memory_total - start) / max(n - 1, 1),
+            "memory_peak_training_bytes": peak,
             "seconds_per_task": float(np.mean([row["train_seconds"] for row in rows])),
             "samples_per_second": float(np.mean([row["samples_per_second"] for row in rows]))}
 

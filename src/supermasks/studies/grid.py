@@ -28,6 +28,7 @@ from supermasks.config_seeds import seeded, take_seeds
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.files import write_csv
+from supermasks.studies.columns import AXIS_LABELS, column_definitions, definitions_table
 from supermasks.yaml_files import top_level_keys
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     directory = study.directory()
     write_csv(directory / "study.csv", frame)
+    write_csv(directory / "definitions.csv", definitions_table(list(frame.columns)))
     if study.seeded:  # the same tables as `supermasks aggregate` over the study's runs
         from supermasks.aggregate import aggregate_runs, write_aggregate
 
@@ -163,8 +165,8 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
             if study.seeded:  # one point per value: the mean over the seeds
                 data = data.groupby([parameter, "benchmark", "method"], sort=False, dropna=False)[
                     ["ACC", "first_task_accuracy"]].mean().reset_index()
-            for metric, label in (("ACC", "ACC (%)"), ("first_task_accuracy", "first task, final accuracy (%)")):
-                fig = metric_vs_parameter(data, parameter, metric, f"{study.name} / {part}", ylabel=label)
+            for metric in ("ACC", "first_task_accuracy"):
+                fig = metric_vs_parameter(data, parameter, metric, f"{study.name} / {part}", ylabel=AXIS_LABELS[metric])
                 save_figure(fig, directory / "figures", f"{part}_{metric}_vs_{parameter}")
     return frame
 
@@ -183,9 +185,7 @@ def _results_table(result: RunResult) -> pd.DataFrame:
 
 
 def study_summary(frame: pd.DataFrame) -> str:
-    """A compact text table of a study: part, grid values, method, ACC, first task, memory."""
-    from supermasks.report.text import human_bytes
-
+    """A compact text table of a study: part, grid values, method, ACC, first task, memory; definitions under it."""
     if "seed" in frame.columns:
         return _seeded_summary(frame)
     grid_cols = [c for c in frame.columns if c.startswith("grid.")]
@@ -203,7 +203,10 @@ def study_summary(frame: pd.DataFrame) -> str:
             grid = f"{grid:<32} " if grid_cols else ""
             lines.append(f"  {row['benchmark'] + '/' + row['method']:<{width}}  {grid}ACC {100 * row['ACC']:6.2f}%  "
                          f"first task {100 * row['first_task_accuracy']:6.2f}%  "
-                         f"memory {human_bytes(row['memory_total_bytes'])}{task_inf}")
+                         f"memory {_memory(row)}{task_inf}")
+    lines.append("definitions:")
+    shown = {"ACC", "first_task_accuracy", "memory_peak_training_bytes", "memory_total_bytes", "task_inference_accuracy"}
+    lines += [f"  {name}: {text}" for name, text in column_definitions(list(frame.columns)).items() if name in shown]
     return "\n".join(lines)
 
 
@@ -241,6 +244,15 @@ def _seeded_summary(frame: pd.DataFrame) -> str:
     lines.append("mean ± half-width of the 95% Student t interval over the seeds; the aggregate's tables are in "
                  "the study directory's aggregate/")
     return "\n".join(lines)
+
+
+def _memory(row: dict) -> str:
+    """`peak training X, kept Y`; only the bytes kept where the run predates the training peak."""
+    from supermasks.report.text import human_bytes
+
+    peak = row.get("memory_peak_training_bytes")
+    kept = f"kept {human_bytes(row['memory_total_bytes'])}"
+    return kept if peak is None or pd.isna(peak) else f"peak training {human_bytes(peak)}, {kept}"
 
 
 __all__ = ["Study", "StudyRun", "is_study_file", "load_study", "run_study", "study_summary"]
