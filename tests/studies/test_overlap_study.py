@@ -1,0 +1,161 @@
+"""Experiment 1 over a study's seeds: overlap against relatedness on hand-written runs, and through the CLI."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from supermasks.analysis.mantel import correlation_interval, mantel, mantel_over_seeds
+from supermasks.analysis.stats import holm
+from supermasks.cli import main
+from supermasks.data import Relatedness
+from supermasks.data.relatedness import angle_difference
+from supermasks.runner.overlap import relatedness_table
+from supermasks.studies.overlap import findings, overlap_study, study_findings
+
+PERMUTATIONS = 999
+NUM_TASKS = 5
+SEEDS = (0, 1, 2)
+ANGLES = angle_difference([15 * t for t in range(NUM_TASKS)])  # 0..60 degrees apart
+NAME = "angle difference (degrees)"
+
+
+def _pairs(matrix: np.ndarray, layer: str, column: str) -> pd.DataFrame:
+    ii, jj = np.nonzero(~np.eye(len(matrix), dtype=bool))
+    return pd.DataFrame({"layer": layer, "task_i": ii, "task_j": jj, column: matrix[ii, jj]})
+
+
+def _write_run(directory: Path, seed: int, overlap: np.ndarray, changes: np.ndarray) -> None:
+    """A run directory as a run of a masked method leaves it: config.yaml, and rotated/supsup's three tables."""
+    method = directory / "rotated" / "supsup"
+    method.mkdir(parents=True)
+    (directory / "config.yaml").write_text(f"name: hand\nseed: {seed}\n")
+    _pairs(overlap, "fc1", "relative_to_chance").to_csv(method / "overlap.csv", index=False)
+    _pairs(changes, "fc1", "any_relative_to_chance").to_csv(method / "changes.csv", index=False)
+    relatedness_table(Relatedness(NAME, ANGLES, "lower")).to_csv(method / "relatedness.csv", index=False)
+
+
+def _study(tmp_path: Path) -> tuple[pd.DataFrame, dict]:
+    """Group "a": overlap falls with the angle (plus noise), changes are noise; group "b": both noise."""
+    rng = np.random.default_rng(7)
+    rows, matrices = [], {}
+    for rule in ("a", "b"):
+        for seed in SEEDS:
+            noise = rng.normal(0.0, 0.02, (NUM_TASKS, NUM_TASKS))
+            trend = 2.0 - ANGLES / 60.0 + noise
+            overlap = trend if rule == "a" else 1.0 + rng.random((NUM_TASKS, NUM_TASKS))
+            changes = 1.0 + rng.random((NUM_TASKS, NUM_TASKS))
+            run = tmp_path / "runs" / f"{rule}-seed{seed}"
+            _write_run(run, seed, overlap, changes)
+            matrices[rule, seed] = {"overlap": overlap, "learned changes": changes}
+            rows.append({"part": "rules", "grid.rule": rule, "seed": seed, "benchmark": "rotated", "method": "supsup",
+                         "ACC": 50.0, "run_directory": str(run)})
+    return pd.DataFrame(rows), matrices
+
+
+def test_overlap_study_finds_the_trend_and_only_it(tmp_path):
+    frame, matrices = _study(tmp_path)
+    out = tmp_path / "study"
+    table = overlap_study(frame, out, permutations=PERMUTATIONS, figures=False)
+    saved = pd.read_csv(out / "overlap_study.csv")
+    assert len(table) == len(saved) == 4  # 2 groups (seeds pooled) x 1 layer x 2 measures
+    assert list(zip(table["grid.rule"], table["measure"])) == [
+        ("a", "overlap"), ("a", "learned changes"), ("b", "overlap"), ("b", "learned changes")]
+    assert (table["seeds"] == 3).all() and (table["num_tasks"] == NUM_TASKS).all()
+    assert (table["relatedness"] == NAME).all() and (table["related_when"] == "lower").all()
+    np.testing.assert_allclose(table["mantel_p_holm"], holm(table["mantel_p"].to_numpy()))
+    np.testing.assert_allclose(saved["mantel_p_holm"], holm(saved["mantel_p"].to_numpy()))
+
+    seeds = pd.read_csv(out / "overlap_study_seeds.csv")
+    assert len(seeds) == 4 * len(SEEDS)
+    for row in table.to_dict("records"):
+        pairs = [(matrices[row["grid.rule"], s][row["measure"]], ANGLES) for s in SEEDS]
+        per_seed = [mantel(x, y, permutations=PERMUTATIONS, seed=s).r for (x, y), s in zip(pairs, SEEDS)]
+        assert row["mantel_r"] == pytest.approx(np.mean(per_seed), abs=1e-12)
+        _, low, high = correlation_interval(per_seed)
+        assert (row["mantel_r_low"], row["mantel_r_high"]) == pytest.approx((low, high), abs=1e-12)
+        assert row["mantel_p"] == pytest.approx(mantel_over_seeds(pairs, permutations=PERMUTATIONS, seed=0).p)
+        off = ~np.eye(NUM_TASKS, dtype=bool)
+        assert row["mean_ratio"] == pytest.approx(np.mean([x[off].mean() for x, _ in pairs]))
+        mine = seeds[(seeds["grid.rule"] == row["grid.rule"]) & (seeds["measure"] == row["measure"])]
+        assert list(mine["seed"]) == list(SEEDS)
+        np.testing.assert_allclose(mine["mantel_r"], per_seed, atol=1e-12)
+
+    trend = table.iloc[0]
+    assert trend["mantel_r"] < -0.9 and trend["mantel_p"] <= 0.01 and trend["mantel_p_holm"] < 0.05
+    assert (table["mantel_p_holm"].iloc[1:] >= 0.05).all()
+
+    lines = findings(table).splitlines()
+    assert len(lines) == 2  # one per group, benchmark and layer
+    assert lines[0].startswith("rotated fc1 (rules, rule=a): ")
+    assert f"overlap falls with {NAME}: related tasks share more" in lines[0]
+    assert f"learned changes: no detectable trend with {NAME}" in lines[0]
+    assert lines[1].startswith("rotated fc1 (rules, rule=b): ")
+    assert lines[1].count("no detectable trend") == 2 and "share" not in lines[1]
+    assert study_findings(out) == findings(table)
+
+
+def test_related_when_higher_turns_the_meaning(tmp_path):
+    frame, _ = _study(tmp_path)
+    table = overlap_study(frame, tmp_path / "study", permutations=PERMUTATIONS, figures=False)
+    flipped = table.assign(related_when="higher")
+    assert f"overlap falls with {NAME}: related tasks share less" in findings(flipped).splitlines()[0]
+
+
+def test_runs_without_relatedness_give_no_study(tmp_path):
+    frame, _ = _study(tmp_path)
+    for directory in frame["run_directory"]:
+        (Path(directory) / "rotated" / "supsup" / "relatedness.csv").unlink()
+    assert overlap_study(frame, tmp_path / "study", permutations=PERMUTATIONS, figures=False) is None
+    assert not (tmp_path / "study" / "overlap_study.csv").exists()
+    assert study_findings(tmp_path / "study") is None
+
+
+STUDY = """
+name: e1mini
+method: supsup
+seeds: [0, 1]
+data:
+  benchmark: [rotated]
+  source: synthetic
+  num_tasks: 4
+model:
+  arch: lenet-300-100
+training:
+  steps_per_task: 5
+  batch_size: 32
+run:
+  overlap: true
+  figures: false
+parts:
+  independent: {}
+  shared:
+    supsup: {score_init: shared}
+"""
+
+
+def test_cli_study_prints_one_finding_per_part_benchmark_and_layer(tmp_path, capsys):
+    path = tmp_path / "e1mini.yaml"
+    path.write_text(STUDY)
+    assert main(["run", str(path), f"run.out_dir={tmp_path}", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "Does mask overlap follow task relatedness?" in out
+    found = [line for line in out.splitlines() if line.startswith("rotated fc")]
+    assert sorted(line.split(":")[0] for line in found) == sorted(
+        f"rotated {layer} ({part})" for part in ("independent", "shared") for layer in ("fc1", "fc2", "fc3"))
+    assert all("overlap" in line and "learned changes" in line and "2 seeds" in line for line in found)
+
+    (study_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and (p / "study.csv").is_file()]
+    table = pd.read_csv(study_dir / "overlap_study.csv")
+    assert len(table) == 2 * 3 * 2 and (table["seeds"] == 2).all() and (table["num_tasks"] == 4).all()
+    assert (table["relatedness"] == NAME).all()
+    runs = pd.read_csv(study_dir / "study.csv")
+    assert len(runs) == 4 and sorted(runs["seed"]) == [0, 0, 1, 1]
+    for row in runs.itertuples():
+        changes = pd.read_csv(Path(row.run_directory) / "rotated" / "supsup" / "changes.csv")
+        assert len(changes) == 3 * 4 * 3  # every layer and ordered pair of tasks
+        if row.part == "shared":
+            assert changes["shared_init"].all()
+        else:
+            assert not changes["shared_init"].any()
