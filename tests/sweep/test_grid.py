@@ -71,3 +71,15 @@ def test_executor_choice_without_ray(monkeypatch):
         executor_for("local", address="10.0.0.1:6379")
     with pytest.raises(ConfigError, match="do nothing with --executor local"):
         executor_for("auto", num_cpus=2)
+
+
+def test_a_seeds_list_in_the_config_or_on_the_command_line_is_the_sweeps_seeds(tmp_path):
+    path = write_config(tmp_path)
+    path.write_text(path.read_text() + "seeds: [4, 9]\n")
+    sweep = load_sweep(path, [f"run.out_dir={tmp_path}"])
+    assert sweep.seeds == [4, 9] and sorted({run.seed for run in sweep.runs}) == [4, 9]
+    assert load_sweep(path, ["seeds=[1, 2, 3]", f"run.out_dir={tmp_path}"]).seeds == [1, 2, 3]
+    for clash in (dict(seeds=2), dict()):
+        extra = [] if clash else ["seed=0,1"]
+        with pytest.raises(ConfigError, match="give the seeds one way"):
+            load_sweep(path, [*extra, f"run.out_dir={tmp_path}"], **clash)

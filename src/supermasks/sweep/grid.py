@@ -20,6 +20,7 @@ from typing import Any
 
 from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_override,
                                read_yaml, without_settings)
+from supermasks.config_seeds import SEEDS_KEY, check_seeds
 from supermasks.runner import validate
 from supermasks.store.rundir import config_hash, run_directory
 
@@ -131,6 +132,12 @@ def load_sweep(path: Path | str | None, overrides: list[str] | tuple[str, ...] =
     fixed, swept = split_overrides(overrides)
     grid = {str(k): list(v) for k, v in block.items() if k not in fixed}  # a fixed override ends a key's sweep
     grid.update(swept)
+    # A `seeds:` list (in the file or as seeds=[...]) is the sweep's seed list, as for `run` and `compare`.
+    listed = fixed.pop(SEEDS_KEY, loaded.pop(SEEDS_KEY, None))
+    if listed is not None:
+        if SEED in grid or SEED in fixed or seeds is not None:
+            raise ConfigError("give the seeds one way: a `seeds:` list, seed=a,b,c, or --seeds N")
+        grid[SEED] = check_seeds(listed)
     seed_list = _seeds(grid.pop(SEED, None), fixed, loaded, seeds)
     fixed.pop(SEED, None)
     runs = []
