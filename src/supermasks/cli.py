@@ -43,6 +43,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         study = load_study(args.config, args.overrides, only=args.part)
         frame = run_study(study, force=args.force, progress=not args.no_progress)
         print()
+        if study.note:
+            print(study.note)
         print(study_summary(frame))
         found = study_findings(study.directory())
         if found:

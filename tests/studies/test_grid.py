@@ -105,3 +105,33 @@ def test_a_command_line_setting_for_some_runs_only_skips_the_others(tmp_path):
         load_study(write(tmp_path, text), [f"run.out_dir={tmp_path}", "ewc.samples=16"], only="sweep")
     with pytest.raises(ConfigError, match="model.density on the command line does nothing in any run"):
         load_study(write(tmp_path), [f"run.out_dir={tmp_path}", "model.density=0.5"])
+
+
+def test_a_missing_data_source_falls_back_where_the_study_says_and_the_output_says_so(tmp_path, monkeypatch):
+    import supermasks.data as data
+    from supermasks.data import SourceInfo
+
+    real = data.list_sources()
+    # This machine may have any source; pretend fashion-mnist is missing.
+    monkeypatch.setattr(data, "list_sources", lambda: [
+        SourceInfo(i.name, i.description, i.available and i.name != "fashion-mnist", i.location, i.how_to_get)
+        for i in real])
+    path = tmp_path / "study.yaml"
+    path.write_text("name: fb\nfallback_source: synthetic\ndata: {source: fashion-mnist, num_tasks: 2}\n"
+                    "training: {steps_per_task: 2}\nparts:\n  a: {}\n")
+    study = load_study(path, [f"run.out_dir={tmp_path}"])
+    assert [r.config.data.source for r in study.runs] == ["synthetic"]
+    assert "data: synthetic, since fashion-mnist is not available here" in study.note
+    # A source given on the command line is used as given; an unknown fallback is an error.
+    given = load_study(path, ["data.source=mnist-5k", f"run.out_dir={tmp_path}"])
+    assert [r.config.data.source for r in given.runs] == ["mnist-5k"] and given.note is None
+    path.write_text(path.read_text().replace("fallback_source: synthetic", "fallback_source: nope"))
+    with pytest.raises(ConfigError, match="fallback_source: unknown source 'nope'"):
+        load_study(path, [f"run.out_dir={tmp_path}"])
+
+
+def test_an_available_source_does_not_fall_back(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("name: fb\nfallback_source: synthetic\ndata: {source: mnist-5k, num_tasks: 2}\nparts:\n  a: {}\n")
+    study = load_study(path, [f"run.out_dir={tmp_path}"])
+    assert [r.config.data.source for r in study.runs] == ["mnist-5k"] and study.note is None

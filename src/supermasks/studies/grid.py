@@ -47,6 +47,7 @@ class Study:
     out_dir: str
     runs: list[StudyRun] = field(default_factory=list)
     seeded: bool = False  # some run names `seeds: [...]`: its tables carry a seed column and 95% intervals
+    note: str | None = None  # what the output must say about the study as run (the fallback data source)
 
     def directory(self) -> Path:
         blob = json.dumps([[r.part, r.grid, to_dict(r.config)] for r in self.runs], sort_keys=True, default=str)
@@ -73,6 +74,7 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
     for part in parts:  # each run is named <name>-<part>
         check_name(str(part), f"{path}: part name")
     cli = parse_overrides(overrides)
+    note = _fall_back(loaded, cli, loaded.pop(FALLBACK_KEY, None), path)
     study: Study | None = None
     idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing in every run so far
     for part, settings in parts.items():
@@ -106,7 +108,38 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
             validate(item.config)
         except ConfigError as exc:
             raise ConfigError(f"part {item.part}{_shown(item.grid)}: {exc}") from None
+    study.note = note
     return study
+
+
+FALLBACK_KEY = "fallback_source"  # a study file's data source where its own `data.source` is not installed
+
+
+def _fall_back(loaded: dict[str, Any], cli: dict[str, Any], fallback: Any, path: Path) -> str | None:
+    """Switch the file's `data.source` to `fallback` where that source is not available here; say so.
+
+    Only the file's own source falls back: a `data.source` given on the command line is used as
+    given (and is an error where it is missing, as for any run). Returns the sentence the study's
+    output starts with, or None when nothing changed.
+    """
+    if fallback is None:
+        return None
+    from supermasks.data import list_sources
+
+    data = loaded.get("data")
+    source = data.get("source") if isinstance(data, dict) else None
+    if source is None or "data.source" in cli or "source" in (cli.get("data") or {}):
+        return None
+    sources = {info.name: info for info in list_sources()}
+    if str(fallback) not in sources:
+        raise ConfigError(f"{path}: {FALLBACK_KEY}: unknown source {fallback!r}; choose one of {', '.join(sources)}")
+    if source not in sources or sources[source].available:
+        return None
+    data["source"] = str(fallback)
+    note = (f"data: {fallback}, since {source} is not available here (to get it: {sources[source].how_to_get}); "
+            f"the numbers below are not those of the study on {source}")
+    log.warning(note)
+    return note
 
 
 def _shown(point: dict[str, Any]) -> str:
