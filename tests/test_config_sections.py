@@ -169,8 +169,14 @@ def _readme_settings() -> dict[str, str]:
     return rows
 
 
+# Keys of a config file that are not settings of one run: `seeds` expands a config into one run per seed.
+LAYER_KEYS = {"seeds": "null"}
+
+
 def test_the_readme_documents_every_setting_with_its_default():
     rows = _readme_settings()
+    for key, default in LAYER_KEYS.items():
+        assert rows.pop(key) == default, key
     assert list(rows) == valid_keys()
     defaults = to_dict(ExperimentConfig())
     defaults["scenario"]["nns"] = to_dict(load_config(None, ["scenario.name=nns"]))["scenario"]["nns"]
