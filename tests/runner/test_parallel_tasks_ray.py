@@ -36,7 +36,7 @@ def test_parallel_tasks_on_ray_equal_sequential_training(tmp_path, ray_session):
     apart = run(load_config(None, [*TINY, f"run.out_dir={tmp_path / 'b'}", "run.parallel_tasks=true"]),
                 progress=False)
     assert apart.directory.name == in_sequence.directory.name  # the same run, scheduled otherwise
-    assert "run.parallel_tasks: 3 tasks as Ray tasks" in (apart.directory / "run.log").read_text()
+    assert "run.parallel_tasks: 3 task(s) as Ray tasks" in (apart.directory / "run.log").read_text()
     in_worker = load_config(None, [*TINY, f"run.out_dir={tmp_path / 'c'}", "run.parallel_tasks=true"])
     outcome = ray.get(ray.remote(run_job).remote(Job(config_hash(in_worker), to_dict(in_worker), 1)))
     assert outcome.status == "done", outcome.details
@@ -60,3 +60,21 @@ def test_parallel_tasks_on_ray_equal_sequential_training(tmp_path, ray_session):
         assert metrics_a == metrics_b
     for ours, theirs in zip(apart.results, in_sequence.results):
         assert ours.metrics["ACC"] == theirs.metrics["ACC"] and (ours.accuracy == theirs.accuracy)[~np.isnan(ours.accuracy)].all()
+
+
+def test_a_sequential_run_resumes_with_parallel_tasks_to_the_same_result(tmp_path, ray_session):
+    config = load_config(None, [*TINY, "data.benchmark=permuted", f"run.out_dir={tmp_path}"])
+    finished = run(config, progress=False)
+    where = finished.directory / "permuted" / "supsup"
+    accuracy, mask = (where / "accuracy.csv").read_bytes(), (where / "checkpoints/task_002.safetensors").read_bytes()
+    latest = where / "state" / "state_task_002.safetensors"  # damaged: the run goes on after task 1
+    latest.write_bytes(latest.read_bytes()[:-10] + bytes(10))
+    meta = json.loads((finished.directory / "meta.json").read_text())
+    (finished.directory / "meta.json").write_text(json.dumps(meta | {"status": "running"}))
+    (where / "checkpoints/task_002.safetensors").unlink()
+    run(load_config(None, [*TINY, "data.benchmark=permuted", f"run.out_dir={tmp_path}", "run.parallel_tasks=true"]),
+        progress=False)
+    log = (finished.directory / "run.log").read_text()
+    assert "resuming after task 1" in log and "run.parallel_tasks: 1 task(s) as Ray tasks" in log
+    assert (where / "accuracy.csv").read_bytes() == accuracy
+    assert (where / "checkpoints/task_002.safetensors").read_bytes() == mask

@@ -85,18 +85,18 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         done = Progress(evaluation.results, memory_before=method.memory_bytes()), 0
     state, first = done
     evaluation.results = state.results
-    with _learner(config, method, tasks[first:]) as learn:
+    with _learner(config, benchmark, method, tasks[first:]) as learn:
         for task in tasks[first:]:
             _learn_task(config, method, task, tasks, evaluation, state, directory, label, progress, learn)
     return _finish(config, benchmark, method, tasks, state, directory)
 
 
-def _learner(config: ExperimentConfig, method: Method, tasks: list[Task]) -> ContextManager[Learner]:
+def _learner(config: ExperimentConfig, benchmark: str, method: Method, tasks: list[Task]) -> ContextManager[Learner]:
     """How the loop learns each task: `method.learn`, or, with `run.parallel_tasks`, SupSup's tasks as Ray tasks."""
     if config.run.parallel_tasks and isinstance(method, LearnsTasksApart):  # others are refused by `validate`
         from supermasks.runner.parallel import parallel_learner
 
-        return parallel_learner(config, method, tasks)
+        return parallel_learner(config, benchmark, method, tasks)
     return nullcontext(sequential(method))
 
 

@@ -6,9 +6,10 @@ its own mask alone. So the tasks can train at the same time, as the original cod
 does with its own process pool; here each task is one Ray task (`ray.remote`, public API only).
 
 The driver replays the streams to where each task starts (`SupSup.task_starts`: the draws, not
-the training) and hands each Ray task the config, the task's training data and its start; the
-worker builds the same SupSup from the config, learns that task alone (`SupSup.learn_alone`) and
-returns its packed masks, BN statistics and training record. The run's loop then goes on exactly
+the training) and hands each Ray task the config, the task's id and its start; the worker builds
+the benchmark's tasks and the same SupSup from the config (the data must be readable there, as
+for a sweep's runs), learns that task alone (`SupSup.learn_alone`) and returns its packed masks,
+BN statistics and training record. The run's loop then goes on exactly
 as in sequence, task after task: `begin_task`, the untrained accuracy b, and, in place of
 training, the learned task installed (`SupSup.learned_apart`), then R's row, `tasks.csv`,
 checkpoints. Masks, R and every metric are those of sequential training with the same seed, bit
@@ -19,18 +20,18 @@ Where Ray runs: the Ray this process has started already (`ray.init` by the call
 Ray started for the run with this machine's CPUs and stopped afterwards. Inside a Ray task (a run
 of `supermasks sweep` on Ray) the tasks train in sequence in that worker instead: the sweep keeps
 every CPU busy with runs already, and nesting tasks under a run would only add Ray's overhead.
-Tasks are submitted a few ahead of the one being installed (`AHEAD_PER_CPU` per CPU), so the
-driver never holds more than that many learned tasks, nor their training data, in Ray's store.
+Tasks are submitted a few ahead of the one being installed (`AHEAD_PER_CPU` per CPU), so that
+no more than that many learned tasks wait in Ray's store.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -50,8 +51,8 @@ RAY_MISSING = ("run.parallel_tasks=true trains tasks as Ray tasks and needs Ray,
                "pip install 'supermasks[ray]' (or set run.parallel_tasks=false)")
 # Learned tasks waiting in Ray's store, per CPU of the cluster, beyond the one the run installs next.
 AHEAD_PER_CPU = 2
-# Each Ray task carries one task's training images; the store spills to disk beyond this.
-OBJECT_STORE_BYTES = 512 * 2**20
+# The store holds the config and the learned tasks (packed masks: 1 bit per weight): a small one suffices.
+OBJECT_STORE_BYTES = 200 * 2**20
 
 # How the run's loop learns one task: (task, progress, probe) -> its training record.
 Learner = Callable[[Task, bool, "Probe | None"], FitResult]
@@ -97,12 +98,40 @@ def check(config: ExperimentConfig) -> None:
         raise ConfigError(RAY_MISSING)
 
 
-def learn_apart(config: ExperimentConfig, task: Task, start: "TaskStart", threads: int) -> "LearnedTask":
-    """A Ray task's work: the config's SupSup, built afresh, learns `task` alone from `start` with `threads` threads."""
+def learn_apart(config: ExperimentConfig, benchmark: str, task_id: int, name: str, start: "TaskStart",
+                threads: int) -> "LearnedTask":
+    """A Ray task's work: the config's SupSup, built afresh, learns task `task_id` of `benchmark` alone from `start`.
+
+    The worker builds the benchmark's tasks from the config itself (as the run did: the same
+    source and seed give the same tasks), once per worker process and benchmark, so that only
+    the config and a few numbers travel, never a task's images; `name` is checked against the
+    task built. Torch uses `threads` threads, the run's count.
+    """
     from supermasks.methods.supsup import from_config
 
     torch.set_num_threads(threads)
+    task = _tasks(config, benchmark)[task_id]
+    if task.name != name:
+        raise RuntimeError(f"the worker built task {task_id} of {benchmark} as {task.name!r}, the run as {name!r}: "
+                           "the same data must be readable where Ray runs the task")
     return from_config(config).learn_alone(task, start)
+
+
+_BUILT: dict[tuple[str, str], list[Task]] = {}  # the tasks this worker built last, by (config hash, benchmark)
+
+
+def _tasks(config: ExperimentConfig, benchmark: str) -> list[Task]:
+    """The tasks of `benchmark` under `config`, built as the run builds them; the last ones built are kept."""
+    from supermasks.data import load_source
+    from supermasks.runner.build import build_tasks
+    from supermasks.store.rundir import config_hash
+
+    key = (config_hash(config), benchmark)
+    if key not in _BUILT:
+        _BUILT.clear()
+        data_dir = Path(config.data.data_dir) if config.data.data_dir else None
+        _BUILT[key] = build_tasks(config, benchmark, load_source(config.data.source, data_dir))
+    return _BUILT[key]
 
 
 def sequential(method: "Method") -> Learner:
@@ -110,14 +139,11 @@ def sequential(method: "Method") -> Learner:
     return lambda task, progress, probe: method.learn(task, progress=progress, probe=probe)
 
 
-def _training_part(task: Task) -> Task:
-    """`task` without its test images, which training does not read: less to send."""
-    return dataclasses.replace(task, x_test=task.x_train[:0], y_test=task.y_train[:0])
-
-
 @contextmanager
-def parallel_learner(config: ExperimentConfig, method: "LearnsTasksApart", tasks: list[Task]) -> Iterator[Learner]:
-    """A learner for `tasks` (the run's next tasks, in order) that trains them as Ray tasks; see the module docstring.
+def parallel_learner(config: ExperimentConfig, benchmark: str, method: "LearnsTasksApart",
+                     tasks: list[Task]) -> Iterator[Learner]:
+    """A learner for `tasks` (the run's next tasks of `benchmark`, in order) that trains them as Ray tasks; see the
+    module docstring.
 
     Leaving the context cancels the Ray tasks not yet installed and stops a Ray started here.
     """
@@ -152,7 +178,8 @@ def parallel_learner(config: ExperimentConfig, method: "LearnsTasksApart", tasks
         def submit_until(stop: int) -> None:
             nonlocal submitted
             while submitted < min(stop, len(tasks)):
-                pending[submitted] = remote.remote(config_ref, _training_part(tasks[submitted]), starts[submitted],
+                task = tasks[submitted]
+                pending[submitted] = remote.remote(config_ref, benchmark, task.task_id, task.name, starts[submitted],
                                                    threads)
                 submitted += 1
 
@@ -166,7 +193,7 @@ def parallel_learner(config: ExperimentConfig, method: "LearnsTasksApart", tasks
             return learned.fit
 
         submit_until(ahead)
-        log.info("  run.parallel_tasks: %d tasks as Ray tasks of %d CPU(s) each, %g CPUs in all", len(tasks), threads,
+        log.info("  run.parallel_tasks: %d task(s) as Ray tasks of %d CPU(s) each, %g CPUs in all", len(tasks), threads,
                  cpus)
         yield learn
     finally:
