@@ -23,8 +23,10 @@ import time
 from pathlib import Path
 
 
-def timed_run(tasks: int, steps: int, parallel: bool) -> tuple[float, bytes]:
-    """(wall seconds, accuracy.csv) of one fresh run."""
+def timed_run(tasks: int, steps: int, parallel: bool) -> tuple[float, bytes, float]:
+    """(wall seconds, accuracy.csv, median training seconds of a task) of one fresh run."""
+    import pandas as pd
+
     from supermasks.config import load_config
     from supermasks.runner import run
 
@@ -36,7 +38,8 @@ def timed_run(tasks: int, steps: int, parallel: bool) -> tuple[float, bytes]:
         start = time.perf_counter()
         result = run(config, progress=False)
         seconds = time.perf_counter() - start
-        return seconds, (result.directory / "permuted" / "supsup" / "accuracy.csv").read_bytes()
+        where = result.directory / "permuted" / "supsup"
+        return seconds, (where / "accuracy.csv").read_bytes(), float(pd.read_csv(where / "tasks.csv")["train_seconds"].median())
 
 
 def main() -> None:
@@ -59,13 +62,15 @@ def main() -> None:
              logging_level=logging.WARNING)
     timed_run(2, 1, True)  # starts the worker processes
     startup = time.perf_counter() - start
-    sequential, parallel = [], []
+    sequential, parallel, per_task_seq, per_task_par = [], [], [], []
     try:
         for _ in range(rounds):
-            seconds, in_sequence = timed_run(tasks, steps, False)
+            seconds, in_sequence, per_task = timed_run(tasks, steps, False)
             sequential.append(seconds)
-            seconds, apart = timed_run(tasks, steps, True)
+            per_task_seq.append(per_task)
+            seconds, apart, per_task = timed_run(tasks, steps, True)
             parallel.append(seconds)
+            per_task_par.append(per_task)
             assert apart == in_sequence, "parallel tasks changed R"
     finally:
         ray.shutdown()
@@ -80,6 +85,10 @@ def main() -> None:
     print(f"| as Ray tasks (run.parallel_tasks=true) | {m_par:.1f} s | {m_seq / m_par:.2f} |")
     print()
     print(f"- Ray's start-up (ray.init and its first workers), paid once per process: {startup:.1f} s")
+    seq_task, par_task = statistics.median(per_task_seq), statistics.median(per_task_par)
+    print(f"- training wall time of one task (median of tasks.csv train_seconds): {seq_task:.2f} s in sequence, "
+          f"{par_task:.2f} s as Ray tasks, {args.cpus} at once ({par_task / seq_task:.2f}x; near 1x where the "
+          "cores are free, more where other work shares them)")
 
 
 if __name__ == "__main__":
