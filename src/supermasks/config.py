@@ -62,6 +62,9 @@ class RunSettings:
     figures: bool = True
     figure_format: Literal["png", "svg", "png+svg"] = "png"  # written once, at the end of a run
     out_dir: str = "runs"
+    # SupSup's tasks (scenario task, transfer random) trained at once as Ray tasks, with the results of
+    # training them in sequence (runner.parallel); needs the `ray` extra.
+    parallel_tasks: bool = False
 
     def __post_init__(self) -> None:
         if self.eval_batch_size < 1:
@@ -177,7 +180,8 @@ class ExperimentConfig:
 
 
 # Where output goes, not what is computed: left out of the run's identity (dotted keys).
-NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format"})
+# `run.parallel_tasks` says how tasks are scheduled; the results are those of sequential training.
+NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format", "run.parallel_tasks"})
 
 # Each flat key of the config before it was grouped into sections, and its dotted spelling now.
 OLD_KEYS: dict[str, str] = {

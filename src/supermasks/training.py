@@ -68,20 +68,35 @@ def iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, steps: in
     Indexing whole tensors with a permutation keeps the pipeline free of per-sample Python work.
     The last incomplete batch of an epoch is dropped so every step sees `batch_size` samples.
     """
-    n = len(x)
+    size = min(batch_size, len(x))
+    for order, count in _epochs(len(x), batch_size, steps, generator):
+        for b in range(count):
+            idx = order[b * size:(b + 1) * size]
+            yield x[idx], y[idx]
+
+
+def skip_batches(n: int, batch_size: int, steps: int, generator: torch.Generator) -> None:
+    """Advance `generator` exactly as `iterate_batches` over `n` samples would, drawing no batch.
+
+    What a task's training takes from the batch stream, replayed: one permutation per epoch.
+    """
+    for _ in _epochs(n, batch_size, steps, generator):
+        pass
+
+
+def _epochs(n: int, batch_size: int, steps: int,
+            generator: torch.Generator) -> Iterator[tuple[torch.Tensor, int]]:
+    """(a fresh permutation of `n` samples, the number of batches taken from it) per epoch, until `steps` batches."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     if n == 0:
         raise ValueError("cannot draw batches from an empty task")
     per_epoch = max(1, n // batch_size)
-    size = min(batch_size, n)
     done = 0
     while done < steps:
-        order = torch.randperm(n, generator=generator)
-        for b in range(min(per_epoch, steps - done)):
-            idx = order[b * size:(b + 1) * size]
-            yield x[idx], y[idx]
-        done += min(per_epoch, steps - done)
+        count = min(per_epoch, steps - done)
+        yield torch.randperm(n, generator=generator), count
+        done += count
 
 
 def make_optimizer(name: str, params: Iterable[torch.Tensor], lr: float, weight_decay: float = 0.0,

@@ -12,8 +12,8 @@ and `tests/methods/test_registry.py` then check it in every scenario it declares
 from __future__ import annotations
 
 from supermasks.methods import batche, ewc, hopsupsup, joint, naive, replay, separate_heads, supsup
-from supermasks.methods.base import (InfersPerImage, InfersTasks, KnowsInitialMasks, Masked, Method, MethodReport,
-                                     MethodSpec, Reports, StoresForLaterTasks)
+from supermasks.methods.base import (InfersPerImage, InfersTasks, KnowsInitialMasks, LearnsTasksApart, Masked, Method,
+                                     MethodReport, MethodSpec, Reports, StoresForLaterTasks)
 
 _REGISTRY: dict[str, MethodSpec] = {
     "supsup": supsup.SPEC,
@@ -39,5 +39,5 @@ def method_spec(name: str) -> MethodSpec:
     return _REGISTRY[name]
 
 
-__all__ = ["InfersPerImage", "InfersTasks", "KnowsInitialMasks", "Masked", "Method", "MethodReport", "MethodSpec",
+__all__ = ["InfersPerImage", "InfersTasks", "KnowsInitialMasks", "LearnsTasksApart", "Masked", "Method", "MethodReport", "MethodSpec",
            "Reports", "StoresForLaterTasks", "list_methods", "method_spec"]

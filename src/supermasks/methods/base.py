@@ -21,6 +21,7 @@ from supermasks.training import FitResult, Probe
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
+    from supermasks.methods.supsup import LearnedTask, TaskStart
 
 
 @runtime_checkable
@@ -109,6 +110,22 @@ class StoresForLaterTasks(Protocol):
     """
 
     def expect_tasks(self, num_tasks: int | None) -> None: ...
+
+
+@runtime_checkable
+class LearnsTasksApart(Protocol):
+    """A method whose tasks can be learned apart, each by a fresh copy, and installed in order (`run.parallel_tasks`).
+
+    `task_starts` replays where the method's random streams stand at each task's start (and after
+    the last); a fresh copy learns one task from its start (`learn_alone`); the method running the
+    sequence, having begun the task, takes the result (`learned_apart`) and is then as `learn` leaves it.
+    """
+
+    def task_starts(self, tasks: list[Task]) -> list["TaskStart"]: ...
+
+    def learn_alone(self, task: Task, start: "TaskStart", *, progress: bool = False) -> "LearnedTask": ...
+
+    def learned_apart(self, task: Task, learned: "LearnedTask", after: "TaskStart") -> None: ...
 
 
 @dataclass

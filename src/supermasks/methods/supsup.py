@@ -18,8 +18,10 @@ only one running sum of the finished tasks' scores.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,15 +39,15 @@ from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, add_to
                                           two_pass_similarities)
 from supermasks.methods._state import check_header, header, load_generator, owned, state_version
 from supermasks.methods.base import MethodReport, MethodSpec
-from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, load_network, masked_layers,
-                               norm_layers, num_tasks, set_keep_scores, set_task, task_nbytes, task_scores,
-                               task_signature)
+from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, finish_task_with,
+                               load_network, masked_layers, norm_layers, norm_statistics, num_tasks, packed_task,
+                               set_keep_scores, set_task, task_nbytes, task_scores, task_signature)
 from supermasks.models.layers import PackedMasks
 from supermasks.models.layers import score_init as random_scores
 from supermasks.models.masks import pack_mask, unpack_mask
 from supermasks.scenarios import INFERRED
 from supermasks.seeds import streams
-from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, skip_batches
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,28 @@ STATE_VERSION = 2
 SCORE_INITS = ("independent", "shared")
 # Settings added to layout 2 after it was first written: a state without them was written with these.
 _ADDED_SETTINGS = {"score_init": "independent"}
+
+
+@dataclass(frozen=True)
+class TaskStart:
+    """Where SupSup's two random streams stand when a task begins: the score and batch generators' states."""
+
+    scores: torch.Tensor  # torch.Generator.get_state() of the score stream
+    batches: torch.Tensor  # ... and of the batch-order stream
+
+
+@dataclass(frozen=True)
+class LearnedTask:
+    """One task as another SupSup of the same config learned it (`SupSup.learn_alone`): what evaluating it needs.
+
+    `masks`: bit-packed mask per masked layer (uint8, 1 bit per weight); `norms`: BN statistics per
+    per-task BN layer; `fit`: the training's steps, samples, seconds and losses.
+    """
+
+    task_id: int
+    masks: dict[str, torch.Tensor]
+    norms: dict[str, dict[str, torch.Tensor]]
+    fit: FitResult
 
 
 class SupSup:
@@ -253,6 +277,66 @@ class SupSup:
         self.end_task(task.task_id)
         self.num_classes_ = max(self.num_classes_, task.num_classes)
         return result
+
+    def task_starts(self, tasks: Sequence[Task]) -> list[TaskStart]:
+        """The generators' states at the start of each of `tasks`, and after the last (len(tasks) + 1 states).
+
+        With random transfer a task's training reads nothing of earlier tasks but the two random
+        streams, and from them it takes fixed amounts: `begin_task` one random draw of scores per
+        masked layer, `learn` one permutation of the training set per epoch. Those draws are
+        replayed here on copies of the generators, without training, so that each task can be
+        trained apart from the others (`learn_alone`) with exactly the numbers it gets in sequence.
+        `tasks` must be the next tasks to begin, in order; this method's own generators do not move.
+        """
+        if self.transfer != "random":
+            raise ValueError(f"transfer={self.transfer!r} starts a task from earlier tasks' trained scores: its tasks "
+                             "cannot be trained apart")
+        first = num_tasks(self.model)
+        if [t.task_id for t in tasks] != list(range(first, first + len(tasks))):
+            raise ValueError(f"task_starts needs the next tasks in order, from task {first}; got "
+                             f"{[t.task_id for t in tasks]}")
+        scores, batches = torch.Generator(), torch.Generator()
+        scores.set_state(self.score_generator_.get_state())
+        batches.set_state(self.batch_generator_.get_state())
+        starts = []
+        for task in tasks:
+            starts.append(TaskStart(scores.get_state(), batches.get_state()))
+            self._random_init(scores)  # begin_task's draw
+            skip_batches(len(task.x_train), self.batch_size, self.steps_per_task, batches)  # learn's batches
+        starts.append(TaskStart(scores.get_state(), batches.get_state()))
+        return starts
+
+    def learn_alone(self, task: Task, start: TaskStart, *, progress: bool = False) -> LearnedTask:
+        """Learn `task` alone in this fresh SupSup (no task begun yet), its streams set to `start` (`task_starts`).
+
+        The task is learned as this network's task 0: its initial scores, batches, masks and BN
+        statistics are those the task gets at its own place in the sequence (a task's forward does
+        not depend on its index). Returns them for `learned_apart` in the SupSup running the sequence.
+        """
+        if num_tasks(self.model) != 0:
+            raise ValueError(f"learn_alone needs a fresh SupSup; this one holds {num_tasks(self.model)} task(s)")
+        self.score_generator_.set_state(start.scores)
+        self.batch_generator_.set_state(start.batches)
+        fitted = self.learn(dataclasses.replace(task, task_id=0), progress=progress)
+        return LearnedTask(task.task_id, dict(packed_task(self.model, 0)), norm_statistics(self.model, 0), fitted)
+
+    def learned_apart(self, task: Task, learned: LearnedTask, after: TaskStart) -> None:
+        """End the begun `task` with what `learn_alone` learned for it; move the streams to `after`, its end.
+
+        After this the method is as `learn(task)` leaves it: the same masks, BN statistics and
+        generator states (the score stream has moved in `begin_task` already, and is checked).
+        """
+        if learned.task_id != task.task_id:
+            raise ValueError(f"the learned task is task {learned.task_id}, not task {task.task_id}")
+        if task.task_id != self.finished_ or task.task_id >= num_tasks(self.model):
+            raise ValueError(f"task {task.task_id} must be the begun task next to finish (task {self.finished_})")
+        if not torch.equal(self.score_generator_.get_state(), after.scores):
+            raise RuntimeError(f"task {task.task_id}: the score stream is not where the replay put the end of the "
+                               "task; the task was learned from other initial scores")
+        finish_task_with(self.model, task.task_id, learned.masks, learned.norms)
+        self.end_task(task.task_id)
+        self.batch_generator_.set_state(after.batches)
+        self.num_classes_ = max(self.num_classes_, task.num_classes)
 
     def end_task(self, task_id: int) -> None:
         """The task's training has ended: its scores join the mean transfer's sum, its mask is packed.

@@ -140,6 +140,26 @@ class _MaskedBase(nn.Module):
         self.packed[task_id] = pack_mask(compute_mask(scores.detach(), self.rule, self.density))
         del self.scores[task_id]
 
+    def finish_with(self, task_id: int, packed: torch.Tensor) -> None:
+        """Task `task_id` was learned elsewhere (another copy of this layer): take its packed mask, drop its scores.
+
+        `packed` is what `finish` packs there (`pack_mask`, uint8); a layer that keeps finished tasks'
+        float scores cannot take a mask alone.
+        """
+        if not 0 <= task_id < self.num_tasks:
+            raise IndexError(f"task {task_id} has no scores in this layer ({self.num_tasks} tasks)")
+        if self.keep_scores:
+            raise ValueError("this layer keeps finished tasks' float scores (keep_scores): a packed mask alone "
+                             "cannot stand for them")
+        nbytes = (self.weight.numel() + 7) // 8
+        if packed.dtype != torch.uint8 or packed.shape != (nbytes,):
+            raise ValueError(f"a packed mask of this layer is {nbytes} uint8 bytes, got {tuple(packed.shape)} "
+                             f"{packed.dtype}")
+        self.packed[task_id] = packed.to(self.weight.device)
+        if task_id in self.scores:
+            del self.scores[task_id]
+        self._cached = None
+
     def _check_task(self) -> None:
         if not 0 <= self.task_id < self.num_tasks:
             raise IndexError(f"task {self.task_id} has no scores in this layer ({self.num_tasks} tasks)")

@@ -75,6 +75,39 @@ def finish_task(model: nn.Module, task_id: int) -> None:
         m.finish(task_id)
 
 
+def packed_task(model: nn.Module, task_id: int) -> dict[str, torch.Tensor]:
+    """A finished task's packed masks per masked layer name (uint8, `pack_mask`): what `finish_task` kept."""
+    layers = masked_layers(model)
+    unpacked = [name for name, m in layers.items() if not m.is_packed(task_id)]
+    if unpacked:
+        raise ValueError(f"task {task_id} holds no packed mask only in layers {unpacked}: finish it first "
+                         "(without keep_scores)")
+    return {name: m.packed[task_id] for name, m in layers.items()}
+
+
+def norm_statistics(model: nn.Module, task_id: int) -> dict[str, dict[str, torch.Tensor]]:
+    """The task's BN statistics (running mean, variance, batches tracked) per per-task BN layer name."""
+    return {name: {k: v.detach().clone() for k, v in bn.norms[task_id].state_dict().items()}
+            for name, bn in norm_layers(model).items()}
+
+
+def finish_task_with(model: nn.Module, task_id: int, packed: dict[str, torch.Tensor],
+                     norms: dict[str, dict[str, torch.Tensor]]) -> None:
+    """Finish `task_id` with what another copy of `model` learned for it (`packed_task`, `norm_statistics`).
+
+    Afterwards the task is as `finish_task` leaves it there: the same packed masks and BN statistics,
+    so the same forward.
+    """
+    layers, bns = masked_layers(model), norm_layers(model)
+    if set(packed) != set(layers) or set(norms) != set(bns):
+        raise ValueError(f"the learned task has layers {sorted(packed)} and BN layers {sorted(norms)}; this model "
+                         f"{sorted(layers)} and {sorted(bns)}")
+    for name, bn in bns.items():
+        bn.norms[task_id].load_state_dict(norms[name])
+    for name, m in layers.items():
+        m.finish_with(task_id, packed[name])
+
+
 def task_nbytes(model: nn.Module) -> int:
     """Bytes the masked layers hold for their tasks: float scores and packed masks (BN statistics apart)."""
     return sum(m.task_nbytes() for m in masked_layers(model).values())

@@ -13,6 +13,7 @@ from supermasks.data.benchmarks import split_problem
 from supermasks.data.sources import source_num_classes
 from supermasks.methods import method_spec
 from supermasks.models.networks import _sizes
+from supermasks.runner import parallel
 from supermasks.scenarios import scenario_of_stream, scenario_problem
 
 
@@ -45,6 +46,7 @@ def validate(config: ExperimentConfig) -> None:
             raise ConfigError(f"method {name!r} cannot run in the {config.scenario.name!r} scenario; it supports "
                               f"{', '.join(sorted(spec.scenarios))}")
         spec.check(config)
+    parallel.check(config)
 
 
 def _existing(directory: Path) -> Path:

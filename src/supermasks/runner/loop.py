@@ -10,18 +10,21 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ContextManager
 
 import numpy as np
 import pandas as pd
 
 from supermasks.config import ExperimentConfig
 from supermasks.data import Task, task_relatedness
-from supermasks.methods import KnowsInitialMasks, Masked, Method, Reports, StoresForLaterTasks
+from supermasks.methods import KnowsInitialMasks, LearnsTasksApart, Masked, Method, Reports, StoresForLaterTasks
 from supermasks.runner import tables
 from supermasks.runner.build import build_method
 from supermasks.runner.evaluate import Evaluation, Results, check_sample, evaluation_for
+from supermasks.runner.parallel import Learner, sequential
 from supermasks.runner.stream import run_stream_method
 from supermasks.runner.tables import MethodResult
 from supermasks.scenarios import INFERRED, scenario_of_stream
@@ -82,9 +85,19 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         done = Progress(evaluation.results, memory_before=method.memory_bytes()), 0
     state, first = done
     evaluation.results = state.results
-    for task in tasks[first:]:
-        _learn_task(config, method, task, tasks, evaluation, state, directory, label, progress)
+    with _learner(config, benchmark, method, tasks[first:]) as learn:
+        for task in tasks[first:]:
+            _learn_task(config, method, task, tasks, evaluation, state, directory, label, progress, learn)
     return _finish(config, benchmark, method, tasks, state, directory)
+
+
+def _learner(config: ExperimentConfig, benchmark: str, method: Method, tasks: list[Task]) -> ContextManager[Learner]:
+    """How the loop learns each task: `method.learn`, or, with `run.parallel_tasks`, SupSup's tasks as Ray tasks."""
+    if config.run.parallel_tasks and isinstance(method, LearnsTasksApart):  # others are refused by `validate`
+        from supermasks.runner.parallel import parallel_learner
+
+        return parallel_learner(config, benchmark, method, tasks)
+    return nullcontext(sequential(method))
 
 
 def _resume(state_dir: Path, method: Method, tasks: list[Task], label: str) -> tuple[Progress, int] | None:
@@ -120,8 +133,8 @@ def _task_file(task_id: int) -> str:
 
 
 def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: list[Task], evaluation: Evaluation,
-                state: Progress, directory: Path, label: str, progress: bool) -> None:
-    """Learn one task, evaluate, and save everything a resumed run needs."""
+                state: Progress, directory: Path, label: str, progress: bool, learn: Learner) -> None:
+    """Learn one task (with `learn`), evaluate, and save everything a resumed run needs."""
     method.begin_task(task)
     # What the method holds while this task trains: its state for the task plus all it kept from earlier
     # ones, at both ends of learning (float scores are dropped at the end; data, samples, Fisher terms added).
@@ -135,7 +148,7 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
         probe = Probe(config.run.eval_every, record)
     start = time.perf_counter()
     try:
-        fitted = method.learn(task, progress=progress, probe=probe)
+        fitted = learn(task, progress, probe)
     except FloatingPointError as exc:
         raise TrainingDiverged(f"{label} task {task.task_id} ({task.name}): {exc}. "
                                f"Results of tasks before it are kept in {directory}") from None
