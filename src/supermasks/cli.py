@@ -50,7 +50,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   "stratified by seed; a trend where the Holm-adjusted p < 0.05")
             print(found)
         if study.runs and study.runs[0].config.run.report:
-            _write_report([study.directory()], study.directory())
+            _write_report([study.directory()], study.directory(), figures=study.runs[0].config.run.figures)
         print(f"study directory: {study.directory()}")
         return 0
     if args.part is not None:
@@ -59,7 +59,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if seeds is not None:  # `seeds: [...]`: one run per seed, then the tables over the seeds
         seed_runs = run_seeds(configs, force=args.force, progress=not args.no_progress)
         if configs[0].run.report:
-            _write_report(seed_runs.directories, seed_runs.directory)
+            _write_report(seed_runs.directories, seed_runs.directory, figures=configs[0].run.figures)
         _print_seeds(seed_runs)
         return 0
     (config,) = configs
@@ -68,17 +68,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.command == "compare" or len(config.method) > 1:
         _print_comparison(result)
     if config.run.report:
-        _write_report([result.directory], result.directory)
+        _write_report([result.directory], result.directory, figures=config.run.figures)
     print(f"run directory: {result.directory}")
     return 0
 
 
-def _write_report(paths: list[Path], directory: Path) -> None:
-    """report.html in `directory` (`run.report`); its path printed. A report that fails never fails the run."""
+def _write_report(paths: list[Path], directory: Path, *, figures: bool) -> None:
+    """report.html in `directory` (`run.report`; the runs' figures only with `run.figures`), its path printed.
+    A report that cannot be written is a warning: the run's results are saved already."""
     from supermasks.report import REPORT_FILE, write_report
 
     try:
-        path = write_report(paths, directory / REPORT_FILE)
+        path = write_report(paths, directory / REPORT_FILE, figures=figures)
     except (OSError, ValueError, ConfigError) as error:
         logging.getLogger("supermasks").warning("warning: no report written: %s", error)
         return

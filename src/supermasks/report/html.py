@@ -33,8 +33,11 @@ def _summary_of_runs(runs: list[RunData]) -> list[str]:
     return sentences
 
 
-def build_report(paths: Sequence[Path]) -> Report:
+def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
     """The report on the finished runs among `paths` (run, sweep, study or other directories of runs).
+
+    Without `figures` the runs' own figures (the slow part: accuracy matrices, curves, overlap and
+    masks) are left out; the tables over seeds, their interval plots and a study's saved figures stay.
 
     FileNotFoundError when a path is no directory of runs; ValueError when none of the runs finished.
     """
@@ -54,11 +57,12 @@ def build_report(paths: Sequence[Path]) -> Report:
     if len(runs) == 1:
         from supermasks.report.sections import run_sections
 
-        return Report(title, _summary_of_runs(runs), [*run_sections(runs), skipped], generated)
-    return _several(title, runs, study, skipped, generated)
+        return Report(title, _summary_of_runs(runs), [*run_sections(runs, figures=figures), skipped], generated)
+    return _several(title, runs, study, skipped, generated, figures=figures)
 
 
-def _several(title: str, runs: list[RunData], study: Path | None, skipped: Section, generated: str) -> Report:
+def _several(title: str, runs: list[RunData], study: Path | None, skipped: Section, generated: str, *,
+             figures: bool) -> Report:
     from supermasks.aggregate import aggregate_runs
     from supermasks.report.multi import comparisons_section, seeds_section, study_overlap_section
     from supermasks.report.sections import run_sections
@@ -75,7 +79,7 @@ def _several(title: str, runs: list[RunData], study: Path | None, skipped: Secti
         sections.append(study_overlap_section(study))
     if not summary:
         summary = _summary_of_runs(runs)
-    sections += run_sections(runs, figures=len(runs) <= FIGURES_UP_TO)
+    sections += run_sections(runs, figures=figures and len(runs) <= FIGURES_UP_TO)
     return Report(title, summary, [*sections, skipped], generated)
 
 
@@ -89,10 +93,10 @@ def render(report: Report) -> str:
     return env.get_template("report.html.j2").render(report=report, sections=report.shown())
 
 
-def write_report(paths: Sequence[Path], out: Path) -> Path:
-    """Build the report on `paths` and write it to `out` (atomically); returns `out`."""
+def write_report(paths: Sequence[Path], out: Path, *, figures: bool = True) -> Path:
+    """Build the report on `paths` (`build_report`) and write it to `out` (atomically); returns `out`."""
     from supermasks.store.files import atomic_write_bytes
 
     out = Path(out)
-    atomic_write_bytes(out, render(build_report(paths)).encode("utf-8"))
+    atomic_write_bytes(out, render(build_report(paths, figures=figures)).encode("utf-8"))
     return out

@@ -34,6 +34,10 @@ COST_DEFINITIONS = {**{COST_HEADERS[k]: v for k, v in MEMORY_DEFINITIONS.items()
                     "samples/s": "training samples per second, averaged over the tasks"}
 
 
+FIGURES_LEFT_OUT = ("The runs' figures are left out of this page (run.figures=false, or too many runs to show); "
+                    "`supermasks report RUN_DIRECTORY` draws them for a run.")
+
+
 def duration(meta: dict) -> str:
     """`finished - started` of meta.json as `1 h 02 min 03 s`; empty when either is missing."""
     try:
@@ -169,8 +173,9 @@ def _mantel_table(result: MethodResult) -> Table | None:
                  ["layer", *(h for _, h in columns)], rows)
 
 
-def overlap_section(runs: list[RunData]) -> Section:
-    """Supermask runs: overlap heat maps, overlap against relatedness, mask images and the Mantel table."""
+def overlap_section(runs: list[RunData], *, figures: bool = True) -> Section:
+    """Supermask runs: the Mantel table, and with `figures` the overlap heat maps, overlap against relatedness
+    and the mask images."""
     from supermasks.analysis.overlap import pair_matrix
     from supermasks.analysis.plots import mask_grid, overlap_heatmap, overlap_vs_relatedness
 
@@ -183,6 +188,8 @@ def overlap_section(runs: list[RunData]) -> Section:
         mantel = _mantel_table(result)
         if mantel is not None:
             section.blocks.append(mantel)
+        if not figures:
+            continue
         related = (pd.read_csv(result.directory / "relatedness.csv")
                    if (result.directory / "relatedness.csv").is_file() else None)
         masks = _task_masks(result.directory) if (result.directory / "checkpoints").is_dir() else {}
@@ -218,7 +225,7 @@ def overlap_section(runs: list[RunData]) -> Section:
     return section
 
 
-def inference_section(runs: list[RunData]) -> Section:
+def inference_section(runs: list[RunData], *, figures: bool = True) -> Section:
     """GNs/GNu runs: task-inference accuracy after each task and the confusion after the last."""
     from supermasks.analysis.plots import confusion_heatmap
 
@@ -235,7 +242,7 @@ def inference_section(runs: list[RunData]) -> Section:
                 [[text_cell(row["after"]), *(metric_cell("ACC", row[t]) for t in tasks)]
                  for row in frame.to_dict("records")]))
         confusion_path = result.directory / "task_confusion.csv"
-        if confusion_path.is_file():
+        if figures and confusion_path.is_file():
             counts = pd.read_csv(confusion_path).drop(columns="task").to_numpy()
             labels = [str(t) for t in range(len(counts))]
             title = f"{result.benchmark}/{result.method}: task inference after the last task"
@@ -250,7 +257,10 @@ def run_sections(runs: list[RunData], *, figures: bool = True) -> list[Section]:
     """Every section of a report on `runs` (each left out of the page when it has nothing to show);
     without `figures`, the tables only (many runs: their figures are in their own reports)."""
     if not figures:
-        return [metrics_section(runs), cost_section(runs), provenance_section(runs)]
+        metrics = metrics_section(runs)
+        metrics.blocks.append(Paragraph(FIGURES_LEFT_OUT))
+        return [metrics, cost_section(runs), overlap_section(runs, figures=False),
+                inference_section(runs, figures=False), provenance_section(runs)]
     return [metrics_section(runs), accuracy_section(runs), curves_section(runs), cost_section(runs),
             overlap_section(runs), inference_section(runs), provenance_section(runs)]
 
