@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import shutil
+from html import escape
 
 import numpy as np
 import pandas as pd
@@ -136,7 +137,13 @@ def test_several_runs_show_the_aggregate_over_seeds(tiny_runs):
     assert [int(v.split(".")[0]) for v, _ in column(table, "seeds")] == [2, 2]
     sentences = comparison_sentences(result.comparisons)
     assert len(sentences) == 1 and sentences[0].startswith("rotated: ACC of naive minus supsup is ")
-    assert report.summary == sentences
+    low, high = acc["mean"].min(), acc["mean"].max()
+    if low == high:
+        assert report.summary[0].startswith(f"On rotated, all 2 reached a mean ACC of {100 * low:.1f}% over 2 seeds")
+    else:
+        assert report.summary[0].startswith(f"On rotated, mean ACC over 2 seeds ranges from {100 * low:.1f}% (")
+        assert f"to {100 * high:.1f}% (" in report.summary[0]
+    assert report.summary[1:] == sentences
 
 
 def test_a_study_report_carries_the_experiment1_findings(tiny_runs, tmp_path):
@@ -150,9 +157,13 @@ def test_a_study_report_carries_the_experiment1_findings(tiny_runs, tmp_path):
     table = overlap_study(frame, study, permutations=99)
     report = build_report([study], figures=False)
     assert report.title == "Study study-0000"
+    trends = int((table["mantel_p_holm"] < 0.05).sum())
+    assert f"Experiment 1: {trends} of {len(table)} tests (variant, benchmark, layer and measure) show" in " ".join(
+        report.summary)
+    html = render(report)
     lines = findings(table).splitlines()
-    assert lines and all(line in report.summary for line in lines)
-    page = parse(render(report))
+    assert lines and all(escape(line) in html for line in lines)  # every finding in the Experiment 1 section
+    page = parse(html)
     assert "experiment1" in page.sections and "experiment1" in page.toc
     saved = [c for c in page.captions if "figure saved by the study" in c]
     assert len(saved) == len(table[table["measure"] == "overlap"]) == 3  # one per layer

@@ -64,18 +64,19 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
 def _several(title: str, runs: list[RunData], study: Path | None, skipped: Section, generated: str, *,
              figures: bool) -> Report:
     from supermasks.aggregate import aggregate_runs
-    from supermasks.report.multi import comparisons_section, seeds_section, study_overlap_section
+    from supermasks.report.multi import (acc_sentences, comparisons_section, seeds_section, study_overlap_section,
+                                         trend_count, trend_findings)
     from supermasks.report.sections import run_sections
     from supermasks.report.summary import comparison_sentences
 
     result = aggregate_runs([run.directory for run in runs])
-    summary = comparison_sentences(result.comparisons)
+    summary = [*acc_sentences(result), *comparison_sentences(result.comparisons)]
     sections = [seeds_section(result), comparisons_section(result)]
-    if study is not None:
-        from supermasks.studies.overlap import study_findings
+    if study is not None and (study / "overlap_study.csv").is_file():
+        import pandas as pd
 
-        found = study_findings(study)
-        summary += found.splitlines() if found else []
+        table = pd.read_csv(study / "overlap_study.csv")
+        summary += [trend_count(table), *trend_findings(table)]
         sections.append(study_overlap_section(study))
     if not summary:
         summary = _summary_of_runs(runs)
