@@ -205,6 +205,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     record = run_sweep(sweep, executor, executor_name=name, cpus_per_run=args.cpus_per_run,
                        progress=not args.no_progress)
     print()
+    counts = record.summary()
+    if sweep.runs and sweep.runs[0].config.run.report and counts["done"] + counts["skipped"]:
+        _write_report([sweep.directory()], sweep.directory(), figures=sweep.runs[0].config.run.figures)
     print(summary_text(record))
     return 1 if record.summary()["failed"] else 0
 

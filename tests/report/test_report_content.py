@@ -79,18 +79,41 @@ def test_the_page_fetches_nothing(run_page):
     assert "<link" not in html and not re.search(r"<script[^>]*src", html)
 
 
-def _with_accuracy(run_dir, tmp_path, method, row, task, value):
-    """A copy of the run with R[row, task] of `method` set to `value`, its checksum recorded anew."""
+def _copy(run_dir, tmp_path):
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("state", "checkpoints", "report.html"))
+    return copy
+
+
+def _rehash(copy, relative):
+    """Record the checksum of the changed result file `relative`, as if the run had written it."""
+    meta = json.loads((copy / "meta.json").read_text())
+    meta["results_sha256"][relative] = hashlib.sha256((copy / relative).read_bytes()).hexdigest()
+    (copy / "meta.json").write_text(json.dumps(meta))
+
+
+def _with_accuracy(run_dir, tmp_path, method, row, task, value):
+    """A copy of the run with R[row, task] of `method` set to `value`, its checksum recorded anew."""
+    copy = _copy(run_dir, tmp_path)
     path = copy / "rotated" / method / "accuracy.csv"
     frame = pd.read_csv(path)
     frame.loc[row, f"task_{task}"] = value
     frame.to_csv(path, index=False)
-    meta = json.loads((copy / "meta.json").read_text())
-    meta["results_sha256"][f"rotated/{method}/accuracy.csv"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    (copy / "meta.json").write_text(json.dumps(meta))
+    _rehash(copy, f"rotated/{method}/accuracy.csv")
     return copy
+
+
+def test_the_summary_follows_metrics_json(tiny_runs, tmp_path):
+    copy = _copy(tiny_runs["runs"][0], tmp_path)
+    path = copy / "rotated" / "supsup" / "metrics.json"
+    stored = json.loads(path.read_text())
+    stored["ACC"] = 0.4321
+    path.write_text(json.dumps(stored))
+    _rehash(copy, "rotated/supsup/metrics.json")
+    report = build_report([copy], figures=False)
+    assert any(s.startswith("supsup kept") and "(ACC 43.2% over all 3 tasks)" in s for s in report.summary)
+    (table,) = parse(render(report)).tables["metrics"]
+    assert column(table, "ACC %")[1] == ("0.4321", "43.21")
 
 
 def test_the_summary_follows_the_accuracy_matrix(tiny_runs, tmp_path):
@@ -167,3 +190,11 @@ def test_a_study_report_carries_the_experiment1_findings(tiny_runs, tmp_path):
     assert "experiment1" in page.sections and "experiment1" in page.toc
     saved = [c for c in page.captions if "figure saved by the study" in c]
     assert len(saved) == len(table[table["measure"] == "overlap"]) == 3  # one per layer
+
+
+def test_report_of_no_runs_is_a_one_line_error(tmp_path, capsys):
+    from supermasks.cli import main
+
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("supermasks: error: ") and "nowhere is not a directory" in err and "Traceback" not in err
