@@ -49,6 +49,14 @@ class Paragraph:
 
 
 @dataclass
+class Heading:
+    """A subheading within a section (one benchmark and method of a run)."""
+
+    text: str
+    kind: str = "heading"
+
+
+@dataclass
 class Definitions:
     """Terms and their definitions (a description list)."""
 
@@ -65,7 +73,7 @@ class Code:
     kind: str = "code"
 
 
-Block = Union[Table, Figure, Paragraph, Definitions, Code]
+Block = Union[Table, Figure, Paragraph, Heading, Definitions, Code]
 
 
 @dataclass

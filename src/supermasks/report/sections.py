@@ -16,7 +16,7 @@ import pandas as pd
 from supermasks.metrics import DEFINITIONS
 from supermasks.report.cells import bytes_cell, metric_cell, number_cell, text_cell
 from supermasks.report.embed import figure_uri
-from supermasks.report.model import Cell, Code, Definitions, Figure, Paragraph, Section, Table
+from supermasks.report.model import Cell, Code, Definitions, Figure, Heading, Paragraph, Section, Table
 from supermasks.report.source import RunData
 from supermasks.runner.tables import MEMORY_DEFINITIONS, MethodResult
 
@@ -186,6 +186,10 @@ def overlap_section(runs: list[RunData], *, figures: bool = True) -> Section:
             continue
         table = pd.read_csv(path)
         mantel = _mantel_table(result)
+        if mantel is None and not figures:
+            continue
+        section.blocks.append(Heading(f"{result.benchmark}/{result.method}" +
+                                      (f" ({run.directory.name})" if len(runs) > 1 else "")))
         if mantel is not None:
             section.blocks.append(mantel)
         if not figures:
