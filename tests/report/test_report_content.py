@@ -198,3 +198,16 @@ def test_report_of_no_runs_is_a_one_line_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("supermasks: error: ") and "nowhere is not a directory" in err and "Traceback" not in err
+
+
+def test_provenance_is_what_meta_json_recorded(tiny_runs, run_page):
+    from supermasks.report.sections import duration
+
+    meta = json.loads((tiny_runs["runs"][0] / "meta.json").read_text())
+    (table,) = parse(run_page.read_text(encoding="utf-8")).tables["provenance"]
+    row = dict(zip(table["header"], (text for _, text in table["rows"][0])))
+    assert row["git commit"] == (meta["git_sha"] or "") and row["torch"] == meta["torch_version"]
+    assert row["seed"] == "0" and row["machine"] == meta["platform"] and row["duration"] == duration(meta)
+    assert duration({"started": "2026-01-01T10:00:00+00:00", "finished": "2026-01-01T11:02:03+00:00"}) == \
+        "1 h 02 min 03 s"
+    assert duration({"started": "2026-01-01T10:00:00+00:00"}) == ""

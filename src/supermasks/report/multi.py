@@ -124,7 +124,8 @@ def acc_sentences(result: Aggregate) -> list[str]:
                              f"(mean over {seeds} seed{'s' if seeds != 1 else ''}).")
             continue
         if group["mean"].iloc[low] == group["mean"].iloc[high]:
-            sentences.append(f"On {benchmark}, all {len(group)} reached a mean ACC of {100 * group['mean'].iloc[low]:.1f}% "
+            mean = 100 * group["mean"].iloc[low]
+            sentences.append(f"On {benchmark}, all {len(group)} reached a mean ACC of {mean:.1f}% "
                              f"over {seeds} seed{'s' if seeds != 1 else ''} ({'; '.join(labels)}).")
             continue
         sentences.append(f"On {benchmark}, mean ACC over {seeds} seed{'s' if seeds != 1 else ''} ranges from "
@@ -146,7 +147,8 @@ def study_overlap_section(directory: Path) -> Section:
         "Overlap / chance against relatedness, per benchmark, layer and variant: the Mantel correlation r over the "
         "pairs of tasks (mean over seeds with its 95% interval), one p-value from a permutation test stratified by "
         "seed, Holm-adjusted over every test of the study; a trend is called where the adjusted p < 0.05."))
-    section.blocks.append(Definitions({f"finding {i + 1}": line for i, line in enumerate(findings(table).splitlines())}))
+    lines = findings(table).splitlines()
+    section.blocks.append(Definitions({f"finding {i + 1}": line for i, line in enumerate(lines)}))
     section.blocks.append(Paragraph(trend_count(table)))
     shown = [c for c in table.columns if c not in ("related_when", "permutations")]
     rows = [[number_cell(row[c]) if isinstance(row[c], float) else text_cell(row[c]) for c in shown]

@@ -16,7 +16,7 @@ import pandas as pd
 from supermasks.metrics import DEFINITIONS
 from supermasks.report.cells import bytes_cell, metric_cell, number_cell, text_cell
 from supermasks.report.embed import figure_uri
-from supermasks.report.model import Cell, Code, Definitions, Figure, Heading, Paragraph, Section, Table
+from supermasks.report.model import Code, Definitions, Figure, Heading, Paragraph, Section, Table
 from supermasks.report.source import RunData
 from supermasks.runner.tables import MEMORY_DEFINITIONS, MethodResult
 
@@ -28,7 +28,8 @@ ACCURACY_METRICS = ("ACC", "BWT", "FWT", "forgetting")
 COST_METRICS = ("memory_per_task_bytes", "memory_peak_training_bytes", "memory_total_bytes", "seconds_per_task",
                 "samples_per_second")
 COST_HEADERS = {"memory_per_task_bytes": "memory/task", "memory_peak_training_bytes": "peak training",
-                "memory_total_bytes": "memory total", "seconds_per_task": "time/task", "samples_per_second": "samples/s"}
+                "memory_total_bytes": "memory total", "seconds_per_task": "time/task",
+                "samples_per_second": "samples/s"}
 COST_DEFINITIONS = {**{COST_HEADERS[k]: v for k, v in MEMORY_DEFINITIONS.items()},
                     "time/task": "wall time of learning one task (evaluation excluded)",
                     "samples/s": "training samples per second, averaged over the tasks"}
@@ -41,7 +42,8 @@ FIGURES_LEFT_OUT = ("The runs' figures are left out of this page (run.figures=fa
 def duration(meta: dict) -> str:
     """`finished - started` of meta.json as `1 h 02 min 03 s`; empty when either is missing."""
     try:
-        seconds = int((datetime.fromisoformat(meta["finished"]) - datetime.fromisoformat(meta["started"])).total_seconds())
+        elapsed = datetime.fromisoformat(meta["finished"]) - datetime.fromisoformat(meta["started"])
+        seconds = int(elapsed.total_seconds())
     except (KeyError, TypeError, ValueError):
         return ""
     hours, rest = divmod(seconds, 3600)
@@ -269,4 +271,5 @@ def run_sections(runs: list[RunData], *, figures: bool = True) -> list[Section]:
             overlap_section(runs), inference_section(runs), provenance_section(runs)]
 
 
-__all__ = ["Cell", "run_sections"]
+__all__ = ["accuracy_section", "cost_section", "curves_section", "duration", "inference_section", "metrics_section",
+           "overlap_section", "provenance_section", "run_sections"]
