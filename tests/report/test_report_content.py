@@ -211,3 +211,14 @@ def test_provenance_is_what_meta_json_recorded(tiny_runs, run_page):
     assert duration({"started": "2026-01-01T10:00:00+00:00", "finished": "2026-01-01T11:02:03+00:00"}) == \
         "1 h 02 min 03 s"
     assert duration({"started": "2026-01-01T10:00:00+00:00"}) == ""
+
+
+def test_run_report_names_no_directory(tmp_path):
+    from supermasks.config import load_config
+    from supermasks.store.rundir import run_directory
+    from supermasks.studies.grid import load_study
+
+    assert run_directory(load_config(None, [])) == run_directory(load_config(None, ["run.report=false"]))
+    study = tmp_path / "s.yaml"
+    study.write_text("name: s\nmethod: naive\nparts:\n  a: {}\n")
+    assert load_study(study).directory() == load_study(study, ["run.report=false"]).directory()

@@ -49,8 +49,14 @@ class Study:
     seeded: bool = False  # some run names `seeds: [...]`: its tables carry a seed column and 95% intervals
 
     def directory(self) -> Path:
-        blob = json.dumps([[r.part, r.grid, to_dict(r.config)] for r in self.runs], sort_keys=True, default=str)
+        blob = json.dumps([[r.part, r.grid, _without_report(to_dict(r.config))] for r in self.runs], sort_keys=True,
+                          default=str)
         return Path(self.out_dir) / f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def _without_report(config: dict[str, Any]) -> dict[str, Any]:
+    """A config's dict without `run.report` (whether a page is written), which names no study directory."""
+    return {**config, "run": {k: v for k, v in config["run"].items() if k != "report"}}
 
 
 def is_study_file(path: Path) -> bool:
