@@ -58,3 +58,19 @@ def test_a_study_writes_its_report_and_prints_its_path(tmp_path):
     page = parse((directory / "report.html").read_text(encoding="utf-8"))
     assert page.sections[:4] == ["summary", "seeds", "experiment1", "metrics"]
     assert page.summary[-1].startswith("Experiment 1: ") and " of 6 tests " in page.summary[-1]  # 3 layers x 2
+
+
+def test_an_nns_run_shows_the_boundaries_it_found(tmp_path):
+    import json
+
+    config = load_config(None, ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3",
+                                "training.steps_per_task=20", "training.batch_size=32", "scenario.name=nns",
+                                "scenario.nns.check_every=10", "scenario.nns.warmup=10",
+                                "scenario.inference_batch_size=50", "run.figures=false", f"run.out_dir={tmp_path}"])
+    finished = run(config, progress=False)
+    found = json.loads((finished.results[0].directory / "boundaries.json").read_text())
+    page = parse(render(build_report([finished.directory], figures=False)))
+    table = next(t for t in page.tables["inference"] if t["header"] == ["boundaries", "batches"])
+    shown = dict((row[0][1], row[1][1]) for row in table["rows"])
+    assert shown["true task starts"] == ", ".join(map(str, found["true"])) == "0, 20, 40"
+    assert shown["found"] == (", ".join(map(str, found["detected"])) or "none")

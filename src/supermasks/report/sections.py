@@ -7,6 +7,7 @@ that the runs save (`analysis.curves`, `analysis.plots`), drawn from the run's t
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 from supermasks.metrics import DEFINITIONS
 from supermasks.report.cells import bytes_cell, metric_cell, number_cell, text_cell
 from supermasks.report.embed import figure_uri
-from supermasks.report.model import Code, Definitions, Figure, Heading, Paragraph, Section, Table
+from supermasks.report.model import Cell, Code, Definitions, Figure, Heading, Paragraph, Section, Table
 from supermasks.report.source import RunData
 from supermasks.runner.tables import MEMORY_DEFINITIONS, MethodResult
 
@@ -231,8 +232,24 @@ def overlap_section(runs: list[RunData], *, figures: bool = True) -> Section:
     return section
 
 
+def boundaries_table(result: MethodResult, found: dict) -> Table:
+    """NNs: the task starts it found against the true ones (`boundaries.json`, batch indices of the stream)."""
+    def batches(key: str) -> Cell:
+        values = found.get(key) or []
+        return Cell(", ".join(str(v) for v in values) or "none", float(len(values)))
+
+    return Table(f"{result.benchmark}/{result.method} (NNs): where the learner decided that a new task began, against "
+                 f"the true task starts, in batches of the stream (tests every {found.get('check_every', '?')} "
+                 f"batches; a start counts as found when detected before the next test).",
+                 ["boundaries", "batches"],
+                 [[text_cell(label), batches(key)] for label, key in
+                  (("true task starts", "true"), ("found", "detected"), ("missed", "missed"),
+                   ("false alarms", "false_alarms"))])
+
+
 def inference_section(runs: list[RunData], *, figures: bool = True) -> Section:
-    """GNs/GNu runs: task-inference accuracy after each task and the confusion after the last."""
+    """GNs/GNu/NNs runs: task-inference accuracy after each task and the confusion after the last; NNs: the task
+    boundaries it found."""
     from supermasks.analysis.plots import confusion_heatmap
 
     section = Section("inference", "Task inference")
@@ -247,6 +264,9 @@ def inference_section(runs: list[RunData], *, figures: bool = True) -> Section:
                 ["after", *tasks],
                 [[text_cell(row["after"]), *(metric_cell("ACC", row[t]) for t in tasks)]
                  for row in frame.to_dict("records")]))
+        boundaries_path = result.directory / "boundaries.json"
+        if boundaries_path.is_file():
+            section.blocks.append(boundaries_table(result, json.loads(boundaries_path.read_text(encoding="utf-8"))))
         confusion_path = result.directory / "task_confusion.csv"
         if figures and confusion_path.is_file():
             counts = pd.read_csv(confusion_path).drop(columns="task").to_numpy()
