@@ -80,8 +80,10 @@ def _write_report(paths: list[Path], directory: Path, *, figures: bool) -> None:
 
     try:
         path = write_report(paths, directory / REPORT_FILE, figures=figures)
-    except (OSError, ValueError, ConfigError) as error:
-        logging.getLogger("supermasks").warning("warning: no report written: %s", error)
+    except (OSError, ValueError, KeyError, TypeError, ConfigError) as error:
+        logging.getLogger("supermasks").warning("warning: no report written (%s: %s); `supermasks report %s` "
+                                                "tries again", type(error).__name__, error,
+                                                " ".join(str(p) for p in paths))
         return
     print(f"report: {path}")
 

@@ -222,3 +222,17 @@ def test_run_report_names_no_directory(tmp_path):
     study = tmp_path / "s.yaml"
     study.write_text("name: s\nmethod: naive\nparts:\n  a: {}\n")
     assert load_study(study).directory() == load_study(study, ["run.report=false"]).directory()
+
+
+def test_a_report_that_fails_leaves_the_run_a_success(tiny_runs, monkeypatch, caplog):
+    import supermasks.report.html
+
+    from .conftest import run_cli
+
+    def broken(paths, out, *, figures=True):
+        raise ValueError("no room for pictures")
+
+    monkeypatch.setattr(supermasks.report.html, "write_report", broken)
+    directory, out = run_cli(tiny_runs["runs"][0].parent, "seed=0")  # finished: read back, report tried again
+    assert directory == tiny_runs["runs"][0] and "report:" not in out
+    assert "no report written (ValueError: no room for pictures)" in caplog.text
