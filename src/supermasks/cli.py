@@ -51,20 +51,56 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print("\nDoes mask overlap follow task relatedness? Overlap / chance against relatedness, Mantel test "
                   "stratified by seed; a trend where the Holm-adjusted p < 0.05")
             print(found)
+        if study.runs and study.runs[0].config.run.report:
+            _write_report([study.directory()], study.directory(), figures=study.runs[0].config.run.figures)
         print(f"study directory: {study.directory()}")
         return 0
     if args.part is not None:
         raise ConfigError(f"{args.config} has no parts; --part applies to study files only")
     configs, seeds = load_configs(args.config, args.overrides)
     if seeds is not None:  # `seeds: [...]`: one run per seed, then the tables over the seeds
-        _print_seeds(run_seeds(configs, force=args.force, progress=not args.no_progress))
+        seed_runs = run_seeds(configs, force=args.force, progress=not args.no_progress)
+        if configs[0].run.report:
+            _write_report(seed_runs.directories, seed_runs.directory, figures=configs[0].run.figures)
+        _print_seeds(seed_runs)
         return 0
     (config,) = configs
     result = run(config, force=args.force, progress=not args.no_progress)
     _print_summary(result)  # a finished run that was not repeated shows its stored results
     if args.command == "compare" or len(config.method) > 1:
         _print_comparison(result)
+    if config.run.report:
+        _write_report([result.directory], result.directory, figures=config.run.figures)
     print(f"run directory: {result.directory}")
+    return 0
+
+
+def _write_report(paths: list[Path], directory: Path, *, figures: bool) -> None:
+    """report.html in `directory` (`run.report`; the runs' figures only with `run.figures`), its path printed.
+    A report that cannot be written is a warning: the run's results are saved already."""
+    from supermasks.report import REPORT_FILE, write_report
+
+    try:
+        path = write_report(paths, directory / REPORT_FILE, figures=figures)
+    except (OSError, ValueError, KeyError, TypeError, ConfigError) as error:
+        logging.getLogger("supermasks").warning("warning: no report written (%s: %s); `supermasks report %s` "
+                                                "tries again", type(error).__name__, error,
+                                                " ".join(str(p) for p in paths))
+        return
+    print(f"report: {path}")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from supermasks.report import REPORT_FILE, write_report
+
+    out = args.out
+    if out is None:
+        out = (args.paths[0] / REPORT_FILE) if len(args.paths) == 1 else Path(REPORT_FILE)
+    try:
+        path = write_report(args.paths, out)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"report: {path}")
     return 0
 
 
@@ -173,6 +209,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     record = run_sweep(sweep, executor, executor_name=name, cpus_per_run=args.cpus_per_run,
                        progress=not args.no_progress)
     print()
+    counts = record.summary()
+    if sweep.runs and sweep.runs[0].config.run.report and counts["done"] + counts["skipped"]:
+        _write_report([sweep.directory()], sweep.directory(), figures=sweep.runs[0].config.run.figures)
     print(summary_text(record))
     return 1 if record.summary()["failed"] else 0
 
@@ -228,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "A run that did not finish (killed, Ctrl-C) resumes after its last finished task when "
                 "run again; a finished one is skipped. Study files (with `parts`) and transfer studies "
                 "(with `transfer_study`, e.g. configs/experiment2.yaml) run every run they describe. `seeds=[0,1,2]` "
-                "(or `seeds:` in the file) runs every seed as its own run and prints means with 95% intervals."),
+                "(or `seeds:` in the file) runs every seed as its own run and prints means with 95% intervals. "
+                "Unless run.report=false, report.html (see `report`) is written into the run, seeds or study "
+                "directory and its path printed."),
         "compare": ("run several methods on the same tasks and print one metrics table",
                     "Like `run`, for a config with several methods (e.g. configs/compare.yaml); prints methods "
                     "as rows and ACC, BWT, FWT, forgetting, memory and time as columns. With `seeds=[0,1,2]` "
@@ -268,6 +309,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=None, help="compare every other value of --by with this one only")
     p.add_argument("--no-figures", action="store_true", help="tables only")
     p.set_defaults(func=_cmd_aggregate)
+
+    p = sub.add_parser(
+        "report", help="one self-contained HTML page of runs, a sweep or a study: summary, figures, tables",
+        description="Write one HTML file (figures embedded, no network needed to view it) about the finished runs "
+                    "among PATH: a run directory, a directory of runs, a sweep directory or a study directory. "
+                    "It opens with a summary in plain words computed from the numbers, then sections with a "
+                    "table of contents: ACC, BWT, FWT and forgetting with their definitions, the accuracy matrix "
+                    "as a heat map, accuracy during training, memory and time, mask overlap (heat maps, overlap "
+                    "against relatedness, mask images, Mantel tests), task inference, and provenance (git commit, "
+                    "versions, seed, machine, duration, config). Several runs add the means over seeds with 95% "
+                    "intervals and paired t-tests (as `aggregate`); a study adds its Experiment 1 findings. "
+                    "Tables sort by clicking a header. `run` writes this report into the run or study "
+                    "directory unless run.report=false.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                   help="a run directory, a directory of runs, a sweep directory or a study directory")
+    p.add_argument("-o", "--out", type=Path, default=None,
+                   help="the HTML file (default: PATH/report.html for one PATH, else ./report.html)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser(
         "sweep", help="run a grid of settings times seeds, each run its own run directory, in parallel on Ray",

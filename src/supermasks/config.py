@@ -61,6 +61,7 @@ class RunSettings:
     overlap: bool = True  # the mask-overlap analysis (Experiment 1)
     figures: bool = True
     figure_format: Literal["png", "svg", "png+svg"] = "png"  # written once, at the end of a run
+    report: bool = True  # report.html (supermasks.report) in the run (or study) directory after the CLI's run
     out_dir: str = "runs"
     # SupSup's tasks (scenario task, transfer random) trained at once as Ray tasks, with the results of
     # training them in sequence (runner.parallel); needs the `ray` extra.
@@ -181,7 +182,7 @@ class ExperimentConfig:
 
 # Where output goes, not what is computed: left out of the run's identity (dotted keys).
 # `run.parallel_tasks` says how tasks are scheduled; the results are those of sequential training.
-NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format", "run.parallel_tasks"})
+NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format", "run.parallel_tasks", "run.report"})
 
 # Each flat key of the config before it was grouped into sections, and its dotted spelling now.
 OLD_KEYS: dict[str, str] = {

@@ -29,7 +29,8 @@ TASK_METRICS = ("task_inference_accuracy", "final_loss", "train_seconds", "sampl
 # metrics.json entries that are settings or text, not measurements.
 NOT_METRICS = frozenset({"definitions", "scenario", "eval_sample"})
 # Settings that decide where or how output is written, never a number of the tables.
-IGNORED_SETTINGS = frozenset({"run.out_dir", "run.checkpoint_state", "run.figures", "run.figure_format"})
+IGNORED_SETTINGS = frozenset({"run.out_dir", "run.checkpoint_state", "run.figures", "run.figure_format",
+                              "run.report"})
 
 
 def run_settings(config: Mapping[str, Any], method: str, methods: list[str]) -> dict[str, Any]:

@@ -42,6 +42,37 @@ def learning_curves(curves: dict[str, pd.DataFrame], title: str) -> Figure:
     return fig
 
 
+def accuracy_heatmap(r: np.ndarray, title: str) -> Figure:
+    """The accuracy matrix R as a heat map: row i after training task i, column j the task tested (percent).
+
+    Cells of tasks not yet learned (NaN, above the diagonal when R is filled as tasks arrive) stay
+    blank; every other cell is annotated with its accuracy when T <= 12. Reading down a column shows
+    how a task's accuracy changes as later tasks are learned: a column that pales is forgetting.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] != r.shape[1] or not r.size:
+        raise ValueError(f"R must be a non-empty square matrix, got shape {r.shape}")
+    num_tasks = r.shape[0]
+    side = 1.6 + 0.5 * max(num_tasks, 4)
+    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(100 * r, cmap="viridis", vmin=0, vmax=100, interpolation="nearest")
+    fig.colorbar(image, ax=ax).set_label("test accuracy (%)")
+    ticks = range(num_tasks)
+    ax.set_xticks(ticks, labels=[str(t) for t in ticks], rotation=45 if num_tasks > 6 else 0)
+    ax.set_yticks(ticks, labels=[str(t) for t in ticks])
+    ax.set_xlabel("task tested (j)")
+    ax.set_ylabel("after training task (i)")
+    ax.set_title(title)
+    if num_tasks <= 12:
+        for i in range(num_tasks):
+            for j in range(num_tasks):
+                if np.isfinite(r[i, j]):
+                    ax.text(j, i, f"{100 * r[i, j]:.0f}", ha="center", va="center", fontsize=8,
+                            color="black" if r[i, j] > 0.6 else "white")
+    return fig
+
+
 def metric_vs_parameter(table: pd.DataFrame, parameter: str, metric: str, title: str,
                         group: str = "method", ylabel: str | None = None) -> Figure:
     """`metric` against a grid `parameter`, one line (numeric parameter) or bar group per `group`."""

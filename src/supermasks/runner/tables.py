@@ -103,15 +103,21 @@ def method_summary(results: Results, rows: list[dict], memory_before: int, memor
 
 def write_benchmark_summary(directory: Path, benchmark: str, tasks: list[Task], results: list[MethodResult], *,
                             scenario: str, figures: bool, figure_formats: tuple[str, ...] = ("png",)) -> None:
-    """Per benchmark: final accuracy of every method on every task, and the learning curves."""
+    """Per benchmark: final accuracy of every method on every task, each method's accuracy matrix as a heat
+    map (`accuracy_<method>`, from two tasks), and the learning curves."""
     final = pd.DataFrame([{"method": r.method, **{t.name: r.accuracy[-1, t.task_id] for t in tasks},
                            "ACC": r.metrics["ACC"]} for r in results])
     write_csv(directory / "final_accuracy.csv", final)
     curves = {r.method: pd.read_csv(r.directory / "curves.csv") for r in results
               if (r.directory / "curves.csv").is_file()}
-    if curves and figures:
-        from supermasks.analysis.curves import learning_curves
-        from supermasks.analysis.plots import save_figure
+    if not figures or (len(tasks) < 2 and not curves):  # one task: R is one number, nothing to draw
+        return
+    from supermasks.analysis.curves import accuracy_heatmap, learning_curves
+    from supermasks.analysis.plots import save_figure
 
+    for r in results if len(tasks) >= 2 else ():
+        save_figure(accuracy_heatmap(r.accuracy, f"{benchmark}/{r.method}: accuracy matrix R"),
+                    directory / "figures", f"accuracy_{r.method}", figure_formats)
+    if curves:
         save_figure(learning_curves(curves, f"{benchmark} ({scenario}-incremental): accuracy during training"),
                     directory / "figures", "learning_curves", figure_formats)

@@ -50,8 +50,14 @@ class Study:
     note: str | None = None  # what the output must say about the study as run (the fallback data source)
 
     def directory(self) -> Path:
-        blob = json.dumps([[r.part, r.grid, to_dict(r.config)] for r in self.runs], sort_keys=True, default=str)
+        blob = json.dumps([[r.part, r.grid, _without_report(to_dict(r.config))] for r in self.runs], sort_keys=True,
+                          default=str)
         return Path(self.out_dir) / f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def _without_report(config: dict[str, Any]) -> dict[str, Any]:
+    """A config's dict without `run.report` (whether a page is written), which names no study directory."""
+    return {**config, "run": {k: v for k, v in config["run"].items() if k != "report"}}
 
 
 def is_study_file(path: Path) -> bool:

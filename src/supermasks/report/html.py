@@ -1,0 +1,103 @@
+"""The report as one self-contained HTML page: build it from run, sweep or study directories, render, write.
+
+`build_report` decides what the page holds: one finished run gets every section of a run
+(`report.sections`); several runs (seeds, a sweep, a study) get the aggregate's tables over seeds
+and its paired tests (`report.multi`), a study also its Experiment 1 findings, and up to
+`FIGURES_UP_TO` runs their figures as well. `render` fills the jinja2 template
+(`templates/report.html.j2`, with its CSS and sorting script inlined): figures are data URIs, so the
+page needs no network and no other file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from supermasks.report.model import Paragraph, Report, Section
+from supermasks.report.source import RunData, is_study_directory, read_run, study_runs
+
+FIGURES_UP_TO = 4  # runs whose figures a report on several runs still shows
+REPORT_FILE = "report.html"
+
+
+def _summary_of_runs(runs: list[RunData]) -> list[str]:
+    from supermasks.report.summary import overlap_sentences, run_sentence
+
+    sentences = []
+    for run in runs:
+        benchmarks = len({r.benchmark for r in run.results})
+        sentences += [run_sentence(r, benchmarks) for r in run.results]
+        for r in run.results:
+            sentences += overlap_sentences(r)
+    return sentences
+
+
+def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
+    """The report on the finished runs among `paths` (run, sweep, study or other directories of runs).
+
+    Without `figures` the runs' own figures (the slow part: accuracy matrices, curves, overlap and
+    masks) are left out; the tables over seeds, their interval plots and a study's saved figures stay.
+
+    FileNotFoundError when a path is no directory of runs; ValueError when none of the runs finished.
+    """
+    from supermasks.aggregate.discover import find_runs
+
+    paths = [Path(p) for p in paths]
+    study = paths[0] if len(paths) == 1 and is_study_directory(paths[0]) else None
+    listing = find_runs(study_runs(study) if study is not None else paths)
+    if not listing.finished:
+        reasons = "; ".join(f"{s.directory}: {s.reason}" for s in listing.skipped) or "none found"
+        raise ValueError(f"no finished run to report on ({reasons})")
+    runs = [read_run(d) for d in listing.finished]
+    title = (f"Study {study.name}" if study is not None else
+             f"Run {runs[0].directory.name}" if len(runs) == 1 else f"{len(runs)} runs")
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    skipped = Section("skipped", "Runs left out", [Paragraph(f"{s.directory}: {s.reason}") for s in listing.skipped])
+    if len(runs) == 1:
+        from supermasks.report.sections import run_sections
+
+        return Report(title, _summary_of_runs(runs), [*run_sections(runs, figures=figures), skipped], generated)
+    return _several(title, runs, study, skipped, generated, figures=figures)
+
+
+def _several(title: str, runs: list[RunData], study: Path | None, skipped: Section, generated: str, *,
+             figures: bool) -> Report:
+    from supermasks.aggregate import aggregate_runs
+    from supermasks.report.multi import (acc_sentences, comparisons_section, seeds_section, study_overlap_section,
+                                         trend_count, trend_findings)
+    from supermasks.report.sections import run_sections
+    from supermasks.report.summary import comparison_sentences
+
+    result = aggregate_runs([run.directory for run in runs])
+    summary = [*acc_sentences(result), *comparison_sentences(result.comparisons)]
+    sections = [seeds_section(result), comparisons_section(result)]
+    if study is not None and (study / "overlap_study.csv").is_file():
+        import pandas as pd
+
+        table = pd.read_csv(study / "overlap_study.csv")
+        summary += [trend_count(table), *trend_findings(table)]
+        sections.append(study_overlap_section(study))
+    if not summary:
+        summary = _summary_of_runs(runs)
+    sections += run_sections(runs, figures=figures and len(runs) <= FIGURES_UP_TO)
+    return Report(title, summary, [*sections, skipped], generated)
+
+
+def render(report: Report) -> str:
+    """The page's HTML (one string: CSS, script and images inline)."""
+    from jinja2 import Environment, PackageLoader
+
+    # Every value is escaped: definitions hold `<` (`mean_{j<T-1}`), run names and configs are the user's text.
+    env = Environment(loader=PackageLoader("supermasks.report", "templates"), autoescape=True,
+                      trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(report=report, sections=report.shown())
+
+
+def write_report(paths: Sequence[Path], out: Path, *, figures: bool = True) -> Path:
+    """Build the report on `paths` (`build_report`) and write it to `out` (atomically); returns `out`."""
+    from supermasks.store.files import atomic_write_bytes
+
+    out = Path(out)
+    atomic_write_bytes(out, render(build_report(paths, figures=figures)).encode("utf-8"))
+    return out

@@ -1,0 +1,163 @@
+"""Sections of a report on several runs (seeds, a sweep, a study): the aggregate's tables and Experiment 1.
+
+The statistics are those of `supermasks aggregate` (`aggregate_runs`: means over seeds with their
+95% Student t interval, paired t-tests between methods with Holm-adjusted p-values) and of the
+study's `overlap_study.csv` (`studies.overlap`); nothing is recomputed here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from supermasks.aggregate.build import Aggregate
+from supermasks.aggregate.report import COLUMNS, interval_cell
+from supermasks.report.cells import number_cell, text_cell
+from supermasks.report.embed import figure_uri, file_uri
+from supermasks.report.model import Cell, Definitions, Figure, Paragraph, Section, Table
+from supermasks.studies.overlap import STUDY_COLUMNS as STUDY_KEYS
+
+SHOWN_METRICS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy", "memory_total_bytes",
+                 "seconds_per_task")
+
+
+FIGURE_METRICS = ("BWT", "FWT", "forgetting", "task_inference_accuracy")
+
+
+def _interval(metric: str, row: dict) -> Cell:
+    text = interval_cell(metric, row["mean"], row["ci_low"], row["ci_high"])
+    return Cell(text, None if pd.isna(row["mean"]) else float(row["mean"]))
+
+
+def seeds_section(result: Aggregate) -> Section:
+    """The summary over seeds (mean ± half-width of the 95% t interval) and its interval figures."""
+    from supermasks.aggregate.figures import interval_plot
+
+    summary = result.summary[result.summary["task"].isna()]
+    metrics = [m for m in SHOWN_METRICS if summary.loc[summary["metric"] == m, "mean"].notna().any()]
+    keys = [*result.settings, "benchmark", "method"]
+    rows = []
+    for group_keys, group in summary.groupby(keys, sort=False, dropna=False):
+        by_metric = {r["metric"]: r for r in group.to_dict("records")}
+        seeds = max((int(r["n_seeds"]) for r in by_metric.values()), default=0)
+        rows.append([*(text_cell(k) for k in group_keys),
+                     *(_interval(m, by_metric[m]) if m in by_metric else Cell("n/a") for m in metrics),
+                     number_cell(seeds, "{:.0f}")])
+    section = Section("seeds", "Results over seeds", [
+        Table("One row per setting, benchmark and method: the mean over seeds ± the half-width of its 95% Student "
+              "t interval (the mean alone with one seed). ACC in percent; BWT, FWT and forgetting in points.",
+              [*keys, *(COLUMNS.get(m, m) for m in metrics), "seeds"], rows)])
+    # ACC, and the other accuracy metrics where the rows differ (supsup's BWT of 0 everywhere says it in the table)
+    drawn = [m for m in metrics if m == "ACC" or (m in FIGURE_METRICS and
+                                                   summary.loc[summary["metric"] == m, "mean"].nunique() > 1)]
+    for metric in drawn:
+        section.blocks.append(Figure(
+            f"{metric} over seeds", f"{metric} per method (one panel per benchmark): the dot is the mean over "
+            "seeds, the bar its 95% Student t interval (none with one seed). Bars that do not overlap are "
+            "a strong hint of a difference; the paired tests below say it for the same seeds.",
+            figure_uri(interval_plot(result.summary, metric, result.settings))))
+    return section
+
+
+def comparisons_section(result: Aggregate) -> Section:
+    """Paired t-tests between methods over the same seeds (`aggregate.paired`), Holm-adjusted per metric."""
+    table = result.comparisons
+    table = table[table["metric"].isin(SHOWN_METRICS[:5])]
+    if table.empty:
+        return Section("comparisons", "Paired comparisons")
+    keys = [c for c in table.columns if c in (*result.settings, "benchmark")]
+    rows = []
+    for row in table.to_dict("records"):
+        scale = 100.0 if row["metric"] in ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy") else 1.0
+        interval = ("n/a" if pd.isna(row["diff_ci_low"])
+                    else f"[{scale * row['diff_ci_low']:+.2f}, {scale * row['diff_ci_high']:+.2f}]")
+        rows.append([*(text_cell(row[k]) for k in keys), text_cell(row["metric"]), text_cell(row["a"]),
+                     text_cell(row["b"]), number_cell(row["n_pairs"], "{:.0f}"),
+                     Cell("n/a" if pd.isna(row["mean_difference"]) else f"{scale * row['mean_difference']:+.2f}",
+                          None if pd.isna(row["mean_difference"]) else float(row["mean_difference"])),
+                     Cell(interval, None if pd.isna(row["diff_ci_low"]) else float(row["diff_ci_low"])),
+                     number_cell(row["p_value"]), number_cell(row["p_holm"])])
+    return Section("comparisons", "Paired comparisons", [
+        Table("Each pair of methods on the same seeds: the mean of the per-seed differences a - b (points for "
+              "accuracies) with its 95% t interval, the two-sided paired t-test's p, and p Holm-adjusted over "
+              "the comparisons of one metric in one group.",
+              [*keys, "metric", "a", "b", "seeds", "a - b", "95% CI", "p", "p (Holm)"], rows),
+        Definitions({"paired t-test": "t = mean(d) / (sd(d) / sqrt(n)) on the per-seed differences d, n - 1 degrees "
+                                      "of freedom (Student 1908)",
+                     "Holm": "step-down adjustment of a family of p-values (Holm 1979): the k-th smallest times "
+                             "(m - k + 1), made monotone"})])
+
+
+def trend_count(table: pd.DataFrame) -> str:
+    """"Experiment 1: 3 of 54 tests show a trend ..." from `overlap_study.csv`'s Holm-adjusted p-values."""
+    from supermasks.studies.overlap import ALPHA
+
+    trends = int((table["mantel_p_holm"] < ALPHA).sum())
+    return (f"Experiment 1: {trends} of {len(table)} tests (variant, benchmark, layer and measure) show overlap / "
+            f"chance following task relatedness at a Holm-adjusted p < {ALPHA}.")
+
+
+def trend_findings(table: pd.DataFrame) -> list[str]:
+    """The findings (`studies.overlap.finding`) of the groups where some test shows a trend."""
+    from supermasks.studies.overlap import ALPHA, findings
+
+    keys = [c for c in table.columns if c not in STUDY_KEYS or c in ("benchmark", "method", "layer")]
+    shown = table.groupby(keys, sort=False, dropna=False)["mantel_p_holm"].transform("min") < ALPHA
+    return findings(table[shown]).splitlines() if shown.any() else []
+
+
+def acc_sentences(result: Aggregate) -> list[str]:
+    """Per benchmark, the lowest and highest mean ACC over seeds among the groups (`aggregate.summary`)."""
+    rows = result.summary[(result.summary["metric"] == "ACC") & result.summary["task"].isna()]
+    sentences = []
+    for benchmark, group in rows.groupby("benchmark", sort=False):
+        group = group.dropna(subset=["mean"])
+        if group.empty:
+            continue
+        labels = [", ".join(str(v) for v in row if pd.notna(v)) for row in
+                  group[[*result.settings, "method"]].itertuples(index=False, name=None)]
+        low, high = int(group["mean"].to_numpy().argmin()), int(group["mean"].to_numpy().argmax())
+        seeds = int(group["n_seeds"].max())
+        if len(group) == 1:
+            sentences.append(f"On {benchmark}, {labels[0]} reached ACC {100 * group['mean'].iloc[0]:.1f}% "
+                             f"(mean over {seeds} seed{'s' if seeds != 1 else ''}).")
+            continue
+        if group["mean"].iloc[low] == group["mean"].iloc[high]:
+            mean = 100 * group["mean"].iloc[low]
+            sentences.append(f"On {benchmark}, all {len(group)} reached a mean ACC of {mean:.1f}% "
+                             f"over {seeds} seed{'s' if seeds != 1 else ''} ({'; '.join(labels)}).")
+            continue
+        sentences.append(f"On {benchmark}, mean ACC over {seeds} seed{'s' if seeds != 1 else ''} ranges from "
+                         f"{100 * group['mean'].iloc[low]:.1f}% ({labels[low]}) to "
+                         f"{100 * group['mean'].iloc[high]:.1f}% ({labels[high]}).")
+    return sentences
+
+
+def study_overlap_section(directory: Path) -> Section:
+    """Experiment 1 of a study: its sentences, `overlap_study.csv` as a table, and its saved figures."""
+    from supermasks.studies.overlap import findings
+
+    path = Path(directory) / "overlap_study.csv"
+    section = Section("experiment1", "Does mask overlap follow task relatedness?")
+    if not path.is_file():
+        return section
+    table = pd.read_csv(path)
+    section.blocks.append(Paragraph(
+        "Overlap / chance against relatedness, per benchmark, layer and variant: the Mantel correlation r over the "
+        "pairs of tasks (mean over seeds with its 95% interval), one p-value from a permutation test stratified by "
+        "seed, Holm-adjusted over every test of the study; a trend is called where the adjusted p < 0.05."))
+    lines = findings(table).splitlines()
+    section.blocks.append(Definitions({f"finding {i + 1}": line for i, line in enumerate(lines)}))
+    section.blocks.append(Paragraph(trend_count(table)))
+    shown = [c for c in table.columns if c not in ("related_when", "permutations")]
+    rows = [[number_cell(row[c]) if isinstance(row[c], float) else text_cell(row[c]) for c in shown]
+            for row in table.to_dict("records")]
+    section.blocks.append(Table("overlap_study.csv: one row per variant, benchmark, layer and measure.", shown, rows))
+    for figure in sorted((Path(directory) / "figures").glob("relatedness_*_overlap.png")):
+        section.blocks.append(Figure(
+            figure.stem.removeprefix("relatedness_").replace("_", " "),
+            "One point per pair of tasks and seed (colour): x their relatedness, y their mask overlap / chance; the "
+            "line a least-squares fit over all points, the dashed line chance (figure saved by the study).",
+            file_uri(figure)))
+    return section

@@ -1,0 +1,295 @@
+"""The sections of a run's report: provenance, accuracy, metrics, curves, cost, overlap, task inference.
+
+Each function returns a `Section`; one with nothing to show (a run without curves, a dense method
+without masks) has no blocks and is left out of the page. Figures come from the plot functions
+that the runs save (`analysis.curves`, `analysis.plots`), drawn from the run's tables.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from supermasks.metrics import DEFINITIONS
+from supermasks.report.cells import bytes_cell, metric_cell, number_cell, text_cell
+from supermasks.report.embed import figure_uri
+from supermasks.report.model import Cell, Code, Definitions, Figure, Heading, Paragraph, Section, Table
+from supermasks.report.source import RunData
+from supermasks.runner.tables import MEMORY_DEFINITIONS, MethodResult
+
+PROVENANCE_KEYS = {"git_sha": "git commit", "supermasks_version": "supermasks", "torch_version": "torch",
+                   "numpy_version": "numpy", "python": "Python", "platform": "machine", "cpu_count": "CPU cores",
+                   "torch_threads": "torch threads", "seed": "seed", "config_hash": "config hash",
+                   "source_description": "data", "started": "started", "finished": "finished"}
+ACCURACY_METRICS = ("ACC", "BWT", "FWT", "forgetting")
+COST_METRICS = ("memory_per_task_bytes", "memory_peak_training_bytes", "memory_total_bytes", "seconds_per_task",
+                "samples_per_second")
+COST_HEADERS = {"memory_per_task_bytes": "memory/task", "memory_peak_training_bytes": "peak training",
+                "memory_total_bytes": "memory total", "seconds_per_task": "time/task",
+                "samples_per_second": "samples/s"}
+COST_DEFINITIONS = {**{COST_HEADERS[k]: v for k, v in MEMORY_DEFINITIONS.items()},
+                    "time/task": "wall time of learning one task (evaluation excluded)",
+                    "samples/s": "training samples per second, averaged over the tasks"}
+
+
+FIGURES_LEFT_OUT = ("The runs' figures are left out of this page (run.figures=false, or too many runs to show); "
+                    "`supermasks report RUN_DIRECTORY` draws them for a run.")
+
+
+def duration(meta: dict) -> str:
+    """`finished - started` of meta.json as `1 h 02 min 03 s`; empty when either is missing."""
+    try:
+        elapsed = datetime.fromisoformat(meta["finished"]) - datetime.fromisoformat(meta["started"])
+        seconds = int(elapsed.total_seconds())
+    except (KeyError, TypeError, ValueError):
+        return ""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
+
+
+def provenance_section(runs: list[RunData]) -> Section:
+    """One row per run: where, which code and libraries, seed, machine, when and how long; each config below."""
+    keys = [k for k in PROVENANCE_KEYS if any(k in run.meta for run in runs)]
+    rows = []
+    for run in runs:
+        rows.append([text_cell(run.directory.name), *(text_cell(run.meta.get(k)) for k in keys),
+                     text_cell(duration(run.meta))])
+    section = Section("provenance", "Configuration and provenance", [
+        Paragraph("What each run recorded in its meta.json when it started and finished, and its config.yaml "
+                  "(every setting, defaults included)."),
+        Table("One row per run directory; the git commit is that of the code that ran (empty outside a git "
+              "checkout).", ["run", *(PROVENANCE_KEYS[k] for k in keys), "duration"], rows)])
+    for run in runs[:20]:  # a sweep of hundreds of runs: their configs are in their directories
+        section.blocks.append(Code(f"config.yaml of {run.directory.name}", run.config_text))
+    return section
+
+
+def _results(runs: list[RunData]) -> list[MethodResult]:
+    return [result for run in runs for result in run.results]
+
+
+def accuracy_section(runs: list[RunData]) -> Section:
+    """Each (benchmark, method)'s accuracy matrix R as a heat map (`analysis.curves.accuracy_heatmap`)."""
+    from supermasks.analysis.curves import accuracy_heatmap
+
+    section = Section("accuracy", "Accuracy matrix")
+    for result in _results(runs):
+        section.blocks.append(Figure(
+            f"{result.benchmark}/{result.method}: accuracy matrix R",
+            "Cell (i, j) is the test accuracy on task j after training task i (percent). Read a column "
+            "downwards to follow one task as later tasks are learned: a column that darkens is forgetting. "
+            "Blank cells are tasks not yet learned; the last row is what ACC averages.",
+            figure_uri(accuracy_heatmap(result.accuracy, f"{result.benchmark}/{result.method}: accuracy matrix R"))))
+    return section
+
+
+def metrics_section(runs: list[RunData]) -> Section:
+    """ACC, BWT, FWT, forgetting (and task inference where measured) per benchmark and method, with definitions."""
+    results = _results(runs)
+    columns = [*ACCURACY_METRICS, *(["task_inference_accuracy"] if any("task_inference_accuracy" in r.metrics
+                                                                          for r in results) else [])]
+    headers = {"ACC": "ACC %", "BWT": "BWT", "FWT": "FWT", "forgetting": "forgetting",
+               "task_inference_accuracy": "task inference %"}
+    many = len(runs) > 1
+    rows = [[*([text_cell(run.directory.name)] if many else []), text_cell(r.benchmark), text_cell(r.method),
+             *(metric_cell(c, r.metrics.get(c)) for c in columns)] for run in runs for r in run.results]
+    definitions = dict(DEFINITIONS)
+    if "task_inference_accuracy" in columns:
+        definitions["task inference"] = ("fraction of test batches whose task was inferred correctly after the "
+                                         "last task (GNs/GNu)")
+    return Section("metrics", "Continual-learning metrics", [
+        Table("One row per benchmark and method. ACC in percent; BWT, FWT and forgetting in percentage points "
+              "(n/a where undefined: FWT when every task has its own head).",
+              [*(["run"] if many else []), "benchmark", "method", *(headers[c] for c in columns)], rows),
+        Definitions(definitions)])
+
+
+def curves_section(runs: list[RunData]) -> Section:
+    """Per benchmark, the accuracy on every task seen so far during training (`analysis.curves.learning_curves`)."""
+    from supermasks.analysis.curves import learning_curves
+
+    section = Section("curves", "Accuracy during training")
+    for run in runs:
+        by_benchmark: dict[str, dict[str, pd.DataFrame]] = {}
+        for result in run.results:
+            path = result.directory / "curves.csv"
+            if path.is_file():
+                by_benchmark.setdefault(result.benchmark, {})[result.method] = pd.read_csv(path)
+        for benchmark, curves in by_benchmark.items():
+            title = f"{benchmark} ({run.config.scenario.name}-incremental): accuracy during training"
+            section.blocks.append(Figure(
+                title, "One panel per method, one line per task: its test accuracy (percent) against training "
+                "steps counted over the whole sequence; dotted lines mark where a new task begins. A line that "
+                "drops after a boundary is a task being forgotten.", figure_uri(learning_curves(curves, title))))
+    return section
+
+
+def cost_section(runs: list[RunData]) -> Section:
+    """Memory and time per method: the run's own figures (metrics.json), with their definitions."""
+    results = _results(runs)
+    columns = [c for c in COST_METRICS if any(c in r.metrics for r in results)]
+    many = len(runs) > 1
+    rows = []
+    for run, r in ((run, r) for run in runs for r in run.results):
+        cells = [*([text_cell(run.directory.name)] if many else []), text_cell(r.benchmark), text_cell(r.method)]
+        for c in columns:
+            value = r.metrics.get(c)
+            cells.append(bytes_cell(value) if c.endswith("_bytes") else
+                         number_cell(value, "{:.2f} s") if c == "seconds_per_task" else number_cell(value, "{:,.0f}"))
+        rows.append(cells)
+    if not rows or not columns:
+        return Section("cost", "Memory and time")
+    return Section("cost", "Memory and time", [
+        Table("One row per benchmark and method: bytes of the method's state (weights, heads, masks, buffers; "
+              "not the optimiser or activations) and wall time.",
+              [*(["run"] if many else []), "benchmark", "method", *(COST_HEADERS[c] for c in columns)], rows),
+        Definitions({k: v for k, v in COST_DEFINITIONS.items() if k in [COST_HEADERS[c] for c in columns]})])
+
+
+def _task_masks(directory: Path) -> dict[int, dict[str, np.ndarray]]:
+    from supermasks.store.masks import load_task_masks
+
+    files = sorted((directory / "checkpoints").glob("task_*.safetensors"))
+    return {int(f.stem.removeprefix("task_")): load_task_masks(f) for f in files}
+
+
+def _mantel_table(result: MethodResult) -> Table | None:
+    summary = result.overlap_summary
+    if summary is None or "mantel_r" not in summary.columns:
+        return None
+    columns = [("mean_relative_to_chance", "overlap / chance"), ("mantel_r", "Mantel r"), ("mantel_p", "Mantel p"),
+               ("changes_mean_any_relative_to_chance", "changes / chance"), ("changes_mantel_r", "changes Mantel r"),
+               ("changes_mantel_p", "changes Mantel p")]
+    columns = [(c, h) for c, h in columns if c in summary.columns]
+    rows = [[text_cell(row["layer"]), *(number_cell(row[c]) for c, _ in columns)]
+            for row in summary.to_dict("records")]
+    relatedness = summary["relatedness"].iloc[0] if "relatedness" in summary.columns else "relatedness"
+    return Table(f"{result.benchmark}/{result.method}: per layer, the mean overlap of the masks relative to chance "
+                 f"(1 = independent masks) and the Mantel test of the pairs' overlap / chance against "
+                 f"{relatedness} (r: correlation over pairs of tasks; p: permutation test relabelling the tasks; "
+                 f"n/a under 3 tasks); `changes`: the same for what training switched on or off.",
+                 ["layer", *(h for _, h in columns)], rows)
+
+
+def overlap_section(runs: list[RunData], *, figures: bool = True) -> Section:
+    """Supermask runs: the Mantel table, and with `figures` the overlap heat maps, overlap against relatedness
+    and the mask images."""
+    from supermasks.analysis.overlap import pair_matrix
+    from supermasks.analysis.plots import mask_grid, overlap_heatmap, overlap_vs_relatedness
+
+    section = Section("overlap", "Mask overlap")
+    for run, result in ((run, result) for run in runs for result in run.results):
+        path = result.directory / "overlap.csv"
+        if not path.is_file():
+            continue
+        table = pd.read_csv(path)
+        mantel = _mantel_table(result)
+        if mantel is None and not figures:
+            continue
+        section.blocks.append(Heading(f"{result.benchmark}/{result.method}" +
+                                      (f" ({run.directory.name})" if len(runs) > 1 else "")))
+        if mantel is not None:
+            section.blocks.append(mantel)
+        if not figures:
+            continue
+        related = (pd.read_csv(result.directory / "relatedness.csv")
+                   if (result.directory / "relatedness.csv").is_file() else None)
+        masks = _task_masks(result.directory) if (result.directory / "checkpoints").is_dir() else {}
+        for layer in pd.unique(table["layer"]):
+            heading = f"{result.benchmark}/{result.method}, {layer}"
+            relative, ids = pair_matrix(table, layer)
+            section.blocks.append(Figure(
+                f"Mask overlap / chance: {heading}",
+                "Cell (i, j): the Jaccard overlap of the masks of tasks i and j divided by the overlap two "
+                "independent masks of the same densities would have. 1 (white) is chance; red cells share "
+                "more weights than chance, blue fewer. The diagonal is blank.",
+                figure_uri(overlap_heatmap(relative, [str(t) for t in ids], f"Mask overlap / chance: {heading}"))))
+            if related is not None and len(ids) >= 3:
+                matrix = related.pivot(index="task_i", columns="task_j", values="value").to_numpy(dtype=float)
+                ii, jj = np.triu_indices(len(ids), k=1)
+                points = pd.DataFrame({"seed": run.config.seed,
+                                       "relatedness": matrix[np.ix_(ids, ids)][ii, jj],
+                                       "relative_to_chance": (relative[ii, jj] + relative[jj, ii]) / 2})
+                name = str(related["name"].iloc[0])
+                section.blocks.append(Figure(
+                    f"Overlap against relatedness: {heading}",
+                    f"One point per pair of tasks: x is their {name} (related tasks have "
+                    f"{related['related_when'].iloc[0]} values), y their mask overlap / chance. The line is a "
+                    "least-squares fit, the dashed line chance; a slope shows overlap following relatedness "
+                    "(tested by the Mantel test in the table above).",
+                    figure_uri(overlap_vs_relatedness(points, name, f"Overlap against relatedness: {heading}"))))
+            if masks and all(layer in m for m in masks.values()):
+                section.blocks.append(Figure(
+                    f"Masks: {heading}",
+                    "One image per task: every weight of the layer as a cell (rows: units, columns: inputs), "
+                    "dark where the mask keeps the weight, light where it prunes it.",
+                    figure_uri(mask_grid(masks, layer, f"Masks: {heading}"))))
+    return section
+
+
+def boundaries_table(result: MethodResult, found: dict) -> Table:
+    """NNs: the task starts it found against the true ones (`boundaries.json`, batch indices of the stream)."""
+    def batches(key: str) -> Cell:
+        values = found.get(key) or []
+        return Cell(", ".join(str(v) for v in values) or "none", float(len(values)))
+
+    return Table(f"{result.benchmark}/{result.method} (NNs): where the learner decided that a new task began, against "
+                 f"the true task starts, in batches of the stream (tests every {found.get('check_every', '?')} "
+                 f"batches; a start counts as found when detected before the next test).",
+                 ["boundaries", "batches"],
+                 [[text_cell(label), batches(key)] for label, key in
+                  (("true task starts", "true"), ("found", "detected"), ("missed", "missed"),
+                   ("false alarms", "false_alarms"))])
+
+
+def inference_section(runs: list[RunData], *, figures: bool = True) -> Section:
+    """GNs/GNu/NNs runs: task-inference accuracy after each task and the confusion after the last; NNs: the task
+    boundaries it found."""
+    from supermasks.analysis.plots import confusion_heatmap
+
+    section = Section("inference", "Task inference")
+    for result in _results(runs):
+        table_path = result.directory / "task_inference.csv"
+        if table_path.is_file():
+            frame = pd.read_csv(table_path)
+            tasks = [c for c in frame.columns if c != "after"]
+            section.blocks.append(Table(
+                f"{result.benchmark}/{result.method}: row `after` i, column j: the fraction of task j's test "
+                "batches whose task was inferred correctly after training task i (percent).",
+                ["after", *tasks],
+                [[text_cell(row["after"]), *(metric_cell("ACC", row[t]) for t in tasks)]
+                 for row in frame.to_dict("records")]))
+        boundaries_path = result.directory / "boundaries.json"
+        if boundaries_path.is_file():
+            section.blocks.append(boundaries_table(result, json.loads(boundaries_path.read_text(encoding="utf-8"))))
+        confusion_path = result.directory / "task_confusion.csv"
+        if figures and confusion_path.is_file():
+            counts = pd.read_csv(confusion_path).drop(columns="task").to_numpy()
+            labels = [str(t) for t in range(len(counts))]
+            title = f"{result.benchmark}/{result.method}: task inference after the last task"
+            section.blocks.append(Figure(
+                title, "Rows: the true task of a test batch; columns: the task inferred. Counts on the diagonal "
+                "are correct inferences; off-diagonal cells show which tasks are taken for which.",
+                figure_uri(confusion_heatmap(counts, labels, title))))
+    return section
+
+
+def run_sections(runs: list[RunData], *, figures: bool = True) -> list[Section]:
+    """Every section of a report on `runs` (each left out of the page when it has nothing to show);
+    without `figures`, the tables only (many runs: their figures are in their own reports)."""
+    if not figures:
+        metrics = metrics_section(runs)
+        metrics.blocks.append(Paragraph(FIGURES_LEFT_OUT))
+        return [metrics, cost_section(runs), overlap_section(runs, figures=False),
+                inference_section(runs, figures=False), provenance_section(runs)]
+    return [metrics_section(runs), accuracy_section(runs), curves_section(runs), cost_section(runs),
+            overlap_section(runs), inference_section(runs), provenance_section(runs)]
+
+
+__all__ = ["accuracy_section", "cost_section", "curves_section", "duration", "inference_section", "metrics_section",
+           "overlap_section", "provenance_section", "run_sections"]
