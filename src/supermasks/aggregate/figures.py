@@ -22,7 +22,10 @@ def interval_plot(summary: pd.DataFrame, metric: str, settings: Sequence[str] = 
     """
     rows = summary[(summary["metric"] == metric) & summary["task"].isna()]
     benchmarks = list(pd.unique(rows["benchmark"]))
-    fig = Figure(figsize=(max(4.0, 1.1 * rows["method"].nunique() + 2.0) * len(benchmarks), 4.0),
+    num_series = max(1, len(rows.groupby(list(settings), sort=False, dropna=False))) if settings else 1
+    # One legend for the figure, below the panels (long setting labels inside a panel squeeze it to nothing).
+    legend_height = 0.25 * num_series if num_series > 1 else 0.0
+    fig = Figure(figsize=(max(4.0, 1.1 * rows["method"].nunique() + 2.0) * len(benchmarks), 4.0 + legend_height),
                  layout="constrained")
     axes = fig.subplots(1, len(benchmarks), squeeze=False)[0]
     scale = 100.0 if metric in _PERCENT else 1.0
@@ -44,8 +47,9 @@ def interval_plot(summary: pd.DataFrame, metric: str, settings: Sequence[str] = 
         ax.set_title(str(benchmark))
         ax.set_ylabel(f"{metric} (%)" if scale == 100.0 else metric)
         ax.grid(axis="y", alpha=0.3)
-        if len(series) > 1:
-            ax.legend(fontsize="small")
+    if num_series > 1:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", fontsize="small", ncols=1)
     seeds = rows["n_seeds"]
     fig.suptitle(f"{metric}: mean over seeds with 95% t interval (n = {seeds.min()}" +
                  (f"-{seeds.max()})" if seeds.max() != seeds.min() else ")"))
