@@ -218,13 +218,17 @@ def test_result_is_a_frozen_record():
 # --- interval over seeds -------------------------------------------------------------------------
 
 
-def test_correlation_interval_is_the_student_t_interval():
+def test_correlation_interval_is_the_student_t_interval_on_fisher_z():
     rs = [-0.8, -0.6, -0.75, -0.9]
     mean, low, high = correlation_interval(rs)
-    ref = stats.t.interval(0.95, len(rs) - 1, loc=np.mean(rs), scale=stats.sem(rs))
+    z = np.arctanh(rs)
+    ref = np.tanh(stats.t.interval(0.95, len(rs) - 1, loc=np.mean(z), scale=stats.sem(z)))
     assert mean == pytest.approx(np.mean(rs))
     np.testing.assert_allclose([low, high], ref, rtol=1e-12)
     wider = correlation_interval(rs, confidence=0.99)
     assert wider[1] < low and wider[2] > high
+    # Two seeds: a t interval on r itself would leave [-1, 1]; on z it stays inside.
+    two = correlation_interval([-0.94, -0.83])
+    assert -1 < two[1] < two[2] < 1
     single = correlation_interval([0.4])
     assert single[0] == 0.4 and math.isnan(single[1]) and math.isnan(single[2])

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from supermasks.analysis.mantel import correlation_interval, mantel, mantel_over_seeds
 from supermasks.analysis.stats import holm
@@ -77,7 +78,11 @@ def test_overlap_study_finds_the_trend_and_only_it(tmp_path):
         assert (row["mantel_r_low"], row["mantel_r_high"]) == pytest.approx((low, high), abs=1e-12)
         assert row["mantel_p"] == pytest.approx(mantel_over_seeds(pairs, permutations=PERMUTATIONS, seed=0).p)
         off = ~np.eye(NUM_TASKS, dtype=bool)
-        assert row["mean_ratio"] == pytest.approx(np.mean([x[off].mean() for x, _ in pairs]))
+        ratios = [x[off].mean() for x, _ in pairs]
+        assert row["mean_ratio"] == pytest.approx(np.mean(ratios))
+        half = stats.t.ppf(0.975, len(ratios) - 1) * stats.sem(ratios)  # Student t interval of the mean ratio
+        assert (row["mean_ratio_low"], row["mean_ratio_high"]) == pytest.approx(
+            (np.mean(ratios) - half, np.mean(ratios) + half), abs=1e-12)
         mine = seeds[(seeds["grid.rule"] == row["grid.rule"]) & (seeds["measure"] == row["measure"])]
         assert list(mine["seed"]) == list(SEEDS)
         np.testing.assert_allclose(mine["mantel_r"], per_seed, atol=1e-12)

@@ -195,10 +195,16 @@ def mantel_over_seeds(pairs: Sequence[tuple[np.ndarray, np.ndarray]], *, permuta
 
 
 def correlation_interval(rs: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high) of per-seed correlations: the Student t interval `mean +- t sd / sqrt(n)`.
+    """(mean, low, high) of per-seed correlations: the mean r, and a Student t interval on Fisher's z.
 
-    Student (1908), as `stats.mean_interval`. With one value the bounds are NaN (no spread is
-    known); NaN values make the result NaN.
+    Each r is mapped to z = atanh(r) (Fisher 1915), where its sampling distribution is close to
+    normal; the interval `mean_z +- t_{(1+c)/2, n-1} sd_z / sqrt(n)` (Student 1908, as
+    `stats.mean_interval`) is mapped back by tanh, so it always lies inside (-1, 1), which a t
+    interval on r itself does not with few seeds. r = +-1 is clipped to +-(1 - 1e-12). With one
+    value the bounds are NaN (no spread is known); NaN values make the result NaN.
     """
-    mean, _, low, high = mean_interval(np.asarray(rs, dtype=np.float64), confidence)
-    return mean, low, high
+    values = np.asarray(rs, dtype=np.float64)
+    mean = float(np.mean(values)) if values.size else math.nan
+    z = np.arctanh(np.clip(values, -1 + 1e-12, 1 - 1e-12))
+    _, _, low, high = mean_interval(z, confidence)
+    return mean, float(np.tanh(low)), float(np.tanh(high))

@@ -8,7 +8,7 @@ benchmark, layer and measure ("overlap" of the masks, "learned changes" relative
 masks), tests whether the measure follows relatedness:
 
 - the Mantel correlation between the pairs' ratio to chance and their relatedness, r per seed,
-  with its mean and 95% Student t interval over seeds, and one p-value from a permutation test
+  with its mean and 95% interval over seeds (Student t on Fisher's z), and one p-value from a permutation test
   stratified by seed (each seed's task labels permuted independently; `analysis.mantel`);
 - the mean ratio to chance over pairs, per seed, with its mean and 95% interval.
 
@@ -90,7 +90,7 @@ def overlap_study(frame: pd.DataFrame, directory: Path, *, permutations: int = P
     Returns None when no run wrote an overlap table with a relatedness (nothing to test).
     """
     from supermasks.analysis.mantel import correlation_interval, mantel, mantel_over_seeds
-    from supermasks.analysis.stats import holm
+    from supermasks.analysis.stats import holm, mean_interval
 
     group_columns = ["part", *[c for c in frame.columns if c.startswith("grid.") and c != "grid.seed"],
                      "benchmark", "method"]
@@ -116,7 +116,7 @@ def overlap_study(frame: pd.DataFrame, directory: Path, *, permutations: int = P
                                       "mantel_r": result.r, "mantel_p": result.p, "mean_ratio": mean})
                 combined = mantel_over_seeds(pairs, permutations=permutations, seed=0)
                 r_mean, r_low, r_high = correlation_interval([result.r for result in per_seed])
-                m_mean, m_low, m_high = correlation_interval(means)
+                m_mean, _, m_low, m_high = mean_interval(np.asarray(means))
                 rows.append({**labels, "layer": layer, "measure": measure, "relatedness": name,
                              "related_when": related_when, "seeds": len(pairs), "num_tasks": num_tasks,
                              "mantel_r": r_mean, "mantel_r_low": r_low, "mantel_r_high": r_high,
