@@ -21,7 +21,6 @@ from supermasks.training import FitResult, Probe
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
-    from supermasks.methods.supsup import LearnedTask, TaskStart
 
 
 @runtime_checkable
@@ -112,6 +111,28 @@ class StoresForLaterTasks(Protocol):
     def expect_tasks(self, num_tasks: int | None) -> None: ...
 
 
+@dataclass(frozen=True)
+class TaskStart:
+    """Where a method's two random streams (SupSup's) stand when a task begins: the score and batch generators' states."""
+
+    scores: torch.Tensor  # torch.Generator.get_state() of the score stream
+    batches: torch.Tensor  # ... and of the batch-order stream
+
+
+@dataclass(frozen=True)
+class LearnedTask:
+    """One task as another copy of the method, built from the same config, learned it (`learn_alone`): what evaluating it needs.
+
+    `masks`: bit-packed mask per masked layer (uint8, 1 bit per weight); `norms`: BN statistics per
+    per-task BN layer; `fit`: the training's steps, samples, seconds and losses.
+    """
+
+    task_id: int
+    masks: dict[str, torch.Tensor]
+    norms: dict[str, dict[str, torch.Tensor]]
+    fit: FitResult
+
+
 @runtime_checkable
 class LearnsTasksApart(Protocol):
     """A method whose tasks can be learned apart, each by a fresh copy, and installed in order (`run.parallel_tasks`).
@@ -121,11 +142,11 @@ class LearnsTasksApart(Protocol):
     sequence, having begun the task, takes the result (`learned_apart`) and is then as `learn` leaves it.
     """
 
-    def task_starts(self, tasks: list[Task]) -> list["TaskStart"]: ...
+    def task_starts(self, tasks: list[Task]) -> list[TaskStart]: ...
 
-    def learn_alone(self, task: Task, start: "TaskStart", *, progress: bool = False) -> "LearnedTask": ...
+    def learn_alone(self, task: Task, start: TaskStart, *, progress: bool = False) -> LearnedTask: ...
 
-    def learned_apart(self, task: Task, learned: "LearnedTask", after: "TaskStart") -> None: ...
+    def learned_apart(self, task: Task, learned: LearnedTask, after: TaskStart) -> None: ...
 
 
 @dataclass

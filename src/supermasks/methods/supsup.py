@@ -38,7 +38,7 @@ from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, add_to
                                           layer_alphas, mean_init, norm_alphas, transfer_init, two_pass_alphas,
                                           two_pass_similarities)
 from supermasks.methods._state import check_header, header, load_generator, owned, state_version
-from supermasks.methods.base import MethodReport, MethodSpec
+from supermasks.methods.base import LearnedTask, MethodReport, MethodSpec, TaskStart
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, finish_task_with,
                                load_network, masked_layers, norm_layers, norm_statistics, num_tasks, packed_task,
                                set_keep_scores, set_task, task_nbytes, task_scores, task_signature)
@@ -62,28 +62,6 @@ STATE_VERSION = 2
 SCORE_INITS = ("independent", "shared")
 # Settings added to layout 2 after it was first written: a state without them was written with these.
 _ADDED_SETTINGS = {"score_init": "independent"}
-
-
-@dataclass(frozen=True)
-class TaskStart:
-    """Where SupSup's two random streams stand when a task begins: the score and batch generators' states."""
-
-    scores: torch.Tensor  # torch.Generator.get_state() of the score stream
-    batches: torch.Tensor  # ... and of the batch-order stream
-
-
-@dataclass(frozen=True)
-class LearnedTask:
-    """One task as another SupSup of the same config learned it (`SupSup.learn_alone`): what evaluating it needs.
-
-    `masks`: bit-packed mask per masked layer (uint8, 1 bit per weight); `norms`: BN statistics per
-    per-task BN layer; `fit`: the training's steps, samples, seconds and losses.
-    """
-
-    task_id: int
-    masks: dict[str, torch.Tensor]
-    norms: dict[str, dict[str, torch.Tensor]]
-    fit: FitResult
 
 
 class SupSup:

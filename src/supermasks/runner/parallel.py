@@ -43,7 +43,7 @@ from supermasks.training import FitResult, Probe
 
 if TYPE_CHECKING:
     from supermasks.methods import LearnsTasksApart, Method
-    from supermasks.methods.supsup import LearnedTask, TaskStart
+    from supermasks.methods.base import LearnedTask, TaskStart
 
 log = logging.getLogger(__name__)
 
