@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from supermasks.report.text import human_bytes
+from supermasks.units import human_bytes
 
 # Run-level metrics shown, with their header; accuracies in percent, differences in points.
 COLUMNS = {"ACC": "ACC %", "BWT": "BWT", "FWT": "FWT", "forgetting": "forgetting",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from supermasks.report.model import Cell
-from supermasks.report.text import _cell, human_bytes
+from supermasks.report.text import _cell
+from supermasks.units import human_bytes
 
 
 def _missing(value: object) -> bool:

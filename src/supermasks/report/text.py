@@ -6,23 +6,14 @@ import math
 
 import pandas as pd
 
+from supermasks.units import human_bytes
+
 _PERCENT = ("ACC", "BWT", "FWT", "forgetting")
 _HEADERS = {"ACC": "ACC %", "BWT": "BWT", "FWT": "FWT", "forgetting": "forgetting",
             "task_inference_accuracy": "task inf. %",
             "memory_per_task_bytes": "memory/task", "memory_peak_training_bytes": "peak training",
             "memory_total_bytes": "memory total",
             "seconds_per_task": "time/task", "samples_per_second": "samples/s"}
-
-
-def human_bytes(n: float) -> str:
-    """`1536` -> `1.5 KiB`; NaN -> `n/a`."""
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return "n/a"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def _cell(column: str, value: float) -> str:

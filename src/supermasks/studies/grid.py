@@ -287,7 +287,7 @@ def _seeded_summary(frame: pd.DataFrame) -> str:
 
 def _memory(row: dict) -> str:
     """`peak training X, kept Y`; only the bytes kept where the run predates the training peak."""
-    from supermasks.report.text import human_bytes
+    from supermasks.units import human_bytes
 
     peak = row.get("memory_peak_training_bytes")
     kept = f"kept {human_bytes(row['memory_total_bytes'])}"
