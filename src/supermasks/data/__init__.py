@@ -17,10 +17,21 @@ from .idx import read_idx, read_idx_pair, write_idx
 from .relatedness import Relatedness, task_relatedness
 from .sources import Dataset, SourceInfo, list_sources, load_source
 from .task import Task
-from .transforms import MNIST_MEAN, MNIST_STD, normalize
+from .transforms import (
+    CIFAR100_NORMALIZATION,
+    IMAGENET_NORMALIZATION,
+    MNIST_MEAN,
+    MNIST_NORMALIZATION,
+    MNIST_STD,
+    Normalization,
+    normalize,
+)
 
 __all__ = [
+    "CIFAR100_NORMALIZATION",
+    "IMAGENET_NORMALIZATION",
     "MNIST_MEAN",
+    "MNIST_NORMALIZATION",
     "MNIST_STD",
     "BadMagicError",
     "ChecksumError",
@@ -33,6 +44,7 @@ __all__ = [
     "Task",
     "TaskImages",
     "Images",
+    "Normalization",
     "Relatedness",
     "TrailingBytesError",
     "TruncatedFileError",

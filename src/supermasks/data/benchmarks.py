@@ -10,7 +10,7 @@ import torch
 from .sources import Dataset
 from .task import Task
 from .images import TaskImages
-from .transforms import rotation_index
+from .transforms import Normalization, rotation_index
 from supermasks.seeds import streams
 
 _BENCHMARKS: dict[str, str] = {
@@ -94,13 +94,15 @@ def partial_permutation(rng: np.random.RandomState, pixels: int, fraction: float
 
 
 def _permuted(dataset: Dataset, num_tasks: int, seed: int, fraction: float) -> list[Task]:
-    pixels = dataset.x_train.shape[1] * dataset.x_train.shape[2]
+    pixels = dataset.x_train.shape[-2] * dataset.x_train.shape[-1]
+    norm = dataset.normalization
     moved_count(pixels, fraction)  # refuses a bad fraction before any task is built
     tasks = []
     for i in range(num_tasks):
         perm = partial_permutation(np.random.RandomState(streams(seed).permutation(i)), pixels, fraction)
         source = torch.from_numpy(perm).to(device=dataset.x_train.device, dtype=torch.long)
-        images = (TaskImages(dataset.x_train, source=source), TaskImages(dataset.x_test, source=source))
+        images = (TaskImages(dataset.x_train, source=source, norm=norm),
+                  TaskImages(dataset.x_test, source=source, norm=norm))
         tasks.append(_all_classes_task(dataset, i, f"permuted-{i}", images, "permuted", pixel_map=source))
     return tasks
 
@@ -112,14 +114,14 @@ def _rotated(dataset: Dataset, num_tasks: int, step: float | None) -> list[Task]
             raise ValueError(f"rotated: at most 360 tasks (one degree apart), got {num_tasks}")
     elif not 0 < step <= 360:
         raise ValueError(f"rotation_step must be in (0, 360] degrees, got {step}")
-    _, height, width = dataset.x_train.shape
+    height, width = dataset.x_train.shape[-2:]
     tasks = []
     for i in range(num_tasks):
         angle = i * step
         # The fill is raw 0 before normalisation, so it is black, not the mean (as `rotate` gives).
         index = rotation_index(height, width, angle)
-        train = TaskImages.from_index(dataset.x_train, index)
-        images = (train, TaskImages(dataset.x_test, source=train.source, inside=train.inside))
+        train = TaskImages.from_index(dataset.x_train, index, norm=dataset.normalization)
+        images = (train, TaskImages(dataset.x_test, source=train.source, inside=train.inside, norm=train.norm))
         tasks.append(_all_classes_task(dataset, i, f"rotated-{angle:g}deg", images, "rotated", angle=float(angle)))
     return tasks
 
@@ -172,11 +174,11 @@ def split_classes(
 
 
 def _select(
-    x: torch.Tensor, y: torch.Tensor, classes: tuple[int, ...], lut: torch.Tensor | None
+    x: torch.Tensor, y: torch.Tensor, classes: tuple[int, ...], lut: torch.Tensor | None, norm: Normalization
 ) -> tuple[TaskImages, torch.Tensor]:
     keep = torch.isin(y, torch.tensor(classes, dtype=y.dtype, device=y.device))
     labels = y[keep] if lut is None else lut[y[keep]]
-    return TaskImages(x, rows=keep.nonzero().squeeze(1)), labels
+    return TaskImages(x, rows=keep.nonzero().squeeze(1), norm=norm), labels
 
 
 def _split(
@@ -191,8 +193,8 @@ def _split(
             # Original label -> its position among this task's sorted classes (-1: unused).
             lut = torch.full((dataset.num_classes,), -1, dtype=torch.int64, device=dataset.y_train.device)
             lut[list(classes)] = torch.arange(len(classes), device=lut.device)
-        x_train, y_train = _select(dataset.x_train, dataset.y_train, classes, lut)
-        x_test, y_test = _select(dataset.x_test, dataset.y_test, classes, lut)
+        x_train, y_train = _select(dataset.x_train, dataset.y_train, classes, lut, dataset.normalization)
+        x_test, y_test = _select(dataset.x_test, dataset.y_test, classes, lut, dataset.normalization)
         tasks.append(
             Task(
                 task_id=i,
@@ -220,7 +222,7 @@ def make_benchmark(
     rotation_step: float | None = None,
     permute_fraction: float = 1.0,
 ) -> list[Task]:
-    """Build `num_tasks` tasks from `dataset`, images normalised to float32 (N, 1, H, W).
+    """Build `num_tasks` tasks from `dataset`, images normalised to float32 (N, C, H, W).
 
     Each task's images are a `TaskImages`: the data set's uint8 images, shared by every task
     and not copied, seen through the task's row selection and pixel map, and normalised batch
@@ -251,7 +253,8 @@ def make_benchmark(
             raise ValueError("the pair benchmark needs a second dataset")
         if num_tasks != 2:
             raise ValueError(f"the pair benchmark has exactly 2 tasks, got num_tasks={num_tasks}")
-        return [_all_classes_task(d, i, f"pair-{i}-{d.name}", (TaskImages(d.x_train), TaskImages(d.x_test)), "pair")
+        return [_all_classes_task(d, i, f"pair-{i}-{d.name}", (TaskImages(d.x_train, norm=d.normalization),
+                                                              TaskImages(d.x_test, norm=d.normalization)), "pair")
                 for i, d in enumerate((dataset, second))]
     if canonical == "permuted":
         return _permuted(dataset, num_tasks, seed, permute_fraction)

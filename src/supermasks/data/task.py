@@ -13,7 +13,7 @@ from .images import Images
 class Task:
     """One task of a continual-learning benchmark.
 
-    Images are float32, normalised, shaped (N, 1, 28, 28): either a tensor, or a `TaskImages`
+    Images are float32, normalised, shaped (N, C, H, W) (C = 1 for the MNIST family): either a tensor, or a `TaskImages`
     (what `make_benchmark` gives) that computes them batch by batch when indexed; `x[idx]` with
     a slice or an int64 index tensor gives a float tensor either way, and
     `data.images.materialize(x)` the whole set. Labels are int64 (N,).
@@ -30,9 +30,9 @@ class Task:
 
     task_id: int
     name: str
-    x_train: Images  # (N, 1, H, W) float32
+    x_train: Images  # (N, C, H, W) float32
     y_train: torch.Tensor  # (N,) int64
-    x_test: Images  # (M, 1, H, W) float32
+    x_test: Images  # (M, C, H, W) float32
     y_test: torch.Tensor  # (M,) int64
     classes: tuple[int, ...]
     num_classes: int
