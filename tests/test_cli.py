@@ -77,3 +77,12 @@ def test_console_script_runs(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, env=os.environ | {"PYTHONWARNINGS": "ignore"})
     assert proc.returncode == 2
     assert "training.lr: expected float, got 'abc'" in proc.stderr
+
+
+def test_data_list_is_status_and_names_cifar100(capsys):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("mnist-5k")
+    line = next(l for l in out.splitlines() if l.startswith("cifar100"))
+    assert "missing" in line or "available" in line
+    assert "synthetic-cifar" in out

@@ -38,6 +38,9 @@ SOURCES: dict[str, str] = {
     "mnist": "MNIST: 60,000 train / 10,000 test handwritten digits",
     "kmnist": "Kuzushiji-MNIST: 60,000 train / 10,000 test cursive Japanese characters, 10 classes",
     "synthetic": "synthetic: 600 train / 200 test generated 28x28 images in 10 well-separated classes (for tests)",
+    "cifar100": "CIFAR-100: 50,000 train / 10,000 test 32x32 colour images, 100 classes",
+    "synthetic-cifar": "synthetic-cifar: GENERATED, not CIFAR: 1,600 train / 400 test 32x32 colour images in 100 "
+                       "classes shaped like CIFAR-100 (for smoke runs and tests)",
 }
 
 MODELS: dict[str, str] = {

@@ -362,10 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="data sources: status and downloads")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
-    p = dsub.add_parser("status", help="which data sources are available here, and how to get the others")
+    p = dsub.add_parser("status", aliases=["list"],
+                        help="which data sources are available here, and how to get the others")
     p.set_defaults(func=_cmd_data_status)
-    p = dsub.add_parser("fetch", help="download a data set (SHA-256 checked) into the cache")
-    p.add_argument("name", choices=["mnist", "fashion-mnist", "kmnist"])
+    p = dsub.add_parser("fetch", help="download a data set (SHA-256 checked) into the cache; ImageNet cannot be "
+                        "downloaded: see docs/data.md")
+    p.add_argument("name", choices=["mnist", "fashion-mnist", "kmnist", "cifar100"])
     p.add_argument("--dir", type=Path, default=None, help="cache directory (default: the user cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_data_fetch)

@@ -45,13 +45,14 @@ def served(
 
 
 def test_registry_is_complete_and_well_formed() -> None:
-    assert set(download.REGISTRY) == {"mnist", "fashion-mnist", "kmnist"}
-    for remote in download.REGISTRY.values():
-        assert set(remote.sha256) == set(FILES)
+    assert set(download.REGISTRY) == {"mnist", "fashion-mnist", "kmnist", "cifar100"}
+    for name, remote in download.REGISTRY.items():
+        assert set(remote.sha256) == ({"cifar-100-python.tar.gz"} if name == "cifar100" else set(FILES))
         assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in remote.sha256.values())
         assert all(url.endswith("/") for url in remote.base_urls)
     # The first MNIST digest as published alongside the original files.
     assert download.REGISTRY["mnist"].sha256["train-images-idx3-ubyte.gz"].startswith("440fcabf")
+    assert download.REGISTRY["cifar100"].sha256["cifar-100-python.tar.gz"].startswith("85cd44d0")
 
 
 def test_fetch_good_files(served: tuple[str, Path, dict[str, str]], tmp_path: Path) -> None:

@@ -132,9 +132,9 @@ def test_the_same_key_in_different_mappings_is_fine(tmp_path):
 
 def test_data_dir_with_a_source_that_does_not_read_it_is_an_error(tmp_path, capsys):
     line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, f"data.data_dir={tmp_path}")
-    assert "data_dir applies to the IDX sources (fashion-mnist, mnist, kmnist) only" in line
+    assert "data_dir applies to the sources read from files (fashion-mnist, mnist, kmnist, cifar100) only" in line
     assert "'synthetic'" in line
-    with pytest.raises(ConfigError, match="data_dir applies to the IDX sources"):
+    with pytest.raises(ConfigError, match="data_dir applies to the sources read from files"):
         load_config(None, [f"data.data_dir={tmp_path}"])  # the embedded mnist-5k does not read it either
     assert load_config(None, ["data.source=mnist", f"data.data_dir={tmp_path}"]).data.data_dir == str(tmp_path)
 

@@ -37,7 +37,7 @@ from supermasks.config import (
     valid_keys,
 )
 from supermasks.data.benchmarks import list_benchmarks
-from supermasks.data.sources import idx_source_names, source_names
+from supermasks.data.sources import dir_source_names, source_names
 from supermasks.methods import list_methods, method_spec
 from supermasks.models.networks import ARCHITECTURES
 from supermasks.runner import validate
@@ -174,7 +174,7 @@ def context(key: str, value: Any = MISSING) -> dict[str, Any]:
     if key == "model.mask_rule" and value == "topk":
         return {"model.density": 0.5}
     if key == "data.data_dir" and value is not None:
-        return {"data.source": "mnist"}  # only IDX sources read a data_dir
+        return {"data.source": "mnist"}  # only sources read from files take a data_dir
     if key == "data.benchmark" and isinstance(value, list) and "pair" in value:
         return {"data.num_tasks": 2}
     return {}
@@ -282,7 +282,7 @@ def valid_values(draw) -> dict[str, Any]:
             values[key] = None
     if "pair" in benchmark:
         values["data.num_tasks"] = 2
-    if values["data.source"] not in idx_source_names():  # only IDX sources read a data_dir
+    if values["data.source"] not in dir_source_names():  # only sources read from files take a data_dir
         values["data.data_dir"] = None
     return values
 

@@ -1,4 +1,4 @@
-"""Download the MNIST-family IDX files into a local cache, checking each file's SHA-256."""
+"""Download the MNIST-family IDX files and the CIFAR-100 archive into a local cache, checking each file's SHA-256."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ _TIMEOUT_S = 60
 
 @dataclass(frozen=True)
 class Remote:
-    """Where a data set's four files live and the SHA-256 of each, as published."""
+    """Where a data set's files live and the SHA-256 of each, as published."""
 
     description: str
     base_urls: tuple[str, ...]  # tried in order; every mirror serves byte-identical files
     sha256: Mapping[str, str]  # file name -> hex digest of the (gzipped) file
+    files_are: str = "its four IDX files"  # what a user copies by hand instead, in error messages
 
 
 FILE_NAMES = (
@@ -84,6 +85,15 @@ REGISTRY: dict[str, Remote] = {
             "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c",
         ),
     ),
+    # The python version of CIFAR-100 (169,001,437 bytes; the page lists its MD5
+    # eb9058c3a382ffc7106e4002c42a8d85). The SHA-256 is the one Keras' cifar100.load_data and
+    # TensorFlow Datasets' url_checksums pin for the same URL.
+    "cifar100": Remote(
+        description="CIFAR-100 python version (Krizhevsky, 2009): 50,000 train / 10,000 test 32x32 colour images",
+        base_urls=("https://www.cs.toronto.edu/~kriz/",),
+        sha256={"cifar-100-python.tar.gz": "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"},
+        files_are="cifar-100-python.tar.gz",
+    ),
 }
 
 # SHA-256 of the *decompressed* Fashion-MNIST files. Debian's dataset-fashion-mnist package
@@ -139,7 +149,7 @@ def fetch(
     base_url: str | None = None,
     progress: bool = True,
 ) -> Path:
-    """Download `name`'s four IDX files (unless cached and intact) and return their folder.
+    """Download `name`'s files (unless cached and intact) and return their folder.
 
     `base_url`, or else $SUPERMASKS_MIRROR, replaces the published hosts, e.g. with a
     local mirror. Raises ChecksumError when a file's SHA-256 differs from the published
@@ -153,6 +163,7 @@ def fetch(
         target=dataset_dir(name, cache_dir),
         progress=progress,
         label=name,
+        files_are=remote.files_are,
     )
 
 
@@ -162,6 +173,7 @@ def _fetch_files(
     target: Path,
     progress: bool = False,
     label: str = "data set",
+    files_are: str = "its files",
 ) -> Path:
     """Make `target` hold every file in `files` (name -> SHA-256), trying each host in turn."""
     target.mkdir(parents=True, exist_ok=True)
@@ -175,12 +187,13 @@ def _fetch_files(
                 "local directory (data.data_dir=...) to use it as it is."
             )
         if not path.is_file():
-            _download_one(fname, digest, base_urls, target, progress, label)
+            _download_one(fname, digest, base_urls, target, progress, label, files_are)
     return target
 
 
 def _download_one(
-    fname: str, digest: str, base_urls: Sequence[str], target: Path, progress: bool, label: str
+    fname: str, digest: str, base_urls: Sequence[str], target: Path, progress: bool, label: str,
+    files_are: str = "its files",
 ) -> None:
     failures: list[str] = []
     mismatch = False
@@ -215,6 +228,6 @@ def _download_one(
         )
     raise SourceUnavailableError(
         f"cannot download {fname} of {label} into {target}.\n  {details}\n"
-        f"No network? Copy the IDX files into {target} or pass --dir (data.data_dir=...) with a "
+        f"No network? Copy {files_are} into {target} or set data.data_dir=... to a "
         f"folder that holds them; ${MIRROR_ENV} can point at a mirror."
     )

@@ -9,7 +9,7 @@ from supermasks.conditional import complete, only_when
 from supermasks.errors import require_number
 
 from .benchmarks import _ALIASES, list_benchmarks
-from .sources import idx_source_names, source_names
+from .sources import dir_source_names, source_names
 
 LabelMode = Literal["remap", "keep"]
 _SPLIT = {"split", *(alias for alias, name in _ALIASES.items() if name == "split")}
@@ -21,7 +21,7 @@ class DataSettings:
 
     benchmark: list[str] = field(default_factory=lambda: ["permuted"])  # one run per benchmark
     source: str = "mnist-5k"
-    data_dir: str | None = None  # a local directory of IDX files, overriding an IDX source's location
+    data_dir: str | None = None  # a local directory of the source's files (IDX files; CIFAR-100's archive or folder)
     num_tasks: int = 10
     # The settings below apply to one benchmark each (None elsewhere; an error when given there).
     classes_per_task: int | None = field(default=None, metadata=only_when(
@@ -47,8 +47,9 @@ class DataSettings:
             if getattr(self, key) is not None and getattr(self, key) not in source_names():
                 raise ValueError(f"{key}: unknown value {getattr(self, key)!r}; choose one of "
                                  f"{', '.join(source_names())}")
-        if self.data_dir is not None and self.source not in idx_source_names():
-            raise ValueError(f"data_dir applies to the IDX sources ({', '.join(idx_source_names())}) only; source "
+        if self.data_dir is not None and self.source not in dir_source_names():
+            raise ValueError(f"data_dir applies to the sources read from files ({', '.join(dir_source_names())}) "
+                             f"only; source "
                              f"{self.source!r} does not read it: remove data_dir, or set data.source to the data set "
                              f"its files hold")
         if self.num_tasks < 1:

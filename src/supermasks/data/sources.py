@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import download, embedded, synthetic
+from . import cifar, download, embedded, synthetic
 from .errors import CorruptFileError, CountMismatchError, SourceUnavailableError
 from .idx import read_idx_pair
-from .transforms import MNIST_NORMALIZATION, Normalization
+from .transforms import CIFAR100_NORMALIZATION, MNIST_NORMALIZATION, Normalization
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 _NUM_CLASSES = 10
@@ -69,6 +69,8 @@ class _Source:
     locate: Callable[[], Path | None]  # where the data is on this machine, or None
     load: Callable[[Path], Dataset]  # read it from what `locate` returned
     idx_files: bool = False  # read from four IDX files, so a data_dir of them can stand in for its location
+    load_dir: Callable[[Path], Dataset] | None = None  # read it from a user's data_dir (None: not possible)
+    num_classes: int = _NUM_CLASSES
 
 
 # (split prefix, kind, IDX dimension count) of the four files, in Dataset field order.
@@ -174,7 +176,42 @@ def _idx_source(
     def load(folder: Path) -> Dataset:
         return _load_idx_dir(folder, name, description, how_to_get())
 
-    return _Source(description, how_to_get, locate, load, idx_files=True)
+    def load_dir(folder: Path) -> Dataset:
+        hint = f"put the four IDX files of {name} into {folder}, or drop data_dir to use the default"
+        return _load_idx_dir(folder, name, f"{name} (IDX files from {folder})", hint)
+
+    return _Source(description, how_to_get, locate, load, idx_files=True, load_dir=load_dir)
+
+
+def _cifar_hint() -> str:
+    return (f"download it with `supermasks data fetch cifar100` (into {download.dataset_dir('cifar100')}), or set "
+            f"data.data_dir=DIR to a folder holding {cifar.ARCHIVE} or its unpacked {cifar.FOLDER}/ "
+            "(from https://www.cs.toronto.edu/~kriz/cifar.html)")
+
+
+def _cifar_dataset(arrays: tuple[np.ndarray, ...], description: str) -> Dataset:
+    x_train, y_train, x_test, y_test = (torch.from_numpy(np.array(a)) for a in arrays)
+    return Dataset("cifar100", x_train, y_train, x_test, y_test, cifar.NUM_CLASSES,
+                   is_subset=not cifar.is_complete(arrays), description=description,
+                   normalization=CIFAR100_NORMALIZATION)
+
+
+_CIFAR_DESCRIPTION = "CIFAR-100: 50,000 train / 10,000 test 32x32 colour images, 100 classes"
+
+
+def _load_cifar_cache(folder: Path) -> Dataset:
+    return _cifar_dataset(cifar.read_archive(folder / cifar.ARCHIVE, _cifar_hint()), _CIFAR_DESCRIPTION)
+
+
+def _load_cifar_dir(folder: Path) -> Dataset:
+    hint = f"put {cifar.ARCHIVE} or its unpacked {cifar.FOLDER}/ into {folder}, or drop data_dir to use the cache"
+    return _cifar_dataset(cifar.read_local(folder, hint), f"{_CIFAR_DESCRIPTION} (from {folder})")
+
+
+def _colour_arrays(name: str) -> Dataset:
+    x_train, y_train, x_test, y_test = (torch.from_numpy(np.array(a)) for a in synthetic.load_colour_arrays())
+    return Dataset(name, x_train, y_train, x_test, y_test, synthetic.COLOUR_CLASSES, False,
+                   _SOURCES[name].description, normalization=CIFAR100_NORMALIZATION)
 
 
 _SOURCES: dict[str, _Source] = {
@@ -210,6 +247,22 @@ _SOURCES: dict[str, _Source] = {
         locate=lambda: _GENERATED,
         load=lambda _path: _from_arrays("synthetic", synthetic.load_arrays(), is_subset=False),
     ),
+    "cifar100": _Source(
+        description=_CIFAR_DESCRIPTION,
+        how_to_get=_cifar_hint,
+        locate=lambda: _cached_dir("cifar100"),
+        load=_load_cifar_cache,
+        load_dir=_load_cifar_dir,
+        num_classes=cifar.NUM_CLASSES,
+    ),
+    "synthetic-cifar": _Source(
+        description="synthetic-cifar: GENERATED, not CIFAR: 1,600 train / 400 test 32x32 colour images in 100 "
+        "classes shaped like CIFAR-100 (for smoke runs and tests)",
+        how_to_get=lambda: "generated on the fly; always available",
+        locate=lambda: _GENERATED,
+        load=lambda _path: _colour_arrays("synthetic-cifar"),
+        num_classes=synthetic.COLOUR_CLASSES,
+    ),
 }
 
 
@@ -220,17 +273,14 @@ def _source(name: str) -> _Source:
 
 
 def load_source(name: str, data_dir: Path | None = None) -> Dataset:
-    """Load a named source; `data_dir`, a folder of the four IDX files, overrides where from."""
+    """Load a named source; `data_dir`, a folder of its files (the four IDX files; CIFAR-100's
+    archive or unpacked folder), overrides where from."""
     source = _source(name)
     if data_dir is not None:
-        if not source.idx_files:
-            raise ValueError(f"data_dir applies to the IDX sources ({', '.join(idx_source_names())}) only, "
-                             f"not to {name!r}")
-        folder = Path(data_dir).expanduser()
-        hint = (
-            f"put the four IDX files of {name} into {folder}, or drop data_dir to use the default"
-        )
-        return _load_idx_dir(folder, name, f"{name} (IDX files from {folder})", hint)
+        if source.load_dir is None:
+            raise ValueError(f"data_dir applies to the sources read from files ({', '.join(dir_source_names())}) "
+                             f"only, not to {name!r}")
+        return source.load_dir(Path(data_dir).expanduser())
     location = source.locate()
     if location is None:
         raise SourceUnavailableError(
@@ -240,14 +290,18 @@ def load_source(name: str, data_dir: Path | None = None) -> Dataset:
 
 
 def source_num_classes(name: str) -> int:
-    """How many classes the source `name` holds, without loading it (every source here has ten)."""
-    _source(name)
-    return _NUM_CLASSES
+    """How many classes the source `name` holds, without loading it."""
+    return _source(name).num_classes
 
 
 def idx_source_names() -> list[str]:
     """The sources read from IDX files: the ones a `data_dir` of IDX files can supply."""
     return [name for name, source in _SOURCES.items() if source.idx_files]
+
+
+def dir_source_names() -> list[str]:
+    """The sources a `data_dir` of the user's own files can supply."""
+    return [name for name, source in _SOURCES.items() if source.load_dir is not None]
 
 
 def source_names() -> list[str]:
