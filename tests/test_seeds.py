@@ -16,3 +16,12 @@ def test_the_streams_of_seed_0_and_a_seed_given_as_text():
     s = streams(0)
     assert (s.weights, s.scores, s.batches, s.fisher, s.head(9), s.candidates) == (0, 1, 2, 3, 1009, 1_000_003)
     assert streams("7") == streams(7)  # a seed read from a file or a command line
+
+
+def test_the_augmentation_seed_of_a_task_and_step():
+    from numpy.random import SeedSequence
+
+    low, high = SeedSequence((7, 4, 2, 30)).generate_state(2, "uint32")
+    assert streams(7).augment(2, 30) == int(low) | (int(high & 0x7FFFFFFF) << 32)
+    seeds = {streams(s).augment(t, k) for s in (0, 1) for t in range(3) for k in range(50)}
+    assert len(seeds) == 300 and all(0 <= v < 2**63 for v in seeds)  # distinct, and a valid torch seed

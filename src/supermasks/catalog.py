@@ -28,6 +28,9 @@ BENCHMARKS: dict[str, str] = {
     "rotated": "task i turns images i * rotation_step degrees anticlockwise (default 360 // num_tasks); all classes",
     "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, else distinct seeded subsets",
     "pair": "two tasks: the source's data, then pair_source's (MNIST then Fashion-MNIST)",
+    "splitcifar100": "task i keeps classes perm[5i:5i+5] of RandomState(seed).permutation(100), remapped to 0..4 "
+                     "(up to 20 tasks; source cifar100 or synthetic-cifar); training batches randomly cropped "
+                     "(4-pixel padding) and flipped",
     "partitioned": "alias of split",
 }
 

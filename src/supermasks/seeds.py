@@ -15,13 +15,21 @@ so that results stay the same for the same settings.
 | `candidates`        | seed + 1_000_003    | NNs detection's random candidate masks (far from `weights`) |
 | `permutation(task_id)` | (seed + task_id) mod 2**32 | the permuted benchmark's pixel permutation of a task |
 | `eval_sample(task_id)` | seed + 3_000_017 + task_id | the fixed sample of a task's test images that evaluation uses (`run.eval_sample`) |
+| `augment(task_id, step)` | SeedSequence((seed, 4, task_id, step)) | the training augmentation of one batch (crop, flip) |
+
+The augmentation seeds one generator per (task, step) rather than drawing from a stream: a
+task's batches then look the same whether it is trained straight through, after a resume, or
+apart from the others, whatever else drew random numbers before it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 _SCORES, _BATCHES, _AUXILIARY, _HEADS, _CANDIDATES, _EVAL_SAMPLE = 1, 2, 3, 1000, 1_000_003, 3_000_017
+_AUGMENT = 4  # the tag that sets the augmentation's seed sequence apart
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,12 @@ class Streams:
     def permutation(self, task_id: int) -> int:
         # numpy's RandomState takes seeds below 2**32: wrap, which changes nothing for the seeds that fit
         return (self.seed + task_id) % 2**32
+
+    def augment(self, task_id: int, step: int) -> int:
+        """The seed of the generator that augments training batch `step` of task `task_id` (64 bits, mixed by
+        numpy's SeedSequence, so nearby steps and tasks get unrelated draws)."""
+        low, high = np.random.SeedSequence((self.seed, _AUGMENT, task_id, step)).generate_state(2, np.uint32)
+        return int(low) | (int(high & 0x7FFFFFFF) << 32)
 
 
 def streams(seed: int) -> Streams:

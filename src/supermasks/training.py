@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -14,6 +14,9 @@ from tqdm.auto import tqdm
 
 from supermasks.errors import require_number
 from supermasks.optimizers import StepOptimizer, adam, rmsprop, sgd
+
+if TYPE_CHECKING:
+    from supermasks.data.augment import Augment
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 Optimizer = Literal["rmsprop", "adam", "sgd"]
@@ -62,17 +65,23 @@ class Probe:
 
 
 def iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, steps: int,
-                    generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                    generator: torch.Generator, augment: "Augment | None" = None,
+                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """`steps` shuffled mini-batches, reshuffling at each pass over the data (epoch).
 
     Indexing whole tensors with a permutation keeps the pipeline free of per-sample Python work.
     The last incomplete batch of an epoch is dropped so every step sees `batch_size` samples.
+    `augment` (a task's `Task.augment`) makes the images of batch `step` (0, 1, ...) from x and
+    the batch's positions; it draws nothing from `generator`, so the batch order is the same
+    with or without it.
     """
     size = min(batch_size, len(x))
+    step = 0
     for order, count in _epochs(len(x), batch_size, steps, generator):
         for b in range(count):
             idx = order[b * size:(b + 1) * size]
-            yield x[idx], y[idx]
+            yield (x[idx] if augment is None else augment(x, idx, step)), y[idx]
+            step += 1
 
 
 def skip_batches(n: int, batch_size: int, steps: int, generator: torch.Generator) -> None:

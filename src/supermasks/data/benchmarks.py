@@ -1,4 +1,4 @@
-"""Turn a Dataset into a sequence of Tasks: permuted, rotated and split benchmarks."""
+"""Turn a Dataset into a sequence of Tasks: permuted, rotated, split and SplitCIFAR100 benchmarks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 
+from .augment import CropFlip
 from .sources import Dataset
 from .task import Task
 from .images import TaskImages
@@ -20,6 +21,9 @@ _BENCHMARKS: dict[str, str] = {
     "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, "
     "else distinct seeded subsets",
     "pair": "two tasks: the source's data, then pair_source's (MNIST then Fashion-MNIST)",
+    "splitcifar100": "task i keeps classes perm[5i:5i+5] of RandomState(seed).permutation(100), remapped to 0..4 "
+    "(up to 20 tasks; source cifar100 or synthetic-cifar); training batches randomly cropped (4-pixel padding) "
+    "and flipped",
 }
 _ALIASES = {"partitioned": "split"}
 LABEL_MODES = ("remap", "keep")
@@ -211,6 +215,49 @@ def _split(
     return tasks
 
 
+SPLITCIFAR100_CLASSES_PER_TASK = 5
+SPLITCIFAR100_PADDING = 4
+
+
+def splitcifar100_classes(seed: int, num_tasks: int, num_classes: int = 100,
+                          classes_per_task: int = SPLITCIFAR100_CLASSES_PER_TASK) -> list[tuple[int, ...]]:
+    """The classes of each SplitCIFAR100 task, in label order: task i's label j is class perm[5i + j].
+
+    perm = np.random.RandomState(seed).permutation(100): the same numbers as the SupSup code's
+    `np.random.seed(seed); np.random.permutation(100)` (both draw from a Mersenne Twister seeded
+    by `seed`, and `permutation` shuffles the same way).
+    """
+    most = num_classes // classes_per_task
+    if not 1 <= num_tasks <= most:
+        raise ValueError(f"splitcifar100: {num_classes} classes make at most {most} tasks of {classes_per_task}, "
+                         f"got num_tasks={num_tasks}")
+    perm = np.random.RandomState(seed).permutation(num_classes)
+    return [tuple(int(c) for c in perm[i * classes_per_task:(i + 1) * classes_per_task]) for i in range(num_tasks)]
+
+
+def _class_task(x: torch.Tensor, y: torch.Tensor, classes: tuple[int, ...], num_classes: int,
+                norm: Normalization) -> tuple[TaskImages, torch.Tensor]:
+    """A task's rows of (x, y) whose label is in `classes`, relabelled by position in `classes`."""
+    lut = torch.full((num_classes,), -1, dtype=torch.int64, device=y.device)
+    lut[list(classes)] = torch.arange(len(classes), device=y.device)
+    return _select(x, y, classes, lut, norm)
+
+
+def _splitcifar100(dataset: Dataset, num_tasks: int, seed: int, augment: bool) -> list[Task]:
+    if dataset.num_classes != 100 or dataset.x_train.dim() != 4:
+        raise ValueError(f"splitcifar100 needs colour images of 100 classes (source cifar100 or synthetic-cifar), "
+                         f"not {dataset.name} ({dataset.num_classes} classes, images {tuple(dataset.x_train.shape[1:])})")
+    tasks = []
+    for i, classes in enumerate(splitcifar100_classes(seed, num_tasks)):
+        x_train, y_train = _class_task(dataset.x_train, dataset.y_train, classes, 100, dataset.normalization)
+        x_test, y_test = _class_task(dataset.x_test, dataset.y_test, classes, 100, dataset.normalization)
+        tasks.append(Task(
+            task_id=i, name=f"splitcifar100-{i}[{','.join(map(str, classes))}]", x_train=x_train, y_train=y_train,
+            x_test=x_test, y_test=y_test, classes=classes, num_classes=len(classes), benchmark="splitcifar100",
+            augment=CropFlip(seed, i, SPLITCIFAR100_PADDING, dataset.normalization) if augment else None))
+    return tasks
+
+
 def make_benchmark(
     name: str,
     dataset: Dataset,
@@ -221,6 +268,7 @@ def make_benchmark(
     second: Dataset | None = None,
     rotation_step: float | None = None,
     permute_fraction: float = 1.0,
+    augment: bool = True,
 ) -> list[Task]:
     """Build `num_tasks` tasks from `dataset`, images normalised to float32 (N, C, H, W).
 
@@ -240,6 +288,11 @@ def make_benchmark(
     every one moves (`partial_permutation`); tasks then share the pixels both leave in place.
     Each task records how it was made (`Task.benchmark`, `angle`, `pixel_map`), which
     `data.relatedness.task_relatedness` compares.
+
+    splitcifar100 (ALGORITHMS.md section 5): task i keeps the classes perm[5i:5i+5] of
+    `splitcifar100_classes`, labelled 0..4 in that order, and, when `augment`, declares the
+    training augmentation `data.augment.CropFlip` (random crop with 4 pixels of black padding,
+    horizontal flip; drawn per (seed, task, step)) on `Task.augment`.
     """
     canonical = _ALIASES.get(name, name)
     if canonical not in _BENCHMARKS:
@@ -260,5 +313,7 @@ def make_benchmark(
         return _permuted(dataset, num_tasks, seed, permute_fraction)
     if canonical == "rotated":
         return _rotated(dataset, num_tasks, rotation_step)
+    if canonical == "splitcifar100":
+        return _splitcifar100(dataset, num_tasks, seed, augment)
     classes_per_task = _require_int("classes_per_task", classes_per_task, 2)
     return _split(dataset, num_tasks, seed, classes_per_task, label_mode)

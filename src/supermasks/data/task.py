@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .augment import Augment
 from .images import Images
 
 
@@ -26,6 +27,11 @@ class Task:
     a permuted task's int64 (H*W,) map, for each output pixel (row-major) the input pixel it
     copies: the very tensor its `TaskImages` read through, not a copy, so a task holds no more
     than before.
+
+    `augment`, where the benchmark asks for it (splitcifar100, splitimagenet), makes each training
+    batch from `x_train` and the batch's positions (`data.augment.Augment`): the methods draw
+    their training batches through it (`training.iterate_batches`); test images are never
+    augmented. None: training batches are `x_train[idx]` as they are.
     """
 
     task_id: int
@@ -39,6 +45,7 @@ class Task:
     benchmark: str | None = None
     angle: float | None = None
     pixel_map: torch.Tensor | None = None  # (H*W,) int64
+    augment: Augment | None = None
 
     def __post_init__(self) -> None:
         if len(self.x_train) != len(self.y_train) or len(self.x_test) != len(self.y_test):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from supermasks.data.augment import Augment
 from supermasks.data.task import Task
 from supermasks.models import MultiHeadMLP, build_multihead, load_network
 from supermasks.scenarios import SCENARIOS
@@ -81,11 +82,14 @@ Batches = Iterator[tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]]
 
 
 def tagged_batches(x: torch.Tensor, y: torch.Tensor, head_ids: torch.Tensor, batch_size: int, steps: int,
-                   generator: torch.Generator) -> Batches:
-    """Shuffled batches of ((images, head ids), labels): the training loop only needs len(labels)."""
+                   generator: torch.Generator, augment: Augment | None = None) -> Batches:
+    """Shuffled batches of ((images, head ids), labels): the training loop only needs len(labels).
+
+    `augment` (a task's `Task.augment`) makes batch `step`'s images, as in `iterate_batches`.
+    """
     index = torch.arange(len(x))
-    for ib, _ in iterate_batches(index, index, batch_size, steps, generator):
-        yield (x[ib], head_ids[ib]), y[ib]
+    for step, (ib, _) in enumerate(iterate_batches(index, index, batch_size, steps, generator)):
+        yield (x[ib] if augment is None else augment(x, ib, step), head_ids[ib]), y[ib]
 
 
 def train_task(model: MultiHeadMLP, scenario: str, task: Task, x: torch.Tensor, y: torch.Tensor, *,
@@ -102,7 +106,7 @@ def train_task(model: MultiHeadMLP, scenario: str, task: Task, x: torch.Tensor, 
     if batches is None:
         if head_ids is None:
             head_ids = torch.full((len(x),), head_of(model, scenario, task.task_id), dtype=torch.int64)
-        batches = tagged_batches(x, y, head_ids, batch_size, steps, generator)
+        batches = tagged_batches(x, y, head_ids, batch_size, steps, generator, task.augment)
     opt = make_optimizer(optimizer, params, lr)
 
     def forward(inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

@@ -163,7 +163,7 @@ class BatchE:
             weight_lr = self.lr if self.weight_lr is None else self.weight_lr
             optimizer.add_param_group({"params": self.model.shared_parameters(), "lr": weight_lr})
         batches = iterate_batches(task.x_train, task.y_train, self.batch_size, self.steps_per_task,
-                                  self.batch_generator_)
+                                  self.batch_generator_, task.augment)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             self.model.train()  # a probe may have switched to eval mode

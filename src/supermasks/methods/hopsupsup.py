@@ -117,7 +117,7 @@ class HopSupSup:
         self.begin_task(task)
         optimizer = make_optimizer(self.optimizer, self.scores_.parameters(), self.lr)
         batches = iterate_batches(task.x_train, task.y_train, self.batch_size, self.steps_per_task,
-                                  self.batch_generator_)
+                                  self.batch_generator_, task.augment)
         result = fit(lambda x: self.model(x, gates=self._live_gates()), optimizer, batches, total=self.steps_per_task,
                      description=f"{self.name} task {task.task_id}", progress=progress, probe=probe)
         gates = [s.detach() >= 0 for s in self.scores_]

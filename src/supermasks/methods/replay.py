@@ -108,7 +108,7 @@ class Replay:
         own_heads = torch.full((len(task.y_train),), own, dtype=torch.int64)
         buffer_heads = self.buffer_task_ if self.scenario == "task" else torch.zeros_like(self.buffer_task_)
         current = _dense.tagged_batches(task.x_train, task.y_train, own_heads, self.batch_size,
-                                        self.steps_per_task, self.batch_generator_)
+                                        self.steps_per_task, self.batch_generator_, task.augment)
         replayed = _dense.tagged_batches(self.buffer_x_, self.buffer_y_, buffer_heads, self.batch_size,
                                          self.steps_per_task, self.batch_generator_)
         for ((xa, ha), ya), ((xb, hb), yb) in zip(current, replayed):

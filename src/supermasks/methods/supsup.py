@@ -242,7 +242,7 @@ class SupSup:
         self.model.train()
         optimizer = make_optimizer(self.optimizer, task_scores(self.model, task.task_id), self.lr)
         batches = iterate_batches(task.x_train, task.y_train, self.batch_size, self.steps_per_task,
-                                  self.batch_generator_)
+                                  self.batch_generator_, task.augment)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             # A probe may have switched the task or to eval mode: restore both on every step.
