@@ -1,5 +1,6 @@
-"""Data: IDX files, named sources (embedded, system, downloaded, synthetic) and benchmarks."""
+"""Data: IDX files, CIFAR-100, ImageNet folders, named sources (embedded, system, downloaded, synthetic) and benchmarks."""
 
+from .augment import Augment, CropFlip
 from .benchmarks import list_benchmarks, make_benchmark
 from .download import cached, default_cache_dir, fetch
 from .errors import (
@@ -12,6 +13,7 @@ from .errors import (
     TrailingBytesError,
     TruncatedFileError,
 )
+from .imagenet import FolderImages, ImageFolder, RandomResizedCropFlip, load_image_folder, make_splitimagenet
 from .images import Images, TaskImages, materialize
 from .idx import read_idx, read_idx_pair, write_idx
 from .relatedness import Relatedness, task_relatedness
@@ -33,18 +35,23 @@ __all__ = [
     "MNIST_MEAN",
     "MNIST_NORMALIZATION",
     "MNIST_STD",
+    "Augment",
     "BadMagicError",
     "ChecksumError",
     "CorruptFileError",
     "CountMismatchError",
+    "CropFlip",
     "DataError",
     "Dataset",
+    "FolderImages",
+    "ImageFolder",
     "SourceInfo",
     "SourceUnavailableError",
     "Task",
     "TaskImages",
     "Images",
     "Normalization",
+    "RandomResizedCropFlip",
     "Relatedness",
     "TrailingBytesError",
     "TruncatedFileError",
@@ -53,8 +60,10 @@ __all__ = [
     "fetch",
     "list_benchmarks",
     "list_sources",
+    "load_image_folder",
     "load_source",
     "make_benchmark",
+    "make_splitimagenet",
     "materialize",
     "normalize",
     "read_idx",
