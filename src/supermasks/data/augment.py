@@ -46,20 +46,21 @@ def crop_flip(batch: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, p
     top-left corner is (offsets[b, 0], offsets[b, 1]) (0 .. 2 * padding) is kept, and it is
     mirrored left-right where flips[b]. Equal, value for value, to doing so image by image
     (torchvision's RandomCrop(padding) then RandomHorizontalFlip), without a per-image loop:
-    each output pixel reads one input pixel or the fill.
+    the batch is padded once, and each output pixel reads one pixel of its padded image.
     """
     b, c, h, w = batch.shape
     device = batch.device
     offsets, flips = offsets.to(device), flips.to(device)
-    rows = offsets[:, :1] - padding + torch.arange(h, device=device)  # (B, H): input row, may fall outside
+    tall, wide = h + 2 * padding, w + 2 * padding
+    padded = fill.to(device=device, dtype=batch.dtype).view(1, c, 1, 1).expand(b, c, tall, wide).clone()
+    padded[:, :, padding:padding + h, padding:padding + w] = batch
+    rows = offsets[:, :1] + torch.arange(h, device=device)  # (B, H): rows of the padded image
     across = torch.arange(w, device=device)
     across = torch.where(flips[:, None], w - 1 - across, across)  # a mirrored window reads its columns backwards
-    cols = offsets[:, 1:] - padding + across  # (B, W)
-    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]  # (B, H, W)
-    pixel = rows.clamp(0, h - 1)[:, :, None] * w + cols.clamp(0, w - 1)[:, None, :]  # (B, H, W)
-    out = torch.gather(batch.reshape(b, c, h * w), 2, pixel.reshape(b, 1, h * w).expand(b, c, h * w))
-    out = out.reshape(b, c, h, w)
-    return torch.where(inside[:, None], out, fill.to(device=device, dtype=batch.dtype).view(1, c, 1, 1))
+    cols = offsets[:, 1:] + across  # (B, W)
+    pixel = (rows[:, :, None] * wide + cols[:, None, :]).reshape(b, 1, h * w)  # (B, 1, H*W) into the padded image
+    out = torch.gather(padded.reshape(b, c, tall * wide), 2, pixel.expand(b, c, h * w))
+    return out.reshape(b, c, h, w)
 
 
 @dataclass(frozen=True)
