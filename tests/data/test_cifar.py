@@ -187,3 +187,16 @@ def test_synthetic_cifar_is_generated_and_deterministic() -> None:
     means = torch.stack([data.x_train[data.y_train == c].float().mean(0) for c in range(100)])
     nearest = torch.cdist(data.x_test.float().flatten(1), means.flatten(1)).argmin(1)
     assert (nearest == data.y_test).float().mean() > 0.9
+
+
+def test_the_command_line_fetches_cifar100_from_a_mirror(served_archive: tuple[str, Path],
+                                                           monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from supermasks.cli import main
+
+    url, _ = served_archive
+    monkeypatch.setenv("SUPERMASKS_MIRROR", url)
+    assert main(["data", "fetch", "cifar100", "--no-progress"]) == 0
+    assert "cifar100: files checked" in capsys.readouterr().out
+    assert main(["data", "list"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("cifar100"))
+    assert "available" in line and "missing" not in line
