@@ -149,3 +149,18 @@ def test_a_resumed_supsup_trains_the_next_augmented_task_as_the_uninterrupted_on
         assert np.array_equal(resumed.masks(2)[name], mask)
     # The same task without its augmentation trains differently: the augmentation was applied.
     assert plain.learn(dataclasses.replace(tasks[2], augment=None), progress=False).losses != losses
+
+
+def test_an_augmented_task_learned_apart_equals_it_learned_in_sequence() -> None:
+    tasks = grey_tasks(2, lambda t: CropFlip(seed=0, task_id=t, padding=4))
+
+    def make() -> SupSup:
+        return SupSup(build_model("fc-300-300", output_size=10, seed=0), lr=1e-3, batch_size=32, steps_per_task=6,
+                      seed=0)
+
+    in_sequence = make()
+    fits = [in_sequence.learn(task, progress=False) for task in tasks]
+    starts = make().task_starts(tasks)
+    # Learned as task 0 of a fresh SupSup: its augmentation keeps its own task id, so the same crops.
+    alone = make().learn_alone(tasks[1], starts[1])
+    assert alone.fit.losses == fits[1].losses
