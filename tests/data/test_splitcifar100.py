@@ -62,3 +62,14 @@ def test_config_names_the_benchmark_and_sources() -> None:
     settings = DataSettings(benchmark=["splitcifar100"], source="synthetic-cifar", num_tasks=2)
     assert settings.benchmarks() == ["splitcifar100"]
     DataSettings(benchmark=["splitcifar100"], source="cifar100", data_dir="/somewhere", num_tasks=20)
+
+
+def test_a_run_refuses_a_source_or_task_count_splitcifar100_cannot_use() -> None:
+    from supermasks.config import ConfigError, load_config
+    from supermasks.runner import validate
+
+    validate(load_config(None, ["data.benchmark=[splitcifar100]", "data.source=synthetic-cifar", "data.num_tasks=2"]))
+    with pytest.raises(ConfigError, match="splitcifar100 on mnist-5k: it needs a source of 100 classes"):
+        validate(load_config(None, ["data.benchmark=[splitcifar100]", "data.num_tasks=2"]))
+    with pytest.raises(ConfigError, match="at most 20 tasks of 5, got num_tasks=21"):
+        validate(load_config(None, ["data.benchmark=[splitcifar100]", "data.source=cifar100", "data.num_tasks=21"]))

@@ -219,6 +219,15 @@ SPLITCIFAR100_CLASSES_PER_TASK = 5
 SPLITCIFAR100_PADDING = 4
 
 
+def splitcifar100_problem(num_classes: int, num_tasks: int) -> str | None:
+    """Why `num_tasks` SplitCIFAR100 tasks cannot be drawn from a source of `num_classes` classes (None: they can)."""
+    if num_classes != 100:
+        return f"it needs a source of 100 classes (cifar100 or synthetic-cifar), not {num_classes}"
+    if num_tasks > 100 // SPLITCIFAR100_CLASSES_PER_TASK:
+        return f"100 classes make at most 20 tasks of 5, got num_tasks={num_tasks}"
+    return None
+
+
 def splitcifar100_classes(seed: int, num_tasks: int, num_classes: int = 100,
                           classes_per_task: int = SPLITCIFAR100_CLASSES_PER_TASK) -> list[tuple[int, ...]]:
     """The classes of each SplitCIFAR100 task, in label order: task i's label j is class perm[5i + j].
@@ -244,9 +253,10 @@ def _class_task(x: torch.Tensor, y: torch.Tensor, classes: tuple[int, ...], num_
 
 
 def _splitcifar100(dataset: Dataset, num_tasks: int, seed: int, augment: bool) -> list[Task]:
-    if dataset.num_classes != 100 or dataset.x_train.dim() != 4:
-        raise ValueError(f"splitcifar100 needs colour images of 100 classes (source cifar100 or synthetic-cifar), "
-                         f"not {dataset.name} ({dataset.num_classes} classes, images {tuple(dataset.x_train.shape[1:])})")
+    problem = splitcifar100_problem(dataset.num_classes, num_tasks)
+    if problem or dataset.x_train.dim() != 4:
+        raise ValueError(f"splitcifar100 on {dataset.name} ({dataset.num_classes} classes, images "
+                         f"{tuple(dataset.x_train.shape[1:])}): {problem or 'it needs colour images (N, C, H, W)'}")
     tasks = []
     for i, classes in enumerate(splitcifar100_classes(seed, num_tasks)):
         x_train, y_train = _class_task(dataset.x_train, dataset.y_train, classes, 100, dataset.normalization)

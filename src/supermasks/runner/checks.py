@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from supermasks.config import ConfigError, ExperimentConfig
-from supermasks.data.benchmarks import split_problem
+from supermasks.data.benchmarks import split_problem, splitcifar100_problem
 from supermasks.data.sources import source_num_classes
 from supermasks.methods import method_spec
 from supermasks.models.networks import _sizes
@@ -36,6 +36,10 @@ def validate(config: ExperimentConfig) -> None:
         if problem:
             raise ConfigError(f"benchmark split on {data.source}: {problem} (data.num_tasks={data.num_tasks}, "
                               f"data.classes_per_task={data.classes_per_task})")
+    if "splitcifar100" in config.data.benchmarks():
+        problem = splitcifar100_problem(source_num_classes(config.data.source), config.data.num_tasks)
+        if problem:
+            raise ConfigError(f"benchmark splitcifar100 on {config.data.source}: {problem}")
     for bench in config.data.benchmark:
         problem = scenario_problem(config.scenario.name, bench, config.data.label_mode)
         if problem:
