@@ -151,3 +151,13 @@ def test_an_unreadable_image_is_named(tmp_path: Path) -> None:
     with pytest.raises(CorruptFileError, match="img0.JPEG"):
         images[torch.tensor([0, 1])]
     assert bad.exists()  # never deleted
+
+
+def test_indexing_follows_tensor_rules(tree: Path) -> None:
+    images = FolderImages(load_image_folder(tree).val_paths[:4], workers=1)
+    assert images.shape == (4, 3, 224, 224) and len(images) == 4
+    assert torch.equal(images[-1], images[3]) and images[4:].shape == (0, 3, 224, 224)
+    with pytest.raises(IndexError, match="out of range for 4"):
+        images[torch.tensor([0, 4])]
+    with pytest.raises(TypeError):
+        images[torch.tensor([True, False, True, False])]

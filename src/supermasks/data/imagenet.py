@@ -210,12 +210,15 @@ class FolderImages:
 
     def _positions(self, index: Index) -> list[int]:
         if isinstance(index, slice):
-            return list(range(len(self)))[index]
+            return list(range(len(self))[index])
         if isinstance(index, torch.Tensor):
             if index.dtype == torch.bool or index.dim() != 1:
                 raise TypeError("index images by a slice, an int, or a 1-D tensor of int64 positions")
-            return [p % len(self) if -len(self) <= p < len(self) else _out_of_range(p, len(self))
-                    for p in index.tolist()]
+            positions, count = index.tolist(), len(self)
+            wrong = [p for p in positions if not -count <= p < count]
+            if wrong:
+                raise IndexError(f"image index {wrong[0]} out of range for {count} images")
+            return [p % count for p in positions]
         raise TypeError(f"cannot index images by {type(index).__name__}")
 
     def _stack(self, arrays: list[np.ndarray]) -> torch.Tensor:
@@ -240,10 +243,6 @@ class FolderImages:
 
     def __repr__(self) -> str:
         return f"FolderImages({len(self)} files, shape={tuple(self.shape)}, workers={self.workers})"
-
-
-def _out_of_range(position: int, count: int) -> int:
-    raise IndexError(f"image index {position} out of range for {count} images")
 
 
 @dataclass(frozen=True)
