@@ -65,8 +65,8 @@ class Probe:
 
 
 def iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, steps: int,
-                    generator: torch.Generator, augment: "Augment | None" = None,
-                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                    generator: torch.Generator,
+                    augment: Augment | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """`steps` shuffled mini-batches, reshuffling at each pass over the data (epoch).
 
     Indexing whole tensors with a permutation keeps the pipeline free of per-sample Python work.
