@@ -25,8 +25,9 @@ Index = SupportsIndex | slice | torch.Tensor
 class Images(Protocol):
     """What consumers need of a task's images: a count, a shape, and float batches by index.
 
-    Both a float32 (N, C, H, W) tensor and `TaskImages` satisfy it; `x[idx]` with a slice or
-    an int64 index tensor gives a float32 (B, C, H, W) tensor.
+    A float32 (N, C, H, W) tensor, `TaskImages` and `imagenet.FolderImages` (files decoded per
+    batch) satisfy it; `x[idx]` with a slice or an int64 index tensor gives a float32
+    (B, C, H, W) tensor.
     """
 
     @property
