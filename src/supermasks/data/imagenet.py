@@ -1,8 +1,8 @@
 """SplitImageNet from a local ImageNet folder (train/<wnid>/*.JPEG, val/<wnid>/*.JPEG), decoded per batch.
 
 ImageNet cannot be downloaded or embedded (its licence asks each user to obtain it), so it is read
-from the user's copy in the usual one-folder-per-class layout (what torchvision's ImageFolder and
-the SupSup code read; the validation images sorted into class folders). Nothing is decoded up
+from the user's copy in the usual one-folder-per-class layout (what torchvision's ImageFolder
+reads; the validation images sorted into class folders). Nothing is decoded up
 front: a task's images are a `FolderImages`, whose `x[idx]` decodes the batch's files with PIL in
 a thread pool (JPEG decoding releases the GIL) and applies the evaluation transform; training
 batches go through `RandomResizedCropFlip` (`Task.augment`) instead.

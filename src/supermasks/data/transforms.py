@@ -38,8 +38,8 @@ MNIST_NORMALIZATION = Normalization((MNIST_MEAN,), (MNIST_STD,))
 # computed over its 50,000 images (0.50708, 0.48655, 0.44092; 0.26733, 0.25644, 0.27615) and
 # widely published rounded to four digits (Krizhevsky 2009 data; the common CIFAR-100 recipes).
 CIFAR100_NORMALIZATION = Normalization((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
-# ImageNet (ILSVRC-2012) training set, per channel (R, G, B): the figures of the torchvision
-# reference recipes and of the SupSup ImageNet code.
+# ImageNet (ILSVRC-2012) training set, per channel (R, G, B): the standard figures of the
+# ImageNet recipes (torchvision's reference training scripts among them).
 IMAGENET_NORMALIZATION = Normalization((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
