@@ -27,7 +27,7 @@ from supermasks.methods._state import check_header, header, load_generator, owne
 from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import load_network
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
-from supermasks.devices import module_device
+from supermasks.devices import module_device, resolve_device, to_device
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, task_training
 from supermasks.seeds import streams
 
@@ -92,7 +92,7 @@ class HopSupSup:
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
         self.probe_generator_ = torch.Generator().manual_seed(streams(seed).probe)
         # The memory: one matrix per hidden layer (plus an always-on unit), allocated up front.
-        self.stores_ = [HopfieldStore(d + 1) for d in model.hidden_sizes]
+        self.stores_ = [HopfieldStore(d + 1, device=module_device(model)) for d in model.hidden_sizes]
         self.learning_: int | None = None  # the task whose scores live in `scores_`
         self.scores_: nn.ParameterList | None = None
         self.true_gates_: list[list[torch.Tensor]] = []  # reporting only
@@ -179,9 +179,9 @@ class HopSupSup:
         gates = self._recovered_for(x)
         if gates is None:
             if task_id is not None and task_id == self.learning_:
-                return self.model(x, gates=self._live_gates())
+                return self.model(to_device(x, module_device(self.model)), gates=self._live_gates())
             gates = self.recover(x)
-        return self.model(x, gates=[g.float() for g in gates])
+        return self.model(to_device(x, module_device(self.model)), gates=[g.float() for g in gates])
 
     def memory_bytes(self) -> int:
         """The fixed float32 weights and the Hopfield matrices (constant), plus the scores of a task being learned.
@@ -253,12 +253,13 @@ class HopSupSup:
             store.load_state_dict(saved)
         self.learning_ = state["learning"]
         self.scores_ = None if state["scores"] is None else nn.ParameterList(
-            [nn.Parameter(owned(s)) for s in state["scores"]])
+            [nn.Parameter(owned(s).to(module_device(self.model))) for s in state["scores"]])
         self.true_gates_ = [[owned(g) for g in gates] for gates in state["true_gates"]]
         self.probes_ = [owned(p) for p in state["probes"]]
         recovered = state["recovered"]
         self.recovered_ = None if recovered is None else (owned(recovered["x"]),
-                                                          [owned(g) for g in recovered["gates"]])
+                                                          [owned(g).to(module_device(self.model))
+                                                           for g in recovered["gates"]])
         self.test_batches_, self.test_exact_, self.test_hamming_ = (
             state["test_batches"], state["test_exact"], state["test_hamming"])
 
@@ -282,6 +283,7 @@ def from_config(config: "ExperimentConfig") -> HopSupSup:
     training = config.training
     sizes = (INPUT_SIZE, *ARCHITECTURES[config.model.arch], config.model.output_size)
     model = NeuronMaskMLP(sizes, seed=streams(config.seed).weights, score_scale=settings.score_scale)
+    model.to(resolve_device(config.run.device))  # weights drawn on the CPU, moved: the same on every device
     return HopSupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
                      **schedule_kwargs(training), seed=config.seed,
                      recovery_steps=settings.recovery_steps, recovery_lr=settings.recovery_lr,
