@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -170,7 +171,7 @@ def fit(forward: Callable[[Any], torch.Tensor], optimizer: StepOptimizer,
             for group, base in zip(optimizer.param_groups, base_rates):
                 group["lr"] = factor * base
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext():
             loss = loss_fn(forward(xb), yb)
         if penalty is not None:
             loss = loss + penalty()

@@ -310,7 +310,9 @@ class SupSup:
         self.score_generator_.set_state(start.scores)
         self.batch_generator_.set_state(start.batches)
         fitted = self.learn(dataclasses.replace(task, task_id=0), progress=progress)
-        return LearnedTask(task.task_id, dict(packed_task(self.model, 0)), norm_statistics(self.model, 0), fitted)
+        masks = {name: packed.cpu() for name, packed in packed_task(self.model, 0).items()}  # CPU copies travel
+        norms = {name: {k: v.cpu() for k, v in stats.items()} for name, stats in norm_statistics(self.model, 0).items()}
+        return LearnedTask(task.task_id, masks, norms, fitted)
 
     def learned_apart(self, task: Task, learned: LearnedTask, after: TaskStart) -> None:
         """End the begun `task` with what `learn_alone` learned for it; move the streams to `after`, its end.
