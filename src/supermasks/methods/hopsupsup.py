@@ -249,6 +249,8 @@ class HopSupSup:
             load_generator(getattr(self, f"{name}_generator_"), state[f"{name}_generator"])
         if len(state["stores"]) != len(self.stores_):
             raise ValueError(f"{len(state['stores'])} saved Hopfield stores for {len(self.stores_)} hidden layers")
+        # The matrices go beside the network, wherever it was moved since this method was built.
+        self.stores_ = [HopfieldStore(store.d, device=module_device(self.model)) for store in self.stores_]
         for store, saved in zip(self.stores_, state["stores"]):
             store.load_state_dict(saved)
         self.learning_ = state["learning"]
