@@ -203,3 +203,29 @@ def test_a_state_written_before_the_new_settings_loads_as_their_defaults():
     make(steps_per_task=5).load_state_dict(state)
     with pytest.raises(ValueError, match="weight_decay=0.1 here, 0.0 in the state"):
         make(steps_per_task=5, weight_decay=0.1).load_state_dict(state)
+
+
+def test_the_nns_stream_refuses_the_per_task_regime():
+    from supermasks.runner.checks import validate
+
+    for override in ("training.schedule=cosine", "training.epochs=2", "training.weight_decay=1e-4"):
+        config = load_config(None, ["scenario.name=nns", "model.batch_norm=false", "run.device=cpu", override])
+        with pytest.raises(ConfigError, match="the nns scenario trains on one stream"):
+            validate(config)
+    validate(load_config(None, ["scenario.name=nns", "model.batch_norm=false", "run.device=cpu"]))
+
+
+@pytest.mark.parametrize("method, scenario", [("supsup", "task"), ("naive", "task"), ("ewc", "task"),
+                                              ("replay", "task"), ("joint", "task"), ("separate_heads", "task"),
+                                              ("batche", "task"), ("hopsupsup", "gnu")])
+def test_every_method_trains_epochs_with_the_schedule(method, scenario):
+    from supermasks.methods import method_spec
+
+    config = load_config(None, [f"method={method}", f"scenario.name={scenario}", "model.output_size=4",
+                                "training.epochs=2", "training.schedule=cosine", "training.weight_decay=1e-4",
+                                "training.batch_size=32"])
+    built = method_spec(method).build(config)
+    assert (built.epochs, built.schedule, built.weight_decay, built.amp) == (2, "cosine", 1e-4, False)
+    task = make_tasks(num_tasks=1, n_train=200)[0]
+    built.begin_task(task)
+    assert built.learn(task, progress=False).steps == 2 * (200 // 32)
