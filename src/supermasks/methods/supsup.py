@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -266,7 +266,7 @@ class SupSup:
         self.num_classes_ = max(self.num_classes_, task.num_classes)
         return result
 
-    def _task_training(self, task: Task) -> tuple[int, Any]:
+    def _task_training(self, task: Task) -> tuple[int, Callable[[int], float] | None]:
         """(steps, rates) of `task`: its steps (`steps_per_task`, or `epochs` over its data) and the rate schedule."""
         return task_training(self.steps_per_task, self.epochs, self.schedule, len(task.x_train), self.batch_size)
 
