@@ -229,3 +229,31 @@ def test_every_method_trains_epochs_with_the_schedule(method, scenario):
     task = make_tasks(num_tasks=1, n_train=200)[0]
     built.begin_task(task)
     assert built.learn(task, progress=False).steps == 2 * (200 // 32)
+
+
+@pytest.mark.parametrize("method, scenario", [("supsup", "task"), ("naive", "task"), ("ewc", "task"),
+                                              ("replay", "task"), ("separate_heads", "task"), ("batche", "task"),
+                                              ("hopsupsup", "gnu")])
+def test_amp_runs_forward_in_bfloat16_and_keeps_float32_state(method, scenario, monkeypatch):
+    """The autocast path, run on the CPU's bfloat16 autocast (the runner allows it on CUDA only)."""
+    import supermasks.training as training
+    from supermasks.methods import method_spec
+
+    monkeypatch.setattr(training, "AMP_DEVICE_TYPE", "cpu")
+    seen = []
+    monkeypatch.setattr(training.nn, "CrossEntropyLoss", lambda: lambda logits, y: (
+        seen.append(logits.dtype), torch.nn.functional.cross_entropy(logits, y))[1])
+    losses = {}
+    for amp in (False, True):
+        config = load_config(None, [f"method={method}", f"scenario.name={scenario}", "model.output_size=4",
+                                    "training.steps_per_task=4", "training.batch_size=32",
+                                    f"training.amp={str(amp).lower()}"])
+        built = method_spec(method).build(config)
+        task = make_tasks(num_tasks=1)[0]
+        built.begin_task(task)
+        losses[amp] = built.learn(task, progress=False).losses
+        assert all(p.dtype == torch.float32 for p in built.model.parameters())
+    assert set(seen[:4]) == {torch.float32}
+    # BatchE's logits are bfloat16 products scaled by float32 vectors: float32 again, yet computed in bfloat16
+    assert set(seen[4:]) == ({torch.float32} if method == "batche" else {torch.bfloat16})
+    assert losses[True] != losses[False]

@@ -20,6 +20,8 @@ from supermasks.optimizers import StepOptimizer, adam, rmsprop, sgd
 from supermasks.schedule import Schedule, rate_factors, task_steps
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
+# Where `fit(amp=True)` autocasts to bfloat16: CUDA, the one device `devices.check_amp` allows it on.
+AMP_DEVICE_TYPE = "cuda"
 Optimizer = Literal["rmsprop", "adam", "sgd"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
@@ -171,7 +173,7 @@ def fit(forward: Callable[[Any], torch.Tensor], optimizer: StepOptimizer,
             for group, base in zip(optimizer.param_groups, base_rates):
                 group["lr"] = factor * base
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext():
+        with torch.autocast(AMP_DEVICE_TYPE, dtype=torch.bfloat16) if amp else nullcontext():
             loss = loss_fn(forward(xb), yb)
         if penalty is not None:
             loss = loss + penalty()
