@@ -268,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "run again; a finished one is skipped. Study files (with `parts`) and transfer studies "
                 "(with `transfer_study`, e.g. configs/experiment2.yaml) run every run they describe. `seeds=[0,1,2]` "
                 "(or `seeds:` in the file) runs every seed as its own run and prints means with 95% intervals. "
+                "`run.device=cuda` (or cpu, auto, cuda:N) picks where it computes (docs/devices.md). "
                 "Unless run.report=false, report.html (see `report`) is written into the run, seeds or study "
                 "directory and its path printed."),
         "compare": ("run several methods on the same tasks and print one metrics table",

@@ -39,6 +39,7 @@ import yaml
 from supermasks.data.settings import DataSettings
 from supermasks import _typed
 from supermasks.conditional import OnlyWhen, resolved, rules
+from supermasks.devices import check_device_name
 from supermasks.errors import ConfigError
 from supermasks.yaml_files import load_yaml_text, read_yaml, read_yaml_file
 from supermasks.methods import list_methods, method_spec
@@ -66,8 +67,12 @@ class RunSettings:
     # SupSup's tasks (scenario task, transfer random) trained at once as Ray tasks, with the results of
     # training them in sequence (runner.parallel); needs the `ray` extra.
     parallel_tasks: bool = False
+    # Where models, masks and optimiser state live (supermasks.devices): auto (CUDA when available, else
+    # the CPU), cpu, cuda or cuda:N. Data stays on the CPU and moves per batch. Not part of the run's hash.
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        check_device_name(self.device)
         if self.eval_batch_size < 1:
             raise ValueError(f"eval_batch_size must be a positive number, got {self.eval_batch_size}")
         if self.eval_every < 0:
@@ -182,7 +187,15 @@ class ExperimentConfig:
 
 # Where output goes, not what is computed: left out of the run's identity (dotted keys).
 # `run.parallel_tasks` says how tasks are scheduled; the results are those of sequential training.
-NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format", "run.parallel_tasks", "run.report"})
+# `run.device` says where they are computed, like the number of threads: a CUDA run's numbers differ from
+# a CPU run's only in float rounding, and a run started on one device resumes on the other in the same
+# directory (meta.json records the device each start resolved).
+NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format", "run.parallel_tasks", "run.report",
+                          "run.device"})
+# Settings added after runs were stored whose default computes what those runs computed: left out of the
+# identity while at that default, so the hash (the directory) of every earlier run stays what it was.
+IDENTITY_DEFAULTS: dict[str, Any] = {"training.epochs": None, "training.weight_decay": 0.0,
+                                     "training.schedule": "constant", "training.amp": False}
 
 # Each flat key of the config before it was grouped into sections, and its dotted spelling now.
 OLD_KEYS: dict[str, str] = {
@@ -537,10 +550,14 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     for key in NOT_IDENTITY:
         section, leaf = key.split(".")
         out[section].pop(leaf, None)
+    for key, default in IDENTITY_DEFAULTS.items():
+        section, leaf = key.split(".")
+        if leaf in out[section] and out[section][leaf] == default and type(out[section][leaf]) is type(default):
+            del out[section][leaf]
     return out
 
 
-__all__ = ["NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings",
+__all__ = ["IDENTITY_DEFAULTS", "NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings",
            "check_name", "compose", "conditions", "from_dict", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override",
            "parse_overrides", "read_yaml", "read_yaml_file",
            "to_dict", "unknown_key_message", "updated", "valid_keys", "without_settings"]

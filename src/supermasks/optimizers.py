@@ -34,7 +34,9 @@ Update = Callable[[torch.Tensor, torch.Tensor, State, dict[str, float], int], No
 
 
 class StepOptimizer(Protocol):
-    """What the training loop needs of an optimiser."""
+    """What the training loop needs of an optimiser; a schedule sets each group's "lr" before a step."""
+
+    param_groups: list[dict[str, Any]]
 
     def zero_grad(self, set_to_none: bool = True) -> None: ...
 

@@ -4,39 +4,62 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from supermasks.conditional import complete, only_when
+from supermasks.devices import to_device
 from supermasks.errors import require_number
 from supermasks.optimizers import StepOptimizer, adam, rmsprop, sgd
+from supermasks.schedule import Schedule, rate_factors, task_steps
 
 if TYPE_CHECKING:
     from supermasks.data.augment import Augment
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
+# Where `fit(amp=True)` autocasts to bfloat16: CUDA, the one device `devices.check_amp` allows it on.
+AMP_DEVICE_TYPE = "cuda"
 Optimizer = Literal["rmsprop", "adam", "sgd"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """The `training` section of an experiment config: how every method trains on a task."""
+    """The `training` section of an experiment config: how every method trains on a task.
+
+    A task trains `steps_per_task` steps, or, with `epochs`, `epochs` passes over its training set
+    (`epochs * floor(n_train / batch_size)` steps; one or the other, not both). `schedule` is the
+    learning rate over each task: "constant", or "cosine" annealing from `lr` to 0 (per epoch with
+    `epochs`, as the SupSup code sets it at each epoch's start; per step otherwise). `weight_decay`
+    is L2 decay added to the gradient (0: none). `amp` runs forward and loss in bfloat16 autocast,
+    on CUDA only. The SupSup SplitCIFAR100 regime: adam, lr 1e-3, weight_decay 1e-4, cosine, 250 epochs.
+    """
 
     optimizer: Optimizer = "rmsprop"
     lr: float = 1e-4
     batch_size: int = 128
-    steps_per_task: int = 1000
+    steps_per_task: int | None = field(default=None, metadata=only_when(
+        "epochs", (None,), "tasks trained by steps (training.epochs unset); give epochs or steps_per_task, not both",
+        default=1000))
+    epochs: int | None = None
+    schedule: Schedule = "constant"
+    weight_decay: float = 0.0
+    amp: bool = False
 
     def __post_init__(self) -> None:
+        complete(self)
         require_number("lr", self.lr)
-        for key in ("batch_size", "steps_per_task"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be a positive number, got {getattr(self, key)}")
+        require_number("weight_decay", self.weight_decay, inclusive=True)
+        for key in ("batch_size", "steps_per_task", "epochs"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ValueError(f"{key} must be a positive number, got {value}")
 
 
 @dataclass(frozen=True)
@@ -65,22 +88,24 @@ class Probe:
 
 
 def iterate_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, steps: int,
-                    generator: torch.Generator,
-                    augment: Augment | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                    generator: torch.Generator, augment: Augment | None = None,
+                    device: torch.device | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """`steps` shuffled mini-batches, reshuffling at each pass over the data (epoch).
 
     Indexing whole tensors with a permutation keeps the pipeline free of per-sample Python work.
     The last incomplete batch of an epoch is dropped so every step sees `batch_size` samples.
     `augment` (a task's `Task.augment`) makes the images of batch `step` (0, 1, ...) from x and
     the batch's positions; it draws nothing from `generator`, so the batch order is the same
-    with or without it.
+    with or without it. The order comes from the CPU `generator` whatever the device; each
+    batch is gathered on the CPU and moved to `device` (None: left where the data is).
     """
     size = min(batch_size, len(x))
     step = 0
     for order, count in _epochs(len(x), batch_size, steps, generator):
         for b in range(count):
             idx = order[b * size:(b + 1) * size]
-            yield (x[idx] if augment is None else augment(x, idx, step)), y[idx]
+            images = x[idx] if augment is None else augment(x, idx, step)
+            yield to_device(images, device), to_device(y[idx], device)
             step += 1
 
 
@@ -128,11 +153,16 @@ def make_optimizer(name: str, params: Iterable[torch.Tensor], lr: float, weight_
 def fit(forward: Callable[[Any], torch.Tensor], optimizer: StepOptimizer,
         batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, total: int | None = None,
         penalty: Callable[[], torch.Tensor] | None = None, description: str = "train",
-        progress: bool = True, probe: Probe | None = None) -> FitResult:
+        progress: bool = True, probe: Probe | None = None, rates: Callable[[int], float] | None = None,
+        amp: bool = False) -> FitResult:
     """Minimise cross-entropy (plus an optional `penalty`) over `batches`; the loop knows no model.
 
     `batches` yields (inputs, labels); `forward(inputs)` returns logits, so inputs may be any
     object the caller's forward understands (a tensor, or a tuple such as images and head ids).
+
+    `rates(step)` (step counted from 0 within this call) is the factor on each parameter group's rate
+    (as the group had it when `fit` began) for that step, set before it (None: the rates untouched). `amp` runs forward
+    and loss under CUDA autocast to bfloat16; parameters, gradients and optimiser state stay float32.
 
     `probe.fn(step)` runs every `probe.every` steps and after the last one; its time is not
     counted in the result's `seconds`.
@@ -144,9 +174,15 @@ def fit(forward: Callable[[Any], torch.Tensor], optimizer: StepOptimizer,
     # disable=None: bars only on a terminal, so logs and CI output stay readable.
     bar = tqdm(batches, total=total, desc=description, disable=None if progress else True, leave=False,
                unit="step", dynamic_ncols=True)
+    base_rates = [group["lr"] for group in optimizer.param_groups]
     for xb, yb in bar:
+        if rates is not None:
+            factor = rates(len(losses))
+            for group, base in zip(optimizer.param_groups, base_rates):
+                group["lr"] = factor * base
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(forward(xb), yb)
+        with torch.autocast(AMP_DEVICE_TYPE, dtype=torch.bfloat16) if amp else nullcontext():
+            loss = loss_fn(forward(xb), yb)
         if penalty is not None:
             loss = loss + penalty()
         loss.backward()
@@ -170,7 +206,7 @@ def fit(forward: Callable[[Any], torch.Tensor], optimizer: StepOptimizer,
 
 @torch.no_grad()
 def predict(forward: Forward, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Predicted class ids (argmax of the outputs) for all of `x`, in evaluation batches."""
+    """Predicted class ids (argmax of the outputs) for all of `x`, in evaluation batches (on the outputs' device)."""
     return torch.cat([forward(x[i:i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
 
 
@@ -178,4 +214,21 @@ def accuracy(forward: Forward, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """Fraction of `x` whose predicted class equals `y`."""
     if len(y) == 0:
         raise ValueError("accuracy of an empty test set is undefined")
-    return (predict(forward, x, batch_size) == y).float().mean().item()
+    return (predict(forward, x, batch_size).to(y.device) == y).float().mean().item()
+
+
+def task_training(steps_per_task: int | None, epochs: int | None, schedule: str, n: int,
+                  batch_size: int) -> tuple[int, Callable[[int], float] | None]:
+    """(steps, rates for `fit`) of a task of `n` training samples: `task_steps` and `rate_factors` together."""
+    steps = task_steps(n, batch_size, steps_per_task, epochs)
+    return steps, rate_factors(schedule, steps, None if epochs is None else steps // epochs)
+
+
+# The constructor arguments of every method that trains with the run's optimiser, beyond optimizer, lr and
+# batch size: how long a task trains, its rate schedule, weight decay and mixed precision.
+SCHEDULE_ARGUMENTS = ("steps_per_task", "epochs", "schedule", "weight_decay", "amp")
+
+
+def schedule_kwargs(settings: TrainingSettings) -> dict[str, Any]:
+    """`SCHEDULE_ARGUMENTS` read from the `training` section."""
+    return {name: getattr(settings, name) for name in SCHEDULE_ARGUMENTS}

@@ -74,7 +74,7 @@ class MaskBank:
             raise ValueError(f"masks for layers {sorted(masks)}, the bank holds {sorted(self.shapes)}")
         flat = {}
         for name, shape in self.shapes.items():
-            mask = torch.as_tensor(masks[name])
+            mask = torch.as_tensor(masks[name]).cpu()  # the bank keeps its bits in host memory
             if tuple(mask.shape) != shape:
                 raise ValueError(f"mask of shape {tuple(mask.shape)} for layer {name!r} of shape {shape}")
             flat[name] = mask.reshape(-1).to(torch.bool)

@@ -22,17 +22,17 @@ class HopfieldStore:
     which is what is implemented here. The `- I` keeps the Hebbian term `z z^T` off the diagonal.
     """
 
-    def __init__(self, d: int) -> None:
+    def __init__(self, d: int, device: torch.device | str | None = None) -> None:
         if d < 1:
             raise ValueError(f"d must be positive, got {d}")
         self.d = d
-        self.psi_ = torch.zeros(d, d)
+        self.psi_ = torch.zeros(d, d, device=device)  # on the device of the network whose gates it holds
         self.num_patterns_ = 0
 
     def _check(self, s: torch.Tensor) -> torch.Tensor:
         if s.shape[-1] != self.d:
             raise ValueError(f"state of size {s.shape[-1]} for a Hopfield store of size {self.d}")
-        return s.to(self.psi_.dtype)
+        return s.to(device=self.psi_.device, dtype=self.psi_.dtype)
 
     def store(self, z: torch.Tensor) -> None:
         """Add the +-1 pattern `z` (shape (d,)) with one Storkey update."""
@@ -41,7 +41,7 @@ class HopfieldStore:
             raise ValueError("Hopfield patterns must be +-1 (use z = 2 * mask - 1)")
         h = self.psi_ @ z  # (d,), the field before this pattern is added
         outer = torch.outer
-        self.psi_ += (outer(z, z) - torch.eye(self.d) - outer(z, h) - outer(h, z)) / self.d
+        self.psi_ += (outer(z, z) - torch.eye(self.d, device=z.device) - outer(z, h) - outer(h, z)) / self.d
         self.num_patterns_ += 1
 
     def energy(self, s: torch.Tensor) -> torch.Tensor:
@@ -76,7 +76,7 @@ class HopfieldStore:
     def load_state_dict(self, state: dict) -> None:
         if state["d"] != self.d:
             raise ValueError(f"a saved Hopfield store of size {state['d']} for one of size {self.d}")
-        self.psi_ = state["psi"].detach().clone()  # a copy: `store` updates it in place
+        self.psi_ = state["psi"].detach().to(self.psi_.device, copy=True)  # a copy: `store` updates it in place
         self.num_patterns_ = state["num_patterns"]
 
 
@@ -139,10 +139,13 @@ class NeuronMaskMLP(nn.Module):
     def new_scores(self, generator: torch.Generator | None = None) -> nn.ParameterList:
         """Fresh scores for one task, one (d_l,) per hidden layer, not registered with the model.
 
-        About half of each layer's units start on. `generator` defaults to the model's own stream.
+        About half of each layer's units start on. `generator` defaults to the model's own stream
+        (CPU generators: drawn on the CPU, then moved to the network's device).
         """
         g = self._generator if generator is None else generator
-        return nn.ParameterList([nn.Parameter(torch.empty(d).uniform_(-self.score_scale, self.score_scale, generator=g))
+        device = self.weight0.device
+        return nn.ParameterList([nn.Parameter(torch.empty(d).uniform_(-self.score_scale, self.score_scale,
+                                                                      generator=g).to(device))
                                  for d in self.hidden_sizes])
 
     def add_task(self) -> int:
@@ -213,7 +216,7 @@ def store_gates(model: NeuronMaskMLP) -> list[HopfieldStore]:
     superposition of the stored gates, the natural starting point for recovery (as SupSup starts
     its task inference from the superposition of all masks).
     """
-    stores = [HopfieldStore(d + 1) for d in model.hidden_sizes]
+    stores = [HopfieldStore(d + 1, device=model.weight0.device) for d in model.hidden_sizes]
     for task_id in range(model.num_tasks):
         for store, mask in zip(stores, model.gates(task_id)):
             store.store(gate_pattern(mask))
@@ -227,7 +230,7 @@ def _entropy(logits: torch.Tensor) -> torch.Tensor:
 
 def _always_on(store: HopfieldStore) -> torch.Tensor:
     """The state (d,) with only the always-on unit set: its field is the superposition of the stored gates."""
-    u = torch.zeros(store.d)
+    u = torch.zeros(store.d, device=store.psi_.device)
     u[-1] = 1.0
     return u
 
@@ -244,7 +247,7 @@ def _recall_gates(stores: list[HopfieldStore], states: list[torch.Tensor], steps
     """`recall` from `sign(state)` in every layer with the always-on unit held at +1; bool gates."""
     gates = []
     for store, s in zip(stores, states):
-        fixed = torch.zeros(store.d, dtype=torch.bool)
+        fixed = torch.zeros(store.d, dtype=torch.bool, device=store.psi_.device)
         fixed[-1] = True
         z = store.recall(_with_bias(torch.where(s.detach() >= 0, 1.0, -1.0)), steps, fixed)
         gates.append(z[:-1] > 0)
@@ -269,7 +272,7 @@ def _descend(model: NeuronMaskMLP, stores: list[HopfieldStore], x: torch.Tensor,
     """
     start = [_field(store, _always_on(store)) for store in stores]
     if in_span:
-        params = [torch.zeros(store.d, requires_grad=True) for store in stores]
+        params = [torch.zeros(store.d, requires_grad=True, device=store.psi_.device) for store in stores]
 
         def states() -> list[torch.Tensor]:
             # psi z ~ z for a stored z, so a step of size lr along a stored gate moves s by about lr,
@@ -325,11 +328,12 @@ def recover_gates(model: NeuronMaskMLP, stores: list[HopfieldStore], x: torch.Te
         raise ValueError("no gates are stored, so there is nothing to recover")
     if steps < 1 or every < 1:
         raise ValueError(f"steps and every must be positive, got {steps} and {every}")
+    x = x.to(model.weight0.device)
     candidates = []
     for in_span in (True, False):
         candidates += _descend(model, stores, x, in_span=in_span, steps=steps, lr=lr, recall_steps=recall_steps,
                                every=every)
-    unique = {b"".join(bytes(g.numpy()) for g in gates): gates for gates in candidates}
+    unique = {b"".join(bytes(g.cpu().numpy()) for g in gates): gates for gates in candidates}
     # The complement of a stored gate is an attractor too, and turning on the units a gate leaves
     # off often makes outputs more confident, so the entropy alone can prefer it. Through the
     # always-on unit's couplings its energy is higher by a positive multiple of z . superposition:
@@ -348,8 +352,8 @@ def nearest_gates(recovered: list[torch.Tensor], reference: list[list[torch.Tens
     """The index of the Hamming-nearest gates in `reference` (over all layers), and every distance."""
     if not reference:
         raise ValueError("no reference gates to compare with")
-    rec = torch.cat([r.reshape(-1) for r in recovered])
-    distances = [int((torch.cat([m.reshape(-1) for m in gates]) != rec).sum()) for gates in reference]
+    rec = torch.cat([r.reshape(-1) for r in recovered]).cpu()
+    distances = [int((torch.cat([m.reshape(-1) for m in gates]).cpu() != rec).sum()) for gates in reference]
     return min(range(len(distances)), key=distances.__getitem__), distances
 
 

@@ -22,6 +22,7 @@ from supermasks.inference.oneshot import alpha_gradient
 from supermasks.models import (add_task, compute_mask, grow_tasks, load_network, masked_layers, num_tasks,
                                set_keep_scores, set_task, task_scores)
 from supermasks.models.layers import score_init
+from supermasks.devices import module_device, to_device
 from supermasks.training import make_optimizer
 from supermasks.seeds import streams
 
@@ -199,7 +200,9 @@ class NNsLearner:
         """
         loss_fn = nn.CrossEntropyLoss()
         found: list[tuple[int, int]] = []
+        device = module_device(self.model)
         for xb, yb in batches:
+            xb, yb = to_device(xb, device), to_device(yb, device)  # the stream's batches come from the CPU
             index = self.batches_seen_
             warming = self.allocated_at_ is not None and index - self.allocated_at_ < self.warmup
             if self.current_task_ is None or (index % self.check_every == 0 and not warming):

@@ -69,10 +69,11 @@ def _per_image_layer_products(weight: torch.Tensor, h: torch.Tensor, delta: torc
     batch = h.shape[0]
     w = weight.detach().to(torch.float32).reshape(1, out_features, in_features)
     chunk = max(1, _CHUNK_FLOATS // (out_features * (in_features + batch)))
-    result = torch.empty(batch, ids.numel())
+    result = torch.empty(batch, ids.numel(), device=h.device)
     for c0 in range(0, ids.numel(), chunk):
         sub = ids[c0:c0 + chunk]
-        scaled = bank.unpack(name, sub).view(-1, out_features, in_features).to(torch.float32) * w  # (t, out, in)
+        # Unpacked from the bank's host memory, then moved to the layer's device.
+        scaled = bank.unpack(name, sub).view(-1, out_features, in_features).to(w.device, torch.float32) * w
         projected = (h @ scaled.reshape(-1, in_features).t()).view(batch, sub.numel(), out_features)
         result[:, c0:c0 + sub.numel()] = torch.einsum("bto,bo->bt", projected, delta)
     return result
@@ -121,7 +122,7 @@ def per_image_alpha_gradient(model: nn.Module, bank: MaskBank, x: torch.Tensor, 
     finally:
         for handle in handles:
             handle.remove()
-    grad = torch.zeros(len(x), ids.numel())
+    grad = torch.zeros(len(x), ids.numel(), device=x.device)
     for (name, layer), delta in zip(layers.items(), deltas):
         if delta is not None:  # an output the objective does not reach contributes nothing
             grad += _per_image_layer_products(layer.weight, inputs[name], delta.to(torch.float32), bank, name, ids)

@@ -69,8 +69,8 @@ def batch_signature(model: nn.Module, x: torch.Tensor, task_id: int) -> dict[str
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Cosine along the last dimension; 0 where a vector is all zeros."""
-    a, b = a.to(torch.float64), b.to(torch.float64)
+    """Cosine along the last dimension, on `a`'s device; 0 where a vector is all zeros."""
+    a, b = a.to(torch.float64), b.to(device=a.device, dtype=torch.float64)
     return F.cosine_similarity(a, b.expand_as(a), dim=-1, eps=1e-12)
 
 
@@ -141,5 +141,5 @@ def infer_per_image_signature(model: nn.Module, x: torch.Tensor, signatures: Sto
         stored = signatures[t]
         cosines = [_cosine(inputs[layer], stored[layer].detach().cpu()) for layer in inputs if layer in stored]
         if cosines:  # a stored signature that shares no layer with the model leaves the task out
-            scores[:, t] = torch.stack(cosines).mean(dim=0)
+            scores[:, t] = torch.stack(cosines).mean(dim=0).cpu()
     return scores.argmax(dim=1)

@@ -26,15 +26,17 @@ class _SuperposedWeight(torch.autograd.Function):
     def forward(ctx, alphas: torch.Tensor, weight: torch.Tensor, bank: MaskBank, name: str,  # type: ignore[override]
                 tasks: torch.Tensor | None) -> torch.Tensor:
         ctx.save_for_backward(weight)
-        ctx.bank, ctx.name, ctx.tasks = bank, name, tasks
-        return weight * bank.mixture(name, alphas, tasks)  # (out, in) or conv shape
+        ctx.bank, ctx.name, ctx.tasks, ctx.alphas_device = bank, name, tasks, alphas.device
+        # The bank keeps its bits in host memory: the mixture is formed there and moved to the weight.
+        return weight * bank.mixture(name, alphas.cpu(), tasks).to(weight.device)  # (out, in) or conv shape
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         (weight,) = ctx.saved_tensors
         grad_alphas = None
         if ctx.needs_input_grad[0]:
-            grad_alphas = ctx.bank.inner_products(ctx.name, grad_out * weight, ctx.tasks)  # (k,)
+            grad_alphas = ctx.bank.inner_products(ctx.name, (grad_out * weight).cpu(), ctx.tasks)  # (k,)
+            grad_alphas = grad_alphas.to(ctx.alphas_device)
         return grad_alphas, None, None, None, None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -11,7 +11,8 @@ from supermasks.data.augment import Augment
 from supermasks.data.task import Task
 from supermasks.models import MultiHeadMLP, build_multihead, load_network
 from supermasks.scenarios import SCENARIOS
-from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.devices import module_device, resolve_device, to_device
+from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, task_training
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -20,15 +21,16 @@ if TYPE_CHECKING:
 
 def build_network(config: "ExperimentConfig") -> MultiHeadMLP:
     """A dense network with one head; the task scenario adds a head per task in `begin_task`."""
-    return build_multihead(config.model.arch, output_size=config.model.output_size, num_heads=1,
-                           seed=streams(config.seed).weights)
+    model = build_multihead(config.model.arch, output_size=config.model.output_size, num_heads=1,
+                            seed=streams(config.seed).weights)
+    return model.to(resolve_device(config.run.device))  # drawn on the CPU, moved: the same weights on every device
 
 
 def training_kwargs(config: "ExperimentConfig", *, scenario: bool = True) -> dict:
     """The constructor arguments every dense method shares, read from `config`."""
     training = config.training
     kwargs = {"optimizer": training.optimizer, "lr": training.lr, "batch_size": training.batch_size,
-              "steps_per_task": training.steps_per_task, "seed": config.seed}
+              **schedule_kwargs(training), "seed": config.seed}
     return {"scenario": config.scenario.name, **kwargs} if scenario else kwargs
 
 
@@ -75,39 +77,64 @@ def can_predict(model: MultiHeadMLP, scenario: str, task_id: int | None) -> bool
 @torch.no_grad()
 def predict(model: MultiHeadMLP, scenario: str, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
     model.eval()
-    return model(x, head_of(model, scenario, task_id))
+    return model(to_device(x, module_device(model)), head_of(model, scenario, task_id))
+
+
+class Scheduled(Protocol):
+    """A dense method's training settings: optimiser, rate, batch size and `training.SCHEDULE_ARGUMENTS`."""
+
+    optimizer: str
+    lr: float
+    batch_size: int
+    steps_per_task: int | None
+    epochs: int | None
+    schedule: str
+    weight_decay: float
+    amp: bool
+
+
+def training_of(method: Scheduled, task: Task) -> dict[str, Any]:
+    """`train_task`'s arguments for how `method` trains on `task`: optimiser, rate and its schedule, steps, decay."""
+    steps, rates = task_training(method.steps_per_task, method.epochs, method.schedule, len(task.x_train),
+                                 method.batch_size)
+    return {"optimizer": method.optimizer, "lr": method.lr, "batch_size": method.batch_size, "steps": steps,
+            "rates": rates, "weight_decay": method.weight_decay, "amp": method.amp}
 
 
 Batches = Iterator[tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]]
 
 
 def tagged_batches(x: torch.Tensor, y: torch.Tensor, head_ids: torch.Tensor, batch_size: int, steps: int,
-                   generator: torch.Generator, augment: Augment | None = None) -> Batches:
-    """Shuffled batches of ((images, head ids), labels): the training loop only needs len(labels).
+                   generator: torch.Generator, augment: Augment | None = None,
+                   device: torch.device | None = None) -> Batches:
+    """Shuffled batches of ((images, head ids), labels), on `device`: the training loop only needs len(labels).
 
     `augment` (a task's `Task.augment`) makes batch `step`'s images, as in `iterate_batches`.
     """
     index = torch.arange(len(x))
     for step, (ib, _) in enumerate(iterate_batches(index, index, batch_size, steps, generator)):
-        yield (x[ib] if augment is None else augment(x, ib, step), head_ids[ib]), y[ib]
+        images = x[ib] if augment is None else augment(x, ib, step)
+        yield (to_device(images, device), to_device(head_ids[ib], device)), to_device(y[ib], device)
 
 
 def train_task(model: MultiHeadMLP, scenario: str, task: Task, x: torch.Tensor, y: torch.Tensor, *,
                params: list[torch.nn.Parameter], optimizer: str, lr: float, batch_size: int, steps: int,
                generator: torch.Generator, name: str, progress: bool, probe: Probe | None,
                penalty: Callable[[], torch.Tensor] | None = None,
-               head_ids: torch.Tensor | None = None, batches: Batches | None = None) -> FitResult:
+               head_ids: torch.Tensor | None = None, batches: Batches | None = None,
+               rates: Callable[[int], float] | None = None, weight_decay: float = 0.0, amp: bool = False) -> FitResult:
     """Train `params` of `model` on (x, y) for `steps` batches.
 
     Every sample goes through `task`'s head unless `head_ids` (one head id per sample) says
     otherwise: replayed samples of earlier tasks keep their own heads in the task scenario.
     `batches` replaces the default shuffled batches of (x, y) when a method composes its own.
+    `rates`, `weight_decay` and `amp` as in `training.fit` and `training.make_optimizer`.
     """
     if batches is None:
         if head_ids is None:
             head_ids = torch.full((len(x),), head_of(model, scenario, task.task_id), dtype=torch.int64)
-        batches = tagged_batches(x, y, head_ids, batch_size, steps, generator, task.augment)
-    opt = make_optimizer(optimizer, params, lr)
+        batches = tagged_batches(x, y, head_ids, batch_size, steps, generator, task.augment, module_device(model))
+    opt = make_optimizer(optimizer, params, lr, weight_decay=weight_decay)
 
     def forward(inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         xb, hb = inputs
@@ -123,4 +150,4 @@ def train_task(model: MultiHeadMLP, scenario: str, task: Task, x: torch.Tensor, 
         return out
 
     return fit(forward, opt, batches, total=steps, penalty=penalty, description=f"{name} task {task.task_id}",
-               progress=progress, probe=probe)
+               progress=progress, probe=probe, rates=rates, amp=amp)

@@ -29,12 +29,20 @@ def state_version(method: Any, state: dict[str, Any], newest: int) -> int:
     return version
 
 
+# Training settings added after states were first written, with the value those states trained with.
+ADDED_TRAINING = {"epochs": None, "schedule": "constant", "weight_decay": 0.0, "amp": False}
+
+
 def check_header(method: Any, names: Iterable[str], state: dict[str, Any]) -> None:
-    """ValueError naming every hyperparameter that differs, when `state` is not of this method or its settings."""
+    """ValueError naming every hyperparameter that differs, when `state` is not of this method or its settings.
+
+    A state written before a setting of `ADDED_TRAINING` existed trained with its value there.
+    """
     if state.get("method") != method.name:
         raise ValueError(f"the state is of {state.get('method')!r}, not of {method.name!r}")
     ours = header(method, names)["hyperparameters"]
     saved = state.get("hyperparameters", {})
+    saved = {**{k: v for k, v in ADDED_TRAINING.items() if k in ours}, **saved}
     problems = [f"{k}={v!r} here, {saved[k]!r} in the state" for k, v in ours.items()
                 if k in saved and _canonical(v) != _canonical(saved[k])]
     problems += [f"{k} is not in the state" for k in ours if k not in saved]

@@ -41,7 +41,7 @@ def mixed_scores(earlier: Sequence[torch.Tensor], alphas: np.ndarray, reference:
     if len(earlier) != len(alphas):
         raise ValueError(f"{len(alphas)} alphas for {len(earlier)} earlier tasks")
     stack = torch.stack([s.detach() for s in earlier])  # (tasks, *shape)
-    weights = torch.as_tensor(np.asarray(alphas), dtype=stack.dtype).view(-1, *([1] * (stack.dim() - 1)))
+    weights = torch.as_tensor(np.asarray(alphas), dtype=stack.dtype, device=stack.device).view(-1, *([1] * (stack.dim() - 1)))
     return rescale((weights * stack).sum(dim=0), reference)
 
 

@@ -20,7 +20,8 @@ from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
 from supermasks.models import load_network, parameter_bytes
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
-from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.devices import module_device, resolve_device, to_device
+from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, task_training
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -59,9 +60,10 @@ class BatchELinear(nn.Module):
         def signs(n: int) -> torch.Tensor:
             return torch.randint(0, 2, (n,), generator=generator).float() * 2 - 1
 
-        self.r.append(nn.Parameter(signs(self.out_features)))
-        self.s.append(nn.Parameter(signs(self.in_features)))
-        self.bias.append(nn.Parameter(torch.zeros(self.out_features)))
+        device = self.weight.device  # signs drawn on the CPU, moved: the same on every device
+        self.r.append(nn.Parameter(signs(self.out_features).to(device)))
+        self.s.append(nn.Parameter(signs(self.in_features).to(device)))
+        self.bias.append(nn.Parameter(torch.zeros(self.out_features, device=device)))
         return self.num_tasks - 1
 
     def task_parameters(self, task_id: int) -> list[nn.Parameter]:
@@ -128,16 +130,22 @@ class BatchE:
     """
 
     name = "batche"
-    HYPERPARAMETERS = ("optimizer", "lr", "weight_lr", "batch_size", "steps_per_task", "seed")
+    HYPERPARAMETERS = ("optimizer", "lr", "weight_lr", "batch_size", "steps_per_task", "epochs", "schedule",
+                       "weight_decay", "amp", "seed")
 
     def __init__(self, model: BatchEMLP, *, optimizer: str = "adam", lr: float = 1e-3, weight_lr: float | None = None,
-                 batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0) -> None:
+                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0, epochs: int | None = None,
+                 schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False) -> None:
         self.model = model
         self.optimizer = optimizer
         self.lr = lr
         self.weight_lr = weight_lr
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
+        self.epochs = epochs
+        self.schedule = schedule
+        self.weight_decay = weight_decay
+        self.amp = amp
         self.seed = seed
         # Separate streams for sign init and batch order, so changing one never shifts the other.
         self.sign_generator_ = torch.Generator().manual_seed(streams(seed).signs)
@@ -158,19 +166,22 @@ class BatchE:
         # Freezing W outright (not just leaving it out of the optimiser) also spares its gradients.
         for weight in self.model.shared_parameters():
             weight.requires_grad_(trains_weights)
-        optimizer = make_optimizer(self.optimizer, self.model.task_parameters(task_id), self.lr)
+        optimizer = make_optimizer(self.optimizer, self.model.task_parameters(task_id), self.lr,
+                                   weight_decay=self.weight_decay)
         if trains_weights:
             weight_lr = self.lr if self.weight_lr is None else self.weight_lr
             optimizer.add_param_group({"params": self.model.shared_parameters(), "lr": weight_lr})
-        batches = iterate_batches(task.x_train, task.y_train, self.batch_size, self.steps_per_task,
-                                  self.batch_generator_, task.augment)
+        steps, rates = task_training(self.steps_per_task, self.epochs, self.schedule, len(task.x_train),
+                                     self.batch_size)
+        batches = iterate_batches(task.x_train, task.y_train, self.batch_size, steps, self.batch_generator_,
+                                  task.augment, module_device(self.model))
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             self.model.train()  # a probe may have switched to eval mode
             return self.model(x, task_id)
 
-        return fit(forward, optimizer, batches, total=self.steps_per_task, description=f"{self.name} task {task_id}",
-                   progress=progress, probe=probe)
+        return fit(forward, optimizer, batches, total=steps, description=f"{self.name} task {task_id}",
+                   progress=progress, probe=probe, rates=rates, amp=self.amp)
 
     def can_predict(self, task_id: int | None) -> bool:
         return task_id is not None and 0 <= task_id < self.model.num_tasks
@@ -180,7 +191,7 @@ class BatchE:
         if task_id is None:
             raise ValueError("BatchE needs the task id at test time to choose its fast weights")
         self.model.eval()
-        return self.model(x, task_id)
+        return self.model(to_device(x, module_device(self.model)), task_id)
 
     def bytes_per_task(self) -> int:
         """Float32 r, s and bias of every layer: sum over layers of (in + out + out) floats."""
@@ -210,6 +221,7 @@ class BatchESettings:
 
 def from_config(config: "ExperimentConfig") -> BatchE:
     model = build_batche(config.model.arch, output_size=config.model.output_size, seed=streams(config.seed).weights)
+    model.to(resolve_device(config.run.device))  # drawn on the CPU, moved: the same weights on every device
     return BatchE(model, **_dense.training_kwargs(config, scenario=False))
 
 

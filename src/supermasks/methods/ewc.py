@@ -12,6 +12,7 @@ from torch.func import functional_call, grad, vmap
 
 from supermasks.conditional import complete, only_when
 from supermasks.data.task import Task
+from supermasks.devices import module_device, to_device
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodSpec
@@ -45,8 +46,10 @@ def fisher_diagonal(model: MultiHeadMLP, head: int, x: torch.Tensor, y: torch.Te
     per_sample = vmap(grad(log_likelihood), in_dims=(None, 0, 0))
     sums = {n: torch.zeros_like(p) for n, p in params.items()}
     model.eval()
+    device = module_device(model)
     for i in range(0, len(x), FISHER_CHUNK):
-        for n, g in per_sample(params, x[i:i + FISHER_CHUNK], y[i:i + FISHER_CHUNK]).items():
+        xb, yb = to_device(x[i:i + FISHER_CHUNK], device), to_device(y[i:i + FISHER_CHUNK], device)
+        for n, g in per_sample(params, xb, yb).items():
             sums[n] += g.square().sum(0)  # g: (chunk, *parameter shape)
     return {n: s / len(x) for n, s in sums.items()}
 
@@ -70,11 +73,12 @@ class EWC:
     """
 
     name = "ewc"
-    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "seed", "lam", "samples",
+    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed", "lam", "samples",
                        "fisher_label", "mode", "decay")
 
     def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
-                 batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0, lam: float = 1000.0,
+                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0,
+                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False, lam: float = 1000.0,
                  samples: int = 200, fisher_label: str = "predicted", mode: str = "separate",
                  decay: float = 1.0) -> None:
         self.model = model
@@ -83,6 +87,10 @@ class EWC:
         self.lr = lr
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
+        self.epochs = epochs
+        self.schedule = schedule
+        self.weight_decay = weight_decay
+        self.amp = amp
         self.seed = seed
         self.lam = lam
         self.samples = samples
@@ -114,8 +122,7 @@ class EWC:
                 raise ValueError(f"{key} must be one of {', '.join(valid)}, got {value!r}")
         penalty = self.penalty if self.fisher_ and self.lam > 0 else None
         result = _dense.train_task(self.model, self.scenario, task, task.x_train, task.y_train,
-                                   params=list(self.model.parameters()), optimizer=self.optimizer, lr=self.lr,
-                                   batch_size=self.batch_size, steps=self.steps_per_task,
+                                   params=list(self.model.parameters()), **_dense.training_of(self, task),
                                    generator=self.batch_generator_, name=self.name, progress=progress, probe=probe,
                                    penalty=penalty)
         if self._num_tasks is None or task.task_id < self._num_tasks - 1:  # no later task to hold to it
@@ -173,7 +180,7 @@ class EWC:
         """`(lam / 2) * sum_k sum_i F_k,i (theta_i - theta*_k,i)^2` at the current parameters."""
         total = sum(((f * (p - a).square()).sum()
                      for p, f, a in zip(self.penalty_params_, self.merged_fisher_, self.merged_anchors_)),
-                    torch.zeros(()))
+                    torch.zeros((), device=module_device(self.model)))
         return 0.5 * self.lam * (total + self.merged_offset_)
 
     def can_predict(self, task_id: int | None) -> bool:
@@ -200,8 +207,9 @@ class EWC:
         _dense.load_network_state(self.model, state["network"])
         load_generator(self.batch_generator_, state["batch_generator"])
         load_generator(self.fisher_generator_, state["fisher_generator"])
-        self.fisher_ = [{n: owned(t) for n, t in term.items()} for term in state["fisher"]]
-        self.anchors_ = [{n: owned(t) for n, t in term.items()} for term in state["anchors"]]
+        device = module_device(self.model)  # terms saved from any device are the network's own again
+        self.fisher_ = [{n: owned(t).to(device) for n, t in term.items()} for term in state["fisher"]]
+        self.anchors_ = [{n: owned(t).to(device) for n, t in term.items()} for term in state["anchors"]]
         self._merge()  # the penalty refers to this network's own parameters, and shares the terms' tensors
 
 

@@ -27,7 +27,8 @@ from supermasks.methods._state import check_header, header, load_generator, owne
 from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import load_network
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
-from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
+from supermasks.devices import module_device, resolve_device, to_device
+from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, task_training
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -60,11 +61,12 @@ class HopSupSup:
 
     name = "hopsupsup"
     HYPERPARAMETERS = ("optimizer", "lr", "batch_size", "steps_per_task", "seed", "recovery_steps", "recovery_lr",
-                       "recall_steps", "probe_size")
+                       "recall_steps", "probe_size", "epochs", "schedule", "weight_decay", "amp")
 
     def __init__(self, model: NeuronMaskMLP, *, optimizer: str = "rmsprop", lr: float = 1e-4, batch_size: int = 128,
                  steps_per_task: int = 1000, seed: int = 0, recovery_steps: int = 50, recovery_lr: float = 0.1,
-                 recall_steps: int = 20, probe_size: int = 128) -> None:
+                 recall_steps: int = 20, probe_size: int = 128, epochs: int | None = None, schedule: str = "constant",
+                 weight_decay: float = 0.0, amp: bool = False) -> None:
         if model.num_tasks:
             raise ValueError("HopSupSup keeps no per-task scores in the model: give it one without tasks")
         for key, value in (("recovery_steps", recovery_steps), ("recovery_lr", recovery_lr),
@@ -76,6 +78,10 @@ class HopSupSup:
         self.lr = lr
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
+        self.epochs = epochs
+        self.schedule = schedule
+        self.weight_decay = weight_decay
+        self.amp = amp
         self.seed = seed
         self.recovery_steps = recovery_steps
         self.recovery_lr = recovery_lr
@@ -86,7 +92,7 @@ class HopSupSup:
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
         self.probe_generator_ = torch.Generator().manual_seed(streams(seed).probe)
         # The memory: one matrix per hidden layer (plus an always-on unit), allocated up front.
-        self.stores_ = [HopfieldStore(d + 1) for d in model.hidden_sizes]
+        self.stores_ = [HopfieldStore(d + 1, device=module_device(model)) for d in model.hidden_sizes]
         self.learning_: int | None = None  # the task whose scores live in `scores_`
         self.scores_: nn.ParameterList | None = None
         self.true_gates_: list[list[torch.Tensor]] = []  # reporting only
@@ -115,11 +121,14 @@ class HopSupSup:
     def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
         """Train the task's gates, write them into the Hopfield stores, then drop its scores."""
         self.begin_task(task)
-        optimizer = make_optimizer(self.optimizer, self.scores_.parameters(), self.lr)
-        batches = iterate_batches(task.x_train, task.y_train, self.batch_size, self.steps_per_task,
-                                  self.batch_generator_, task.augment)
-        result = fit(lambda x: self.model(x, gates=self._live_gates()), optimizer, batches, total=self.steps_per_task,
-                     description=f"{self.name} task {task.task_id}", progress=progress, probe=probe)
+        optimizer = make_optimizer(self.optimizer, self.scores_.parameters(), self.lr, weight_decay=self.weight_decay)
+        steps, rates = task_training(self.steps_per_task, self.epochs, self.schedule, len(task.x_train),
+                                     self.batch_size)
+        batches = iterate_batches(task.x_train, task.y_train, self.batch_size, steps, self.batch_generator_,
+                                  task.augment, module_device(self.model))
+        result = fit(lambda x: self.model(x, gates=self._live_gates()), optimizer, batches, total=steps,
+                     description=f"{self.name} task {task.task_id}", progress=progress, probe=probe, rates=rates,
+                     amp=self.amp)
         gates = [s.detach() >= 0 for s in self.scores_]
         for store, mask in zip(self.stores_, gates):
             store.store(gate_pattern(mask))
@@ -170,9 +179,9 @@ class HopSupSup:
         gates = self._recovered_for(x)
         if gates is None:
             if task_id is not None and task_id == self.learning_:
-                return self.model(x, gates=self._live_gates())
+                return self.model(to_device(x, module_device(self.model)), gates=self._live_gates())
             gates = self.recover(x)
-        return self.model(x, gates=[g.float() for g in gates])
+        return self.model(to_device(x, module_device(self.model)), gates=[g.float() for g in gates])
 
     def memory_bytes(self) -> int:
         """The fixed float32 weights and the Hopfield matrices (constant), plus the scores of a task being learned.
@@ -240,16 +249,19 @@ class HopSupSup:
             load_generator(getattr(self, f"{name}_generator_"), state[f"{name}_generator"])
         if len(state["stores"]) != len(self.stores_):
             raise ValueError(f"{len(state['stores'])} saved Hopfield stores for {len(self.stores_)} hidden layers")
+        # The matrices go beside the network, wherever it was moved since this method was built.
+        self.stores_ = [HopfieldStore(store.d, device=module_device(self.model)) for store in self.stores_]
         for store, saved in zip(self.stores_, state["stores"]):
             store.load_state_dict(saved)
         self.learning_ = state["learning"]
         self.scores_ = None if state["scores"] is None else nn.ParameterList(
-            [nn.Parameter(owned(s)) for s in state["scores"]])
+            [nn.Parameter(owned(s).to(module_device(self.model))) for s in state["scores"]])
         self.true_gates_ = [[owned(g) for g in gates] for gates in state["true_gates"]]
         self.probes_ = [owned(p) for p in state["probes"]]
         recovered = state["recovered"]
         self.recovered_ = None if recovered is None else (owned(recovered["x"]),
-                                                          [owned(g) for g in recovered["gates"]])
+                                                          [owned(g).to(module_device(self.model))
+                                                           for g in recovered["gates"]])
         self.test_batches_, self.test_exact_, self.test_hamming_ = (
             state["test_batches"], state["test_exact"], state["test_hamming"])
 
@@ -273,8 +285,9 @@ def from_config(config: "ExperimentConfig") -> HopSupSup:
     training = config.training
     sizes = (INPUT_SIZE, *ARCHITECTURES[config.model.arch], config.model.output_size)
     model = NeuronMaskMLP(sizes, seed=streams(config.seed).weights, score_scale=settings.score_scale)
+    model.to(resolve_device(config.run.device))  # weights drawn on the CPU, moved: the same on every device
     return HopSupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
-                     steps_per_task=training.steps_per_task, seed=config.seed,
+                     **schedule_kwargs(training), seed=config.seed,
                      recovery_steps=settings.recovery_steps, recovery_lr=settings.recovery_lr,
                      recall_steps=settings.recall_steps, probe_size=config.scenario.inference_batch_size)
 

@@ -28,16 +28,21 @@ class Joint:
     """
 
     name = "joint"
-    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "seed")
+    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed")
 
     def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
-                 batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0) -> None:
+                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0,
+                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False) -> None:
         self.model = model
         self.scenario = scenario
         self.optimizer = optimizer
         self.lr = lr
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
+        self.epochs = epochs
+        self.schedule = schedule
+        self.weight_decay = weight_decay
+        self.amp = amp
         self.seed = seed
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
         # task id -> (images, labels) of its training set: the Task's own tensors, shared, not copied
@@ -56,9 +61,9 @@ class Joint:
         head_ids = torch.cat([torch.full((len(y),), _dense.head_of(self.model, self.scenario, task_id),
                                          dtype=torch.int64) for task_id, (_, y) in self.seen_.items()])
         return _dense.train_task(self.model, self.scenario, task, x, y, params=list(self.model.parameters()),
-                                 optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size,
-                                 steps=self.steps_per_task, generator=self.batch_generator_, name=self.name,
-                                 progress=progress, probe=probe, head_ids=head_ids)
+                                 **_dense.training_of(self, task),
+                                 generator=self.batch_generator_, name=self.name, progress=progress, probe=probe,
+                                 head_ids=head_ids)
 
     def can_predict(self, task_id: int | None) -> bool:
         return _dense.can_predict(self.model, self.scenario, task_id)

@@ -23,16 +23,21 @@ class Naive:
     """Fine-tunes every weight on each new task with nothing to protect earlier ones."""
 
     name = "naive"
-    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "seed")
+    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed")
 
     def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
-                 batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0) -> None:
+                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0,
+                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False) -> None:
         self.model = model
         self.scenario = scenario
         self.optimizer = optimizer
         self.lr = lr
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
+        self.epochs = epochs
+        self.schedule = schedule
+        self.weight_decay = weight_decay
+        self.amp = amp
         self.seed = seed
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
@@ -41,8 +46,7 @@ class Naive:
 
     def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
         return _dense.train_task(self.model, self.scenario, task, task.x_train, task.y_train,
-                                 params=list(self.model.parameters()), optimizer=self.optimizer, lr=self.lr,
-                                 batch_size=self.batch_size, steps=self.steps_per_task,
+                                 params=list(self.model.parameters()), **_dense.training_of(self, task),
                                  generator=self.batch_generator_, name=self.name, progress=progress, probe=probe)
 
     def can_predict(self, task_id: int | None) -> bool:

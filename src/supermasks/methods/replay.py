@@ -10,6 +10,7 @@ import torch
 from supermasks.conditional import complete, only_when
 from supermasks.data.images import materialize
 from supermasks.data.task import Task
+from supermasks.devices import module_device
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods._selection import NEEDS_LOGITS, SELECTIONS, reservoir, select
@@ -45,11 +46,12 @@ class Replay:
     """
 
     name = "replay"
-    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "seed", "fraction", "per_task",
+    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed", "fraction", "per_task",
                        "budget", "selection", "mix", "eval_batch_size")
 
     def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
-                 batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0, fraction: float = 0.5,
+                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0,
+                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False, fraction: float = 0.5,
                  per_task: int | None = None, budget: int | None = None, selection: str = "random",
                  mix: str = "batch", eval_batch_size: int = 1024) -> None:
         problem = hyperparameter_problem(fraction, per_task, budget, selection, mix)
@@ -61,6 +63,10 @@ class Replay:
         self.lr = lr
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
+        self.epochs = epochs
+        self.schedule = schedule
+        self.weight_decay = weight_decay
+        self.amp = amp
         self.seed = seed
         self.fraction = fraction
         self.per_task = per_task
@@ -91,9 +97,9 @@ class Replay:
         else:
             (x, y, head_ids), batches = self.training_set(task), None
         result = _dense.train_task(self.model, self.scenario, task, x, y, params=list(self.model.parameters()),
-                                   optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size,
-                                   steps=self.steps_per_task, generator=self.batch_generator_, name=self.name,
-                                   progress=progress, probe=probe, head_ids=head_ids, batches=batches)
+                                   **_dense.training_of(self, task),
+                                   generator=self.batch_generator_, name=self.name, progress=progress, probe=probe,
+                                   head_ids=head_ids, batches=batches)
         if self._num_tasks is None or task.task_id < self._num_tasks - 1:  # the last task has no one to rehearse it
             self.store(task)
         return result
@@ -107,10 +113,11 @@ class Replay:
         own = _dense.head_of(self.model, self.scenario, task.task_id)
         own_heads = torch.full((len(task.y_train),), own, dtype=torch.int64)
         buffer_heads = self.buffer_task_ if self.scenario == "task" else torch.zeros_like(self.buffer_task_)
+        steps, device = _dense.training_of(self, task)["steps"], module_device(self.model)
         current = _dense.tagged_batches(task.x_train, task.y_train, own_heads, self.batch_size,
-                                        self.steps_per_task, self.batch_generator_, task.augment)
+                                        steps, self.batch_generator_, task.augment, device)
         replayed = _dense.tagged_batches(self.buffer_x_, self.buffer_y_, buffer_heads, self.batch_size,
-                                         self.steps_per_task, self.batch_generator_)
+                                         steps, self.batch_generator_, device=device)
         for ((xa, ha), ya), ((xb, hb), yb) in zip(current, replayed):
             yield (torch.cat([xa, xb]), torch.cat([ha, hb])), torch.cat([ya, yb])
 
@@ -151,9 +158,9 @@ class Replay:
 
     @torch.no_grad()
     def _logits(self, task: Task) -> torch.Tensor:
-        """The trained network's outputs on `task`'s training set, in evaluation batches."""
+        """The trained network's outputs on `task`'s training set, in evaluation batches, on the CPU (beside the data)."""
         x = task.x_train
-        return torch.cat([_dense.predict(self.model, self.scenario, x[i:i + self.eval_batch_size], task.task_id)
+        return torch.cat([_dense.predict(self.model, self.scenario, x[i:i + self.eval_batch_size], task.task_id).cpu()
                           for i in range(0, len(x), self.eval_batch_size)])
 
     def can_predict(self, task_id: int | None) -> bool:

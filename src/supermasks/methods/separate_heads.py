@@ -35,10 +35,11 @@ class SeparateHeads:
     """One frozen trunk shared by all tasks, one trained linear head per task."""
 
     name = "separate_heads"
-    HYPERPARAMETERS = ("trunk", "optimizer", "lr", "batch_size", "steps_per_task", "seed")
+    HYPERPARAMETERS = ("trunk", "optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed")
 
     def __init__(self, model: MultiHeadMLP, *, trunk: str = "task0", optimizer: str = "adam", lr: float = 1e-3,
-                 batch_size: int = 32, steps_per_task: int = 1000, seed: int = 0) -> None:
+                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0,
+                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False) -> None:
         if trunk not in TRUNK_MODES:
             raise ValueError(f"unknown trunk mode {trunk!r}; choose one of {', '.join(TRUNK_MODES)}")
         self.model = model
@@ -47,6 +48,10 @@ class SeparateHeads:
         self.lr = lr
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
+        self.epochs = epochs
+        self.schedule = schedule
+        self.weight_decay = weight_decay
+        self.amp = amp
         self.seed = seed
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
@@ -67,9 +72,8 @@ class SeparateHeads:
         if trunk_trained:
             params += list(self.model.trunk.parameters())
         return _dense.train_task(self.model, _SCENARIO, task, task.x_train, task.y_train, params=params,
-                                 optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size,
-                                 steps=self.steps_per_task, generator=self.batch_generator_, name=self.name,
-                                 progress=progress, probe=probe)
+                                 **_dense.training_of(self, task),
+                                 generator=self.batch_generator_, name=self.name, progress=progress, probe=probe)
 
     def can_predict(self, task_id: int | None) -> bool:
         return _dense.can_predict(self.model, _SCENARIO, task_id)

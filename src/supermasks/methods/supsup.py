@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -47,7 +47,9 @@ from supermasks.models.layers import score_init as random_scores
 from supermasks.models.masks import pack_mask, unpack_mask
 from supermasks.scenarios import INFERRED
 from supermasks.seeds import streams
-from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, skip_batches
+from supermasks.devices import module_device, resolve_device, to_device
+from supermasks.training import (FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, skip_batches,
+                                 task_training)
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +100,11 @@ class SupSup:
     name = "supsup"
     HYPERPARAMETERS = ("optimizer", "lr", "batch_size", "steps_per_task", "seed", "task_inference",
                        "inference_objective", "transfer", "transfer_protocol", "transfer_temperature", "keep_scores",
-                       "score_init", "record_initial_masks")
+                       "score_init", "record_initial_masks", "epochs", "schedule", "weight_decay", "amp")
 
     def __init__(self, model: MaskedMLP, *, optimizer: str = "rmsprop", lr: float = 1e-4,
-                 batch_size: int = 128, steps_per_task: int = 1000, seed: int = 0,
+                 batch_size: int = 128, steps_per_task: int | None = 1000, seed: int = 0,
+                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False,
                  task_inference: str = "oneshot", inference_objective: str = "H", transfer: str = "random",
                  transfer_protocol: str = "causal", transfer_temperature: float = 0.1,
                  reference_signatures: list[dict[str, torch.Tensor]] | None = None,
@@ -143,6 +146,10 @@ class SupSup:
         self.lr = lr
         self.batch_size = batch_size
         self.steps_per_task = steps_per_task
+        self.epochs = epochs
+        self.schedule = schedule
+        self.weight_decay = weight_decay
+        self.amp = amp
         self.seed = seed
         self.transfer = transfer
         self.transfer_protocol = transfer_protocol
@@ -170,7 +177,7 @@ class SupSup:
         self.initial_masks_: dict[str, PackedMasks] = {name: PackedMasks() for name in masked_layers(model)}
 
     def _random_init(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """One random draw of scores for every masked layer, in layer order, from `generator`."""
+        """One random draw of scores for every masked layer, in layer order, from the CPU `generator`, on the CPU."""
         return {name: random_scores(tuple(m.weight.shape), m.fan_in, generator)
                 for name, m in masked_layers(self.model).items()}
 
@@ -190,7 +197,8 @@ class SupSup:
         # The random init is always drawn, in every mode, so the score stream, and with it every
         # later task's random init, is the same whichever transfer is chosen; it also gives the
         # norm that transferred scores are rescaled to.
-        random_init = self._random_init(self.score_generator_)
+        device = module_device(self.model)  # drawn on the CPU, moved: the same scores on every device
+        random_init = {name: t.to(device) for name, t in self._random_init(self.score_generator_).items()}
         similarities, alphas = self._transfer_alphas(task)
         if not alphas:
             init = random_init if self.score_init == "independent" else self._shared_init()
@@ -217,7 +225,7 @@ class SupSup:
             return {}, {name: np.full(earlier, 1.0 / earlier) for name in masked_layers(self.model)}
         if self.transfer_protocol == "causal":
             # A fixed slice of the new task's own training data: only tasks seen so far are read.
-            probe = task.x_train[:self.batch_size]
+            probe = to_device(task.x_train[:self.batch_size], module_device(self.model))
             similarities = causal_similarities(self.model, probe, earlier)
             alphas = norm_alphas(similarities, self.transfer, self.transfer_temperature)
         else:
@@ -240,9 +248,11 @@ class SupSup:
                              "(its mask is final)")
         set_task(self.model, task.task_id)
         self.model.train()
-        optimizer = make_optimizer(self.optimizer, task_scores(self.model, task.task_id), self.lr)
-        batches = iterate_batches(task.x_train, task.y_train, self.batch_size, self.steps_per_task,
-                                  self.batch_generator_, task.augment)
+        steps, rates = self._task_training(task)
+        optimizer = make_optimizer(self.optimizer, task_scores(self.model, task.task_id), self.lr,
+                                   weight_decay=self.weight_decay)
+        batches = iterate_batches(task.x_train, task.y_train, self.batch_size, steps, self.batch_generator_,
+                                  task.augment, module_device(self.model))
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             # A probe may have switched the task or to eval mode: restore both on every step.
@@ -250,11 +260,15 @@ class SupSup:
             self.model.train()
             return self.model(x)
 
-        result = fit(forward, optimizer, batches, total=self.steps_per_task,
-                     description=f"{self.name} task {task.task_id}", progress=progress, probe=probe)
+        result = fit(forward, optimizer, batches, total=steps, description=f"{self.name} task {task.task_id}",
+                     progress=progress, probe=probe, rates=rates, amp=self.amp)
         self.end_task(task.task_id)
         self.num_classes_ = max(self.num_classes_, task.num_classes)
         return result
+
+    def _task_training(self, task: Task) -> tuple[int, Callable[[int], float] | None]:
+        """(steps, rates) of `task`: its steps (`steps_per_task`, or `epochs` over its data) and the rate schedule."""
+        return task_training(self.steps_per_task, self.epochs, self.schedule, len(task.x_train), self.batch_size)
 
     def task_starts(self, tasks: Sequence[Task]) -> list[TaskStart]:
         """The generators' states at the start of each of `tasks`, and after the last (len(tasks) + 1 states).
@@ -280,7 +294,7 @@ class SupSup:
         for task in tasks:
             starts.append(TaskStart(scores.get_state(), batches.get_state()))
             self._random_init(scores)  # begin_task's draw
-            skip_batches(len(task.x_train), self.batch_size, self.steps_per_task, batches)  # learn's batches
+            skip_batches(len(task.x_train), self.batch_size, self._task_training(task)[0], batches)  # learn's batches
         starts.append(TaskStart(scores.get_state(), batches.get_state()))
         return starts
 
@@ -296,7 +310,9 @@ class SupSup:
         self.score_generator_.set_state(start.scores)
         self.batch_generator_.set_state(start.batches)
         fitted = self.learn(dataclasses.replace(task, task_id=0), progress=progress)
-        return LearnedTask(task.task_id, dict(packed_task(self.model, 0)), norm_statistics(self.model, 0), fitted)
+        masks = {name: packed.cpu() for name, packed in packed_task(self.model, 0).items()}  # CPU copies travel
+        norms = {name: {k: v.cpu() for k, v in stats.items()} for name, stats in norm_statistics(self.model, 0).items()}
+        return LearnedTask(task.task_id, masks, norms, fitted)
 
     def learned_apart(self, task: Task, learned: LearnedTask, after: TaskStart) -> None:
         """End the begun `task` with what `learn_alone` learned for it; move the streams to `after`, its end.
@@ -342,6 +358,7 @@ class SupSup:
         if self.finished_ == 0:
             raise ValueError("no task has been learned yet, so there is nothing to infer")
         self.model.eval()
+        x = to_device(x, module_device(self.model))
         if self.task_inference == "signature":  # k forward passes, no gradient
             return infer_task_signature(self.model, x, self.signatures_[:self.finished_])
         infer = infer_task if self.task_inference == "oneshot" else infer_task_binary
@@ -359,6 +376,7 @@ class SupSup:
         if self.finished_ == 0:
             raise ValueError("no task has been learned yet, so there is nothing to infer")
         self.model.eval()
+        x = to_device(x, module_device(self.model))
         if self.task_inference == "signature":
             return infer_per_image_signature(self.model, x, self.signatures_[:self.finished_])
         infer = infer_per_image if self.task_inference == "oneshot" else infer_per_image_binary
@@ -376,7 +394,7 @@ class SupSup:
             raise ValueError("SupSup GG needs the task id at test time")
         set_task(self.model, task_id)
         self.model.eval()
-        return self.model(x)
+        return self.model(to_device(x, module_device(self.model)))
 
     def masks(self, task_id: int) -> dict[str, np.ndarray]:
         """The task's binary masks per layer name."""
@@ -480,7 +498,8 @@ class SupSup:
                 self.end_task(self.finished_)
         else:
             self.finished_ = state["finished"]
-            self.score_sum_ = {name: owned(t) for name, t in state["score_sum"].items()}
+            device = module_device(self.model)
+            self.score_sum_ = {name: owned(t).to(device) for name, t in state["score_sum"].items()}
         self.bank_ = MaskBank(self.bank_.shapes)  # refilled from the model when task inference needs it
         load_generator(self.score_generator_, state["score_generator"])
         load_generator(self.batch_generator_, state["batch_generator"])
@@ -535,8 +554,9 @@ def from_config(config: "ExperimentConfig",
     model = build_model(arch.arch, output_size=arch.output_size, rule=arch.mask_rule,
                         density=arch.density if arch.density is not None else 0.5, batch_norm=arch.batch_norm,
                         seed=streams(config.seed).weights)
+    model.to(resolve_device(config.run.device))  # weights drawn on the CPU, then moved: the same on every device
     return SupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
-                  steps_per_task=training.steps_per_task, seed=config.seed, transfer=settings.transfer,
+                  **schedule_kwargs(training), seed=config.seed, transfer=settings.transfer,
                   reference_signatures=reference_signatures, keep_scores=keeps_scores(config),
                   score_init=settings.score_init, record_initial_masks=records_initial_masks(config),
                   **_given(settings, "task_inference", "inference_objective", "transfer_protocol",

@@ -29,7 +29,8 @@ class MultiHeadMLP(nn.Module):
         """Append a freshly initialised head (PyTorch's default init from `seed`); return its index."""
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            self.heads.append(nn.Linear(self.heads[0].in_features, self.heads[0].out_features))
+            head = nn.Linear(self.heads[0].in_features, self.heads[0].out_features)  # drawn on the CPU
+        self.heads.append(head.to(self.heads[0].weight.device))
         return len(self.heads) - 1
 
     def grow_heads(self, count: int) -> None:

@@ -52,11 +52,14 @@ def _masked_linear_grads(ctx: Any, grad_out: torch.Tensor, sign_buffer: torch.Te
     `dL/ds = (dL/dW_eff) * W`, computed in place on the weight gradient this op allocates itself,
     times sign(s) for the top-k rule (it ranks |s|), written into `sign_buffer` where given."""
     x, scores, weight, w_eff = ctx.saved_tensors
-    grad_x = grad_out.matmul(w_eff) if ctx.needs_input_grad[0] else None
+    # Under autocast the forward's product, and so `grad_out`, is bfloat16: the products run in its
+    # dtype and the score gradient comes back in the scores' (without autocast no cast happens at all).
+    low = grad_out.dtype
+    grad_x = grad_out.matmul(w_eff.to(low)) if ctx.needs_input_grad[0] else None
     grad_scores = None
     if ctx.needs_input_grad[1]:
         g2 = grad_out.reshape(-1, grad_out.shape[-1])
-        grad_scores = g2.t().mm(x.reshape(-1, x.shape[-1])).mul_(weight)  # (out, in), ours to modify
+        grad_scores = g2.t().mm(x.reshape(-1, x.shape[-1]).to(low)).to(scores.dtype).mul_(weight)  # (out, in), ours
         if ctx.rule == "topk":
             grad_scores.mul_(torch.sign(scores.detach(), out=sign_buffer) if sign_buffer is not None
                              else torch.sign(scores))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from supermasks.config import ConfigError, ExperimentConfig
 from supermasks.data.benchmarks import split_problem, splitcifar100_problem
+from supermasks.devices import check_amp, resolve_device
 from supermasks.data.sources import source_num_classes
 from supermasks.methods import method_spec
 from supermasks.models.networks import _sizes
@@ -25,6 +26,13 @@ def validate(config: ExperimentConfig) -> None:
     if scenario_of_stream(config.scenario.name) and config.model.batch_norm:
         raise ConfigError("the nns scenario superposes masks to detect new tasks, which per-task BatchNorm "
                           "statistics do not allow: set model.batch_norm=false")
+    check_amp(config.training.amp, resolve_device(config.run.device))  # and a device this machine has
+    training = config.training
+    if scenario_of_stream(config.scenario.name) and (training.epochs is not None or training.schedule != "constant"
+                                                      or training.weight_decay != 0 or training.amp):
+        raise ConfigError("the nns scenario trains on one stream without task boundaries: training.epochs, "
+                          "training.schedule=cosine, training.weight_decay and training.amp are not supported there; "
+                          "give training.steps_per_task (the stream's length per task) and leave the others unset")
     if scenario_of_stream(config.scenario.name) and config.run.eval_sample is not None:
         raise ConfigError(f"run.eval_sample={config.run.eval_sample}: scenario {config.scenario.name} evaluates every "
                           f"test image of the stream (runner.stream); leave run.eval_sample unset (null) there")

@@ -285,7 +285,7 @@ def infer_and_classify(method: InfersTasks, task: Task, batch_size: int, *,
         xb, yb = task.x_test[i:i + batch_size], task.y_test[i:i + batch_size]
         guess = method.infer_task(xb)
         guesses.append(guess)
-        hits = method.predict(xb, guess).argmax(dim=1) == yb  # type: ignore[attr-defined]
+        hits = method.predict(xb, guess).argmax(dim=1).to(yb.device) == yb  # type: ignore[attr-defined]
         if guess == task.task_id:
             right_task += 1
         elif unshared:
@@ -305,5 +305,5 @@ def classify_by_task(method: Method, x: torch.Tensor, tasks: torch.Tensor, batch
     for task_id in torch.unique(tasks).tolist():
         index = (tasks == task_id).nonzero().squeeze(1).to(x.device)
         for chunk in index.split(batch_size):
-            predictions[chunk] = method.predict(x[chunk], task_id).argmax(dim=1)
+            predictions[chunk] = method.predict(x[chunk], task_id).argmax(dim=1).to(predictions.device)
     return predictions

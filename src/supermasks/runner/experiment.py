@@ -20,6 +20,7 @@ import pandas as pd
 
 from supermasks.config import ExperimentConfig, to_dict
 from supermasks.data import Task, load_source
+from supermasks.devices import device_info, resolve_device
 from supermasks.runner import tables
 from supermasks.runner.build import build_tasks
 from supermasks.runner.checks import check_free_space, check_memory, check_writable, validate
@@ -98,7 +99,8 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
             log.info("%s did not finish (%s): each method goes on from its newest usable checkpoint, if any",
                      directory, status)
         write_yaml(directory / "config.yaml", to_dict(config))
-        meta = collect_meta(config) | {"source": dataset.name, "source_is_subset": dataset.is_subset,
+        meta = collect_meta(config) | device_info(resolve_device(config.run.device)) | {
+                                       "source": dataset.name, "source_is_subset": dataset.is_subset,
                                        "source_description": dataset.description, "status": "running"}
         write_json(directory / "meta.json", meta)
         return _run_all(config, directory, meta, all_tasks, dataset.description, resume=resume, progress=progress)

@@ -105,8 +105,11 @@ def learn_apart(config: ExperimentConfig, benchmark: str, task_id: int, name: st
     The worker builds the benchmark's tasks from the config itself (as the run did: the same
     source and seed give the same tasks), once per worker process and benchmark, so that only
     the config and a few numbers travel, never a task's images; `name` is checked against the
-    task built. Torch uses `threads` threads, the run's count.
+    task built. Torch uses `threads` threads, the run's count. A Ray task asks for CPUs only,
+    so it trains on the CPU whatever `run.device` says (the results are the same up to float
+    rounding, and the device is not part of the run).
     """
+    from supermasks.config import updated
     from supermasks.methods.supsup import from_config
 
     torch.set_num_threads(threads)
@@ -114,7 +117,7 @@ def learn_apart(config: ExperimentConfig, benchmark: str, task_id: int, name: st
     if task.name != name:
         raise RuntimeError(f"the worker built task {task_id} of {benchmark} as {task.name!r}, the run as {name!r}: "
                            "the same data must be readable where Ray runs the task")
-    return from_config(config).learn_alone(task, start)
+    return from_config(updated(config, {"run.device": "cpu"})).learn_alone(task, start)
 
 
 _BUILT: dict[tuple[str, str], list[Task]] = {}  # the tasks this worker built last, by (config hash, benchmark)

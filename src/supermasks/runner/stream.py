@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from supermasks import metrics
 from supermasks.data import Task
+from supermasks.devices import module_device, to_device
 from supermasks.inference import MaskBank, NNsLearner, boundary_report, infer_task
 from supermasks.methods import Masked
 from supermasks.models import set_task
@@ -78,9 +79,10 @@ def evaluate_stream_task(learner: NNsLearner, task: Task, batch_size: int, owner
     model = learner.model
     bank = MaskBank.from_model(model)
     model.eval()
+    device = module_device(model)
     correct, right, batches = 0, 0, 0
     for i in range(0, len(task.y_test), batch_size):
-        xb, yb = task.x_test[i:i + batch_size], task.y_test[i:i + batch_size]
+        xb, yb = to_device(task.x_test[i:i + batch_size], device), to_device(task.y_test[i:i + batch_size], device)
         with torch.enable_grad():
             guess = infer_task(model, bank, xb, "H") if bank.num_tasks > 1 else 0
         if guesses is not None:

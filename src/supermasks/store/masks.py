@@ -34,12 +34,12 @@ def save_task_checkpoint(path: Path, model: torch.nn.Module, task_id: int) -> in
     shapes: dict[str, list[int]] = {}
     for name, layer in masked_layers(model).items():
         mask = layer.mask(task_id)
-        tensors[f"mask.{name}"] = pack_mask(mask)
+        tensors[f"mask.{name}"] = pack_mask(mask).cpu()  # written from CPU copies, whatever the run's device
         shapes[name] = list(mask.shape)
     for name, bn in norm_layers(model).items():
         norm = bn.norms[task_id]
-        tensors[f"bn.{name}.running_mean"] = norm.running_mean.detach().clone()
-        tensors[f"bn.{name}.running_var"] = norm.running_var.detach().clone()
+        tensors[f"bn.{name}.running_mean"] = norm.running_mean.detach().to("cpu", copy=True)
+        tensors[f"bn.{name}.running_var"] = norm.running_var.detach().to("cpu", copy=True)
     # One metadata key: safetensors writes several keys in no fixed order, and a checkpoint of the
     # same state should be the same bytes.
     info = {"task_id": task_id, "mask_shapes": shapes}
