@@ -37,6 +37,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         tables = run_transfer_study(transfer, progress=not args.no_progress)
         print()
         print(study_text(tables))
+        config = next(iter(transfer.benchmarks.values()))["random"]
+        if config.run.report:
+            _write_report([transfer.directory()], transfer.directory(), figures=config.run.figures)
         print(f"study directory: {transfer.directory()}")
         return 0
     if is_study_file(args.config):

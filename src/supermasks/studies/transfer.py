@@ -266,7 +266,12 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
 
 
 def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progress: bool) -> dict[str, pd.DataFrame]:
+    from supermasks.store.rundir import collect_meta, now
+
     write_json(directory / "study.json", study.source)
+    # Provenance of this invocation (code, libraries, machine, start and end); each unit's seed is in its name.
+    meta = {k: v for k, v in collect_meta(next(iter(study.benchmarks.values()))["random"]).items()
+            if k not in ("status", "seed", "config_hash")}
     evaluation, alphas, prediction = [], [], []
     for bench, units in study.benchmarks.items():
         dataset = datasets[bench]
@@ -301,7 +306,9 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
                     frame = pd.read_csv(paths[name])
                     if len(frame):
                         out.append(frame.assign(**key))
-    return write_study_tables(study, evaluation, alphas, prediction)
+    tables = write_study_tables(study, evaluation, alphas, prediction)
+    write_json(directory / "meta.json", meta | {"seeds": study.seeds, "finished": now()})
+    return tables
 
 
 def _write_similarity(directory: Path, bench: str, seed: int, method: supsup.SupSup) -> list[Path]:
