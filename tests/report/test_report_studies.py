@@ -28,8 +28,10 @@ def test_the_transfer_study_writes_its_report_and_prints_its_path(transfer_study
     assert lines[-2] == f"report: {directory / 'report.html'}"
     page = parse((directory / "report.html").read_text(encoding="utf-8"))
     assert page.sections == page.toc == TRANSFER_SECTIONS
-    # accuracy against budget, the similarity heat maps, the alphas of similar and soft
-    assert len(page.images) == 1 + 1 + 2 and len(page.captions) == 4 and all(len(c) > 80 for c in page.captions)
+    # accuracy against budget, the similarity heat maps, similarity against relatedness per BN layer (2), the
+    # alphas of similar and soft
+    assert len(page.images) == 1 + 1 + 2 + 2 and len(page.captions) == 6 and all(len(c) > 80 for c in page.captions)
+    assert sum("signature similarity against relatedness" in c for c in page.captions) == 2
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
 
 
@@ -111,3 +113,22 @@ def test_the_experiment3_sentence_follows_study_csv(inference_study, tmp_path):
     assert (f"On permuted, with the task id given (part given) ACC is {given:.1f}%; without it, oneshot_H inferred "
             f"the task of 98.7% of test batches (ACC 87.6%, {ms:.1f} ms per batch), signature the fewest: 50.0% "
             "(ACC 45.0%).") in report.summary
+
+
+def test_similarity_against_relatedness_reads_the_study_files(transfer_study):
+    from supermasks.studies.transfer import similarity_points
+
+    directory, _ = transfer_study
+    points, name = similarity_points(directory, "rotated_small", [0, 1])
+    assert name == "angle difference (degrees)" and sorted(points) == ["bn1", "bn2"]
+    for layer, frame in points.items():
+        assert frame["seed"].tolist() == [0, 0, 0, 1, 1, 1]  # 3 pairs of distinct tasks per seed
+        for seed in (0, 1):
+            matrix = pd.read_csv(directory / "similarity" / f"rotated_small-seed{seed}-{layer}.csv").set_index("task")
+            np.testing.assert_array_equal(frame.loc[frame["seed"] == seed, "similarity"],
+                                          matrix.to_numpy()[np.triu_indices(3, k=1)])
+            # tasks 10 degrees apart: pairs (0, 1), (0, 2), (1, 2)
+            assert frame.loc[frame["seed"] == seed, "relatedness"].tolist() == [10.0, 20.0, 10.0]
+    assert {f"similarity_vs_relatedness_rotated_small_{layer}.png" for layer in points} <= {
+        p.name for p in (directory / "figures").iterdir()}
+    assert similarity_points(directory, "permuted", [0]) is None  # no such benchmark here: nothing to draw

@@ -3,7 +3,8 @@
 ALGORITHMS.md section 3. Everything shown is read from the files the study wrote: `summary.csv`
 and `final.csv` (per benchmark, transfer mode and budget: the mean over seeds of the mean accuracy
 of tasks 1.., its 95% Student t interval, and the paired t-test against `random` with Holm's
-adjustment over the modes of one budget), `similarity/` (|cos| between BN signatures),
+adjustment over the modes of one budget), `similarity/` (|cos| between BN signatures) with
+`relatedness/` (how related the tasks are, `data.task_relatedness`),
 `alphas.csv` and `prediction.csv`. Figures are drawn by the functions the study saves its figures
 with (`analysis.efficiency`); nothing is re-estimated here.
 """
@@ -132,9 +133,10 @@ def _matrices(directory: Path, benchmark: str, seed: int) -> dict[str, np.ndarra
 
 
 def similarity_section(directory: Path, study: dict, alphas: pd.DataFrame, *, figures: bool) -> Section:
-    """The |cos| similarity of tasks' BN signatures per layer (first seed), as tables and heat maps; the alphas
-    the guided modes chose."""
+    """The |cos| similarity of tasks' BN signatures per layer (first seed), as tables and heat maps, against the
+    tasks' relatedness where the study wrote it (every seed); the alphas the guided modes chose."""
     from supermasks.analysis.efficiency import alphas_figure, similarity_heatmaps
+    from supermasks.studies.transfer import similarity_points, similarity_vs_relatedness
 
     section = Section("similarity", "Task similarity and the alphas it chose")
     seed = int(study["seeds"][0])
@@ -159,6 +161,14 @@ def similarity_section(directory: Path, study: dict, alphas: pd.DataFrame, *, fi
                 title, "One panel per layer; cell (i, j) is the |cos| between the BN signatures of tasks i and j. "
                 "Each panel's colours span its distinct pairs (the diagonal is 1); bright cells are the most similar "
                 "pairs, those `similar` transfer starts from.", figure_uri(similarity_heatmaps(matrices, title))))
+        found = similarity_points(directory, benchmark, [int(s) for s in study["seeds"]]) if figures else None
+        for layer, points in (found[0].items() if found else []):
+            section.blocks.append(Figure(
+                f"{benchmark}, {layer}: signature similarity against relatedness",
+                f"One point per pair of distinct tasks and seed (colour): x their {found[1]}, y the |cos| between "
+                "their BN signatures in this layer; the line is a least-squares fit over all points. A slope says "
+                "the signatures see how related the tasks are (related rotations: a small angle difference).",
+                figure_uri(similarity_vs_relatedness(points, found[1], benchmark, layer))))
         for transfer in ("similar", "soft"):
             chosen = alphas[(alphas["benchmark"] == benchmark) & (alphas["transfer"] == transfer)
                             & (alphas["seed"] == seed)]
