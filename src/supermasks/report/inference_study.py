@@ -54,7 +54,8 @@ def inference_study_sentences(frame: pd.DataFrame) -> list[str]:
             continue
         text = f"On {benchmark}, "
         if given:
-            text += f"with the task id given (part {_label(given[0])}) ACC is {100 * given[0]['ACC']:.1f}%; without it, "
+            text += (f"with the task id given (part {_label(given[0])}) ACC is {100 * given[0]['ACC']:.1f}%; "
+                     "without it, ")
         best = inferred[0]
         cost = best.get("inference_ms")
         text += (f"{_label(best)} inferred the task of {100 * best[INFERRED]:.1f}% of test batches "

@@ -20,7 +20,7 @@ import pandas as pd
 from supermasks.aggregate.report import interval_cell
 from supermasks.report.cells import metric_cell, number_cell, text_cell
 from supermasks.report.embed import figure_uri
-from supermasks.report.model import Cell, Code, Definitions, Figure, Paragraph, Section, Table
+from supermasks.report.model import Cell, Code, Definitions, Figure, Paragraph, Report, Section, Table
 
 ALPHA = 0.05
 STUDY_FILE = "study.json"
@@ -214,11 +214,9 @@ def provenance_section(directory: Path, study: dict) -> Section:
         Code(f"{STUDY_FILE}: every benchmark and mode's config", json.dumps(study, indent=2))])
 
 
-def transfer_report(directory: Path, *, figures: bool = True):
-    """The whole page of an Experiment 2 directory (a `Report`)."""
+def transfer_report(directory: Path, *, figures: bool = True) -> Report:
+    """The whole page of an Experiment 2 directory; without `figures`, its tables and sentences only."""
     from datetime import datetime, timezone
-
-    from supermasks.report.model import Report
 
     directory = Path(directory)
     study = json.loads((directory / STUDY_FILE).read_text(encoding="utf-8"))

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -52,6 +52,9 @@ from supermasks.store.lock import run_lock
 from supermasks.store.files import write_csv, write_json
 from supermasks.training import Probe, accuracy
 from supermasks.yaml_files import top_level_keys
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 STUDY_KEY = "transfer_study"
@@ -406,7 +409,7 @@ def write_study_tables(study: TransferStudy, evaluation: list[pd.DataFrame], alp
     return tables
 
 
-def similarity_vs_relatedness(points: pd.DataFrame, name: str, bench: str, layer: str):
+def similarity_vs_relatedness(points: pd.DataFrame, name: str, bench: str, layer: str) -> Figure:
     """|cos| between task signatures against the tasks' relatedness, one point per pair and seed (a Figure)."""
     from supermasks.analysis.plots import overlap_vs_relatedness
 
