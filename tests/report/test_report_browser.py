@@ -1,4 +1,5 @@
-"""The report in a real browser: Debian's chromium, headless, driven by selenium (no browser download).
+"""Reports in a real browser (a run, Experiments 2 and 3): Debian's chromium, headless, driven by selenium (no
+browser download).
 
 Every section and figure is present and visible, clicking a header re-sorts its table, the page
 logs no console error, and a screenshot of the whole page is saved (its path printed).
@@ -131,3 +132,17 @@ def test_the_experiment2_report_in_headless_chromium(browser, transfer_study, tm
     assert [float(v) for v in _values(table, index)] == sorted(before)
     assert _console_errors(browser) == []
     _screenshot(browser, tmp_path / "experiment2.png")
+
+
+def test_the_experiment3_report_in_headless_chromium(browser, inference_study, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from supermasks.report import write_report
+
+    page_path = write_report([inference_study[0]], tmp_path / "report.html")  # with the figures
+    page = _every_section_and_figure_visible(browser, page_path)
+    assert "experiment3" in page.sections
+    confusions = browser.find_elements(By.CSS_SELECTOR, "#experiment3 figure img")
+    assert len(confusions) == 2 and all(image.is_displayed() for image in confusions)
+    assert _console_errors(browser) == []
+    _screenshot(browser, tmp_path / "experiment3.png")
