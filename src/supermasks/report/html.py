@@ -94,7 +94,7 @@ def _several(title: str, runs: list[RunData], study: Path | None, skipped: Secti
 
         frame = pd.read_csv(study / "study.csv")
         if has_task_inference(frame):  # Experiment 3
-            summary += inference_study_sentences(frame)
+            summary = [*inference_study_sentences(frame), *summary]  # what the study is about, first
             sections.append(inference_study_section(study, frame, figures=figures))
             confusions = figures
     if not summary:

@@ -43,13 +43,15 @@ def _label(row: dict) -> str:
 
 
 def inference_study_sentences(frame: pd.DataFrame) -> list[str]:
-    """Per benchmark: ACC with the task id given, then the part that inferred most batches and the one that
-    inferred fewest, with the ACC that followed (means over seeds)."""
+    """Per benchmark: ACC with the task id given, then the part that inferred most batches (of those that inferred
+    as many, the one with the higher ACC; the others named) and the one that inferred fewest, with the ACC that
+    followed (means over seeds)."""
     sentences = []
     for benchmark, group in _means(frame).groupby("benchmark", sort=False):
         rows = group.to_dict("records")
         given = [r for r in rows if pd.isna(r[INFERRED])]
-        inferred = sorted((r for r in rows if pd.notna(r[INFERRED])), key=lambda r: -r[INFERRED])
+        # most batches inferred first; of parts that infer as many, the higher ACC first
+        inferred = sorted((r for r in rows if pd.notna(r[INFERRED])), key=lambda r: (-r[INFERRED], -r["ACC"]))
         if not inferred:
             continue
         text = f"On {benchmark}, "
@@ -58,9 +60,12 @@ def inference_study_sentences(frame: pd.DataFrame) -> list[str]:
                      "without it, ")
         best = inferred[0]
         cost = best.get("inference_ms")
-        text += (f"{_label(best)} inferred the task of {100 * best[INFERRED]:.1f}% of test batches "
-                 f"(ACC {100 * best['ACC']:.1f}%" + (f", {cost:.1f} ms per batch)" if pd.notna(cost) else ")"))
-        if len(inferred) > 1:
+        details = [f"ACC {100 * best['ACC']:.1f}%", *([f"{cost:.1f} ms per batch"] if pd.notna(cost) else [])]
+        tied = [_label(r) for r in inferred[1:] if r[INFERRED] == best[INFERRED]]
+        if tied:
+            details.append(f"{' and '.join(tied)} inferred as many")
+        text += f"{_label(best)} inferred the task of {100 * best[INFERRED]:.1f}% of test batches ({'; '.join(details)})"
+        if len(inferred) > len(tied) + 1:
             worst = inferred[-1]
             text += f", {_label(worst)} the fewest: {100 * worst[INFERRED]:.1f}% (ACC {100 * worst['ACC']:.1f}%)"
         sentences.append(text + ".")
