@@ -37,6 +37,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         tables = run_transfer_study(transfer, progress=not args.no_progress)
         print()
         print(study_text(tables))
+        config = next(iter(transfer.benchmarks.values()))["random"]
+        if config.run.report:
+            _write_report([transfer.directory()], transfer.directory(), figures=config.run.figures)
         print(f"study directory: {transfer.directory()}")
         return 0
     if is_study_file(args.config):
@@ -269,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "(with `transfer_study`, e.g. configs/experiment2.yaml) run every run they describe. `seeds=[0,1,2]` "
                 "(or `seeds:` in the file) runs every seed as its own run and prints means with 95% intervals. "
                 "`run.device=cuda` (or cpu, auto, cuda:N) picks where it computes (docs/devices.md). "
-                "Unless run.report=false, report.html (see `report`) is written into the run, seeds or study "
-                "directory and its path printed."),
+                "Unless run.report=false, report.html (see `report`) is written into the run, seeds, study or "
+                "transfer-study directory and its path printed."),
         "compare": ("run several methods on the same tasks and print one metrics table",
                     "Like `run`, for a config with several methods (e.g. configs/compare.yaml); prints methods "
                     "as rows and ACC, BWT, FWT, forgetting, memory and time as columns. With `seeds=[0,1,2]` "
@@ -320,11 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "as a heat map, accuracy during training, memory and time, mask overlap (heat maps, overlap "
                     "against relatedness, mask images, Mantel tests), task inference, and provenance (git commit, "
                     "versions, seed, machine, duration, config). Several runs add the means over seeds with 95% "
-                    "intervals and paired t-tests (as `aggregate`); a study adds its Experiment 1 findings. "
+                    "intervals and paired t-tests (as `aggregate`); a study adds its Experiment 1 findings and its "
+                    "Experiment 3 task-inference table and confusion matrices. An Experiment 2 (transfer study) "
+                    "directory gets its own page: accuracy against budget per transfer mode with paired tests, "
+                    "similarity heat maps and against relatedness, alphas, signature task inference. "
                     "Tables sort by clicking a header. `run` writes this report into the run or study "
                     "directory unless run.report=false.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                   help="a run directory, a directory of runs, a sweep directory or a study directory")
+                   help="a run directory, a directory of runs, a sweep directory, a study or transfer-study directory")
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="the HTML file (default: PATH/report.html for one PATH, else ./report.html)")
     p.set_defaults(func=_cmd_report)

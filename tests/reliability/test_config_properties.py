@@ -139,7 +139,7 @@ def _split(benchmarks: list[str]) -> bool:
     return bool({"split", "partitioned"} & set(benchmarks))
 
 
-# The settings that apply only when another one has certain values (README, Configuration): null where they
+# The settings that apply only when another one has certain values (docs/configuration.md): null where they
 # do not apply (given there, an error), their default where they do. key -> (the setting it depends on, a
 # value of it that makes the key apply, whether a value does, the key's default there).
 ONLY_WHEN = {

@@ -47,3 +47,61 @@ def run_page(tiny_runs, tmp_path_factory) -> Path:
         assert main(["report", str(tiny_runs["runs"][0]), "-o", str(out)]) == 0
     assert buffer.getvalue().strip() == f"report: {out}"
     return out
+
+
+TRANSFER_STUDY = """
+name: tiny-transfer
+method: [supsup]
+data: {source: synthetic, num_tasks: 3}
+model: {arch: fc-300-300, batch_norm: true}
+training: {optimizer: adam, lr: 0.01, batch_size: 32}
+scenario: {inference_batch_size: 50}
+run: {overlap: false, out_dir: OUT}
+transfer_study:
+  transfers: [random, mean, similar, soft]
+  budgets: [1, 3]
+  seeds: [0, 1]
+  benchmarks:
+    rotated_small: {data: {benchmark: [rotated], rotation_step: 10}}
+"""
+
+INFERENCE_STUDY = """
+name: tiny-inference
+method: [supsup]
+data: {benchmark: [permuted], source: synthetic, num_tasks: 3}
+training: {steps_per_task: 10, batch_size: 32}
+scenario: {inference_batch_size: 50}
+run: {overlap: false, figures: false, out_dir: OUT}
+parts:
+  given: {scenario.name: task}
+  oneshot_H:
+    scenario.name: gnu
+    supsup: {task_inference: oneshot, inference_objective: H}
+  signature:
+    scenario.name: gnu
+    supsup.task_inference: signature
+    model.batch_norm: true
+"""
+
+
+def run_study_cli(tmp: Path, text: str) -> tuple[Path, str]:
+    """Run a study file through the CLI; (its study directory, what it printed)."""
+    path = tmp / "study.yaml"
+    path.write_text(text.replace("OUT", str(tmp / "runs")))
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["run", str(path), "--no-progress"]) == 0
+    out = buffer.getvalue()
+    return Path(out.strip().splitlines()[-1].removeprefix("study directory: ")), out
+
+
+@pytest.fixture(scope="package")
+def transfer_study(tmp_path_factory) -> tuple[Path, str]:
+    """A tiny Experiment 2 (one benchmark, two seeds, four modes, budgets 1 and 3 steps) run from the CLI."""
+    return run_study_cli(tmp_path_factory.mktemp("transfer-study"), TRANSFER_STUDY)
+
+
+@pytest.fixture(scope="package")
+def inference_study(tmp_path_factory) -> tuple[Path, str]:
+    """A tiny Experiment 3 (the task id given, one-shot H and signature inference on three tasks) from the CLI."""
+    return run_study_cli(tmp_path_factory.mktemp("inference-study"), INFERENCE_STUDY)

@@ -1,4 +1,5 @@
-"""The report in a real browser: Debian's chromium, headless, driven by selenium (no browser download).
+"""Reports in a real browser (a run, Experiments 2 and 3): Debian's chromium, headless, driven by selenium (no
+browser download).
 
 Every section and figure is present and visible, clicking a header re-sorts its table, the page
 logs no console error, and a screenshot of the whole page is saved (its path printed).
@@ -55,11 +56,12 @@ def _values(table, index):
             for row in table.find_elements("css selector", "tbody tr")]
 
 
-def test_the_report_in_headless_chromium(browser, run_page, tmp_path):
+def _every_section_and_figure_visible(browser, path):
+    """Open `path`; every section and its contents link are shown, every image is decoded and visible."""
     from selenium.webdriver.common.by import By
 
-    page = parse(run_page.read_text(encoding="utf-8"))
-    browser.get(run_page.as_uri())
+    page = parse(path.read_text(encoding="utf-8"))
+    browser.get(path.as_uri())
     for section in page.sections:
         element = browser.find_element(By.ID, section)
         assert element.is_displayed(), section
@@ -72,6 +74,28 @@ def test_the_report_in_headless_chromium(browser, run_page, tmp_path):
         assert image.is_displayed()
         # decoded: a broken data URI has no natural size
         assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+    return page
+
+
+def _console_errors(browser):
+    try:
+        log = browser.get_log("browser")
+    except Exception:  # noqa: BLE001 (a driver without the log endpoint: nothing to check)
+        log = []
+    return [entry for entry in log if entry.get("level") == "SEVERE"]
+
+
+def _screenshot(browser, path):
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, min(int(height), 16000))
+    assert browser.save_screenshot(str(path)) and path.stat().st_size > 0
+    print(f"screenshot of the report: {path}")
+
+
+def test_the_report_in_headless_chromium(browser, run_page, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    _every_section_and_figure_visible(browser, run_page)
     # Sorting: the cost table by its "memory total" column, ascending then descending.
     table = browser.find_element(By.CSS_SELECTOR, "#cost table")
     headers = [th.text.strip() for th in table.find_elements(By.CSS_SELECTOR, "thead th")]
@@ -89,14 +113,36 @@ def test_the_report_in_headless_chromium(browser, run_page, tmp_path):
     methods = [row.find_elements(By.CSS_SELECTOR, "td")[headers.index("method")].text
                for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
     assert sorted(methods) == ["naive", "supsup"]  # rows move whole
-    try:
-        log = browser.get_log("browser")
-    except Exception:  # noqa: BLE001 (a driver without the log endpoint: nothing to check)
-        log = []
-    errors = [entry for entry in log if entry.get("level") == "SEVERE"]
-    assert errors == []
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(1280, min(int(height), 16000))
-    shot = tmp_path / "report.png"
-    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 0
-    print(f"screenshot of the report: {shot}")
+    assert _console_errors(browser) == []
+    _screenshot(browser, tmp_path / "report.png")
+
+
+def test_the_experiment2_report_in_headless_chromium(browser, transfer_study, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    page = _every_section_and_figure_visible(browser, transfer_study[0] / "report.html")
+    assert {"transfer", "similarity", "signature-inference"} <= set(page.sections)
+    # Sorting: the table of every budget by its budget column (listed mode by mode before)
+    table = browser.find_elements(By.CSS_SELECTOR, "#transfer table")[1]
+    headers = [th.text.strip() for th in table.find_elements(By.CSS_SELECTOR, "thead th")]
+    index = headers.index("budget")
+    before = [float(v) for v in _values(table, index)]
+    assert before != sorted(before)
+    table.find_elements(By.CSS_SELECTOR, "thead th")[index].click()
+    assert [float(v) for v in _values(table, index)] == sorted(before)
+    assert _console_errors(browser) == []
+    _screenshot(browser, tmp_path / "experiment2.png")
+
+
+def test_the_experiment3_report_in_headless_chromium(browser, inference_study, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from supermasks.report import write_report
+
+    page_path = write_report([inference_study[0]], tmp_path / "report.html")  # with the figures
+    page = _every_section_and_figure_visible(browser, page_path)
+    assert "experiment3" in page.sections
+    confusions = browser.find_elements(By.CSS_SELECTOR, "#experiment3 figure img")
+    assert len(confusions) == 2 and all(image.is_displayed() for image in confusions)
+    assert _console_errors(browser) == []
+    _screenshot(browser, tmp_path / "experiment3.png")

@@ -158,7 +158,8 @@ def overlap_scatter3d(table: pd.DataFrame, layer: str, title: str) -> Figure:
 
 
 def overlap_vs_relatedness(points: pd.DataFrame, relatedness_name: str, title: str, *,
-                           jitter: float = 0.01) -> Figure:
+                           jitter: float = 0.01, value: str = "relative_to_chance", ylabel: str = "overlap / chance",
+                           chance: float | None = 1.0) -> Figure:
     """Overlap relative to chance against the relatedness of the two tasks: one point per pair and seed.
 
     `points` has the columns `seed, relatedness, relative_to_chance` (one row per pair of tasks
@@ -167,12 +168,14 @@ def overlap_vs_relatedness(points: pd.DataFrame, relatedness_name: str, title: s
     horizontal line marks chance (1). Points are shifted sideways by a uniform jitter of
     `jitter` times the relatedness range (drawn from a fixed generator, so the figure is
     reproducible) so that pairs at equal relatedness stay visible; the fit uses the true values.
+    Another pairwise measure is drawn the same way with `value` (its column), `ylabel`, and
+    `chance` (its reference line; None for none): Experiment 2's |cos| between task signatures.
     """
-    missing = [c for c in ("seed", "relatedness", "relative_to_chance") if c not in points.columns]
+    missing = [c for c in ("seed", "relatedness", value) if c not in points.columns]
     if missing:
         raise ValueError(f"points lack the columns {missing}; they have {list(points.columns)}")
     x_all = points["relatedness"].to_numpy(dtype=np.float64)
-    y_all = points["relative_to_chance"].to_numpy(dtype=np.float64)
+    y_all = points[value].to_numpy(dtype=np.float64)
     finite = np.isfinite(x_all) & np.isfinite(y_all)
     span = float(np.ptp(x_all[finite])) if finite.any() else 0.0
     rng = np.random.default_rng(0)
@@ -181,16 +184,17 @@ def overlap_vs_relatedness(points: pd.DataFrame, relatedness_name: str, title: s
     for index, (seed, rows) in enumerate(points.groupby("seed", sort=True)):
         x = rows["relatedness"].to_numpy(dtype=np.float64)
         shift = rng.uniform(-jitter, jitter, size=x.size) * span if jitter > 0 else 0.0
-        ax.scatter(x + shift, rows["relative_to_chance"].to_numpy(dtype=np.float64), s=18, alpha=0.75,
+        ax.scatter(x + shift, rows[value].to_numpy(dtype=np.float64), s=18, alpha=0.75,
                    color=_SEED_COLOURS[index % len(_SEED_COLOURS)], label=f"seed {seed}", zorder=3)
     if np.unique(x_all[finite]).size >= 2:
         slope, intercept = np.polyfit(x_all[finite], y_all[finite], 1)
         ends = np.array([x_all[finite].min(), x_all[finite].max()])
         ax.plot(ends, intercept + slope * ends, color="black", linewidth=1.5, zorder=4,
                 label=f"least-squares fit (slope {slope:.3g})")
-    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1.0, zorder=2, label="chance")
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1.0, zorder=2, label="chance")
     ax.set_xlabel(relatedness_name)
-    ax.set_ylabel("overlap / chance")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
     return fig

@@ -3,8 +3,9 @@
 `supermasks report DIR... -o report.html` (and every `supermasks run` unless `run.report: false`)
 writes one self-contained page: a plain-words summary computed from the numbers, then sections
 (metrics with their definitions, accuracy matrices, curves, memory and time, mask overlap, task
-inference, results over seeds with paired tests, Experiment 1, provenance), each figure drawn by the
-plot functions the runs save and embedded as PNG data.
+inference, results over seeds with paired tests, Experiments 1 and 3, provenance), each figure drawn by
+the plot functions the runs save and embedded as PNG data. An Experiment 2 (transfer study)
+directory gets a page of its own (`transfer`).
 """
 
 from __future__ import annotations

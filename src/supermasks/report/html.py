@@ -2,7 +2,9 @@
 
 `build_report` decides what the page holds: one finished run gets every section of a run
 (`report.sections`); several runs (seeds, a sweep, a study) get the aggregate's tables over seeds
-and its paired tests (`report.multi`), a study also its Experiment 1 findings, and up to
+and its paired tests (`report.multi`), a study also its Experiment 1 findings and its Experiment 3
+task-inference table (`report.inference_study`), an Experiment 2 directory its own page
+(`report.transfer`), and up to
 `FIGURES_UP_TO` runs their figures as well. `render` fills the jinja2 template
 (`templates/report.html.j2`, with its CSS and sorting script inlined): figures are data URIs, so the
 page needs no network and no other file.
@@ -36,6 +38,7 @@ def _summary_of_runs(runs: list[RunData]) -> list[str]:
 def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
     """The report on the finished runs among `paths` (run, sweep, study or other directories of runs).
 
+    An Experiment 2 directory (`studies.transfer`) gets its own page (`report.transfer`).
     Without `figures` the runs' own figures (the slow part: accuracy matrices, curves, overlap and
     masks) are left out; the tables over seeds, their interval plots and a study's saved figures stay.
 
@@ -44,6 +47,10 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
     from supermasks.aggregate.discover import find_runs
 
     paths = [Path(p) for p in paths]
+    from supermasks.report.transfer import is_transfer_directory, transfer_report
+
+    if len(paths) == 1 and is_transfer_directory(paths[0]):  # Experiment 2: a study of its own kind
+        return transfer_report(paths[0], figures=figures)
     study = paths[0] if len(paths) == 1 and is_study_directory(paths[0]) else None
     listing = find_runs(study_runs(study) if study is not None else paths)
     if not listing.finished:
@@ -78,9 +85,25 @@ def _several(title: str, runs: list[RunData], study: Path | None, skipped: Secti
         table = pd.read_csv(study / "overlap_study.csv")
         summary += [trend_count(table), *trend_findings(table)]
         sections.append(study_overlap_section(study))
+    confusions = False
+    if study is not None:
+        import pandas as pd
+
+        from supermasks.report.inference_study import (has_task_inference, inference_study_section,
+                                                       inference_study_sentences)
+
+        frame = pd.read_csv(study / "study.csv")
+        if has_task_inference(frame):  # Experiment 3
+            summary = [*inference_study_sentences(frame), *summary]  # what the study is about, first
+            sections.append(inference_study_section(study, frame, figures=figures))
+            confusions = figures
     if not summary:
         summary = _summary_of_runs(runs)
-    sections += run_sections(runs, figures=figures and len(runs) <= FIGURES_UP_TO)
+    shown = run_sections(runs, figures=figures and len(runs) <= FIGURES_UP_TO)
+    for section in shown if confusions else []:  # the confusion matrices are in Experiment 3's section
+        if section.id == "inference":
+            section.blocks = [b for b in section.blocks if b.kind != "figure"]
+    sections += shown
     return Report(title, summary, [*sections, skipped], generated)
 
 

@@ -18,8 +18,10 @@ Each (benchmark, seed, transfer) is saved as soon as it finishes (`units/`), so 
 study resumes where it stopped. A unit's files are listed, with their SHA-256 and size, in its
 `.done.json`, written last: a unit whose files are missing or do not match is run again, with a
 warning naming the file. After all units: `evaluation.csv`, `prediction.csv` (signature-based
-task inference with every mode's masks), `alphas.csv`, E2 similarity matrices, `summary.csv` and
-`final.csv` (mean, 95% interval, paired test against `random`), and figures.
+task inference with every mode's masks), `alphas.csv`, E2 similarity matrices (`similarity/`) and
+the tasks' relatedness (`relatedness/`, where the benchmark defines it), `summary.csv` and
+`final.csv` (mean, 95% interval, paired test against `random`), `meta.json` (provenance), and
+figures, among them the signatures' similarity against relatedness per layer.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -50,6 +52,9 @@ from supermasks.store.lock import run_lock
 from supermasks.store.files import write_csv, write_json
 from supermasks.training import Probe, accuracy
 from supermasks.yaml_files import top_level_keys
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 STUDY_KEY = "transfer_study"
@@ -266,7 +271,12 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
 
 
 def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progress: bool) -> dict[str, pd.DataFrame]:
+    from supermasks.store.rundir import collect_meta, now
+
     write_json(directory / "study.json", study.source)
+    # Provenance of this invocation (code, libraries, machine, start and end); each unit's seed is in its name.
+    meta = {k: v for k, v in collect_meta(next(iter(study.benchmarks.values()))["random"]).items()
+            if k not in ("status", "seed", "config_hash")}
     evaluation, alphas, prediction = [], [], []
     for bench, units in study.benchmarks.items():
         dataset = datasets[bench]
@@ -292,7 +302,7 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
                     similarity = []
                     if transfer == "random":
                         reference = method.signatures_  # the "classic" run of the two-pass protocol
-                        similarity = _write_similarity(directory, bench, seed, method)
+                        similarity = _write_similarity(directory, bench, seed, method, tasks)
                     pred = signature_prediction(method, tasks, seeded.scenario.inference_batch_size)
                     for name, frame in (("evaluation", ev), ("alphas", al), ("prediction", pred)):
                         write_csv(paths[name], frame)
@@ -301,18 +311,57 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
                     frame = pd.read_csv(paths[name])
                     if len(frame):
                         out.append(frame.assign(**key))
-    return write_study_tables(study, evaluation, alphas, prediction)
+    tables = write_study_tables(study, evaluation, alphas, prediction)
+    write_json(directory / "meta.json", meta | {"seeds": study.seeds, "finished": now()})
+    return tables
 
 
-def _write_similarity(directory: Path, bench: str, seed: int, method: supsup.SupSup) -> list[Path]:
+def _write_similarity(directory: Path, bench: str, seed: int, method: supsup.SupSup, tasks: list[Task]) -> list[Path]:
+    """The E2 similarity matrices of the random run's signatures, and the tasks' relatedness where defined."""
     from supermasks.analysis.similarity import e2_matrices
+    from supermasks.data import task_relatedness
+    from supermasks.runner.overlap import relatedness_table
 
     written = []
     for layer, matrix in e2_matrices(method.signatures_).items():
         labels = [f"task_{t}" for t in range(len(matrix))]
         written.append(directory / "similarity" / f"{bench}-seed{seed}-{layer}.csv")
         write_csv(written[-1], pd.DataFrame(matrix, columns=labels).assign(task=labels).set_index("task").reset_index())
+    related = task_relatedness(tasks)
+    if related is not None:
+        written.append(_relatedness_path(directory, bench, seed))
+        write_csv(written[-1], relatedness_table(related))
     return written
+
+
+def _relatedness_path(directory: Path, bench: str, seed: int) -> Path:
+    return directory / "relatedness" / f"{bench}-seed{seed}.csv"
+
+
+def similarity_points(directory: Path, bench: str, seeds: list[int]) -> tuple[dict[str, pd.DataFrame], str] | None:
+    """Per layer, every pair of distinct tasks and seed: `seed, relatedness, similarity` (|cos| of their
+    signatures), from the study's `similarity/` and `relatedness/` files; with the relatedness's name.
+    None where no seed has both (a benchmark without relatedness, a study written before it was saved)."""
+    import numpy as np
+
+    points: dict[str, list[pd.DataFrame]] = {}
+    name = ""
+    for seed in seeds:
+        path = _relatedness_path(directory, bench, seed)
+        if not path.is_file():
+            continue
+        related = pd.read_csv(path)
+        name = str(related["name"].iloc[0])
+        matrix = related.pivot(index="task_i", columns="task_j", values="value").to_numpy(dtype=float)
+        stem = f"{bench}-seed{seed}-"
+        for layer_path in sorted((directory / "similarity").glob(f"{stem}*.csv")):
+            similarity = pd.read_csv(layer_path).set_index("task").to_numpy(dtype=float)
+            ii, jj = np.triu_indices(len(similarity), k=1)
+            points.setdefault(layer_path.stem.removeprefix(stem), []).append(pd.DataFrame(
+                {"seed": seed, "relatedness": matrix[ii, jj], "similarity": similarity[ii, jj]}))
+    if not points:
+        return None
+    return {layer: pd.concat(frames, ignore_index=True) for layer, frames in points.items()}, name
 
 
 def _front(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
@@ -347,6 +396,10 @@ def write_study_tables(study: TransferStudy, evaluation: list[pd.DataFrame], alp
         if matrices:
             save_figure(similarity_heatmaps(matrices, f"{bench}: |cos| between task signatures (seed {first_seed})"),
                         figures, f"similarity_{bench}")
+        found = similarity_points(directory, bench, study.seeds)
+        for layer, points in (found[0].items() if found else []):
+            save_figure(similarity_vs_relatedness(points, found[1], bench, layer), figures,
+                        f"similarity_vs_relatedness_{bench}_{layer}")
         for transfer in study.transfers:
             chosen = tables["alphas"]
             chosen = chosen[(chosen.benchmark == bench) & (chosen.transfer == transfer) & (chosen.seed == first_seed)]
@@ -354,6 +407,14 @@ def write_study_tables(study: TransferStudy, evaluation: list[pd.DataFrame], alp
                 save_figure(alphas_figure(tables["alphas"], bench, transfer, first_seed), figures,
                             f"alphas_{bench}_{transfer}")
     return tables
+
+
+def similarity_vs_relatedness(points: pd.DataFrame, name: str, bench: str, layer: str) -> Figure:
+    """|cos| between task signatures against the tasks' relatedness, one point per pair and seed (a Figure)."""
+    from supermasks.analysis.plots import overlap_vs_relatedness
+
+    return overlap_vs_relatedness(points, name, f"{bench}, {layer}: signature similarity against relatedness",
+                                  value="similarity", ylabel="|cos| between task signatures", chance=None)
 
 
 def study_text(tables: dict[str, pd.DataFrame]) -> str:
@@ -374,4 +435,4 @@ def study_text(tables: dict[str, pd.DataFrame]) -> str:
 
 
 __all__ = ["TransferStudy", "is_transfer_study_file", "load_transfer_study", "run_transfer_study", "run_unit",
-           "signature_prediction", "study_text", "write_study_tables"]
+           "signature_prediction", "similarity_points", "similarity_vs_relatedness", "study_text", "write_study_tables"]
