@@ -103,7 +103,8 @@ def _keys_of(base) -> list[str]:
 
 # Settings whose str names one of a known set (checked by their class): valid values come from the set.
 NAMED = {"data.source": list(source_names()), "data.pair_source": list(source_names()), "model.arch": list(ARCHITECTURES),
-         "data.benchmark": list(list_benchmarks()), "method": list(METHODS)}
+         "data.benchmark": list(list_benchmarks()), "method": list(METHODS),
+         "run.device": ["auto", "cpu", "cuda", "cuda:0", "cuda:3"]}  # names only: resolving one happens at run time
 INT_KEYS, FLOAT_KEYS, BOOL_KEYS = _keys_of(int), _keys_of(float), _keys_of(bool)
 STR_KEYS = _keys_of(str)
 # Free text: any string is a setting (but `name`, which names the run directory: tests/reliability/test_names.py).
@@ -115,14 +116,14 @@ OPTIONAL_KEYS = [k for k, tp in TYPES.items() if _base(tp)[1]]
 # The range of every number (low, high, low included?); high is always included. The settings classes own
 # these checks; this table says what they promise. Ints have a low bound, and a high one where INT_HIGH says.
 INT_RANGES = {"seed": 0, "data.num_tasks": 1, "data.classes_per_task": 2, "model.output_size": 1,
-              "training.batch_size": 1, "training.steps_per_task": 1, "scenario.inference_batch_size": 1,
+              "training.batch_size": 1, "training.steps_per_task": 1, "training.epochs": 1, "scenario.inference_batch_size": 1,
               "scenario.nns.check_every": 1, "scenario.nns.candidates": 1, "scenario.nns.warmup": 0,
               "run.eval_batch_size": 1, "run.eval_every": 0, "run.eval_sample": 1, "ewc.samples": 1, "replay.per_task": 0,
               "replay.budget": 1, "hopsupsup.recovery_steps": 1, "hopsupsup.recall_steps": 1}
 INT_HIGH = {"seed": 2**32 - 1}  # numpy's RandomState takes no larger seed
 FLOAT_RANGES = {"data.rotation_step": (0.0, 360.0, False), "data.permute_fraction": (0.0, 1.0, True),
                 "model.density": (0.0, 1.0, False),
-                "training.lr": (0.0, None, False), "scenario.nns.margin": (0.0, None, True),
+                "training.lr": (0.0, None, False), "training.weight_decay": (0.0, None, True), "scenario.nns.margin": (0.0, None, True),
                 "supsup.transfer_temperature": (0.0, None, False), "ewc.lambda": (0.0, None, True),
                 "ewc.decay": (0.0, 1.0, True), "replay.fraction": (0.0, 1.0, True),
                 "hopsupsup.recovery_lr": (0.0, None, False), "hopsupsup.score_scale": (0.0, None, False)}
@@ -155,6 +156,7 @@ ONLY_WHEN = {
     "supsup.transfer_temperature": ("supsup.transfer", "soft", lambda t: t == "soft", 0.1),
     "ewc.decay": ("ewc.mode", "online", lambda m: m == "online", 1.0),
     "replay.fraction": ("replay.per_task", None, lambda n: n is None, 0.5),
+    "training.steps_per_task": ("training.epochs", None, lambda e: e is None, 1000),
 }
 
 
