@@ -534,7 +534,7 @@ def from_config(config: "ExperimentConfig",
     # The threshold rule reads no density (the layer still takes one, unused).
     model = build_model(arch.arch, output_size=arch.output_size, rule=arch.mask_rule,
                         density=arch.density if arch.density is not None else 0.5, batch_norm=arch.batch_norm,
-                        seed=streams(config.seed).weights)
+                        seed=streams(config.seed).weights, density_budget=arch.density_budget or "global")
     return SupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
                   steps_per_task=training.steps_per_task, seed=config.seed, transfer=settings.transfer,
                   reference_signatures=reference_signatures, keep_scores=keeps_scores(config),
