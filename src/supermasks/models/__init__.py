@@ -1,6 +1,7 @@
 """Masked layers, mask rules, networks, and free functions over per-task state."""
 
-from supermasks.models.dense import MultiHeadMLP, MultiHeadNet, build_multihead, build_trunk, parameter_bytes
+from supermasks.models.dense import (MultiHeadMLP, MultiHeadNet, build_multihead, build_trunk, mlp_multihead,
+                                     parameter_bytes)
 from supermasks.models.inputs import InputShape, image_shape
 from supermasks.models.layers import MaskedConv2d, MaskedLinear, PerTaskBatchNorm
 from supermasks.models.masks import (DENSITY_BUDGETS, MASK_RULES, compute_mask, kept_count, layer_budget,
@@ -15,7 +16,7 @@ __all__ = [
     "ARCHITECTURES", "Architecture", "DENSITY_BUDGETS", "InputShape", "MASK_RULES", "MaskedConv2d", "MaskedLinear",
     "MaskedMLP", "MultiHeadMLP", "MultiHeadNet", "PerTaskBatchNorm",
     "architecture", "build_multihead", "build_trunk", "image_shape", "input_problem", "layer_density",
-    "layer_shapes", "mlp_hidden", "parameter_bytes", "weight_count",
+    "layer_shapes", "mlp_hidden", "mlp_multihead", "parameter_bytes", "weight_count",
     "add_task", "build_model", "compute_mask", "export_masks", "finish_task", "finish_task_with", "freeze_weights", "set_keep_scores", "grow_tasks", "load_network",
     "kept_count", "layer_budget", "list_models", "masked_layers", "masked_weight", "norm_layers", "norm_statistics",
     "num_tasks", "pack_mask", "packed_task", "set_task", "task_nbytes", "task_scores", "task_signature", "unpack_mask",

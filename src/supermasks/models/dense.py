@@ -64,6 +64,11 @@ class MultiHeadNet(nn.Module):
 MultiHeadMLP = MultiHeadNet  # the name the dense baselines type their networks with
 
 
+def mlp_multihead(hidden: tuple[int, ...], output_size: int, num_heads: int = 1) -> MultiHeadNet:
+    """A dense ReLU MLP of any hidden sizes (784 inputs) with heads, in the caller's RNG state."""
+    return MultiHeadNet(_MLPTrunk(hidden), hidden[-1], output_size, num_heads)
+
+
 def build_trunk(name: str, *, batch_norm: bool = False) -> tuple[nn.Module, int]:
     """A dense trunk of architecture `name` and its number of output features (the caller seeds the RNG)."""
     arch = architecture(name)
