@@ -56,3 +56,25 @@ def test_config_takes_an_er_scale_above_one_but_a_global_density_only_up_to_one(
     assert load_config(None, ["model.mask_rule=topk", "model.density=0.2"]).model.density_budget == "global"
     with pytest.raises(ConfigError, match="density must be in"):
         load_config(None, ["model.mask_rule=topk", "model.density=8"])
+
+
+def test_topk_on_a_4d_conv_weight_equals_the_sort_based_rule():
+    from supermasks.models import compute_mask, kept_count
+
+    scores = torch.randn(16, 6, 5, 5, generator=torch.Generator().manual_seed(7))
+    mask = compute_mask(scores, "topk", 0.13)
+    k = kept_count(scores.numel(), 0.13)
+    reference = torch.zeros(scores.numel(), dtype=torch.bool)
+    reference[torch.sort(scores.abs().flatten(), descending=True).indices[:k]] = True
+    assert mask.shape == scores.shape and torch.equal(mask.flatten(), reference)
+
+
+def test_memory_estimate_counts_the_conv_net_s_weights():
+    from supermasks.runner.checks import estimate_memory
+    from supermasks.models import weight_count
+
+    base = ["method=naive", "data.num_tasks=2"]
+    mlp = estimate_memory(load_config(None, [*base, "model.arch=fc-300-300"]), 1000, 784)
+    conv = estimate_memory(load_config(None, [*base, "model.arch=lenet5"]), 1000, 784)
+    # the same data and method: the difference is the network's four float32 copies of its weights
+    assert mlp - conv == 16 * (weight_count("fc-300-300", 10) - weight_count("lenet5", 10))
