@@ -110,7 +110,7 @@ def measure(arch: str, output_size: int, batch: int, side: int, steps: int) -> N
     print("| variant | ms per step | images / s | ratio to dense |")
     print("|---|---:|---:|---:|")
     for name, s in med.items():
-        print(f"| {name} | {1e3 * s:.0f} | {batch / s:.0f} | {s / dense_s:.2f}x |")
+        print(f"| {name} | {1e3 * s:.0f} | {batch / s:,.1f} | {s / dense_s:.2f}x |")
     print(f"\nmask ops (top-k selection, W * M, straight-through gradient; copies included, so an upper bound) "
           f"take {100 * share:.1f}% of a masked top-k ER step's CPU time (autograd profiler, self time).\n")
 
