@@ -26,7 +26,7 @@ from supermasks.inference.hopfield import (HopfieldStore, NeuronMaskMLP, gate_pa
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import load_network
-from supermasks.models.networks import INPUT_SIZE, architecture, mlp_hidden
+from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE, architecture, mlp_hidden
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer
 from supermasks.seeds import streams
 
@@ -284,7 +284,7 @@ def check(config: "ExperimentConfig") -> None:
     if not architecture(config.model.arch).is_mlp:
         raise ConfigError(f"HopSupSup gates the hidden units of an MLP (one Hopfield store per hidden layer); "
                           f"model.arch {config.model.arch} is a convolutional network: choose an MLP "
-                          "(fc-300-300, lenet-300-100, fc-1024-1024, fc-500-300)")
+                          f"({', '.join(name for name, arch in ARCHITECTURES.items() if arch.is_mlp)})")
     if config.model.batch_norm:
         raise ConfigError("HopSupSup keeps no per-task BatchNorm statistics (only Hopfield matrices): "
                           "set model.batch_norm=false")

@@ -20,7 +20,7 @@ class ModelSettings:
     arch: str = "fc-300-300"  # a name of `ARCHITECTURES` (`supermasks list` shows each one's input)
     output_size: int = 10
     mask_rule: MaskRule = "threshold"  # "threshold": keep s >= 0; "topk": keep the top `density` of |s|
-    density: float | None = field(default=None, metadata=only_when(  # fraction of weights kept (required)
+    density: float | None = field(default=None, metadata=only_when(  # fraction kept (required); er: the scale
         "mask_rule", "topk", "mask_rule topk"))
     # How top-k density is spread over layers: "global", `density` in every layer; "er", the layer-wise
     # Erdos-Renyi budget min(0.5, density (c_out + c_in) / (c_out c_in kh kw)), where density is a scale
