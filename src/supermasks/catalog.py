@@ -47,10 +47,13 @@ SOURCES: dict[str, str] = {
 }
 
 MODELS: dict[str, str] = {
-    "fc-300-300": "MLP 784-300-300-s (masked for SupSup, dense for baselines)",
-    "lenet-300-100": "MLP 784-300-100-s (masked for SupSup, dense for baselines)",
-    "fc-1024-1024": "MLP 784-1024-1024-s (masked for SupSup, dense for baselines)",
-    "fc-500-300": "MLP 784-500-300-s (masked for SupSup, dense for baselines)",
+    'fc-300-300': 'MLP 784-300-300-s; input 1x28x28',
+    'lenet-300-100': 'MLP 784-300-100-s; input 1x28x28',
+    'fc-1024-1024': 'MLP 784-1024-1024-s; input 1x28x28',
+    'fc-500-300': 'MLP 784-500-300-s; input 1x28x28',
+    'lenet5': 'LeNet-5-style conv net (conv 5x5 6, 16 with max-pool; fc 120-84-s); input 1x28x28',
+    'resnet18': 'reduced ResNet-18 of SplitCIFAR100 (20 base filters, blocks 2-2-2-2, per-task BN); input 3xHxW (any size)',
+    'resnet50': 'ResNet-50 of SplitImageNet (bottlenecks 3-4-6-3, ImageNet stem, per-task BN); input 3xHxW (any size)',
 }
 
 

@@ -7,7 +7,7 @@ from supermasks.data.task import Task
 from supermasks.methods import ewc
 from supermasks.methods.ewc import EWC, SPEC, fisher_diagonal
 from supermasks.methods.naive import Naive
-from supermasks.models import MultiHeadMLP, build_multihead, parameter_bytes
+from supermasks.models import mlp_multihead, build_multihead, parameter_bytes
 from supermasks.training import accuracy
 from tests.conftest import make_tasks
 
@@ -29,7 +29,7 @@ def run(method, tasks):
 
 def tiny_model(hidden=3, outputs=2, heads=1):
     torch.manual_seed(0)
-    return MultiHeadMLP((hidden,), outputs, num_heads=heads)
+    return mlp_multihead((hidden,), outputs, num_heads=heads)
 
 
 def loop_fisher(model, head, x, y):

@@ -174,8 +174,12 @@ def test_bad_settings_are_refused_before_training(overrides, message):
 def test_check_refuses_models_it_cannot_build_and_bad_recovery_settings():
     config = config_for()
     hopsupsup.check(config)
-    with pytest.raises(ConfigError, match="model.arch: unknown value 'resnet18'"):
-        updated(config, {"model.arch": "resnet18"})
+    with pytest.raises(ConfigError, match="model.arch: unknown value 'resnet34'"):
+        updated(config, {"model.arch": "resnet34"})
+    for arch in ("lenet5", "resnet18"):  # neuron gates of an MLP: conv nets refused by name
+        conv = updated(config, {"model.arch": arch, "model.batch_norm": arch == "resnet18"})
+        with pytest.raises(ConfigError, match=f"HopSupSup gates the hidden units of an MLP.*{arch} is a conv"):
+            hopsupsup.check(conv)
     for key, value in [("hopsupsup.recovery_steps", 0), ("hopsupsup.recovery_lr", -0.1),
                        ("hopsupsup.recall_steps", -2), ("hopsupsup.score_scale", float("inf"))]:
         with pytest.raises(ConfigError, match=f"{key} must be"):

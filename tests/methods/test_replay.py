@@ -8,14 +8,14 @@ from supermasks.config import ConfigError, load_config
 from supermasks.data.task import Task
 from supermasks.methods import _selection
 from supermasks.methods.replay import SPEC, Replay, from_config
-from supermasks.models import MultiHeadMLP, parameter_bytes
+from supermasks.models import mlp_multihead, parameter_bytes
 from supermasks.training import accuracy
 from tests.conftest import make_conflicting_tasks, make_tasks
 
 def net(seed=0):
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return MultiHeadMLP((128,), output_size=4)
+        return mlp_multihead((128,), output_size=4)
 
 
 def make(scenario="domain", steps=100, seed=0, **kwargs):

@@ -153,7 +153,7 @@ def test_idx_images_of_another_size_name_the_shape_and_what_the_model_needs(tmp_
     out = tmp_path / "runs"
     line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, "data.source=mnist", f"data.data_dir={folder}",
                            f"run.out_dir={out}")
-    assert "the images are 32x32 pixels, but model.arch fc-300-300 takes 28x28 images (784 inputs)" in line
+    assert "model.arch fc-300-300 takes 1x28x28 images, got 1x32x32 (channels x height x width)" in line
     assert _files(out) == []
 
 

@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from supermasks.data.task import Task
+from supermasks.errors import ConfigError
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
 from supermasks.models import load_network, parameter_bytes
-from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
+from supermasks.models.networks import INPUT_SIZE, architecture, mlp_hidden
 from supermasks.devices import module_device, resolve_device, to_device
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, task_training
 from supermasks.seeds import streams
@@ -115,11 +116,10 @@ class BatchEMLP(nn.Module):
 
 def build_batche(name: str, *, output_size: int, seed: int = 0) -> BatchEMLP:
     """A BatchE MLP of architecture `name` (see `ARCHITECTURES`) with task 0's vectors, from `seed`."""
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    hidden = mlp_hidden(name)  # ValueError for an unknown name or a conv net
     with torch.random.fork_rng():
         torch.manual_seed(seed)  # reproducible init that leaves the caller's RNG untouched
-        return BatchEMLP(ARCHITECTURES[name], output_size)
+        return BatchEMLP(hidden, output_size)
 
 
 class BatchE:
@@ -225,5 +225,12 @@ def from_config(config: "ExperimentConfig") -> BatchE:
     return BatchE(model, **_dense.training_kwargs(config, scenario=False))
 
 
+def check(config: "ExperimentConfig") -> None:
+    """BatchE's layers here are linear: refuse a conv net before training."""
+    if not architecture(config.model.arch).is_mlp:
+        raise ConfigError(f"BatchE is built for the MLP architectures (rank-one factors of linear layers); "
+                          f"model.arch {config.model.arch} is a convolutional network")
+
+
 SPEC = MethodSpec(from_config, "BatchE: shared weights trained on task 0, per-task rank-one r s^T factors",
-                  frozenset({"task"}), settings=BatchESettings)
+                  frozenset({"task"}), settings=BatchESettings, check=check)

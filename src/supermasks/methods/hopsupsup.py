@@ -26,7 +26,7 @@ from supermasks.inference.hopfield import (HopfieldStore, NeuronMaskMLP, gate_pa
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import load_network
-from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
+from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE, architecture, mlp_hidden
 from supermasks.devices import module_device, resolve_device, to_device
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, task_training
 from supermasks.seeds import streams
@@ -283,7 +283,7 @@ class HopSupSupSettings:
 def from_config(config: "ExperimentConfig") -> HopSupSup:
     settings: HopSupSupSettings = config.settings("hopsupsup")
     training = config.training
-    sizes = (INPUT_SIZE, *ARCHITECTURES[config.model.arch], config.model.output_size)
+    sizes = (INPUT_SIZE, *mlp_hidden(config.model.arch), config.model.output_size)
     model = NeuronMaskMLP(sizes, seed=streams(config.seed).weights, score_scale=settings.score_scale)
     model.to(resolve_device(config.run.device))  # weights drawn on the CPU, moved: the same on every device
     return HopSupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
@@ -294,6 +294,10 @@ def from_config(config: "ExperimentConfig") -> HopSupSup:
 
 def check(config: "ExperimentConfig") -> None:
     """Settings HopSupSup cannot work with, refused before training."""
+    if not architecture(config.model.arch).is_mlp:
+        raise ConfigError(f"HopSupSup gates the hidden units of an MLP (one Hopfield store per hidden layer); "
+                          f"model.arch {config.model.arch} is a convolutional network: choose an MLP "
+                          f"({', '.join(name for name, arch in ARCHITECTURES.items() if arch.is_mlp)})")
     if config.model.batch_norm:
         raise ConfigError("HopSupSup keeps no per-task BatchNorm statistics (only Hopfield matrices): "
                           "set model.batch_norm=false")

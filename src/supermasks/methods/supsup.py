@@ -553,7 +553,7 @@ def from_config(config: "ExperimentConfig",
     # The threshold rule reads no density (the layer still takes one, unused).
     model = build_model(arch.arch, output_size=arch.output_size, rule=arch.mask_rule,
                         density=arch.density if arch.density is not None else 0.5, batch_norm=arch.batch_norm,
-                        seed=streams(config.seed).weights)
+                        seed=streams(config.seed).weights, density_budget=arch.density_budget or "global")
     model.to(resolve_device(config.run.device))  # weights drawn on the CPU, then moved: the same on every device
     return SupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
                   **schedule_kwargs(training), seed=config.seed, transfer=settings.transfer,

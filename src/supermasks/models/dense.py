@@ -1,29 +1,44 @@
-"""Dense ReLU MLPs with one output head per task (or one shared head), for the baselines."""
+"""Dense networks with one output head per task (or one shared head), for the baselines.
+
+The trunk is an ordinary trainable twin of a registered architecture: a ReLU MLP, or a conv
+net's layers up to its last hidden features (LeNet-5's fc2, a ResNet's pooled features) built
+from `DenseKit` (PyTorch's default init; the ResNets with ordinary affine BatchNorm shared by
+all tasks, not SupSup's per-task statistics).
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE
+from supermasks.models.kits import DenseKit
+from supermasks.models.networks import INPUT_SIZE, architecture
 
 
-class MultiHeadMLP(nn.Module):
-    """`trunk` (flatten, hidden ReLU layers) followed by `heads[h]`, a linear layer per head.
+class _MLPTrunk(nn.Sequential):
+    """flatten, then hidden ReLU layers (the dense MLP's trunk)."""
+
+    def __init__(self, hidden: tuple[int, ...]) -> None:
+        layers: list[nn.Module] = [nn.Flatten()]
+        for fan_in, fan_out in zip((INPUT_SIZE, *hidden[:-1]), hidden):
+            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+        super().__init__(*layers)
+        self.feature_size = hidden[-1]
+
+
+class MultiHeadNet(nn.Module):
+    """`trunk` (images to `feature_size` features) followed by `heads[h]`, a linear layer per head.
 
     Task-incremental baselines use one head per task (selected by the task id); domain- and
     class-incremental ones use a single shared head.
     """
 
-    def __init__(self, hidden: tuple[int, ...], output_size: int, num_heads: int = 1) -> None:
+    def __init__(self, trunk: nn.Module, feature_size: int, output_size: int, num_heads: int = 1) -> None:
         super().__init__()
         if num_heads < 1 or output_size < 1:
             raise ValueError(f"need at least one head and one output, got {num_heads} heads of {output_size}")
-        layers: list[nn.Module] = [nn.Flatten()]
-        for fan_in, fan_out in zip((INPUT_SIZE, *hidden[:-1]), hidden):
-            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-        self.trunk = nn.Sequential(*layers)
-        self.heads = nn.ModuleList(nn.Linear(hidden[-1], output_size) for _ in range(num_heads))
+        self.trunk = trunk
+        self.heads = nn.ModuleList(nn.Linear(feature_size, output_size) for _ in range(num_heads))
 
     def add_head(self, seed: int) -> int:
         """Append a freshly initialised head (PyTorch's default init from `seed`); return its index."""
@@ -40,20 +55,43 @@ class MultiHeadMLP(nn.Module):
         while len(self.heads) < count:
             self.add_head(0)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:  # (batch, 1, 28, 28) -> (batch, hidden[-1])
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # (batch, c, h, w) -> (batch, feature_size)
         return self.trunk(x)
 
     def forward(self, x: torch.Tensor, head: int = 0) -> torch.Tensor:  # -> (batch, output_size)
         return self.heads[head](self.trunk(x))
 
 
-def build_multihead(name: str, *, output_size: int, num_heads: int = 1, seed: int = 0) -> MultiHeadMLP:
-    """A dense MLP of architecture `name` (see `ARCHITECTURES`), initialised from `seed`."""
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+MultiHeadMLP = MultiHeadNet  # the name the dense baselines type their networks with
+
+
+def mlp_multihead(hidden: tuple[int, ...], output_size: int, num_heads: int = 1) -> MultiHeadNet:
+    """A dense ReLU MLP of any hidden sizes (784 inputs) with heads, in the caller's RNG state."""
+    return MultiHeadNet(_MLPTrunk(hidden), hidden[-1], output_size, num_heads)
+
+
+def build_trunk(name: str, *, batch_norm: bool = False) -> tuple[nn.Module, int]:
+    """A dense trunk of architecture `name` and its number of output features (the caller seeds the RNG)."""
+    arch = architecture(name)
+    if arch.hidden is not None:
+        trunk = _MLPTrunk(arch.hidden)
+        return trunk, trunk.feature_size
+    assert arch.build is not None
+    net = arch.build(DenseKit(), None, batch_norm or arch.always_norm)
+    return net, int(net.feature_size)
+
+
+def build_multihead(name: str, *, output_size: int, num_heads: int = 1, seed: int = 0,
+                    batch_norm: bool = False) -> MultiHeadNet:
+    """A dense network of architecture `name` (see `ARCHITECTURES`), initialised from `seed`.
+
+    `batch_norm` adds BN to LeNet-5's trunk (the ResNets always have it; the MLP trunks never).
+    """
+    architecture(name)  # an unknown name fails before any RNG is touched
     with torch.random.fork_rng():
         torch.manual_seed(seed)  # PyTorch's default init, made reproducible without touching the caller's RNG
-        return MultiHeadMLP(ARCHITECTURES[name], output_size, num_heads)
+        trunk, features = build_trunk(name, batch_norm=batch_norm)
+        return MultiHeadNet(trunk, features, output_size, num_heads)
 
 
 def parameter_bytes(module: nn.Module) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 MASK_RULES = ("threshold", "topk")
+DENSITY_BUDGETS = ("global", "er")  # the same top-k density in every layer, or the layer-wise ER budget
 
 
 class _MaskedWeight(torch.autograd.Function):
@@ -224,6 +225,22 @@ def kept_count(numel: int, density: float) -> int:
 def layer_budget(density: float, c_out: int, c_in: int, kh: int = 1, kw: int = 1) -> float:
     """Per-layer density from Mocanu et al. (2018): `min(0.5, d (c_out + c_in) / (c_out c_in kh kw))`."""
     return min(0.5, density * (c_out + c_in) / (c_out * c_in * kh * kw))
+
+
+def layer_density(density: float, budget: str, shape: tuple[int, ...]) -> float:
+    """The top-k density of a layer whose weight has `shape` (out, in) or (out, in, kh, kw), under `budget`.
+
+    "global": `density` itself in every layer. "er": `layer_budget(density, c_out, c_in, kh, kw)`,
+    the Erdos-Renyi budget of Mocanu et al. (2018) as SupSup applies it to SplitCIFAR100/ImageNet,
+    where `density` is the budget's scale (it may exceed 1; a layer keeps at most half its weights).
+    """
+    if budget == "global":
+        return density
+    if budget == "er":
+        c_out, c_in, *kernel = shape
+        kh, kw = kernel if kernel else (1, 1)
+        return layer_budget(density, c_out, c_in, kh, kw)
+    raise ValueError(f"unknown density budget {budget!r}; choose one of {', '.join(DENSITY_BUDGETS)}")
 
 
 _BIT_WEIGHTS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)

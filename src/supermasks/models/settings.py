@@ -10,18 +10,24 @@ from supermasks.errors import require_number
 from supermasks.models.networks import ARCHITECTURES
 
 MaskRule = Literal["threshold", "topk"]
+DensityBudget = Literal["global", "er"]
 
 
 @dataclass(frozen=True)
 class ModelSettings:
     """The `model` section of an experiment config."""
 
-    arch: str = "fc-300-300"  # a name of `ARCHITECTURES`
+    arch: str = "fc-300-300"  # a name of `ARCHITECTURES` (`supermasks list` shows each one's input)
     output_size: int = 10
     mask_rule: MaskRule = "threshold"  # "threshold": keep s >= 0; "topk": keep the top `density` of |s|
-    density: float | None = field(default=None, metadata=only_when(  # fraction of weights kept (required)
+    density: float | None = field(default=None, metadata=only_when(  # fraction kept (required); er: the scale
         "mask_rule", "topk", "mask_rule topk"))
-    batch_norm: bool = False  # per-task non-affine BatchNorm after each hidden layer
+    # How top-k density is spread over layers: "global", `density` in every layer; "er", the layer-wise
+    # Erdos-Renyi budget min(0.5, density (c_out + c_in) / (c_out c_in kh kw)), where density is a scale
+    # that may exceed 1 (SupSup's SplitCIFAR100 values 1..32).
+    density_budget: DensityBudget | None = field(default=None, metadata=only_when(
+        "mask_rule", "topk", "mask_rule topk", default="global"))
+    batch_norm: bool = False  # per-task non-affine BatchNorm after each hidden layer (resnets: required)
 
     def __post_init__(self) -> None:
         complete(self)
@@ -29,10 +35,14 @@ class ModelSettings:
             raise ValueError(f"arch: unknown value {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
         if self.output_size < 1:
             raise ValueError(f"output_size must be a positive number, got {self.output_size}")
+        if self.density_budget not in (None, "global", "er"):
+            raise ValueError(f"density_budget: unknown value {self.density_budget!r}; choose one of global, er")
         if self.mask_rule == "topk":
             if self.density is None:
                 raise ValueError("density is required by mask_rule topk (the fraction of weights kept, in (0, 1])")
-            require_number("density", self.density, maximum=1.0)
+            require_number("density", self.density, maximum=None if self.density_budget == "er" else 1.0)
+        if ARCHITECTURES[self.arch].always_norm and not self.batch_norm:
+            raise ValueError(f"arch {self.arch} has per-task BatchNorm after every convolution: set batch_norm=true")
 
 
-__all__ = ["MaskRule", "ModelSettings"]
+__all__ = ["DensityBudget", "MaskRule", "ModelSettings"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from supermasks.config import ConfigError, ExperimentConfig
 from supermasks.data import Dataset, Task, load_source, make_benchmark
 from supermasks.errors import DataError
-from supermasks.models.networks import INPUT_SIZE
+from supermasks.models import image_shape, input_problem
 from supermasks.methods import Method, method_spec
 
 
@@ -34,12 +32,13 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
 
 
 def check_image_size(config: ExperimentConfig, dataset: Dataset) -> None:
-    """Refuse images the network cannot take: an MLP reads 28x28 = 784 pixels, flattened."""
-    side = math.isqrt(INPUT_SIZE)
-    if {tuple(x.shape[1:]) for x in (dataset.x_train, dataset.x_test)} != {(side, side)}:
-        shown = " and ".join(dict.fromkeys("x".join(map(str, x.shape[1:])) for x in (dataset.x_train, dataset.x_test)))
-        raise DataError(f"{dataset.description}: the images are {shown} pixels, but model.arch {config.model.arch} takes "
-                        f"{side}x{side} images ({INPUT_SIZE} inputs): use a source of {side}x{side} images")
+    """Refuse images the network cannot take (`models.input_problem`): an MLP or LeNet-5 reads 1x28x28
+    images, a ResNet any size of 3 channels. Images are (N, H, W) (one channel) or (N, C, H, W)."""
+    for x in (dataset.x_train, dataset.x_test):
+        problem = input_problem(config.model.arch, image_shape(tuple(x.shape)))
+        if problem:
+            raise DataError(f"{dataset.description}: {problem} (channels x height x width): use a source of such "
+                            "images, or another model.arch (`supermasks list` shows what each takes)")
 
 
 def build_method(config: ExperimentConfig, method_name: str, tasks: list[Task], *, progress: bool = True) -> Method:

@@ -13,7 +13,7 @@ from supermasks.data.benchmarks import split_problem, splitcifar100_problem
 from supermasks.devices import check_amp, resolve_device
 from supermasks.data.sources import source_num_classes
 from supermasks.methods import method_spec
-from supermasks.models.networks import _sizes
+from supermasks.models.networks import weight_count
 from supermasks.runner import parallel
 from supermasks.scenarios import scenario_of_stream, scenario_problem
 
@@ -104,13 +104,13 @@ def check_free_space(config: ExperimentConfig, directory: Path) -> None:
 
 
 def _weights(config: ExperimentConfig) -> int:
-    sizes = _sizes(config.model.arch, config.model.output_size)
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    """Maskable weights of the config's network (MLP or conv net), from its layer shapes."""
+    return weight_count(config.model.arch, config.model.output_size)
 
 
 def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28) -> int:
     """Bytes a run of `config` holds at its peak, for a source of `images` train and test images of
-    `pixels` pixels.
+    `pixels` values each (channels x height x width).
 
     The source's uint8 images are held once; every task computes its float32 images per batch
     from them (`data.images.TaskImages`), holding only its pixel map (an int64 source pixel and a
