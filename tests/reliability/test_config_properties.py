@@ -102,7 +102,9 @@ def _keys_of(base) -> list[str]:
 
 
 # Settings whose str names one of a known set (checked by their class): valid values come from the set.
-NAMED = {"data.source": list(source_names()), "data.pair_source": list(source_names()), "model.arch": list(ARCHITECTURES),
+# The resnets also need model.batch_norm=true, a constraint between two settings tested in tests/models.
+NAMED = {"data.source": list(source_names()), "data.pair_source": list(source_names()),
+         "model.arch": [name for name in ARCHITECTURES if not name.startswith("resnet")],
          "data.benchmark": list(list_benchmarks()), "method": list(METHODS),
          "run.device": ["auto", "cpu", "cuda", "cuda:0", "cuda:3"]}  # names only: resolving one happens at run time
 INT_KEYS, FLOAT_KEYS, BOOL_KEYS = _keys_of(int), _keys_of(float), _keys_of(bool)
@@ -150,6 +152,7 @@ ONLY_WHEN = {
     "data.rotation_step": ("data.benchmark", ["rotated"], lambda b: "rotated" in b, None),
     "data.permute_fraction": ("data.benchmark", ["permuted"], lambda b: "permuted" in b, 1.0),
     "model.density": ("model.mask_rule", "topk", lambda r: r == "topk", None),
+    "model.density_budget": ("model.mask_rule", "topk", lambda r: r == "topk", "global"),
     "supsup.task_inference": ("scenario.name", "gnu", lambda s: s in ("gns", "gnu"), "oneshot"),
     "supsup.inference_objective": ("scenario.name", "gns", lambda s: s in ("gns", "gnu"), "H"),
     "supsup.transfer_protocol": ("supsup.transfer", "similar", lambda t: t in ("similar", "soft"), "causal"),
