@@ -86,7 +86,7 @@ def _flock(directory: Path, path: Path) -> int | str:
             raise RunLockedError(
                 f"{directory} is being written by {_holder(text)}; wait for it to finish or stop that process: the "
                 f"lock is released as soon as it ends, however it ends (on a file system without locks, see "
-                f"'What can go wrong' in the README)") from None
+                f"'What can go wrong' in docs/run-directories.md)") from None
         except OSError as exc:
             os.close(fd)
             if exc.errno not in _UNSUPPORTED:
