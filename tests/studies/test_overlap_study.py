@@ -13,7 +13,7 @@ from supermasks.cli import main
 from supermasks.data import Relatedness
 from supermasks.data.relatedness import angle_difference
 from supermasks.runner.overlap import relatedness_table
-from supermasks.studies.overlap import findings, overlap_study, study_findings
+from supermasks.studies.overlap import finding, findings, overlap_study, study_findings
 
 PERMUTATIONS = 999
 NUM_TASKS = 5
@@ -164,3 +164,17 @@ def test_cli_study_prints_one_finding_per_part_benchmark_and_layer(tmp_path, cap
             assert changes["shared_init"].all()
         else:
             assert not changes["shared_init"].any()
+
+
+def test_constant_relatedness_is_called_untested_not_a_missing_trend():
+    # Full permutations leave about no pixel in place for every pair: the Mantel r is undefined.
+    row = {"part": "fraction-shared", "grid.data.permute_fraction": 1.0, "benchmark": "permuted", "method": "supsup",
+           "layer": "fc1", "measure": "overlap", "relatedness": "fraction of pixels both leave in place",
+           "related_when": "higher", "seeds": 3, "num_tasks": 10, "mantel_r": np.nan, "mantel_r_low": np.nan,
+           "mantel_r_high": np.nan, "mantel_p": 1.0, "mantel_p_holm": 1.0, "permutations": 9999,
+           "mean_ratio": 2.376, "mean_ratio_low": 2.3, "mean_ratio_high": 2.4}
+    sentence = finding([row])
+    assert sentence == ("permuted fc1 (fraction-shared, data.permute_fraction=1.0): overlap: not tested, fraction of "
+                        "pixels both leave in place is the same for every pair of tasks (Mantel r undefined, 3 seeds; "
+                        "2.376x chance)")
+    assert "nan" not in sentence and "no detectable trend" not in sentence

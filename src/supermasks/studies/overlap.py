@@ -190,15 +190,19 @@ def _figures(table: pd.DataFrame, points: dict[int, pd.DataFrame], fig_dir: Path
 
 def _statistics(row: dict) -> str:
     """"Mantel r = -0.80 [-0.91, -0.69], p = 0.001, 3 seeds; 1.020x chance" for one row."""
+    seeds = f"{row['seeds']} seed{'s' if row['seeds'] != 1 else ''}; {row['mean_ratio']:.3f}x chance"
+    if not np.isfinite(row["mantel_r"]):
+        return f"Mantel r undefined, {seeds}"
     interval = (f" [{row['mantel_r_low']:+.2f}, {row['mantel_r_high']:+.2f}]"
                 if np.isfinite(row["mantel_r_low"]) else "")
-    return (f"Mantel r = {row['mantel_r']:+.2f}{interval}, p = {row['mantel_p']:.3g} (Holm {row['mantel_p_holm']:.3g}), "
-            f"{row['seeds']} seed{'s' if row['seeds'] != 1 else ''}; {row['mean_ratio']:.3f}x chance")
+    return f"Mantel r = {row['mantel_r']:+.2f}{interval}, p = {row['mantel_p']:.3g} (Holm {row['mantel_p_holm']:.3g}), {seeds}"
 
 
 def _trend(row: dict) -> str:
     """"overlap falls with angle difference (degrees): related tasks share more", or "no detectable trend"."""
-    if not np.isfinite(row["mantel_r"]) or not row["mantel_p_holm"] < ALPHA:
+    if not np.isfinite(row["mantel_r"]):  # `mantel`: a relatedness (or overlap) constant over the pairs
+        return f"{row['measure']}: not tested, {row['relatedness']} is the same for every pair of tasks"
+    if not row["mantel_p_holm"] < ALPHA:
         return f"{row['measure']}: no detectable trend with {row['relatedness']}"
     direction = "rises" if row["mantel_r"] > 0 else "falls"
     related_share_more = (row["mantel_r"] > 0) == (row["related_when"] == "higher")
