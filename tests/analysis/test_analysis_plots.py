@@ -243,3 +243,15 @@ def test_import_leaves_pyplot_alone():
         "sys.exit('matplotlib.pyplot' in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_confusion_heatmap_takes_more_tasks_than_columns_and_checks_the_shape():
+    from supermasks.analysis.plots import confusion_heatmap
+
+    fig = confusion_heatmap(np.array([[3], [2], [4]]), ["0", "1", "2"], "nns", ["0"], "chosen mask")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0"] and ax.get_xlabel() == "chosen mask"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1", "2"]
+    assert sorted(t.get_text() for t in ax.texts) == ["2", "3", "4"]
+    with pytest.raises(ValueError, match=r"counts have shape \(3, 1\), expected \(3, 3\)"):
+        confusion_heatmap(np.array([[3], [2], [4]]), ["0", "1", "2"], "square by default")

@@ -74,3 +74,19 @@ def test_an_nns_run_shows_the_boundaries_it_found(tmp_path):
     shown = dict((row[0][1], row[1][1]) for row in table["rows"])
     assert shown["true task starts"] == ", ".join(map(str, found["true"])) == "0, 20, 40"
     assert shown["found"] == (", ".join(map(str, found["detected"])) or "none")
+
+
+def test_an_nns_run_draws_the_masks_it_chose_whatever_their_number(tmp_path):
+    # NNs may allocate fewer (or more) masks than there are tasks: the confusion is tasks x masks.
+    config = load_config(None, ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3",
+                                "training.steps_per_task=20", "training.batch_size=32", "scenario.name=nns",
+                                "scenario.nns.check_every=10", "scenario.nns.warmup=10",
+                                "scenario.inference_batch_size=50", "run.figures=false", f"run.out_dir={tmp_path}"])
+    finished = run(config, progress=False)
+    confusion = pd.read_csv(finished.results[0].directory / "task_confusion.csv")
+    # A stored table with fewer masks than tasks, as a short NNs run finds them (1 mask for 3 tasks).
+    pd.DataFrame({"task": [0, 1, 2], "mask_0": confusion.drop(columns="task").sum(axis=1)}).to_csv(
+        finished.results[0].directory / "task_confusion.csv", index=False)
+    page = parse(render(build_report([finished.directory])))  # with figures: this drew a square matrix and failed
+    (caption,) = [c for c in page.captions if "task inference after the last task" in c]
+    assert "the mask NNs chose" in caption

@@ -308,26 +308,33 @@ def save_figure(fig: Figure, directory: Path, stem: str, formats: Sequence[str] 
     return paths
 
 
-def confusion_heatmap(counts: np.ndarray, task_labels: list[str], title: str) -> Figure:
-    """True task (rows) against inferred task (columns): counts of test batches, annotated when small."""
+def confusion_heatmap(counts: np.ndarray, task_labels: list[str], title: str,
+                      column_labels: list[str] | None = None, column_title: str = "inferred task") -> Figure:
+    """True task (rows) against inferred task or chosen mask (columns): counts of test batches, annotated when small.
+
+    `column_labels` default to `task_labels` (a square matrix); NNs gives one column per mask it
+    allocated, which may be fewer or more than the tasks (`column_title` "chosen mask").
+    """
     counts = np.asarray(counts)
-    num_tasks = len(task_labels)
-    if counts.shape != (num_tasks, num_tasks):
-        raise ValueError(f"counts have shape {counts.shape}, expected ({num_tasks}, {num_tasks}) for the labels")
-    side = 1.6 + 0.55 * max(num_tasks, 4)
-    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
+    columns = task_labels if column_labels is None else column_labels
+    num_rows, num_columns = len(task_labels), len(columns)
+    if counts.shape != (num_rows, num_columns):
+        raise ValueError(f"counts have shape {counts.shape}, expected ({num_rows}, {num_columns}) for the labels")
+    width = 1.6 + 0.55 * max(num_columns, 4)
+    height = 1.6 + 0.55 * max(num_rows, 4)
+    fig = Figure(figsize=(width + 1.2, height), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(counts, cmap="Blues", interpolation="nearest", vmin=0)
     fig.colorbar(image, ax=ax).set_label("test batches")
-    ax.set_xticks(range(num_tasks), labels=task_labels, rotation=45 if num_tasks > 6 else 0)
-    ax.set_yticks(range(num_tasks), labels=task_labels)
-    ax.set_xlabel("inferred task")
+    ax.set_xticks(range(num_columns), labels=columns, rotation=45 if num_columns > 6 else 0)
+    ax.set_yticks(range(num_rows), labels=task_labels)
+    ax.set_xlabel(column_title)
     ax.set_ylabel("true task")
     ax.set_title(title)
-    if num_tasks <= _ANNOTATE_MAX_TASKS:
+    if max(num_rows, num_columns) <= _ANNOTATE_MAX_TASKS:
         high = counts.max() if counts.size else 0
-        for i in range(num_tasks):
-            for j in range(num_tasks):
+        for i in range(num_rows):
+            for j in range(num_columns):
                 colour = "white" if counts[i, j] > high / 2 else "black"
                 ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", color=colour, fontsize=8)
     return fig

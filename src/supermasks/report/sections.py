@@ -269,9 +269,18 @@ def inference_section(runs: list[RunData], *, figures: bool = True) -> Section:
             section.blocks.append(boundaries_table(result, json.loads(boundaries_path.read_text(encoding="utf-8"))))
         confusion_path = result.directory / "task_confusion.csv"
         if figures and confusion_path.is_file():
-            counts = pd.read_csv(confusion_path).drop(columns="task").to_numpy()
+            frame = pd.read_csv(confusion_path).drop(columns="task")
+            counts = frame.to_numpy()
             labels = [str(t) for t in range(len(counts))]
             title = f"{result.benchmark}/{result.method}: task inference after the last task"
+            if all(c.startswith("mask_") for c in frame.columns):  # NNs: the masks it allocated, as many as it found
+                section.blocks.append(Figure(
+                    title, "Rows: the true task of a test batch; columns: the mask NNs chose for it, among the masks "
+                    "it allocated (it may find fewer or more tasks than there are). One bright cell per row and "
+                    "column means every task got a mask of its own.",
+                    figure_uri(confusion_heatmap(counts, labels, title,
+                                                 [c.removeprefix("mask_") for c in frame.columns], "chosen mask"))))
+                continue
             section.blocks.append(Figure(
                 title, "Rows: the true task of a test batch; columns: the task inferred. Counts on the diagonal "
                 "are correct inferences; off-diagonal cells show which tasks are taken for which.",
