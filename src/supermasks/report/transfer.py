@@ -65,8 +65,8 @@ def early_sentences(summary: pd.DataFrame) -> list[str]:
             continue
         row = guided.loc[guided["mean_difference"].abs().idxmax()]
         sentences.append(f"On {benchmark} at the smallest budget ({int(row['budget'])} steps), the largest difference "
-                         f"from random is {row['transfer']}'s {_points(row['mean_difference'])} points "
-                         f"; {_verdict(row['p_holm'])}.")
+                         f"from random is {row['transfer']}'s {_points(row['mean_difference'])} points; "
+                         f"{_verdict(row['p_holm'])}.")
     return sentences
 
 
