@@ -1,0 +1,59 @@
+"""Accuracy against stored bytes: the points, the log axis, and the rows read from a summary over seeds."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from supermasks.analysis.storage import STORAGE_COLUMNS, accuracy_vs_bytes, storage_rows
+
+ROWS = pd.DataFrame([
+    {"method": "supsup", "label": "supsup (density=0.02)", "ACC": 0.80, "memory_total_bytes": 2.0e4},
+    {"method": "supsup", "label": "supsup (density=0.32)", "ACC": 0.90, "memory_total_bytes": 2.0e4},
+    {"method": "upper_bound", "label": "upper_bound", "ACC": 0.95, "memory_total_bytes": 4.0e7},
+    {"method": "naive", "label": "naive", "ACC": 0.50, "memory_total_bytes": 1.0e6},
+])
+
+
+def test_the_x_axis_is_logarithmic_with_one_marker_per_row_in_percent():
+    ax = accuracy_vs_bytes(ROWS).axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    points = {label: collection.get_offsets() for collection, label in
+              zip(ax.collections, [t.get_text() for t in ax.get_legend().get_texts()])}
+    assert list(points) == ["supsup", "upper_bound", "naive"]  # one colour per method, in order of appearance
+    np.testing.assert_allclose(points["supsup"], [[2.0e4, 80.0], [2.0e4, 90.0]])
+    np.testing.assert_allclose(points["upper_bound"], [[4.0e7, 95.0]])
+    np.testing.assert_allclose(points["naive"], [[1.0e6, 50.0]])
+    lo, hi = ax.get_xlim()
+    assert lo < 2.0e4 and hi > 4.0e7
+    # settings are written beside their markers; a method with one setting is named by the legend only
+    assert sorted(t.get_text() for t in ax.texts) == ["supsup (density=0.02)", "supsup (density=0.32)"]
+
+
+def test_rows_without_bytes_or_columns_are_refused():
+    with pytest.raises(ValueError, match=r"rows \['naive'\]"):
+        accuracy_vs_bytes(ROWS.assign(memory_total_bytes=[2.0e4, 2.0e4, 4.0e7, 0.0]))
+    with pytest.raises(ValueError, match="lack the columns"):
+        accuracy_vs_bytes(ROWS.drop(columns="ACC"))
+
+
+def summary_row(method, metric, mean, lr, benchmark="permuted", task=pd.NA):
+    return {"lr": lr, "benchmark": benchmark, "method": method, "task": task, "metric": metric, "n_seeds": 2,
+            "mean": mean, "std": 0.0, "ci_low": mean, "ci_high": mean}
+
+
+def test_storage_rows_take_the_means_of_acc_and_bytes_per_method_and_setting():
+    summary = pd.DataFrame([
+        summary_row("supsup", "ACC", 0.9, 0.1), summary_row("supsup", "memory_total_bytes", 1000.0, 0.1),
+        summary_row("supsup", "ACC", 0.7, 0.01), summary_row("supsup", "memory_total_bytes", 1000.0, 0.01),
+        summary_row("supsup", "accuracy", 0.1, 0.1, task=0),  # a per-task metric: not a point
+        summary_row("upper_bound", "ACC", 0.95, 0.1), summary_row("upper_bound", "memory_total_bytes", 8000.0, 0.1),
+        summary_row("ewc", "ACC", 0.6, 0.1),  # no byte count: left out
+    ])
+    summary["task"] = summary["task"].astype("Int64")
+    rows = storage_rows(summary, ["lr"])
+    assert list(rows.columns) == list(STORAGE_COLUMNS)
+    assert rows.to_dict("records") == [
+        {"method": "supsup", "label": "supsup (lr=0.1)", "ACC": 0.9, "memory_total_bytes": 1000.0},
+        {"method": "supsup", "label": "supsup (lr=0.01)", "ACC": 0.7, "memory_total_bytes": 1000.0},
+        {"method": "upper_bound", "label": "upper_bound (lr=0.1)", "ACC": 0.95, "memory_total_bytes": 8000.0}]
+    assert storage_rows(summary[summary["lr"] == 0.1], [])["label"].tolist() == ["supsup", "upper_bound"]
