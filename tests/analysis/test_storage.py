@@ -57,3 +57,22 @@ def test_storage_rows_take_the_means_of_acc_and_bytes_per_method_and_setting():
         {"method": "supsup", "label": "supsup (lr=0.01)", "ACC": 0.7, "memory_total_bytes": 1000.0},
         {"method": "upper_bound", "label": "upper_bound (lr=0.1)", "ACC": 0.95, "memory_total_bytes": 8000.0}]
     assert storage_rows(summary[summary["lr"] == 0.1], [])["label"].tolist() == ["supsup", "upper_bound"]
+
+
+def test_compare_with_seeds_draws_accuracy_against_bytes_from_the_runs(tmp_path, capsys):
+    from pathlib import Path
+
+    from supermasks.cli import main
+    from tests.aggregate.test_seeds import ROOT, TINY
+
+    code = main(["compare", str(ROOT / "configs" / "compare.yaml"), "method=[naive,upper_bound]", "seeds=[0,1]",
+                 "scenario.name=task", f"run.out_dir={tmp_path}", *TINY, "run.figures=true"])
+    assert code == 0
+    aggregate_dir = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("aggregate directory: "))
+    assert (aggregate_dir / "figures" / "accuracy_vs_bytes.png").is_file()
+    summary = pd.read_csv(aggregate_dir / "summary.csv")
+    rows = storage_rows(summary).set_index("method")
+    stored = rows["memory_total_bytes"]
+    assert stored["upper_bound"] > 1.9 * stored["naive"]  # two tasks: two whole networks against one trunk
+    means = summary[summary["task"].isna()].set_index(["method", "metric"])["mean"]
+    assert rows.loc["naive", "ACC"] == means["naive", "ACC"]
