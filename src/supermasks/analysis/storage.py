@@ -4,7 +4,7 @@ Wortsman, Ramanujan et al., "Supermasks in Superposition", NeurIPS 2020, plot ea
 average accuracy over tasks (ACC) against the bytes it stores after the last task, on a log
 axis: a mask per task (SupSup) costs bits per weight, a network per task (the upper bound) a
 float per weight. Rows here are (method, label, ACC, memory_total_bytes); one marker per row,
-one colour per method.
+one colour per method, one marker shape per setting of a method.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
 def accuracy_vs_bytes(rows: pd.DataFrame) -> Figure:
-    """ACC (%) against total stored bytes (log x), one marker per row labelled with its `label`.
+    """ACC (%) against total stored bytes (log x), one marker per row named by its `label` in the legend.
 
     `rows`: the columns of `STORAGE_COLUMNS`, ACC a fraction in [0, 1]. Rows with a missing or
     non-positive byte count, or a missing ACC, cannot be placed on the axes: ValueError naming them.
@@ -35,20 +35,23 @@ def accuracy_vs_bytes(rows: pd.DataFrame) -> Figure:
     bad = ~(np.isfinite(acc) & np.isfinite(stored) & (stored > 0))
     if bad.any():
         raise ValueError(f"rows {list(rows['label'][bad])} have no ACC or no positive byte count to plot")
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    labels = [str(label) for label in rows["label"]]
+    fig = Figure(figsize=(6.5, 4.5 + 0.2 * len(labels)), layout="constrained")
     ax = fig.subplots()
-    for k, method in enumerate(pd.unique(rows["method"])):
-        part = rows["method"].to_numpy() == method
-        ax.scatter(stored[part], 100.0 * acc[part], color=_COLOURS[k % len(_COLOURS)],
-                   marker=_MARKERS[k % len(_MARKERS)], s=40, label=str(method), zorder=3)
-        for x, y, label in zip(stored[part], 100.0 * acc[part], rows["label"][part]):
-            if str(label) != str(method):  # a method with one setting is named by the legend alone
-                ax.annotate(str(label), (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
+    methods = list(pd.unique(rows["method"]))
+    seen: dict[object, int] = {}
+    for x, y, method, label in zip(stored, 100.0 * acc, rows["method"], labels):
+        k = methods.index(method)  # one colour per method; its settings take the markers in turn
+        n = seen[method] = seen.get(method, -1) + 1
+        ax.scatter([x], [y], color=_COLOURS[k % len(_COLOURS)], marker=_MARKERS[n % len(_MARKERS)], s=45,
+                   label=label, zorder=3)
     ax.set_xscale("log")
+    # On a span under a few decades matplotlib labels minor ticks too: small and turned, they do not overlap.
+    ax.tick_params(axis="x", which="minor", labelsize="x-small", labelrotation=40)
     ax.set_xlabel("total stored bytes after the last task (log scale)")
     ax.set_ylabel("ACC (%)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small", loc="best")
+    fig.legend(loc="outside lower center", fontsize="small", ncols=1)
     ax.set_title("accuracy against stored bytes")
     return fig
 
