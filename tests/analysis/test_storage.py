@@ -75,3 +75,19 @@ def test_compare_with_seeds_draws_accuracy_against_bytes_from_the_runs(tmp_path,
     assert stored["upper_bound"] > 1.9 * stored["naive"]  # two tasks: two whole networks against one trunk
     means = summary[summary["task"].isna()].set_index(["method", "metric"])["mean"]
     assert rows.loc["naive", "ACC"] == means["naive", "ACC"]
+
+
+def test_the_aggregate_draws_no_storage_figure_for_a_single_point(tmp_path):
+    from supermasks.aggregate.build import Aggregate, write_aggregate
+
+    one = pd.DataFrame([summary_row("supsup", "ACC", 0.9, 0.1), summary_row("supsup", "memory_total_bytes", 1e3, 0.1)])
+    one["task"] = one["task"].astype("Int64")
+    table = pd.DataFrame({"run_directory": ["r"], "seed": [0], "benchmark": ["permuted"], "method": ["supsup"],
+                          "task": pd.array([pd.NA], dtype="Int64"), "metric": ["ACC"], "value": [0.9]})
+    written = write_aggregate(Aggregate(table, one.drop(columns="lr"), pd.DataFrame(), []), tmp_path)
+    assert not (tmp_path / "figures" / "accuracy_vs_bytes.png").exists()
+    two = pd.concat([one, pd.DataFrame([summary_row("naive", "ACC", 0.5, 0.1),
+                                        summary_row("naive", "memory_total_bytes", 2e3, 0.1)])], ignore_index=True)
+    two["task"] = two["task"].astype("Int64")
+    written = write_aggregate(Aggregate(table, two.drop(columns="lr"), pd.DataFrame(), []), tmp_path)
+    assert tmp_path / "figures" / "accuracy_vs_bytes.png" in written
