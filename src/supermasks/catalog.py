@@ -12,7 +12,8 @@ from supermasks.scenarios import SCENARIOS
 METHODS: dict[str, str] = {
     "supsup": "SupSup: one learned binary mask per task over fixed random weights; task given (GG), "
               "inferred (GNs, GNu) or detected on a stream (NNs)",
-    "naive": "naive fine-tuning of one dense network, task after task (lower bound)",
+    "naive": "naive fine-tuning of one dense network, task after task (lower bound; in the task scenario "
+             "one head per task on the shared fine-tuned trunk)",
     "joint": "one dense network trained on the union of all tasks seen so far (upper bound)",
     "ewc": "elastic weight consolidation: a Fisher-weighted pull towards earlier tasks' weights",
     "replay": "experience replay: stored samples of earlier tasks mixed into training",
@@ -20,6 +21,8 @@ METHODS: dict[str, str] = {
     "batche": "BatchE: shared weights trained on task 0, per-task rank-one r s^T factors",
     "hopsupsup": "HopSupSup: binary gates on hidden units stored in Hopfield networks (Storkey rule) and "
                  "recovered from unlabelled test batches (GNs, GNu)",
+    "upper_bound": "upper bound: one dense network per task, each starting from the previous task's "
+                   "trained network (task id given)",
 }
 
 BENCHMARKS: dict[str, str] = {

@@ -92,7 +92,7 @@ def test_resnet18_supsup_learns_with_per_task_batch_norm_and_keeps_earlier_tasks
 
 
 CONV_CASES = [("supsup", "task"), ("supsup", "gnu"), ("naive", "task"), ("ewc", "task"), ("replay", "task"),
-              ("joint", "task"), ("separate_heads", "task")]
+              ("joint", "task"), ("separate_heads", "task"), ("upper_bound", "task")]
 
 
 @pytest.mark.parametrize("name, scenario", CONV_CASES)

@@ -43,7 +43,8 @@ def aggregate_runs(paths: Iterable[Path], *, by: str = "method", baseline: str |
 def write_aggregate(result: Aggregate, directory: Path, *, figures: bool = True,
                     figure_formats: Sequence[str] = ("png",)) -> list[Path]:
     """Write `runs`, `summary` and `comparisons` (CSV, and Parquet where pyarrow is installed), `skipped.csv`,
-    and the interval figures into `directory`; returns the paths written."""
+    the interval figures and, for two methods or settings or more, `accuracy_vs_bytes` into `directory`;
+    returns the paths written."""
     directory = Path(directory)
     if not parquet_available():
         log.warning("warning: %s", PARQUET_MISSING)
@@ -57,4 +58,17 @@ def write_aggregate(result: Aggregate, directory: Path, *, figures: bool = True,
         from supermasks.aggregate.figures import write_figures
 
         written += write_figures(result.summary, result.settings, directory / "figures", formats=figure_formats)
+        written += _write_storage_figure(result, directory / "figures", figure_formats)
     return written
+
+
+def _write_storage_figure(result: Aggregate, directory: Path, formats: Sequence[str]) -> list[Path]:
+    """`accuracy_vs_bytes` of every method or setting, when there are at least two to set against each other."""
+    from supermasks.analysis.plots import save_figure
+    from supermasks.analysis.storage import accuracy_vs_bytes, storage_rows
+
+    rows = storage_rows(result.summary, result.settings)
+    rows = rows[(rows["memory_total_bytes"] > 0) & rows["ACC"].notna()]
+    if len(rows) < 2:
+        return []
+    return save_figure(accuracy_vs_bytes(rows), directory, "accuracy_vs_bytes", formats)

@@ -11,7 +11,7 @@ and `tests/methods/test_registry.py` then check it in every scenario it declares
 
 from __future__ import annotations
 
-from supermasks.methods import batche, ewc, hopsupsup, joint, naive, replay, separate_heads, supsup
+from supermasks.methods import batche, ewc, hopsupsup, joint, naive, replay, separate_heads, supsup, upper_bound
 from supermasks.methods.base import (InfersPerImage, InfersTasks, KnowsInitialMasks, LearnsTasksApart, Masked, Method,
                                      MethodReport, MethodSpec, Reports, StoresForLaterTasks)
 
@@ -24,6 +24,7 @@ _REGISTRY: dict[str, MethodSpec] = {
     "separate_heads": separate_heads.SPEC,
     "batche": batche.SPEC,
     "hopsupsup": hopsupsup.SPEC,
+    "upper_bound": upper_bound.SPEC,
 }
 
 

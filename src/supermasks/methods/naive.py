@@ -1,4 +1,9 @@
-"""Naive fine-tuning: one dense network trained task after task (the lower bound)."""
+"""Naive fine-tuning: one dense network trained task after task (the lower bound).
+
+In the task scenario (`scenario.name=task`) each task gets its own output head on the one trunk,
+which every task fine-tunes in turn: the "Lower Bound" of the SupSup study (Wortsman, Ramanujan
+et al., NeurIPS 2020, Figure 2 right), one dense trunk fine-tuned with per-task heads.
+"""
 
 from __future__ import annotations
 
@@ -77,5 +82,6 @@ def from_config(config: "ExperimentConfig") -> Naive:
     return Naive(_dense.build_network(config), **_dense.training_kwargs(config))
 
 
-SPEC = MethodSpec(from_config, "naive fine-tuning of one dense network, task after task (lower bound)",
+SPEC = MethodSpec(from_config, "naive fine-tuning of one dense network, task after task (lower bound; in the task "
+                  "scenario one head per task on the shared fine-tuned trunk)",
                   frozenset({"task", "domain", "class"}), settings=NaiveSettings)
