@@ -60,13 +60,18 @@ def test_a_study_writes_its_report_and_prints_its_path(tmp_path):
     assert page.summary[-1].startswith("Experiment 1: ") and " of 6 tests " in page.summary[-1]  # 3 layers x 2
 
 
+def _nns_config(tmp_path):
+    """Three permuted synthetic tasks streamed to NNs, 20 steps each, a new-task check every 10 batches."""
+    return load_config(None, ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3",
+                              "training.steps_per_task=20", "training.batch_size=32", "scenario.name=nns",
+                              "scenario.nns.check_every=10", "scenario.nns.warmup=10",
+                              "scenario.inference_batch_size=50", "run.figures=false", f"run.out_dir={tmp_path}"])
+
+
 def test_an_nns_run_shows_the_boundaries_it_found(tmp_path):
     import json
 
-    config = load_config(None, ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3",
-                                "training.steps_per_task=20", "training.batch_size=32", "scenario.name=nns",
-                                "scenario.nns.check_every=10", "scenario.nns.warmup=10",
-                                "scenario.inference_batch_size=50", "run.figures=false", f"run.out_dir={tmp_path}"])
+    config = _nns_config(tmp_path)
     finished = run(config, progress=False)
     found = json.loads((finished.results[0].directory / "boundaries.json").read_text())
     page = parse(render(build_report([finished.directory], figures=False)))
@@ -78,10 +83,7 @@ def test_an_nns_run_shows_the_boundaries_it_found(tmp_path):
 
 def test_an_nns_run_draws_the_masks_it_chose_whatever_their_number(tmp_path):
     # NNs may allocate fewer (or more) masks than there are tasks: the confusion is tasks x masks.
-    config = load_config(None, ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3",
-                                "training.steps_per_task=20", "training.batch_size=32", "scenario.name=nns",
-                                "scenario.nns.check_every=10", "scenario.nns.warmup=10",
-                                "scenario.inference_batch_size=50", "run.figures=false", f"run.out_dir={tmp_path}"])
+    config = _nns_config(tmp_path)
     finished = run(config, progress=False)
     confusion = pd.read_csv(finished.results[0].directory / "task_confusion.csv")
     # A stored table with fewer masks than tasks, as a short NNs run finds them (1 mask for 3 tasks).
