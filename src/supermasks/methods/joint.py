@@ -1,4 +1,8 @@
-"""Joint training: each task trains one dense network on the union of all tasks seen so far (upper bound)."""
+"""Joint training: each task trains one dense network on the union of all tasks seen so far.
+
+An upper bound for one network that learns every task; the SupSup study's "upper bound" is one
+network per task (`methods.upper_bound`).
+"""
 
 from __future__ import annotations
 
@@ -112,6 +116,6 @@ def from_config(config: "ExperimentConfig") -> Joint:
     return Joint(_dense.build_network(config), **_dense.training_kwargs(config))
 
 
-SPEC = MethodSpec(from_config, "one dense network trained on the union of all tasks seen so far (upper bound)",
+SPEC = MethodSpec(from_config, "one dense network trained on the union of all tasks seen so far (upper bound for one network)",
                   frozenset({"task", "domain", "class"}), settings=JointSettings,
                   keeps_task_images=True)
