@@ -14,7 +14,7 @@ METHODS: dict[str, str] = {
               "inferred (GNs, GNu) or detected on a stream (NNs)",
     "naive": "naive fine-tuning of one dense network, task after task (lower bound; in the task scenario "
              "one head per task on the shared fine-tuned trunk)",
-    "joint": "one dense network trained on the union of all tasks seen so far (upper bound)",
+    "joint": "one dense network trained on the union of all tasks seen so far (upper bound for one network)",
     "ewc": "elastic weight consolidation: a Fisher-weighted pull towards earlier tasks' weights",
     "replay": "experience replay: stored samples of earlier tasks mixed into training",
     "separate_heads": "separate heads: one head per task on a trunk trained on task 0 (or random)",
