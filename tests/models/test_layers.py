@@ -74,3 +74,37 @@ def test_per_task_batchnorm_keeps_statistics_apart():
     assert torch.equal(bn.running_mean(0), torch.zeros(3))  # task 0 untouched
     assert (bn.running_mean(1) > 0.3).all()
     assert not any(p.requires_grad for p in bn.parameters())  # non-affine
+
+
+@pytest.mark.filterwarnings("ignore:.*to a meta parameter")  # copying values into meta tensors is a no-op
+def test_per_task_batchnorm_makes_new_tasks_on_the_layers_device():
+    """A task added after the network moved (or grown while loading a state) lives where the layer lives.
+
+    The "meta" device stands in for a GPU: the same `Module.to` path, without values."""
+    bn = PerTaskBatchNorm(4, dims=2)
+    bn.add_task()
+    bn.to("meta")
+    bn.add_task()
+    assert [n.running_mean.device.type for n in bn.norms] == ["meta", "meta"]
+    assert "_anchor" not in bn.state_dict()  # nothing new in checkpoints
+    fresh = PerTaskBatchNorm(4, dims=2).to("meta")
+    fresh.load_state_dict(bn_state(2))  # grows to the saved tasks first: on the layer's device too
+    assert [n.running_var.device.type for n in fresh.norms] == ["meta", "meta"]
+
+
+def bn_state(tasks: int) -> dict:
+    source = PerTaskBatchNorm(4, dims=2)
+    for _ in range(tasks):
+        source.add_task()
+    return source.state_dict()
+
+
+def test_a_masked_network_moved_before_its_next_task_keeps_every_tasks_statistics_on_its_device():
+    from supermasks.models import build_model
+    from supermasks.models.tasks import add_task, norm_layers
+    model = build_model("lenet5", output_size=10, batch_norm=True)
+    add_task(model, torch.Generator().manual_seed(0))
+    model.to("meta")
+    add_task(model, torch.Generator().manual_seed(1))
+    devices = {buf.device.type for bn in norm_layers(model).values() for buf in bn.buffers()}
+    assert devices == {"meta"}

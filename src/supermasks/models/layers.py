@@ -281,10 +281,14 @@ class PerTaskBatchNorm(nn.Module):
         self.dims = dims
         self.norms = nn.ModuleList()
         self.task_id = 0
+        # An empty buffer outside the state dict that `Module.to` moves with the layer: where a new
+        # task's statistics must live, even before the layer holds any task.
+        self.register_buffer("_anchor", torch.empty(0), persistent=False)
 
     def add_task(self) -> int:
+        """Append a task's running statistics, on the layer's device; return its id."""
         cls = nn.BatchNorm1d if self.dims == 1 else nn.BatchNorm2d
-        self.norms.append(cls(self.num_features, affine=False))
+        self.norms.append(cls(self.num_features, affine=False, device=self._anchor.device))
         return len(self.norms) - 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
