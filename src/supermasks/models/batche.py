@@ -78,9 +78,9 @@ class BatchEConv2d(nn.Module):
     Task t's weight is `W * r_t[:, None, None, None] * s_t[None, :, None, None]`; it is never formed:
     scaling the input channels by s_t commutes with the (linear) convolution over them, and r_t
     scales output channels, so the layer computes `conv(x * s_t, W) * r_t` (zero padding stays
-    zero under the scaling). No bias: every conv of our conv nets is followed by BatchNorm or is
-    the ResNet's 1x1 classifier, as in the masked networks. The weight takes `nn.Conv2d`'s default
-    init (the same draws as the dense kit's convolution).
+    zero under the scaling). No bias, as no convolution of the registered conv nets has one (in
+    the ResNets BN follows each, or it is the 1x1 classifier). The weight takes `nn.Conv2d`'s
+    default init (the same draws as the dense kit's convolution).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
