@@ -4,8 +4,8 @@ A network class asks its kit for `conv`, `linear` and `norm` layers; the masked 
 `MaskedConv2d` / `MaskedLinear` over signed-constant weights with per-task non-affine
 `PerTaskBatchNorm`, the dense kit ordinary trainable layers with affine BatchNorm (the dense
 twins of the baselines), the BatchE kit shared weights with per-task rank-one factors and
-per-task BatchNorm (`models/batche.py`), and the shape kit records weight shapes without allocating them
-(weight counts for memory estimates).
+per-task BatchNorm (`models/batche.py`), and the shape kit records weight shapes without
+allocating them (weight counts for memory estimates).
 """
 
 from __future__ import annotations
