@@ -18,7 +18,7 @@ METHODS: dict[str, str] = {
     "ewc": "elastic weight consolidation: a Fisher-weighted pull towards earlier tasks' weights",
     "replay": "experience replay: stored samples of earlier tasks mixed into training",
     "separate_heads": "separate heads: one head per task on a trunk trained on task 0 (or random)",
-    "batche": "BatchE: shared weights trained on task 0, per-task rank-one r s^T factors",
+    "batche": "BatchE: shared weights (trained on task 0, or random) times per-task rank-one r s^T",
     "hopsupsup": "HopSupSup: binary gates on hidden units stored in Hopfield networks (Storkey rule) and "
                  "recovered from unlabelled test batches (GNs, GNu)",
     "upper_bound": "upper bound: one dense network per task, each starting from the previous task's "

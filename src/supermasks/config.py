@@ -195,7 +195,8 @@ NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_for
 # Settings added after runs were stored whose default computes what those runs computed: left out of the
 # identity while at that default, so the hash (the directory) of every earlier run stays what it was.
 IDENTITY_DEFAULTS: dict[str, Any] = {"training.epochs": None, "training.weight_decay": 0.0,
-                                     "training.schedule": "constant", "training.amp": False}
+                                     "training.schedule": "constant", "training.amp": False,
+                                     "batche.weights": "task0"}
 
 # Each flat key of the config before it was grouped into sections, and its dotted spelling now.
 OLD_KEYS: dict[str, str] = {
@@ -552,8 +553,9 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
         out[section].pop(leaf, None)
     for key, default in IDENTITY_DEFAULTS.items():
         section, leaf = key.split(".")
-        if leaf in out[section] and out[section][leaf] == default and type(out[section][leaf]) is type(default):
-            del out[section][leaf]
+        values = out.get(section, {})  # a method's section is there only when the method is
+        if leaf in values and values[leaf] == default and type(values[leaf]) is type(default):
+            del values[leaf]
     return out
 
 

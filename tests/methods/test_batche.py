@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from supermasks.config import load_config
-from supermasks.methods.batche import SPEC, BatchE, BatchELinear, build_batche, from_config
+from supermasks.methods.batche import SPEC, BatchE, build_batche, from_config
+from supermasks.models.batche import BatchELinear
 from supermasks.models import build_multihead
 from supermasks.training import accuracy
 from tests.conftest import make_tasks

@@ -1,26 +1,27 @@
 """BatchE: one shared weight per layer, modulated per task by rank-one fast weights r s^T.
 
 BatchEnsemble (Wen, Tran & Ba, ICLR 2020) used as a continual-learning baseline, as in the SupSup
-study (Wortsman, Ramanujan et al., NeurIPS 2020). Task t's effective weight is `W * (r_t s_t^T)`;
-W is trained on task 0 only, later tasks train only their own r_t, s_t and bias_t.
+study (Wortsman, Ramanujan et al., NeurIPS 2020). Task t's effective weight is `W * (r_t s_t^T)`
+(broadcast over the kernel of a convolution); W is trained on task 0 only (or never: "BatchE -
+Rand W"), and each task trains only its own r_t, s_t and biases. The layers and networks, MLPs and
+conv nets, are in `models/batche.py`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from torch import nn
 
 from supermasks.data.task import Task
-from supermasks.errors import ConfigError
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
 from supermasks.models import load_network, parameter_bytes
-from supermasks.models.networks import INPUT_SIZE, architecture, mlp_hidden
+from supermasks.models.batche import BatchEMLP, BatchENet, BatchENetwork, task_bytes
+from supermasks.models.kits import BatchEKit
+from supermasks.models.networks import INPUT_SIZE, architecture
 from supermasks.devices import module_device, resolve_device, to_device
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, task_training
 from supermasks.seeds import streams
@@ -29,114 +30,53 @@ if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
 
 
-class BatchELinear(nn.Module):
-    """A linear layer with a shared `weight` and per-task vectors `r` (out), `s` (in) and `bias` (out).
+def build_batche(name: str, *, output_size: int, seed: int = 0, batch_norm: bool = False) -> BatchENetwork:
+    """A BatchE network of architecture `name` (see `ARCHITECTURES`) with task 0's vectors, from `seed`.
 
-    Built with task 0's vectors: r = s = 1 and a bias initialised as in `nn.Linear`, so task 0 is
-    a plain dense layer (and, from the same seed, starts from the same weights as `nn.Linear`).
+    An MLP is a `BatchEMLP` (without BatchNorm, as the dense baselines' MLPs); a conv net is the
+    architecture built from `BatchEKit`, with per-task BN where it has BN (`batch_norm` for lenet5,
+    always for the ResNets). The weights take PyTorch's default init, as the dense baselines' do.
     """
-
-    def __init__(self, in_features: int, out_features: int) -> None:
-        super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # nn.Linear's init, same RNG draws
-        bound = 1 / math.sqrt(in_features)
-        self.r = nn.ParameterList([nn.Parameter(torch.ones(out_features))])
-        self.s = nn.ParameterList([nn.Parameter(torch.ones(in_features))])
-        self.bias = nn.ParameterList([nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))])
-
-    @property
-    def num_tasks(self) -> int:
-        return len(self.r)
-
-    def add_task(self, generator: torch.Generator) -> int:
-        """Append a task's r, s (random signs) and bias (zeros); return its index.
-
-        Random ±1 signs follow Wen et al.'s initialisation of the fast weights, which the SupSup
-        study's BatchE also uses: each new task starts from a differently signed copy of W with
-        the same scale, rather than from task 0's function.
-        """
-        def signs(n: int) -> torch.Tensor:
-            return torch.randint(0, 2, (n,), generator=generator).float() * 2 - 1
-
-        device = self.weight.device  # signs drawn on the CPU, moved: the same on every device
-        self.r.append(nn.Parameter(signs(self.out_features).to(device)))
-        self.s.append(nn.Parameter(signs(self.in_features).to(device)))
-        self.bias.append(nn.Parameter(torch.zeros(self.out_features, device=device)))
-        return self.num_tasks - 1
-
-    def task_parameters(self, task_id: int) -> list[nn.Parameter]:
-        return [self.r[task_id], self.s[task_id], self.bias[task_id]]
-
-    def forward(self, x: torch.Tensor, task_id: int) -> torch.Tensor:  # (batch, in) -> (batch, out)
-        # x @ (W * r s^T).T == ((x * s) @ W.T) * r: two vector products instead of a per-task matrix.
-        return (x * self.s[task_id]) @ self.weight.T * self.r[task_id] + self.bias[task_id]
-
-
-class BatchEMLP(nn.Module):
-    """A ReLU MLP of `BatchELinear` layers: input 784, hidden sizes, then `output_size` logits."""
-
-    def __init__(self, hidden: tuple[int, ...], output_size: int) -> None:
-        super().__init__()
-        sizes = (INPUT_SIZE, *hidden, output_size)
-        self.layers = nn.ModuleList(BatchELinear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
-
-    @property
-    def num_tasks(self) -> int:
-        return self.layers[0].num_tasks
-
-    def add_task(self, generator: torch.Generator) -> int:
-        return [layer.add_task(generator) for layer in self.layers][-1]
-
-    def grow_tasks(self, count: int) -> None:
-        """Add tasks until there are `count` (their vectors are meant to be overwritten by saved ones)."""
-        if self.num_tasks > count:
-            raise ValueError(f"the network has {self.num_tasks} tasks already, the state {count}")
-        while self.num_tasks < count:
-            self.add_task(torch.Generator())  # throwaway draws: the method's sign stream stays untouched
-
-    def shared_parameters(self) -> list[nn.Parameter]:
-        return [layer.weight for layer in self.layers]
-
-    def task_parameters(self, task_id: int) -> list[nn.Parameter]:
-        return [p for layer in self.layers for p in layer.task_parameters(task_id)]
-
-    def forward(self, x: torch.Tensor, task_id: int) -> torch.Tensor:  # (batch, 1, 28, 28) -> (batch, out)
-        if not 0 <= task_id < self.num_tasks:
-            raise IndexError(f"task {task_id} has no fast weights; the network has {self.num_tasks}")
-        h = x.flatten(1)
-        for i, layer in enumerate(self.layers):
-            h = layer(h, task_id)
-            if i < len(self.layers) - 1:
-                h = torch.relu(h)
-        return h
-
-
-def build_batche(name: str, *, output_size: int, seed: int = 0) -> BatchEMLP:
-    """A BatchE MLP of architecture `name` (see `ARCHITECTURES`) with task 0's vectors, from `seed`."""
-    hidden = mlp_hidden(name)  # ValueError for an unknown name or a conv net
+    arch = architecture(name)  # ValueError for an unknown name, before any RNG is touched
+    if output_size < 1:
+        raise ValueError(f"output_size must be positive, got {output_size}")
     with torch.random.fork_rng():
         torch.manual_seed(seed)  # reproducible init that leaves the caller's RNG untouched
-        return BatchEMLP(hidden, output_size)
+        if arch.hidden is not None:
+            return BatchEMLP((INPUT_SIZE, *arch.hidden, output_size))
+        assert arch.build is not None
+        return BatchENet(arch.build(BatchEKit(), output_size, batch_norm or arch.always_norm))
+
+
+WEIGHT_MODES: dict[str, str] = {
+    "task0": "W is trained with task 0's vectors on task 0, then frozen",
+    "random": "W keeps its random init; every task, task 0 included, trains only its own vectors (BatchE - Rand W)",
+}
 
 
 class BatchE:
-    """BatchE with the task given. W learns on task 0 only; each later task learns r, s and bias.
+    """BatchE with the task given: each task learns its own r, s (and biases); W learns on task 0 only, or never.
 
-    `lr` drives the per-task vectors, `weight_lr` (default: `lr`) the shared W on task 0. The
-    SupSup study used Adam with 1e-2 for the vectors and 1e-4 for W; `weight_lr=0` keeps W random.
+    `weights` (`WEIGHT_MODES`): "task0" trains W together with task 0's vectors, "random" keeps W at
+    its random init (the SupSup study's "BatchE - Rand W"). `lr` drives the per-task vectors,
+    `weight_lr` (default: `lr`) the shared W on task 0. The SupSup study used Adam with 1e-2 for
+    the vectors and 1e-4 for W. `model` is an MLP or a conv net (`BatchENetwork`).
     """
 
     name = "batche"
-    HYPERPARAMETERS = ("optimizer", "lr", "weight_lr", "batch_size", "steps_per_task", "epochs", "schedule",
-                       "weight_decay", "amp", "seed")
+    HYPERPARAMETERS = ("weights", "optimizer", "lr", "weight_lr", "batch_size", "steps_per_task", "epochs",
+                       "schedule", "weight_decay", "amp", "seed")
+    # Hyperparameters added after states were first written, with the value those states trained with.
+    ADDED = {"weights": "task0"}
 
-    def __init__(self, model: BatchEMLP, *, optimizer: str = "adam", lr: float = 1e-3, weight_lr: float | None = None,
-                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0, epochs: int | None = None,
-                 schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False) -> None:
+    def __init__(self, model: BatchENetwork, *, weights: str = "task0", optimizer: str = "adam", lr: float = 1e-3,
+                 weight_lr: float | None = None, batch_size: int = 32, steps_per_task: int | None = 1000,
+                 seed: int = 0, epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0,
+                 amp: bool = False) -> None:
+        if weights not in WEIGHT_MODES:
+            raise ValueError(f"unknown weights mode {weights!r}; choose one of {', '.join(WEIGHT_MODES)}")
         self.model = model
+        self.weights = weights
         self.optimizer = optimizer
         self.lr = lr
         self.weight_lr = weight_lr
@@ -151,6 +91,10 @@ class BatchE:
         self.sign_generator_ = torch.Generator().manual_seed(streams(seed).signs)
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
+    def trains_weights(self, task_id: int) -> bool:
+        """Whether learning `task_id` updates the shared W (task 0 in "task0" mode, never in "random")."""
+        return self.weights == "task0" and task_id == 0
+
     def begin_task(self, task: Task) -> None:
         """Task 0 uses the vectors the network is built with; each later task gets new ones."""
         if task.task_id == self.model.num_tasks:
@@ -162,7 +106,7 @@ class BatchE:
         task_id = task.task_id
         if task_id >= self.model.num_tasks:
             self.begin_task(task)
-        trains_weights = task_id == 0
+        trains_weights = self.trains_weights(task_id)
         # Freezing W outright (not just leaving it out of the optimiser) also spares its gradients.
         for weight in self.model.shared_parameters():
             weight.requires_grad_(trains_weights)
@@ -177,7 +121,7 @@ class BatchE:
                                   task.augment, module_device(self.model))
 
         def forward(x: torch.Tensor) -> torch.Tensor:
-            self.model.train()  # a probe may have switched to eval mode
+            self.model.train()  # a probe may have switched to eval mode; BN updates this task's statistics only
             return self.model(x, task_id)
 
         return fit(forward, optimizer, batches, total=steps, description=f"{self.name} task {task_id}",
@@ -194,11 +138,12 @@ class BatchE:
         return self.model(to_device(x, module_device(self.model)), task_id)
 
     def bytes_per_task(self) -> int:
-        """Float32 r, s and bias of every layer: sum over layers of (in + out + out) floats."""
-        return sum(4 * (layer.in_features + 2 * layer.out_features) for layer in self.model.layers)
+        """Float32 r, s and biases of every layer, plus each per-task BN layer's running mean and variance
+        (`models.batche.task_bytes`); for an MLP the sum over layers of (in + out + out) floats."""
+        return task_bytes(self.model)
 
     def memory_bytes(self) -> int:
-        """The shared weights plus every task's vectors."""
+        """The shared weights plus every task's vectors and BN statistics."""
         return parameter_bytes(self.model)
 
     def state_dict(self) -> dict[str, Any]:
@@ -207,7 +152,8 @@ class BatchE:
                 "batch_generator": self.batch_generator_.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        check_header(self, self.HYPERPARAMETERS, state)
+        saved = state.get("hyperparameters", {})
+        check_header(self, self.HYPERPARAMETERS, {**state, "hyperparameters": {**self.ADDED, **saved}})
         self.model.grow_tasks(state["num_tasks"])
         load_network(self.model, state["model"])
         load_generator(self.sign_generator_, state["sign_generator"])
@@ -216,21 +162,18 @@ class BatchE:
 
 @dataclass(frozen=True)
 class BatchESettings:
-    """BatchE has no settings of its own (training and model sections only)."""
+    """The `batche` section: whether the shared weights learn on task 0 or stay random (see WEIGHT_MODES)."""
+
+    weights: Literal["task0", "random"] = "task0"
 
 
 def from_config(config: "ExperimentConfig") -> BatchE:
-    model = build_batche(config.model.arch, output_size=config.model.output_size, seed=streams(config.seed).weights)
+    settings: BatchESettings = config.settings("batche")
+    model = build_batche(config.model.arch, output_size=config.model.output_size, seed=streams(config.seed).weights,
+                         batch_norm=config.model.batch_norm)
     model.to(resolve_device(config.run.device))  # drawn on the CPU, moved: the same weights on every device
-    return BatchE(model, **_dense.training_kwargs(config, scenario=False))
+    return BatchE(model, weights=settings.weights, **_dense.training_kwargs(config, scenario=False))
 
 
-def check(config: "ExperimentConfig") -> None:
-    """BatchE's layers here are linear: refuse a conv net before training."""
-    if not architecture(config.model.arch).is_mlp:
-        raise ConfigError(f"BatchE is built for the MLP architectures (rank-one factors of linear layers); "
-                          f"model.arch {config.model.arch} is a convolutional network")
-
-
-SPEC = MethodSpec(from_config, "BatchE: shared weights trained on task 0, per-task rank-one r s^T factors",
-                  frozenset({"task"}), settings=BatchESettings, check=check)
+SPEC = MethodSpec(from_config, "BatchE: shared weights (trained on task 0, or random) times per-task rank-one r s^T",
+                  frozenset({"task"}), settings=BatchESettings)
