@@ -209,10 +209,7 @@ class BatchENet(nn.Module):
         """Give every layer a new task: r, s (and a linear layer's bias) as `BatchELinear.add_task`, in module
         order, and fresh BN statistics; return its id."""
         ids = {m.add_task(generator) for m in batche_layers(self.body).values()}
-        device = next(iter(batche_layers(self.body).values())).weight.device
-        for bn in norm_layers(self.body).values():
-            ids.add(bn.add_task())
-            bn.norms[-1].to(device)  # built on the CPU: statistics live with the network
+        ids |= {bn.add_task() for bn in norm_layers(self.body).values()}  # on the network's device
         if len(ids) != 1:
             raise ValueError(f"layers disagree on the new task id: {sorted(ids)}")
         return ids.pop()
