@@ -13,11 +13,14 @@ import numpy as np
 import pytest
 import torch
 
+from supermasks.config import load_config
 from supermasks.inference import MaskBank, infer_task, infer_task_binary, superposed_forward
 from supermasks.inference.binary import _search_rounds
 from supermasks.inference.oneshot import alpha_gradient, per_image_alpha_gradient
 from supermasks.inference.subset import packed_subset
+from supermasks.methods.supsup import from_config
 from supermasks.models import add_task, build_model, masked_layers
+from tests.conftest import make_tasks
 
 DEVICES = [torch.device("cpu"), torch.device("meta")]
 
@@ -159,3 +162,19 @@ def test_binary_search_rounds_match_the_dense_reference(arch: str, k: int) -> No
         assert_close_gradients(grad, want)
         remaining = remaining[torch.sort(want, stable=True).indices[:(remaining.numel() + 1) // 2]]
     assert remaining.numel() == 1 and infer_task_binary(model, bank, x) == int(remaining[0])
+
+
+def test_supsup_builds_its_bank_on_its_models_device_and_follows_a_move() -> None:
+    method = from_config(load_config(None, ["data.source=synthetic", "scenario.name=gnu", "supsup.task_inference=oneshot",
+                                            "training.steps_per_task=3", "training.batch_size=16", "run.device=cpu"]))
+    for task in make_tasks(num_tasks=2, n_train=64):
+        method.learn(task, progress=False)
+    bank = method._bank()
+    assert bank.device == torch.device("cpu") and bank.num_tasks == 2
+    assert method._bank() is bank  # brought up to date, not rebuilt
+    masks = {name: [bank.mask(name, t) for t in range(2)] for name in bank.shapes}
+    method.model.to("meta")
+    moved = method._bank()
+    assert moved.device == torch.device("meta") and moved.num_tasks == 2
+    assert all(t.device.type == "meta" for t in stored_tensors(moved))
+    assert all(moved.mask(name, t).shape == masks[name][t].shape for name in masks for t in range(2))
