@@ -277,9 +277,9 @@ class MaskBank:
             _add_block_mixture(block, coef[row:row + block.shape[0]], out)
             row += block.shape[0]
         if in_tail.numel():
-            tail_slots = slot[in_tail].to(self.device)
+            tail_slots, tail_alphas = slot[in_tail].to(self.device), alphas[in_tail.to(self.device)]
             for c0 in range(0, n, _TAIL_CHUNK):
                 c1 = min(n, c0 + _TAIL_CHUNK)
                 bits = self._tail_bits(name, c0, c1)[tail_slots].to(torch.float32)  # (t, chunk)
-                out[c0:c1] += alphas[in_tail.to(self.device)] @ bits
+                out[c0:c1] += tail_alphas @ bits
         return out.view(self.shapes[name])
