@@ -6,7 +6,11 @@ SupSup (LeNet-300-300 masks, permuted MNIST subset, one seed) learns a few tasks
 differ only by float rounding. It prints, per device: task-given accuracy (GG), one-shot and
 binary task inference on test batches (GNu, entropy objective) and one-shot inference image by
 image, the fraction of mask bits on which the CUDA masks agree with the CPU masks, and the median
-seconds per training step. On a machine without CUDA it says why and exits 0.
+seconds per training step. Then the inference paths alone, on identical masks: the CPU run's network
+and mask bank are copied to each device (the bank follows the model), and one-shot, binary-search
+and per-image task inference and NNs new-task detection run there on the same test batches; the
+table gives the fraction of picks agreeing with the CPU and the largest alpha-gradient difference.
+On a machine without CUDA it says why and exits 0.
 Run: `python benchmarks/gpu_check.py` (about a minute on a GPU machine, most of it the CPU run),
 `--quick` for fewer steps and tasks.
 """
@@ -14,6 +18,7 @@ Run: `python benchmarks/gpu_check.py` (about a minute on a GPU machine, most of 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -23,7 +28,10 @@ import torch
 
 from supermasks.config import load_config
 from supermasks.data import load_source
-from supermasks.devices import device_info, resolve_device
+from supermasks.devices import device_info, resolve_device, to_device
+from supermasks.inference import (MaskBank, detect_new_task, infer_per_image, infer_task, infer_task_binary,
+                                  random_masks)
+from supermasks.inference.oneshot import alpha_gradient
 from supermasks.methods.supsup import SupSup, from_config
 from supermasks.runner.build import build_tasks
 
@@ -62,6 +70,46 @@ def agreement(a: SupSup, b: SupSup, num_tasks: int) -> float:
             same += int((mask == b.masks(t)[layer]).sum())
             total += mask.size
     return same / total
+
+
+INFERENCE_TASKS = 20  # learned masks padded with random ones: full 16-task words and a tail, both layouts read
+
+
+def inference_on(method: SupSup, device: torch.device, tasks: list, batch: int) -> dict[str, list]:
+    """The inference paths on a copy of `method`'s network (and its masks' bank) on `device`.
+
+    The bank holds the learned masks and random masks (`random_masks`, a fixed seed) up to
+    `INFERENCE_TASKS`. Per test batch of every task: the one-shot alpha gradient (GNu, entropy), the
+    one-shot and the binary-search pick, the per-image one-shot picks of its first 32 images; and NNs
+    detection (`detect_new_task`, random candidates from a fixed seed) of the batch against the bank
+    of the learned tasks before its own and of every learned task. Everything comes back on the CPU.
+    """
+    model = copy.deepcopy(method.model).to(device).eval()
+    learned = MaskBank.from_model(model, task_ids=range(len(tasks)))  # on the model's device
+    full = MaskBank(learned.shapes, learned.device)
+    for t in range(len(tasks)):
+        full.add({name: learned.mask(name, t) for name in learned.shapes})
+    generator = torch.Generator().manual_seed(0)
+    while full.num_tasks < INFERENCE_TASKS:
+        full.add(random_masks(model, generator))
+    if full.device != device:
+        raise RuntimeError(f"the bank is on {full.device}, the model on {device}")
+    out: dict[str, list] = {"gradient": [], "oneshot": [], "binary": [], "per image": [], "NNs": []}
+    for t in tasks:
+        for i in range(0, len(t.x_test) - batch + 1, batch):
+            x = to_device(t.x_test[i:i + batch], device)
+            with torch.enable_grad():
+                out["gradient"].append(alpha_gradient(model, full, x).cpu())
+                out["oneshot"].append(infer_task(model, full, x))
+                out["binary"].append(infer_task_binary(model, full, x))
+                out["per image"].extend(infer_per_image(model, full, x[:32]).cpu().tolist())
+                for bank in ([MaskBank.from_model(model, task_ids=range(t.task_id))] if t.task_id else []) + [learned]:
+                    out["NNs"].append(detect_new_task(model, bank, x, generator=torch.Generator().manual_seed(i)))
+    return out
+
+
+def agreeing(a: list, b: list) -> float:
+    return float(np.mean([x == y for x, y in zip(a, b, strict=True)]))
 
 
 def main() -> int:
@@ -108,6 +156,25 @@ def main() -> int:
     print("| median seconds per training step | " +
           " | ".join(f"{statistics.median(runs[label][1]) * 1e3:.2f} ms" for label in labels) + " |")
     print("| whole run (train + evaluate) | " + " | ".join(f"{runs[label][3]:.1f} s" for label in labels) + " |")
+
+    # The inference paths on the same masks: the CPU run's network and bank, copied to each device.
+    devices = {"cpu": torch.device("cpu"), labels[1]: resolve_device(args.device)}
+    start = time.perf_counter()
+    found = {label: inference_on(reference, device, tasks, batch=128) for label, device in devices.items()}
+    seconds = time.perf_counter() - start
+    base_run = found["cpu"]
+    print(f"\nInference on the CPU run's masks ({num_tasks} learned, padded with random masks to {INFERENCE_TASKS}), "
+          f"copied to each device with its bank ({seconds:.1f} s):\n")
+    print("| inference path (same masks) | " + " | ".join(devices) + " |")
+    print("|---|" + "---|" * len(devices))
+    for key, name in (("oneshot", "one-shot picks (batches of 128)"), ("binary", "binary-search picks"),
+                      ("per image", "per-image one-shot picks"), ("NNs", "NNs decisions (new?, best mask)")):
+        print(f"| {name} agreeing with the CPU | " +
+              " | ".join(f"{agreeing(base_run[key], found[label][key]):.2%}" for label in devices) + " |")
+    scale = float(torch.stack(base_run["gradient"]).abs().max())
+    print("| largest one-shot alpha-gradient difference / largest gradient | " + " | ".join(
+        f"{float((torch.stack(found[label]['gradient']) - torch.stack(base_run['gradient'])).abs().max()) / scale:.1e}"
+        for label in devices) + " |")
     return 0
 
 

@@ -15,11 +15,15 @@ _INDICES = 1 << 20    # int32 indices per embedding-bag call: fewest Python roun
 _SLOT_BITS = torch.tensor([1 << (GROUP - 1 - b) for b in range(GROUP)], dtype=torch.int64)  # slot b -> its bit
 
 
+def _word_bits(device: torch.device | str = "cpu") -> torch.Tensor:
+    """(65536, 16) float32 on `device`: row v holds the bits of v, most significant first (4 MiB, built once per device)."""
+    return _word_bits_on(torch.device(device))
+
+
 @functools.cache
-def _word_bits() -> torch.Tensor:
-    """(65536, 16) float32: row v holds the bits of v, most significant first (4 MiB, built once)."""
-    v = torch.arange(1 << GROUP, dtype=torch.int32).unsqueeze(1)
-    return ((v >> torch.arange(GROUP - 1, -1, -1, dtype=torch.int32)) & 1).to(torch.float32)
+def _word_bits_on(device: torch.device) -> torch.Tensor:
+    v = torch.arange(1 << GROUP, dtype=torch.int32, device=device).unsqueeze(1)
+    return ((v >> torch.arange(GROUP - 1, -1, -1, dtype=torch.int32, device=device)) & 1).to(torch.float32)
 
 
 def _unsigned(words: torch.Tensor) -> torch.Tensor:
@@ -33,18 +37,19 @@ def _add_block_mixture(block: torch.Tensor, coef: torch.Tensor, out: torch.Tenso
     `coef @ bits(v)` is tabulated for every word value v (one small matmul) and then looked up
     per weight: the product with the stack, without unpacking it.
     """
-    tables = coef @ _word_bits().t()  # (rows, 65536)
+    tables = coef @ _word_bits(coef.device).t()  # (rows, 65536)
     chunk = max(4096, _INDICES // 4 // max(block.shape[0], 1))  # int64 indices here
     for c0 in range(0, out.numel(), chunk):
         idx = _unsigned(block[:, c0:c0 + chunk]).long()
         out[c0:c0 + chunk] += torch.gather(tables, 1, idx).sum(0)
 
 
-def mixing_weights(alphas: torch.Tensor | None, count: int, num_tasks: int) -> torch.Tensor:
-    """`alphas` as a flat float32 vector of `count` entries (default: `1 / num_tasks` each)."""
+def mixing_weights(alphas: torch.Tensor | None, count: int, num_tasks: int,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """`alphas` as a flat float32 vector of `count` entries on `device` (default: `1 / num_tasks` each)."""
     if alphas is None:
-        alphas = torch.full((count,), 1.0 / max(num_tasks, 1))
-    alphas = alphas.detach().to(torch.float32).reshape(-1)
+        alphas = torch.full((count,), 1.0 / max(num_tasks, 1), device=device)
+    alphas = alphas.detach().to(device, torch.float32).reshape(-1)
     if alphas.numel() != count:
         raise ValueError(f"{alphas.numel()} alphas for {count} tasks")
     return alphas

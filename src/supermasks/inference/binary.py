@@ -9,6 +9,8 @@ bank's counts). Every later round works on a `PackedSubset`: the survivors re-pa
 with their own counts, so a round reads about (survivors / 16) words per weight and all later
 rounds together cost about one more pass over the bank, plus one forward and backward each.
 Memory: the first subset (about half the bank's bits); later ones are re-packed in place.
+Gradients and subsets stay on the bank's device; only each round's choice of survivors (a few
+integers) comes to the CPU, where the next re-packing is planned.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _search_rounds(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective:
         # Gradients come in the candidates' order, which is `remaining`'s.
         grad = alpha_gradient(model, candidates, x, objective, num_classes)  # (len(remaining),)
         yield remaining, grad
-        keep = _smaller_half(grad)
+        keep = _smaller_half(grad).cpu()
         remaining = remaining[keep]
         if remaining.numel() > 1:
             # Each subset serves one round only: re-pack it in place to keep memory flat.
@@ -60,7 +62,7 @@ def infer_task_binary(model: nn.Module, bank: MaskBank, x: torch.Tensor, objecti
         raise ValueError("the bank holds no tasks")
     winner = 0  # a single task needs no search
     for remaining, grad in _search_rounds(model, bank, x, objective, num_classes):
-        winner = int(remaining[_smaller_half(grad)[0]])  # the last round keeps one of two
+        winner = int(remaining[int(_smaller_half(grad)[0])])  # the last round keeps one of two
     return winner
 
 
@@ -68,4 +70,4 @@ def infer_per_image_binary(model: nn.Module, bank: MaskBank, x: torch.Tensor, ob
                            num_classes: int | None = None) -> torch.Tensor:
     """Binary search for each image of `x` on its own: LongTensor of shape (batch,)."""
     return torch.tensor([infer_task_binary(model, bank, x[i:i + 1], objective, num_classes)
-                         for i in range(len(x))], dtype=torch.long)
+                         for i in range(len(x))], dtype=torch.long, device=x.device)

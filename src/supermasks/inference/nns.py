@@ -34,17 +34,19 @@ def random_masks(model: nn.Module, generator: torch.Generator) -> dict[str, torc
 
     Drawing the scores exactly as a new task would start them gives random candidates with the
     density a not-yet-trained mask has, so they are the right "no knowledge" reference for NNs.
+    As for a new task, the scores are drawn on the CPU (`generator`) and the rule runs on the
+    layer's device.
     """
     out = {}
     for name, layer in masked_layers(model).items():
-        scores = score_init(tuple(layer.weight.shape), layer.fan_in, generator)
+        scores = score_init(tuple(layer.weight.shape), layer.fan_in, generator).to(layer.weight.device)
         out[name] = compute_mask(scores, layer.rule, layer.density)
     return out
 
 
 def _candidate_bank(model: nn.Module, bank: MaskBank, count: int, generator: torch.Generator) -> MaskBank:
     """A temporary bank: the learned masks of `bank` first (same indices), then random masks up to `count`."""
-    candidates = MaskBank(bank.shapes)
+    candidates = MaskBank(bank.shapes, bank.device)
     # Copying keeps the caller's bank untouched; the masks are small and this runs once per check.
     for t in range(bank.num_tasks):
         candidates.add({name: bank.mask(name, t) for name in bank.shapes})

@@ -40,7 +40,7 @@ def alpha_gradient(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective_
                    num_classes: int | None = None, tasks: torch.Tensor | None = None) -> torch.Tensor:
     """`dObjective/dalpha` at uniform alpha over `tasks` (default: all tasks in the bank): shape (len(tasks),)."""
     count = bank.num_tasks if tasks is None else len(tasks)
-    alphas = torch.full((count,), 1.0 / max(count, 1), requires_grad=True)
+    alphas = torch.full((count,), 1.0 / max(count, 1), device=bank.device, requires_grad=True)
     logits = superposed_forward(model, bank, x, alphas, tasks)  # (batch, outputs)
     (grad,) = torch.autograd.grad(inference_objective(logits, objective_name, num_classes), alphas)
     return grad
@@ -72,7 +72,7 @@ def _per_image_layer_products(weight: torch.Tensor, h: torch.Tensor, delta: torc
     result = torch.empty(batch, ids.numel(), device=h.device)
     for c0 in range(0, ids.numel(), chunk):
         sub = ids[c0:c0 + chunk]
-        # Unpacked from the bank's host memory, then moved to the layer's device.
+        # Unpacked on the bank's device (the layer's, unless the bank was kept elsewhere).
         scaled = bank.unpack(name, sub).view(-1, out_features, in_features).to(w.device, torch.float32) * w
         projected = (h @ scaled.reshape(-1, in_features).t()).view(batch, sub.numel(), out_features)
         result[:, c0:c0 + sub.numel()] = torch.einsum("bto,bo->bt", projected, delta)
@@ -92,11 +92,11 @@ def per_image_alpha_gradient(model: nn.Module, bank: MaskBank, x: torch.Tensor, 
     masked linear ones fall back to one superposed forward and backward per image.
     """
     check_superposable(model, bank)
-    ids = torch.arange(bank.num_tasks) if tasks is None else torch.as_tensor(tasks, dtype=torch.long)
+    ids = torch.arange(bank.num_tasks) if tasks is None else torch.as_tensor(tasks, dtype=torch.long).cpu()
     layers = masked_layers(model)
     if not all(isinstance(layer, MaskedLinear) for layer in layers.values()):
         return torch.stack([alpha_gradient(model, bank, x[b:b + 1], objective_name, num_classes, tasks)
-                            for b in range(len(x))]) if len(x) else torch.zeros(0, ids.numel())
+                            for b in range(len(x))]) if len(x) else torch.zeros(0, ids.numel(), device=bank.device)
     inputs: dict[str, torch.Tensor] = {}
     outputs: dict[str, torch.Tensor] = {}
 
@@ -109,7 +109,7 @@ def per_image_alpha_gradient(model: nn.Module, bank: MaskBank, x: torch.Tensor, 
             return output + outputs[name]
         return hook
 
-    alphas = torch.full((ids.numel(),), 1.0 / max(ids.numel(), 1))
+    alphas = torch.full((ids.numel(),), 1.0 / max(ids.numel(), 1), device=bank.device)
     handles = [layer.register_forward_hook(capture(name)) for name, layer in layers.items()]
     try:
         with torch.enable_grad():
@@ -137,5 +137,5 @@ def infer_per_image(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective
     `per_image_alpha_gradient`.
     """
     if len(x) == 0:
-        return torch.zeros(0, dtype=torch.long)
+        return torch.zeros(0, dtype=torch.long, device=x.device)
     return per_image_alpha_gradient(model, bank, x, objective, num_classes).argmin(dim=1)

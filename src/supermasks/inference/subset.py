@@ -6,6 +6,10 @@ word, so that each round reads about as many words as it has tasks / 16, with th
 per-weight counts for its uniform mixture. Re-packing keeps every task at its bit position within
 a word: a new word is the OR of a few masked source words (`_plan_repack`), a handful of
 elementwise operations per weight and part.
+
+Device: a subset's words, counts and scratch live on its bank's device, and the products and the
+re-packing run there; the plan of a re-packing (which source bits go where) is a few integers per
+task, computed on the CPU and copied over once per subset.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,14 +44,15 @@ class _Buffers:
     done on it here, so the per-chunk temporaries of re-packing and inner products live here.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
         self._flat: dict[str, torch.Tensor] = {}
 
     def get(self, key: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         size = math.prod(shape)
         flat = self._flat.get(key)
         if flat is None or flat.numel() < size or flat.dtype != dtype:
-            flat = self._flat[key] = torch.empty(size, dtype=dtype)
+            flat = self._flat[key] = torch.empty(size, dtype=dtype, device=self.device)
         return flat[:size].view(shape)
 
 
@@ -58,7 +64,7 @@ def _subset_products(words: torch.Tensor, g: torch.Tensor, buffers: _Buffers) ->
     to stay in cache.
     """
     rows, n = words.shape
-    acc = torch.zeros(rows, GROUP)
+    acc = torch.zeros(rows, GROUP, device=words.device)
     chunk = max(_PRODUCT_CHUNK, _PRODUCT_INDICES // max(rows, 1))  # few words: longer chunks, fewer calls
     for c0 in range(0, n, chunk):
         c1 = min(n, c0 + chunk)
@@ -66,13 +72,17 @@ def _subset_products(words: torch.Tensor, g: torch.Tensor, buffers: _Buffers) ->
         idx.copy_(words[:, c0:c1]).bitwise_and_(0xFFFF)
         weights = buffers.get("weights", (rows, c1 - c0), torch.float32)
         weights.copy_(g[c0:c1].expand(rows, -1))
-        acc += F.embedding_bag(idx, _word_bits(), per_sample_weights=weights, mode="sum")
+        acc += F.embedding_bag(idx, _word_bits(words.device), per_sample_weights=weights, mode="sum")
     return acc.reshape(-1)
 
 
 def _popcount_rows(words: torch.Tensor, scratch: np.ndarray | None = None) -> torch.Tensor:
-    """(c,) int32: the set bits of the (rows, c) int16 words in each column, summed over rows."""
-    if _BITWISE_COUNT is not None:
+    """(c,) int32: the set bits of the (rows, c) int16 words in each column, summed over rows.
+
+    On the CPU with numpy >= 2, numpy's popcount (`scratch`: a reusable (rows, c) uint8 output);
+    elsewhere (other devices, older numpy) a SWAR popcount in torch on the words' device.
+    """
+    if _BITWISE_COUNT is not None and words.device.type == "cpu":
         # Unsigned view: numpy counts the bits of a signed value's magnitude.
         bits = _BITWISE_COUNT(words.numpy().view(np.uint16), out=scratch)  # (rows, c) uint8
         # A 16-bit sum cannot overflow below 4096 rows and is twice as fast as a 32-bit one.
@@ -164,16 +174,17 @@ class _RepackPlan:
     right: torch.Tensor  # (P, 1) int16
     masks: torch.Tensor  # (P, 1) int16, at the destination bits
     levels: tuple[int, ...]
-    slots: torch.Tensor  # (words * 16,) long: the new position held by each slot, -1 where empty
+    slots: torch.Tensor  # (words * 16,) long, on the CPU: the new position held by each slot, -1 where empty
+    shifted: bool        # whether any part shifts its bits (parts of level 0 never do)
 
     @property
     def num_words(self) -> int:
         return self.levels[0] if self.levels else 0
 
-    @property
-    def shifted(self) -> bool:
-        """Whether any part shifts its bits (parts of level 0 never do)."""
-        return bool(self.left.any() or self.right.any())
+    def to(self, device: torch.device) -> _RepackPlan:
+        """The plan with the tensors that re-packing reads (`rows`, `left`, `right`, `masks`) on `device`."""
+        return dataclasses.replace(self, rows=self.rows.to(device), left=self.left.to(device),
+                                   right=self.right.to(device), masks=self.masks.to(device))
 
 
 def _pack_greedy(row_bits: list[int], cap: int) -> list[list[tuple[int, int, int]]]:
@@ -244,7 +255,8 @@ def _plan_repack(slot_new: torch.Tensor) -> _RepackPlan:
     return _RepackPlan(torch.tensor([row for row, _, _ in flat], dtype=torch.long),
                        column([max(shift, 0) for _, _, shift in flat]),
                        column([max(-shift, 0) for _, _, shift in flat]),
-                       column([_shifted(bits, shift) for _, bits, shift in flat]), levels, slots)
+                       column([_shifted(bits, shift) for _, bits, shift in flat]), levels, slots,
+                       any(shift for _, _, shift in flat))
 
 
 def _repack_layer(plan: _RepackPlan, rows: torch.Tensor, read: Callable[[int, int], torch.Tensor],
@@ -253,10 +265,10 @@ def _repack_layer(plan: _RepackPlan, rows: torch.Tensor, read: Callable[[int, in
 
     `read(c0, c1)` gives the source rows' weights [c0, c1); `rows` indexes the parts into them.
     Each chunk is read in full before its columns of `out` are written, so `out` may share the
-    source's storage (in-place re-packing).
+    source's storage (in-place re-packing). `plan` and `rows` are on `out`'s device.
     """
     n = out.shape[1]
-    counts = torch.zeros(n, dtype=torch.int32)
+    counts = torch.zeros(n, dtype=torch.int32, device=out.device)
     if not plan.levels or n == 0:
         return counts
     num_parts, num_words = plan.rows.numel(), plan.num_words
@@ -277,7 +289,8 @@ def _repack_layer(plan: _RepackPlan, rows: torch.Tensor, read: Callable[[int, in
             words[:size] |= parts[at:at + size]  # disjoint bits: the OR assembles the words
             at += size
         out[:, c0:c1] = words
-        counts[c0:c1] = _popcount_rows(words, buffers.get("popcount", tuple(words.shape), torch.uint8).numpy())
+        scratch = buffers.get("popcount", tuple(words.shape), torch.uint8).numpy() if words.device.type == "cpu" else None
+        counts[c0:c1] = _popcount_rows(words, scratch)
     return counts
 
 
@@ -287,7 +300,8 @@ class PackedSubset:
     Built by `packed_subset(bank, tasks)` or `PackedSubset.subset`. Offers what superposition needs
     of a bank (`shapes`, `num_tasks`, `mixture`, `inner_products`, Wortsman, Ramanujan et al.,
     NeurIPS 2020, eq. 2 and its alpha gradient) over its own tasks, in the order `tasks` lists
-    them: position i is bank task `tasks[i]`. Word slots left empty hold zero bits.
+    them: position i is bank task `tasks[i]`. Word slots left empty hold zero bits. Words and
+    counts live on the bank's device (`device`); `tasks` and `slots_` are CPU bookkeeping.
     """
 
     def __init__(self, shapes: Mapping[str, tuple[int, ...]], tasks: torch.Tensor, slots: torch.Tensor,
@@ -298,10 +312,12 @@ class PackedSubset:
         self.slots_ = slots         # (words * 16,) long: position held by each slot, -1 if empty
         self.words_ = words         # name -> (words, n) int16
         self.counts_ = counts       # name -> (n,) int32: tasks of the subset keeping each weight
-        self._buffers = buffers or _Buffers()  # scratch for products and re-packing
+        self.device = next(iter(words.values())).device if words else torch.device("cpu")
+        self._buffers = buffers or _Buffers(self.device)  # scratch for products and re-packing
         held = (slots >= 0).nonzero()[:, 0]
         self._slot_of = torch.empty(tasks.numel(), dtype=torch.long)  # (t,): the slot holding each position
         self._slot_of[slots[held]] = held
+        self._slot_on_device = self._slot_of.to(self.device)
         self._valid = True
 
     @property
@@ -342,7 +358,7 @@ class PackedSubset:
         """
         self._check()
         pos = torch.as_tensor(list(positions) if not isinstance(positions, torch.Tensor) else positions,
-                              dtype=torch.long).reshape(-1)
+                              dtype=torch.long).reshape(-1).cpu()
         if pos.numel() and (pos.min() < 0 or pos.max() >= self.num_tasks):
             raise IndexError(f"positions {pos.tolist()} outside the subset's {self.num_tasks} tasks")
         new_position = torch.full((self.num_tasks,), -1, dtype=torch.long)
@@ -352,13 +368,14 @@ class PackedSubset:
         slot_new = torch.where(self.slots_ >= 0, new_position[self.slots_.clamp(min=0)], -1)
         plan = _plan_repack(slot_new)
         reuse_storage = reuse_storage and plan.num_words <= self.num_words
-        buffers = self._buffers if reuse_storage else _Buffers()
+        buffers = self._buffers if reuse_storage else _Buffers(self.device)
+        on_device = plan.to(self.device)
         words, counts = {}, {}
         for name, source in self.words_.items():
             out = source[:plan.num_words] if reuse_storage else \
-                torch.empty(plan.num_words, source.shape[1], dtype=torch.int16)
+                torch.empty(plan.num_words, source.shape[1], dtype=torch.int16, device=self.device)
             reader = functools.partial(_columns, source)
-            counts[name] = _repack_layer(plan, plan.rows, reader, out, buffers)
+            counts[name] = _repack_layer(on_device, on_device.rows, reader, out, buffers)
             words[name] = out
         if reuse_storage:
             self._valid = False
@@ -367,12 +384,12 @@ class PackedSubset:
     def inner_products(self, name: str, g: torch.Tensor, tasks: torch.Tensor | None = None) -> torch.Tensor:
         """`[<g, M_i>]_i` (float32) for the subset's tasks in position order, or for the positions `tasks`."""
         self._check()
-        g = g.detach().reshape(-1).to(torch.float32)
+        g = g.detach().reshape(-1).to(self.device, torch.float32)
         if g.numel() != self.numel(name):
             raise ValueError(f"g has {g.numel()} elements, layer {name!r} has {self.numel(name)}")
         per_slot = _subset_products(self.words_[name], g, self._buffers)  # (words * 16,)
-        out = per_slot[self._slot_of]
-        return out if tasks is None else out[torch.as_tensor(tasks, dtype=torch.long)]
+        out = per_slot[self._slot_on_device]
+        return out if tasks is None else out[torch.as_tensor(tasks, dtype=torch.long, device=self.device)]
 
     def mixture(self, name: str, alphas: torch.Tensor | None = None, tasks: torch.Tensor | None = None) -> torch.Tensor:
         """`sum_i alpha_i M_i` (float32, the layer's shape) over the subset's tasks, or over the positions `tasks`.
@@ -381,13 +398,13 @@ class PackedSubset:
         """
         self._check()
         count = self.num_tasks if tasks is None else len(tasks)
-        alphas = mixing_weights(alphas, count, self.num_tasks)
+        alphas = mixing_weights(alphas, count, self.num_tasks, self.device)
         if tasks is None and count and bool((alphas == alphas[0]).all()):  # uniform over all: the counts
             return (self.counts_[name].to(torch.float32) * alphas[0]).view(self.shapes[name])
-        positions = torch.arange(count) if tasks is None else torch.as_tensor(tasks, dtype=torch.long)
-        coef = torch.zeros(self.num_words * GROUP)
-        coef.index_put_((self._slot_of[positions],), alphas, accumulate=True)
-        out = torch.zeros(self.numel(name))
+        positions = torch.arange(count) if tasks is None else torch.as_tensor(tasks, dtype=torch.long).cpu()
+        coef = torch.zeros(self.num_words * GROUP, device=self.device)
+        coef.index_put_((self._slot_of[positions].to(self.device),), alphas, accumulate=True)
+        out = torch.zeros(self.numel(name), device=self.device)
         _add_block_mixture(self.words_[name], coef.view(-1, GROUP), out)
         return out.view(self.shapes[name])
 
@@ -400,12 +417,12 @@ class _RowReader:
 
     def __init__(self, blocks: list[torch.Tensor], rows: torch.Tensor, tail: torch.Tensor | None,
                  buffers: _Buffers) -> None:
-        self.pieces = []  # (block, rows of it)
-        first = 0  # the bank's first row in `block`: blocks hold consecutive rows
+        self.pieces = []  # (block, rows of it, on the block's device)
+        first = 0  # the bank's first row in `block`: blocks hold consecutive rows (`rows`: on the CPU)
         for block in blocks:
             local = rows[(rows >= first) & (rows < first + block.shape[0])] - first
             if local.numel():
-                self.pieces.append((block, local))
+                self.pieces.append((block, local.to(block.device)))
             first += block.shape[0]
         self.tail = tail
         self.buffers = buffers
@@ -434,7 +451,7 @@ def packed_subset(bank: MaskBank, tasks: torch.Tensor | Iterable[int]) -> Packed
     int16 words per weight, never a float stack.
     """
     ids = torch.as_tensor(list(tasks) if not isinstance(tasks, torch.Tensor) else tasks, dtype=torch.long)
-    ids = ids.reshape(-1)
+    ids = ids.reshape(-1).cpu()
     if ids.numel() and (ids.min() < 0 or ids.max() >= bank.num_tasks):
         raise IndexError(f"tasks {ids.tolist()} outside the bank's {bank.num_tasks} tasks")
     if torch.unique(ids).numel() != ids.numel():
@@ -446,11 +463,12 @@ def packed_subset(bank: MaskBank, tasks: torch.Tensor | Iterable[int]) -> Packed
     slot_new[ids] = torch.arange(ids.numel())
     plan = _plan_repack(slot_new)
     used, local = torch.unique(plan.rows, return_inverse=True)  # sorted: grouped by block, tail last
-    buffers = _Buffers()
+    buffers = _Buffers(bank.device)
+    on_device, local = plan.to(bank.device), local.to(bank.device)
     words, counts = {}, {}
     for name in bank.shapes:
         tail = bank._tail_word(name) if used.numel() and int(used[-1]) == bank.num_words else None
         reader = _RowReader(bank.blocks_[name], used, tail, buffers)
-        words[name] = torch.empty(plan.num_words, bank.numel(name), dtype=torch.int16)
-        counts[name] = _repack_layer(plan, local, reader, words[name], buffers)
+        words[name] = torch.empty(plan.num_words, bank.numel(name), dtype=torch.int16, device=bank.device)
+        counts[name] = _repack_layer(on_device, local, reader, words[name], buffers)
     return PackedSubset(bank.shapes, ids.clone(), plan.slots, words, counts, buffers)

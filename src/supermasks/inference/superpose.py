@@ -3,7 +3,9 @@
 Eq. 2 of Wortsman, Ramanujan et al., "Supermasks in Superposition" (NeurIPS 2020). The gradient
 with respect to the mixing weights is, per layer, `dL/dalpha_i = <dL/dW_eff * W, M_i>`; it is
 computed from the bit-packed masks by `MaskBank.inner_products`, so no (k, n) float stack of masks
-is ever materialised, in the forward or the backward.
+is ever materialised, in the forward or the backward. Mixture and products run on the bank's
+device; with the bank on the model's device (as every caller builds it), nothing crosses between
+host and device.
 """
 
 from __future__ import annotations
@@ -27,15 +29,15 @@ class _SuperposedWeight(torch.autograd.Function):
                 tasks: torch.Tensor | None) -> torch.Tensor:
         ctx.save_for_backward(weight)
         ctx.bank, ctx.name, ctx.tasks, ctx.alphas_device = bank, name, tasks, alphas.device
-        # The bank keeps its bits in host memory: the mixture is formed there and moved to the weight.
-        return weight * bank.mixture(name, alphas.cpu(), tasks).to(weight.device)  # (out, in) or conv shape
+        # Formed on the bank's device; `.to` copies only for a bank kept away from the weight.
+        return weight * bank.mixture(name, alphas, tasks).to(weight.device)  # (out, in) or conv shape
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         (weight,) = ctx.saved_tensors
         grad_alphas = None
         if ctx.needs_input_grad[0]:
-            grad_alphas = ctx.bank.inner_products(ctx.name, (grad_out * weight).cpu(), ctx.tasks)  # (k,)
+            grad_alphas = ctx.bank.inner_products(ctx.name, grad_out * weight, ctx.tasks)  # (k,), bank's device
             grad_alphas = grad_alphas.to(ctx.alphas_device)
         return grad_alphas, None, None, None, None
 

@@ -167,7 +167,8 @@ class SupSup:
         self.score_sum_: dict[str, torch.Tensor] = {}
         # Finished tasks' masks in the word layout of task inference; filled from the model when
         # task inference first needs them (`_bank`), never saved (the model holds the same bits).
-        self.bank_ = MaskBank({name: tuple(m.weight.shape) for name, m in masked_layers(model).items()})
+        self.bank_ = MaskBank({name: tuple(m.weight.shape) for name, m in masked_layers(model).items()},
+                              module_device(model))
         self.num_classes_ = 0  # the most labels any task used: G's gradient skips these outputs
         # Per task: the alphas over earlier tasks that built its initial scores, per masked layer
         # ({} for tasks that started random), and the similarity rows behind them, per BN layer.
@@ -347,6 +348,8 @@ class SupSup:
     def _bank(self) -> MaskBank:
         """The finished tasks' masks in the bank's word layout, brought up to date from the model."""
         layers = masked_layers(self.model)
+        if self.bank_.device != module_device(self.model):  # the model moved: the bank follows it
+            self.bank_ = MaskBank(self.bank_.shapes, module_device(self.model))
         while self.bank_.num_tasks < self.finished_:
             t = self.bank_.num_tasks
             self.bank_.add({name: m.mask(t) for name, m in layers.items()})
@@ -500,7 +503,7 @@ class SupSup:
             self.finished_ = state["finished"]
             device = module_device(self.model)
             self.score_sum_ = {name: owned(t).to(device) for name, t in state["score_sum"].items()}
-        self.bank_ = MaskBank(self.bank_.shapes)  # refilled from the model when task inference needs it
+        self.bank_ = MaskBank(self.bank_.shapes, module_device(self.model))  # refilled when task inference needs it
         load_generator(self.score_generator_, state["score_generator"])
         load_generator(self.batch_generator_, state["batch_generator"])
         self.num_classes_ = state["num_classes"]

@@ -50,9 +50,12 @@ def task_stream(tasks: list[Task], batch_size: int, steps_per_task: int,
                 generator: torch.Generator) -> tuple[list[list[tuple[torch.Tensor, torch.Tensor]]], list[int]]:
     """Each task's `steps_per_task` shuffled batches, in task order, and the true boundaries.
 
+    Batches are drawn as every other training path draws them (`training.iterate_batches`): a
+    task that declares `Task.augment` gets its batch of step s as `augment(x_train, idx, s)`.
     A boundary is the stream index of the first batch of a task (0 for the first).
     """
-    parts = [list(iterate_batches(t.x_train, t.y_train, batch_size, steps_per_task, generator)) for t in tasks]
+    parts = [list(iterate_batches(t.x_train, t.y_train, batch_size, steps_per_task, generator, t.augment))
+             for t in tasks]
     boundaries = [i * steps_per_task for i in range(len(tasks))]
     return parts, boundaries
 
@@ -77,9 +80,9 @@ def evaluate_stream_task(learner: NNsLearner, task: Task, batch_size: int, owner
     The chosen mask of each batch is appended to `guesses` when given.
     """
     model = learner.model
-    bank = MaskBank.from_model(model)
-    model.eval()
     device = module_device(model)
+    bank = MaskBank.from_model(model, device=device)
+    model.eval()
     correct, right, batches = 0, 0, 0
     for i in range(0, len(task.y_test), batch_size):
         xb, yb = to_device(task.x_test[i:i + batch_size], device), to_device(task.y_test[i:i + batch_size], device)
