@@ -14,10 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib loads only where a figure is drawn: the table alone does not need it
+    from matplotlib.figure import Figure
 
 STORAGE_COLUMNS = ("method", "label", "ACC", "memory_total_bytes")
 _COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
@@ -38,6 +41,8 @@ def accuracy_vs_bytes(rows: pd.DataFrame, *, colour_by: str = "method", joined: 
     such as SupSup's density budget in Figure 2). Rows with a missing or non-positive byte count,
     or a missing ACC, cannot be placed on the axes: ValueError naming them.
     """
+    from matplotlib.figure import Figure
+
     missing = [c for c in (*STORAGE_COLUMNS, colour_by) if c not in rows.columns]
     if missing:
         raise ValueError(f"the rows lack the columns {missing}; they have {list(rows.columns)}")
@@ -121,7 +126,6 @@ def write_accuracy_vs_bytes(points: pd.DataFrame, directory: Path, *, figure: bo
                             joined: Collection[object] = (), title: str = "accuracy against stored bytes") -> list[Path]:
     """`accuracy_vs_bytes.csv` (the `points`) in `directory` and, with `figure` and at least two points to set
     against each other, `figures/accuracy_vs_bytes.<format>`; returns the paths written."""
-    from supermasks.analysis.plots import save_figure
     from supermasks.store.files import write_csv
 
     directory = Path(directory)
@@ -133,5 +137,7 @@ def write_accuracy_vs_bytes(points: pd.DataFrame, directory: Path, *, figure: bo
         log.info("%s: %d point(s) of accuracy against stored bytes, so no %s figure", directory, len(points),
                  STORAGE_FILE)
         return written
+    from supermasks.analysis.plots import save_figure
+
     fig = accuracy_vs_bytes(points, colour_by=colour_by, joined=joined, title=title)
     return written + save_figure(fig, directory / "figures", STORAGE_FILE, formats)
