@@ -103,3 +103,22 @@ def test_compare_without_figures_keeps_the_table_and_a_single_method_writes_neit
                  "run.figures=true"]) == 0
     single = run_directory(capsys.readouterr().out)
     assert not (single / "accuracy_vs_bytes.csv").exists() and not (single / "figures").exists()
+
+
+def test_the_reports_of_a_study_and_a_compare_run_show_the_saved_table_and_figure(tmp_path, capsys):
+    from supermasks.report.html import build_report
+
+    path = tmp_path / "bytes.yaml"
+    path.write_text(STUDY.replace("seeds: [0, 1]\n", ""))
+    study = load_study(path, [f"run.out_dir={tmp_path}"])
+    run_study(study, progress=False)
+    assert main(["compare", str(COMPARE), "method=[naive,upper_bound]", "scenario.name=task",
+                 f"run.out_dir={tmp_path}", *TINY, "run.figures=true"]) == 0
+    compared = run_directory(capsys.readouterr().out)
+    for directory in (study.directory(), compared):
+        (section,) = [s for s in build_report([directory], figures=False).sections if s.id == "storage"]
+        figure, table = section.blocks
+        assert figure.kind == "figure" and figure.uri.startswith("data:image/png;base64,")
+        saved = pd.read_csv(directory / "accuracy_vs_bytes.csv")
+        assert [row[0].text for row in table.rows] == saved["label"].tolist()
+        assert [row[4].value for row in table.rows] == saved["memory_total_bytes"].tolist()
