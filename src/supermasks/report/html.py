@@ -66,7 +66,9 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
         from supermasks.report.sections import run_sections
         from supermasks.report.storage import storage_section
 
-        sections = [*run_sections(runs, figures=figures), storage_section(runs[0].directory)]  # compare: ACC vs bytes
+        sections = run_sections(runs, figures=figures)
+        cost = next((i + 1 for i, section in enumerate(sections) if section.id == "cost"), len(sections))
+        sections.insert(cost, storage_section(runs[0].directory, figures=figures))  # several methods: ACC against their bytes
         return Report(title, _summary_of_runs(runs), [*sections, skipped], generated)
     return _several(title, runs, study, skipped, generated, figures=figures)
 
@@ -103,7 +105,7 @@ def _several(title: str, runs: list[RunData], study: Path | None, skipped: Secti
     if study is not None:
         from supermasks.report.storage import storage_section
 
-        sections.append(storage_section(study))
+        sections.append(storage_section(study, figures=figures))
     if not summary:
         summary = _summary_of_runs(runs)
     shown = run_sections(runs, figures=figures and len(runs) <= FIGURES_UP_TO)

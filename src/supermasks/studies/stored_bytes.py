@@ -43,15 +43,19 @@ def study_points(frame: pd.DataFrame) -> pd.DataFrame:
     return points
 
 
+def swept_series(points: pd.DataFrame) -> list[str]:
+    """The series of `study_points` whose points differ in exactly one grid setting: drawn as a line."""
+    grid = [c for c in points.columns if c.startswith("grid.")]
+    return [str(s) for s, rows in points.groupby("series", sort=False)
+            if len(rows) > 1 and sum(rows[c].nunique() > 1 for c in grid) == 1]
+
+
 def write_study_storage(frame: pd.DataFrame, directory: Path, name: str) -> list[Path]:
     """`accuracy_vs_bytes.csv` of the study's table `frame` in `directory`, and with two points or more
     `figures/accuracy_vs_bytes.png` (a line through each series that sweeps one setting); the paths written."""
     points = study_points(frame)
-    grid = [c for c in points.columns if c.startswith("grid.")]
-    joined = [s for s, rows in points.groupby("series", sort=False)
-              if len(rows) > 1 and sum(rows[c].nunique() > 1 for c in grid) == 1]
-    return write_accuracy_vs_bytes(points, directory, colour_by="series", joined=joined,
+    return write_accuracy_vs_bytes(points, directory, colour_by="series", joined=swept_series(points),
                                    title=f"{name}: ACC against total stored bytes")
 
 
-__all__ = ["study_points", "write_study_storage"]
+__all__ = ["study_points", "swept_series", "write_study_storage"]
