@@ -1,7 +1,8 @@
 """The report's section on accuracy against total stored bytes: the table and figure a study or compare run saved.
 
 Both are read from the directory (`accuracy_vs_bytes.csv`, `figures/accuracy_vs_bytes.png`, written by
-`analysis.storage.write_accuracy_vs_bytes`); nothing is recomputed here.
+`analysis.storage.write_accuracy_vs_bytes`); no number is recomputed here, and the figure is drawn
+from the table only where none was saved.
 """
 
 from __future__ import annotations
