@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from supermasks.analysis.storage import STORAGE_COLUMNS, accuracy_vs_bytes, storage_rows
+from supermasks.analysis.storage import STORAGE_COLUMNS, accuracy_vs_bytes, run_points, storage_rows
 
 ROWS = pd.DataFrame([
     {"method": "supsup", "label": "supsup (density=0.02)", "ACC": 0.80, "memory_total_bytes": 2.0e4},
@@ -26,6 +26,27 @@ def test_the_x_axis_is_logarithmic_with_one_marker_per_row_in_percent():
     assert colours[0] == colours[1] and len({colours[0], colours[2], colours[3]}) == 3  # a colour per method
     lo, hi = ax.get_xlim()
     assert lo < 2.0e4 and hi > 4.0e7
+
+
+def test_a_joined_series_is_one_line_through_its_points_in_order_of_bytes():
+    rows = pd.concat([ROWS, pd.DataFrame([{"method": "supsup", "label": "supsup (density=0.08)", "ACC": 0.85,
+                                           "memory_total_bytes": 1.0e4}])], ignore_index=True)
+    rows["series"] = ["sweep", "sweep", "upper", "lower", "sweep"]
+    ax = accuracy_vs_bytes(rows, colour_by="series", joined=["sweep"]).axes[0]
+    (line,) = ax.get_lines()
+    np.testing.assert_allclose(line.get_xydata(), [[1.0e4, 85.0], [2.0e4, 80.0], [2.0e4, 90.0]])
+    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections]
+    assert colours[0] == colours[1] == colours[4] != colours[2]
+    assert not accuracy_vs_bytes(rows).axes[0].get_lines()  # nothing joined unless asked
+
+
+def test_run_points_average_over_seeds_and_leave_out_runs_without_bytes():
+    frame = pd.DataFrame({"part": ["a", "a", "b", "c"], "method": ["supsup", "supsup", "naive", "ewc"],
+                          "ACC": [0.5, 0.7, 0.4, 0.9], "memory_total_bytes": [100, 300, 50, 0]})
+    points = run_points(frame, ["part", "method"])
+    assert points.to_dict("records") == [
+        {"part": "a", "method": "supsup", "n_runs": 2, "ACC": pytest.approx(0.6), "memory_total_bytes": 200.0},
+        {"part": "b", "method": "naive", "n_runs": 1, "ACC": 0.4, "memory_total_bytes": 50.0}]
 
 
 def test_rows_without_bytes_or_columns_are_refused():

@@ -18,7 +18,7 @@ from supermasks.report.summary import kept_share, largest_loss
 
 from .pageparse import column, parse
 
-RUN_SECTIONS = ["summary", "metrics", "accuracy", "curves", "cost", "overlap", "provenance"]
+RUN_SECTIONS = ["summary", "metrics", "accuracy", "curves", "cost", "storage", "overlap", "provenance"]
 
 
 def _metrics(run_dir, method):
@@ -39,8 +39,9 @@ def test_every_section_has_its_anchor_and_contents_entry(run_page):
     page = parse(run_page.read_text(encoding="utf-8"))
     assert page.sections == RUN_SECTIONS  # no task inference, no seeds: sections a run lacks are left out
     assert page.toc == RUN_SECTIONS
-    # 2 accuracy matrices, 1 curves figure, per supsup layer (3) a heat map, overlap vs relatedness, masks
-    assert len(page.images) == 2 + 1 + 3 * 3
+    # 2 accuracy matrices, 1 curves figure, ACC against stored bytes of the two methods, per supsup layer (3)
+    # a heat map, overlap vs relatedness, masks
+    assert len(page.images) == 2 + 1 + 1 + 3 * 3
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     assert len(page.captions) == len(page.images) and all(len(c) > 60 for c in page.captions)
 

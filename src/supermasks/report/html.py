@@ -3,7 +3,8 @@
 `build_report` decides what the page holds: one finished run gets every section of a run
 (`report.sections`); several runs (seeds, a sweep, a study) get the aggregate's tables over seeds
 and its paired tests (`report.multi`), a study also its Experiment 1 findings and its Experiment 3
-task-inference table (`report.inference_study`), an Experiment 2 directory its own page
+task-inference table (`report.inference_study`), a study or a run of several methods its accuracy
+against stored bytes (`report.storage`), an Experiment 2 directory its own page
 (`report.transfer`), and up to
 `FIGURES_UP_TO` runs their figures as well. `render` fills the jinja2 template
 (`templates/report.html.j2`, with its CSS and sorting script inlined): figures are data URIs, so the
@@ -63,8 +64,12 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
     skipped = Section("skipped", "Runs left out", [Paragraph(f"{s.directory}: {s.reason}") for s in listing.skipped])
     if len(runs) == 1:
         from supermasks.report.sections import run_sections
+        from supermasks.report.storage import storage_section
 
-        return Report(title, _summary_of_runs(runs), [*run_sections(runs, figures=figures), skipped], generated)
+        sections = run_sections(runs, figures=figures)
+        cost = next((i + 1 for i, section in enumerate(sections) if section.id == "cost"), len(sections))
+        sections.insert(cost, storage_section(runs[0].directory, figures=figures))  # several methods: ACC against their bytes
+        return Report(title, _summary_of_runs(runs), [*sections, skipped], generated)
     return _several(title, runs, study, skipped, generated, figures=figures)
 
 
@@ -97,6 +102,10 @@ def _several(title: str, runs: list[RunData], study: Path | None, skipped: Secti
             summary = [*inference_study_sentences(frame), *summary]  # what the study is about, first
             sections.append(inference_study_section(study, frame, figures=figures))
             confusions = figures
+    if study is not None:
+        from supermasks.report.storage import storage_section
+
+        sections.append(storage_section(study, figures=figures))
     if not summary:
         summary = _summary_of_runs(runs)
     shown = run_sections(runs, figures=figures and len(runs) <= FIGURES_UP_TO)

@@ -164,7 +164,10 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
     except FloatingPointError:
         write_json(directory / "meta.json", meta | {"status": "diverged", "stopped": now()})
         raise
-    write_csv(directory / "comparison.csv", result.comparison())
+    comparison = result.comparison()
+    write_csv(directory / "comparison.csv", comparison)
+    if len(config.method) > 1:  # a comparison: ACC against the bytes each method keeps (SupSup's Figure 2, right)
+        tables.write_storage(comparison, directory, figures=config.run.figures, figure_formats=config.run.figure_formats)
     frames = [r.overlap_summary.assign(benchmark=r.benchmark, method=r.method) for r in result.results
               if r.overlap_summary is not None]
     if frames:

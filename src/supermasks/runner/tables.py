@@ -121,3 +121,15 @@ def write_benchmark_summary(directory: Path, benchmark: str, tasks: list[Task], 
     if curves:
         save_figure(learning_curves(curves, f"{benchmark} ({scenario}-incremental): accuracy during training"),
                     directory / "figures", "learning_curves", figure_formats)
+
+
+def write_storage(comparison: pd.DataFrame, directory: Path, *, figures: bool,
+                  figure_formats: tuple[str, ...] = ("png",)) -> None:
+    """`accuracy_vs_bytes.csv` of a comparison (a row per benchmark and method: ACC and `memory_total_bytes`) and,
+    with `figures`, `figures/accuracy_vs_bytes` in `directory`: a colour per method."""
+    from supermasks.analysis.storage import run_points, write_accuracy_vs_bytes
+
+    points = run_points(comparison, ["benchmark", "method"])
+    several = points["benchmark"].nunique() > 1
+    points.insert(2, "label", [f"{m} ({b})" if several else str(m) for b, m in zip(points["benchmark"], points["method"])])
+    write_accuracy_vs_bytes(points, directory, figure=figures, formats=figure_formats)

@@ -7,7 +7,8 @@ the file's shared settings, the part, the grid point, then command-line override
 `supermasks.config.compose`). A command-line setting that applies to some runs only (a method's
 section, `scenario.nns`, `model.density`, `data.rotation_step`) is left out of the others, and is an
 error when no run uses it. Each run is an ordinary run directory (so finished runs are reused);
-the study directory collects one table and a figure per grid.
+the study directory collects one table, a figure per grid, and accuracy against total stored
+bytes over all its runs (`studies.stored_bytes`).
 """
 
 from __future__ import annotations
@@ -181,7 +182,9 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
 
         write_aggregate(aggregate_runs(list(dict.fromkeys(frame["run_directory"]))), directory / "aggregate")
     from supermasks.studies.overlap import overlap_study
+    from supermasks.studies.stored_bytes import write_study_storage
 
+    write_study_storage(frame, directory, study.name)  # ACC against total stored bytes, a point per run (mean over seeds)
     overlap_study(frame, directory)  # Experiment 1 where runs wrote overlap tables with relatedness
     curves = {}
     # With seeds, the learning curves of the first seed (one line per run, not per seed)
