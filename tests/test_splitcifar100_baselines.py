@@ -14,9 +14,10 @@ from supermasks.studies.grid import load_study
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PARTS = {"supsup": "supsup", "supsup-transfer": "supsup", "supsup-similar": "supsup",
-         "separate-heads": "separate_heads", "separate-heads-rand-w": "separate_heads", "upper-bound": "upper_bound",
+         "separate-heads": "separate_heads", "separate-heads-rand-w": "separate_heads", "batche": "batche", "batche-rand-w": "batche",
+         "upper-bound": "upper_bound",
          "lower-bound": "naive"}
-CANNOT_FORGET = {"supsup", "separate_heads", "upper_bound"}  # each finished task's function is kept as it was
+CANNOT_FORGET = {"supsup", "separate_heads", "batche", "upper_bound"}  # each finished task's function is kept as it was
 
 
 def test_the_full_study_runs_every_baseline_of_figure_2_on_the_splitcifar100_setting():
@@ -42,6 +43,8 @@ def test_the_full_study_runs_every_baseline_of_figure_2_on_the_splitcifar100_set
     trunks = {part: config["separate_heads"]["trunk"] for (part, _), config in runs.items()
               if "separate_heads" in config}
     assert trunks == {"separate-heads": "task0", "separate-heads-rand-w": "random"}
+    weights = {part: config["batche"]["weights"] for (part, _), config in runs.items() if "batche" in config}
+    assert weights == {"batche": "task0", "batche-rand-w": "random"}
 
 
 @pytest.fixture(scope="module")
