@@ -37,7 +37,6 @@ from supermasks.config import (
     valid_keys,
 )
 from supermasks.data.benchmarks import list_benchmarks
-from supermasks.data.imagenet import default_workers
 from supermasks.data.sources import dir_source_names, folder_source_names, source_names
 from supermasks.methods import list_methods, method_spec
 from supermasks.models.networks import ARCHITECTURES
@@ -157,7 +156,7 @@ ONLY_WHEN = {
     "data.rotation_step": ("data.benchmark", ["rotated"], lambda b: "rotated" in b, None),
     "data.permute_fraction": ("data.benchmark", ["permuted"], lambda b: "permuted" in b, 1.0),
     "data.image_size": ("data.benchmark", ["splitimagenet"], lambda b: "splitimagenet" in b, 224),
-    "data.workers": ("data.benchmark", ["splitimagenet"], lambda b: "splitimagenet" in b, default_workers()),
+    "data.workers": ("data.benchmark", ["splitimagenet"], lambda b: "splitimagenet" in b, 8),
     "model.density": ("model.mask_rule", "topk", lambda r: r == "topk", None),
     "model.density_budget": ("model.mask_rule", "topk", lambda r: r == "topk", "global"),
     "supsup.task_inference": ("scenario.name", "gnu", lambda s: s in ("gns", "gnu"), "oneshot"),

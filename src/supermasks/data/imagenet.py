@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import math
 import operator
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +42,8 @@ RESIZE = 256
 SCALE = (0.08, 1.0)
 RATIO = (3 / 4, 4 / 3)
 ATTEMPTS = 10  # tries at a random box before falling back to the centre crop, as torchvision
+# Decoding threads: decoding runs between training steps, when the cores are otherwise idle, so extra threads
+# cost little even on fewer cores; a fixed number keeps a run's config the same on every machine of a sweep.
 DEFAULT_WORKERS = 8
 CLASSES_PER_TASK = 10
 # ILSVRC-2012: what a complete folder holds; a folder with fewer classes or images is marked a subset.
@@ -127,15 +128,6 @@ def load_image_folder(root: Path | str) -> ImageFolder:
     _, val, y_val = _scan(root / "val", classes)
     return ImageFolder(root, classes, tuple(train), torch.tensor(y_train, dtype=torch.int64), tuple(val),
                        torch.tensor(y_val, dtype=torch.int64))
-
-
-def default_workers() -> int:
-    """Decoding threads where none are asked for: the CPUs this process may use, at most DEFAULT_WORKERS."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(DEFAULT_WORKERS, cpus))
 
 
 def resize_side(image_size: int) -> int:

@@ -9,7 +9,7 @@ from supermasks.conditional import complete, only_when
 from supermasks.errors import require_number
 
 from .benchmarks import _ALIASES, list_benchmarks
-from .imagenet import CROP, default_workers
+from .imagenet import CROP, DEFAULT_WORKERS
 from .sources import dir_source_names, folder_source_names, source_names
 
 LabelMode = Literal["remap", "keep"]
@@ -38,10 +38,10 @@ class DataSettings:
         "benchmark", "permuted", "the permuted benchmark", default=1.0))  # 1: a full permutation, 0: none
     image_size: int | None = field(default=None, metadata=only_when(  # crop side S; evaluation resizes to S*256/224
         "benchmark", "splitimagenet", "the splitimagenet benchmark", default=CROP))
-    # Threads decoding a batch's JPEGs; the images are the same for any count (not part of the run's hash).
-    # Default: this machine's CPUs, at most 8 (a thread decodes about 70 training crops per second).
+    # Threads decoding a batch's image files (a thread decodes about 70 training crops a second); the images are
+    # the same for any count, so it is not part of the run's hash. On a GPU machine give it the cores.
     workers: int | None = field(default=None, metadata=only_when(
-        "benchmark", "splitimagenet", "the splitimagenet benchmark", default_factory=default_workers))
+        "benchmark", "splitimagenet", "the splitimagenet benchmark", default=DEFAULT_WORKERS))
 
     def __post_init__(self) -> None:
         complete(self)
