@@ -68,3 +68,15 @@ def test_source_and_benchmark_go_together_at_config_load(overrides, message):
         load_config(CONFIGS / "splitimagenet-smoke.yaml", overrides)
     with pytest.raises(ConfigError, match="image_size does nothing here"):
         load_config(CONFIGS / "splitcifar100.yaml", ["data.image_size=64"])
+
+
+def test_the_new_settings_leave_the_hash_of_other_runs_alone():
+    from supermasks.config import identity, updated
+    from supermasks.store.rundir import config_hash
+
+    for name in ("splitcifar100.yaml", "supsup.yaml", "lenet5.yaml"):
+        data = identity(load_config(CONFIGS / name))["data"]
+        assert "image_size" not in data and "workers" not in data, name  # unset there: out of the hash
+    smoke = load_config(CONFIGS / "splitimagenet-smoke.yaml")
+    assert config_hash(updated(smoke, {"data.workers": 5})) == config_hash(smoke)  # decodes the same images
+    assert config_hash(updated(smoke, {"data.image_size": 64})) != config_hash(smoke)
