@@ -34,6 +34,9 @@ BENCHMARKS: dict[str, str] = {
     "splitcifar100": "task i keeps classes perm[5i:5i+5] of RandomState(seed).permutation(100), remapped to 0..4 "
                      "(up to 20 tasks; source cifar100 or synthetic-cifar); training batches randomly cropped "
                      "(4-pixel padding) and flipped",
+    "splitimagenet": "task i keeps classes perm[10i:10i+10] of RandomState(seed).permutation(classes) of a local "
+                     "ImageNet folder (source imagenet, data.data_dir), remapped to 0..9 (up to 100 tasks); JPEGs "
+                     "decoded per batch, training crops random-resized and flipped",
     "partitioned": "alias of split",
 }
 
@@ -47,6 +50,8 @@ SOURCES: dict[str, str] = {
     "cifar100": "CIFAR-100: 50,000 train / 10,000 test 32x32 colour images, 100 classes",
     "synthetic-cifar": "synthetic-cifar: GENERATED, not CIFAR: 1,600 train / 400 test 32x32 colour images in 100 "
                        "classes shaped like CIFAR-100 (for smoke runs and tests)",
+    "imagenet": "ImageNet (ILSVRC-2012) from a local folder: 1,281,167 train / 50,000 val colour images, 1,000 "
+                "classes, decoded per batch",
 }
 
 MODELS: dict[str, str] = {

@@ -189,14 +189,15 @@ class ExperimentConfig:
 # `run.parallel_tasks` says how tasks are scheduled; the results are those of sequential training.
 # `run.device` says where they are computed, like the number of threads: a CUDA run's numbers differ from
 # a CPU run's only in float rounding, and a run started on one device resumes on the other in the same
-# directory (meta.json records the device each start resolved).
+# directory (meta.json records the device each start resolved). `data.workers` (threads decoding ImageNet's
+# JPEGs) decodes the same images with any count.
 NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format", "run.parallel_tasks", "run.report",
-                          "run.device"})
+                          "run.device", "data.workers"})
 # Settings added after runs were stored whose default computes what those runs computed: left out of the
 # identity while at that default, so the hash (the directory) of every earlier run stays what it was.
 IDENTITY_DEFAULTS: dict[str, Any] = {"training.epochs": None, "training.weight_decay": 0.0,
                                      "training.schedule": "constant", "training.amp": False,
-                                     "batche.weights": "task0"}
+                                     "batche.weights": "task0", "data.image_size": None}
 
 # Each flat key of the config before it was grouped into sections, and its dotted spelling now.
 OLD_KEYS: dict[str, str] = {

@@ -9,46 +9,32 @@ import pytest
 import torch
 from PIL import Image
 
-from supermasks.data import CorruptFileError, DataError, SourceUnavailableError
+from supermasks.data import CorruptFileError, DataError, SourceUnavailableError, load_source, make_benchmark
 from supermasks.data.imagenet import (
     ATTEMPTS,
     EmptyClassError,
     FolderImages,
+    ImageFolder,
+    resize_side,
     RandomResizedCropFlip,
     crop_box,
     load_image_folder,
     make_splitimagenet,
     splitimagenet_classes,
 )
+from supermasks.data.sources import open_source
 from supermasks.data.transforms import IMAGENET_NORMALIZATION, normalize
 
-SIZES = [(40, 30), (30, 52), (64, 64)]  # (width, height): landscape, portrait, square
+from .imagenet_tree import make_tree
 
-
-def make_tree(root: Path, num_classes: int = 25, per_class: int = 3, val_per_class: int = 2) -> Path:
-    rng = np.random.RandomState(0)
-    for split, count in (("train", per_class), ("val", val_per_class)):
-        for c in range(num_classes):
-            folder = root / split / f"n{c:08d}"
-            folder.mkdir(parents=True)
-            for k in range(count):
-                width, height = SIZES[(c + k) % len(SIZES)]
-                pixels = rng.randint(0, 256, (height, width, 3)).astype(np.uint8)
-                if k % 3 == 2:  # a grey PNG, which decodes to RGB
-                    Image.fromarray(pixels[:, :, 0], mode="L").save(folder / f"img{k}.png")
-                else:
-                    Image.fromarray(pixels).save(folder / f"img{k}.JPEG", quality=90)
-    return root
-
-
-def reference_eval(path: Path) -> torch.Tensor:
-    """Shorter side to 256, centre 224, written out image by image."""
+def reference_eval(path: Path, resize: int = 256, crop: int = 224) -> torch.Tensor:
+    """Shorter side to `resize`, centre `crop`, written out image by image."""
     image = Image.open(path).convert("RGB")
     w, h = image.size
-    size = (256, int(256 * h / w)) if w <= h else (int(256 * w / h), 256)
+    size = (resize, int(resize * h / w)) if w <= h else (int(resize * w / h), resize)
     image = image.resize(size, Image.Resampling.BILINEAR)
-    left, top = int(round((size[0] - 224) / 2.0)), int(round((size[1] - 224) / 2.0))
-    array = np.array(image.crop((left, top, left + 224, top + 224)), dtype=np.uint8)
+    left, top = int(round((size[0] - crop) / 2.0)), int(round((size[1] - crop) / 2.0))
+    array = np.array(image.crop((left, top, left + crop, top + crop)), dtype=np.uint8)
     return torch.from_numpy(array).permute(2, 0, 1)
 
 
@@ -161,3 +147,25 @@ def test_indexing_follows_tensor_rules(tree: Path) -> None:
         images[torch.tensor([0, 4])]
     with pytest.raises(TypeError):
         images[torch.tensor([True, False, True, False])]
+
+
+def test_a_smaller_image_size_scales_crop_and_resize(tree: Path) -> None:
+    folder = load_image_folder(tree)
+    (task,) = make_splitimagenet(folder, num_tasks=1, seed=0, classes_per_task=5, workers=2, image_size=32)
+    assert resize_side(32) == 37 and resize_side(224) == 256
+    expected = normalize(torch.stack([reference_eval(p, resize=37, crop=32) for p in task.x_test.paths[:3]]),
+                         IMAGENET_NORMALIZATION)
+    assert task.x_test[0:3].shape == (3, 3, 32, 32) and torch.equal(task.x_test[0:3], expected)
+    assert task.augment(task.x_train, torch.tensor([0, 2]), 0).shape == (2, 3, 32, 32)
+
+
+def test_a_folder_describes_itself_and_opens_only_from_a_data_dir(tree: Path) -> None:
+    folder = open_source("imagenet", tree)
+    assert isinstance(folder, ImageFolder) and folder.name == "imagenet" and folder.is_subset
+    assert folder.description.startswith(f"ImageNet-style image folder {tree}: 25 classes, 75 train / 50 val images")
+    with pytest.raises(SourceUnavailableError, match="no data.data_dir.*image-net.org"):
+        open_source("imagenet")
+    with pytest.raises(ValueError, match="read per batch from its folder"):
+        load_source("imagenet")
+    with pytest.raises(ValueError, match="reads an image folder, not a Dataset"):
+        make_benchmark("splitimagenet", load_source("synthetic"), num_tasks=1, seed=0)

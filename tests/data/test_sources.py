@@ -165,7 +165,9 @@ def test_missing_download_says_how_to_get_it() -> None:
 
 def test_list_sources() -> None:
     infos = {info.name: info for info in list_sources()}
-    assert set(infos) == {"mnist-5k", "fashion-mnist", "mnist", "kmnist", "synthetic", "cifar100", "synthetic-cifar"}
+    assert set(infos) == {"mnist-5k", "fashion-mnist", "mnist", "kmnist", "synthetic", "cifar100", "synthetic-cifar",
+                          "imagenet"}
+    assert not infos["imagenet"].available and "data.data_dir" in infos["imagenet"].how_to_get
     assert infos["synthetic"].available and infos["synthetic"].location is None
     assert infos["synthetic-cifar"].available and "GENERATED" in infos["synthetic-cifar"].description
     assert not infos["cifar100"].available and "supermasks data fetch cifar100" in infos["cifar100"].how_to_get

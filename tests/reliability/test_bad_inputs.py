@@ -132,7 +132,7 @@ def test_the_same_key_in_different_mappings_is_fine(tmp_path):
 
 def test_data_dir_with_a_source_that_does_not_read_it_is_an_error(tmp_path, capsys):
     line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, f"data.data_dir={tmp_path}")
-    assert "data_dir applies to the sources read from files (fashion-mnist, mnist, kmnist, cifar100) only" in line
+    assert "data_dir applies to the sources read from files (fashion-mnist, mnist, kmnist, cifar100, imagenet) only" in line
     assert "'synthetic'" in line
     with pytest.raises(ConfigError, match="data_dir applies to the sources read from files"):
         load_config(None, [f"data.data_dir={tmp_path}"])  # the embedded mnist-5k does not read it either
@@ -231,7 +231,7 @@ def test_the_cli_reports_a_disk_error_in_one_line(tmp_path, capsys, monkeypatch)
 # --- Ctrl-C at start-up ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("where", ["load_source", "build_tasks", "validate"])
+@pytest.mark.parametrize("where", ["load_data", "build_tasks", "validate"])
 def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch, where):
     import supermasks.runner.experiment as experiment
 

@@ -37,7 +37,7 @@ from supermasks.config import (
     valid_keys,
 )
 from supermasks.data.benchmarks import list_benchmarks
-from supermasks.data.sources import dir_source_names, source_names
+from supermasks.data.sources import dir_source_names, folder_source_names, source_names
 from supermasks.methods import list_methods, method_spec
 from supermasks.models.networks import ARCHITECTURES
 from supermasks.runner import validate
@@ -102,10 +102,13 @@ def _keys_of(base) -> list[str]:
 
 
 # Settings whose str names one of a known set (checked by their class): valid values come from the set.
-# The resnets also need model.batch_norm=true, a constraint between two settings tested in tests/models.
-NAMED = {"data.source": list(source_names()), "data.pair_source": list(source_names()),
+# The resnets also need model.batch_norm=true, a constraint between two settings tested in tests/models. The
+# image-folder source (imagenet) and its one benchmark (splitimagenet) go only together, tested in
+# tests/test_splitimagenet_config.py; drawn apart, they would be refused, so they are drawn only through `context`.
+IN_MEMORY = [name for name in source_names() if name not in folder_source_names()]
+NAMED = {"data.source": IN_MEMORY, "data.pair_source": IN_MEMORY,
          "model.arch": [name for name in ARCHITECTURES if not name.startswith("resnet")],
-         "data.benchmark": list(list_benchmarks()), "method": list(METHODS),
+         "data.benchmark": [name for name in list_benchmarks() if name != "splitimagenet"], "method": list(METHODS),
          "run.device": ["auto", "cpu", "cuda", "cuda:0", "cuda:3"]}  # names only: resolving one happens at run time
 INT_KEYS, FLOAT_KEYS, BOOL_KEYS = _keys_of(int), _keys_of(float), _keys_of(bool)
 STR_KEYS = _keys_of(str)
@@ -117,7 +120,8 @@ OPTIONAL_KEYS = [k for k, tp in TYPES.items() if _base(tp)[1]]
 
 # The range of every number (low, high, low included?); high is always included. The settings classes own
 # these checks; this table says what they promise. Ints have a low bound, and a high one where INT_HIGH says.
-INT_RANGES = {"seed": 0, "data.num_tasks": 1, "data.classes_per_task": 2, "model.output_size": 1,
+INT_RANGES = {"seed": 0, "data.num_tasks": 1, "data.classes_per_task": 2, "data.image_size": 1, "data.workers": 1,
+              "model.output_size": 1,
               "training.batch_size": 1, "training.steps_per_task": 1, "training.epochs": 1, "scenario.inference_batch_size": 1,
               "scenario.nns.check_every": 1, "scenario.nns.candidates": 1, "scenario.nns.warmup": 0,
               "run.eval_batch_size": 1, "run.eval_every": 0, "run.eval_sample": 1, "ewc.samples": 1, "replay.per_task": 0,
@@ -151,6 +155,8 @@ ONLY_WHEN = {
     "data.pair_source": ("data.benchmark", ["pair"], lambda b: "pair" in b, "fashion-mnist"),
     "data.rotation_step": ("data.benchmark", ["rotated"], lambda b: "rotated" in b, None),
     "data.permute_fraction": ("data.benchmark", ["permuted"], lambda b: "permuted" in b, 1.0),
+    "data.image_size": ("data.benchmark", ["splitimagenet"], lambda b: "splitimagenet" in b, 224),
+    "data.workers": ("data.benchmark", ["splitimagenet"], lambda b: "splitimagenet" in b, 8),
     "model.density": ("model.mask_rule", "topk", lambda r: r == "topk", None),
     "model.density_budget": ("model.mask_rule", "topk", lambda r: r == "topk", "global"),
     "supsup.task_inference": ("scenario.name", "gnu", lambda s: s in ("gns", "gnu"), "oneshot"),
@@ -168,7 +174,8 @@ def context(key: str, value: Any = MISSING) -> dict[str, Any]:
     section = key.split(".")[0]
     if key in ONLY_WHEN and value is not None:
         condition, applying, _, _ = ONLY_WHEN[key]
-        out = {condition: applying, **({"data.num_tasks": 2} if applying == ["pair"] else {})}
+        out = {condition: applying, **({"data.num_tasks": 2} if applying == ["pair"] else {}),
+               **({"data.source": "imagenet"} if applying == ["splitimagenet"] else {})}
         return {"method": [section], **out} if section in METHODS else out
     if section in METHODS:
         return {"method": [section]}

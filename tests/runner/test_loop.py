@@ -69,7 +69,7 @@ def test_finished_run_is_not_repeated_without_force_and_returns_its_stored_resul
     ("training.lr=-0.1", "training.lr must be a positive finite number, got -0.1"),
     ("training.lr=.inf", "training.lr must be a positive finite number, got inf"),
     (["model.mask_rule=topk", "model.density=1.5"], r"model.density must be in \(0, 1\], got 1.5"),
-    ("data.source=imagenet", "source: unknown value 'imagenet'"),
+    ("data.source=places365", "source: unknown value 'places365'"),
 ])
 def test_bad_values_fail_before_any_work(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):

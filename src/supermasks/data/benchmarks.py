@@ -1,4 +1,5 @@
-"""Turn a Dataset into a sequence of Tasks: permuted, rotated, split and SplitCIFAR100 benchmarks."""
+"""Turn a Dataset into a sequence of Tasks: permuted, rotated, split and SplitCIFAR100 benchmarks (SplitImageNet,
+read from an image folder, is `imagenet.make_splitimagenet`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ _BENCHMARKS: dict[str, str] = {
     "splitcifar100": "task i keeps classes perm[5i:5i+5] of RandomState(seed).permutation(100), remapped to 0..4 "
     "(up to 20 tasks; source cifar100 or synthetic-cifar); training batches randomly cropped (4-pixel padding) "
     "and flipped",
+    "splitimagenet": "task i keeps classes perm[10i:10i+10] of RandomState(seed).permutation(classes) of a local "
+    "ImageNet folder (source imagenet, data.data_dir), remapped to 0..9 (up to 100 tasks); JPEGs decoded per batch, "
+    "training crops random-resized and flipped",
 }
+# Benchmarks built from an image folder (`imagenet.ImageFolder`), not from a Dataset.
+FOLDER_BENCHMARKS = ("splitimagenet",)
 _ALIASES = {"partitioned": "split"}
 LABEL_MODES = ("remap", "keep")
 
@@ -307,6 +313,9 @@ def make_benchmark(
     canonical = _ALIASES.get(name, name)
     if canonical not in _BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; valid names: {', '.join(list_benchmarks())}")
+    if canonical in FOLDER_BENCHMARKS:
+        raise ValueError(f"{canonical} reads an image folder, not a Dataset: use "
+                         "data.imagenet.make_splitimagenet(load_image_folder(DIR), ...)")
     num_tasks = _require_int("num_tasks", num_tasks, 1)
     seed = _require_int("seed", seed, 0)
     if label_mode not in LABEL_MODES:

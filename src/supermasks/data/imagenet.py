@@ -12,6 +12,8 @@ Transforms, as the standard ImageNet recipe (torchvision's reference scripts, wi
   resized to 224 x 224 (bilinear), mirrored with probability 1/2;
 - test: shorter side resized to 256 (bilinear), centre crop 224 x 224;
 then (x / 255 - mean) / std with ImageNet's per-channel mean and std (`IMAGENET_NORMALIZATION`).
+A smaller crop side S (`image_size`) scales both: crops of S x S, evaluation resize to
+round(S * 256 / 224) (`resize_side`), the standard ratio.
 """
 
 from __future__ import annotations
@@ -40,8 +42,14 @@ RESIZE = 256
 SCALE = (0.08, 1.0)
 RATIO = (3 / 4, 4 / 3)
 ATTEMPTS = 10  # tries at a random box before falling back to the centre crop, as torchvision
+# Decoding threads: decoding runs between training steps, when the cores are otherwise idle, so extra threads
+# cost little even on fewer cores; a fixed number keeps a run's config the same on every machine of a sweep.
 DEFAULT_WORKERS = 8
 CLASSES_PER_TASK = 10
+# ILSVRC-2012: what a complete folder holds; a folder with fewer classes or images is marked a subset.
+ILSVRC_CLASSES = 1000
+ILSVRC_TRAIN = 1_281_167
+ILSVRC_VAL = 50_000
 HOW_TO_GET = ("ImageNet (ILSVRC-2012) cannot be downloaded here: obtain it from https://image-net.org, unpack the "
               "training images into DIR/train/<wnid>/*.JPEG and sort the validation images into DIR/val/<wnid>/ "
               "(one folder per class), then give DIR")
@@ -64,6 +72,20 @@ class ImageFolder:
     y_train: torch.Tensor  # (N,) int64
     val_paths: tuple[Path, ...]
     y_val: torch.Tensor  # (M,) int64
+
+    # What a run records of its source (meta.json), as a `sources.Dataset` says it.
+    name = "imagenet"
+
+    @property
+    def is_subset(self) -> bool:
+        """Whether the folder holds less than ILSVRC-2012 (1,000 classes, 1,281,167 train / 50,000 val images)."""
+        return (len(self.classes) < ILSVRC_CLASSES or len(self.train_paths) < ILSVRC_TRAIN
+                or len(self.val_paths) < ILSVRC_VAL)
+
+    @property
+    def description(self) -> str:
+        return (f"ImageNet-style image folder {self.root}: {len(self.classes):,} classes, {len(self.train_paths):,} "
+                f"train / {len(self.val_paths):,} val images, decoded per batch")
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -106,6 +128,11 @@ def load_image_folder(root: Path | str) -> ImageFolder:
     _, val, y_val = _scan(root / "val", classes)
     return ImageFolder(root, classes, tuple(train), torch.tensor(y_train, dtype=torch.int64), tuple(val),
                        torch.tensor(y_val, dtype=torch.int64))
+
+
+def resize_side(image_size: int) -> int:
+    """The evaluation resize (shorter side) for crops of `image_size`: round(image_size * 256 / 224)."""
+    return int(round(image_size * RESIZE / CROP))
 
 
 @functools.lru_cache(maxsize=4)
@@ -284,13 +311,18 @@ def splitimagenet_classes(num_classes: int, num_tasks: int, seed: int,
 
 
 def make_splitimagenet(folder: ImageFolder, num_tasks: int, seed: int, classes_per_task: int = CLASSES_PER_TASK,
-                       workers: int = DEFAULT_WORKERS, augment: bool = True) -> list[Task]:
+                       workers: int = DEFAULT_WORKERS, augment: bool = True, image_size: int = CROP) -> list[Task]:
     """SplitImageNet: task i keeps the classes `splitimagenet_classes(...)[i]`, labelled 0..c-1 in that order.
 
     With the full 1,000 classes: 100 tasks of 10 (the SupSup paper's). A smaller tree gives
     len(classes) // classes_per_task tasks at most. Training batches go through
     `RandomResizedCropFlip` when `augment`; test (val) images are decoded with the evaluation transform.
+    Images are `image_size` x `image_size` crops (224: the standard), evaluated after resizing the
+    shorter side to `resize_side(image_size)`.
     """
+    if image_size < 1:
+        raise ValueError(f"image_size must be >= 1, got {image_size}")
+    resize = resize_side(image_size)
     tasks = []
     for i, classes in enumerate(splitimagenet_classes(len(folder.classes), num_tasks, seed, classes_per_task)):
         lut = torch.full((len(folder.classes),), -1, dtype=torch.int64)
@@ -299,7 +331,8 @@ def make_splitimagenet(folder: ImageFolder, num_tasks: int, seed: int, classes_p
         parts = []
         for paths, labels in ((folder.train_paths, folder.y_train), (folder.val_paths, folder.y_val)):
             keep = torch.isin(labels, chosen).nonzero().squeeze(1)
-            parts.append((FolderImages([paths[k] for k in keep.tolist()], workers), lut[labels[keep]]))
+            images = FolderImages([paths[k] for k in keep.tolist()], workers, crop=image_size, resize=resize)
+            parts.append((images, lut[labels[keep]]))
         (x_train, y_train), (x_test, y_test) = parts
         wnids = ",".join(folder.classes[c] for c in classes)
         tasks.append(Task(task_id=i, name=f"splitimagenet-{i}[{wnids}]", x_train=x_train, y_train=y_train,

@@ -9,7 +9,8 @@ from supermasks.conditional import complete, only_when
 from supermasks.errors import require_number
 
 from .benchmarks import _ALIASES, list_benchmarks
-from .sources import dir_source_names, source_names
+from .imagenet import CROP, DEFAULT_WORKERS
+from .sources import dir_source_names, folder_source_names, source_names
 
 LabelMode = Literal["remap", "keep"]
 _SPLIT = {"split", *(alias for alias, name in _ALIASES.items() if name == "split")}
@@ -21,7 +22,8 @@ class DataSettings:
 
     benchmark: list[str] = field(default_factory=lambda: ["permuted"])  # one run per benchmark
     source: str = "mnist-5k"
-    data_dir: str | None = None  # a local directory of the source's files (IDX files; CIFAR-100's archive or folder)
+    data_dir: str | None = None  # a local directory of the source's files (IDX files; CIFAR-100's archive or folder;
+    # ImageNet's train/ and val/ class folders, which source imagenet requires)
     num_tasks: int = 10
     # The settings below apply to one benchmark each (None elsewhere; an error when given there).
     classes_per_task: int | None = field(default=None, metadata=only_when(
@@ -34,6 +36,12 @@ class DataSettings:
         "benchmark", "rotated", "the rotated benchmark"))  # None there: 360 // num_tasks
     permute_fraction: float | None = field(default=None, metadata=only_when(  # pixels each task moves
         "benchmark", "permuted", "the permuted benchmark", default=1.0))  # 1: a full permutation, 0: none
+    image_size: int | None = field(default=None, metadata=only_when(  # crop side S; evaluation resizes to S*256/224
+        "benchmark", "splitimagenet", "the splitimagenet benchmark", default=CROP))
+    # Threads decoding a batch's image files (a thread decodes about 70 training crops a second); the images are
+    # the same for any count, so it is not part of the run's hash. On a GPU machine give it the cores.
+    workers: int | None = field(default=None, metadata=only_when(
+        "benchmark", "splitimagenet", "the splitimagenet benchmark", default=DEFAULT_WORKERS))
 
     def __post_init__(self) -> None:
         complete(self)
@@ -47,6 +55,7 @@ class DataSettings:
             if getattr(self, key) is not None and getattr(self, key) not in source_names():
                 raise ValueError(f"{key}: unknown value {getattr(self, key)!r}; choose one of "
                                  f"{', '.join(source_names())}")
+        self._check_folder_source()
         if self.data_dir is not None and self.source not in dir_source_names():
             raise ValueError(f"data_dir applies to the sources read from files ({', '.join(dir_source_names())}) "
                              f"only; source "
@@ -54,6 +63,9 @@ class DataSettings:
                              f"its files hold")
         if self.num_tasks < 1:
             raise ValueError(f"num_tasks must be a positive number, got {self.num_tasks}")
+        for key in ("image_size", "workers"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ValueError(f"{key} must be a positive number, got {getattr(self, key)}")
         if self.classes_per_task is not None and self.classes_per_task < 2:
             raise ValueError(f"classes_per_task must be at least 2, got {self.classes_per_task}")
         if self.rotation_step is not None:
@@ -63,6 +75,19 @@ class DataSettings:
         if "pair" in self.benchmarks() and self.num_tasks != 2:
             raise ValueError(f"num_tasks: the pair benchmark has exactly 2 tasks: set data.num_tasks=2 "
                              f"(got {self.num_tasks})")
+
+    def _check_folder_source(self) -> None:
+        """splitimagenet reads an image folder (source imagenet), and an image folder makes no other benchmark."""
+        folders = folder_source_names()
+        if "splitimagenet" in self.benchmark and self.source not in folders:
+            raise ValueError(f"benchmark splitimagenet reads ImageNet's image folders: set data.source=imagenet and "
+                             f"data.data_dir=DIR (got data.source={self.source})")
+        if self.source in folders and self.benchmark != ["splitimagenet"]:
+            raise ValueError(f"source {self.source} is an image folder read per batch, which only the splitimagenet "
+                             f"benchmark reads: set data.benchmark=splitimagenet (got {self.benchmark})")
+        if self.pair_source in folders:
+            raise ValueError(f"pair_source: {self.pair_source} is an image folder, which the pair benchmark cannot "
+                             f"read; choose one of {', '.join(n for n in source_names() if n not in folders)}")
 
     def benchmarks(self) -> list[str]:
         """The benchmark names with aliases resolved."""

@@ -1,4 +1,9 @@
-"""Named image sources (embedded, system, downloaded, generated) loaded as uint8 tensors."""
+"""Named image sources: in-memory uint8 tensors (embedded, system, downloaded, generated) and image folders.
+
+Most sources load whole into a `Dataset`. A folder source (`imagenet`) is too large for that: it
+is listed as an `imagenet.ImageFolder` of file paths and decoded per batch; `open_source` gives
+either, by name.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import cifar, download, embedded, synthetic
+from . import cifar, download, embedded, imagenet, synthetic
 from .errors import CorruptFileError, CountMismatchError, SourceUnavailableError
 from .idx import read_idx_pair
 from .transforms import CIFAR100_NORMALIZATION, MNIST_NORMALIZATION, Normalization
@@ -266,9 +271,30 @@ _SOURCES: dict[str, _Source] = {
 }
 
 
+@dataclass(frozen=True)
+class _FolderSource:
+    description: str
+    how_to_get: str
+    num_classes: int  # of the complete data set (a user's folder may hold fewer)
+
+
+# Sources read from the user's one-folder-per-class tree (data.data_dir), never loaded whole.
+_FOLDERS: dict[str, _FolderSource] = {
+    "imagenet": _FolderSource(
+        description="ImageNet (ILSVRC-2012) from a local folder: 1,281,167 train / 50,000 val colour images, "
+        "1,000 classes, decoded per batch",
+        how_to_get=f"set data.data_dir=DIR. {imagenet.HOW_TO_GET}",
+        num_classes=imagenet.ILSVRC_CLASSES,
+    ),
+}
+
+
 def _source(name: str) -> _Source:
+    if name in _FOLDERS:
+        raise ValueError(f"{name} is read per batch from its folder, not loaded whole: use open_source({name!r}, DIR) "
+                         f"or data.imagenet.load_image_folder(DIR)")
     if name not in _SOURCES:
-        raise ValueError(f"unknown data source {name!r}; valid names: {', '.join(_SOURCES)}")
+        raise ValueError(f"unknown data source {name!r}; valid names: {', '.join(source_names())}")
     return _SOURCES[name]
 
 
@@ -289,9 +315,27 @@ def load_source(name: str, data_dir: Path | None = None) -> Dataset:
     return source.load(location)
 
 
+def open_source(name: str, data_dir: Path | None = None) -> Dataset | imagenet.ImageFolder:
+    """The source `name`: a `Dataset` (`load_source`), or, for a folder source (`folder_source_names`),
+    the `ImageFolder` listing the files of `data_dir` (required: it cannot be downloaded)."""
+    if name in _FOLDERS:
+        if data_dir is None:
+            raise SourceUnavailableError(f"{name} is read from a local folder, and no data.data_dir names one: "
+                                         f"{_FOLDERS[name].how_to_get}")
+        return imagenet.load_image_folder(data_dir)
+    return load_source(name, data_dir)
+
+
 def source_num_classes(name: str) -> int:
-    """How many classes the source `name` holds, without loading it."""
+    """How many classes the source `name` holds, without loading it (a folder source: its complete data set's)."""
+    if name in _FOLDERS:
+        return _FOLDERS[name].num_classes
     return _source(name).num_classes
+
+
+def folder_source_names() -> list[str]:
+    """The sources read per batch from an image folder (`data.data_dir`), never held in memory."""
+    return list(_FOLDERS)
 
 
 def idx_source_names() -> list[str]:
@@ -301,12 +345,12 @@ def idx_source_names() -> list[str]:
 
 def dir_source_names() -> list[str]:
     """The sources a `data_dir` of the user's own files can supply."""
-    return [name for name, source in _SOURCES.items() if source.load_dir is not None]
+    return [name for name, source in _SOURCES.items() if source.load_dir is not None] + list(_FOLDERS)
 
 
 def source_names() -> list[str]:
     """The registered source names (without looking for their files)."""
-    return list(_SOURCES)
+    return [*_SOURCES, *_FOLDERS]
 
 
 def list_sources() -> list[SourceInfo]:
@@ -318,4 +362,6 @@ def list_sources() -> list[SourceInfo]:
         infos.append(
             SourceInfo(name, source.description, location is not None, shown, source.how_to_get())
         )
+    # A folder source has no default location: it is available once a run names its folder.
+    infos.extend(SourceInfo(name, folder.description, False, None, folder.how_to_get) for name, folder in _FOLDERS.items())
     return infos

@@ -1,28 +1,57 @@
-"""From a config to what a run trains: the task sequence of a benchmark, and each method built for it."""
+"""From a config to what a run trains: its source, the task sequence of a benchmark, and each method built for it.
+
+A source is either a `Dataset` held in memory (uint8 tensors) or an `ImageFolder` of files decoded
+per batch (ImageNet); `load_data` and `build_tasks` take either, so every caller (a run, a Ray
+task of `run.parallel_tasks`, the transfer study) reads its tasks the same way.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from supermasks.config import ConfigError, ExperimentConfig
 from supermasks.data import Dataset, Task, load_source, make_benchmark
+from supermasks.data.imagenet import CLASSES_PER_TASK, ImageFolder, make_splitimagenet
+from supermasks.data.sources import open_source
 from supermasks.errors import DataError
 from supermasks.models import image_shape, input_problem
 from supermasks.methods import Method, method_spec
+from supermasks.runner.checks import check_memory
+
+Source = Dataset | ImageFolder
 
 
-def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> list[Task]:
-    """The tasks of `benchmark` on `dataset`, checked against the model's output size."""
-    second = None
-    if benchmark == "pair":
-        second = load_source(config.data.pair_source, None)
-    for data in (dataset, second):
-        if data is not None:
-            check_image_size(config, data)
-    # None where the config's benchmarks have no split (or permuted) one: make_benchmark's own defaults, unused, stand.
-    own = {"classes_per_task": config.data.classes_per_task, "label_mode": config.data.label_mode,
-             "permute_fraction": config.data.permute_fraction}
-    tasks = make_benchmark(benchmark, dataset, num_tasks=config.data.num_tasks, seed=config.seed, second=second,
-                           rotation_step=config.data.rotation_step,
-                           **{key: value for key, value in own.items() if value is not None})
+def load_data(config: ExperimentConfig, *, memory_check: bool = True) -> Source:
+    """The config's `data.source` (from `data.data_dir` where given), after checking, unless `memory_check` is
+    False, that a run of `config` on it fits in the memory available (`checks.check_memory`)."""
+    data_dir = Path(config.data.data_dir) if config.data.data_dir else None
+    data = open_source(config.data.source, data_dir)
+    if memory_check:
+        check_memory(config, *image_count(config, data))
+    return data
+
+
+def image_count(config: ExperimentConfig, data: Source) -> tuple[int, int]:
+    """(train and test images, values per image) of `data`: a folder's images count as the crops the
+    config decodes, 3 x data.image_size x data.image_size."""
+    if isinstance(data, ImageFolder):
+        return len(data.train_paths) + len(data.val_paths), 3 * _crop(config) ** 2
+    return len(data.x_train) + len(data.x_test), data.x_train[0].numel()
+
+
+def _crop(config: ExperimentConfig) -> int:
+    if config.data.image_size is None:
+        raise ConfigError("an image folder is read by the splitimagenet benchmark only, which sets data.image_size")
+    return config.data.image_size
+
+
+def build_tasks(config: ExperimentConfig, benchmark: str, data: Source) -> list[Task]:
+    """The tasks of `benchmark` on `data` (a Dataset or an ImageFolder), checked against the model's input and
+    output sizes and the methods' needs."""
+    if isinstance(data, ImageFolder):
+        tasks = _folder_tasks(config, benchmark, data)
+    else:
+        tasks = _dataset_tasks(config, benchmark, data)
     needed = max(t.num_classes for t in tasks)
     if config.model.output_size < needed:
         raise ConfigError(f"output_size {config.model.output_size} is smaller than the {needed} classes of {benchmark}")
@@ -31,14 +60,47 @@ def build_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> l
     return tasks
 
 
+def _dataset_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> list[Task]:
+    second = None
+    if benchmark == "pair":
+        second = load_source(config.data.pair_source, None)
+    for data in (dataset, second):
+        if data is not None:
+            check_image_size(config, data)
+    # None where the config's benchmarks have no split (or permuted) one: make_benchmark's own defaults, unused, stand.
+    own = {"classes_per_task": config.data.classes_per_task, "label_mode": config.data.label_mode,
+           "permute_fraction": config.data.permute_fraction}
+    return make_benchmark(benchmark, dataset, num_tasks=config.data.num_tasks, seed=config.seed, second=second,
+                          rotation_step=config.data.rotation_step,
+                          **{key: value for key, value in own.items() if value is not None})
+
+
+def _folder_tasks(config: ExperimentConfig, benchmark: str, folder: ImageFolder) -> list[Task]:
+    if benchmark != "splitimagenet":  # refused when the config is built; kept for configs made by hand
+        raise ConfigError(f"benchmark {benchmark} cannot read the image folder {folder.root}: use splitimagenet")
+    crop = _crop(config)
+    _check_shape(config, (3, crop, crop), f"{folder.description} (crops of data.image_size={crop})")
+    most = len(folder.classes) // CLASSES_PER_TASK
+    if config.data.num_tasks > most:
+        raise ConfigError(f"data.num_tasks={config.data.num_tasks}: the {len(folder.classes)} class folders of "
+                          f"{folder.root / 'train'} make at most {most} tasks of {CLASSES_PER_TASK} classes: set "
+                          f"data.num_tasks={most} or fewer")
+    return make_splitimagenet(folder, config.data.num_tasks, config.seed, workers=config.data.workers or 1,
+                              image_size=crop)
+
+
 def check_image_size(config: ExperimentConfig, dataset: Dataset) -> None:
     """Refuse images the network cannot take (`models.input_problem`): an MLP or LeNet-5 reads 1x28x28
     images, a ResNet any size of 3 channels. Images are (N, H, W) (one channel) or (N, C, H, W)."""
     for x in (dataset.x_train, dataset.x_test):
-        problem = input_problem(config.model.arch, image_shape(tuple(x.shape)))
-        if problem:
-            raise DataError(f"{dataset.description}: {problem} (channels x height x width): use a source of such "
-                            "images, or another model.arch (`supermasks list` shows what each takes)")
+        _check_shape(config, image_shape(tuple(x.shape)), dataset.description)
+
+
+def _check_shape(config: ExperimentConfig, shape: tuple[int, ...], what: str) -> None:
+    problem = input_problem(config.model.arch, shape)
+    if problem:
+        raise DataError(f"{what}: {problem} (channels x height x width): use a source of such "
+                        "images, or another model.arch (`supermasks list` shows what each takes)")
 
 
 def build_method(config: ExperimentConfig, method_name: str, tasks: list[Task], *, progress: bool = True) -> Method:

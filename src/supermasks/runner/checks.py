@@ -11,7 +11,7 @@ from pathlib import Path
 from supermasks.config import ConfigError, ExperimentConfig
 from supermasks.data.benchmarks import split_problem, splitcifar100_problem
 from supermasks.devices import check_amp, resolve_device
-from supermasks.data.sources import source_num_classes
+from supermasks.data.sources import folder_source_names, source_num_classes
 from supermasks.methods import method_spec
 from supermasks.models.networks import weight_count
 from supermasks.runner import parallel
@@ -108,9 +108,20 @@ def _weights(config: ExperimentConfig) -> int:
     return weight_count(config.model.arch, config.model.output_size)
 
 
+# Bytes a listed image file costs: its `Path` object and name (about 370 for ImageNet's names, measured with
+# tracemalloc), its int64 label, and its task's reference and remapped label; rounded up.
+PATH_BYTES = 512
+
+
 def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28) -> int:
     """Bytes a run of `config` holds at its peak, for a source of `images` train and test images of
     `pixels` values each (channels x height x width).
+
+    A folder source (`imagenet`) holds no image: only `PATH_BYTES` per file listed, plus the
+    batches being decoded (a uint8 and a float32 copy of a training and of an evaluation batch),
+    and the methods' state as below, where the tasks' images together are at most the folder's
+    (their classes are disjoint). So the estimate grows with the number of files by their paths
+    alone, not by their pixels.
 
     The source's uint8 images are held once; every task computes its float32 images per batch
     from them (`data.images.TaskImages`), holding only its pixel map (an int64 source pixel and a
@@ -122,6 +133,8 @@ def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28
     finished tasks cost 1 bit per weight, a packed mask, or 32 where float scores are kept), plus
     every task's float32 images and labels where the method keeps them (joint training).
     """
+    if config.data.source in folder_source_names():
+        return _folder_memory(config, images, pixels)
     data = config.data
     per_image = 4 * pixels + 8
     tasks = 0
@@ -131,14 +144,31 @@ def estimate_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28
             tasks += round(data.num_tasks * images * share) * 16
         else:
             tasks += data.num_tasks * 9 * pixels + images * 8
+    kept = data.num_tasks * images * per_image
+    return images * pixels + images * per_image + tasks + _methods_memory(config, kept)
+
+
+def _methods_memory(config: ExperimentConfig, kept_images_bytes: int) -> int:
+    """The largest method's bytes: network, gradients and optimiser state (four float32 copies of the weights),
+    what each task adds per weight, and every task's images (`kept_images_bytes` in all) where the method keeps
+    them."""
     weights = _weights(config)
+    num_tasks = config.data.num_tasks
 
     def method_bytes(name: str) -> int:
         spec = method_spec(name)
-        state = 4 * weights * 4 + math.ceil(weights * spec.task_bits(config) * data.num_tasks / 8)
-        return state + (data.num_tasks * images * per_image if spec.keeps_task_images else 0)
+        state = 4 * weights * 4 + math.ceil(weights * spec.task_bits(config) * num_tasks / 8)
+        return state + (kept_images_bytes if spec.keeps_task_images else 0)
 
-    return images * pixels + images * per_image + tasks + max(method_bytes(name) for name in config.method)
+    return max(method_bytes(name) for name in config.method)
+
+
+def _folder_memory(config: ExperimentConfig, images: int, pixels: int) -> int:
+    """`estimate_memory` for a folder source: the listed paths and the batches in decoding, not the images."""
+    batch = max(config.training.batch_size, config.run.eval_batch_size)
+    decoding = 2 * batch * pixels * (2 + 4)  # a training and an evaluation batch: decoded uint8 arrays, their stack,
+    # the float32 batch
+    return images * PATH_BYTES + decoding + _methods_memory(config, images * (4 * pixels + 8))
 
 
 def available_memory() -> int | None:

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from supermasks.config import ExperimentConfig, to_dict
-from supermasks.data import Task, load_source
+from supermasks.data import Task
 from supermasks.devices import device_info, resolve_device
 from supermasks.runner import tables
-from supermasks.runner.build import build_tasks
-from supermasks.runner.checks import check_free_space, check_memory, check_writable, validate
+from supermasks.runner.build import build_tasks, load_data
+from supermasks.runner.checks import check_free_space, check_writable, validate
 from supermasks.runner.loop import run_method
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.runner.tables import MethodResult
@@ -78,8 +78,7 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
             return RunResult(directory, stored, skipped=True)
         damaged = True
     check_writable(directory)
-    dataset = load_source(config.data.source, Path(config.data.data_dir) if config.data.data_dir else None)
-    check_memory(config, len(dataset.x_train) + len(dataset.x_test), dataset.x_train[0].numel())
+    dataset = load_data(config)  # a Dataset in memory, or an image folder decoded per batch
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}
     check_free_space(config, directory)
     with run_lock(directory), run_log(directory / "run.log"):

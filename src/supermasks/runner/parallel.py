@@ -31,7 +31,6 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -125,15 +124,13 @@ _BUILT: dict[tuple[str, str], list[Task]] = {}  # the tasks this worker built la
 
 def _tasks(config: ExperimentConfig, benchmark: str) -> list[Task]:
     """The tasks of `benchmark` under `config`, built as the run builds them; the last ones built are kept."""
-    from supermasks.data import load_source
-    from supermasks.runner.build import build_tasks
+    from supermasks.runner.build import build_tasks, load_data
     from supermasks.store.rundir import config_hash
 
     key = (config_hash(config), benchmark)
     if key not in _BUILT:
         _BUILT.clear()
-        data_dir = Path(config.data.data_dir) if config.data.data_dir else None
-        _BUILT[key] = build_tasks(config, benchmark, load_source(config.data.source, data_dir))
+        _BUILT[key] = build_tasks(config, benchmark, load_data(config, memory_check=False))
     return _BUILT[key]
 
 

@@ -41,10 +41,10 @@ import pandas as pd
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
                                read_yaml, to_dict, updated, without_settings)
 from supermasks.config_seeds import SEEDS_KEY, check_seeds
-from supermasks.data import Task, load_source
+from supermasks.data import Task
 from supermasks.runner import RunInterrupted, validate
-from supermasks.runner.build import build_tasks
-from supermasks.runner.checks import check_memory, check_writable
+from supermasks.runner.build import build_tasks, load_data
+from supermasks.runner.checks import check_writable
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.methods import supsup
 from supermasks.methods._warm_start import TRANSFERS
@@ -253,13 +253,9 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
     """Run every (benchmark, seed, transfer) not already saved; then write the tables and figures."""
     directory = study.directory()
     check_writable(directory)
-    # Every data source before any training: a missing one fails now, not after hours of work.
-    datasets = {bench: load_source(units["random"].data.source,
-                                   Path(units["random"].data.data_dir) if units["random"].data.data_dir else None)
-                for bench, units in study.benchmarks.items()}
-    for bench, units in study.benchmarks.items():  # one seed's tasks are held at a time
-        config = units["random"]
-        check_memory(config, len(datasets[bench].x_train) + len(datasets[bench].x_test), datasets[bench].x_train[0].numel())
+    # Every data source before any training: a missing one fails now, not after hours of work. Each is checked to
+    # fit in memory with one seed's tasks, which are held one seed at a time.
+    datasets = {bench: load_data(units["random"]) for bench, units in study.benchmarks.items()}
     with sigterm_as_interrupt(), run_lock(directory):
         try:
             return _run_units(study, directory, datasets, progress=progress)
