@@ -11,8 +11,8 @@ import yaml
 from supermasks.config import ConfigError, load_config
 from supermasks.data import DataError, SourceUnavailableError
 from supermasks.runner import run
-from supermasks.runner.build import build_tasks, image_count, load_data
-from supermasks.runner.checks import PATH_BYTES, estimate_memory
+from supermasks.runner.build import build_tasks, load_data
+from supermasks.runner.checks import PATH_BYTES, estimate_memory, image_count
 
 from tests.data.imagenet_tree import make_tree
 from tests.reliability.test_resume_runs import kill_run

@@ -1,7 +1,7 @@
 """From a config to what a run trains: its source, the task sequence of a benchmark, and each method built for it.
 
 A source is either a `Dataset` held in memory (uint8 tensors) or an `ImageFolder` of files decoded
-per batch (ImageNet); `load_data` and `build_tasks` take either, so every caller (a run, a Ray
+per batch (ImageNet); `load_data` reads either and `build_tasks` takes either, so every caller (a run, a Ray
 task of `run.parallel_tasks`, the transfer study) reads its tasks the same way.
 """
 
@@ -16,33 +16,14 @@ from supermasks.data.sources import open_source
 from supermasks.errors import DataError
 from supermasks.models import image_shape, input_problem
 from supermasks.methods import Method, method_spec
-from supermasks.runner.checks import check_memory
-
-Source = Dataset | ImageFolder
+from supermasks.runner.checks import Source, crop_size
 
 
-def load_data(config: ExperimentConfig, *, memory_check: bool = True) -> Source:
-    """The config's `data.source` (from `data.data_dir` where given), after checking, unless `memory_check` is
-    False, that a run of `config` on it fits in the memory available (`checks.check_memory`)."""
+def load_data(config: ExperimentConfig) -> Source:
+    """The config's `data.source`, from `data.data_dir` where given: a Dataset in memory or an image folder
+    (whether it fits in memory is `checks.check_source_memory`'s to say)."""
     data_dir = Path(config.data.data_dir) if config.data.data_dir else None
-    data = open_source(config.data.source, data_dir)
-    if memory_check:
-        check_memory(config, *image_count(config, data))
-    return data
-
-
-def image_count(config: ExperimentConfig, data: Source) -> tuple[int, int]:
-    """(train and test images, values per image) of `data`: a folder's images count as the crops the
-    config decodes, 3 x data.image_size x data.image_size."""
-    if isinstance(data, ImageFolder):
-        return len(data.train_paths) + len(data.val_paths), 3 * _crop(config) ** 2
-    return len(data.x_train) + len(data.x_test), data.x_train[0].numel()
-
-
-def _crop(config: ExperimentConfig) -> int:
-    if config.data.image_size is None:
-        raise ConfigError("an image folder is read by the splitimagenet benchmark only, which sets data.image_size")
-    return config.data.image_size
+    return open_source(config.data.source, data_dir)
 
 
 def build_tasks(config: ExperimentConfig, benchmark: str, data: Source) -> list[Task]:
@@ -78,7 +59,7 @@ def _dataset_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -
 def _folder_tasks(config: ExperimentConfig, benchmark: str, folder: ImageFolder) -> list[Task]:
     if benchmark != "splitimagenet":  # refused when the config is built; kept for configs made by hand
         raise ConfigError(f"benchmark {benchmark} cannot read the image folder {folder.root}: use splitimagenet")
-    crop = _crop(config)
+    crop = crop_size(config)
     _check_shape(config, (3, crop, crop), f"{folder.description} (crops of data.image_size={crop})")
     most = len(folder.classes) // CLASSES_PER_TASK
     if config.data.num_tasks > most:

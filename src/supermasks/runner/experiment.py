@@ -23,7 +23,7 @@ from supermasks.data import Task
 from supermasks.devices import device_info, resolve_device
 from supermasks.runner import tables
 from supermasks.runner.build import build_tasks, load_data
-from supermasks.runner.checks import check_free_space, check_writable, validate
+from supermasks.runner.checks import check_free_space, check_source_memory, check_writable, validate
 from supermasks.runner.loop import run_method
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.runner.tables import MethodResult
@@ -79,6 +79,7 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
         damaged = True
     check_writable(directory)
     dataset = load_data(config)  # a Dataset in memory, or an image folder decoded per batch
+    check_source_memory(config, dataset)
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}
     check_free_space(config, directory)
     with run_lock(directory), run_log(directory / "run.log"):

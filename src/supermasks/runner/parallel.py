@@ -130,7 +130,7 @@ def _tasks(config: ExperimentConfig, benchmark: str) -> list[Task]:
     key = (config_hash(config), benchmark)
     if key not in _BUILT:
         _BUILT.clear()
-        _BUILT[key] = build_tasks(config, benchmark, load_data(config, memory_check=False))
+        _BUILT[key] = build_tasks(config, benchmark, load_data(config))
     return _BUILT[key]
 
 

@@ -44,7 +44,7 @@ from supermasks.config_seeds import SEEDS_KEY, check_seeds
 from supermasks.data import Task
 from supermasks.runner import RunInterrupted, validate
 from supermasks.runner.build import build_tasks, load_data
-from supermasks.runner.checks import check_writable
+from supermasks.runner.checks import check_source_memory, check_writable
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.methods import supsup
 from supermasks.methods._warm_start import TRANSFERS
@@ -256,6 +256,8 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
     # Every data source before any training: a missing one fails now, not after hours of work. Each is checked to
     # fit in memory with one seed's tasks, which are held one seed at a time.
     datasets = {bench: load_data(units["random"]) for bench, units in study.benchmarks.items()}
+    for bench, units in study.benchmarks.items():
+        check_source_memory(units["random"], datasets[bench])
     with sigterm_as_interrupt(), run_lock(directory):
         try:
             return _run_units(study, directory, datasets, progress=progress)
