@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from supermasks.conditional import complete, only_when
-from supermasks.errors import require_number
+from supermasks.errors import ConfigError, require_number
 
 from .benchmarks import _ALIASES, list_benchmarks
 from .imagenet import CROP, DEFAULT_WORKERS
@@ -94,4 +94,12 @@ class DataSettings:
         return [_ALIASES.get(name, name) for name in self.benchmark]
 
 
-__all__ = ["DataSettings", "LabelMode"]
+def crop_size(data: DataSettings) -> int:
+    """The side of the square crops an image folder is decoded to (`data.image_size`, which the splitimagenet
+    benchmark sets); ConfigError elsewhere, where no folder is read."""
+    if data.image_size is None:
+        raise ConfigError("an image folder is read by the splitimagenet benchmark only, which sets data.image_size")
+    return data.image_size
+
+
+__all__ = ["DataSettings", "LabelMode", "crop_size"]

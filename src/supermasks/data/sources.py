@@ -315,7 +315,10 @@ def load_source(name: str, data_dir: Path | None = None) -> Dataset:
     return source.load(location)
 
 
-def open_source(name: str, data_dir: Path | None = None) -> Dataset | imagenet.ImageFolder:
+Source = Dataset | imagenet.ImageFolder  # what a run reads: images held in memory, or files decoded per batch
+
+
+def open_source(name: str, data_dir: Path | None = None) -> Source:
     """The source `name`: a `Dataset` (`load_source`), or, for a folder source (`folder_source_names`),
     the `ImageFolder` listing the files of `data_dir` (required: it cannot be downloaded)."""
     if name in _FOLDERS:

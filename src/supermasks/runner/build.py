@@ -12,11 +12,11 @@ from pathlib import Path
 from supermasks.config import ConfigError, ExperimentConfig
 from supermasks.data import Dataset, Task, load_source, make_benchmark
 from supermasks.data.imagenet import CLASSES_PER_TASK, ImageFolder, make_splitimagenet
-from supermasks.data.sources import open_source
+from supermasks.data.settings import crop_size
+from supermasks.data.sources import Source, open_source
 from supermasks.errors import DataError
 from supermasks.models import image_shape, input_problem
 from supermasks.methods import Method, method_spec
-from supermasks.runner.checks import Source, crop_size
 
 
 def load_data(config: ExperimentConfig) -> Source:
@@ -59,7 +59,7 @@ def _dataset_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -
 def _folder_tasks(config: ExperimentConfig, benchmark: str, folder: ImageFolder) -> list[Task]:
     if benchmark != "splitimagenet":  # refused when the config is built; kept for configs made by hand
         raise ConfigError(f"benchmark {benchmark} cannot read the image folder {folder.root}: use splitimagenet")
-    crop = crop_size(config)
+    crop = crop_size(config.data)
     _check_shape(config, (3, crop, crop), f"{folder.description} (crops of data.image_size={crop})")
     most = len(folder.classes) // CLASSES_PER_TASK
     if config.data.num_tasks > most:

@@ -9,8 +9,9 @@ import tempfile
 from pathlib import Path
 
 from supermasks.config import ConfigError, ExperimentConfig
-from supermasks.data import Dataset
 from supermasks.data.imagenet import ImageFolder
+from supermasks.data.settings import crop_size
+from supermasks.data.sources import Source
 from supermasks.data.benchmarks import split_problem, splitcifar100_problem
 from supermasks.devices import check_amp, resolve_device
 from supermasks.data.sources import folder_source_names, source_num_classes
@@ -173,21 +174,11 @@ def _folder_memory(config: ExperimentConfig, images: int, pixels: int) -> int:
     return images * PATH_BYTES + decoding + _methods_memory(config, images * (4 * pixels + 8))
 
 
-Source = Dataset | ImageFolder  # what a run reads: images held in memory, or files decoded per batch
-
-
-def crop_size(config: ExperimentConfig) -> int:
-    """The side of the square crops an image folder is decoded to (`data.image_size`)."""
-    if config.data.image_size is None:
-        raise ConfigError("an image folder is read by the splitimagenet benchmark only, which sets data.image_size")
-    return config.data.image_size
-
-
 def image_count(config: ExperimentConfig, data: Source) -> tuple[int, int]:
     """(train and test images, values per image) of `data`: a folder's images count as the crops the
     config decodes, 3 x data.image_size x data.image_size."""
     if isinstance(data, ImageFolder):
-        return len(data.train_paths) + len(data.val_paths), 3 * crop_size(config) ** 2
+        return len(data.train_paths) + len(data.val_paths), 3 * crop_size(config.data) ** 2
     return len(data.x_train) + len(data.x_test), data.x_train[0].numel()
 
 
@@ -223,5 +214,5 @@ def check_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28) -
             f"(mnist-5k), or fewer data.benchmark")
 
 
-__all__ = ["Source", "available_memory", "check_free_space", "check_memory", "check_source_memory", "check_writable",
-           "crop_size", "estimate_memory", "image_count", "validate"]
+__all__ = ["available_memory", "check_free_space", "check_memory", "check_source_memory", "check_writable",
+           "estimate_memory", "image_count", "validate"]
