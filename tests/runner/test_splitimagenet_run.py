@@ -105,3 +105,12 @@ def test_killed_mid_task_then_resumed_equals_uninterrupted(tree, tmp_path, log_l
     for name in ("task_000.safetensors", "task_001.safetensors"):  # the packed masks, bit for bit
         where = Path("splitimagenet", "supsup", "checkpoints", name)
         assert (resumed.directory / where).read_bytes() == (reference.directory / where).read_bytes()
+
+
+def test_a_folder_run_that_cannot_fit_names_what_to_change_for_a_folder(tree, monkeypatch):
+    import supermasks.runner.checks as checks
+    monkeypatch.setattr(checks, "available_memory", lambda: 2**20)
+    with pytest.raises(ConfigError, match=r"GiB is available: set fewer data.num_tasks, a smaller "
+                                          r"training.batch_size or data.image_size") as caught:
+        checks.check_source_memory(smoke(tree), load_data(smoke(tree)))
+    assert "mnist-5k" not in str(caught.value)  # a smaller in-memory source is no answer for an image folder

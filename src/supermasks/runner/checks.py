@@ -210,8 +210,15 @@ def check_memory(config: ExperimentConfig, images: int, pixels: int = 28 * 28) -
         raise ConfigError(
             f"this run needs about {needed / 2**30:,.1f} GiB of memory ({config.data.num_tasks} tasks over {images:,} "
             f"images of {config.data.source}, and the methods' state) but "
-            f"{available / 2**30:,.1f} GiB is available: set fewer data.num_tasks, a smaller data.source "
-            f"(mnist-5k), or fewer data.benchmark")
+            f"{available / 2**30:,.1f} GiB is available: {_smaller(config)}")
+
+
+def _smaller(config: ExperimentConfig) -> str:
+    """What to change for a run that does not fit: an image folder is never held whole, so its source is not it."""
+    if config.data.source in folder_source_names():
+        return ("set fewer data.num_tasks, a smaller training.batch_size or data.image_size, or methods that keep "
+                "less per task")
+    return "set fewer data.num_tasks, a smaller data.source (mnist-5k), or fewer data.benchmark"
 
 
 __all__ = ["available_memory", "check_free_space", "check_memory", "check_source_memory", "check_writable",
