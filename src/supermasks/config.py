@@ -557,7 +557,21 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
         values = out.get(section, {})  # a method's section is there only when the method is
         if leaf in values and values[leaf] == default and type(values[leaf]) is type(default):
             del values[leaf]
+    if _batch_inference(config):
+        out["scenario"]["test_order"] = "shuffled"
     return out
+
+
+def _batch_inference(config: ExperimentConfig) -> bool:
+    """Whether the run infers a task per test batch, so what each batch holds decides its numbers.
+
+    Such runs read their test images in a fixed shuffled order since the embedded mnist-5k, whose
+    files are sorted by class, gave them class-homogeneous batches. The order enters their identity,
+    so a run stored before it (a different directory) is never taken for one evaluated this way; a
+    run that classifies each image on its own computes what it computed before, under the same hash.
+    """
+    scenario = config.scenario
+    return scenario.name == "nns" or (scenario.name in ("gns", "gnu") and scenario.inference_batch_size > 1)
 
 
 __all__ = ["IDENTITY_DEFAULTS", "NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings",

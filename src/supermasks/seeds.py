@@ -16,6 +16,7 @@ so that results stay the same for the same settings.
 | `permutation(task_id)` | (seed + task_id) mod 2**32 | the permuted benchmark's pixel permutation of a task |
 | `eval_sample(task_id)` | seed + 3_000_017 + task_id | the fixed sample of a task's test images that evaluation uses (`run.eval_sample`) |
 | `augment(task_id, step)` | SeedSequence((seed, 4, task_id, step)) | the training augmentation of one batch (crop, flip) |
+| `eval_order(task_id)` | SeedSequence((seed, 5, task_id)) | the fixed shuffled order in which evaluation reads a task's test images |
 
 The augmentation seeds one generator per (task, step) rather than drawing from a stream: a
 task's batches then look the same whether it is trained straight through, after a resume, or
@@ -30,6 +31,7 @@ import numpy as np
 
 _SCORES, _BATCHES, _AUXILIARY, _HEADS, _CANDIDATES, _EVAL_SAMPLE = 1, 2, 3, 1000, 1_000_003, 3_000_017
 _AUGMENT = 4  # the tag that sets the augmentation's seed sequence apart
+_EVAL_ORDER = 5  # ... and the test-order's
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,21 @@ class Streams:
     def augment(self, task_id: int, step: int) -> int:
         """The seed of the generator that augments training batch `step` of task `task_id` (64 bits, mixed by
         numpy's SeedSequence, so nearby steps and tasks get unrelated draws)."""
-        low, high = np.random.SeedSequence((self.seed, _AUGMENT, task_id, step)).generate_state(2, np.uint32)
-        return int(low) | (int(high & 0x7FFFFFFF) << 32)
+        return _mixed(self.seed, _AUGMENT, task_id, step)
+
+    def eval_order(self, task_id: int) -> int:
+        """The seed of the shuffled order in which evaluation reads task `task_id`'s test images.
+
+        A source may store its test images sorted by class (the embedded mnist-5k does): read in
+        file order, every test batch of a batch-level task inference would hold one or two classes.
+        """
+        return _mixed(self.seed, _EVAL_ORDER, task_id)
+
+
+def _mixed(*entropy: int) -> int:
+    """A 63-bit generator seed mixed by numpy's SeedSequence from `entropy`."""
+    low, high = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
+    return int(low) | (int(high & 0x7FFFFFFF) << 32)
 
 
 def streams(seed: int) -> Streams:

@@ -22,10 +22,22 @@ BASE = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", 
         "run.figures=false", "model.output_size=14"]
 
 
-def hand_index(num_images: int, size: int, seed: int, task_id: int) -> torch.Tensor:
+def hand_sample(num_images: int, size: int, seed: int, task_id: int) -> torch.Tensor:
     """The documented draw, written out: the first `size` of a permutation seeded seed + 3,000,017 + task_id."""
     g = torch.Generator().manual_seed(seed + 3_000_017 + task_id)
     return torch.randperm(num_images, generator=g)[:size].sort().values
+
+
+def hand_order(size: int, seed: int, task_id: int) -> torch.Tensor:
+    """The documented test order, written out: a permutation seeded by SeedSequence((seed, 5, task_id))."""
+    low, high = np.random.SeedSequence((seed, 5, task_id)).generate_state(2, np.uint32)
+    g = torch.Generator().manual_seed(int(low) | (int(high & 0x7FFFFFFF) << 32))
+    return torch.randperm(size, generator=g)
+
+
+def hand_index(num_images: int, size: int, seed: int, task_id: int) -> torch.Tensor:
+    """The sampled test images in the order every evaluation reads them."""
+    return hand_sample(num_images, size, seed, task_id)[hand_order(size, seed, task_id)]
 
 
 def test_the_sample_is_a_subset_of_the_right_size_deterministic_and_its_own_per_task():
@@ -39,9 +51,10 @@ def test_the_sample_is_a_subset_of_the_right_size_deterministic_and_its_own_per_
         again = evaluated_part(task, 20, seed=7)
         assert torch.equal(again.x_test, part.x_test) and torch.equal(again.y_test, part.y_test)
     assert not torch.equal(indices[0], indices[1]) and not torch.equal(indices[1], indices[2])
-    assert not torch.equal(sample_index(50, 20, streams(8).eval_sample(0)), indices[0])  # another seed, another sample
-    assert torch.equal(sample_index(50, 20, streams(7).eval_sample(0)), indices[0])
-    assert evaluated_part(tasks[0], None, seed=7) is tasks[0]
+    assert not torch.equal(sample_index(50, 20, streams(8).eval_sample(0)), hand_sample(50, 20, 7, 0))  # another seed
+    assert torch.equal(sample_index(50, 20, streams(7).eval_sample(0)), hand_sample(50, 20, 7, 0))
+    whole = evaluated_part(tasks[0], None, seed=7)  # no sample: every test image, in the task's shuffled order
+    assert torch.equal(whole.y_test, tasks[0].y_test[hand_order(50, 7, 0)])
     assert torch.equal(sample_index(50, 50, 3), torch.arange(50))  # the whole set, once each
 
 

@@ -14,7 +14,7 @@ from .errors import (
     TruncatedFileError,
 )
 from .imagenet import FolderImages, ImageFolder, RandomResizedCropFlip, load_image_folder, make_splitimagenet
-from .images import Images, TaskImages, materialize
+from .images import Images, Subsettable, TaskImages, materialize, subset
 from .idx import read_idx, read_idx_pair, write_idx
 from .relatedness import Relatedness, task_relatedness
 from .sources import Dataset, SourceInfo, list_sources, load_source
@@ -45,6 +45,7 @@ __all__ = [
     "Dataset",
     "FolderImages",
     "ImageFolder",
+    "Subsettable",
     "SourceInfo",
     "SourceUnavailableError",
     "Task",
@@ -67,6 +68,7 @@ __all__ = [
     "materialize",
     "normalize",
     "read_idx",
+    "subset",
     "read_idx_pair",
     "task_relatedness",
     "write_idx",

@@ -262,6 +262,11 @@ class FolderImages:
         decode = functools.partial(decode_eval, resize=self.resize, crop=self.crop)
         return self._stack(list(_pool(self.workers).map(decode, paths)))
 
+    def subset(self, index: torch.Tensor) -> FolderImages:
+        """The images at int64 positions `index`, in that order: the same decoding, those files."""
+        return FolderImages([self.paths[p] for p in self._positions(index)], self.workers, self.crop, self.resize,
+                            self.norm)
+
     def train_batch(self, index: torch.Tensor, uniforms: np.ndarray, flips: np.ndarray) -> torch.Tensor:
         """The training transform of images `index`: image b's box from uniforms[b] (ATTEMPTS, 4), mirrored if flips[b]."""
         paths = [self.paths[p] for p in self._positions(index)]

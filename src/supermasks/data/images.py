@@ -13,7 +13,7 @@ normalisation is elementwise, and gathering pixels commutes with it.
 from __future__ import annotations
 
 import operator
-from typing import Protocol, SupportsIndex
+from typing import Protocol, SupportsIndex, runtime_checkable
 
 import torch
 
@@ -36,6 +36,22 @@ class Images(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: Index) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Subsettable(Protocol):
+    """Images that can pick a subset of themselves, in a given order, without computing any image."""
+
+    def subset(self, index: torch.Tensor) -> Images:
+        """The images at int64 positions `index` (1-D, in that order), as images of the same kind."""
+        ...
+
+
+def subset(images: Images, index: torch.Tensor) -> Images:
+    """The images at int64 positions `index`, in that order: lazy images stay lazy, a tensor is indexed."""
+    if isinstance(images, Subsettable):
+        return images.subset(index)
+    return images[index.to(images.device) if isinstance(images, torch.Tensor) else index]
 
 
 class TaskImages:
@@ -141,6 +157,18 @@ class TaskImages:
                 raw.mul_(self.inside)
         out = normalize(raw.reshape(len(raw), *self.base.shape[1:]), self.norm)
         return out[0] if single else out
+
+    def subset(self, index: torch.Tensor) -> TaskImages:
+        """The images at int64 positions `index`, in that order: the same base and pixel map, other rows."""
+        if index.dtype != torch.long or index.dim() != 1:
+            raise TypeError("take a subset of images by a 1-D tensor of int64 positions")
+        n = len(self)
+        index = index.to(self.base.device)
+        if len(index) and not (-n <= int(index.min()) and int(index.max()) < n):
+            raise IndexError(f"image positions must lie in [{-n}, {n}), got {int(index.min())}..{int(index.max())}")
+        index = torch.where(index < 0, index + n, index)
+        rows = index if self.rows is None else self.rows[index]
+        return TaskImages(self.base, rows=rows, source=self.source, inside=self.inside, norm=self.norm)
 
     def __repr__(self) -> str:
         kind = "identity" if self.source is None else "rotated" if self.inside is not None else "mapped"

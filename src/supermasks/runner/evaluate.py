@@ -4,9 +4,16 @@ The runner picks one `Evaluation` per (benchmark, method) from the scenario, onc
 `untrained` before each task is learned and `after_task` once it is; no other code asks which
 scenario it is in. (The NNs scenario, with no task boundaries at all, is `runner.stream`.)
 
-With `run.eval_sample` every evaluation (b, R, the learning curves, task inference and its
+Every evaluation reads a task's test images in a fixed shuffled order, drawn from the task's own
+`eval_order` stream (`test_order`): some sources store their test images sorted by class (the
+embedded mnist-5k does), and a batch-level task inference over test batches read in file order
+would see one or two classes per batch instead of a mix. The order changes no accuracy where each
+image is classified on its own (task given, or inferred per image); it decides what each test
+batch holds where a task is inferred per batch (GNs/GNu with `scenario.inference_batch_size` > 1,
+NNs). With `run.eval_sample` every evaluation (b, R, the learning curves, task inference and its
 confusion matrix) uses the same fixed sample of each task's test images (`sample_index`), drawn
-from the task's own `eval_sample` stream, so it is the same after every task and after a resume.
+from the task's own `eval_sample` stream and read in its shuffled order, so it is the same after
+every task and after a resume.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from supermasks.data import Task
+from supermasks.data import Task, subset
 from supermasks.methods import InfersPerImage, InfersTasks, Method
 from supermasks.scenarios import INFERRED, task_id_at_test
 from supermasks.seeds import streams
@@ -197,16 +204,28 @@ def sample_index(num_images: int, size: int, seed: int, device: torch.device | s
     return torch.randperm(num_images, generator=generator)[:size].sort().values.to(device)
 
 
-def evaluated_part(task: Task, sample: int | None, seed: int) -> Task:
-    """`task` with only its fixed sample of `sample` test images (stream `eval_sample(task_id)` of `seed`).
+def test_order(num_images: int, seed: int) -> torch.Tensor:
+    """A seeded random permutation of `num_images` positions (torch.randperm on the CPU generator): int64 (num_images,).
 
-    The sampled images are computed when asked (a few hundred KB for a few hundred images), never
-    kept: the positions are drawn again from the same stream at every evaluation.
+    On the CPU whatever the device, so a task's order is the same on every device.
     """
-    if sample is None:
+    return torch.randperm(num_images, generator=torch.Generator().manual_seed(seed))
+
+
+def evaluated_part(task: Task, sample: int | None, seed: int) -> Task:
+    """`task` with the test images every evaluation reads, in the order it reads them.
+
+    Its fixed sample of `sample` test images (stream `eval_sample(task_id)` of `seed`), or all of
+    them when `sample` is None, in the fixed shuffled order of stream `eval_order(task_id)`: no
+    test batch is sorted by class, whatever order the source stores. Lazy task images stay lazy
+    (only the positions are kept), so nothing is computed until a batch is read.
+    """
+    n = len(task.y_test)
+    if n == 0:
         return task
-    index = sample_index(len(task.y_test), sample, streams(seed).eval_sample(task.task_id), task.y_test.device)
-    return dataclasses.replace(task, x_test=task.x_test[index], y_test=task.y_test[index])
+    positions = torch.arange(n) if sample is None else sample_index(n, sample, streams(seed).eval_sample(task.task_id))
+    index = positions[test_order(len(positions), streams(seed).eval_order(task.task_id))]
+    return dataclasses.replace(task, x_test=subset(task.x_test, index), y_test=task.y_test[index.to(task.y_test.device)])
 
 
 def infer_and_classify_tasks(method: InfersTasks, tasks: list[Task], batch_size: int, *, unshared: bool,

@@ -34,6 +34,7 @@ from supermasks.inference import MaskBank, NNsLearner, boundary_report, infer_ta
 from supermasks.methods import Masked
 from supermasks.models import set_task
 from supermasks.store.checkpoints import load_latest_state, save_state_checkpoint
+from supermasks.runner.evaluate import evaluated_part
 from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json
 from supermasks.store.masks import save_task_checkpoint
@@ -139,7 +140,7 @@ def run_stream(learner: NNsLearner, tasks: list[Task], directory: Path, *, batch
         for other in tasks[:task.task_id + 1]:
             guesses: list[int] = []
             r[task.task_id, other.task_id], inference[task.task_id, other.task_id] = evaluate_stream_task(
-                learner, other, eval_batch_size, owners, guesses)
+                learner, evaluated_part(other, None, seed), eval_batch_size, owners, guesses)
             if task.task_id == n - 1:
                 for g in guesses:
                     confusion[other.task_id, g] = confusion.get((other.task_id, g), 0) + 1

@@ -45,6 +45,7 @@ from supermasks.data import Task
 from supermasks.runner import RunInterrupted, validate
 from supermasks.runner.build import build_tasks, load_data
 from supermasks.runner.checks import check_source_memory, check_writable
+from supermasks.runner.evaluate import evaluated_part
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.methods import supsup
 from supermasks.methods._warm_start import TRANSFERS
@@ -175,8 +176,9 @@ def run_unit(config: ExperimentConfig, tasks: list[Task], transfer: str, budgets
     for task in tasks:
         start = time.perf_counter()
         method.begin_task(task)
+        tested = evaluated_part(task, None, config.seed)
 
-        def record(step: int, task: Task = task) -> None:
+        def record(step: int, task: Task = tested) -> None:
             if step in wanted:
                 acc = accuracy(lambda x: method.predict(x, task.task_id), task.x_test, task.y_test,
                                config.run.eval_batch_size)
@@ -190,14 +192,19 @@ def run_unit(config: ExperimentConfig, tasks: list[Task], transfer: str, budgets
     return pd.DataFrame(rows), pd.DataFrame(alpha_rows, columns=["task", "layer", "source_task", "alpha"]), method
 
 
-def signature_prediction(method: supsup.SupSup, tasks: list[Task], batch_size: int) -> pd.DataFrame:
-    """Signature-based task inference on every task's test set (GNu counting), with its cost per batch."""
+def signature_prediction(method: supsup.SupSup, tasks: list[Task], batch_size: int, seed: int) -> pd.DataFrame:
+    """Signature-based task inference on every task's test set (GNu counting), with its cost per batch.
+
+    The test images are read in the run's fixed shuffled order (`runner.evaluate.evaluated_part`), as
+    every evaluation reads them, so no test batch is sorted by class.
+    """
     from supermasks.runner.evaluate import infer_and_classify
 
     method.task_inference = "signature"
     rows = []
     for task in tasks:
         start = time.perf_counter()
+        task = evaluated_part(task, None, seed)
         acc, inferred, _ = infer_and_classify(method, task, batch_size, unshared=True)
         batches = -(-len(task.y_test) // batch_size)
         rows.append({"task": task.task_id, "accuracy": acc, "task_inference_accuracy": inferred,
@@ -301,7 +308,7 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
                     if transfer == "random":
                         reference = method.signatures_  # the "classic" run of the two-pass protocol
                         similarity = _write_similarity(directory, bench, seed, method, tasks)
-                    pred = signature_prediction(method, tasks, seeded.scenario.inference_batch_size)
+                    pred = signature_prediction(method, tasks, seeded.scenario.inference_batch_size, seed)
                     for name, frame in (("evaluation", ev), ("alphas", al), ("prediction", pred)):
                         write_csv(paths[name], frame)
                     _record_unit(directory, paths, similarity)
