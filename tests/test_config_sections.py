@@ -1,5 +1,6 @@
 """The sectioned config: old flat keys, settings that count only in some combinations, method sections, layers."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -183,9 +184,10 @@ def test_the_readme_documents_every_setting_with_its_default():
     for name in list_methods():
         defaults[name] = to_dict(load_config(None, [f"method={name}"])).get(name, {})
     for key, _, rule in conditions():  # null where they do not apply: the table gives the value where they do
-        if rule.default is not None:
+        fallback = rule.fallback()  # a section's (scenario.nns) fields are rows of their own, filled above
+        if fallback is not None and not dataclasses.is_dataclass(fallback):
             section, leaf = key.split(".")
-            defaults[section][leaf] = rule.default
+            defaults[section][leaf] = fallback
     for key, written in rows.items():
         node = defaults
         for part in key.split("."):

@@ -71,8 +71,10 @@ def resolved(name: str, value: Any, rule: OnlyWhen, condition: Any) -> Any:
     if rule.applies(condition):
         return rule.fallback() if value is None else value
     if value is not None:
-        raise ValueError(f"{name} does nothing here: it applies only to {rule.reason} ({rule.key} is "
-                         f"{condition!r}): remove it")
+        # A condition that is None does not apply itself (a setting of a setting: permute_fraction under
+        # permute_subsets, which only the permuted benchmark has): its value says nothing.
+        shown = "" if condition is None else f" ({rule.key} is {condition!r})"
+        raise ValueError(f"{name} does nothing here: it applies only to {rule.reason}{shown}: remove it")
     return None
 
 
