@@ -383,10 +383,14 @@ def _layer(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]
         for key in [k for k in out if k in list_methods() and k not in kept and k not in update]:
             del out[key]
     dropped: set[str] = set()
-    for key, condition, rule in conditions():  # a setting's condition comes before it (`conditions`)
+    declared = conditions()
+    conditional = {key for key, _, _ in declared}
+    for key, condition, rule in declared:  # a setting's condition comes before it (`conditions`)
         if _get(update, key) is not _ABSENT:
             continue
         chosen = _get(update, condition)
+        if chosen is None and condition in conditional:  # null: "not set", so the condition's own default
+            chosen = _value_in(_merge(out, update), condition)
         # A dropped condition no longer applies either, so it is None (permute_subsets, and with it
         # permute_fraction, once a layer chooses a benchmark other than permuted).
         if (chosen is not _ABSENT and not rule.applies(chosen)) or (
