@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from supermasks.data.permutations import nested_counts, nested_fractions, nested
 from supermasks.runner.build import build_tasks
 from supermasks.seeds import streams
 from supermasks.store.rundir import config_hash
+from supermasks.studies.grid import load_study
 
 PIXELS = 784
 SEEDS = [0, 1, 7, 123]
@@ -166,3 +168,19 @@ def test_the_config_reaches_the_tasks_and_the_run_hash(small: Dataset) -> None:
         assert not {"permute_subsets", "permute_fraction_range"} & set(identity(settings)["data"])
     assert config_hash(independent) == config_hash(default) != config_hash(config)
     assert identity(config)["data"]["permute_fraction_range"] == [0.25, 1.0]
+
+
+@pytest.mark.parametrize(("name", "num_tasks", "most"), [("experiment1", 10, 627), ("experiment1-quick", 6, 564)])
+def test_the_overlap_studies_permuted_tasks_span_unrelated_to_closely_related(
+        small: Dataset, tmp_path, name: str, num_tasks: int, most: int) -> None:
+    """The study files' own permuted benchmark (nested): pairs from none of the pixels in place to most of them."""
+    path = Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml"
+    runs = [run for run in load_study(path, [f"run.out_dir={tmp_path}"]).runs
+            if "permuted" in run.config.data.benchmark and run.config.data.permute_subsets == "nested"]
+    assert {run.part for run in runs} >= {"threshold-independent", "threshold-shared"}
+    config = runs[0].config
+    assert config.data.num_tasks == num_tasks
+    rel = task_relatedness(build_tasks(config, "permuted", small)).matrix
+    off = rel[~np.eye(num_tasks, dtype=bool)]
+    # The two tasks moving least: round(0.2 * 784) = 157 moved (10 tasks), round(0.28 * 784) = 220 (6 tasks).
+    assert off.max() == most / PIXELS and off.min() == 0.0
