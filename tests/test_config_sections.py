@@ -135,7 +135,8 @@ def test_nested_permuted_subsets_and_their_range_apply_only_where_they_do_someth
      r"^data.permute_fraction_range does nothing here: it applies only to the permuted benchmark with "
      r"permute_subsets nested \(permute_subsets is 'independent'\): remove it$"),
     (["data.benchmark=[rotated]", "data.permute_subsets=nested"],
-     r"^data.permute_subsets does nothing here: it applies only to the permuted benchmark \(benchmark is \['rotated'\]\)"),
+     r"^data.permute_subsets does nothing here: it applies only to the permuted benchmark "
+     r"\(benchmark is \['rotated'\]\)"),
     (["data.benchmark=[split]", "data.permute_fraction=0.5"],
      r"^data.permute_fraction does nothing here: it applies only to the permuted benchmark with permute_subsets "
      r"independent: remove it$"),
@@ -148,7 +149,8 @@ def test_nested_permuted_subsets_and_their_range_apply_only_where_they_do_someth
      r"^data.permute_fraction_range must be \[low, high\] with low <= high, got \[0.8, 0.2\]$"),
     (["data.permute_subsets=nested", "data.permute_fraction_range=0.5"], r"two numbers \[low, high\], got \[0.5\]"),
     (["data.permute_subsets=nested", "data.permute_fraction_range=[0.1, 0.5, 0.9]"], "two numbers"),
-    (["data.permute_subsets=shuffled"], "^data.permute_subsets: unknown value 'shuffled'; choose one of independent, nested"),
+    (["data.permute_subsets=shuffled"],
+     "^data.permute_subsets: unknown value 'shuffled'; choose one of independent, nested"),
 ])
 def test_nested_permuted_subsets_refuse_what_does_not_apply(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -288,7 +290,8 @@ def test_idle_settings_are_those_a_run_does_not_use_and_can_be_left_out():
     ("supsup.transfer_protocol=two_pass", "supsup.transfer=similar", ("supsup", "transfer_protocol", "causal")),
     ("supsup.transfer_temperature=0.5", "supsup.transfer=soft", ("supsup", "transfer_temperature", 0.1)),
     ("ewc.decay=0.9", "ewc.mode=online", ("ewc", "decay", 1.0)),
-    ("data.permute_fraction_range=[0.2, 0.6]", "data.permute_subsets=nested", ("data", "permute_fraction_range", [0.1, 1.0])),
+    ("data.permute_fraction_range=[0.2, 0.6]", "data.permute_subsets=nested",
+     ("data", "permute_fraction_range", [0.1, 1.0])),
 ])
 def test_a_setting_for_another_choice_is_an_error_and_takes_its_default_where_it_applies(setting, applying, default):
     section, field, value = default

@@ -579,7 +579,8 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     for key, default in IDENTITY_DEFAULTS.items():
         section, leaf = key.split(".")
         values = out.get(section, {})  # a method's section is there only when the method is
-        if leaf in values and (values[leaf] is None or (values[leaf] == default and type(values[leaf]) is type(default))):
+        value = values.get(leaf, _ABSENT)
+        if value is not _ABSENT and (value is None or (value == default and type(value) is type(default))):
             del values[leaf]
     return out
 

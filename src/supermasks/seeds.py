@@ -14,7 +14,7 @@ so that results stay the same for the same settings.
 | `head(task_id)`     | seed + 1000 + task_id | a dense method's new task head                     |
 | `candidates`        | seed + 1_000_003    | NNs detection's random candidate masks (far from `weights`) |
 | `permutation(task_id)` | (seed + task_id) mod 2**32 | the permuted benchmark's pixel permutation of a task |
-| `pixel_order`       | (seed + 5_000_011) mod 2**32 | nested permuted tasks' shared order of the pixel positions (task t moves its first k_t) |
+| `pixel_order`       | (seed + 5_000_011) mod 2**32 | nested permuted tasks' one order of the pixel positions |
 | `eval_sample(task_id)` | seed + 3_000_017 + task_id | the fixed sample of a task's test images that evaluation uses (`run.eval_sample`) |
 | `augment(task_id, step)` | SeedSequence((seed, 4, task_id, step)) | the training augmentation of one batch (crop, flip) |
 

@@ -1,4 +1,4 @@
-"""Permuted tasks over nested pixel subsets (data.permute_subsets: nested), and the independent ones left as they were."""
+"""Permuted tasks over nested pixel subsets (data.permute_subsets: nested); the independent ones as they were."""
 
 from __future__ import annotations
 
