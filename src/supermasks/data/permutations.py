@@ -51,7 +51,8 @@ def partial_permutation(rng: np.random.RandomState, pixels: int, fraction: float
     count = moved_count(pixels, fraction)
     if fraction == 1:
         return rng.permutation(pixels)
-    return _cycle(pixels, rng.permutation(pixels)[:count] if count else np.zeros(0, dtype=np.int64))  # 0: no draw
+    # fraction 0 draws nothing from rng, as it never did
+    return _cycle(pixels, rng.permutation(pixels)[:count] if count else np.zeros(0, dtype=np.int64))
 
 
 def check_fraction_range(fraction_range: object) -> tuple[float, float]:
