@@ -1,5 +1,6 @@
 """The sectioned config: old flat keys, settings that count only in some combinations, method sections, layers."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -115,6 +116,72 @@ def test_permute_fraction_applies_to_the_permuted_benchmark_only():
         load_config(None, ["data.permute_fraction=1.5"])
 
 
+def test_nested_permuted_subsets_and_their_range_apply_only_where_they_do_something():
+    default = load_config(None, []).data
+    assert (default.permute_subsets, default.permute_fraction, default.permute_fraction_range) == (
+        "independent", 1.0, None)  # the benchmark as it always was
+    nested = load_config(None, ["data.permute_subsets=nested"]).data
+    assert (nested.permute_fraction, nested.permute_fraction_range) == (None, [0.1, 1.0])
+    assert load_config(None, ["data.permute_subsets=nested", "data.permute_fraction_range=[0, 0.5]"]
+                       ).data.permute_fraction_range == [0.0, 0.5]
+    mixed = load_config(None, ["data.benchmark=[rotated, permuted]", "data.permute_subsets=nested"]).data
+    assert mixed.permute_subsets == "nested"  # the run's permuted benchmark reads it, the rotated one not
+    rotated = load_config(None, ["data.benchmark=[rotated]"]).data
+    assert (rotated.permute_subsets, rotated.permute_fraction, rotated.permute_fraction_range) == (None, None, None)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.permute_fraction_range=[0.1, 1.0]"],
+     r"^data.permute_fraction_range does nothing here: it applies only to the permuted benchmark with "
+     r"permute_subsets nested \(permute_subsets is 'independent'\): remove it$"),
+    (["data.benchmark=[rotated]", "data.permute_subsets=nested"],
+     r"^data.permute_subsets does nothing here: it applies only to the permuted benchmark "
+     r"\(benchmark is \['rotated'\]\)"),
+    (["data.benchmark=[split]", "data.permute_fraction=0.5"],
+     r"^data.permute_fraction does nothing here: it applies only to the permuted benchmark with permute_subsets "
+     r"independent: remove it$"),
+    (["data.permute_subsets=nested", "data.permute_fraction=0.5"],
+     r"^data.permute_fraction does nothing here: .* \(permute_subsets is 'nested'\)"),
+    (["data.permute_subsets=nested", "data.permute_fraction_range=[0.2, 1.5]"],
+     r"^data.permute_fraction_range must lie in \[0, 1\], got \[0.2, 1.5\]$"),
+    (["data.permute_subsets=nested", "data.permute_fraction_range=[-0.2, 0.5]"], r"must lie in \[0, 1\]"),
+    (["data.permute_subsets=nested", "data.permute_fraction_range=[0.8, 0.2]"],
+     r"^data.permute_fraction_range must be \[low, high\] with low <= high, got \[0.8, 0.2\]$"),
+    (["data.permute_subsets=nested", "data.permute_fraction_range=0.5"], r"two numbers \[low, high\], got \[0.5\]"),
+    (["data.permute_subsets=nested", "data.permute_fraction_range=[0.1, 0.5, 0.9]"], "two numbers"),
+    (["data.permute_subsets=shuffled"],
+     "^data.permute_subsets: unknown value 'shuffled'; choose one of independent, nested"),
+])
+def test_nested_permuted_subsets_refuse_what_does_not_apply(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_a_later_layer_switches_permuted_subsets_and_drops_what_served_the_other(tmp_path):
+    nested = write(tmp_path, "data:\n  benchmark: [permuted, rotated]\n  permute_subsets: nested\n"
+                             "  permute_fraction_range: [0.2, 0.8]\n", "nested.yaml")
+    fraction = write(tmp_path, "data:\n  permute_fraction: 0.5\n", "fraction.yaml")
+    assert load_config(nested).data.permute_fraction_range == [0.2, 0.8]
+    # The range served nested subsets, so independent ones drop it, and another benchmark drops both:
+    # permute_subsets goes with the permuted benchmark, and the range with permute_subsets.
+    independent = load_config(nested, ["data.permute_subsets=independent", "data.permute_fraction=0.3"]).data
+    assert (independent.permute_fraction, independent.permute_fraction_range) == (0.3, None)
+    rotated = load_config(nested, ["data.benchmark=[rotated]"]).data
+    assert (rotated.permute_subsets, rotated.permute_fraction_range) == (None, None)
+    switched = load_config(fraction, ["data.permute_subsets=nested"]).data
+    assert (switched.permute_fraction, switched.permute_fraction_range) == (None, [0.1, 1.0])
+    # null is "not set": independent subsets on the permuted benchmark, which keep the file's fraction.
+    assert load_config(fraction, ["data.permute_subsets=null"]).data.permute_fraction == 0.5
+    reset = load_config(nested, ["data.permute_subsets=null"]).data
+    assert (reset.permute_subsets, reset.permute_fraction, reset.permute_fraction_range) == ("independent", 1.0, None)
+    # A command-line setting a study's runs cannot use: the fraction where they are nested, and the other way round.
+    assert idle_settings([{"data": {"permute_subsets": "nested"}}], {"data.permute_fraction": 0.3}) == {
+        "data.permute_fraction": "it applies only to the permuted benchmark with permute_subsets independent"}
+    assert idle_settings([{"data": {"benchmark": ["permuted"]}}], {"data.permute_fraction": 0.3}) == {}
+    assert list(idle_settings([{}], {"data.permute_fraction_range": [0.2, 0.9]})) == ["data.permute_fraction_range"]
+    assert idle_settings([{"data": {"benchmark": ["split"]}}], {"data.permute_fraction": 0.3}) != {}
+
+
 def test_a_later_layer_drops_what_only_served_an_earlier_choice(tmp_path):
     """A file for topk, nns, rotated and EWC, overridden on the command line by threshold, task, split and naive."""
     path = write(tmp_path, """
@@ -183,9 +250,10 @@ def test_the_readme_documents_every_setting_with_its_default():
     for name in list_methods():
         defaults[name] = to_dict(load_config(None, [f"method={name}"])).get(name, {})
     for key, _, rule in conditions():  # null where they do not apply: the table gives the value where they do
-        if rule.default is not None:
+        fallback = rule.fallback()  # a section's (scenario.nns) fields are rows of their own, filled above
+        if fallback is not None and not dataclasses.is_dataclass(fallback):
             section, leaf = key.split(".")
-            defaults[section][leaf] = rule.default
+            defaults[section][leaf] = fallback
     for key, written in rows.items():
         node = defaults
         for part in key.split("."):
@@ -222,6 +290,8 @@ def test_idle_settings_are_those_a_run_does_not_use_and_can_be_left_out():
     ("supsup.transfer_protocol=two_pass", "supsup.transfer=similar", ("supsup", "transfer_protocol", "causal")),
     ("supsup.transfer_temperature=0.5", "supsup.transfer=soft", ("supsup", "transfer_temperature", 0.1)),
     ("ewc.decay=0.9", "ewc.mode=online", ("ewc", "decay", 1.0)),
+    ("data.permute_fraction_range=[0.2, 0.6]", "data.permute_subsets=nested",
+     ("data", "permute_fraction_range", [0.1, 1.0])),
 ])
 def test_a_setting_for_another_choice_is_an_error_and_takes_its_default_where_it_applies(setting, applying, default):
     section, field, value = default

@@ -10,6 +10,11 @@ def test_the_streams_of_seed_7():
     assert (s.head(0), s.head(2)) == (1007, 1009)
     assert s.candidates == 1_000_010
     assert (s.permutation(0), s.permutation(3)) == (7, 10)
+    assert s.pixel_order == 5_000_018
+
+
+def test_the_pixel_order_wraps_below_2_to_the_32():
+    assert streams(2**32 - 1).pixel_order == 5_000_010  # (2**32 - 1 + 5_000_011) mod 2**32, a RandomState seed
 
 
 def test_the_streams_of_seed_0_and_a_seed_given_as_text():

@@ -27,7 +27,9 @@ METHODS: dict[str, str] = {
 
 BENCHMARKS: dict[str, str] = {
     "permuted": "task i shuffles the pixels by RandomState(seed + i).permutation(H*W), or with permute_fraction "
-                "f < 1 moves a random round(f * H*W) of them (every one of them); all classes",
+                "f < 1 moves a random round(f * H*W) of them (every one of them); with permute_subsets nested, task i "
+                "moves the first round(f_i * H*W) positions of one seeded order, f_i evenly spaced over "
+                "permute_fraction_range, so pairs share 1 - max(f_i, f_j) of the pixels; all classes",
     "rotated": "task i turns images i * rotation_step degrees anticlockwise (default 360 // num_tasks); all classes",
     "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, else distinct seeded subsets",
     "pair": "two tasks: the source's data, then pair_source's (MNIST then Fashion-MNIST)",

@@ -6,7 +6,9 @@ metadata with `only_when(...)` and defaults to None, meaning "not set". Its sett
 `complete(self)` first thing in `__post_init__`: where the field applies and was not given it takes
 its default; where it does not apply and was given, that is an error (a setting that does nothing
 is never silently accepted). A condition on another section (`"scenario.name"`) is resolved by the
-experiment config, which knows every section (`supermasks.config`).
+experiment config, which knows every section (`supermasks.config`). A condition may be conditional
+itself (`data.permute_fraction` applies under `permute_subsets: independent`, which only the permuted
+benchmark has): it is declared first, so it is resolved first, and where it does not apply it is None.
 
 The same declarations let the config loader drop a setting an earlier layer made for a choice a
 later layer changes, and let a study leave out an override that does nothing in one of its runs.
@@ -71,8 +73,10 @@ def resolved(name: str, value: Any, rule: OnlyWhen, condition: Any) -> Any:
     if rule.applies(condition):
         return rule.fallback() if value is None else value
     if value is not None:
-        raise ValueError(f"{name} does nothing here: it applies only to {rule.reason} ({rule.key} is "
-                         f"{condition!r}): remove it")
+        # A condition that is None does not apply itself (a setting of a setting: permute_fraction under
+        # permute_subsets, which only the permuted benchmark has): its value says nothing.
+        shown = "" if condition is None else f" ({rule.key} is {condition!r})"
+        raise ValueError(f"{name} does nothing here: it applies only to {rule.reason}{shown}: remove it")
     return None
 
 

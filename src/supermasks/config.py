@@ -194,10 +194,13 @@ class ExperimentConfig:
 NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format", "run.parallel_tasks", "run.report",
                           "run.device", "data.workers"})
 # Settings added after runs were stored whose default computes what those runs computed: left out of the
-# identity while at that default, so the hash (the directory) of every earlier run stays what it was.
+# identity while at that default, and while None (a setting that applies only in some combinations is None
+# in the others, where earlier runs never had it either), so the hash (the directory) of every earlier run
+# stays what it was.
 IDENTITY_DEFAULTS: dict[str, Any] = {"training.epochs": None, "training.weight_decay": 0.0,
                                      "training.schedule": "constant", "training.amp": False,
-                                     "batche.weights": "task0", "data.image_size": None}
+                                     "batche.weights": "task0", "data.image_size": None,
+                                     "data.permute_subsets": "independent", "data.permute_fraction_range": None}
 
 # Each flat key of the config before it was grouped into sections, and its dotted spelling now.
 OLD_KEYS: dict[str, str] = {
@@ -343,7 +346,8 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
 
 def conditions() -> list[tuple[str, str, OnlyWhen]]:
     """(dotted setting, dotted setting it depends on, rule) for every setting that applies only in some
-    combinations, over every section and method."""
+    combinations, over every section and method, in field order: a setting that depends on another
+    conditional one of its section (`data.permute_fraction` on `data.permute_subsets`) comes after it."""
     classes = [*SECTIONS.items(), *((name, method_spec(name).settings) for name in list_methods())]
     return [(f"{section}.{name}", rule.key if "." in rule.key else f"{section}.{rule.key}", rule)
             for section, cls in classes for name, rule in rules(cls)]
@@ -378,10 +382,21 @@ def _layer(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]
         kept = update["method"] if isinstance(update["method"], list) else [update["method"]]
         for key in [k for k in out if k in list_methods() and k not in kept and k not in update]:
             del out[key]
-    for key, condition, rule in conditions():
+    dropped: set[str] = set()
+    declared = conditions()
+    conditional = {key for key, _, _ in declared}
+    for key, condition, rule in declared:  # a setting's condition comes before it (`conditions`)
+        if _get(update, key) is not _ABSENT:
+            continue
         chosen = _get(update, condition)
-        if chosen is not _ABSENT and not rule.applies(chosen) and _get(update, key) is _ABSENT:
+        if chosen is None and condition in conditional:  # null: "not set", so the condition's own default
+            chosen = _value_in(_merge(out, update), condition)
+        # A dropped condition no longer applies either, so it is None (permute_subsets, and with it
+        # permute_fraction, once a layer chooses a benchmark other than permuted).
+        if (chosen is not _ABSENT and not rule.applies(chosen)) or (
+                chosen is _ABSENT and condition in dropped and not rule.applies(None)):
             _pop(out, key)
+            dropped.add(key)
     return _merge(out, update)
 
 
@@ -431,6 +446,16 @@ def _default(key: str) -> Any:
     return value
 
 
+def _value_in(values: Mapping[str, Any], key: str) -> Any:
+    """The value of the dotted setting `key` in merged `values`: as given, else its default, which for a setting
+    that applies only with another one is None where that one does not make it apply."""
+    given = _get(values, key)
+    for name, condition, rule in conditions():
+        if name == key and (given is _ABSENT or given is None):
+            return rule.fallback() if rule.applies(_value_in(values, condition)) else None
+    return _default(key) if given is _ABSENT else given
+
+
 def idle_settings(layers: Sequence[Mapping[str, Any]], shared: Mapping[str, Any]) -> dict[str, str]:
     """The settings of `shared` (overrides a study applies to each of its runs) that would do nothing on top
     of one run's `layers`, each with the choice it applies to: a method's section where the run does not run
@@ -450,8 +475,7 @@ def idle_settings(layers: Sequence[Mapping[str, Any]], shared: Mapping[str, Any]
         given = _get(shared, key)
         if given is _ABSENT or given is None:
             continue
-        chosen = _get(merged, condition)
-        if not rule.applies(_default(condition) if chosen is _ABSENT else chosen):
+        if not rule.applies(_value_in(merged, condition)):
             for leaf in _leaves(key, given):
                 idle.setdefault(leaf, f"it applies only to {rule.reason}")
     return idle
@@ -555,7 +579,8 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     for key, default in IDENTITY_DEFAULTS.items():
         section, leaf = key.split(".")
         values = out.get(section, {})  # a method's section is there only when the method is
-        if leaf in values and values[leaf] == default and type(values[leaf]) is type(default):
+        value = values.get(leaf, _ABSENT)
+        if value is not _ABSENT and (value is None or (value == default and type(value) is type(default))):
             del values[leaf]
     if _batch_inference(config):
         out["scenario"]["test_order"] = "shuffled"

@@ -14,6 +14,7 @@ so that results stay the same for the same settings.
 | `head(task_id)`     | seed + 1000 + task_id | a dense method's new task head                     |
 | `candidates`        | seed + 1_000_003    | NNs detection's random candidate masks (far from `weights`) |
 | `permutation(task_id)` | (seed + task_id) mod 2**32 | the permuted benchmark's pixel permutation of a task |
+| `pixel_order`       | (seed + 5_000_011) mod 2**32 | nested permuted tasks' one order of the pixel positions |
 | `eval_sample(task_id)` | seed + 3_000_017 + task_id | the fixed sample of a task's test images that evaluation uses (`run.eval_sample`) |
 | `augment(task_id, step)` | SeedSequence((seed, 4, task_id, step)) | the training augmentation of one batch (crop, flip) |
 | `eval_order(task_id)` | SeedSequence((seed, 5, task_id)) | the fixed shuffled order in which evaluation reads a task's test images |
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _SCORES, _BATCHES, _AUXILIARY, _HEADS, _CANDIDATES, _EVAL_SAMPLE = 1, 2, 3, 1000, 1_000_003, 3_000_017
+_PIXEL_ORDER = 5_000_011  # far from `permutation(task_id)` = seed + task_id for any number of tasks one run holds
 _AUGMENT = 4  # the tag that sets the augmentation's seed sequence apart
 _EVAL_ORDER = 5  # ... and the test-order's
 
@@ -89,6 +91,11 @@ class Streams:
     def permutation(self, task_id: int) -> int:
         # numpy's RandomState takes seeds below 2**32: wrap, which changes nothing for the seeds that fit
         return (self.seed + task_id) % 2**32
+
+    @property
+    def pixel_order(self) -> int:
+        """The order of the pixel positions that nested permuted tasks share (`data.permute_subsets: nested`)."""
+        return (self.seed + _PIXEL_ORDER) % 2**32
 
     def augment(self, task_id: int, step: int) -> int:
         """The seed of the generator that augments training batch `step` of task `task_id` (64 bits, mixed by

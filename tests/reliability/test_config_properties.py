@@ -114,10 +114,12 @@ INT_KEYS, FLOAT_KEYS, BOOL_KEYS = _keys_of(int), _keys_of(float), _keys_of(bool)
 STR_KEYS = _keys_of(str)
 # Free text: any string is a setting (but `name`, which names the run directory: tests/reliability/test_names.py).
 TEXT_KEYS = [k for k in STR_KEYS if k not in NAMED and k != "name"]
-LIST_KEYS = [k for k, tp in TYPES.items() if _is_list(tp)]
+LIST_KEYS = [k for k, tp in TYPES.items() if _is_list(_base(tp)[0])]
 CHOICE_KEYS = [k for k, tp in TYPES.items() if _is_choice(_base(tp)[0])]
 OPTIONAL_KEYS = [k for k, tp in TYPES.items() if _base(tp)[1]]
 
+# Lists of numbers, and their valid values: [low, high] in [0, 1].
+FLOAT_LISTS = {"data.permute_fraction_range": st.lists(st.floats(0.0, 1.0), min_size=2, max_size=2).map(sorted)}
 # The range of every number (low, high, low included?); high is always included. The settings classes own
 # these checks; this table says what they promise. Ints have a low bound, and a high one where INT_HIGH says.
 INT_RANGES = {"seed": 0, "data.num_tasks": 1, "data.classes_per_task": 2, "data.image_size": 1, "data.workers": 1,
@@ -154,7 +156,10 @@ ONLY_WHEN = {
     "data.label_mode": ("data.benchmark", ["split"], _split, "remap"),
     "data.pair_source": ("data.benchmark", ["pair"], lambda b: "pair" in b, "fashion-mnist"),
     "data.rotation_step": ("data.benchmark", ["rotated"], lambda b: "rotated" in b, None),
-    "data.permute_fraction": ("data.benchmark", ["permuted"], lambda b: "permuted" in b, 1.0),
+    # A condition that is itself conditional comes before the settings that depend on it.
+    "data.permute_subsets": ("data.benchmark", ["permuted"], lambda b: "permuted" in b, "independent"),
+    "data.permute_fraction": ("data.permute_subsets", "independent", lambda s: s == "independent", 1.0),
+    "data.permute_fraction_range": ("data.permute_subsets", "nested", lambda s: s == "nested", [0.1, 1.0]),
     "data.image_size": ("data.benchmark", ["splitimagenet"], lambda b: "splitimagenet" in b, 224),
     "data.workers": ("data.benchmark", ["splitimagenet"], lambda b: "splitimagenet" in b, 8),
     "model.density": ("model.mask_rule", "topk", lambda r: r == "topk", None),
@@ -262,6 +267,8 @@ def value_of(key: str) -> st.SearchStrategy:
         strategy = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,19}", fullmatch=True).filter(lambda n: ".." not in n)
     elif _is_choice(base):
         strategy = st.sampled_from(typing.get_args(base))
+    elif key in FLOAT_LISTS:
+        strategy = FLOAT_LISTS[key]
     else:
         strategy = {bool: st.booleans(), int: _ints, float: _floats, str: lambda k: TEXT}[base]
         strategy = strategy if base is bool else strategy(key)
@@ -439,9 +446,19 @@ def _dropped(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in out.items() if k.split(".")[0] not in METHODS or k.split(".")[0] in update["method"]}
     if update.get("scenario.name", "nns") != "nns":
         out = {k: v for k, v in out.items() if not k.startswith("scenario.nns.")}
-    for key, (condition, _, applies, _) in ONLY_WHEN.items():
-        if condition in update and not applies(update[condition]):
+    dropped = set()
+    for key, (condition, _, applies, _) in ONLY_WHEN.items():  # a condition before what depends on it
+        chosen = update.get(condition)
+        if chosen is None and condition in ONLY_WHEN:  # null: not set, so the condition's own default
+            below, _, applies_below, default = ONLY_WHEN[condition]
+            merged = {**base, **update}
+            chosen = default if applies_below(merged.get(below, DEFAULTS[below])) else None
+        if key in update:
+            continue
+        if (condition in update and not applies(chosen)) or (
+                condition not in update and condition in dropped and not applies(None)):
             out.pop(key, None)
+            dropped.add(key)
     return {**out, **update}
 
 
@@ -494,7 +511,8 @@ def test_scalars_become_strings_in_a_str_field(key, value):
 
 
 @SETTINGS
-@given(st.sampled_from(LIST_KEYS).flatmap(lambda k: st.tuples(st.just(k), st.sampled_from(NAMED[k]))))
+@given(st.sampled_from([k for k in LIST_KEYS if k in NAMED]).flatmap(
+    lambda k: st.tuples(st.just(k), st.sampled_from(NAMED[k]))))
 def test_a_single_string_becomes_a_one_element_list(pair):
     key, value = pair
     assert stored(from_dict(with_context(key, [value])), key) == [value]
@@ -541,8 +559,9 @@ def _wrong_types(key: str) -> st.SearchStrategy:
         return st.lists(TEXT, max_size=3) | st.dictionaries(TEXT, TEXT, max_size=2) | st.dates() | nothing
     assert _is_list(base), key
     bad_items = st.none() | st.lists(TEXT, max_size=2) | st.dictionaries(TEXT, TEXT, max_size=1) | st.dates()
-    return st.just([]) | st.none() | st.dictionaries(TEXT, TEXT, max_size=2) | st.lists(
-        st.sampled_from(NAMED[key]), max_size=2).flatmap(lambda good: bad_items.map(lambda bad: [*good, bad]))
+    good_items = st.sampled_from(NAMED[key]) if key in NAMED else st.floats(0.0, 1.0)
+    return st.just([]) | nothing | st.dictionaries(TEXT, TEXT, max_size=2) | st.lists(
+        good_items, max_size=2).flatmap(lambda good: bad_items.map(lambda bad: [*good, bad]))
 
 
 def _expected_name(key: str) -> str:
@@ -653,7 +672,8 @@ def _check_types(config: ExperimentConfig) -> None:
         if value is None:
             assert optional, key
         elif _is_list(base):
-            assert isinstance(value, list) and value and all(type(v) is str for v in value), key
+            item = typing.get_args(base)[0]
+            assert isinstance(value, list) and value and all(type(v) is item for v in value), key
         elif _is_choice(base):
             assert value in typing.get_args(base), key
         else:

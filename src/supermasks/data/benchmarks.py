@@ -4,11 +4,14 @@ read from an image folder, is `imagenet.make_splitimagenet`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from .augment import CropFlip
+from .permutations import (check_fraction_range, moved_count, nested_counts, nested_fractions, nested_permutation,
+                           partial_permutation)
 from .sources import Dataset
 from .task import Task
 from .images import TaskImages
@@ -17,7 +20,9 @@ from supermasks.seeds import streams
 
 _BENCHMARKS: dict[str, str] = {
     "permuted": "task i shuffles the pixels by RandomState(seed + i).permutation(H*W), or with permute_fraction "
-    "f < 1 moves a random round(f * H*W) of them (every one of them); all classes",
+    "f < 1 moves a random round(f * H*W) of them (every one of them); with permute_subsets nested, task i moves "
+    "the first round(f_i * H*W) positions of one seeded order, f_i evenly spaced over permute_fraction_range, so "
+    "pairs share 1 - max(f_i, f_j) of the pixels; all classes",
     "rotated": "task i turns images i * rotation_step degrees anticlockwise (default 360 // num_tasks); all classes",
     "split": "task i keeps classes_per_task classes: consecutive groups when they suffice, "
     "else distinct seeded subsets",
@@ -33,6 +38,8 @@ _BENCHMARKS: dict[str, str] = {
 FOLDER_BENCHMARKS = ("splitimagenet",)
 _ALIASES = {"partitioned": "split"}
 LABEL_MODES = ("remap", "keep")
+PERMUTE_SUBSETS = ("independent", "nested")
+NESTED_RANGE = (0.1, 1.0)  # nested tasks' fractions where no range is given: pairs share 0 to 0.8 with 10 tasks
 
 
 def list_benchmarks() -> dict[str, str]:
@@ -68,48 +75,40 @@ def _all_classes_task(
     )
 
 
-def moved_count(pixels: int, fraction: float) -> int:
-    """How many of `pixels` positions a permuted task with `permute_fraction` `fraction` moves:
-    round(fraction * pixels) (ties to even) for a partial permutation; `pixels` for fraction 1, whose
-    full random permutation moves about that many (it may leave a few in place)."""
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 <= fraction <= 1:
-        raise ValueError(f"permute_fraction must be a number in [0, 1], got {fraction!r}")
-    count = int(round(float(fraction) * pixels))
-    if count == 1 and fraction < 1:
-        raise ValueError(f"permute_fraction={fraction:g} moves 1 of {pixels} pixels, but one pixel cannot move "
-                         f"alone: use 0 or at least {2 / pixels:.6g} (2 pixels)")
-    return count
+def _permute_settings(subsets: str, fraction: float | None, fraction_range: Sequence[float] | None
+                      ) -> tuple[float, tuple[float, float] | None]:
+    """(permute_fraction, permute_fraction_range) of the permuted benchmark's `subsets` mode, each given only where
+    that mode reads it (ValueError elsewhere, so a setting that does nothing is never silently accepted)."""
+    if subsets not in PERMUTE_SUBSETS:
+        raise ValueError(f"permute_subsets must be one of {PERMUTE_SUBSETS}, got {subsets!r}")
+    if subsets == "nested":
+        if fraction is not None:
+            raise ValueError("permute_fraction applies to independent subsets; nested tasks take their fractions from "
+                             "permute_fraction_range")
+        return 1.0, check_fraction_range(NESTED_RANGE if fraction_range is None else fraction_range)
+    if fraction_range is not None:
+        raise ValueError("permute_fraction_range applies to nested subsets only (permute_subsets='nested')")
+    return (1.0 if fraction is None else fraction), None
 
 
-def partial_permutation(rng: np.random.RandomState, pixels: int, fraction: float) -> np.ndarray:
-    """The pixel map of a task that moves `fraction` of `pixels` positions, drawn from `rng`.
-
-    fraction 1: `rng.permutation(pixels)`, the full random permutation (what every permuted task
-    was before `permute_fraction` existed: results unchanged); it leaves a pixel in place with
-    probability 1/pixels, so about one pixel per task stays. fraction < 1: k = round(fraction *
-    pixels) positions (ties to even) move, every one of them: `order = rng.permutation(pixels)[:k]`
-    is a random subset in random order, and each position in it sends its pixel to the next
-    position in that order (the last to the first), a single cycle through the subset, so exactly
-    k pixels move and the other pixels - k stay. fraction 0 is the identity. The map reads
-    out[q] = in[map[q]]: map[order[j + 1]] = order[j].
-    """
-    count = moved_count(pixels, fraction)
-    if fraction == 1:
-        return rng.permutation(pixels)
-    pixel_map = np.arange(pixels)
-    if count:
-        order = rng.permutation(pixels)[:count]
-        pixel_map[np.roll(order, -1)] = order
-    return pixel_map
+def _permutation_maps(pixels: int, num_tasks: int, seed: int, fraction: float,
+                      fraction_range: tuple[float, float] | None) -> list[np.ndarray]:
+    """Each permuted task's pixel map: independent subsets where `fraction_range` is None, else nested ones."""
+    rngs = (np.random.RandomState(streams(seed).permutation(i)) for i in range(num_tasks))
+    if fraction_range is None:
+        moved_count(pixels, fraction)  # refuses a bad fraction before any task is built
+        return [partial_permutation(rng, pixels, fraction) for rng in rngs]
+    counts = nested_counts(pixels, nested_fractions(num_tasks, fraction_range))
+    order = np.random.RandomState(streams(seed).pixel_order).permutation(pixels)
+    return [nested_permutation(rng, order, count) for rng, count in zip(rngs, counts)]
 
 
-def _permuted(dataset: Dataset, num_tasks: int, seed: int, fraction: float) -> list[Task]:
+def _permuted(dataset: Dataset, num_tasks: int, seed: int, fraction: float,
+              fraction_range: tuple[float, float] | None) -> list[Task]:
     pixels = dataset.x_train.shape[-2] * dataset.x_train.shape[-1]
     norm = dataset.normalization
-    moved_count(pixels, fraction)  # refuses a bad fraction before any task is built
     tasks = []
-    for i in range(num_tasks):
-        perm = partial_permutation(np.random.RandomState(streams(seed).permutation(i)), pixels, fraction)
+    for i, perm in enumerate(_permutation_maps(pixels, num_tasks, seed, fraction, fraction_range)):
         source = torch.from_numpy(perm).to(device=dataset.x_train.device, dtype=torch.long)
         images = (TaskImages(dataset.x_train, source=source, norm=norm),
                   TaskImages(dataset.x_test, source=source, norm=norm))
@@ -283,8 +282,10 @@ def make_benchmark(
     label_mode: str = "remap",
     second: Dataset | None = None,
     rotation_step: float | None = None,
-    permute_fraction: float = 1.0,
+    permute_fraction: float | None = None,
     augment: bool = True,
+    permute_subsets: str = "independent",
+    permute_fraction_range: Sequence[float] | None = None,
 ) -> list[Task]:
     """Build `num_tasks` tasks from `dataset`, images normalised to float32 (N, C, H, W).
 
@@ -298,12 +299,19 @@ def make_benchmark(
     exactly two tasks: all of `dataset`, then all of `second` (the EWC tutorial's MNIST then
     Fashion-MNIST). `rotation_step` (rotated only) is the angle between consecutive tasks in
     degrees; by default `360 // num_tasks`, spreading the tasks over the full circle. Small steps
-    give related tasks (similarity-guided transfer, ALGORITHMS.md section 3). `permute_fraction`
-    (permuted only) is the fraction f of the pixels each task moves: 1 (default) the full random
-    permutation, 0 the identity, in between a random subset of round(f * H*W) positions of which
-    every one moves (`partial_permutation`); tasks then share the pixels both leave in place.
-    Each task records how it was made (`Task.benchmark`, `angle`, `pixel_map`), which
-    `data.relatedness.task_relatedness` compares.
+    give related tasks (similarity-guided transfer, ALGORITHMS.md section 3).
+
+    The permuted benchmark chooses each task's moved pixels by `permute_subsets`. "independent"
+    (default): each task draws its own subset; `permute_fraction` f is the fraction each moves: 1
+    (default) the full random permutation, 0 the identity, in between a random subset of
+    round(f * H*W) positions of which every one moves (`partial_permutation`), so every pair shares
+    about (1 - f)^2 of the pixels. "nested": task i moves the first round(f_i * H*W) positions of
+    one seeded order of the positions (stream `pixel_order`), each of them (`nested_permutation`),
+    with f_i evenly spaced over `permute_fraction_range` [low, high] (default NESTED_RANGE), task 0
+    moving `low`; two tasks then share exactly the positions the one moving more leaves in place,
+    1 - max(f_i, f_j) of them, so relatedness spans the range within one run. Tasks share the
+    pixels both leave in place. Each task records how it was made (`Task.benchmark`, `angle`,
+    `pixel_map`), which `data.relatedness.task_relatedness` compares.
 
     splitcifar100 (ALGORITHMS.md section 5): task i keeps the classes perm[5i:5i+5] of
     `splitcifar100_classes`, labelled 0..4 in that order, and, when `augment`, declares the
@@ -329,7 +337,8 @@ def make_benchmark(
                                                               TaskImages(d.x_test, norm=d.normalization)), "pair")
                 for i, d in enumerate((dataset, second))]
     if canonical == "permuted":
-        return _permuted(dataset, num_tasks, seed, permute_fraction)
+        fraction, fraction_range = _permute_settings(permute_subsets, permute_fraction, permute_fraction_range)
+        return _permuted(dataset, num_tasks, seed, fraction, fraction_range)
     if canonical == "rotated":
         return _rotated(dataset, num_tasks, rotation_step)
     if canonical == "splitcifar100":

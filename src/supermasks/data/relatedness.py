@@ -6,8 +6,12 @@ Each benchmark defines relatedness by how its tasks were made (`Task.benchmark`,
 - rotated: the circular angle difference min(d, 360 - d), d = |a - b| mod 360, in degrees
   (0 for a task with itself); a smaller difference means more related tasks;
 - permuted: the fraction of the H*W pixel positions that both tasks leave in place, i.e. read
-  from where they are (for a task with itself: the fraction it leaves in place); with
-  `permute_fraction` f each task keeps 1 - f of them, so two tasks share about (1 - f)^2;
+  from where they are (for a task with itself: the fraction it leaves in place). With independent
+  subsets (`permute_subsets: independent`, `permute_fraction` f) each task keeps 1 - f of them, so
+  every pair shares about (1 - f)^2: nearly the same for all pairs of a run, nothing to correlate.
+  With nested subsets (`permute_subsets: nested`) task t moves the first round(f_t * H*W) positions
+  of one shared order, so two tasks share exactly 1 - max(f_i, f_j) (to a pixel's rounding): the
+  pairs span the `permute_fraction_range`;
 - split: the number of classes both tasks draw from (for a task with itself: its class count).
   The seeded 10-task split of 2-class pairs (more tasks than disjoint pairs) has both pairs of
   tasks that share a class and disjoint pairs; the consecutive groups of 5 tasks are all disjoint.

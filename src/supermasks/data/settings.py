@@ -8,11 +8,13 @@ from typing import Literal
 from supermasks.conditional import complete, only_when
 from supermasks.errors import ConfigError, require_number
 
-from .benchmarks import _ALIASES, list_benchmarks
+from .benchmarks import _ALIASES, NESTED_RANGE, list_benchmarks
 from .imagenet import CROP, DEFAULT_WORKERS
+from .permutations import check_fraction_range
 from .sources import dir_source_names, folder_source_names, source_names
 
 LabelMode = Literal["remap", "keep"]
+PermuteSubsets = Literal["independent", "nested"]
 _SPLIT = {"split", *(alias for alias, name in _ALIASES.items() if name == "split")}
 
 
@@ -34,8 +36,17 @@ class DataSettings:
         "benchmark", "pair", "the pair benchmark", default="fashion-mnist"))
     rotation_step: float | None = field(default=None, metadata=only_when(  # degrees between tasks
         "benchmark", "rotated", "the rotated benchmark"))  # None there: 360 // num_tasks
+    # How permuted tasks choose the pixels they move: each its own random subset ("independent", every pair about
+    # equally related), or the first positions of one shared order ("nested", pairs from unrelated to near-equal).
+    permute_subsets: PermuteSubsets | None = field(default=None, metadata=only_when(
+        "benchmark", "permuted", "the permuted benchmark", default="independent"))
     permute_fraction: float | None = field(default=None, metadata=only_when(  # pixels each task moves
-        "benchmark", "permuted", "the permuted benchmark", default=1.0))  # 1: a full permutation, 0: none
+        "permute_subsets", "independent", "the permuted benchmark with permute_subsets independent",
+        default=1.0))  # 1: a full permutation, 0: none
+    # [low, high]: nested task t moves a fraction evenly spaced over it (task 0 low, the last high).
+    permute_fraction_range: list[float] | None = field(default=None, metadata=only_when(
+        "permute_subsets", "nested", "the permuted benchmark with permute_subsets nested",
+        default_factory=lambda: list(NESTED_RANGE)))
     image_size: int | None = field(default=None, metadata=only_when(  # crop side S; evaluation resizes to S*256/224
         "benchmark", "splitimagenet", "the splitimagenet benchmark", default=CROP))
     # Threads decoding a batch's image files (a thread decodes about 70 training crops a second); the images are
@@ -72,6 +83,8 @@ class DataSettings:
             require_number("rotation_step", self.rotation_step, maximum=360)
         if self.permute_fraction is not None:
             require_number("permute_fraction", self.permute_fraction, inclusive=True, maximum=1)
+        if self.permute_fraction_range is not None:
+            check_fraction_range(self.permute_fraction_range)
         if "pair" in self.benchmarks() and self.num_tasks != 2:
             raise ValueError(f"num_tasks: the pair benchmark has exactly 2 tasks: set data.num_tasks=2 "
                              f"(got {self.num_tasks})")
@@ -102,4 +115,4 @@ def crop_size(data: DataSettings) -> int:
     return data.image_size
 
 
-__all__ = ["DataSettings", "LabelMode", "crop_size"]
+__all__ = ["DataSettings", "LabelMode", "PermuteSubsets", "crop_size"]

@@ -50,7 +50,8 @@ def _dataset_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -
             check_image_size(config, data)
     # None where the config's benchmarks have no split (or permuted) one: make_benchmark's own defaults, unused, stand.
     own = {"classes_per_task": config.data.classes_per_task, "label_mode": config.data.label_mode,
-           "permute_fraction": config.data.permute_fraction}
+           "permute_fraction": config.data.permute_fraction, "permute_subsets": config.data.permute_subsets,
+           "permute_fraction_range": config.data.permute_fraction_range}
     return make_benchmark(benchmark, dataset, num_tasks=config.data.num_tasks, seed=config.seed, second=second,
                           rotation_step=config.data.rotation_step,
                           **{key: value for key, value in own.items() if value is not None})
