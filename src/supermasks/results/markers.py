@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-_OPEN = re.compile(r"<!-- results:(?P<name>[\w-]+) -->")
-_BLOCK = re.compile(r"(?P<open><!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(?P<close><!-- /results:(?P=name) -->)",
-                    re.S)
+# A marker is a line of its own, so that prose may quote one in backticks.
+_OPEN = re.compile(r"^<!-- results:(?P<name>[\w-]+) -->$", re.M)
+_BLOCK = re.compile(r"^(?P<open><!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)^(?P<close><!-- /results:(?P=name) -->)$",
+                    re.S | re.M)
 
 FIX = "`make tables` (or `supermasks results tables`)"
 
