@@ -281,11 +281,15 @@ def _cmd_results(args: argparse.Namespace) -> int:
         result = get_result(args.name)
     except KeyError as exc:
         raise ConfigError(str(exc.args[0])) from None
-    if args.results_command == "update":
-        dest = rerun.update(result, root)
-        print(f"wrote {dest}; now {FIX} puts its tables into README and docs")
-        return 0
-    found = rerun.reproduce(result, root, keep=args.keep)
+    try:
+        if args.results_command == "update":
+            dest = rerun.update(result, root)
+            print(f"wrote {dest}; now {FIX} puts its tables into README and docs")
+            return 0
+        found = rerun.reproduce(result, root, keep=args.keep)
+    except (RuntimeError, FileNotFoundError) as exc:  # the command failed (its log's tail says why), or no results
+        print(f"supermasks: error: {exc}", file=sys.stderr)
+        return 1
     print(f"`{rerun.command_line(result)}` ran in {found.seconds:.1f} s")
     if found.differences:
         print(f"differs from results/{result.name}/ (timings and paths aside):", file=sys.stderr)

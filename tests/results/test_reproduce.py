@@ -60,6 +60,18 @@ def test_reproduce_of_an_unknown_result_lists_the_registered_ones(capsys):
     assert "no documented result 'nope'; registered: compare, forgetting" in capsys.readouterr().err
 
 
+def test_a_command_that_fails_is_an_error_with_its_output_and_commits_nothing(tmp_path, monkeypatch, capsys):
+    broken = Result(name="broken", command=("run", "configs/missing.yaml"), minutes=0.1, tables={"b": tables.compare_table})
+    monkeypatch.setitem(registry.RESULTS, "broken", broken)
+    (tmp_path / "results").mkdir()
+    assert main(["results", "--root", str(tmp_path), "update", "broken"]) == 1
+    err = capsys.readouterr().err
+    assert "`supermasks run configs/missing.yaml` exited with 2" in err and "missing.yaml" in err.split("\n", 1)[1]
+    assert not (tmp_path / "results" / "broken").exists()
+    assert main(["results", "--root", str(tmp_path), "reproduce", "broken"]) == 1
+    assert "results/broken is missing: `supermasks results update broken` makes it" in capsys.readouterr().err
+
+
 def _available(source: str) -> bool:
     return any(info.name == source and info.available for info in list_sources())
 
