@@ -266,12 +266,17 @@ def _cmd_results(args: argparse.Namespace) -> int:
             print(f"{result.name:<12} {rerun.command_line(result)}  (about {result.minutes:g} min; tables: "
                   f"{', '.join(result.tables)})")
         return 0
+    if args.results_command in ("tables", "check"):
+        try:  # a marker without its pair, an unregistered table, a result's file missing: one line, no traceback
+            changed = pages.write_tables(root) if args.results_command == "tables" else []
+            drifts = pages.drifted_tables(root) if args.results_command == "check" else []
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            print(f"supermasks: error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+            return 1
     if args.results_command == "tables":
-        changed = pages.write_tables(root)
         print("\n".join(f"rewrote {path}" for path in changed) or "every table is up to date")
         return 0
     if args.results_command == "check":
-        drifts = pages.drifted_tables(root)
         for drift in drifts:
             print(drift.message(), file=sys.stderr)
         if not drifts:
@@ -290,7 +295,9 @@ def _cmd_results(args: argparse.Namespace) -> int:
     except (RuntimeError, FileNotFoundError) as exc:  # the command failed (its log's tail says why), or no results
         print(f"supermasks: error: {exc}", file=sys.stderr)
         return 1
-    print(f"`{rerun.command_line(result)}` ran in {found.seconds:.1f} s")
+    committed = rerun.read_version(root / "results" / result.name)
+    print(f"`{rerun.command_line(result)}` ran in {found.seconds:.1f} s with the code of "
+          f"{rerun.code_version(root)['git_commit']}; results/{result.name}/ came from {committed.get('git_commit')}")
     if found.differences:
         print(f"differs from results/{result.name}/ (timings and paths aside):", file=sys.stderr)
         print("\n".join(f"  {line}" for line in found.differences), file=sys.stderr)

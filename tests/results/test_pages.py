@@ -73,6 +73,11 @@ def test_make_tables_is_idempotent(checkout: Path):
     assert {p: p.read_text() for p in documents(checkout)} == before
 
 
-def test_an_unknown_table_name_says_where_tables_are_registered(checkout: Path):
+def test_an_unknown_table_name_says_where_tables_are_registered(checkout: Path, capsys):
     with pytest.raises(KeyError, match="no table 'nope' is registered.*registry.py"):
         render_table("nope", checkout / "results")
+    page = checkout / "docs" / "baselines.md"
+    page.write_text(page.read_text() + "\n<!-- results:nope -->\n<!-- /results:nope -->\n")
+    assert main(["results", "--root", str(checkout), "check"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("supermasks: error: no table 'nope' is registered") and "Traceback" not in err

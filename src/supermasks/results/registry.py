@@ -31,7 +31,6 @@ class Result:
     tables: Mapping[str, Renderer]
     files: tuple[str, ...] = RUN_FILES + STUDY_FILES
     needs: tuple[str, ...] = ()
-    notes: str = ""
 
     def __post_init__(self) -> None:
         if not self.tables:
@@ -46,15 +45,13 @@ _ENTRIES = (
         command=("compare", "configs/compare.yaml"),
         minutes=1,
         tables={"compare": tables.compare_table, "compare-printout": tables.compare_printout},
-        notes="README 'Comparing methods'; docs/baselines.md's printed table",
     ),
     Result(
         name="forgetting",
         command=("run", "configs/forgetting.yaml"),
-        minutes=1.5,
+        minutes=2,
         tables={"forgetting": tables.forgetting_table, "forgetting-memory": tables.forgetting_memory_table},
         needs=("fashion-mnist",),
-        notes="README and docs/baselines.md forgetting tables",
     ),
 )
 

@@ -86,6 +86,12 @@ def code_version(root: Path) -> dict:
             "uncommitted_changes": [line[3:] for line in changes.splitlines()] if changes else []}
 
 
+def read_version(result_dir: Path) -> dict:
+    """A committed result's version.json ({} when it has none)."""
+    path = result_dir / VERSION_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def update(result: Result, root: Path) -> Path:
     """Rerun `result` and replace results/NAME with its small files and a version.json; returns results/NAME."""
     dest = root / "results" / result.name
@@ -127,4 +133,4 @@ def reproduce(result: Result, root: Path, *, keep: bool = False) -> Reproduction
 
 
 __all__ = ["Reproduction", "Rerun", "VERSION_FILE", "code_version", "command_line", "committed_files", "default_root",
-           "kept_files", "reproduce", "rerun", "update"]
+           "kept_files", "read_version", "reproduce", "rerun", "update"]
