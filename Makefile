@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-slow bench tables reproduce clean
 
 $(STAMP): requirements.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ test-slow: $(STAMP)
 # Every benchmarks/*.py script into benchmarks/results.md; `make bench QUICK=1` for short versions.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py $(if $(QUICK),--quick,)
+
+# README and docs tables rewritten from the committed results/ (results/README.md).
+tables: $(STAMP)
+	$(BIN)/supermasks results tables
+
+# `make reproduce NAME=compare`: rerun one documented result afresh and diff it against results/NAME.
+reproduce: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make reproduce NAME=<result>; the results: $(BIN)/supermasks results list" >&2; exit 2; }
+	$(BIN)/supermasks results reproduce $(NAME)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

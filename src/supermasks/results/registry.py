@@ -1,0 +1,87 @@
+"""The registry of documented results: the command behind each, the files it keeps, the tables it renders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from supermasks.results import tables
+
+# What a result keeps of its output: small files only (no checkpoints, state, masks, figures, reports, logs).
+# Patterns are relative to each top-level directory the command wrote (a run or a study directory).
+RUN_FILES = ("config.yaml", "comparison.csv", "*/*/metrics.json", "*/*/accuracy.csv")
+STUDY_FILES = ("study.csv", "definitions.csv")
+
+Renderer = Callable[[Path], str]  # results/NAME -> the markdown between a table's markers
+
+
+@dataclass(frozen=True)
+class Result:
+    """One documented result.
+
+    `command` follows `supermasks` and names the config by its path in the repository; `minutes` is about how long
+    it takes on two idle cores (the slow suite reproduces those under 5); `tables` maps a marker's name to the
+    function that renders it from the committed files; `needs` names data sources beyond the embedded ones.
+    """
+
+    name: str
+    command: tuple[str, ...]
+    minutes: float
+    tables: Mapping[str, Renderer]
+    files: tuple[str, ...] = RUN_FILES + STUDY_FILES
+    needs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.tables:
+            raise ValueError(f"result {self.name!r} renders no table: a result that no page shows is not documented")
+
+
+# Adding a result: one entry here and a renderer in tables.py; then `supermasks results update NAME` and
+# markers `<!-- results:TABLE -->` ... `<!-- /results:TABLE -->` where the table belongs (results/README.md).
+_ENTRIES = (
+    Result(
+        name="compare",
+        command=("compare", "configs/compare.yaml"),
+        minutes=1,
+        tables={"compare": tables.compare_table, "compare-printout": tables.compare_printout},
+    ),
+    Result(
+        name="forgetting",
+        command=("run", "configs/forgetting.yaml"),
+        minutes=2,
+        tables={"forgetting": tables.forgetting_table, "forgetting-memory": tables.forgetting_memory_table},
+        needs=("fashion-mnist",),
+    ),
+)
+
+RESULTS: dict[str, Result] = {r.name: r for r in _ENTRIES}
+
+
+def _table_owners() -> dict[str, Result]:
+    owners: dict[str, Result] = {}
+    for result in RESULTS.values():
+        for table in result.tables:
+            if table in owners:
+                raise ValueError(f"table {table!r} is rendered by both {owners[table].name!r} and {result.name!r}")
+            owners[table] = result
+    return owners
+
+
+TABLES: dict[str, Result] = _table_owners()
+
+
+def get_result(name: str) -> Result:
+    """The registered result `name`; the error lists the registered ones."""
+    try:
+        return RESULTS[name]
+    except KeyError:
+        raise KeyError(f"no documented result {name!r}; registered: {', '.join(sorted(RESULTS))}") from None
+
+
+def list_results() -> list[Result]:
+    """Every registered result, in registry order."""
+    return list(RESULTS.values())
+
+
+__all__ = ["RESULTS", "RUN_FILES", "STUDY_FILES", "TABLES", "Renderer", "Result", "get_result", "list_results"]

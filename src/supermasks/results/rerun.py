@@ -1,0 +1,136 @@
+"""Run a documented result's command afresh in a temporary folder: to store its small files, or to diff them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from supermasks import __version__
+from supermasks.results.diff import diff_results
+from supermasks.results.registry import Result
+
+VERSION_FILE = "version.json"
+log = logging.getLogger("supermasks")
+
+
+def default_root() -> Path:
+    """The source checkout this package runs from, else the current folder."""
+    checkout = Path(__file__).resolve().parents[3]  # src/supermasks/results/rerun.py -> the repository
+    return checkout if (checkout / "pyproject.toml").is_file() and (checkout / "results").is_dir() else Path.cwd()
+
+
+def command_line(result: Result) -> str:
+    """The command as a user types it."""
+    return " ".join(["supermasks", *result.command])
+
+
+def kept_files(out_dir: Path, patterns: tuple[str, ...]) -> list[str]:
+    """The files under each top-level directory of `out_dir` that match `patterns`, relative to `out_dir`."""
+    found = set()
+    for top in sorted(p for p in out_dir.iterdir() if p.is_dir()):
+        for pattern in patterns:
+            found.update(p.relative_to(out_dir).as_posix() for p in top.glob(pattern) if p.is_file())
+    return sorted(found)
+
+
+def committed_files(result_dir: Path) -> list[str]:
+    """The files of a committed result, its version file aside."""
+    return sorted(p.relative_to(result_dir).as_posix() for p in result_dir.rglob("*")
+                  if p.is_file() and p.name != VERSION_FILE)
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """A fresh run of a result's command: where its runs are (`out_dir`) and how long it took."""
+
+    work: Path
+    out_dir: Path
+    seconds: float
+
+
+def rerun(result: Result, root: Path, work: Path) -> Rerun:
+    """Run the command with `work` as the current folder, so that its runs land in a new, empty `work/runs`
+    (never the user's runs/, never a finished run that would be reused). Output goes to `work/command.log`."""
+    args = [str(root / a) if (root / a).is_file() else a for a in result.command]  # the config, from this checkout
+    cmd = [sys.executable, "-m", "supermasks.cli", "-q", *args, "--no-progress"]
+    log.info("running `%s` in %s", command_line(result), work)
+    start = time.perf_counter()
+    with (work / "command.log").open("w") as out:
+        code = subprocess.run(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT).returncode
+    seconds = time.perf_counter() - start
+    if code != 0:
+        tail = "\n".join((work / "command.log").read_text().splitlines()[-20:])
+        raise RuntimeError(f"`{command_line(result)}` exited with {code} (log: {work / 'command.log'}):\n{tail}")
+    return Rerun(work, work / "runs", seconds)
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def code_version(root: Path) -> dict:
+    """The package version and the git commit of `root`, with the code files that differed from it."""
+    changes = _git(root, "status", "--porcelain", "--", "src", "configs")
+    return {"package_version": __version__, "git_commit": _git(root, "rev-parse", "HEAD"),
+            "uncommitted_changes": [line[3:] for line in changes.splitlines()] if changes else []}
+
+
+def read_version(result_dir: Path) -> dict:
+    """A committed result's version.json ({} when it has none)."""
+    path = result_dir / VERSION_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def update(result: Result, root: Path) -> Path:
+    """Rerun `result` and replace results/NAME with its small files and a version.json; returns results/NAME."""
+    dest = root / "results" / result.name
+    with tempfile.TemporaryDirectory(prefix=f"supermasks-{result.name}-") as tmp:
+        done = rerun(result, root, Path(tmp))
+        files = kept_files(done.out_dir, result.files)
+        if dest.exists():
+            shutil.rmtree(dest)
+        for rel in files:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(done.out_dir / rel, dest / rel)
+    version = {"command": command_line(result), **code_version(root), "seconds": round(done.seconds, 1)}
+    (dest / VERSION_FILE).write_text(json.dumps(version, indent=2) + "\n")
+    return dest
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """What a rerun gave against the committed files: `differences` is empty when they agree."""
+
+    differences: list[str]
+    seconds: float
+    kept: Path | None  # the rerun's folder, kept for a look when it differs
+
+
+def reproduce(result: Result, root: Path, *, keep: bool = False) -> Reproduction:
+    """Rerun `result` into a temporary folder and compare its small files with results/NAME field by field."""
+    committed = root / "results" / result.name
+    if not committed.is_dir():
+        raise FileNotFoundError(f"{committed} is missing: `supermasks results update {result.name}` makes it")
+    work = Path(tempfile.mkdtemp(prefix=f"supermasks-{result.name}-"))
+    done = rerun(result, root, work)
+    files = sorted(set(committed_files(committed)) | set(kept_files(done.out_dir, result.files)))
+    differences = diff_results(committed, done.out_dir, files)
+    if differences or keep:
+        return Reproduction(differences, done.seconds, work)
+    shutil.rmtree(work)
+    return Reproduction(differences, done.seconds, None)
+
+
+__all__ = ["Reproduction", "Rerun", "VERSION_FILE", "code_version", "command_line", "committed_files", "default_root",
+           "kept_files", "read_version", "reproduce", "rerun", "update"]

@@ -1,0 +1,116 @@
+"""Markdown tables of README and docs, each rendered from one result's committed files under results/NAME/."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from supermasks.units import human_bytes
+
+
+def run_directories(result_dir: Path) -> list[Path]:
+    """The run directories a result keeps (those holding `config.yaml`), sorted by name."""
+    return sorted(p for p in result_dir.iterdir() if (p / "config.yaml").is_file())
+
+
+def study_directory(result_dir: Path) -> Path:
+    """The one study directory (holding `study.csv`) of a result."""
+    found = sorted(p for p in result_dir.iterdir() if (p / "study.csv").is_file())
+    if len(found) != 1:
+        raise FileNotFoundError(f"{result_dir}: expected one study directory with study.csv, found {len(found)}")
+    return found[0]
+
+
+def _one_run(result_dir: Path) -> Path:
+    runs = run_directories(result_dir)
+    if len(runs) != 1:
+        raise FileNotFoundError(f"{result_dir}: expected one run directory with config.yaml, found {len(runs)}")
+    return runs[0]
+
+
+def _percent(value: float, *, signed: bool = False, digits: int = 2) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{100 * value:{'+' if signed else ''}.{digits}f}"
+
+
+def _markdown(header: list[str], align: list[str], rows: list[list[str]]) -> str:
+    """A pipe table; `align` holds `l` or `r` per column."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def compare_table(result_dir: Path) -> str:
+    """README's method comparison: ACC (%), BWT (points) and the bytes kept, one row per method."""
+    frame = pd.read_csv(_one_run(result_dir) / "comparison.csv")
+    rows = [[row["method"], _percent(row["ACC"]), _percent(row["BWT"], signed=True), human_bytes(row["memory_total_bytes"])]
+            for row in frame.to_dict("records")]
+    return _markdown(["method", "ACC %", "BWT", "memory total"], ["l", "r", "r", "r"], rows)
+
+
+def compare_printout(result_dir: Path) -> str:
+    """The table `supermasks compare` printed for the committed run (its times are that run's), as a code block."""
+    from supermasks.report.text import format_comparison
+
+    frame = pd.read_csv(_one_run(result_dir) / "comparison.csv")
+    return "```\n" + format_comparison(frame) + "\n```"
+
+
+def _short_float(x: float) -> str:
+    """`0.0001` -> `1e-4`, `0.0015` -> `1.5e-3`."""
+    mantissa, exponent = f"{x:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
+
+
+def _forgetting_label(method: str, config: dict) -> str:
+    """A row's name, with the settings that distinguish it read from the run's own config."""
+    if method == "naive":
+        return "naive, shared head"
+    if method == "ewc":
+        return f"EWC, lambda {config['ewc']['lambda']:g}"
+    if method == "replay":
+        return f"replay, {config['replay']['fraction']:.0%} of MNIST mixed into every batch"
+    if method == "supsup":
+        training = config["training"]
+        return f"SupSup (task id given, {_OPTIMIZERS.get(training['optimizer'], training['optimizer'])} " \
+               f"{_short_float(training['lr'])})"
+    return method
+
+
+def _forgetting_rows(result_dir: Path, *, memory: bool) -> list[list[str]]:
+    study = pd.read_csv(study_directory(result_dir) / "study.csv")
+    rows = []
+    for row in study.to_dict("records"):
+        run = result_dir / Path(row["run_directory"]).name  # kept under its own name; the path is the rerun's
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        accuracy = pd.read_csv(run / row["benchmark"] / row["method"] / "accuracy.csv")
+        first, second = accuracy.iloc[-1]["task_0"], accuracy.iloc[-1]["task_1"]
+        cells = [_forgetting_label(row["method"], config), f"{_percent(first, digits=1)}%", f"{_percent(second, digits=1)}%"]
+        if memory:
+            cells += [human_bytes(row["memory_peak_training_bytes"]), human_bytes(row["memory_total_bytes"])]
+        rows.append(cells)
+    return rows
+
+
+_FORGETTING_HEADER = ["method", "MNIST after both, `R[1, 0]`", "Fashion-MNIST, `R[1, 1]`"]
+
+
+def forgetting_table(result_dir: Path) -> str:
+    """README's forgetting study: each method's accuracy on MNIST and on Fashion-MNIST after both."""
+    return _markdown(_FORGETTING_HEADER, ["l", "l", "l"], _forgetting_rows(result_dir, memory=False))
+
+
+def forgetting_memory_table(result_dir: Path) -> str:
+    """docs/baselines.md's forgetting study: README's columns plus the bytes held while training and kept."""
+    return _markdown([*_FORGETTING_HEADER, "peak training", "kept"], ["l"] * 5, _forgetting_rows(result_dir, memory=True))
+
+
+__all__ = ["compare_printout", "compare_table", "forgetting_memory_table", "forgetting_table", "run_directories",
+           "study_directory"]

@@ -1,0 +1,89 @@
+"""`supermasks results update` and `reproduce` end to end on a tiny synthetic run; the slow suite reruns the
+documented results that take under 5 minutes."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from supermasks.cli import main
+from supermasks.data.sources import list_sources
+from supermasks.results import registry, tables
+from supermasks.results.diff import diff_results
+from supermasks.results.registry import Result, list_results
+from supermasks.results.rerun import VERSION_FILE, committed_files, reproduce, update
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY = Result(
+    name="tiny",
+    command=("run", "configs/supsup.yaml", "data.source=synthetic", "data.benchmark=[permuted]", "data.num_tasks=2",
+             "training.steps_per_task=5", "run.overlap=false", "run.figures=false", "run.report=false"),
+    minutes=0.1,
+    tables={"tiny": tables.compare_table},
+)
+
+
+def test_update_keeps_small_files_then_reproduce_agrees_and_a_changed_metric_is_named(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "repo"
+    (root / "configs").mkdir(parents=True)
+    shutil.copy(ROOT / "configs" / "supsup.yaml", root / "configs" / "supsup.yaml")
+    monkeypatch.setitem(registry.RESULTS, "tiny", TINY)
+
+    dest = update(TINY, root)
+    kept = committed_files(dest)
+    assert kept and all(re.fullmatch(r"supsup-[0-9a-f]{8}/(config\.yaml|comparison\.csv|permuted/supsup/"
+                                     r"(metrics\.json|accuracy\.csv))", f) for f in kept), kept
+    version = json.loads((dest / VERSION_FILE).read_text())
+    assert version["command"] == "supermasks " + " ".join(TINY.command) and version["seconds"] > 0
+    assert "package_version" in version and "git_commit" in version
+
+    assert main(["results", "--root", str(root), "reproduce", "tiny", "--keep"]) == 0
+    out = capsys.readouterr().out
+    assert "identical to results/tiny/" in out
+    rerun_dir = Path(re.search(r"the rerun is in (\S+)", out).group(1))
+
+    # The same rerun against a committed copy with one metric and one timing changed: only the metric is reported.
+    metrics = next(dest.glob("*/permuted/supsup/metrics.json"))
+    values = json.loads(metrics.read_text())
+    metrics.write_text(json.dumps({**values, "ACC": values["ACC"] + 0.01, "seconds_per_task": 123.0}))
+    lines = diff_results(dest, rerun_dir / "runs", committed_files(dest))
+    rel = metrics.relative_to(dest).as_posix()
+    assert lines == [f"{rel}: ACC: committed {values['ACC'] + 0.01!r}, rerun {values['ACC']!r}"]
+    shutil.rmtree(rerun_dir)
+
+
+def test_reproduce_of_an_unknown_result_lists_the_registered_ones(capsys):
+    assert main(["results", "reproduce", "nope"]) == 2
+    assert "no documented result 'nope'; registered: compare, forgetting" in capsys.readouterr().err
+
+
+def test_a_command_that_fails_is_an_error_with_its_output_and_commits_nothing(tmp_path, monkeypatch, capsys):
+    broken = Result(name="broken", command=("run", "configs/missing.yaml"), minutes=0.1, tables={"b": tables.compare_table})
+    monkeypatch.setitem(registry.RESULTS, "broken", broken)
+    (tmp_path / "results").mkdir()
+    assert main(["results", "--root", str(tmp_path), "update", "broken"]) == 1
+    err = capsys.readouterr().err
+    assert "`supermasks run configs/missing.yaml` exited with 2" in err and "missing.yaml" in err.split("\n", 1)[1]
+    assert not (tmp_path / "results" / "broken").exists()
+    assert main(["results", "--root", str(tmp_path), "reproduce", "broken"]) == 1
+    assert "results/broken is missing: `supermasks results update broken` makes it" in capsys.readouterr().err
+
+
+def _available(source: str) -> bool:
+    return any(info.name == source and info.available for info in list_sources())
+
+
+QUICK = [r for r in list_results() if r.minutes < 5]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("result", QUICK, ids=[r.name for r in QUICK])
+def test_documented_result_reproduces_exactly(result: Result):
+    missing = [s for s in result.needs if not _available(s)]
+    if missing:
+        pytest.skip(f"{result.name} needs {', '.join(missing)}")
+    found = reproduce(result, ROOT)
+    assert not found.differences, "\n".join(found.differences)
