@@ -32,8 +32,7 @@ import numpy as np
 
 _SCORES, _BATCHES, _AUXILIARY, _HEADS, _CANDIDATES, _EVAL_SAMPLE = 1, 2, 3, 1000, 1_000_003, 3_000_017
 _PIXEL_ORDER = 5_000_011  # far from `permutation(task_id)` = seed + task_id for any number of tasks one run holds
-_AUGMENT = 4  # the tag that sets the augmentation's seed sequence apart
-_EVAL_ORDER = 5  # ... and the test-order's
+_AUGMENT, _EVAL_ORDER = 4, 5  # the tags that set the augmentation's and the test order's seed sequences apart
 
 
 @dataclass(frozen=True)
