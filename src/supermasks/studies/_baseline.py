@@ -19,7 +19,7 @@ says. Per seed the numbers are in `overlap_baseline.csv`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ def _mean_jaccard(method_dir: Path, measure: str) -> dict[str, tuple[float, int]
 
 
 def with_baseline(table: pd.DataFrame, frame: pd.DataFrame, group_columns: list[str], directory: Path,
-                  seed_of: Any) -> pd.DataFrame:
+                  seed_of: Callable[[Path], int]) -> pd.DataFrame:
     """`table` (`overlap_study.csv`'s rows) with `BASELINE_COLUMNS`, from the runs of `frame` that name a baseline.
 
     For a row and each seed: the mean over the run's pairs of their Jaccard (`STATISTICS`) divided
@@ -101,7 +101,7 @@ def with_baseline(table: pd.DataFrame, frame: pd.DataFrame, group_columns: list[
     if "baseline_directory" not in frame.columns or frame["baseline_directory"].isna().all():
         return table
     seed_rows = []
-    groups = dict(iter(frame.groupby(group_columns, sort=False, dropna=False)))
+    groups = dict(iter(frame.groupby(group_columns, sort=False, dropna=False)))  # group key -> its runs (one per seed)
     values: dict[int, list[dict]] = {}
     for index, row in table.iterrows():
         key = tuple(row[c] for c in group_columns)
