@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supermasks.analysis.changes import CHANGE_COLUMNS, KINDS, change_table, mean_changes
+from supermasks.analysis.changes import CHANCE_STRATA, CHANGE_COLUMNS, KINDS, change_table, margin_cells, mean_changes
 from supermasks.analysis.overlap import overlap_table
 
 
@@ -137,6 +137,8 @@ def test_mean_changes_averages_per_layer_skipping_nans():
     assert got.mean_changed == pytest.approx((3 / 8 + 4 / 8 + 0) / 3)
     assert got.mean_any_jaccard_pct == pytest.approx(fc.any_jaccard_pct.mean())
     assert got.mean_on_relative_to_chance == pytest.approx(np.nanmean(fc.on_relative_to_chance))
+    assert got.mean_off_relative_to_layer_chance == pytest.approx(np.nanmean(fc.off_relative_to_layer_chance))
+    assert got.chance_strata == 1
     assert got.mean_agreement_kappa == pytest.approx(np.nanmean(fc.agreement_kappa))
 
 
@@ -236,3 +238,144 @@ def test_random_changes_from_a_shared_init_sit_at_chance(density):
     p, q = table.off_i.to_numpy(), table.off_j.to_numpy()
     whole_layer = p * q / (p + q - p * q)
     assert (table.off_jaccard_pct / 100 / whole_layer).mean() > 0.8 / density
+
+
+# -- chance within strata of the shared initial score ----------------------------------------------------------
+# SHARED_INITIAL/SHARED_FINAL with margins that put weights 2, 3 (side m0 = 1) and 4, 7 (side m0 = 0) nearest
+# the threshold: with 2 strata per side the cells are {2, 3}, {0, 1} (side 1) and {4, 7}, {5, 6} (side 0).
+SHARED_MARGINS = {"fc": np.array([0.9, 0.8, 0.1, 0.2, 0.1, 0.7, 0.8, 0.2])}
+
+
+def test_margin_cells_are_quantile_bins_per_side_of_the_threshold():
+    cells = margin_cells(SHARED_MARGINS["fc"], bits("11110000"), 2)
+    assert list(cells) == [3, 3, 2, 2, 0, 1, 1, 0]
+    # 5 ones over 2 bins: ranks 0..4 -> bins 0 0 0 1 1 (sizes differ by one); ties keep index order, so
+    # weight 3 (0.1) has rank 0, weights 0, 1, 2 (0.5) ranks 1, 2, 3 and weight 4 (0.9) rank 4
+    cells = margin_cells(np.array([0.5, 0.5, 0.5, 0.1, 0.9]), np.ones(5, dtype=bool), 2)
+    assert list(cells) == [2, 2, 3, 2, 3]
+    # fewer weights on a side than strata: one weight per bin
+    assert list(margin_cells(np.array([3.0, 1.0, 2.0]), np.zeros(3, dtype=bool), 10)) == [6, 0, 3]
+    with pytest.raises(ValueError, match="num_strata must be at least 1"):
+        margin_cells(np.zeros(3), np.zeros(3, dtype=bool), 0)
+
+
+def test_hand_computed_stratified_chance():
+    table = change_table(SHARED_FINAL, SHARED_INITIAL, margins=SHARED_MARGINS, num_strata=2)
+    r = row(table, 0, 1)
+    assert r.chance_strata == 2
+    # on: task 0 {4, 5} has 1 in {4, 7} and 1 in {5, 6}; task 1 {4, 7} has 2 and 0: E = 1 * 2 / 2 + 1 * 0 / 2 = 1,
+    # chance 1 / (2 + 2 - 1) = 1/3 (as the whole layer: J = 1/3, ratio 1)
+    assert r.on_chance_pct == pytest.approx(100 / 3) and r.on_relative_to_chance == pytest.approx(1.0)
+    # off: task 0 {3}, task 1 {2, 3}, all in cell {2, 3}: E = 1 * 2 / 2 = 1 (whole layer: .5), chance 1 / (1 + 2 - 1)
+    assert r.off_chance_pct == pytest.approx(50.0) and r.off_relative_to_chance == pytest.approx(1.0)
+    assert r.off_layer_chance_pct == pytest.approx(20.0) and r.off_relative_to_layer_chance == pytest.approx(2.5)
+    # any: E = 1 + 1 = 2, chance 2 / (3 + 4 - 2) = 2/5 = J (whole layer: 3/11, ratio 22/15)
+    assert r.any_chance_pct == pytest.approx(40.0) and r.any_relative_to_chance == pytest.approx(1.0)
+    assert r.any_layer_chance_pct == pytest.approx(300 / 11)
+    assert r.any_relative_to_layer_chance == pytest.approx(22 / 15)
+    # agreement: p_o = 5/8, p_e = 1 - (3 + 4 - 2 * 2) / 8 = 5/8: kappa 0 (whole layer: .25)
+    assert r.agreement_chance_pct == pytest.approx(62.5) and r.agreement_kappa == pytest.approx(0.0)
+    # without margins the ratio is the whole-layer one, and says so
+    plain = row(change_table(SHARED_FINAL, SHARED_INITIAL), 0, 1)
+    assert plain.chance_strata == 1 and plain.any_chance_pct == plain.any_layer_chance_pct == pytest.approx(300 / 11)
+
+
+def test_one_stratum_per_side_is_the_whole_layer_chance():
+    rng = np.random.default_rng(3)
+    common = rng.random(500) < 0.4
+    initial = {t: {"fc": common} for t in range(3)}
+    final = {t: {"fc": common ^ (rng.random(500) < 0.1)} for t in range(3)}
+    table = change_table(final, initial, margins={"fc": rng.random(500)}, num_strata=1)
+    for kind in KINDS:
+        np.testing.assert_allclose(table[f"{kind}_chance_pct"], table[f"{kind}_layer_chance_pct"], rtol=1e-12)
+    np.testing.assert_allclose(table.agreement_kappa, change_table(final, initial).agreement_kappa, rtol=1e-12)
+
+
+def test_margins_need_one_shared_initial_mask_and_every_layer():
+    initial = {0: {"fc": bits("1100")}, 1: {"fc": bits("1010")}}
+    final = {0: {"fc": bits("1000")}, 1: {"fc": bits("1011")}}
+    with pytest.raises(ValueError, match="layer 'fc': margins of one shared initial score were given, but the "
+                                         "tasks' initial masks differ"):
+        change_table(final, initial, margins={"fc": np.arange(4.0)})
+    with pytest.raises(ValueError, match=r"margins are of layers \['fc2'\], masks of layers \['fc'\]"):
+        change_table(final, {0: initial[0], 1: initial[0]}, margins={"fc2": np.arange(4.0)})
+    with pytest.raises(ValueError, match="layer 'fc': 3 margins for 4 weights"):
+        change_table(final, {0: initial[0], 1: initial[0]}, margins={"fc": np.arange(3.0)})
+
+
+def stratified_straightforward(final, initial, margins, num_strata):
+    """Per pair: the expected intersection and agreement from one probability per weight, its cell's rate."""
+    rows = []
+    tasks = sorted(final)
+    for layer in final[tasks[0]]:
+        m0 = initial[tasks[0]][layer].ravel()
+        cells = margin_cells(margins[layer], m0, num_strata)
+        for i in tasks:
+            for j in tasks:
+                if i == j:
+                    continue
+                out = {}
+                for kind, change in (("on", lambda m: m & ~m0), ("off", lambda m: m0 & ~m), ("any", lambda m: m != m0)):
+                    a, b = change(final[i][layer].ravel()), change(final[j][layer].ravel())
+                    p_a = np.array([a[cells == c].mean() for c in cells])
+                    p_b = np.array([b[cells == c].mean() for c in cells])
+                    expected = float(np.sum(p_a * p_b))
+                    denominator = a.sum() + b.sum() - expected
+                    out[f"{kind}_chance_pct"] = 100 * expected / denominator if denominator else 0.0
+                    if kind == "any":
+                        by_chance = float(np.mean(p_a * p_b + (1 - p_a) * (1 - p_b)))
+                        observed = float(np.mean(a == b))
+                        out["agreement_kappa"] = (observed - by_chance) / (1 - by_chance) if by_chance != 1 else np.nan
+                rows.append(out)
+    return pd.DataFrame(rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(mask_pairs(), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_stratified_chance_equals_one_probability_per_weight(pair, num_strata, seed):
+    final, initial = pair
+    initial = {t: initial[0] for t in initial}  # one shared initial mask
+    rng = np.random.default_rng(seed)
+    margins = {layer: rng.random(np.shape(bits_)) for layer, bits_ in initial[0].items()}
+    table = change_table(final, initial, margins=margins, num_strata=num_strata)
+    expected = stratified_straightforward(final, initial, margins, num_strata)
+    for column in expected.columns:
+        np.testing.assert_allclose(table[column].to_numpy(float), expected[column].to_numpy(float), rtol=1e-9,
+                                   atol=1e-9, err_msg=column)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_uniform_changes_read_the_same_stratified_and_whole_layer_chance(seed):
+    """Changes that ignore the margin: the strata change nothing but noise, both chances read about 1x."""
+    rng = np.random.default_rng(seed)
+    n = 200_000
+    common = rng.random(n) < 0.5
+    initial = {t: {"fc": common} for t in range(4)}
+    final = {t: {"fc": common ^ (rng.random(n) < 0.07)} for t in range(4)}
+    table = change_table(final, initial, margins={"fc": rng.random(n)})
+    assert (table.chance_strata == CHANCE_STRATA).all()
+    for kind in KINDS:
+        assert 0.9 < table[f"{kind}_relative_to_chance"].mean() < 1.1, kind
+        assert 0.9 < table[f"{kind}_relative_to_layer_chance"].mean() < 1.1, kind
+        np.testing.assert_allclose(table[f"{kind}_chance_pct"], table[f"{kind}_layer_chance_pct"], rtol=0.05)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_changes_piled_up_near_the_threshold_fool_the_whole_layer_chance_only(seed):
+    """Each task flips half of the weights nearest the threshold, at random: unrelated, but sharing a start.
+
+    The whole layer expects k_i k_j / n_side of them shared, the strata k_i k_j / n_b: the former is
+    CHANCE_STRATA times too low whatever the seed, the latter is the expectation of this placement.
+    """
+    rng = np.random.default_rng(seed)
+    n = 40_000  # 20,000 per side, 1,000 per stratum
+    common = np.arange(n) % 2 == 0
+    margins = rng.random(n)
+    nearest = margin_cells(margins, common, CHANCE_STRATA) % CHANCE_STRATA == 0
+    initial = {t: {"fc": common} for t in range(3)}
+    final = {t: {"fc": common ^ (nearest & (rng.random(n) < 0.5))} for t in range(3)}
+    table = change_table(final, initial, margins={"fc": margins})
+    for kind in KINDS:
+        assert (table[f"{kind}_relative_to_layer_chance"] > 10).all(), kind
+        assert table[f"{kind}_relative_to_chance"].between(0.8, 1.2).all(), kind
+    assert table.agreement_kappa.abs().max() < 0.15  # about 7 standard deviations (0.02) of kappa here

@@ -8,11 +8,11 @@ import torch
 
 from supermasks.config import ConfigError, load_config
 from supermasks.methods import method_spec
-from supermasks.methods.base import KnowsInitialMasks, Masked
+from supermasks.methods.base import KnowsInitialMasks, Masked, SharesInitialScores
 from supermasks.methods.supsup import SupSup, records_initial_masks, task_bits
 from supermasks.models import build_model, masked_layers
 from supermasks.models.layers import score_init as random_scores
-from supermasks.models.masks import compute_mask
+from supermasks.models.masks import compute_mask, threshold_distance
 from supermasks.seeds import streams
 from supermasks.store.checkpoints import load_latest_state, save_state_checkpoint
 from tests.conftest import make_tasks
@@ -88,6 +88,22 @@ def test_shared_init_starts_every_task_from_the_first_draw_so_initial_masks_are_
     # training moves the tasks apart from their common start
     assert not np.array_equal(shared.masks(1)["fc1"], initial[1]["fc1"])
     assert not np.array_equal(shared.masks(1)["fc1"], shared.masks(2)["fc1"])
+
+
+@pytest.mark.parametrize("rule", ["threshold", "topk"])
+def test_shared_init_margins_are_the_shared_scores_distance_to_the_threshold(rule):
+    tasks = make_tasks(num_tasks=2, n_train=64, n_test=32)
+    shared = make(rule, score_init="shared", record_initial_masks=True)
+    scores = initial_scores(shared, tasks)  # trained afterwards: the margins come from the seed, not the live scores
+    assert isinstance(shared, SharesInitialScores)
+    margins = shared.initial_score_margins()
+    layers = masked_layers(shared.model)
+    assert margins.keys() == layers.keys()
+    for name, layer in layers.items():
+        assert np.array_equal(margins[name], threshold_distance(scores[0][name], rule, layer.density).numpy())
+        if rule == "threshold":
+            assert np.array_equal(margins[name], scores[0][name].abs().numpy())
+    assert make(rule).initial_score_margins() is None  # independent init: no one s0
 
 
 @pytest.mark.parametrize("rule", ["threshold", "topk"])

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from supermasks.models.masks import compute_mask, kept_count, layer_budget, masked_weight, pack_mask, unpack_mask
+from supermasks.models.masks import (compute_mask, kept_count, layer_budget, masked_weight, pack_mask, threshold_distance,
+                                     unpack_mask)
 
 
 def test_threshold_rule_keeps_non_negative_scores():
@@ -99,3 +100,26 @@ def test_fused_masked_linear_matches_the_composed_ops(rule):
     (y1 * upstream).sum().backward()
     (y2 * upstream).sum().backward()
     assert torch.allclose(s1.grad, s2.grad) and torch.allclose(x.grad, x2.grad)
+
+
+def test_threshold_distance_by_hand():
+    scores = torch.tensor([[-0.5, 0.2], [0.0, 0.9]])
+    assert torch.equal(threshold_distance(scores, "threshold"), scores.abs())
+    # top-k keeps 2 of 4 (|s| 0.9, 0.5): tau = 0.5, the 2nd largest |s|
+    expected = torch.tensor([[0.0, 0.3], [0.5, 0.4]])
+    assert torch.allclose(threshold_distance(scores, "topk", 0.5), expected)
+    # nothing kept: the edge is the largest |s|
+    assert torch.allclose(threshold_distance(scores, "topk", 0.1), torch.tensor([[0.4, 0.7], [0.9, 0.0]]))
+    with pytest.raises(ValueError, match="unknown mask rule 'x'"):
+        threshold_distance(scores, "x")
+
+
+@pytest.mark.parametrize("density", [0.1, 0.5])
+def test_topk_mask_edge_is_where_the_distance_is_smallest(density):
+    scores = torch.randn(40, 30, generator=torch.Generator().manual_seed(0))
+    mask, distance = compute_mask(scores, "topk", density), threshold_distance(scores, "topk", density)
+    # the kept weight with the smallest |s| sits on the edge; every kept |s| is tau + distance, every dropped tau - distance
+    tau = scores.abs()[mask].min()
+    assert distance[mask].min() == 0
+    assert torch.allclose(scores.abs()[mask], tau + distance[mask], atol=1e-6)
+    assert torch.allclose(scores.abs()[~mask], tau - distance[~mask], atol=1e-6)

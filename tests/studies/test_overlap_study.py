@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from supermasks.analysis.changes import CHANCE_STRATA
 from supermasks.analysis.mantel import correlation_interval, mantel, mantel_over_seeds
 from supermasks.analysis.stats import holm
 from supermasks.cli import main
@@ -160,10 +161,10 @@ def test_cli_study_prints_one_finding_per_part_benchmark_and_layer(tmp_path, cap
     for row in runs.itertuples():
         changes = pd.read_csv(Path(row.run_directory) / "rotated" / "supsup" / "changes.csv")
         assert len(changes) == 3 * 4 * 3  # every layer and ordered pair of tasks
-        if row.part == "shared":
-            assert changes["shared_init"].all()
+        if row.part == "shared":  # chance within strata of the shared scores, recomputed from the run's seed
+            assert changes["shared_init"].all() and (changes["chance_strata"] == CHANCE_STRATA).all()
         else:
-            assert not changes["shared_init"].any()
+            assert not changes["shared_init"].any() and (changes["chance_strata"] == 1).all()
 
 
 def test_constant_relatedness_is_called_untested_not_a_missing_trend():

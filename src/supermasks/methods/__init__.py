@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from supermasks.methods import batche, ewc, hopsupsup, joint, naive, replay, separate_heads, supsup, upper_bound
 from supermasks.methods.base import (InfersPerImage, InfersTasks, KnowsInitialMasks, LearnsTasksApart, Masked, Method,
-                                     MethodReport, MethodSpec, Reports, StoresForLaterTasks)
+                                     MethodReport, MethodSpec, Reports, SharesInitialScores, StoresForLaterTasks)
 
 _REGISTRY: dict[str, MethodSpec] = {
     "supsup": supsup.SPEC,
@@ -41,4 +41,4 @@ def method_spec(name: str) -> MethodSpec:
 
 
 __all__ = ["InfersPerImage", "InfersTasks", "KnowsInitialMasks", "LearnsTasksApart", "Masked", "Method", "MethodReport", "MethodSpec",
-           "Reports", "StoresForLaterTasks", "list_methods", "method_spec"]
+           "Reports", "SharesInitialScores", "StoresForLaterTasks", "list_methods", "method_spec"]

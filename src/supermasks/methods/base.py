@@ -84,6 +84,16 @@ class KnowsInitialMasks(Protocol):
 
 
 @runtime_checkable
+class SharesInitialScores(Protocol):
+    """A masked method whose tasks may all start from one initial score s0 (the stratified learned-change chance)."""
+
+    def initial_score_margins(self) -> dict[str, np.ndarray] | None:
+        """Per masked layer name, each weight's distance from s0 to where its mask bit flips (float, the
+        weight's shape); None where the tasks do not share one s0 (`analysis.changes`)."""
+        ...
+
+
+@runtime_checkable
 class InfersTasks(Protocol):
     """A method that can say which learned task a test batch belongs to (scenarios GNs and GNu)."""
 

@@ -41,7 +41,8 @@ from supermasks.methods._state import check_header, header, load_generator, owne
 from supermasks.methods.base import LearnedTask, MethodReport, MethodSpec, TaskStart
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, finish_task_with,
                                load_network, masked_layers, norm_layers, norm_statistics, num_tasks, packed_task,
-                               set_keep_scores, set_task, task_nbytes, task_scores, task_signature)
+                               set_keep_scores, set_task, task_nbytes, task_scores, task_signature,
+                               threshold_distance)
 from supermasks.models.layers import PackedMasks
 from supermasks.models.layers import score_init as random_scores
 from supermasks.models.masks import pack_mask, unpack_mask
@@ -421,6 +422,19 @@ class SupSup:
                              f"recorded tasks: {recorded}")
         return {name: unpack_mask(packed[task_id], layers[name].weight.shape).numpy()
                 for name, packed in self.initial_masks_.items()}
+
+    def initial_score_margins(self) -> dict[str, np.ndarray] | None:
+        """With `score_init="shared"`, per layer name, how far the shared initial scores lie from where their mask bits
+        flip (`threshold_distance` under the layer's rule and density); None with independent init.
+
+        The scores are drawn again from the run's seed (`_shared_init`), so nothing is stored for
+        them; the learned-change chance is computed within strata of these (`analysis.changes`).
+        """
+        if self.score_init != "shared":
+            return None
+        layers = masked_layers(self.model)
+        return {name: threshold_distance(scores, layers[name].rule, layers[name].density).numpy()
+                for name, scores in self._shared_init().items()}
 
     def bytes_per_task(self) -> int:
         """At rest: one bit per weight (bit-packed masks) plus float32 BN running mean and variance."""

@@ -5,7 +5,7 @@ from supermasks.models.dense import (MultiHeadMLP, MultiHeadNet, build_multihead
 from supermasks.models.inputs import InputShape, image_shape
 from supermasks.models.layers import MaskedConv2d, MaskedLinear, PerTaskBatchNorm
 from supermasks.models.masks import (DENSITY_BUDGETS, MASK_RULES, compute_mask, kept_count, layer_budget,
-                                     layer_density, masked_weight, pack_mask, unpack_mask)
+                                     layer_density, masked_weight, pack_mask, threshold_distance, unpack_mask)
 from supermasks.models.networks import (ARCHITECTURES, Architecture, MaskedMLP, architecture, build_model,
                                         input_problem, layer_shapes, list_models, mlp_hidden, weight_count)
 from supermasks.models.tasks import (add_task, export_masks, finish_task, finish_task_with, freeze_weights, grow_tasks,
@@ -18,6 +18,6 @@ __all__ = [
     "architecture", "build_multihead", "build_trunk", "image_shape", "input_problem", "layer_density",
     "layer_shapes", "mlp_hidden", "mlp_multihead", "parameter_bytes", "weight_count",
     "add_task", "build_model", "compute_mask", "export_masks", "finish_task", "finish_task_with", "freeze_weights", "set_keep_scores", "grow_tasks", "load_network",
-    "kept_count", "layer_budget", "list_models", "masked_layers", "masked_weight", "norm_layers", "norm_statistics",
+    "kept_count", "layer_budget", "threshold_distance", "list_models", "masked_layers", "masked_weight", "norm_layers", "norm_statistics",
     "num_tasks", "pack_mask", "packed_task", "set_task", "task_nbytes", "task_scores", "task_signature", "unpack_mask",
 ]

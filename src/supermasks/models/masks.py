@@ -215,6 +215,24 @@ def compute_mask(scores: torch.Tensor, rule: str, density: float = 0.5) -> torch
     raise ValueError(f"unknown mask rule {rule!r}; choose one of {', '.join(MASK_RULES)}")
 
 
+def threshold_distance(scores: torch.Tensor, rule: str, density: float = 0.5) -> torch.Tensor:
+    """How far each score lies from the value where its mask bit flips (float, shape of `scores`).
+
+    `threshold`: `|s|` (the bit is `s >= 0`). `topk`: `||s| - tau|` with tau the k-th largest
+    `|s|`, k the kept count: there a bit flips when `|s|` crosses the edge of the kept set, so
+    the weights nearest tau, not 0, are the ones a little training flips. (Training moves tau
+    too; this is the distance at the scores given.)
+    """
+    if rule == "threshold":
+        return scores.abs()
+    if rule == "topk":
+        flat = scores.reshape(-1).abs()
+        k = kept_count(flat.numel(), density)
+        tau = torch.kthvalue(flat, flat.numel() - k + 1).values if k > 0 else flat.max()
+        return (scores.abs() - tau).abs()
+    raise ValueError(f"unknown mask rule {rule!r}; choose one of {', '.join(MASK_RULES)}")
+
+
 def kept_count(numel: int, density: float) -> int:
     """Number of entries the top-k rule keeps: `round(density * numel)`."""
     if not 0.0 <= density <= 1.0:

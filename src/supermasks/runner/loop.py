@@ -20,7 +20,8 @@ import pandas as pd
 
 from supermasks.config import ExperimentConfig
 from supermasks.data import Task, task_relatedness
-from supermasks.methods import KnowsInitialMasks, LearnsTasksApart, Masked, Method, Reports, StoresForLaterTasks
+from supermasks.methods import (KnowsInitialMasks, LearnsTasksApart, Masked, Method, Reports, SharesInitialScores,
+                                StoresForLaterTasks)
 from supermasks.runner import tables
 from supermasks.runner.build import build_method
 from supermasks.runner.evaluate import Evaluation, Results, check_sample, evaluation_for
@@ -208,8 +209,11 @@ def _finish(config: ExperimentConfig, benchmark: str, method: Method, tasks: lis
     if config.run.overlap and len(tasks) >= 2 and isinstance(method, Masked):
         from supermasks.runner.overlap import overlap_report
 
+        initial = _initial_masks(method, tasks)
+        # Under a shared init the learned-change chance is computed within strata of the shared scores.
+        margins = method.initial_score_margins() if initial and isinstance(method, SharesInitialScores) else None
         overlap = overlap_report({t.task_id: method.masks(t.task_id) for t in tasks}, directory,
-                                 initial=_initial_masks(method, tasks), relatedness=task_relatedness(tasks),
+                                 initial=initial, initial_margins=margins, relatedness=task_relatedness(tasks),
                                  figures=config.run.figures, figure_formats=config.run.figure_formats, title=f"{benchmark} ({config.data.source})")
     return MethodResult(benchmark, method.name, directory, state.results.r, state.results.b, summary, overlap)
 

@@ -18,7 +18,7 @@ PERMUTATIONS = 999  # relabellings of the tasks in the Mantel test (ALGORITHMS.m
 
 
 def overlap_report(masks: Masks, directory: Path, *, initial: Masks | None = None,
-                   relatedness: Relatedness | None = None, figures: bool = True, title: str = "",
+                   initial_margins: dict[str, np.ndarray] | None = None, relatedness: Relatedness | None = None, figures: bool = True, title: str = "",
                    figure_formats: tuple[str, ...] = ("png",), permutations: int = PERMUTATIONS) -> pd.DataFrame:
     """Write the overlap tables (and figures) of `masks` under `directory`; return the per-layer means.
 
@@ -31,7 +31,9 @@ def overlap_report(masks: Masks, directory: Path, *, initial: Masks | None = Non
 
     With `initial` (each task's mask before training): `changes.csv`, the overlap of what the
     tasks switched on or off (`analysis.changes`), and its per-layer means in the summary
-    (columns prefixed `changes_`). With `relatedness` (of the tasks, `data.task_relatedness`):
+    (columns prefixed `changes_`); with `initial_margins` too (where every task started from one
+    shared initial score: its distance to the threshold per layer), its chance is computed
+    within strata of them. With `relatedness` (of the tasks, `data.task_relatedness`):
     `relatedness.csv` (task_i, task_j, value, name, related_when) and, for three tasks or more,
     the Mantel test per layer of overlap relative to chance against relatedness (`mantel_r`,
     `mantel_p`; `changes_mantel_r`, `changes_mantel_p` for the learned changes), with a figure
@@ -45,7 +47,7 @@ def overlap_report(masks: Masks, directory: Path, *, initial: Masks | None = Non
     if initial is not None:
         from supermasks.analysis.changes import change_table, mean_changes
 
-        changes = change_table(masks, initial)
+        changes = change_table(masks, initial, margins=initial_margins)
         write_csv(directory / "changes.csv", changes)
         means = mean_changes(changes).drop(columns=["num_pairs"])
         summary = summary.merge(means.rename(columns={c: f"changes_{c}" for c in means.columns if c != "layer"}),

@@ -11,6 +11,9 @@ from supermasks.runner.tables import MEMORY_DEFINITIONS
 STUDY_DEFINITIONS = {
     "first_task_accuracy": "R[T-1, 0]: accuracy on the first task after the last task was trained",
     "grid.<key>": "the value of <key> at this grid point of the part",
+    "baseline_directory": "the run directory of this run's empirical overlap baseline: the same settings and seed "
+                          "on unrelated tasks (the study file's overlap_baseline)",
+    "baseline_benchmark": "the benchmark the baseline run ran",
 }
 
 # Short labels for figures: the metric and its definition.

@@ -8,7 +8,8 @@ the file's shared settings, the part, the grid point, then command-line override
 section, `scenario.nns`, `model.density`, `data.rotation_step`) is left out of the others, and is an
 error when no run uses it. Each run is an ordinary run directory (so finished runs are reused);
 the study directory collects one table, a figure per grid, and accuracy against total stored
-bytes over all its runs (`studies.stored_bytes`).
+bytes over all its runs (`studies.stored_bytes`). A top-level `overlap_baseline` adds to each run
+its empirical overlap baseline, the same run on unrelated tasks (`studies._baseline`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from supermasks.config_seeds import seeded, take_seeds
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.files import write_csv
+from supermasks.studies._baseline import BASELINE_KEY, baseline_configs, check_baseline, run_baseline
 from supermasks.studies.columns import AXIS_LABELS, column_definitions, definitions_table
 from supermasks.yaml_files import top_level_keys
 
@@ -40,6 +42,7 @@ class StudyRun:
     part: str
     grid: dict[str, Any]
     config: ExperimentConfig
+    baseline: ExperimentConfig | None = None  # the run's empirical overlap baseline (`studies._baseline`), if declared
 
 
 @dataclass
@@ -51,8 +54,9 @@ class Study:
     note: str | None = None  # what the output must say about the study as run (the fallback data source)
 
     def directory(self) -> Path:
-        blob = json.dumps([[r.part, r.grid, _without_report(to_dict(r.config))] for r in self.runs], sort_keys=True,
-                          default=str)
+        blob = json.dumps([[r.part, r.grid, _without_report(to_dict(r.config)),
+                            *([_without_report(to_dict(r.baseline))] if r.baseline is not None else [])]
+                           for r in self.runs], sort_keys=True, default=str)
         return Path(self.out_dir) / f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
@@ -82,6 +86,7 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
         check_name(str(part), f"{path}: part name")
     cli = parse_overrides(overrides)
     note = _fall_back(loaded, cli, loaded.pop(FALLBACK_KEY, None), path)
+    baseline = check_baseline(loaded.pop(BASELINE_KEY, None), path)
     study: Study | None = None
     idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing in every run so far
     for part, settings in parts.items():
@@ -99,12 +104,14 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
                 # A command-line setting for some runs only (`ewc.samples=16` where one part runs EWC) skips the others.
                 idle = idle_settings([shared, own, at], given)
                 configs = seeded([shared, own, at, {"name": f"{name}-{part}"}, without_settings(given, idle)], seeds)
+                bases = (baseline_configs([shared, own, at], given, baseline, name, seeds) if baseline is not None
+                         else [None] * len(configs))
             except ConfigError as exc:
                 raise ConfigError(f"{path}: part {part}{_shown(point)}: {exc}") from None
             if study is None:
                 study = Study(name, configs[0].run.out_dir)
             study.seeded = study.seeded or seeds is not None
-            study.runs.extend(StudyRun(part, point, config) for config in configs)
+            study.runs.extend(StudyRun(part, point, config, base) for config, base in zip(configs, bases))
             idle_everywhere = idle if idle_everywhere is None else {k: idle[k] for k in idle_everywhere if k in idle}
     assert study is not None
     if idle_everywhere:
@@ -113,6 +120,8 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
     for item in study.runs:
         try:
             validate(item.config)
+            if item.baseline is not None:
+                validate(item.baseline)
         except ConfigError as exc:
             raise ConfigError(f"part {item.part}{_shown(item.grid)}: {exc}") from None
     study.note = note
@@ -165,14 +174,16 @@ def run_study(study: Study, *, force: bool = False, progress: bool = True) -> pd
 
 def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
     rows = []
+    baselines: dict[Path, Path] = {}  # runs shared by several parts' baselines run once
     for item in study.runs:
         log.info(f"== part {item.part} {item.grid or ''}")
         result: RunResult = run(item.config, force=force, progress=progress)
         table = _results_table(result)
         seed = {"seed": item.config.seed} if study.seeded else {}
+        baseline = run_baseline(item.baseline, baselines, force=force, progress=progress)
         for row in table.to_dict("records"):
             rows.append({"part": item.part, **{f"grid.{k}": v for k, v in item.grid.items()}, **seed, **row,
-                         "run_directory": str(result.directory)})
+                         "run_directory": str(result.directory), **baseline})
     frame = pd.DataFrame(rows)
     directory = study.directory()
     write_csv(directory / "study.csv", frame)

@@ -10,7 +10,9 @@ masks), tests whether the measure follows relatedness:
 - the Mantel correlation between the pairs' ratio to chance and their relatedness, r per seed,
   with its mean and 95% interval over seeds (Student t on Fisher's z), and one p-value from a permutation test
   stratified by seed (each seed's task labels permuted independently; `analysis.mantel`);
-- the mean ratio to chance over pairs, per seed, with its mean and 95% interval.
+- the mean ratio to chance over pairs, per seed, with its mean and 95% interval;
+- where the study file declares an `overlap_baseline`, the ratio of the pairs' Jaccard to that of
+  unrelated tasks from the same init, with its 95% interval (`studies._baseline`).
 
 The p-values are also Holm-adjusted over all the study's tests (`mantel_p_holm`), and a sentence
 calls a trend only where the adjusted p is below 0.05.
@@ -31,6 +33,7 @@ import pandas as pd
 
 from supermasks.analysis.overlap import pair_matrix
 from supermasks.store.files import write_csv
+from supermasks.studies._baseline import BASELINE_COLUMNS, baseline_clause, with_baseline
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +131,7 @@ def overlap_study(frame: pd.DataFrame, directory: Path, *, permutations: int = P
     table = pd.DataFrame(rows)
     table["mantel_p_holm"] = holm(table["mantel_p"].to_numpy(float))
     table = table[[*[c for c in group_columns if c not in STUDY_COLUMNS], *STUDY_COLUMNS]]
+    table = with_baseline(table, frame, group_columns, directory, _seed_of)  # ratio to unrelated tasks, if declared
     write_csv(directory / "overlap_study.csv", table)
     write_csv(directory / "overlap_study_seeds.csv", pd.DataFrame(seed_rows))
     if figures:
@@ -223,12 +227,13 @@ def finding(rows: list[dict]) -> str:
     grid = ", ".join(f"{c.removeprefix('grid.')}={first[c]}" for c in first
                      if c.startswith("grid.") and pd.notna(first[c]))
     where = f"{first['benchmark']} {first['layer']} ({first['part']}{', ' + grid if grid else ''})"
-    return f"{where}: " + "; ".join(f"{_trend(row)} ({_statistics(row)})" for row in rows)
+    return f"{where}: " + "; ".join(f"{_trend(row)} ({_statistics(row)}{baseline_clause(row)})" for row in rows)
 
 
 def findings(table: pd.DataFrame) -> str:
     """One sentence per group, benchmark and layer, one per line (in the table's order)."""
-    keys = [c for c in table.columns if c not in STUDY_COLUMNS or c in ("benchmark", "method", "layer")]
+    measured = (*STUDY_COLUMNS, *BASELINE_COLUMNS)
+    keys = [c for c in table.columns if c not in measured or c in ("benchmark", "method", "layer")]
     table = table.assign(_order=range(len(table)))
     lines = []
     for _, group in table.groupby(keys, sort=False, dropna=False):
