@@ -277,7 +277,9 @@ def _trend(row: dict) -> str:
         return f"{row['measure']}: not tested, {row['relatedness']} is the same for every pair of tasks"
     if not row["mantel_p_holm"] < ALPHA:
         return f"{row['measure']}: no detectable trend with {row['relatedness']}"
-    direction = "rises" if row["mantel_r"] > 0 else "falls"
+    direction = "rise" if row["mantel_r"] > 0 else "fall"
+    if not row["measure"].endswith("s"):  # "overlap falls", "learned changes fall"
+        direction += "s"
     related_share_more = (row["mantel_r"] > 0) == (row["related_when"] == "higher")
     meaning = "related tasks share more" if related_share_more else "related tasks share less"
     difference = row.get("ratio_difference")
