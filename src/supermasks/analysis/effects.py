@@ -1,4 +1,4 @@
-"""How large a trend of a pair measure with task relatedness is, over seeds: its most and least related bins and its slope.
+"""How large a trend of a pair measure with task relatedness is, over seeds: its extreme bins and its slope.
 
 A Mantel r says whether a measure of pairs of tasks (overlap / chance, say) follows their
 relatedness; these say by how much, in the measure's own unit. Per seed, from the pairs of
@@ -180,5 +180,5 @@ def effect_over_seeds(seeds: Sequence[tuple[np.ndarray, np.ndarray]], relatednes
     return over_seeds(seed_effects(seeds, relatedness_name, related_when), relatedness_name)
 
 
-__all__ = ["BinRule", "Effect", "RULES", "SeedEffect", "effect_over_seeds", "over_seeds", "pair_values", "rule_for", "seed_effect",
-           "seed_effects"]
+__all__ = ["BinRule", "Effect", "RULES", "SeedEffect", "effect_over_seeds", "over_seeds", "pair_values", "rule_for",
+           "seed_effect", "seed_effects"]
