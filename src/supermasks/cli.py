@@ -51,8 +51,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(study_summary(frame))
         found = study_findings(study.directory())
         if found:
-            print("\nDoes mask overlap follow task relatedness? Overlap / chance against relatedness, Mantel test "
-                  "stratified by seed; a trend where the Holm-adjusted p < 0.05")
+            print("\nDoes mask overlap follow task relatedness? How much: overlap / chance of the most and "
+                  "the least related pairs and its slope with relatedness (95% intervals over seeds), Mantel test "
+                  "stratified by seed; a trend where the Holm-adjusted p < 0.05 (\"p <=\": at the permutation floor)")
             print(found)
         if study.runs and study.runs[0].config.run.report:
             _write_report([study.directory()], study.directory(), figures=study.runs[0].config.run.figures)

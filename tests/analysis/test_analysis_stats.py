@@ -139,6 +139,43 @@ def test_holm_leaves_nan_out_of_the_family():
     np.testing.assert_allclose(finite["equal_density_p_holm"], expected)
 
 
+@pytest.mark.parametrize(("given", "family"), [(1, 1), (3, 10), (7, 8), (5, 132), (0, 4)])
+def test_holm_over_a_declared_family_equals_holm_with_the_missing_tests_at_one(given, family):
+    rng = np.random.default_rng(given + family)
+    p = rng.random(given) ** 4
+    if given > 2:
+        p[0], p[1] = p[1], 1.0  # ties and a p of exactly 1 among the given
+    padded = np.concatenate([p, np.ones(family - given)])
+    np.testing.assert_allclose(holm(p, family), holm(padded)[:given], rtol=1e-14)
+    if given:
+        np.testing.assert_allclose(holm(p, family), multipletests(padded, method="holm")[1][:given], rtol=1e-14)
+    # The smallest p is multiplied by the family's size, not by the number of tests given.
+    if given:
+        assert holm(p, family).min() == pytest.approx(min(1.0, family * p.min()))
+
+
+def test_holm_refuses_a_family_smaller_than_the_tests_given():
+    with pytest.raises(ValueError, match="family_size 2 is smaller than the 3 p-values"):
+        holm(np.array([0.1, 0.2, 0.3]), 2)
+
+
+def test_holm_is_bound_marks_values_a_floored_p_sets():
+    from supermasks.analysis.stats import holm_is_bound
+
+    # 0.001 is a permutation floor (a bound); m = 3: adjusted 0.003, max(0.003, 2 x 0.003), max(.., 0.5).
+    p, bound = np.array([0.001, 0.003, 0.5]), np.array([True, False, False])
+    np.testing.assert_allclose(holm(p), [0.003, 0.006, 0.5])
+    assert holm_is_bound(p, bound).tolist() == [True, False, False]
+    # Two floored and a third just above: 3 x 0.001 = 0.003 is the maximum for all three, so all are bounds.
+    p, bound = np.array([0.001, 0.001, 0.0011]), np.array([True, True, False])
+    np.testing.assert_allclose(holm(p), [0.003, 0.003, 0.003])
+    assert holm_is_bound(p, bound).tolist() == [True, True, True]
+    # In a family of 4 with one missing (p = 1), the same: a bound stays a bound, 1 stays exact.
+    assert holm_is_bound(np.array([0.001, 1.0]), np.array([True, False]), 4).tolist() == [True, False]
+    with pytest.raises(ValueError, match="bound has shape"):
+        holm_is_bound(np.array([0.1, 0.2]), np.array([True]))
+
+
 # --- more overlap than chance ------------------------------------------------------------------
 
 

@@ -215,6 +215,38 @@ def test_result_is_a_frozen_record():
         result.r = 0.0  # type: ignore[misc]
 
 
+# --- the permutation floor ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_perfect_correlation_sits_at_the_floor_and_is_written_as_a_bound(seed):
+    from supermasks.analysis.mantel import format_p, p_floor
+
+    # A random x has no relabelling but the identity that maps it onto itself, so only a draw of the identity
+    # (probability 99 / 10! < 3e-5 for 99 draws over 10 tasks) is as extreme as r = 1.
+    x = symmetric(np.random.default_rng(100 + seed), 10)
+    result = mantel(x, 3.0 * x - 2.0, permutations=99, seed=seed)
+    assert result.r == pytest.approx(1.0)
+    null = reference_null([x], [3.0 * x - 2.0], 99, seed)
+    assert not np.any(np.abs(null) >= 1.0 - 1e-12)
+    assert result.at_floor and result.p == p_floor(99) == 0.01
+    assert format_p(result.p, result.at_floor) == "p <= 0.01"
+    over_seeds = mantel_over_seeds([(x, 3.0 * x - 2.0)] * 2, permutations=99, seed=seed)
+    assert over_seeds.at_floor == (over_seeds.p == 0.01)
+
+
+def test_a_p_above_the_floor_is_a_value():
+    from supermasks.analysis.mantel import format_p
+
+    rng = np.random.default_rng(3)
+    result = mantel(symmetric(rng, 6), symmetric(rng, 6), permutations=999, seed=0)
+    assert result.p > 1 / 1000 and not result.at_floor
+    assert format_p(result.p, result.at_floor) == f"p = {result.p:.3g}"
+    assert format_p(0.01234, False, "Holm p") == "Holm p = 0.0123"
+    constant = mantel(np.ones((4, 4)), symmetric(rng, 4), permutations=9)
+    assert math.isnan(constant.r) and not constant.at_floor  # p = 1 there: no evidence, not a bound
+
+
 # --- interval over seeds -------------------------------------------------------------------------
 
 

@@ -70,6 +70,9 @@ def test_the_numbers_are_those_of_the_metrics_files(tiny_runs, run_page):
         np.testing.assert_array_equal(shown, summary[key].to_numpy())
     assert summary["mantel_r"].notna().all()  # rotations 15 degrees apart: relatedness varies, r is defined
     assert any(s.startswith("rotated/supsup fc1: masks overlap") and "Mantel r =" in s for s in page.summary)
+    for row in summary.to_dict("records"):  # a p at the permutation floor is written as the bound it is
+        sentence = next(s for s in page.summary if s.startswith(f"rotated/supsup {row['layer']}: masks overlap"))
+        assert f"{'p <=' if row['mantel_p_at_floor'] else 'p ='} {row['mantel_p']:.3g} (" in sentence
 
 
 def test_the_page_fetches_nothing(run_page):

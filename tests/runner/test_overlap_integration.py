@@ -61,6 +61,7 @@ def test_report_with_initial_masks_and_relatedness(tmp_path):
                          permutations=PERMUTATIONS)
         assert row.changes_mantel_r == pytest.approx(learned.r, abs=1e-9)
         assert row.changes_mantel_p == pytest.approx(learned.p)
+        assert row.mantel_p_at_floor == expected.at_floor and row.changes_mantel_p_at_floor == learned.at_floor
     pd.testing.assert_frame_equal(saved, summary, check_dtype=False)
     # independent initial masks: no pair started from the same mask
     assert not changes["shared_init"].any()

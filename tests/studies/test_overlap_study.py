@@ -14,7 +14,7 @@ from supermasks.cli import main
 from supermasks.data import Relatedness
 from supermasks.data.relatedness import angle_difference
 from supermasks.runner.overlap import relatedness_table
-from supermasks.studies.overlap import finding, findings, overlap_study, study_findings
+from supermasks.studies.overlap import family_text, finding, findings, overlap_study, study_findings
 
 PERMUTATIONS = 999
 NUM_TASKS = 5
@@ -87,19 +87,86 @@ def test_overlap_study_finds_the_trend_and_only_it(tmp_path):
         mine = seeds[(seeds["grid.rule"] == row["grid.rule"]) & (seeds["measure"] == row["measure"])]
         assert list(mine["seed"]) == list(SEEDS)
         np.testing.assert_allclose(mine["mantel_r"], per_seed, atol=1e-12)
+        # Effect sizes: the pairs 15 degrees apart against the one pair 60 apart, and the slope per 10 degrees.
+        iu = np.triu_indices(NUM_TASKS, k=1)
+        angle = ANGLES[iu]
+        values = [((x + x.T) / 2)[iu] for x, _ in pairs]
+        closest = [v[angle == 15].mean() for v in values]
+        furthest = [v[angle == 60].mean() for v in values]
+        slopes = [10 * np.polyfit(angle, v, 1)[0] for v in values]
+        assert row["ratio_most_related"] == pytest.approx(np.mean(closest))
+        assert row["ratio_least_related"] == pytest.approx(np.mean(furthest))
+        assert row["ratio_difference"] == pytest.approx(np.mean(closest) - np.mean(furthest))
+        differences = np.subtract(closest, furthest)
+        half = stats.t.ppf(0.975, 2) * stats.sem(differences)
+        assert (row["ratio_difference_low"], row["ratio_difference_high"]) == pytest.approx(
+            (differences.mean() - half, differences.mean() + half))
+        assert row["slope"] == pytest.approx(np.mean(slopes)) and row["slope_unit"] == "10 degrees"
+        assert (row["relatedness_most"], row["relatedness_least"]) == (15.0, 60.0)
+        np.testing.assert_allclose(mine["slope"], slopes)
+    # Group "a" falls by 1/60 per degree: 1/6 per 10 degrees, and 0.75 from 15 to 60 degrees (noise sd 0.02).
+    assert table.iloc[0]["slope"] == pytest.approx(-1 / 6, abs=0.01)
+    assert table.iloc[0]["ratio_difference"] == pytest.approx(0.75, abs=0.03)
 
     trend = table.iloc[0]
     assert trend["mantel_r"] < -0.9 and trend["mantel_p"] <= 0.01 and trend["mantel_p_holm"] < 0.05
     assert (table["mantel_p_holm"].iloc[1:] >= 0.05).all()
+    # Without a declared family the family is the 4 tests made; a p at the floor 1 / 1000 is flagged as a bound.
+    assert (table["holm_family"] == 4).all() and (table["holm_family_tested"] == 4).all()
+    np.testing.assert_array_equal(table["mantel_p_at_floor"], table["mantel_p"] == 1 / (1 + PERMUTATIONS))
 
     lines = findings(table).splitlines()
     assert len(lines) == 2  # one per group, benchmark and layer
     assert lines[0].startswith("rotated fc1 (rules, rule=a): ")
-    assert f"overlap falls with {NAME}: related tasks share more" in lines[0]
+    assert f"overlap falls with {NAME}: related tasks share more: overlap/chance " in lines[0]
+    first = table.iloc[0]
+    assert (f"{first['ratio_most_related']:.3f} [{first['ratio_most_related_low']:.3f}, "
+            f"{first['ratio_most_related_high']:.3f}] for the most related pairs ({NAME} 15) vs ") in lines[0]
+    assert f"per 10 degrees (Mantel r = {first['mantel_r']:+.2f}" in lines[0]
+    assert ("p <= 0.001" in lines[0]) == bool(first["mantel_p_at_floor"])  # a bound is written as one
     assert f"learned changes: no detectable trend with {NAME}" in lines[0]
     assert lines[1].startswith("rotated fc1 (rules, rule=b): ")
     assert lines[1].count("no detectable trend") == 2 and "share" not in lines[1]
-    assert study_findings(out) == findings(table)
+    assert study_findings(out) == f"{family_text(table)}\n{findings(table)}"  # the family's size first
+
+
+def test_a_declared_family_corrects_over_tests_not_run_as_p_one(tmp_path):
+    from supermasks.studies.family import family_key
+
+    frame, _ = _study(tmp_path)
+    made = [family_key("rules", {"rule": rule}, "rotated", "supsup", "fc1", measure)
+            for rule in ("a", "b") for measure in ("overlap", "learned changes")]
+    declared = [*made, *(family_key("other", {}, "rotated", "supsup", layer, "overlap") for layer in ("fc1", "fc2", "fc3"))]
+    table = overlap_study(frame, tmp_path / "study", permutations=PERMUTATIONS, figures=False, family=declared)
+    assert (table["holm_family"] == 7).all() and (table["holm_family_tested"] == 4).all()
+    p = table["mantel_p"].to_numpy()
+    np.testing.assert_allclose(table["mantel_p_holm"], holm(np.concatenate([p, np.ones(3)]))[:4])
+    assert family_text(table).startswith("Holm family: the 7 tests the study file declares")
+    assert "of which 4 ran here" in family_text(table)
+    assert "over 7 tests" in findings(table)
+    # A test made that the file does not declare joins the family rather than escaping it.
+    fewer = overlap_study(frame, tmp_path / "study2", permutations=PERMUTATIONS, figures=False, family=declared[1:])
+    assert (fewer["holm_family"] == 7).all()
+
+
+def test_a_p_at_the_floor_is_written_as_a_bound_before_and_after_holm():
+    row = {"part": "threshold-shared", "benchmark": "rotated", "method": "supsup", "layer": "fc1",
+           "measure": "overlap", "relatedness": NAME, "related_when": "lower", "seeds": 1, "num_tasks": 10,
+           "mantel_r": -0.94, "mantel_r_low": np.nan, "mantel_r_high": np.nan, "mantel_p": 1 / 10000,
+           "mantel_p_at_floor": True, "mantel_p_holm": 132 / 10000, "mantel_p_holm_at_floor": True,
+           "holm_family": 132, "holm_family_tested": 66, "permutations": 9999, "mean_ratio": 2.5,
+           "ratio_most_related": 2.62, "ratio_most_related_low": np.nan, "ratio_most_related_high": np.nan,
+           "ratio_least_related": 2.46, "ratio_least_related_low": np.nan, "ratio_least_related_high": np.nan,
+           "ratio_difference": 0.16, "ratio_difference_low": np.nan, "ratio_difference_high": np.nan,
+           "slope": -0.03, "slope_low": np.nan, "slope_high": np.nan, "slope_unit": "10 degrees",
+           "relatedness_most": 10.0, "relatedness_least": 90.0}
+    assert finding([row]) == (
+        f"rotated fc1 (threshold-shared): overlap falls with {NAME}: related tasks share more: overlap/chance 2.620 "
+        f"for the most related pairs ({NAME} 10) vs 2.460 for the least related (90), difference +0.160, slope "
+        "-0.03 per 10 degrees (Mantel r = -0.94, p <= 0.0001, Holm p <= 0.0132 over 132 tests, 1 seed (no "
+        "interval over seeds); 2.500x chance)")
+    exact = finding([{**row, "mantel_p_at_floor": False, "mantel_p_holm_at_floor": False}])
+    assert "p = 0.0001, Holm p = 0.0132" in exact and "<=" not in exact
 
 
 def test_related_when_higher_turns_the_meaning(tmp_path):
@@ -151,6 +218,8 @@ def test_cli_study_prints_one_finding_per_part_benchmark_and_layer(tmp_path, cap
     assert sorted(line.split(":")[0] for line in found) == sorted(
         f"rotated {layer} ({part})" for part in ("independent", "shared") for layer in ("fc1", "fc2", "fc3"))
     assert all("overlap" in line and "learned changes" in line and "2 seeds" in line for line in found)
+    assert all("per 10 degrees" in line and "over 12 tests" in line for line in found)
+    assert "Holm family: 12 tests (variant, benchmark, layer and measure), all of them run here." in out
 
     (study_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and (p / "study.csv").is_file()]
     table = pd.read_csv(study_dir / "overlap_study.csv")
@@ -165,6 +234,20 @@ def test_cli_study_prints_one_finding_per_part_benchmark_and_layer(tmp_path, cap
             assert changes["shared_init"].all() and (changes["chance_strata"] == CHANCE_STRATA).all()
         else:
             assert not changes["shared_init"].any() and (changes["chance_strata"] == 1).all()
+
+    # One part alone runs its 6 tests but corrects over the 12 the file declares: each of them is adjusted as
+    # Holm over the whole family with the other part's p-values at 1, never below what the whole study gives.
+    assert main(["run", str(path), f"run.out_dir={tmp_path}", "--no-progress", "--part", "shared"]) == 0
+    out = capsys.readouterr().out
+    assert "Holm family: the 12 tests the study file declares (variant, benchmark, layer and measure), of which 6 " \
+           "ran here" in out
+    (part_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and (p / "study.csv").is_file() and p != study_dir]
+    alone = pd.read_csv(part_dir / "overlap_study.csv")
+    assert len(alone) == 6 and (alone["holm_family"] == 12).all() and (alone["holm_family_tested"] == 6).all()
+    np.testing.assert_allclose(alone["mantel_p_holm"], holm(alone["mantel_p"].to_numpy(), 12))
+    whole = table[table["part"] == "shared"].reset_index(drop=True)
+    np.testing.assert_allclose(alone["mantel_p"], whole["mantel_p"])  # the same runs, the same tests
+    assert (alone["mantel_p_holm"].to_numpy() >= whole["mantel_p_holm"].to_numpy() - 1e-12).all()
 
 
 def test_constant_relatedness_is_called_untested_not_a_missing_trend():

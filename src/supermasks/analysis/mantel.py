@@ -11,6 +11,10 @@ dependence between pairs that share a task.
 
 Matrices are symmetrised as `(M + M.T) / 2` and only the upper triangle (i < j) is used; the
 diagonal (a task with itself) is ignored and may hold anything, NaN included.
+
+The p-value of P relabellings is never below `p_floor(P) = 1 / (1 + P)`. When no relabelling is as
+extreme as the observed r, that floor is a bound on p, not its value (the true p is smaller and
+unknown): `MantelResult.at_floor` says so, and `format_p` writes it "p <= 0.001".
 """
 
 from __future__ import annotations
@@ -48,6 +52,22 @@ class MantelResult:
     num_tasks: int
     method: str
     seeds: int = 1
+
+    @property
+    def at_floor(self) -> bool:
+        """True when no relabelling was as extreme as r: p is the floor `1 / (1 + permutations)`, a bound."""
+        return math.isfinite(self.r) and self.p <= p_floor(self.permutations)
+
+
+def p_floor(permutations: int) -> float:
+    """The smallest p-value `permutations` relabellings can give: `1 / (1 + permutations)` (none as extreme)."""
+    return 1.0 / (1.0 + permutations)
+
+
+def format_p(p: float, bound: bool, name: str = "p") -> str:
+    """"p = 0.0123", or "p <= 0.0001" where `p` is only an upper bound (a p-value at the permutation floor,
+    or a Holm-adjusted one that such a p sets); three significant digits."""
+    return f"{name} {'<=' if bound else '='} {p:.3g}"
 
 
 def _upper_triangle(matrix: np.ndarray, name: str) -> tuple[np.ndarray, int]:

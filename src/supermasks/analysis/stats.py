@@ -110,21 +110,52 @@ def overlap_gt_chance_p(n: int, k_i: np.ndarray, k_j: np.ndarray, inter: np.ndar
     return stats.hypergeom.sf(np.asarray(inter) - 1, n, np.asarray(k_i), np.asarray(k_j))
 
 
-def holm(p: np.ndarray) -> np.ndarray:
+def holm(p: np.ndarray, family_size: int | None = None) -> np.ndarray:
     """Holm's step-down adjusted p-values (Holm 1979, Scand. J. Statist. 6:65-70).
 
     With the m p-values sorted ascending, `p_adj(k) = min(1, max_{l <= k} (m - l + 1) p(l))`.
     Equal to `statsmodels.stats.multitest.multipletests(p, method="holm")[1]` (tested); written
     out because that function runs a full garbage collection per call, which costs more than
     the whole correction on every layer.
+
+    `family_size` (default: `len(p)`) is the m of a family of which only these `len(p)` tests
+    were run, as when a study runs one of the parts its file declares (`studies.family`). The
+    missing `m - len(p)` tests count as p = 1. Derivation: sorted ascending, ones come after
+    every given p < 1 (a given p = 1 gets 1 in any order, its own term being at least 1), so the
+    given p-values keep their ranks l = 1..len(p), and each gets exactly the value Holm over the
+    whole family gives it: the formula above with m the family size. This is conservative for
+    whatever the missing tests would show: Holm is the closed test of Bonferroni-tested
+    intersections, so lowering any p-value never raises an adjusted one; a missing test's p is at
+    most 1, so these values bound from above those of the whole family with the same given p.
     """
     p = np.asarray(p, dtype=np.float64)
-    m = p.size
+    n = p.size
+    m = n if family_size is None else int(family_size)
+    if m < n:
+        raise ValueError(f"family_size {m} is smaller than the {n} p-values given: a family holds every test run")
     order = np.argsort(p, kind="stable")
-    stepped = np.maximum.accumulate(p[order] * np.arange(m, 0, -1))
-    adjusted = np.empty(m)
+    stepped = np.maximum.accumulate(p[order] * np.arange(m, m - n, -1))
+    adjusted = np.empty(n)
     adjusted[order] = np.minimum(stepped, 1.0)
     return adjusted
+
+
+def holm_is_bound(p: np.ndarray, bound: np.ndarray, family_size: int | None = None) -> np.ndarray:
+    """Which of `holm(p, family_size)` are upper bounds rather than values, where `bound` marks the p-values
+    that are themselves only upper bounds (a permutation p at its floor 1 / (1 + permutations): the true p
+    is smaller, unknown).
+
+    Each adjusted p is a non-decreasing function of every p-value (see `holm`), so the true adjusted
+    value lies between Holm with the bounded p-values set to 0 and Holm with them as given. Where the
+    two agree the value is exact; where they differ it is a bound. A bounded p's own adjusted value is
+    always a bound (at 0 it would be 0); another test's is one only where a bounded p sets its maximum
+    (for example when most of the family sits at the floor).
+    """
+    p = np.asarray(p, dtype=np.float64)
+    bound = np.asarray(bound, dtype=bool)
+    if bound.shape != p.shape:
+        raise ValueError(f"bound has shape {bound.shape}, p has shape {p.shape}")
+    return holm(np.where(bound, 0.0, p), family_size) < holm(p, family_size)
 
 
 def holm_symmetric(p: np.ndarray, ii: np.ndarray, jj: np.ndarray, num_tasks: int) -> np.ndarray:

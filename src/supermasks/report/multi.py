@@ -18,6 +18,25 @@ from supermasks.report.embed import figure_uri, file_uri
 from supermasks.report.model import Cell, Definitions, Figure, Paragraph, Section, Table
 from supermasks.studies.overlap import STUDY_COLUMNS as STUDY_KEYS
 
+# What the columns of overlap_study.csv that need a word hold (`studies.overlap`, `analysis.effects`).
+STUDY_COLUMN_DEFINITIONS = {
+    "mantel_p_at_floor": "true where no relabelling was as extreme as r: mantel_p is the floor 1 / (1 + permutations), "
+                         "an upper bound on p",
+    "mantel_p_holm": "mantel_p Holm-adjusted over the holm_family tests the study file declares (those not run count "
+                     "as p = 1)",
+    "mantel_p_holm_at_floor": "true where the adjusted value is an upper bound, set by a p at the floor",
+    "holm_family": "the number of tests the study file declares: every part, grid point, benchmark, masked layer "
+                   "and measure",
+    "holm_family_tested": "how many of them this table holds",
+    "ratio_most_related": "mean ratio to chance of the most related pairs (rotated: the smallest angle difference "
+                          "present; split: the most shared classes; permuted: the top third of pixels left in place), "
+                          "mean over seeds; _low, _high: its 95% Student t interval over seeds",
+    "ratio_least_related": "the same for the least related pairs (largest angle; fewest shared classes; bottom third)",
+    "ratio_difference": "most related minus least related, per seed, then mean and interval over seeds",
+    "slope": "least-squares slope of the ratio on relatedness per seed, per slope_unit; mean and interval over seeds",
+    "relatedness_most": "mean relatedness of the most related pairs (relatedness_least: of the least related)",
+}
+
 SHOWN_METRICS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy", "memory_total_bytes",
                  "seconds_per_task")
 
@@ -90,12 +109,13 @@ def comparisons_section(result: Aggregate) -> Section:
 
 
 def trend_count(table: pd.DataFrame) -> str:
-    """"Experiment 1: 3 of 54 tests show a trend ..." from `overlap_study.csv`'s Holm-adjusted p-values."""
-    from supermasks.studies.overlap import ALPHA
+    """"Experiment 1: 3 of 54 tests show a trend ..." from `overlap_study.csv`'s Holm-adjusted p-values, and the
+    size of the Holm family they were corrected over."""
+    from supermasks.studies.overlap import ALPHA, family_text
 
     trends = int((table["mantel_p_holm"] < ALPHA).sum())
     return (f"Experiment 1: {trends} of {len(table)} tests (variant, benchmark, layer and measure) show overlap / "
-            f"chance following task relatedness at a Holm-adjusted p < {ALPHA}.")
+            f"chance following task relatedness at a Holm-adjusted p < {ALPHA}. {family_text(table)}")
 
 
 def trend_findings(table: pd.DataFrame) -> list[str]:
@@ -146,7 +166,11 @@ def study_overlap_section(directory: Path) -> Section:
     section.blocks.append(Paragraph(
         "Overlap / chance against relatedness, per benchmark, layer and variant: the Mantel correlation r over the "
         "pairs of tasks (mean over seeds with its 95% interval), one p-value from a permutation test stratified by "
-        "seed, Holm-adjusted over every test of the study; a trend is called where the adjusted p < 0.05."))
+        "seed, Holm-adjusted over every test the study file declares; a trend is called where the adjusted "
+        "p < 0.05. Beside each test, how large the trend is: overlap / chance of the most and of the least related "
+        "pairs, their difference, and the least-squares slope per unit of relatedness, each a mean over seeds with "
+        "its 95% Student t interval (none with one seed). \"p <=\" marks a p-value at the permutation floor "
+        "1 / (1 + relabellings), an upper bound, and a Holm-adjusted value that such a p sets."))
     lines = findings(table).splitlines()
     section.blocks.append(Definitions({f"finding {i + 1}": line for i, line in enumerate(lines)}))
     section.blocks.append(Paragraph(trend_count(table)))
@@ -154,6 +178,7 @@ def study_overlap_section(directory: Path) -> Section:
     rows = [[number_cell(row[c]) if isinstance(row[c], float) else text_cell(row[c]) for c in shown]
             for row in table.to_dict("records")]
     section.blocks.append(Table("overlap_study.csv: one row per variant, benchmark, layer and measure.", shown, rows))
+    section.blocks.append(Definitions({name: text for name, text in STUDY_COLUMN_DEFINITIONS.items() if name in shown}))
     for figure in sorted((Path(directory) / "figures").glob("relatedness_*_overlap.png")):
         section.blocks.append(Figure(
             figure.stem.removeprefix("relatedness_").replace("_", " "),

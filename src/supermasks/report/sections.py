@@ -171,7 +171,8 @@ def _mantel_table(result: MethodResult) -> Table | None:
     relatedness = summary["relatedness"].iloc[0] if "relatedness" in summary.columns else "relatedness"
     return Table(f"{result.benchmark}/{result.method}: per layer, the mean overlap of the masks relative to chance "
                  f"(1 = independent masks) and the Mantel test of the pairs' overlap / chance against "
-                 f"{relatedness} (r: correlation over pairs of tasks; p: permutation test relabelling the tasks; "
+                 f"{relatedness} (r: correlation over pairs of tasks; p: permutation test relabelling the tasks, "
+                 f"where the smallest value, 1 / (1 + relabellings), says none was as extreme and is an upper bound; "
                  f"n/a under 3 tasks); `changes`: the same for what training switched on or off.",
                  ["layer", *(h for _, h in columns)], rows)
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from supermasks.analysis.mantel import format_p
+
 if TYPE_CHECKING:
     from supermasks.runner.tables import MethodResult
 
@@ -72,8 +74,9 @@ def overlap_sentences(result: MethodResult) -> list[str]:
         r, p = row.get("mantel_r"), row.get("mantel_p")
         if r is not None and pd.notna(r):
             trend = "a trend" if p < ALPHA else "no detectable trend"
-            text += (f"; against {row.get('relatedness', 'relatedness')}, Mantel r = {r:+.2f}, p = {p:.3g} "
-                     f"({trend} at p < {ALPHA})")
+            at_floor = bool(row.get("mantel_p_at_floor", False))  # "p <= ...": no relabelling as extreme
+            text += (f"; against {row.get('relatedness', 'relatedness')}, Mantel r = {r:+.2f}, "
+                     f"{format_p(p, at_floor)} ({trend} at p < {ALPHA})")
         sentences.append(text + ".")
     return sentences
 

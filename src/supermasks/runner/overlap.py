@@ -36,8 +36,9 @@ def overlap_report(masks: Masks, directory: Path, *, initial: Masks | None = Non
     within strata of them. With `relatedness` (of the tasks, `data.task_relatedness`):
     `relatedness.csv` (task_i, task_j, value, name, related_when) and, for three tasks or more,
     the Mantel test per layer of overlap relative to chance against relatedness (`mantel_r`,
-    `mantel_p`; `changes_mantel_r`, `changes_mantel_p` for the learned changes), with a figure
-    of overlap relative to chance against relatedness.
+    `mantel_p`, and `mantel_p_at_floor` where no relabelling was as extreme, so that p is the
+    bound 1 / (1 + permutations); `changes_mantel_*` for the learned changes), with a figure of
+    overlap relative to chance against relatedness.
     """
     table = overlap_table(masks)
     write_csv(directory / "overlap.csv", table)
@@ -77,19 +78,22 @@ def _with_mantel(summary: pd.DataFrame, table: pd.DataFrame, changes: pd.DataFra
     measures = [("", table, "relative_to_chance")]
     if changes is not None:
         measures.append(("changes_", changes, "any_relative_to_chance"))
-    columns: dict[str, list[float]] = {}
+    columns: dict[str, list[float] | list[bool]] = {}
     for prefix, frame, column in measures:
-        rs, ps = [], []
+        rs, ps, floors = [], [], []
         for layer in summary["layer"]:
             matrix, task_ids = pair_matrix(frame, layer, column)
             if len(task_ids) < 3 or not np.isfinite(matrix[~np.eye(len(matrix), dtype=bool)]).all():
                 rs.append(np.nan)
                 ps.append(np.nan)
+                floors.append(False)
                 continue
             result = mantel(matrix, relatedness.matrix[np.ix_(task_ids, task_ids)], permutations=permutations)
             rs.append(result.r)
             ps.append(result.p)
+            floors.append(result.at_floor)  # p = 1 / (1 + permutations) is then a bound, not a value
         columns[f"{prefix}mantel_r"], columns[f"{prefix}mantel_p"] = rs, ps
+        columns[f"{prefix}mantel_p_at_floor"] = floors
     return summary.assign(**columns, relatedness=relatedness.name)
 
 

@@ -52,6 +52,9 @@ class Study:
     runs: list[StudyRun] = field(default_factory=list)
     seeded: bool = False  # some run names `seeds: [...]`: its tables carry a seed column and 95% intervals
     note: str | None = None  # what the output must say about the study as run (the fallback data source)
+    # Every part and grid point of the file (first seed), from the file's settings alone, whatever `only` and
+    # the command line select: what fixes Experiment 1's Holm family (`studies.family`).
+    declared: list[StudyRun] = field(default_factory=list)
 
     def directory(self) -> Path:
         blob = json.dumps([[r.part, r.grid, _without_report(to_dict(r.config)),
@@ -89,15 +92,20 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
     baseline = check_baseline(loaded.pop(BASELINE_KEY, None), path)
     study: Study | None = None
     idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing in every run so far
+    declared: list[StudyRun] = []
     for part, settings in parts.items():
-        if only is not None and part != only:
-            continue
         settings = dict(settings or {})
         grid = settings.pop("grid", {}) or {}
         if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
             raise ConfigError(f"part {part}: every grid entry must be a non-empty list of values")
         for combo in itertools.product(*grid.values()) if grid else [()]:
             point = dict(zip(grid, combo))
+            try:
+                declared.append(StudyRun(part, point, _declared_config(loaded, settings, point, f"{name}-{part}")))
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: part {part}{_shown(point)}: {exc}") from None
+            if only is not None and part != only:
+                continue
             try:
                 # `seeds: [...]` (file, part, grid or command line): the same run once per seed.
                 (shared, own, at, given), seeds = take_seeds([loaded, settings, point, cli])
@@ -125,7 +133,15 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
         except ConfigError as exc:
             raise ConfigError(f"part {item.part}{_shown(item.grid)}: {exc}") from None
     study.note = note
+    study.declared = declared
     return study
+
+
+def _declared_config(loaded: dict[str, Any], settings: dict[str, Any], point: dict[str, Any],
+                     name: str) -> ExperimentConfig:
+    """A part's config at one grid point from the file alone (its first seed): what the file declares."""
+    (shared, own, at), seeds = take_seeds([loaded, settings, point])
+    return seeded([shared, own, at, {"name": name}], seeds[:1] if seeds else None)[0]
 
 
 FALLBACK_KEY = "fallback_source"  # a study file's data source where its own `data.source` is not installed
@@ -192,11 +208,13 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
         from supermasks.aggregate import aggregate_runs, write_aggregate
 
         write_aggregate(aggregate_runs(list(dict.fromkeys(frame["run_directory"]))), directory / "aggregate")
+    from supermasks.studies.family import declared_tests
     from supermasks.studies.overlap import overlap_study
     from supermasks.studies.stored_bytes import write_study_storage
 
     write_study_storage(frame, directory, study.name)  # ACC against total stored bytes, a point per run (mean over seeds)
-    overlap_study(frame, directory)  # Experiment 1 where runs wrote overlap tables with relatedness
+    # Experiment 1 where runs wrote overlap tables with relatedness, Holm-corrected over what the file declares
+    overlap_study(frame, directory, family=declared_tests(study.declared))
     curves = {}
     # With seeds, the learning curves of the first seed (one line per run, not per seed)
     shown = frame[frame["seed"] == frame["seed"].iloc[0]] if study.seeded else frame
