@@ -299,7 +299,7 @@ def _row_text(row: dict) -> str:
         seeds += " (no interval over seeds)"
     seeds += f"; {row['mean_ratio']:.3f}x chance"
     if not np.isfinite(row["mantel_r"]):
-        return f"{_trend(row)} (Mantel r undefined, {seeds})"
+        return f"{_trend(row)} (Mantel r undefined, {seeds}{baseline_clause(row)})"
     effect = _effect(row)
     return f"{_trend(row)}{': ' + effect if effect else ''} ({_test(row)}, {seeds}{baseline_clause(row)})"
 
