@@ -53,6 +53,12 @@ _ENTRIES = (
         tables={"forgetting": tables.forgetting_table, "forgetting-memory": tables.forgetting_memory_table},
         needs=("fashion-mnist",),
     ),
+    Result(
+        name="experiment3",
+        command=("run", "configs/experiment3.yaml"),
+        minutes=4,
+        tables={"experiment3": tables.experiment3_table},
+    ),
 )
 
 RESULTS: dict[str, Result] = {r.name: r for r in _ENTRIES}

@@ -112,5 +112,38 @@ def forgetting_memory_table(result_dir: Path) -> str:
     return _markdown([*_FORGETTING_HEADER, "peak training", "kept"], ["l"] * 5, _forgetting_rows(result_dir, memory=True))
 
 
-__all__ = ["compare_printout", "compare_table", "forgetting_memory_table", "forgetting_table", "run_directories",
+_EXPERIMENT3_PARTS = {"given": "task given", "oneshot_H": "one-shot H", "binary_H": "binary H",
+                      "oneshot_G": "one-shot G", "signature": "signature (BN)"}
+_BENCHMARK_LABELS = {"split": "split (pairs, labels remapped)"}
+
+
+def experiment3_table(result_dir: Path) -> str:
+    """Experiment 3: ACC with the task given, and ACC (task-inference accuracy) with it inferred per test batch.
+
+    The one-shot G header carries the output size its run used (the s-neurons), read from that run's config.
+    """
+    study = pd.read_csv(study_directory(result_dir) / "study.csv")
+    parts = [p for p in _EXPERIMENT3_PARTS if p in set(study["part"])]
+    header = ["benchmark"]
+    for part in parts:
+        label = _EXPERIMENT3_PARTS[part]
+        if part == "oneshot_G":
+            run = study[study["part"] == part]["run_directory"].iloc[0]
+            config = yaml.safe_load((result_dir / Path(run).name / "config.yaml").read_text())
+            label += f" (s = {config['model']['output_size']})"
+        header.append(label)
+    rows = []
+    for benchmark in dict.fromkeys(study["benchmark"]):
+        cells = [_BENCHMARK_LABELS.get(benchmark, benchmark)]
+        for part in parts:
+            row = study[(study["part"] == part) & (study["benchmark"] == benchmark)].iloc[0]
+            cell = f"{_percent(row['ACC'], digits=1)}%"
+            if not pd.isna(row["task_inference_accuracy"]):
+                cell += f" ({_percent(row['task_inference_accuracy'], digits=1)}%)"
+            cells.append(cell)
+        rows.append(cells)
+    return _markdown(header, ["l"] * len(header), rows)
+
+
+__all__ = ["compare_printout", "compare_table", "experiment3_table", "forgetting_memory_table", "forgetting_table", "run_directories",
            "study_directory"]
