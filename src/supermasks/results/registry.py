@@ -59,6 +59,20 @@ _ENTRIES = (
         minutes=4,
         tables={"experiment3": tables.experiment3_table},
     ),
+    Result(
+        name="nns",
+        command=("run", "configs/nns.yaml"),
+        minutes=5,
+        tables={"nns": tables.nns_table},
+        files=(*RUN_FILES, "*/*/boundaries.json"),
+    ),
+    Result(
+        name="hopsupsup",
+        command=("run", "configs/hopsupsup.yaml"),
+        minutes=1,
+        tables={"hopsupsup": tables.hopsupsup_table},
+        files=(*RUN_FILES, "*/*/hopfield.csv"),
+    ),
 )
 
 RESULTS: dict[str, Result] = {r.name: r for r in _ENTRIES}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -145,5 +146,55 @@ def experiment3_table(result_dir: Path) -> str:
     return _markdown(header, ["l"] * len(header), rows)
 
 
-__all__ = ["compare_printout", "compare_table", "experiment3_table", "forgetting_memory_table", "forgetting_table", "run_directories",
-           "study_directory"]
+def _benchmark_runs(result_dir: Path) -> list[tuple[str, dict, dict, pd.DataFrame]]:
+    """(benchmark, the run's config, metrics.json, accuracy.csv) of every benchmark of a result's one run, in config order."""
+    run = _one_run(result_dir)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (method,) = config["method"]
+    out = []
+    for benchmark in config["data"]["benchmark"]:
+        folder = run / benchmark / method
+        out.append((benchmark, config, json.loads((folder / "metrics.json").read_text()),
+                    pd.read_csv(folder / "accuracy.csv")))
+    return out
+
+
+def _benchmark_label(benchmark: str, config: dict) -> str:
+    if benchmark == "rotated":
+        step = config["data"].get("rotation_step") or 360 // config["data"]["num_tasks"]
+        return f"rotated ({step:g} degree steps)"
+    return _BENCHMARK_LABELS.get(benchmark, benchmark)
+
+
+def nns_table(result_dir: Path) -> str:
+    """NNs: the masks it allocated, the true boundaries it found, its false alarms, ACC and batch-level inference."""
+    rows = []
+    for benchmark, config, metrics, _ in _benchmark_runs(result_dir):
+        found, true = int(metrics["num_tasks_found"]), int(metrics["num_true_tasks"])
+        rows.append([_benchmark_label(benchmark, config), f"{found} for {true} tasks",
+                     f"{int(metrics['boundaries_detected'])} of {true}", str(int(metrics["false_alarms"])),
+                     f"{_percent(metrics['ACC'], digits=1)}%", f"{_percent(metrics['task_inference_accuracy'], digits=1)}%"])
+    return _markdown(["benchmark", "masks found", "boundaries found", "false alarms", "ACC",
+                      "test batches sent to the right mask"], ["l"] * 6, rows)
+
+
+def hopsupsup_table(result_dir: Path) -> str:
+    """HopSupSup: accuracy right after learning each task, recovery of the stored gates, GNu ACC, bytes kept."""
+    rows = []
+    for benchmark, config, metrics, accuracy in _benchmark_runs(result_dir):
+        matrix = accuracy.drop(columns=["after"]).to_numpy(dtype=float)
+        diagonal = matrix.diagonal()
+        tasks = len(diagonal)
+        recovered = round(metrics["recovery_accuracy"] * tasks)
+        rows.append([f"{benchmark}, {tasks} tasks",
+                     f"{_percent(diagonal.min(), digits=1)}-{_percent(diagonal.max(), digits=1)}%",
+                     f"{recovered} of {tasks} ({_percent(metrics['mean_bit_accuracy'], digits=0)}% of bits)",
+                     f"{_percent(metrics['ACC'], digits=1)}%", f"{_percent(metrics['task_inference_accuracy'], digits=1)}%",
+                     f"{human_bytes(metrics['hopfield_bytes'])} against {human_bytes(metrics['direct_bytes'])}"])
+    return _markdown(["benchmark", "accuracy right after learning a task (`R[t, t]`)",
+                      "probe batches recovered to the right task", "GNu ACC", "test batches sent to the right task",
+                      "Hopfield matrices against the gates stored directly"], ["l"] * 6, rows)
+
+
+__all__ = ["compare_printout", "compare_table", "experiment3_table", "forgetting_memory_table", "forgetting_table",
+           "hopsupsup_table", "nns_table", "run_directories", "study_directory"]
