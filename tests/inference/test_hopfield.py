@@ -119,9 +119,9 @@ def test_gates_are_recovered_from_unlabelled_test_batches_at_a_rate_over_seeds()
     outcomes both ways (seed 1 misses task 0 on one setting only). In each of the 12 misses of
     seeds 0-39 neither descent ever reached the right gate, which had the lowest entropy of the
     stored gates: the search misses, not the entropy criterion. Blocks of 20 seeds (0-99, some on
-    two threads with noise) gave 50 to 57 of 60, seeds 0-19 51; the bound of 42 is 4 binomial standard deviations below the
-    rate, and 22 above the 20 that picking a stored gate at random would give. What every seed
-    must show is asserted batch by batch.
+    two threads with noise) gave 50 to 57 of 60, seeds 0-19 51. The bound of 42 is 4 binomial
+    standard deviations below the rate, and 22 above the 20 that picking a stored gate at random
+    would give. What every seed must show is asserted batch by batch.
     """
     exact, accuracies = 0, []
     for seed in range(20):
