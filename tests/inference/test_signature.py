@@ -91,15 +91,32 @@ def test_picks_the_right_task_from_a_batch(trained):
             assert method.infer_task(xb) == task.task_id
 
 
-def test_per_image_matches_one_image_batches_and_beats_chance(trained):
+def test_per_image_matches_one_image_batches(trained):
     method, tasks = trained
     signatures = method.signatures_
     x = torch.cat([task.x_test[:6] for task in tasks])
     per_image = infer_per_image_signature(method.model, x, signatures)
     assert per_image.tolist() == [infer_task_signature(method.model, x[i:i + 1], signatures) for i in range(len(x))]
     assert torch.equal(method.infer_task_per_image(x), per_image)
-    correct = np.mean([(method.infer_task_per_image(t.x_test) == t.task_id).float().mean().item() for t in tasks])
-    assert correct > 1 / NUM_TASKS + 0.1
+
+
+def test_per_image_inference_beats_chance_over_seeds():
+    """One image's BN inputs say little, so a single seed's rate is not asserted.
+
+    The fraction of test images whose task one image alone picks ranged over 0.40-0.72 for seeds
+    0-19 (mean 0.56, standard deviation 0.09; 1e-6 input noise moves it by 0.003); two seeds fall
+    under chance + 0.1. The mean over seeds 0-7 (0.54 here) has a standard deviation of about 0.03,
+    so the bound lies 4 of them below the mean of all 20 seeds, and chance (1/3) 3 further down.
+    """
+    rates = []
+    for seed in range(8):
+        tasks = make_tasks(num_tasks=NUM_TASKS, seed=seed)
+        method = SupSup(build_model("fc-300-300", output_size=4, batch_norm=True, seed=seed), lr=1e-3,
+                        batch_size=32, steps_per_task=20, task_inference="signature")
+        for task in tasks:
+            method.learn(task, progress=False)
+        rates += [(method.infer_task_per_image(t.x_test) == t.task_id).float().mean().item() for t in tasks]
+    assert np.mean(rates) > 1 / NUM_TASKS + 0.1, rates
 
 
 def test_tasks_without_signature_are_never_picked_and_cost_one_forward_each(trained):

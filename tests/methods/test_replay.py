@@ -174,7 +174,8 @@ def test_misclassified_first_then_least_confident():
     task = make_tasks(num_tasks=1)[0]
     probs = make().predict(task.x_train, None).softmax(dim=1)
     wrong = probs.argmax(dim=1) != task.y_train
-    assert 0 < wrong.sum() < 200  # an untrained network gets some right and some wrong
+    # An untrained network gets some right and some wrong: at least the 5 right ones that fill up.
+    assert 0 < wrong.sum() <= len(wrong) - 5
     right = (~wrong).nonzero().squeeze(1)
     fill = right[probs[right].max(dim=1).values.argsort()[:5]]  # the 5 least confident correct ones
     expected = torch.cat([wrong.nonzero().squeeze(1), fill]).sort().values
