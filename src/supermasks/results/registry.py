@@ -62,7 +62,7 @@ _ENTRIES = (
     Result(
         name="nns",
         command=("run", "configs/nns.yaml"),
-        minutes=5,
+        minutes=1,
         tables={"nns": tables.nns_table},
         files=(*RUN_FILES, "*/*/boundaries.json"),
     ),

@@ -76,7 +76,7 @@ def _git(root: Path, *args: str) -> str | None:
         out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    return out.stdout.rstrip() if out.returncode == 0 else None  # rstrip: porcelain lines may start with a space
 
 
 def code_version(root: Path) -> dict:

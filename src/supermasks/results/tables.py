@@ -190,10 +190,12 @@ def hopsupsup_table(result_dir: Path) -> str:
                      f"{_percent(diagonal.min(), digits=1)}-{_percent(diagonal.max(), digits=1)}%",
                      f"{recovered} of {tasks} ({_percent(metrics['mean_bit_accuracy'], digits=0)}% of bits)",
                      f"{_percent(metrics['ACC'], digits=1)}%", f"{_percent(metrics['task_inference_accuracy'], digits=1)}%",
-                     f"{human_bytes(metrics['hopfield_bytes'])} against {human_bytes(metrics['direct_bytes'])}"])
-    return _markdown(["benchmark", "accuracy right after learning a task (`R[t, t]`)",
+                     f"{human_bytes(metrics['hopfield_bytes'])} against {human_bytes(metrics['direct_bytes'])}",
+                     f"{tasks} of {metrics['hopfield_capacity_tasks']:.0f} ({metrics['hopfield_load']:.0%})"])
+    return _markdown(["benchmark", "GNu accuracy right after learning a task (`R[t, t]`, lowest-highest)",
                       "probe batches recovered to the right task", "GNu ACC", "test batches sent to the right task",
-                      "Hopfield matrices against the gates stored directly"], ["l"] * 6, rows)
+                      "Hopfield matrices against the gates stored directly",
+                      "tasks stored of the narrowest layer's Storkey capacity"], ["l"] * 7, rows)
 
 
 __all__ = ["compare_printout", "compare_table", "experiment3_table", "forgetting_memory_table", "forgetting_table",
