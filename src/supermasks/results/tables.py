@@ -196,5 +196,15 @@ def hopsupsup_table(result_dir: Path) -> str:
                       "Hopfield matrices against the gates stored directly"], ["l"] * 6, rows)
 
 
+def experiment1_table(result_dir: Path) -> str:
+    """README's Experiment 1 table (layer fc1)."""
+    raise NotImplementedError
+
+
+def experiment1_study_table(result_dir: Path) -> str:
+    """docs/experiment1.md's short-study tables."""
+    raise NotImplementedError
+
+
 __all__ = ["compare_printout", "compare_table", "experiment3_table", "forgetting_memory_table", "forgetting_table",
            "hopsupsup_table", "nns_table", "run_directories", "study_directory"]
