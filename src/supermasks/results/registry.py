@@ -73,6 +73,16 @@ _ENTRIES = (
         tables={"hopsupsup": tables.hopsupsup_table},
         files=(*RUN_FILES, "*/*/hopfield.csv"),
     ),
+    Result(
+        name="experiment1-quick",
+        command=("run", "configs/experiment1-quick.yaml"),
+        minutes=4,
+        tables={"experiment1-quick": tables.experiment1_table,
+                "experiment1-quick-study": tables.experiment1_study_table,
+                "experiment1-quick-layers": tables.experiment1_layers_table},
+        # The study's summary tables and each run's config (the baseline runs' too): not the runs' per-pair tables.
+        files=("config.yaml", *STUDY_FILES, "overlap_study.csv", "overlap_baseline.csv"),
+    ),
 )
 
 RESULTS: dict[str, Result] = {r.name: r for r in _ENTRIES}
