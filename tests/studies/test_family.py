@@ -11,7 +11,7 @@ import yaml
 from supermasks.models.networks import layer_shapes
 from supermasks.studies.family import family_key, declared_tests
 from supermasks.studies.grid import load_study
-from supermasks.studies.overlap import MEASURES
+from supermasks.studies.family import MEASURES
 
 ROOT = Path(__file__).resolve().parents[2]
 

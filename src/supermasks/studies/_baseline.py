@@ -31,7 +31,7 @@ from supermasks.config_seeds import seeded
 from supermasks.store.files import write_csv
 
 BASELINE_KEY = "overlap_baseline"  # the study file's top-level key declaring the baseline run's settings
-# measure -> (file in the method's directory, column of the pair's Jaccard in percent); the measures of `overlap.MEASURES`
+# measure -> (file in the method's directory, column of the pair's Jaccard in percent); the measures of `family.MEASURES`
 STATISTICS = {"overlap": ("overlap.csv", "jaccard_pct"), "learned changes": ("changes.csv", "any_jaccard_pct")}
 BASELINE_COLUMNS = ("baseline_jaccard_pct", "mean_ratio_to_baseline", "mean_ratio_to_baseline_low",
                     "mean_ratio_to_baseline_high")

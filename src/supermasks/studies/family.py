@@ -19,16 +19,18 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
-    from supermasks.studies.grid import StudyRun
 
 # part, grid point ((key, value text), sorted), benchmark, method, layer, measure
 FamilyKey = tuple[str, tuple[tuple[str, str], ...], str, str, str, str]
 
 RELATEDNESS_BENCHMARKS = frozenset({"rotated", "permuted", "split"})  # as `data.relatedness.task_relatedness`
+# The measures the study tests: measure -> (file in the method's directory, column holding the pair's ratio to chance)
+MEASURES = {"overlap": ("overlap.csv", "relative_to_chance"),
+            "learned changes": ("changes.csv", "any_relative_to_chance")}
 FROM_INITIAL_MASKS = frozenset({"learned changes"})  # measures that compare each task's mask with its initial one
 MIN_TASKS = 3  # the Mantel test needs 3 pairs of tasks
 
@@ -47,14 +49,20 @@ def family_key(part: str, grid: Mapping[str, Any], benchmark: str, method: str, 
     return str(part), point, str(benchmark), str(method), str(layer), str(measure)
 
 
-def declared_tests(runs: Iterable[StudyRun]) -> list[FamilyKey]:
+class DeclaredRun(Protocol):
+    """What the family needs of a study's run (`studies.grid.StudyRun` is one): its part, grid point and config."""
+
+    part: str
+    grid: dict[str, Any]
+    config: ExperimentConfig
+
+
+def declared_tests(runs: Iterable[DeclaredRun]) -> list[FamilyKey]:
     """Every test the runs would make (module docstring), each once, in the runs' order.
 
     `runs` are a study file's runs composed from the file alone (`Study.declared`). A masked
     method is built on the CPU, once per run, only to read its masked layers and capabilities.
     """
-    from supermasks.studies.overlap import MEASURES
-
     keys: dict[FamilyKey, None] = {}
     for run in runs:
         config = run.config
@@ -89,4 +97,4 @@ def _written(config: ExperimentConfig, name: str) -> tuple[list[str], bool] | No
     return list(masked_layers(method.model)), isinstance(method, KnowsInitialMasks)
 
 
-__all__ = ["FROM_INITIAL_MASKS", "MIN_TASKS", "RELATEDNESS_BENCHMARKS", "FamilyKey", "declared_tests", "family_key"]
+__all__ = ["FROM_INITIAL_MASKS", "MEASURES", "DeclaredRun", "MIN_TASKS", "RELATEDNESS_BENCHMARKS", "FamilyKey", "declared_tests", "family_key"]

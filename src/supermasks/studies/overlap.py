@@ -48,14 +48,11 @@ import pandas as pd
 from supermasks.analysis.overlap import pair_matrix
 from supermasks.store.files import write_csv
 from supermasks.studies._baseline import BASELINE_COLUMNS, baseline_clause, with_baseline
-from supermasks.studies.family import MIN_TASKS, FamilyKey, family_key
+from supermasks.studies.family import MEASURES, MIN_TASKS, FamilyKey, family_key
 
 log = logging.getLogger(__name__)
 
 ALPHA = 0.05  # the level at which a sentence calls a trend detected
-# measure -> (file in the method's directory, column holding the pair's ratio to chance)
-MEASURES = {"overlap": ("overlap.csv", "relative_to_chance"),
-            "learned changes": ("changes.csv", "any_relative_to_chance")}
 # What a measure's ratio is called in a sentence.
 RATIO_LABELS = {"overlap": "overlap/chance", "learned changes": "learned changes/chance"}
 # `analysis.effects.Effect` field -> its column in overlap_study.csv
