@@ -196,5 +196,15 @@ def hopsupsup_table(result_dir: Path) -> str:
                       "Hopfield matrices against the gates stored directly"], ["l"] * 6, rows)
 
 
+def experiment2_table(result_dir: Path) -> str:
+    """README's Experiment 2: the smallest and the largest budget."""
+    raise NotImplementedError
+
+
+def experiment2_budgets_table(result_dir: Path) -> str:
+    """docs/experiment2.md's Experiment 2: every budget."""
+    raise NotImplementedError
+
+
 __all__ = ["compare_printout", "compare_table", "experiment3_table", "forgetting_memory_table", "forgetting_table",
            "hopsupsup_table", "nns_table", "run_directories", "study_directory"]
