@@ -582,24 +582,37 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
         value = values.get(leaf, _ABSENT)
         if value is not _ABSENT and (value is None or (value == default and type(value) is type(default))):
             del values[leaf]
-    if _batch_inference(config):
-        out["scenario"]["test_order"] = "shuffled"
+    marks = protocol_marks(config)
+    if marks:
+        out["protocol"] = marks
     return out
 
 
-def _batch_inference(config: ExperimentConfig) -> bool:
-    """Whether the run infers a task per test batch, so what each batch holds decides its numbers.
+def protocol_marks(config: ExperimentConfig) -> dict[str, str]:
+    """How this version computes numbers that an earlier version computed differently, for the runs it concerns.
 
-    Such runs read their test images in a fixed shuffled order since the embedded mnist-5k, whose
-    files are sorted by class, gave them class-homogeneous batches. The order enters their identity,
-    so a run stored before it (a different directory) is never taken for one evaluated this way; a
-    run that classifies each image on its own computes what it computed before, under the same hash.
+    A finished run is found again by its hash and never recomputed, so a run stored before a
+    correction would go on serving the old numbers. Each mark enters the identity only of runs
+    whose numbers the correction changes, and so moves them to a new directory; every other run
+    keeps its hash and directory.
+    - `test_order: shuffled`: the run infers a task per test batch (GNs/GNu with
+      `scenario.inference_batch_size` > 1, or NNs), so what a batch holds decides its numbers, and
+      test images are now read in a fixed shuffled order (the embedded mnist-5k stores them sorted
+      by class, which gave class-homogeneous batches).
+    - `learned_change_chance: stratified`: the run writes learned-change tables (`run.overlap` with
+      SupSup's shared score init), whose chance level is now computed within strata of the shared
+      initial scores instead of over the whole layer.
     """
+    marks = {}
     scenario = config.scenario
-    return scenario.name == "nns" or (scenario.name in ("gns", "gnu") and scenario.inference_batch_size > 1)
+    if scenario.name == "nns" or (scenario.name in ("gns", "gnu") and scenario.inference_batch_size > 1):
+        marks["test_order"] = "shuffled"
+    if config.run.overlap and "supsup" in config.method_settings and config.settings("supsup").score_init == "shared":
+        marks["learned_change_chance"] = "stratified"
+    return marks
 
 
 __all__ = ["IDENTITY_DEFAULTS", "NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings",
-           "check_name", "compose", "conditions", "from_dict", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override",
+           "check_name", "compose", "conditions", "from_dict", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override", "protocol_marks",
            "parse_overrides", "read_yaml", "read_yaml_file",
            "to_dict", "unknown_key_message", "updated", "valid_keys", "without_settings"]

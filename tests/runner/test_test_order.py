@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+import supermasks.config as config_module
 from supermasks.config import identity, load_config
 from supermasks.data import TaskImages, load_source, make_benchmark, materialize, subset
 from supermasks.data.imagenet import FolderImages
 from supermasks.runner.evaluate import evaluated_part, evaluation_for, infer_and_classify
-from supermasks.store.rundir import config_hash
 from tests.conftest import make_tasks
 from tests.runner.test_eval_sample import hand_order, trained_supsup
 
@@ -88,19 +88,28 @@ def test_the_order_changes_nothing_where_each_image_is_classified_on_its_own(sce
         assert evaluation.results.r[2, task.task_id] == pytest.approx(want, abs=1e-12)
 
 
-def test_batch_inference_runs_carry_the_order_in_their_identity_and_other_runs_keep_their_hash():
+def test_batch_inference_runs_carry_the_order_in_their_identity_and_other_runs_keep_their_hash(monkeypatch):
     base = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3"]
     given = load_config(None, base)
     per_image = load_config(None, [*base, "scenario.name=gnu", "scenario.inference_batch_size=1"])
     batched = load_config(None, [*base, "scenario.name=gnu", "scenario.inference_batch_size=128"])
-    assert "test_order" not in identity(given)["scenario"] and "test_order" not in identity(per_image)["scenario"]
-    assert identity(batched)["scenario"]["test_order"] == "shuffled"
+    assert "protocol" not in identity(given) and "protocol" not in identity(per_image)
+    assert identity(batched)["protocol"] == {"test_order": "shuffled"}
     unmarked = identity(batched)
-    del unmarked["scenario"]["test_order"]
-    assert unmarked == identity(load_config(None, [*base, "scenario.name=gnu"])) | {"scenario": unmarked["scenario"]}
-    assert config_hash(batched) != config_hash(load_config(None, [*base, "scenario.name=gns"]))
+    del unmarked["protocol"]
+    monkeypatch.setattr(config_module, "protocol_marks", lambda config: {})
+    assert unmarked == identity(batched)  # the mark is all it adds: no setting of the config moves
+    monkeypatch.undo()
     nns = load_config(None, [*base, "scenario.name=nns"])
-    assert identity(nns)["scenario"]["test_order"] == "shuffled"
+    assert identity(nns)["protocol"] == {"test_order": "shuffled"}
+
+
+def test_shared_init_overlap_runs_carry_the_stratified_chance_and_others_do_not():
+    base = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3"]
+    shared = load_config(None, [*base, "run.overlap=true", "supsup.score_init=shared"])
+    assert identity(shared)["protocol"] == {"learned_change_chance": "stratified"}
+    for other in (["run.overlap=true"], ["run.overlap=false", "supsup.score_init=shared"]):
+        assert "protocol" not in identity(load_config(None, [*base, *other]))
 
 
 def test_signature_prediction_reads_the_shuffled_order():
