@@ -233,7 +233,8 @@ def _transfer_caption(study: Path, summary: pd.DataFrame, baseline: str, compare
     last = set(evaluation.groupby("benchmark")["task"].max())
     tasks = f"tasks 1-{last.pop()}" if len(last) == 1 else "every task but the first"
     seeds = sorted(set(summary["n_seeds"]))
-    seeds_text = f"{seeds[0]} seeds" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} seeds"
+    seeds_text = (f"{seeds[0]} seed{'s' if seeds[0] != 1 else ''}" if len(seeds) == 1
+                  else f"{seeds[0]}-{seeds[-1]} seeds")
     family = len(compared)
     return (f"Mean accuracy of {tasks} (task 0 has no earlier task and always starts random) over {seeds_text}; "
             f"beside each mode its difference from `{baseline}` in points and the two-sided paired t-test over "
