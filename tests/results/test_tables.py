@@ -3,12 +3,15 @@
 import math
 from pathlib import Path
 
+import json
+
 import pandas as pd
 import pytest
 import yaml
 
 from supermasks.results.tables import (compare_printout, compare_table, experiment1_layers_table,
-                                      experiment1_study_table, experiment1_table, forgetting_memory_table,
+                                      experiment1_study_table, experiment1_table, experiment2_budgets_table,
+                                      experiment2_guided_table, experiment2_table, forgetting_memory_table,
                                       forgetting_table)
 
 
@@ -187,3 +190,84 @@ def test_experiment1_layers_table_has_a_column_per_layer_and_a_row_per_variant_b
         "| threshold, shared init | permuted | overlap | +0.98 (<= 0.0054), 1.022x | n/a |",
         "| top-k 10%, shared init | split | overlap | undefined (not tested) | n/a |",
     ]
+
+
+def _transfer_study(root: Path) -> Path:
+    """A transfer study of two benchmarks, three seeds, tasks 0-1 and budgets 10, 100 and 1000, chosen by hand.
+
+    summary.csv's p_value and p_holm differ, so that a table showing the wrong one fails. In evaluation.csv task 1's
+    accuracy is each seed's score (task 0 is left out); `similar` minus `mean` is 1, 2, 1 points over the seeds
+    (mean 1.33, t = 4 on 2 degrees of freedom, p = 1 - 4 / sqrt(18) = 0.0572) and `soft` minus `mean` 0, 3, 3
+    (mean 2.0, t = 2, p = 1 - 2 / sqrt(6) = 0.1835); Holm over the two: 0.1144 and 0.1835.
+    """
+    study = root / "experiment2-0123abcd"
+    study.mkdir(parents=True)
+    benchmarks = {"rotated_small": "rotated", "permuted": "permuted"}
+    source = {"benchmarks": {name: {mode: {"data": {"benchmark": [kind]}} for mode in ("random", "mean")}
+                             for name, kind in benchmarks.items()}}
+    (study / "study.json").write_text(json.dumps(source))
+    rows = []
+    for bench in benchmarks:
+        for budget in (10, 100, 1000):
+            rows.append({"benchmark": bench, "transfer": "random", "budget": budget, "n_seeds": 3,
+                         "mean": 0.8 + budget / 10**4, "mean_difference": float("nan"), "p_value": float("nan"),
+                         "p_holm": float("nan")})
+    cells = {("rotated_small", "mean", 10): (0.101, 0.0002, 0.0004), ("rotated_small", "soft", 10): (0.106, 0.0004, 0.0012),
+             ("rotated_small", "mean", 1000): (-0.0004, 0.3, 0.5), ("rotated_small", "soft", 1000): (0.004, 0.002, 0.004),
+             ("permuted", "mean", 10): (0.026, 0.049, 0.0996), ("permuted", "soft", 10): (-0.025, 0.2, 0.2),
+             ("permuted", "mean", 1000): (0.0, float("nan"), float("nan")), ("permuted", "soft", 1000): (0.01, 0.6, 1.0)}
+    for bench in benchmarks:
+        for budget in (10, 100, 1000):
+            for mode in ("mean", "soft"):
+                difference, p, holm = cells.get((bench, mode, budget), (0.05, 0.01, 0.02))
+                rows.append({"benchmark": bench, "transfer": mode, "budget": budget, "n_seeds": 3, "mean": 0.9,
+                             "mean_difference": difference, "p_value": p, "p_holm": holm})
+    pd.DataFrame(rows).to_csv(study / "summary.csv", index=False)
+    scores = {"mean": (0.90, 0.92, 0.94), "similar": (0.91, 0.94, 0.95), "soft": (0.90, 0.95, 0.97),
+              "random": (0.5, 0.5, 0.5)}
+    evaluation = [{"benchmark": bench, "seed": seed, "transfer": mode, "task": task, "budget": budget,
+                   "accuracy": 0.1 if task == 0 else scores[mode][seed], "seconds": 1.0}
+                  for bench in benchmarks for mode in scores for seed in range(3) for task in (0, 1)
+                  for budget in (10, 1000)]
+    pd.DataFrame(evaluation).to_csv(study / "evaluation.csv", index=False)
+    return study
+
+
+_E2_CAPTION = ("Mean accuracy of tasks 1-1 (task 0 has no earlier task and always starts random) over 3 seeds; beside "
+               "each mode its difference from `random` in points and the two-sided paired t-test over seeds, p "
+               "Holm-adjusted over the 2 modes compared with `random` at one benchmark and budget:")
+
+
+def test_experiment2_table_shows_random_and_each_modes_difference_with_its_holm_p_at_the_end_budgets(tmp_path):
+    _transfer_study(tmp_path)
+    assert experiment2_table(tmp_path).splitlines() == [
+        _E2_CAPTION, "",
+        "| budget | rotated: random | mean | soft | permuted: random | mean | soft |",
+        "|---|---|---|---|---|---|---|",
+        "| 10 | 80.1% | +10.1 (p<0.001) | +10.6 (p=0.001) | 80.1% | +2.6 (p=0.10) | -2.5 (p=0.20) |",
+        "| 1,000 | 90.0% | -0.0 (p=0.50) | +0.4 (p=0.004) | 90.0% | +0.0 (p n/a) | +1.0 (p=1.00) |",
+    ]
+
+
+def test_experiment2_budgets_table_has_a_row_for_every_budget(tmp_path):
+    _transfer_study(tmp_path)
+    lines = experiment2_budgets_table(tmp_path).splitlines()
+    assert [line.split(" | ")[0] for line in lines[4:]] == ["| 10", "| 100", "| 1,000"]
+    assert lines[5] == "| 100 | 81.0% | +5.0 (p=0.02) | +5.0 (p=0.02) | 81.0% | +5.0 (p=0.02) | +5.0 (p=0.02) |"
+
+
+def test_experiment2_guided_table_tests_similar_and_soft_against_mean_on_the_per_seed_scores(tmp_path):
+    _transfer_study(tmp_path)
+    assert experiment2_guided_table(tmp_path).splitlines() == [
+        "`similar` and `soft` against `mean`: difference in points of the mean accuracy of the same tasks, two-sided "
+        "paired t-test over seeds, p Holm-adjusted over the 2 comparisons with `mean` at one benchmark and budget:", "",
+        "| budget | rotated: similar - mean | soft - mean | permuted: similar - mean | soft - mean |",
+        "|---|---|---|---|---|",
+        "| 10 | +1.3 (p=0.11) | +2.0 (p=0.18) | +1.3 (p=0.11) | +2.0 (p=0.18) |",
+        "| 1,000 | +1.3 (p=0.11) | +2.0 (p=0.18) | +1.3 (p=0.11) | +2.0 (p=0.18) |",
+    ]
+
+
+def test_experiment2_tables_need_one_study_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="expected one study directory with summary.csv, found 0"):
+        experiment2_table(tmp_path)

@@ -60,6 +60,16 @@ _ENTRIES = (
         tables={"experiment3": tables.experiment3_table},
     ),
     Result(
+        name="experiment2",
+        command=("run", "configs/experiment2.yaml"),
+        minutes=36,
+        tables={"experiment2": tables.experiment2_table, "experiment2-budgets": tables.experiment2_budgets_table,
+                "experiment2-guided": tables.experiment2_guided_table},
+        # The study's resolved file (its settings), the per-budget summary against random, and the per-task
+        # accuracies from which other comparisons (similar against mean) are tested; not the per-unit files.
+        files=("study.json", "summary.csv", "evaluation.csv"),
+    ),
+    Result(
         name="nns",
         command=("run", "configs/nns.yaml"),
         minutes=1,
