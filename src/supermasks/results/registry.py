@@ -84,6 +84,12 @@ _ENTRIES = (
         files=(*RUN_FILES, "*/*/hopfield.csv"),
     ),
     Result(
+        name="permuted250",
+        command=("run", "configs/permuted250.yaml"),
+        minutes=15,
+        tables={"permuted250": tables.long_sequence_table},
+    ),
+    Result(
         name="experiment1-quick",
         command=("run", "configs/experiment1-quick.yaml"),
         minutes=4,

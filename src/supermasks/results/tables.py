@@ -443,7 +443,21 @@ def experiment2_guided_table(result_dir: Path) -> str:
     return caption + "\n\n" + _markdown(header, ["l"] * len(header), rows)
 
 
+def long_sequence_table(result_dir: Path) -> str:
+    """A long permuted sequence evaluated once after its last task: ACC and single images sent to the right task."""
+    rows = []
+    for benchmark, config, metrics, _ in _benchmark_runs(result_dir):
+        data, training = config["data"], config["training"]
+        sample = config["run"].get("eval_sample")
+        tested = f"a sample of {sample} per task" if sample else "all"
+        rows.append([f"{data['num_tasks']:,} {benchmark} tasks", config["model"]["arch"],
+                     f"{config['model']['output_size']}", f"{training['steps_per_task']:,}", f"`{data['source']}`",
+                     tested, f"{_percent(metrics['ACC'])}%", f"{_percent(metrics['task_inference_accuracy'])}%"])
+    return _markdown(["sequence", "network", "outputs (s)", "steps per task", "data", "test images",
+                      "ACC", "single images assigned to the right task"], ["l"] * 8, rows)
+
+
 __all__ = ["compare_printout", "compare_table", "experiment1_layers_table", "experiment1_study_table",
            "experiment1_table", "experiment2_budgets_table", "experiment2_guided_table", "experiment2_table",
-           "experiment3_table", "forgetting_memory_table", "forgetting_table", "hopsupsup_table", "nns_table",
+           "experiment3_table", "forgetting_memory_table", "forgetting_table", "hopsupsup_table", "long_sequence_table", "nns_table",
            "run_directories", "study_directory", "transfer_study_directory"]
