@@ -37,7 +37,7 @@ class Result:
             raise ValueError(f"result {self.name!r} renders no table: a result that no page shows is not documented")
 
 
-# Adding a result: one entry here and a renderer in tables.py; then `supermasks results update NAME` and
+# Adding a result: one entry here and a renderer in tables/; then `supermasks results update NAME` and
 # markers `<!-- results:TABLE -->` ... `<!-- /results:TABLE -->` where the table belongs (results/README.md).
 _ENTRIES = (
     Result(
