@@ -86,7 +86,7 @@ _ENTRIES = (
     Result(
         name="permuted250",
         command=("run", "configs/permuted250.yaml"),
-        minutes=15,
+        minutes=8,
         tables={"permuted250": tables.long_sequence_table},
     ),
     Result(
