@@ -90,6 +90,13 @@ _ENTRIES = (
         tables={"permuted250": tables.long_sequence_table},
     ),
     Result(
+        name="lenet5",
+        command=("run", "configs/lenet5.yaml"),
+        minutes=5,
+        tables={"lenet5": tables.lenet5_table},
+        needs=("fashion-mnist",),
+    ),
+    Result(
         name="experiment1-quick",
         command=("run", "configs/experiment1-quick.yaml"),
         minutes=4,
