@@ -92,7 +92,7 @@ _ENTRIES = (
     Result(
         name="lenet5",
         command=("run", "configs/lenet5.yaml"),
-        minutes=5,
+        minutes=3,
         tables={"lenet5": tables.lenet5_table},
         needs=("fashion-mnist",),
     ),
