@@ -106,6 +106,20 @@ _ENTRIES = (
         # The study's summary tables and each run's config (the baseline runs' too): not the runs' per-pair tables.
         files=("config.yaml", *STUDY_FILES, "overlap_study.csv", "overlap_baseline.csv"),
     ),
+    Result(
+        name="replay",
+        command=("run", "configs/replay.yaml"),
+        minutes=5,
+        tables={"replay-seed": tables.replay_seed_table, "replay-fraction": tables.replay_fraction_table,
+                "replay-five-tasks": tables.replay_five_tasks_table, "replay-selection": tables.replay_selection_table},
+    ),
+    Result(
+        # The seed's comparison trained ten times longer: the same two optimisers, without and with replay.
+        name="replay-3000",
+        command=("run", "configs/replay.yaml", "--part", "baseline", "training.steps_per_task=3000"),
+        minutes=5,
+        tables={"replay-seed-3000": tables.replay_seed_table},
+    ),
 )
 
 RESULTS: dict[str, Result] = {r.name: r for r in _ENTRIES}

@@ -1,7 +1,7 @@
 """Markdown tables of README and docs, each rendered from one result's committed files under results/NAME/.
 
 One module per page family: `baselines` (method comparison, forgetting), `overlap` (Experiment 1),
-`transfer` (Experiment 2), `conv` (LeNet-5) and `inference` (Experiment 3, NNs, HopSupSup, long sequences);
+`transfer` (Experiment 2), `conv` (LeNet-5), `replay` (the replay study) and `inference` (Experiment 3, NNs, HopSupSup, long sequences);
 `_format` holds what they share.
 """
 
@@ -10,6 +10,8 @@ from supermasks.results.tables.baselines import (compare_printout, compare_table
                                                  forgetting_table)
 from supermasks.results.tables.conv import lenet5_table
 from supermasks.results.tables.inference import experiment3_table, hopsupsup_table, long_sequence_table, nns_table
+from supermasks.results.tables.replay import (replay_five_tasks_table, replay_fraction_table, replay_seed_table,
+                                              replay_selection_table)
 from supermasks.results.tables.overlap import experiment1_layers_table, experiment1_study_table, experiment1_table
 from supermasks.results.tables.transfer import (experiment2_budgets_table, experiment2_guided_table, experiment2_table,
                                                 transfer_study_directory)
@@ -17,4 +19,5 @@ from supermasks.results.tables.transfer import (experiment2_budgets_table, exper
 __all__ = ["compare_printout", "compare_table", "experiment1_layers_table", "experiment1_study_table",
            "experiment1_table", "experiment2_budgets_table", "experiment2_guided_table", "experiment2_table",
            "experiment3_table", "forgetting_memory_table", "forgetting_table", "hopsupsup_table",
-           "lenet5_table", "long_sequence_table", "nns_table", "run_directories", "study_directory", "transfer_study_directory"]
+           "lenet5_table", "long_sequence_table", "nns_table", "replay_five_tasks_table", "replay_fraction_table",
+           "replay_seed_table", "replay_selection_table", "run_directories", "study_directory", "transfer_study_directory"]
