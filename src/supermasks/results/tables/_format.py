@@ -15,12 +15,17 @@ def run_directories(result_dir: Path) -> list[Path]:
     return sorted(p for p in result_dir.iterdir() if (p / "config.yaml").is_file())
 
 
+def directory_holding(result_dir: Path, name: str) -> Path:
+    """The one directory of a result that holds the file `name` (a study's `study.csv`, `summary.csv`, ...)."""
+    found = sorted(p for p in result_dir.iterdir() if (p / name).is_file())
+    if len(found) != 1:
+        raise FileNotFoundError(f"{result_dir}: expected one study directory with {name}, found {len(found)}")
+    return found[0]
+
+
 def study_directory(result_dir: Path) -> Path:
     """The one study directory (holding `study.csv`) of a result."""
-    found = sorted(p for p in result_dir.iterdir() if (p / "study.csv").is_file())
-    if len(found) != 1:
-        raise FileNotFoundError(f"{result_dir}: expected one study directory with study.csv, found {len(found)}")
-    return found[0]
+    return directory_holding(result_dir, "study.csv")
 
 
 def one_run(result_dir: Path) -> Path:

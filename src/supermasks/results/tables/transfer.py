@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from supermasks.results.tables._format import markdown, percent
+from supermasks.results.tables._format import directory_holding, markdown, percent
 
 
 def transfer_study_directory(result_dir: Path) -> Path:
     """The one transfer-study directory (holding `summary.csv`) of a result."""
-    found = sorted(p for p in result_dir.iterdir() if (p / "summary.csv").is_file())
-    if len(found) != 1:
-        raise FileNotFoundError(f"{result_dir}: expected one study directory with summary.csv, found {len(found)}")
-    return found[0]
+    return directory_holding(result_dir, "summary.csv")
 
 
 def _p_cell(p: float) -> str:
