@@ -146,7 +146,7 @@ def test_experiment1_readme_table_has_one_row_per_variant_and_benchmark_of_the_l
     _experiment1(tmp_path)
     caption, _, header, rule, *rows = experiment1_table(tmp_path).splitlines()
     # The setting from the first run's config and study.csv's seeds; relabellings and the family from the table.
-    assert caption.startswith("Short study, layer fc1: the embedded MNIST subset (`mnist-5k`), 6 tasks per benchmark, "
+    assert caption.startswith("Layer fc1: the embedded MNIST subset (`mnist-5k`), 6 tasks per benchmark, "
                               "200 steps per task, seeds 0 and 1; p from 9,999 relabellings stratified by seed, "
                               "Holm-adjusted over the 54 tests the study file declares;")
     assert header.startswith("| variant | benchmark (relatedness) | Mantel r | Holm p | most related pairs |")
@@ -271,3 +271,21 @@ def test_experiment2_guided_table_tests_similar_and_soft_against_mean_on_the_per
 def test_experiment2_tables_need_one_study_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="expected one study directory with summary.csv, found 0"):
         experiment2_table(tmp_path)
+
+
+def test_experiment1_names_each_grid_point_of_a_part_and_keeps_their_rows_apart(tmp_path):
+    _experiment1(tmp_path)
+    study = tmp_path / "experiment1-quick-aaaa0000"
+    table = pd.read_csv(study / "overlap_study.csv")
+    table["grid.data.permute_fraction"] = float("nan")
+    points = [_overlap_row("fraction-shared", "permuted", layer, "overlap", mantel_r=r, mantel_p_holm=0.5,
+                           **{"grid.data.permute_fraction": f})
+              for f, r in ((0.25, 0.27), (1.0, 0.11)) for layer in ("fc1", "fc2")]
+    pd.concat([table, pd.DataFrame(points)]).to_csv(study / "overlap_study.csv", index=False)
+    rows = [line for line in experiment1_table(tmp_path).splitlines() if "fraction-shared" in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| fraction-shared (permute_fraction 0.25)",
+                                                     "| fraction-shared (permute_fraction 1)"]
+    assert [row.split(" | ")[2] for row in rows] == ["+0.27", "+0.11"]
+    layered = [line for line in experiment1_layers_table(tmp_path).splitlines() if "fraction-shared" in line]
+    assert len(layered) == 2 and "+0.27 (0.5)" in layered[0] and "+0.11 (0.5)" in layered[1]
+    assert "n/a" not in layered[0]  # both layers of one grid point in one row

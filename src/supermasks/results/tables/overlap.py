@@ -67,8 +67,16 @@ def _benchmark_cell(row: dict) -> str:
     return f"{row['benchmark']} ({_RELATEDNESS.get(row['relatedness'], row['relatedness'])})"
 
 
-def _variant(part: str) -> str:
-    return _VARIANTS.get(part, part)
+def _variant(row: dict) -> str:
+    """The part's name for a reader, with its grid point where the part has one (`fraction-shared (permute_fraction 0.25)`)."""
+    point = [f"{key.rsplit('.', 1)[-1]} {value:g}" if isinstance(value, float) else f"{key.rsplit('.', 1)[-1]} {value}"
+             for key, value in row.items() if key.startswith("grid.") and not pd.isna(value)]
+    name = _VARIANTS.get(row["part"], row["part"])
+    return f"{name} ({', '.join(point)})" if point else name
+
+
+def _grid_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.startswith("grid.")]
 
 
 def _overlap_study(result_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -99,14 +107,14 @@ def experiment1_table(result_dir: Path, layer: str = "fc1") -> str:
     and of the learned changes to the baseline. A caption rendered from the files precedes the table."""
     table, runs = _overlap_study(result_dir)
     table = table[table["layer"] == layer]
-    changes = {(r["part"], r["benchmark"]): r for r in table[table["measure"] == "learned changes"].to_dict("records")}
+    changes = {(_variant(r), r["benchmark"]): r for r in table[table["measure"] == "learned changes"].to_dict("records")}
     rows = []
     for row in table[table["measure"] == "overlap"].to_dict("records"):
-        changed = changes.get((row["part"], row["benchmark"]), {})
-        rows.append([_variant(row["part"]), _benchmark_cell(row), _mantel_r(row, interval=False), _holm_p(row),
+        changed = changes.get((_variant(row), row["benchmark"]), {})
+        rows.append([_variant(row), _benchmark_cell(row), _mantel_r(row, interval=False), _holm_p(row),
                      _related_bin(row, "most"), _related_bin(row, "least"), _slope(row),
                      _estimate(row, "mean_ratio_to_baseline"), _estimate(changed, "mean_ratio_to_baseline")])
-    caption = (f"Short study, layer {layer}: {_experiment1_setting(result_dir, table, runs)}; `<=` marks a bound set "
+    caption = (f"Layer {layer}: {_experiment1_setting(result_dir, table, runs)}; `<=` marks a bound set "
                f"by the permutation floor. Most and least related pairs: their overlap / chance, and where their "
                f"relatedness sits; x baseline: the pairs' mean Jaccard over that of unrelated tasks (fully permuted) "
                f"from the same start; each a mean over the seeds [95% interval over seeds].")
@@ -121,7 +129,7 @@ def experiment1_study_table(result_dir: Path, layer: str = "fc1") -> str:
     chance and to the baseline, the Mantel test, the most and least related pairs and the slope."""
     table, runs = _overlap_study(result_dir)
     table = table[table["layer"] == layer]
-    rows = [[_variant(row["part"]), _benchmark_cell(row), row["measure"], _estimate(row, "mean_ratio"),
+    rows = [[_variant(row), _benchmark_cell(row), row["measure"], _estimate(row, "mean_ratio"),
              _estimate(row, "mean_ratio_to_baseline"), _mantel_r(row, interval=True), _holm_p(row),
              _related_bin(row, "most"), _related_bin(row, "least"), _slope(row)] for row in table.to_dict("records")]
     caption = (f"Layer {layer}: {_experiment1_setting(result_dir, table, runs)}; `<=` marks a bound set by the "
@@ -141,9 +149,11 @@ def experiment1_layers_table(result_dir: Path) -> str:
     table, _ = _overlap_study(result_dir)
     layers = list(dict.fromkeys(table["layer"]))
     rows = []
-    for (part, benchmark, measure), group in table.groupby(["part", "benchmark", "measure"], sort=False):
+    keys = ["part", *_grid_columns(table), "benchmark", "measure"]
+    for _, group in table.groupby(keys, sort=False, dropna=False):
         by_layer = {row["layer"]: row for row in group.to_dict("records")}
-        cells = [_variant(part), benchmark, measure]
+        first = group.iloc[0].to_dict()
+        cells = [_variant(first), first["benchmark"], first["measure"]]
         for layer in layers:
             row = by_layer.get(layer)
             ratio = "" if row is None or not _finite(row.get("mean_ratio_to_baseline")) else \
