@@ -107,6 +107,15 @@ _ENTRIES = (
         files=("config.yaml", *STUDY_FILES, "overlap_study.csv", "overlap_baseline.csv"),
     ),
     Result(
+        name="experiment1",
+        command=("run", "configs/experiment1.yaml"),
+        minutes=52,
+        tables={"experiment1": tables.experiment1_table,
+                "experiment1-layers": tables.experiment1_layers_table},
+        files=("config.yaml", *STUDY_FILES, "overlap_study.csv", "overlap_baseline.csv"),
+        needs=("fashion-mnist",),
+    ),
+    Result(
         name="replay",
         command=("run", "configs/replay.yaml"),
         minutes=4,  # its committed run took 211 s on a busy machine (153 s with less beside it)
