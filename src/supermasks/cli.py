@@ -13,6 +13,7 @@ from pathlib import Path
 from supermasks import __version__
 from supermasks._configs import ConfigNotFoundError, find_config, shipped_configs
 from supermasks.errors import ConfigError, DataError
+from supermasks.results.commands import add_parser as add_results_parser
 from supermasks.threads import ENV_THREADS, apply_threads, plan_threads
 
 
@@ -256,59 +257,6 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_results(args: argparse.Namespace) -> int:
-    from supermasks.results import pages, rerun
-    from supermasks.results.markers import FIX
-    from supermasks.results.registry import get_result, list_results
-
-    root = args.root if args.root is not None else rerun.default_root()
-    if args.results_command == "list":
-        for result in list_results():
-            print(f"{result.name:<12} {rerun.command_line(result)}  (about {result.minutes:g} min; tables: "
-                  f"{', '.join(result.tables)})")
-        return 0
-    if args.results_command in ("tables", "check"):
-        try:  # a marker without its pair, an unregistered table, a result's file missing: one line, no traceback
-            changed = pages.write_tables(root) if args.results_command == "tables" else []
-            drifts = pages.drifted_tables(root) if args.results_command == "check" else []
-        except (ValueError, KeyError, FileNotFoundError) as exc:
-            print(f"supermasks: error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
-            return 1
-    if args.results_command == "tables":
-        print("\n".join(f"rewrote {path}" for path in changed) or "every table is up to date")
-        return 0
-    if args.results_command == "check":
-        for drift in drifts:
-            print(drift.message(), file=sys.stderr)
-        if not drifts:
-            print("every table matches results/")
-        return 1 if drifts else 0
-    try:
-        result = get_result(args.name)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
-    try:
-        if args.results_command == "update":
-            dest = rerun.update(result, root)
-            print(f"wrote {dest}; now {FIX} puts its tables into README and docs")
-            return 0
-        found = rerun.reproduce(result, root, keep=args.keep)
-    except (RuntimeError, FileNotFoundError) as exc:  # the command failed (its log's tail says why), or no results
-        print(f"supermasks: error: {exc}", file=sys.stderr)
-        return 1
-    committed = rerun.read_version(root / "results" / result.name)
-    print(f"`{rerun.command_line(result)}` ran in {found.seconds:.1f} s with the code of "
-          f"{rerun.code_version(root)['git_commit']}; results/{result.name}/ came from {committed.get('git_commit')}")
-    if found.differences:
-        print(f"differs from results/{result.name}/ (timings and paths aside):", file=sys.stderr)
-        print("\n".join(f"  {line}" for line in found.differences), file=sys.stderr)
-    else:
-        print(f"identical to results/{result.name}/ (timings and paths aside)")
-    if found.kept is not None:
-        print(f"the rerun is in {found.kept}")
-    return 1 if found.differences else 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="supermasks", description="Continual learning with supermasks: run experiments, list components, manage data.")
@@ -432,29 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, default=None, help="cache directory (default: the user cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_data_fetch)
-    results = sub.add_parser(
-        "results", help="the committed results behind README and docs: regenerate their tables, check, reproduce",
-        description="results/NAME holds the small files (config, metrics, tables, code version) of each documented "
-                    "result; README.md and docs/*.md show tables rendered from them between "
-                    "`<!-- results:TABLE -->` markers. See results/README.md.")
-    results.add_argument("--root", type=Path, default=None,
-                         help="the repository (default: the checkout this package runs from, else the current folder)")
-    rsub = results.add_subparsers(dest="results_command", required=True, metavar="SUBCOMMAND")
-    p = rsub.add_parser("list", help="the documented results, their commands and tables")
-    p.set_defaults(func=_cmd_results)
-    p = rsub.add_parser("tables", help="rewrite every marked table of README.md and docs/*.md from results/")
-    p.set_defaults(func=_cmd_results)
-    p = rsub.add_parser("check", help="exit 1, naming file and table, when a marked table differs from results/")
-    p.set_defaults(func=_cmd_results)
-    p = rsub.add_parser("update", help="rerun NAME afresh in a temporary folder and store its small files in "
-                                       "results/NAME (then `make tables`)")
-    p.add_argument("name", metavar="NAME")
-    p.set_defaults(func=_cmd_results)
-    p = rsub.add_parser("reproduce", help="rerun NAME afresh in a temporary folder and diff it against results/NAME "
-                                          "(exit 0 when identical, timings and paths aside; 1 otherwise)")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--keep", action="store_true", help="keep the rerun's folder even when it is identical")
-    p.set_defaults(func=_cmd_results)
+    add_results_parser(sub)
     return parser
 
 

@@ -44,6 +44,7 @@ from supermasks.errors import ConfigError
 from supermasks.yaml_files import load_yaml_text, read_yaml, read_yaml_file
 from supermasks.methods import list_methods, method_spec
 from supermasks.models.settings import ModelSettings
+from supermasks.protocols import protocol_marks
 from supermasks.scenarios import ScenarioSettings
 from supermasks.training import TrainingSettings
 
@@ -586,30 +587,6 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     if marks:
         out["protocol"] = marks
     return out
-
-
-def protocol_marks(config: ExperimentConfig) -> dict[str, str]:
-    """How this version computes numbers that an earlier version computed differently, for the runs it concerns.
-
-    A finished run is found again by its hash and never recomputed, so a run stored before a
-    correction would go on serving the old numbers. Each mark enters the identity only of runs
-    whose numbers the correction changes, and so moves them to a new directory; every other run
-    keeps its hash and directory.
-    - `test_order: shuffled`: the run infers a task per test batch (GNs/GNu with
-      `scenario.inference_batch_size` > 1, or NNs), so what a batch holds decides its numbers, and
-      test images are now read in a fixed shuffled order (the embedded mnist-5k stores them sorted
-      by class, which gave class-homogeneous batches).
-    - `learned_change_chance: stratified`: the run writes learned-change tables (`run.overlap` with
-      SupSup's shared score init), whose chance level is now computed within strata of the shared
-      initial scores instead of over the whole layer.
-    """
-    marks = {}
-    scenario = config.scenario
-    if scenario.name == "nns" or (scenario.name in ("gns", "gnu") and scenario.inference_batch_size > 1):
-        marks["test_order"] = "shuffled"
-    if config.run.overlap and "supsup" in config.method_settings and config.settings("supsup").score_init == "shared":
-        marks["learned_change_chance"] = "stratified"
-    return marks
 
 
 __all__ = ["IDENTITY_DEFAULTS", "NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings",

@@ -12,6 +12,8 @@ from supermasks.results import tables
 # Patterns are relative to each top-level directory the command wrote (a run or a study directory).
 RUN_FILES = ("config.yaml", "comparison.csv", "*/*/metrics.json", "*/*/accuracy.csv")
 STUDY_FILES = ("study.csv", "definitions.csv")
+# An overlap study: its summary tables and each run's config (the baseline runs' too), not the runs' per-pair tables.
+OVERLAP_STUDY_FILES = ("config.yaml", *STUDY_FILES, "overlap_study.csv", "overlap_baseline.csv")
 
 Renderer = Callable[[Path], str]  # results/NAME -> the markdown between a table's markers
 
@@ -103,8 +105,7 @@ _ENTRIES = (
         tables={"experiment1-quick": tables.experiment1_table,
                 "experiment1-quick-study": tables.experiment1_study_table,
                 "experiment1-quick-layers": tables.experiment1_layers_table},
-        # The study's summary tables and each run's config (the baseline runs' too): not the runs' per-pair tables.
-        files=("config.yaml", *STUDY_FILES, "overlap_study.csv", "overlap_baseline.csv"),
+        files=OVERLAP_STUDY_FILES,
     ),
     Result(
         name="experiment1",
@@ -112,7 +113,7 @@ _ENTRIES = (
         minutes=52,
         tables={"experiment1": tables.experiment1_table,
                 "experiment1-layers": tables.experiment1_layers_table},
-        files=("config.yaml", *STUDY_FILES, "overlap_study.csv", "overlap_baseline.csv"),
+        files=OVERLAP_STUDY_FILES,
         needs=("fashion-mnist",),
     ),
     Result(
