@@ -583,7 +583,9 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
         value = values.get(leaf, _ABSENT)
         if value is not _ABSENT and (value is None or (value == default and type(value) is type(default))):
             del values[leaf]
-    marks = protocol_marks(config)
+    supsup = config.method_settings.get("supsup")
+    marks = protocol_marks(scenario=config.scenario.name, inference_batch_size=config.scenario.inference_batch_size,
+                           overlap=config.run.overlap, supsup_score_init=None if supsup is None else supsup.score_init)
     if marks:
         out["protocol"] = marks
     return out

@@ -97,7 +97,7 @@ def test_batch_inference_runs_carry_the_order_in_their_identity_and_other_runs_k
     assert identity(batched)["protocol"] == {"test_order": "shuffled"}
     unmarked = identity(batched)
     del unmarked["protocol"]
-    monkeypatch.setattr(config_module, "protocol_marks", lambda config: {})
+    monkeypatch.setattr(config_module, "protocol_marks", lambda **settings: {})
     assert unmarked == identity(batched)  # the mark is all it adds: no setting of the config moves
     monkeypatch.undo()
     nns = load_config(None, [*base, "scenario.name=nns"])
