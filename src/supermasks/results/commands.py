@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from supermasks.results import pages, rerun
     from supermasks.results.markers import FIX
     from supermasks.results.registry import get_result, list_results
+    from supermasks.results.version import read_version
 
     root = args.root if args.root is not None else rerun.default_root()
     if args.results_command == "list":
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     except (RuntimeError, FileNotFoundError) as exc:  # the command failed (its log's tail says why), or no results
         print(f"supermasks: error: {exc}", file=sys.stderr)
         return 1
-    committed = rerun.read_version(root / "results" / result.name)
+    committed = read_version(root / "results" / result.name)
     print(f"`{rerun.command_line(result)}` ran in {found.seconds:.1f} s with the code of "
           f"{rerun.code_version(root)['git_commit']}; results/{result.name}/ came from {committed.get('git_commit')}")
     if found.differences:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -15,8 +17,9 @@ from pathlib import Path
 from supermasks import __version__
 from supermasks.results.diff import diff_results
 from supermasks.results.registry import Result
+from supermasks.results.version import VERSION_FILE, read_version
+from supermasks.threads import plan_threads
 
-VERSION_FILE = "version.json"
 log = logging.getLogger("supermasks")
 
 
@@ -48,11 +51,14 @@ def committed_files(result_dir: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class Rerun:
-    """A fresh run of a result's command: where its runs are (`out_dir`) and how long it took."""
+    """A fresh run of a result's command: where its runs are (`out_dir`), how long it took (wall clock), the CPU
+    time (user + system) of the command and its children, and the largest resident set any of them reached."""
 
     work: Path
     out_dir: Path
     seconds: float
+    cpu_seconds: float
+    peak_rss_mib: float
 
 
 def rerun(result: Result, root: Path, work: Path) -> Rerun:
@@ -61,14 +67,19 @@ def rerun(result: Result, root: Path, work: Path) -> Rerun:
     args = [str(root / a) if (root / a).is_file() else a for a in result.command]  # the config, from this checkout
     cmd = [sys.executable, "-m", "supermasks.cli", "-q", *args, "--no-progress"]
     log.info("running `%s` in %s", command_line(result), work)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with (work / "command.log").open("w") as out:
         code = subprocess.run(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT).returncode
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if code != 0:
         tail = "\n".join((work / "command.log").read_text().splitlines()[-20:])
         raise RuntimeError(f"`{command_line(result)}` exited with {code} (log: {work / 'command.log'}):\n{tail}")
-    return Rerun(work, work / "runs", seconds)
+    # ru_maxrss is in KiB on Linux: the peak of the largest child waited for so far (this command, as it is the
+    # largest thing this process runs).
+    return Rerun(work, work / "runs", seconds, cpu, after.ru_maxrss / 1024)
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -86,12 +97,6 @@ def code_version(root: Path) -> dict:
             "uncommitted_changes": [line[3:] for line in changes.splitlines()] if changes else []}
 
 
-def read_version(result_dir: Path) -> dict:
-    """A committed result's version.json ({} when it has none)."""
-    path = result_dir / VERSION_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def update(result: Result, root: Path) -> Path:
     """Rerun `result` and replace results/NAME with its small files and a version.json; returns results/NAME."""
     dest = root / "results" / result.name
@@ -103,7 +108,9 @@ def update(result: Result, root: Path) -> Path:
         for rel in files:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(done.out_dir / rel, dest / rel)
-    version = {"command": command_line(result), **code_version(root), "seconds": round(done.seconds, 1)}
+    version = {"command": command_line(result), **code_version(root), "seconds": round(done.seconds, 1),
+               "cpu_seconds": round(done.cpu_seconds, 1), "peak_rss_mib": round(done.peak_rss_mib),
+               "threads": plan_threads(None, os.environ).threads or "torch's default"}
     (dest / VERSION_FILE).write_text(json.dumps(version, indent=2) + "\n")
     return dest
 

@@ -9,7 +9,8 @@ from supermasks.results.tables._format import run_directories, study_directory
 from supermasks.results.tables.baselines import (compare_printout, compare_table, forgetting_memory_table,
                                                  forgetting_table)
 from supermasks.results.tables.conv import lenet5_table
-from supermasks.results.tables.inference import experiment3_table, hopsupsup_table, long_sequence_table, nns_table
+from supermasks.results.tables.inference import (experiment3_table, hopsupsup_table, long_sequence_cost_table,
+                                                 long_sequence_table, nns_table)
 from supermasks.results.tables.replay import (replay_five_tasks_table, replay_fraction_table, replay_seed_table,
                                               replay_selection_table)
 from supermasks.results.tables.overlap import experiment1_layers_table, experiment1_study_table, experiment1_table
@@ -19,5 +20,5 @@ from supermasks.results.tables.transfer import (experiment2_budgets_table, exper
 __all__ = ["compare_printout", "compare_table", "experiment1_layers_table", "experiment1_study_table",
            "experiment1_table", "experiment2_budgets_table", "experiment2_guided_table", "experiment2_table",
            "experiment3_table", "forgetting_memory_table", "forgetting_table", "hopsupsup_table",
-           "lenet5_table", "long_sequence_table", "nns_table", "replay_five_tasks_table", "replay_fraction_table",
+           "lenet5_table", "long_sequence_cost_table", "long_sequence_table", "nns_table", "replay_five_tasks_table", "replay_fraction_table",
            "replay_seed_table", "replay_selection_table", "run_directories", "study_directory", "transfer_study_directory"]

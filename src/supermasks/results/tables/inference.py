@@ -9,6 +9,7 @@ import yaml
 
 from supermasks.results.tables._format import (BENCHMARK_LABELS, benchmark_label, benchmark_runs, markdown, percent,
                                                study_directory)
+from supermasks.results.version import read_version
 from supermasks.units import human_bytes
 
 
@@ -88,3 +89,27 @@ def long_sequence_table(result_dir: Path) -> str:
                      tested, f"{percent(metrics['ACC'])}%", f"{percent(metrics['task_inference_accuracy'])}%"])
     return markdown(["sequence", "network", "outputs (s)", "steps per task", "data", "test images",
                       "ACC", "single images assigned to the right task"], ["l"] * 8, rows)
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{seconds / 60:.1f} min"
+
+
+def long_sequence_cost_table(result_dir: Path) -> str:
+    """What the committed run of a long sequence cost: learning one task (mean over tasks), inferring the task of
+    and classifying one test image (mean over the final evaluation), and the whole command's wall clock, CPU time
+    (user + system) and peak resident set, with its thread count, from version.json. Timings are of one run on the
+    machine that made it and vary with what else ran beside it; the reproduce diff never compares them."""
+    version = read_version(result_dir)
+    cpu, rss = version.get("cpu_seconds"), version.get("peak_rss_mib")
+    rows = []
+    for benchmark, config, metrics, _ in benchmark_runs(result_dir):
+        rows.append([f"{config['data']['num_tasks']:,} {benchmark} tasks", f"{metrics['seconds_per_task']:.2f} s",
+                     f"{metrics['inference_ms']:.1f} ms",
+                     _duration(version["seconds"]) if "seconds" in version else "not recorded",
+                     _duration(cpu) if cpu is not None else "not recorded",
+                     f"{rss / 1024:.2f} GiB" if rss is not None else "not recorded",
+                     str(version.get("threads", "not recorded"))])
+    return markdown(["sequence", "learning one task (mean)", "one test image (mean)", "whole command, wall clock",
+                     "CPU time", "peak resident set", "threads"], ["l"] * 7, rows)
