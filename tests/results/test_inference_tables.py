@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from supermasks.results.tables import experiment3_table, hopsupsup_table, nns_table
+from supermasks.results.tables import experiment3_table, hopsupsup_table, long_sequence_cost_table, nns_table
 
 
 def _experiment3(root: Path) -> None:
@@ -72,3 +72,29 @@ def test_hopsupsup_gives_the_range_of_the_diagonal_recoveries_and_bytes(tmp_path
     _run(tmp_path, config, {"permuted": (metrics, r)})
     (row,) = hopsupsup_table(tmp_path).splitlines()[2:]
     assert row == "| permuted, 3 tasks | 30.0-62.3% | 2 of 3 (68% of bits) | 11.0% | 20.0% | 2.0 KiB against 225 B | 3 of 89 (3%) |"
+
+
+def _long_sequence(root: Path, version: dict | None) -> Path:
+    run = root / "permuted9-aaaa0000"
+    (run / "permuted" / "supsup").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"method": ["supsup"],
+                                                     "data": {"benchmark": ["permuted"], "num_tasks": 2500}}))
+    (run / "permuted" / "supsup" / "metrics.json").write_text(json.dumps({"seconds_per_task": 1.234,
+                                                                          "inference_ms": 44.66}))
+    pd.DataFrame({"after": ["task_0"], "task_0": [0.9]}).to_csv(run / "permuted" / "supsup" / "accuracy.csv",
+                                                                 index=False)
+    if version is not None:
+        (root / "version.json").write_text(json.dumps(version))
+    return root
+
+
+def test_long_sequence_cost_gives_per_task_and_per_image_means_and_the_commands_cost_from_version_json(tmp_path):
+    root = _long_sequence(tmp_path, {"seconds": 8220.0, "cpu_seconds": 4860.0, "peak_rss_mib": 1126, "threads": 1})
+    rows = long_sequence_cost_table(root).splitlines()
+    assert rows[2] == "| 2,500 permuted tasks | 1.23 s | 44.7 ms | 2 h 17 min | 1 h 21 min | 1.10 GiB | 1 |"
+
+
+def test_long_sequence_cost_of_a_result_made_before_costs_were_recorded_says_so(tmp_path):
+    root = _long_sequence(tmp_path, {"seconds": 444.6})
+    assert long_sequence_cost_table(root).splitlines()[2] == (
+        "| 2,500 permuted tasks | 1.23 s | 44.7 ms | 7.4 min | not recorded | not recorded | not recorded |")

@@ -81,3 +81,11 @@ def test_an_unknown_table_name_says_where_tables_are_registered(checkout: Path, 
     assert main(["results", "--root", str(checkout), "check"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("supermasks: error: no table 'nope' is registered") and "Traceback" not in err
+
+
+def test_a_table_whose_result_is_not_committed_names_the_command_that_makes_it(checkout: Path, capsys):
+    shutil.rmtree(checkout / "results" / "compare")
+    assert main(["results", "--root", str(checkout), "tables"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "results/compare, which is missing: `supermasks results update compare` makes it" in err
+    assert len(err.splitlines()) == 1

@@ -39,6 +39,9 @@ def test_update_keeps_small_files_then_reproduce_agrees_and_a_changed_metric_is_
     version = json.loads((dest / VERSION_FILE).read_text())
     assert version["command"] == "supermasks " + " ".join(TINY.command) and version["seconds"] > 0
     assert "package_version" in version and "git_commit" in version
+    # The cost of the command: its CPU time cannot exceed wall time x threads by much, its peak set is a process's.
+    assert version["threads"] == 1 and 0 < version["cpu_seconds"] <= 2 * version["seconds"] + 1
+    assert 50 < version["peak_rss_mib"] < 16 * 1024
 
     assert main(["results", "--root", str(root), "reproduce", "tiny", "--keep"]) == 0
     out = capsys.readouterr().out

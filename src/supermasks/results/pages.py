@@ -14,6 +14,9 @@ def render_table(name: str, results_dir: Path) -> str:
         raise KeyError(f"no table {name!r} is registered; known: {', '.join(sorted(TABLES))} "
                        "(supermasks/results/registry.py)")
     owner = TABLES[name]
+    if not (results_dir / owner.name).is_dir():
+        raise FileNotFoundError(f"table {name!r} needs {results_dir / owner.name}, which is missing: "
+                                f"`supermasks results update {owner.name}` makes it")
     return owner.tables[name](results_dir / owner.name)
 
 

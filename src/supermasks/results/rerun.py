@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,16 @@ def code_version(root: Path) -> dict:
             "uncommitted_changes": [line[3:] for line in changes.splitlines()] if changes else []}
 
 
+def _threads(environ: Mapping[str, str]) -> int | str:
+    """The torch thread count the command ran with (threads.py's precedence: SUPERMASKS_THREADS, then the user's
+    OMP_NUM_THREADS, then one thread)."""
+    planned = plan_threads(None, environ).threads
+    if planned is not None:
+        return planned
+    text = environ.get("OMP_NUM_THREADS", "").strip()
+    return int(text) if text.isdigit() else "torch's default"
+
+
 def update(result: Result, root: Path) -> Path:
     """Rerun `result` and replace results/NAME with its small files and a version.json; returns results/NAME."""
     dest = root / "results" / result.name
@@ -110,7 +121,7 @@ def update(result: Result, root: Path) -> Path:
             shutil.copyfile(done.out_dir / rel, dest / rel)
     version = {"command": command_line(result), **code_version(root), "seconds": round(done.seconds, 1),
                "cpu_seconds": round(done.cpu_seconds, 1), "peak_rss_mib": round(done.peak_rss_mib),
-               "threads": plan_threads(None, os.environ).threads or "torch's default"}
+               "threads": _threads(os.environ)}
     (dest / VERSION_FILE).write_text(json.dumps(version, indent=2) + "\n")
     return dest
 
