@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from supermasks.aggregate.discover import Listing, Skipped
+from supermasks.aggregate.discover import Listing, Skipped, find_runs
 from supermasks.errors import ConfigError
 from supermasks.report.model import Paragraph, Report, Section
 from supermasks.report.source import RunData, is_study_directory, read_run, study_runs
@@ -73,8 +73,6 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
     "Runs left out" section. FileNotFoundError when a path is no directory of runs; ConfigError when no run
     is left to report on.
     """
-    from supermasks.aggregate.discover import find_runs
-
     paths = [Path(p) for p in paths]
     from supermasks.report.transfer import is_transfer_directory, transfer_report
 
