@@ -96,9 +96,10 @@ def _write_report(paths: list[Path], directory: Path, *, figures: bool) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from supermasks.outputs import REPORT, check_output, read_directories
+    from supermasks.outputs import REPORT, check_inputs, check_output, read_directories
     from supermasks.report import REPORT_FILE, write_report
 
+    check_inputs(args.paths)
     out = args.out
     if out is None:
         out = (args.paths[0] / REPORT_FILE) if len(args.paths) == 1 else Path(REPORT_FILE)
@@ -177,8 +178,9 @@ def _print_definitions() -> None:
 def _cmd_aggregate(args: argparse.Namespace) -> int:
     from supermasks.aggregate import aggregate_runs, write_aggregate
     from supermasks.aggregate.report import format_aggregate
-    from supermasks.outputs import AGGREGATE, check_output, read_directories
+    from supermasks.outputs import AGGREGATE, check_inputs, check_output, read_directories
 
+    check_inputs(args.paths)
     out = args.out if args.out is not None else _default_aggregate_dir(args.paths)
     try:
         check_output(out, AGGREGATE, read_directories(args.paths))  # before any work: nothing written when refused

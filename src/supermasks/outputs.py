@@ -45,6 +45,14 @@ def _resolved(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def check_inputs(paths: Iterable[Path]) -> None:
+    """Raise ConfigError (one line) for a PATH argument that no file system can take (a name too long)."""
+    for path in paths:
+        problem = path_problem(path)
+        if problem:
+            raise ConfigError(f"cannot read {path}: the path {problem}")
+
+
 def read_directories(paths: Iterable[Path]) -> set[Path]:
     """The directories a report or an aggregate of `paths` reads: each path and every run found in it or
     listed by it (resolved). FileNotFoundError, as the command itself would raise, for a path that is no
@@ -130,4 +138,4 @@ def check_output(out: Path, output: Output, reads: Iterable[Path] = ()) -> None:
             raise ConfigError(f"{where}: {parent} is a file, not a directory; give -o a path in a directory")
 
 
-__all__ = ["AGGREGATE", "REPORT", "Output", "check_output", "directory_kind", "read_directories"]
+__all__ = ["AGGREGATE", "REPORT", "Output", "check_inputs", "check_output", "directory_kind", "read_directories"]

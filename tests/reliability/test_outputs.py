@@ -284,6 +284,13 @@ def test_an_output_option_over_the_limits_is_one_line(tree, capsys, command):
     assert _snapshot(tree["runs"].parent) == before
 
 
+@pytest.mark.parametrize("command", ["report", "aggregate"])
+def test_a_path_argument_over_the_limits_is_one_line(tmp_path, capsys, command):
+    line = _one_line_error(capsys, command, tmp_path / ("p" * 300))
+    assert "cannot read" in line and "has a component of 300 bytes" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 name_parts = st.lists(st.tuples(st.sampled_from(["a", "é"]), st.integers(1, 300)), min_size=1, max_size=24)
 
 
