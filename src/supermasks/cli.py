@@ -96,12 +96,15 @@ def _write_report(paths: list[Path], directory: Path, *, figures: bool) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from supermasks.outputs import REPORT, check_inputs, check_output, read_directories
     from supermasks.report import REPORT_FILE, write_report
 
+    check_inputs(args.paths)
     out = args.out
     if out is None:
         out = (args.paths[0] / REPORT_FILE) if len(args.paths) == 1 else Path(REPORT_FILE)
     try:
+        check_output(out, REPORT, read_directories(args.paths))  # before any work: nothing written when refused
         path = write_report(args.paths, out)
     except (FileNotFoundError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
@@ -175,12 +178,15 @@ def _print_definitions() -> None:
 def _cmd_aggregate(args: argparse.Namespace) -> int:
     from supermasks.aggregate import aggregate_runs, write_aggregate
     from supermasks.aggregate.report import format_aggregate
+    from supermasks.outputs import AGGREGATE, check_inputs, check_output, read_directories
 
+    check_inputs(args.paths)
+    out = args.out if args.out is not None else _default_aggregate_dir(args.paths)
     try:
+        check_output(out, AGGREGATE, read_directories(args.paths))  # before any work: nothing written when refused
         result = aggregate_runs(args.paths, by=args.by, baseline=args.baseline)
     except (FileNotFoundError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
-    out = args.out if args.out is not None else _default_aggregate_dir(args.paths)
     write_aggregate(result, out, figures=not args.no_figures)
     runs = result.table["run_directory"].nunique()
     print(f"{runs} finished run(s) aggregated, {len(result.skipped)} skipped")
@@ -306,11 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "95% Student t interval); comparisons.csv, paired t-tests between methods over the same "
                     "seeds with Holm-adjusted p-values per metric; skipped.csv; and figures/ with error bars. "
                     "Tables are also written as Parquet when pyarrow is installed. Unfinished or failed runs "
-                    "are listed and skipped with a warning.")
+                    "are listed and skipped with a warning. OUT may not be a run, sweep or study directory nor lie "
+                    "inside one (a sweep's or study's own aggregate/ excepted), nor be an existing file.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                    help="a run directory, a directory of runs, or a sweep directory")
     p.add_argument("-o", "--out", type=Path, default=None,
-                   help="output directory (default: PATH/aggregate for one directory of runs, else ./aggregate)")
+                   help="output directory (default: PATH/aggregate for one directory of runs, else ./aggregate); "
+                        "not an existing file")
     p.add_argument("--by", default="method", help="the column whose values are compared in pairs (default: method)")
     p.add_argument("--baseline", default=None, help="compare every other value of --by with this one only")
     p.add_argument("--no-figures", action="store_true", help="tables only")
@@ -330,11 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "directory gets its own page: accuracy against budget per transfer mode with paired tests, "
                     "similarity heat maps and against relatedness, alphas, signature task inference. "
                     "Tables sort by clicking a header. `run` writes this report into the run or study "
-                    "directory unless run.report=false.")
+                    "directory unless run.report=false. Runs that did not finish or cannot be read are left out "
+                    "with a warning each. The report goes nowhere inside a run, sweep or study directory but to "
+                    "its report.html, and replaces no existing file but an earlier report.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                    help="a run directory, a directory of runs, a sweep directory, a study or transfer-study directory")
     p.add_argument("-o", "--out", type=Path, default=None,
-                   help="the HTML file (default: PATH/report.html for one PATH, else ./report.html)")
+                   help="the HTML file (default: PATH/report.html for one PATH, else ./report.html); not a "
+                        "directory, nor an existing file other than a report")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser(

@@ -44,6 +44,7 @@ from supermasks.errors import ConfigError
 from supermasks.yaml_files import load_yaml_text, read_yaml, read_yaml_file
 from supermasks.methods import list_methods, method_spec
 from supermasks.models.settings import ModelSettings
+from supermasks.pathnames import RUN_DIR_ROOM, path_problem
 from supermasks.protocols import protocol_marks
 from supermasks.scenarios import ScenarioSettings
 from supermasks.training import TrainingSettings
@@ -81,6 +82,9 @@ class RunSettings:
         if self.eval_sample is not None and self.eval_sample < 1:
             raise ValueError(f"eval_sample must be a positive number of test images per task, or null for every "
                              f"test image, got {self.eval_sample}")
+        problem = path_problem(self.out_dir, room=RUN_DIR_ROOM)  # refused here, before a run directory exists
+        if problem:
+            raise ValueError(f"out_dir {problem}: choose another run.out_dir")
 
     @property
     def figure_formats(self) -> tuple[str, ...]:

@@ -105,7 +105,8 @@ def test_unfinished_failed_and_repeated_runs_are_skipped_with_a_warning(runs, tm
     (runs / "hand-damaged" / "permuted" / "joint" / "metrics.json").unlink()
     result = aggregate_runs([runs, tmp_path / "copy-of-1"])
     reasons = {item.directory.name: item.reason for item in result.skipped}
-    assert reasons["hand-stopped"] == "status interrupted" and reasons["hand-running"] == "status running"
+    assert reasons["hand-stopped"].startswith("status interrupted: unfinished")
+    assert reasons["hand-running"].startswith("status running: unfinished")
     assert "never started" in reasons["not-started"]
     assert reasons["hand-damaged"].startswith("cannot be read") and "joint/metrics.json is missing" in reasons["hand-damaged"]
     assert "same settings and seed 1" in reasons["copy-of-1"] and "hand-1" in reasons["copy-of-1"]

@@ -265,6 +265,8 @@ def value_of(key: str) -> st.SearchStrategy:
         strategy = st.sampled_from(NAMED[key])
     elif key == "name":  # a safe path component (config.NAME_RULE)
         strategy = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,19}", fullmatch=True).filter(lambda n: ".." not in n)
+    elif key == "run.out_dir":  # a path the file system can take: no NUL byte (pathnames.path_problem)
+        strategy = TEXT.filter(lambda t: "\0" not in t)
     elif _is_choice(base):
         strategy = st.sampled_from(typing.get_args(base))
     elif key in FLOAT_LISTS:

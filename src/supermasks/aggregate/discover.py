@@ -20,6 +20,10 @@ from supermasks.store.rundir import read_meta_checked
 
 SWEEP_FILE = "sweep.json"
 
+# What a status that is not `finished` means for the run's results (a line of the warning that skips it).
+UNFINISHED = {"running": "unfinished: killed, or still running; `supermasks run` on its config resumes it",
+              "interrupted": "unfinished: stopped before its last task; `supermasks run` on its config resumes it"}
+
 
 @dataclass(frozen=True)
 class Skipped:
@@ -52,7 +56,8 @@ def run_status(directory: Path) -> str | None:
     status = meta.get("status")
     if status != "finished":
         error = meta.get("error")
-        return f"status {status}" + (f": {error}" if error else "")
+        why = error or UNFINISHED.get(status)
+        return f"status {status}" + (f": {why}" if why else "")
     if not (directory / "config.yaml").is_file():
         return "no config.yaml"
     return None
@@ -89,8 +94,28 @@ def _candidates(path: Path) -> list[tuple[Path, str | None]]:
     found = [(p, None) for p in sorted(path.iterdir()) if p.is_dir() and is_run_directory(p)]
     if not found:
         raise FileNotFoundError(f"{path} is no run directory and holds none (a run directory has meta.json and "
-                                f"config.yaml; a sweep directory has {SWEEP_FILE})")
+                                f"config.yaml; a sweep directory has {SWEEP_FILE}){_instead(path)}")
     return found
+
+
+def _instead(path: Path) -> str:
+    """What to pass instead of `path`, a directory without runs: its run, or the directory beside it with runs."""
+    absolute = Path(os.path.abspath(path))
+    run = next((p for p in absolute.parents if is_run_directory(p)), None)
+    if run is not None:
+        return f"; it is inside the run directory {run}: pass that"
+    parent = absolute.parent
+    if (path / "study.csv").is_file():
+        return (f"; it is a study's directory, and its runs are beside it in {parent}: pass that directory to "
+                f"aggregate every run there, or `supermasks report {path}` for the study's own tables")
+    if (path / "study.json").is_file():
+        return (f"; it is an Experiment 2 (transfer study) directory, whose results are its own tables "
+                f"(summary.csv): `supermasks report {path}` shows them")
+    try:
+        beside = any(p.is_dir() and is_run_directory(p) for p in parent.iterdir())
+    except OSError:  # a parent we may not list: no hint
+        beside = False
+    return f"; its parent {parent} holds runs: pass that" if beside else ""
 
 
 def find_runs(paths: Iterable[Path]) -> Listing:

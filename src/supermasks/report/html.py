@@ -13,15 +13,21 @@ page needs no network and no other file.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from supermasks.aggregate.discover import Listing, Skipped, find_runs
+from supermasks.errors import ConfigError
 from supermasks.report.model import Paragraph, Report, Section
 from supermasks.report.source import RunData, is_study_directory, read_run, study_runs
 
 FIGURES_UP_TO = 4  # runs whose figures a report on several runs still shows
 REPORT_FILE = "report.html"
+_REASONS_SHOWN = 5  # runs named in the error when none can be reported on
+
+log = logging.getLogger(__name__)
 
 
 def _summary_of_runs(runs: list[RunData]) -> list[str]:
@@ -36,6 +42,26 @@ def _summary_of_runs(runs: list[RunData]) -> list[str]:
     return sentences
 
 
+def _readable(listing: Listing) -> list[RunData]:
+    """The finished runs of `listing` that can be read; each run left out (unfinished, or a damaged file) is
+    added to `listing.skipped` and warned about, one line each. ConfigError, one line with every reason, when
+    no run is left."""
+    runs = []
+    for directory in listing.finished:
+        try:
+            runs.append(read_run(directory))
+        except (ConfigError, OSError, ValueError) as error:  # StoredResultsError names the damaged file
+            listing.skipped.append(Skipped(directory, f"cannot be read: {error}"))
+    if not runs:
+        shown = [f"{s.directory}: {s.reason}" for s in listing.skipped[:_REASONS_SHOWN]]
+        more = len(listing.skipped) - len(shown)
+        reasons = "; ".join(shown) + (f"; and {more} more" if more > 0 else "") or "none found"
+        raise ConfigError(f"no finished run to report on ({reasons})")
+    for item in listing.skipped:
+        log.warning("warning: skipping %s: %s", item.directory, item.reason)
+    return runs
+
+
 def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
     """The report on the finished runs among `paths` (run, sweep, study or other directories of runs).
 
@@ -43,10 +69,10 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
     Without `figures` the runs' own figures (the slow part: accuracy matrices, curves, overlap and
     masks) are left out; the tables over seeds, their interval plots and a study's saved figures stay.
 
-    FileNotFoundError when a path is no directory of runs; ValueError when none of the runs finished.
+    A run that did not finish or cannot be read is left out, with a warning and a line in the page's
+    "Runs left out" section. FileNotFoundError when a path is no directory of runs; ConfigError when no run
+    is left to report on.
     """
-    from supermasks.aggregate.discover import find_runs
-
     paths = [Path(p) for p in paths]
     from supermasks.report.transfer import is_transfer_directory, transfer_report
 
@@ -54,10 +80,7 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
         return transfer_report(paths[0], figures=figures)
     study = paths[0] if len(paths) == 1 and is_study_directory(paths[0]) else None
     listing = find_runs(study_runs(study) if study is not None else paths)
-    if not listing.finished:
-        reasons = "; ".join(f"{s.directory}: {s.reason}" for s in listing.skipped) or "none found"
-        raise ValueError(f"no finished run to report on ({reasons})")
-    runs = [read_run(d) for d in listing.finished]
+    runs = _readable(listing)
     title = (f"Study {study.name}" if study is not None else
              f"Run {runs[0].directory.name}" if len(runs) == 1 else f"{len(runs)} runs")
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
