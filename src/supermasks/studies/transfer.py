@@ -49,8 +49,9 @@ from supermasks.runner.evaluate import evaluated_part
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.methods import supsup
 from supermasks.methods._warm_start import TRANSFERS
-from supermasks.store.lock import run_lock
 from supermasks.store.files import write_csv, write_json
+from supermasks.store.json_files import read_json
+from supermasks.store.lock import run_lock
 from supermasks.training import Probe, accuracy
 from supermasks.yaml_files import top_level_keys
 
@@ -243,7 +244,7 @@ def _unit_problem(directory: Path, paths: dict[str, Path]) -> str | None:
             return f"{p} cannot be read ({type(error).__name__})"
         return None
     try:
-        files = json.loads(done.read_bytes())["files"]
+        files = read_json(done)["files"]
         items = [(directory / name, rec["sha256"], rec["bytes"]) for name, rec in files.items()]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         return f"{done} cannot be read ({type(error).__name__})"
