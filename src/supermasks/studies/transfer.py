@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from supermasks._typed import shown
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
                                read_yaml, to_dict, updated, without_settings)
 from supermasks.config_seeds import SEEDS_KEY, check_seeds
@@ -87,7 +88,7 @@ def is_transfer_study_file(path: Path) -> bool:
 def _int_list(value: Any, key: str, minimum: int) -> list[int]:
     if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool)
                                                             and v >= minimum for v in value):
-        raise ConfigError(f"{STUDY_KEY}.{key} must be a non-empty list of integers >= {minimum}, got {value!r}")
+        raise ConfigError(f"{STUDY_KEY}.{key} must be a non-empty list of integers >= {minimum}, got {shown(value)}")
     if len(set(value)) != len(value):
         raise ConfigError(f"{STUDY_KEY}.{key} names a value twice: {value}")
     return list(value)
@@ -106,7 +107,7 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
                           f"benchmarks")
     transfers = spec.get("transfers", list(TRANSFERS))
     if not isinstance(transfers, list) or not transfers or any(t not in TRANSFERS for t in transfers):
-        raise ConfigError(f"{STUDY_KEY}.transfers must list modes from {', '.join(TRANSFERS)}, got {transfers!r}")
+        raise ConfigError(f"{STUDY_KEY}.transfers must list modes from {', '.join(TRANSFERS)}, got {shown(transfers)}")
     if "random" not in transfers:
         raise ConfigError(f"{STUDY_KEY}.transfers must include random: every mode is compared with it")
     transfers = ["random", *[t for t in transfers if t != "random"]]  # random first: two_pass reads its signatures
