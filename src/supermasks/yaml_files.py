@@ -43,6 +43,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         self._values = 0
         self._sizes: dict[int, int] = {}
 
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:  # noqa: N803 (PyYAML's name)
+        # The scanner's work per token grows with the open brackets of a line; stop it at the depth limit too.
+        if self.flow_level >= MAX_YAML_DEPTH:
+            raise YAMLLimitError(f"nested more than {MAX_YAML_DEPTH} levels deep{_line(self.get_mark())}")
+        super().fetch_flow_collection_start(TokenClass)
+
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         alias = self.check_event(yaml.AliasEvent)
         mark = self.peek_event().start_mark
