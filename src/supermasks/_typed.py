@@ -9,39 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import reprlib
 import types
 import typing
 from typing import Any, Literal
 
-from supermasks.errors import ConfigError
+from supermasks.errors import SHOWN_CHARS, ConfigError, shown  # noqa: F401 (shown: used here and by config)
 
 
 def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-SHOWN_CHARS = 80  # the most of a user's value that an error message quotes
-
-# Bounded work, not only bounded text: a list of a million items (or YAML aliases repeating one) is
-# never turned into text whole just to be cut to SHOWN_CHARS.
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 6, 6, 4, 6
-_REPR.maxstring = _REPR.maxlong = _REPR.maxother = SHOWN_CHARS
-
-
-def shown(value: Any, chars: int = SHOWN_CHARS) -> str:
-    """`repr(value)` for an error message, at most `chars` characters (then `...`) however large the
-    value; ints past Python's digit limit cannot be shown in full."""
-    if isinstance(value, str) and len(value) <= chars:  # whole, quotes and escapes included
-        text = repr(value)
-        if len(text) <= chars + 2:
-            return text
-    try:
-        text = _REPR.repr(value)
-    except ValueError:
-        return f"an int of about {value.bit_length() * 0.30103:.0f} digits"
-    return text if len(text) <= chars else text[:chars - 3] + "..."
 
 
 def coerce(key: str, value: Any, tp: Any) -> Any:
