@@ -13,20 +13,11 @@ import types
 import typing
 from typing import Any, Literal
 
-from supermasks.errors import ConfigError
+from supermasks.errors import SHOWN_CHARS, ConfigError, shown  # noqa: F401 (shown: used here and by config)
 
 
 def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def shown(value: Any) -> str:
-    """`repr(value)` for an error message; ints past Python's digit limit cannot be shown in full."""
-    try:
-        text = repr(value)
-    except ValueError:
-        return f"an int of about {value.bit_length() * 0.30103:.0f} digits"
-    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def coerce(key: str, value: Any, tp: Any) -> Any:

@@ -41,7 +41,7 @@ from supermasks import _typed
 from supermasks.conditional import OnlyWhen, resolved, rules
 from supermasks.devices import check_device_name
 from supermasks.errors import ConfigError
-from supermasks.yaml_files import load_yaml_text, read_yaml, read_yaml_file
+from supermasks.yaml_files import YAMLLimitError, load_yaml_text, read_yaml, read_yaml_file, yaml_problem
 from supermasks.methods import list_methods, method_spec
 from supermasks.models.settings import ModelSettings
 from supermasks.pathnames import RUN_DIR_ROOM, path_problem
@@ -102,7 +102,8 @@ def check_name(name: str, what: str = "name") -> None:
     """Raise ConfigError (naming `what` and the rule) unless `name` can name a run directory: no path
     separator, no `..`, no hidden or option-like name, short enough for any file system."""
     if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
-        raise ConfigError(f"{what}: {name!r} cannot name a run directory; use {NAME_RULE}")
+        # A name too long is shown whole up to twice the limit, so that the user sees how much to cut.
+        raise ConfigError(f"{what}: {_typed.shown(name, 2 * 100 + 2)} cannot name a run directory; use {NAME_RULE}")
 
 
 SECTIONS: dict[str, type] = {"data": DataSettings, "model": ModelSettings, "training": TrainingSettings,
@@ -139,9 +140,9 @@ class ExperimentConfig:
             raise ValueError("method: name at least one method")
         for name in self.method:
             if name not in known:
-                raise ValueError(f"method: unknown value {name!r}; choose one of {', '.join(known)}")
+                raise ValueError(f"method: unknown value {_typed.shown(name)}; choose one of {', '.join(known)}")
         if len(set(self.method)) != len(self.method):
-            raise ValueError(f"method: {self.method} names one twice")
+            raise ValueError(f"method: {_typed.shown(self.method)} names one twice")
         for name in self.method_settings:
             if name not in self.method:
                 raise ValueError(f"{name}: settings for method {name!r}, which is not in method {self.method}: "
@@ -260,6 +261,8 @@ def unknown_key_message(key: str) -> str:
         return (f"{key!r} is now {OLD_KEYS[key]!r}: settings are grouped in sections (data, model, training, "
                 f"scenario, run, one per method); YAML nests them, overrides use dotted keys")
     valid = valid_keys()
+    if len(key) > _typed.SHOWN_CHARS:  # far longer than any valid key: nothing is close, and matching would be slow
+        return f"unknown config key {_typed.shown(key)}. Valid keys: {', '.join(valid)}"
     leaf = key.rsplit(".", 1)[-1]
     # A known setting under the wrong section (`data.lr`, `dta.num_tasks`): the keys ending in that name;
     # else the whole dotted key; else the last part alone (so `lt` still finds `training.lr`).
@@ -272,7 +275,7 @@ def unknown_key_message(key: str) -> str:
         near = difflib.get_close_matches(leaf, leaves, n=1, cutoff=0.5 if len(leaf) <= 2 else 0.6)
         close = [leaves[near[0]]] if near else []
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"unknown config key {key!r}.{hint} Valid keys: {', '.join(valid)}"
+    return f"unknown config key {_typed.shown(key)}.{hint} Valid keys: {', '.join(valid)}"
 
 
 def _unknown(key: str, value: Any) -> ConfigError:
@@ -286,7 +289,7 @@ def _unknown(key: str, value: Any) -> ConfigError:
         sections = sorted({k.rsplit(".", 1)[0] for k in valid_keys() if "." in k})
         close = difflib.get_close_matches(key, sections, n=1, cutoff=0.6)
         hint = f" Did you mean the section {close[0]!r}?" if close else ""
-        return ConfigError(f"unknown config key {key!r}.{hint} Sections: {', '.join(sections)}")
+        return ConfigError(f"unknown config key {_typed.shown(key)}.{hint} Sections: {', '.join(sections)}")
     return ConfigError(unknown_key_message(key))
 
 
@@ -531,21 +534,39 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"override {text!r} is not of the form key=value")
+        raise ConfigError(f"override {_typed.shown(text)} is not of the form key=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml_text(raw) if raw.strip() else ""
+    except YAMLLimitError as exc:
+        raise ConfigError(f"override {_typed.shown(text)}: the value is past a limit of YAML: {exc}") from None
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: an int past Python's digit limit
-        raise ConfigError(f"override {text!r}: cannot read the value: {exc}") from None
+        raise ConfigError(f"override {_typed.shown(text)}: cannot read the value: {yaml_problem(exc)}") from None
     return key, value
 
 
-def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """`key=value` overrides as one nested mapping (later ones win)."""
-    return _expand(dict(parse_override(o) for o in overrides))
+def parse_overrides(overrides: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """`key=value` overrides as one nested mapping (later ones win); None is no overrides.
+
+    TypeError for a single string (which would otherwise be read character by character) and for an
+    item that is not a string.
+    """
+    if overrides is None:
+        return {}
+    if isinstance(overrides, str):
+        raise TypeError(f"overrides must be a list of 'key=value' strings, not one string: pass "
+                        f"[{_typed.shown(overrides)}]")
+    items = list(overrides)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"overrides must be 'key=value' strings, got {_typed.shown(item)} "
+                            f"({type(item).__name__})")
+    return _expand(dict(parse_override(o) for o in items))
 
 
-def load_config(path: Path | str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """The config in the YAML file `path` (defaults if None) with `key=value` overrides applied."""
+def load_config(path: Path | str | None = None,
+                overrides: list[str] | tuple[str, ...] | None = ()) -> ExperimentConfig:
+    """The config in the YAML file `path` (defaults if None) with `key=value` overrides applied (a list
+    such as `["data.num_tasks=3"]`; None or empty: none). TypeError for a single string: pass a list."""
     values: dict[str, Any] = {}
     if path is not None:
         values = read_yaml(path)

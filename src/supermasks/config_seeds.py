@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from supermasks._typed import shown
 from supermasks.config import MAX_SEED, ExperimentConfig, compose, parse_overrides, read_yaml
 from supermasks.errors import ConfigError
 
@@ -22,10 +23,10 @@ SEEDS_KEY = "seeds"
 def check_seeds(value: Any) -> list[int]:
     """`value` as a list of distinct seeds in [0, 2**32 - 1]; ConfigError naming the problem otherwise."""
     if not isinstance(value, list) or not value:
-        raise ConfigError(f"seeds: a non-empty list of seeds, e.g. [0, 1, 2]; got {value!r}")
+        raise ConfigError(f"seeds: a non-empty list of seeds, e.g. [0, 1, 2]; got {shown(value)}")
     for seed in value:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-            raise ConfigError(f"seeds: every seed is an integer in [0, 2**32 - 1]; got {seed!r}")
+            raise ConfigError(f"seeds: every seed is an integer in [0, 2**32 - 1]; got {shown(seed)}")
     if len(set(value)) != len(value):
         raise ConfigError(f"seeds: {value} names a seed twice")
     return list(value)

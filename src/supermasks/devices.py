@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from supermasks.errors import ConfigError
+from supermasks.errors import ConfigError, shown
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
 _CUDA = re.compile(r"cuda(?::(\d+))?")
@@ -25,7 +25,7 @@ _CUDA = re.compile(r"cuda(?::(\d+))?")
 def check_device_name(name: str) -> None:
     """ValueError unless `name` is one of auto, cpu, cuda, cuda:N (whether the machine has it is not checked)."""
     if not isinstance(name, str) or not (name in ("auto", "cpu") or _CUDA.fullmatch(name)):
-        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)} (N: a GPU index), got {name!r}")
+        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)} (N: a GPU index), got {shown(name)}")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,6 +1,10 @@
-"""Errors a user can cause, as one line each: bad settings and unusable data (no torch import, so the CLI can catch them)."""
+"""Errors a user can cause, as one line each: bad settings and unusable data (no torch import, so the CLI can catch them),
+and `shown`, how such a line quotes a value."""
 
 from __future__ import annotations
+
+import reprlib
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -9,6 +13,29 @@ class ConfigError(ValueError):
 
 class DataError(Exception):
     """A data file or source cannot be used as it is (the specific kinds are in `supermasks.data.errors`)."""
+
+
+SHOWN_CHARS = 80  # the most of a user's value that an error message quotes
+
+# Bounded work, not only bounded text: a list of a million items (or YAML aliases repeating one) is
+# never turned into text whole just to be cut to SHOWN_CHARS.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 6, 6, 4, 6
+_REPR.maxstring = _REPR.maxlong = _REPR.maxother = SHOWN_CHARS
+
+
+def shown(value: Any, chars: int = SHOWN_CHARS) -> str:
+    """`repr(value)` for an error message, at most `chars` characters (then `...`) however large the
+    value; ints past Python's digit limit cannot be shown in full."""
+    if isinstance(value, str) and len(value) <= chars:  # whole, quotes and escapes included
+        text = repr(value)
+        if len(text) <= chars + 2:
+            return text
+    try:
+        text = _REPR.repr(value)
+    except ValueError:
+        return f"an int of about {value.bit_length() * 0.30103:.0f} digits"
+    return text if len(text) <= chars else text[:chars - 3] + "..."
 
 
 def require_number(name: str, value: float, *, minimum: float = 0.0, inclusive: bool = False,
@@ -26,4 +53,4 @@ def require_number(name: str, value: float, *, minimum: float = 0.0, inclusive: 
         raise ValueError(f"{name} must be {bound}, got {value}")
 
 
-__all__ = ["ConfigError", "DataError", "require_number"]
+__all__ = ["SHOWN_CHARS", "ConfigError", "DataError", "require_number", "shown"]

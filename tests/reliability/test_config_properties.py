@@ -24,6 +24,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from supermasks._typed import shown
 from supermasks.config import (
     OLD_KEYS,
     SECTIONS,
@@ -757,7 +758,7 @@ UNKNOWN_KEY = st.text(max_size=30).filter(lambda k: k.split(".")[0].strip() not 
 def test_unknown_key_in_from_dict_is_named(key):
     with pytest.raises(ConfigError) as info:
         from_dict({key: 1})
-    assert f"unknown config key {str(key)!r}" in str(info.value)
+    assert f"unknown config key {shown(str(key))}" in str(info.value)
     assert f"Valid keys: {', '.join(KEYS)}" in str(info.value)
 
 
@@ -766,7 +767,7 @@ def test_unknown_key_in_from_dict_is_named(key):
 def test_unknown_key_in_an_override_is_named(key):
     with pytest.raises(ConfigError) as info:
         load_config(None, [f"{key}=1"])
-    assert f"unknown config key {key.strip()!r}" in str(info.value)
+    assert f"unknown config key {shown(key.strip())}" in str(info.value)
 
 
 @SETTINGS
@@ -774,7 +775,7 @@ def test_unknown_key_in_an_override_is_named(key):
 def test_unknown_key_in_a_file_is_named_even_among_valid_ones(values, key):
     with tempfile.TemporaryDirectory() as directory, pytest.raises(ConfigError) as info:
         load_config(_write_yaml(directory, {**nested(values), key: 1}))
-    assert f"unknown config key {key!r}" in str(info.value)
+    assert f"unknown config key {shown(key)}" in str(info.value)
 
 
 TYPO_CHARS = "abcdefghijklmnopqrstuvwxyz_0123456789"

@@ -122,12 +122,14 @@ def test_nothing_usable_is_one_line_naming_what_was_found_and_offering_force(fin
     assert_same_results(copy, finished)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "delete"])
+@pytest.mark.parametrize("damage", ["truncate", "deep brackets", "delete"])
 def test_a_truncated_or_deleted_manifest_is_rebuilt_and_the_run_resumes(finished, tmp_path, log_lines, damage):
     copy = Copy(finished, tmp_path)
     manifest = copy.state / MANIFEST
     if damage == "truncate":
         manifest.write_bytes(manifest.read_bytes()[:50])
+    elif damage == "deep brackets":  # parsed, it would exhaust the stack (RecursionError)
+        manifest.write_text("[" * 200_000)
     else:
         manifest.unlink()
     copy.run()
@@ -147,12 +149,14 @@ def test_no_state_at_all_says_starting_afresh_not_resuming(finished, tmp_path, l
     assert_same_results(copy, finished)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "unknown status", "delete"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "deep brackets", "unknown status", "delete"])
 def test_an_unreadable_meta_json_resumes_from_the_checkpoints_with_a_warning(finished, tmp_path, log_lines, damage):
     copy = Copy(finished, tmp_path)
     meta = copy.directory / "meta.json"
     if damage == "truncate":
         meta.write_bytes(meta.read_bytes()[:30])
+    elif damage == "deep brackets":
+        meta.write_text("[" * 200_000)
     elif damage == "garbage":
         meta.write_bytes(b"\x00\xff" * 20)
     elif damage == "unknown status":

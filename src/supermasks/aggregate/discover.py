@@ -10,12 +10,12 @@ never silently.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from supermasks.store.json_files import read_json
 from supermasks.store.rundir import read_meta_checked
 
 SWEEP_FILE = "sweep.json"
@@ -70,7 +70,7 @@ def sweep_runs(directory: Path) -> list[tuple[Path, str | None]]:
     """
     path = directory / SWEEP_FILE
     try:
-        listed = json.loads(path.read_text(encoding="utf-8"))["runs"]
+        listed = read_json(path)["runs"]
         runs = [(Path(os.path.normpath(directory / item["run_directory"])), item.get("status"), item.get("error"))
                 for item in listed]
     except (OSError, ValueError, KeyError, TypeError) as error:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from supermasks.conditional import complete, only_when
-from supermasks.errors import ConfigError, require_number
+from supermasks.errors import ConfigError, require_number, shown
 
 from .benchmarks import _ALIASES, NESTED_RANGE, list_benchmarks
 from .imagenet import CROP, DEFAULT_WORKERS
@@ -59,18 +59,18 @@ class DataSettings:
         known = list_benchmarks()
         for name in self.benchmark:
             if name not in known:
-                raise ValueError(f"benchmark: unknown value {name!r}; choose one of {', '.join(known)}")
+                raise ValueError(f"benchmark: unknown value {shown(name)}; choose one of {', '.join(known)}")
         if len(set(self.benchmark)) != len(self.benchmark):
-            raise ValueError(f"benchmark: {self.benchmark} names one twice")
+            raise ValueError(f"benchmark: {shown(self.benchmark)} names one twice")
         for key in ("source", "pair_source"):
             if getattr(self, key) is not None and getattr(self, key) not in source_names():
-                raise ValueError(f"{key}: unknown value {getattr(self, key)!r}; choose one of "
+                raise ValueError(f"{key}: unknown value {shown(getattr(self, key))}; choose one of "
                                  f"{', '.join(source_names())}")
         self._check_folder_source()
         if self.data_dir is not None and self.source not in dir_source_names():
             raise ValueError(f"data_dir applies to the sources read from files ({', '.join(dir_source_names())}) "
                              f"only; source "
-                             f"{self.source!r} does not read it: remove data_dir, or set data.source to the data set "
+                             f"{shown(self.source)} does not read it: remove data_dir, or set data.source to the data set "
                              f"its files hold")
         if self.num_tasks < 1:
             raise ValueError(f"num_tasks must be a positive number, got {self.num_tasks}")

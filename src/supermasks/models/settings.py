@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from supermasks.conditional import complete, only_when
-from supermasks.errors import require_number
+from supermasks.errors import require_number, shown
 from supermasks.models.networks import ARCHITECTURES
 
 MaskRule = Literal["threshold", "topk"]
@@ -32,11 +32,11 @@ class ModelSettings:
     def __post_init__(self) -> None:
         complete(self)
         if self.arch not in ARCHITECTURES:
-            raise ValueError(f"arch: unknown value {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+            raise ValueError(f"arch: unknown value {shown(self.arch)}; choose one of {', '.join(ARCHITECTURES)}")
         if self.output_size < 1:
             raise ValueError(f"output_size must be a positive number, got {self.output_size}")
         if self.density_budget not in (None, "global", "er"):
-            raise ValueError(f"density_budget: unknown value {self.density_budget!r}; choose one of global, er")
+            raise ValueError(f"density_budget: unknown value {shown(self.density_budget)}; choose one of global, er")
         if self.mask_rule == "topk":
             if self.density is None:
                 raise ValueError("density is required by mask_rule topk (the fraction of weights kept, in (0, 1])")

@@ -7,7 +7,6 @@ that the runs save (`analysis.curves`, `analysis.plots`), drawn from the run's t
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from supermasks.report.embed import figure_uri
 from supermasks.report.model import Cell, Code, Definitions, Figure, Heading, Paragraph, Section, Table
 from supermasks.report.source import RunData
 from supermasks.runner.tables import MEMORY_DEFINITIONS, MethodResult
+from supermasks.store.json_files import read_json
 
 PROVENANCE_KEYS = {"git_sha": "git commit", "supermasks_version": "supermasks", "torch_version": "torch",
                    "numpy_version": "numpy", "python": "Python", "platform": "machine", "cpu_count": "CPU cores",
@@ -267,7 +267,7 @@ def inference_section(runs: list[RunData], *, figures: bool = True) -> Section:
                  for row in frame.to_dict("records")]))
         boundaries_path = result.directory / "boundaries.json"
         if boundaries_path.is_file():
-            section.blocks.append(boundaries_table(result, json.loads(boundaries_path.read_text(encoding="utf-8"))))
+            section.blocks.append(boundaries_table(result, read_json(boundaries_path)))
         confusion_path = result.directory / "task_confusion.csv"
         if figures and confusion_path.is_file():
             frame = pd.read_csv(confusion_path).drop(columns="task")

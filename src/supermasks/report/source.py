@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from supermasks.store.json_files import read_json
 
 if TYPE_CHECKING:
     from supermasks.runner.tables import MethodResult
@@ -32,7 +33,7 @@ def read_run(directory: Path) -> RunData:
     directory = Path(directory)
     config = from_dict(read_yaml(directory / "config.yaml"))
     meta_path = directory / "meta.json"
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    meta = read_json(meta_path) if meta_path.is_file() else {}
     return RunData(directory, config, (directory / "config.yaml").read_text(encoding="utf-8"), meta,
                    stored_results(config, directory))
 

@@ -21,6 +21,7 @@ from supermasks.aggregate.report import interval_cell
 from supermasks.report.cells import metric_cell, number_cell, text_cell
 from supermasks.report.embed import figure_uri
 from supermasks.report.model import Cell, Code, Definitions, Figure, Paragraph, Report, Section, Table
+from supermasks.store.json_files import read_json
 
 ALPHA = 0.05
 STUDY_FILE = "study.json"
@@ -205,7 +206,7 @@ def provenance_section(directory: Path, study: dict) -> Section:
     items = {"transfer modes": ", ".join(study["transfers"]), "budgets": ", ".join(map(str, study["budgets"])),
              "seeds": ", ".join(map(str, study["seeds"])), "benchmarks": ", ".join(study["benchmarks"])}
     meta_path = directory / "meta.json"
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    meta = read_json(meta_path) if meta_path.is_file() else {}
     items.update({PROVENANCE_KEYS.get(k, k): str(v) for k, v in meta.items() if k in PROVENANCE_KEYS and v is not None})
     if duration(meta):
         items["duration (last invocation)"] = duration(meta)
@@ -219,7 +220,7 @@ def transfer_report(directory: Path, *, figures: bool = True) -> Report:
     from datetime import datetime, timezone
 
     directory = Path(directory)
-    study = json.loads((directory / STUDY_FILE).read_text(encoding="utf-8"))
+    study = read_json(directory / STUDY_FILE)
     summary = pd.read_csv(directory / "summary.csv")
     final = pd.read_csv(directory / "final.csv")
     alphas = pd.read_csv(directory / "alphas.csv")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
+from supermasks.store.json_files import read_json
+from supermasks.yaml_files import read_yaml_file
+
 
 # The only fields that may differ between two runs of the same code and config: each is a field name (a JSON key,
 # a CSV column or a config key, dotted where nested) matched as the whole key or its last part. Everything else,
@@ -79,9 +80,9 @@ def diff_file(old: Path, new: Path) -> list[str]:
     if old.suffix == ".csv":
         return _diff_csv(old, new)
     if old.suffix == ".json":
-        return _diff_mapping(_flatten(json.loads(old.read_text())), _flatten(json.loads(new.read_text())))
+        return _diff_mapping(_flatten(read_json(old)), _flatten(read_json(new)))
     if old.suffix in (".yaml", ".yml"):
-        return _diff_mapping(_flatten(yaml.safe_load(old.read_text())), _flatten(yaml.safe_load(new.read_text())))
+        return _diff_mapping(_flatten(read_yaml_file(old)), _flatten(read_yaml_file(new)))
     return [] if old.read_bytes() == new.read_bytes() else ["contents differ"]
 
 

@@ -3,8 +3,9 @@ code files) and what the run cost on the machine that made it (wall and CPU seco
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from supermasks.store.json_files import read_json
 
 VERSION_FILE = "version.json"
 
@@ -12,7 +13,7 @@ VERSION_FILE = "version.json"
 def read_version(result_dir: Path) -> dict:
     """A committed result's version.json ({} when it has none)."""
     path = result_dir / VERSION_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json(path) if path.is_file() else {}
 
 
 __all__ = ["VERSION_FILE", "read_version"]

@@ -7,7 +7,6 @@ Ctrl-C) resumes after the last finished task of each method. Every run keeps its
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import signal
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from supermasks.runner.loop import run_method
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json, write_yaml
+from supermasks.store.json_files import read_json
 from supermasks.store.lock import run_lock
 from supermasks.errors import ConfigError
 from supermasks.store.rundir import collect_meta, now, read_meta_checked, run_directory
@@ -215,7 +215,7 @@ def stored_results(config: ExperimentConfig, directory: Path) -> list[MethodResu
                     rows = pd.read_csv(path)
                     b[rows["task"].to_numpy()] = rows["untrained_accuracy"].to_numpy(dtype=float)
             with _reading(where / "metrics.json", directory, sums) as path:
-                summary = json.loads(path.read_text())
+                summary = read_json(path)
                 if not isinstance(summary, dict):
                     raise ValueError("not a JSON object")
                 # NaN is stored as null (strict JSON): back to NaN, the "no value" of the numbers read from it

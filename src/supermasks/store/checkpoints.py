@@ -51,6 +51,7 @@ from supermasks import __version__
 from supermasks.errors import ConfigError
 from supermasks.store import blobs as _blobs
 from supermasks.store.files import atomic_write_bytes, write_json
+from supermasks.store.json_files import loads_json, read_json
 from supermasks.store.rundir import now
 from supermasks.store.state import MethodState, Stateful, StateMismatchError, capture_state, restore_state
 
@@ -187,7 +188,7 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError) as error:
         raise _unreadable(path, error) from error
     try:
-        manifest = json.loads(text)
+        manifest = loads_json(text)
         if not isinstance(manifest, dict):
             raise ValueError("not a JSON object")
         if manifest.get("format") != FORMAT or not isinstance(manifest.get("checkpoints"), list):
@@ -236,7 +237,7 @@ def _manifest_or_rebuilt(directory: Path) -> tuple[dict[str, Any] | None, list[s
 
 def _other_format(path: Path) -> bool:
     try:
-        manifest = json.loads(path.read_text())
+        manifest = read_json(path)
     except (OSError, ValueError):
         return False
     return isinstance(manifest, dict) and type(manifest.get("format")) is int and manifest["format"] != FORMAT
@@ -280,7 +281,7 @@ def _entry_of_index(path: Path) -> dict[str, Any]:
         with safe_open(path, framework="pt") as fh:
             metadata = fh.metadata() or {}
             tensors = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
-        described = json.loads(metadata[_ENTRY_KEY])
+        described = loads_json(metadata[_ENTRY_KEY])
         recorded = described.pop("content_sha256")
     except Exception as error:  # noqa: BLE001 (a damaged file fails in many ways; each means the same)
         raise ValueError(f"cannot be parsed ({type(error).__name__}: {error}); the file is truncated or corrupt") from None
@@ -410,7 +411,7 @@ def _read_index(path: Path, entry: dict[str, Any]) -> tuple[dict, dict[str, torc
         with safe_open(path, framework="pt") as fh:
             metadata = fh.metadata()
             tensors = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
-        tree, layout, extra = (json.loads(metadata[k]) for k in (_TREE_KEY, _BLOBS_KEY, _EXTRA_KEY))
+        tree, layout, extra = (loads_json(metadata[k]) for k in (_TREE_KEY, _BLOBS_KEY, _EXTRA_KEY))
         if not all(isinstance(v, list) and len(v) == 3 for v in layout.values()):
             raise ValueError("a blob reference is not [digest, dtype, shape]")
     except Exception as error:  # it matched its checksum, so this is a writer's bug, but still unusable

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from supermasks.errors import ConfigError
+from supermasks.store.json_files import loads_json, read_json
 from supermasks.store.rundir import now
 
 try:
@@ -34,7 +35,7 @@ class RunLockedError(ConfigError):
 def _holder(text: str) -> str:
     """`process 123 on host-a (since 2026-...)` from a lock file's text, or what could be read of it."""
     try:
-        holder = json.loads(text)
+        holder = loads_json(text)
         return f"process {int(holder['pid'])} on {holder['host']} (since {holder.get('started', '?')})"
     except (ValueError, KeyError, TypeError):
         # Empty: the holder took the lock a moment ago and has not written its name yet.
@@ -129,7 +130,7 @@ def _exclusive_file_lock(directory: Path, why: str) -> Iterator[None]:
             text = ""
             try:
                 text = path.read_text(errors="replace")
-                holder = json.loads(text)
+                holder = loads_json(text)
                 pid, host = int(holder["pid"]), str(holder["host"])
             except (OSError, ValueError, KeyError, TypeError):
                 pid, host = -1, "?"
@@ -147,7 +148,7 @@ def _exclusive_file_lock(directory: Path, why: str) -> Iterator[None]:
         yield
     finally:
         try:
-            if json.loads(path.read_text()).get("pid") == mine["pid"]:
+            if read_json(path).get("pid") == mine["pid"]:
                 path.unlink()
         except (OSError, ValueError):
             pass

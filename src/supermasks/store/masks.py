@@ -20,6 +20,7 @@ from supermasks.errors import ConfigError
 from supermasks.models import masked_layers, norm_layers, pack_mask, unpack_mask
 from supermasks.store.blobs import content_digest
 from supermasks.store.files import atomic_write_bytes
+from supermasks.store.json_files import loads_json
 
 _KEY = "supermasks"
 
@@ -65,7 +66,7 @@ def read_task_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]
     try:
         tensors = st_load(data)
         header_len = int.from_bytes(data[:8], "little")
-        info = json.loads(json.loads(data[8:8 + header_len])["__metadata__"][_KEY])
+        info = loads_json(loads_json(data[8:8 + header_len])["__metadata__"][_KEY])
         if not isinstance(info, dict) or not isinstance(info.get("mask_shapes"), dict):
             raise ValueError("no mask shapes")
     except Exception as error:  # noqa: BLE001 (a damaged file fails in many ways; each means the same)

@@ -14,6 +14,7 @@ from typing import Any
 
 from supermasks import __version__
 from supermasks.config import ExperimentConfig, identity
+from supermasks.store.json_files import read_json
 
 
 def config_hash(config: ExperimentConfig) -> str:
@@ -79,7 +80,7 @@ def read_meta_checked(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]
     """
     path = Path(run_dir) / "meta.json"
     try:
-        meta = json.loads(path.read_bytes())
+        meta = read_json(path)
     except FileNotFoundError:
         return None, None
     except (OSError, ValueError) as error:

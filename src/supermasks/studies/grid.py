@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from supermasks._typed import shown
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, idle_settings, parse_overrides, read_yaml,
                                to_dict, without_settings)
 from supermasks.config_seeds import seeded, take_seeds
@@ -81,7 +82,7 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
     if not isinstance(parts, dict) or not parts:
         raise ConfigError(f"{path}: `parts` must map part names to their settings")
     if only is not None and only not in parts:
-        raise ConfigError(f"{path}: no part {only!r}; parts are {', '.join(parts)}")
+        raise ConfigError(f"{path}: no part {shown(only)}; parts are {', '.join(parts)}")
     loaded.setdefault("name", path.stem)
     name = str(loaded["name"])
     check_name(name, f"{path}: name")
@@ -164,7 +165,7 @@ def _fall_back(loaded: dict[str, Any], cli: dict[str, Any], fallback: Any, path:
         return None
     sources = {info.name: info for info in list_sources()}
     if str(fallback) not in sources:
-        raise ConfigError(f"{path}: {FALLBACK_KEY}: unknown source {fallback!r}; choose one of {', '.join(sources)}")
+        raise ConfigError(f"{path}: {FALLBACK_KEY}: unknown source {shown(fallback)}; choose one of {', '.join(sources)}")
     if source not in sources or sources[source].available:
         return None
     data["source"] = str(fallback)

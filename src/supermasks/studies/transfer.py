@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from supermasks._typed import shown
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
                                read_yaml, to_dict, updated, without_settings)
 from supermasks.config_seeds import SEEDS_KEY, check_seeds
@@ -49,8 +50,9 @@ from supermasks.runner.evaluate import evaluated_part
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.methods import supsup
 from supermasks.methods._warm_start import TRANSFERS
-from supermasks.store.lock import run_lock
 from supermasks.store.files import write_csv, write_json
+from supermasks.store.json_files import read_json
+from supermasks.store.lock import run_lock
 from supermasks.training import Probe, accuracy
 from supermasks.yaml_files import top_level_keys
 
@@ -86,7 +88,7 @@ def is_transfer_study_file(path: Path) -> bool:
 def _int_list(value: Any, key: str, minimum: int) -> list[int]:
     if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool)
                                                             and v >= minimum for v in value):
-        raise ConfigError(f"{STUDY_KEY}.{key} must be a non-empty list of integers >= {minimum}, got {value!r}")
+        raise ConfigError(f"{STUDY_KEY}.{key} must be a non-empty list of integers >= {minimum}, got {shown(value)}")
     if len(set(value)) != len(value):
         raise ConfigError(f"{STUDY_KEY}.{key} names a value twice: {value}")
     return list(value)
@@ -105,7 +107,7 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
                           f"benchmarks")
     transfers = spec.get("transfers", list(TRANSFERS))
     if not isinstance(transfers, list) or not transfers or any(t not in TRANSFERS for t in transfers):
-        raise ConfigError(f"{STUDY_KEY}.transfers must list modes from {', '.join(TRANSFERS)}, got {transfers!r}")
+        raise ConfigError(f"{STUDY_KEY}.transfers must list modes from {', '.join(TRANSFERS)}, got {shown(transfers)}")
     if "random" not in transfers:
         raise ConfigError(f"{STUDY_KEY}.transfers must include random: every mode is compared with it")
     transfers = ["random", *[t for t in transfers if t != "random"]]  # random first: two_pass reads its signatures
@@ -243,7 +245,7 @@ def _unit_problem(directory: Path, paths: dict[str, Path]) -> str | None:
             return f"{p} cannot be read ({type(error).__name__})"
         return None
     try:
-        files = json.loads(done.read_bytes())["files"]
+        files = read_json(done)["files"]
         items = [(directory / name, rec["sha256"], rec["bytes"]) for name, rec in files.items()]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         return f"{done} cannot be read ({type(error).__name__})"

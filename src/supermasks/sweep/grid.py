@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from supermasks._typed import shown
 from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_override,
                                read_yaml, without_settings)
 from supermasks.config_seeds import SEEDS_KEY, check_seeds
@@ -77,7 +78,7 @@ def split_overrides(overrides: list[str] | tuple[str, ...]) -> tuple[dict[str, A
         swept.pop(key, None)
         if len(pieces) > 1:
             if any(not piece.strip() for piece in pieces):
-                raise ConfigError(f"override {text!r}: an empty value in its comma list")
+                raise ConfigError(f"override {shown(text)}: an empty value in its comma list")
             swept[key] = [_number(parse_override(f"{key}={piece}")[1]) for piece in pieces]
         else:
             fixed[key] = value
@@ -171,14 +172,14 @@ def _seeds(listed: list[Any] | None, fixed: dict[str, Any], loaded: dict[str, An
         if count is not None:
             raise ConfigError("give the seeds either as --seeds N or as a list seed=a,b,c, not both")
         if not all(isinstance(s, int) and not isinstance(s, bool) for s in listed):
-            raise ConfigError(f"seed: every seed must be a whole number, got {listed}")
+            raise ConfigError(f"seed: every seed must be a whole number, got {shown(listed)}")
         return [int(s) for s in listed]
     count = 1 if count is None else count
     if count < 1:
         raise ConfigError(f"--seeds must be 1 or more, got {count}")
     first = fixed.get(SEED, loaded.get(SEED, 0))
     if not isinstance(first, int) or isinstance(first, bool):
-        raise ConfigError(f"seed must be a whole number, got {first!r}")
+        raise ConfigError(f"seed must be a whole number, got {shown(first)}")
     return list(range(first, first + count))
 
 

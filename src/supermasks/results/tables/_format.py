@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+from supermasks.store.json_files import read_json
+from supermasks.yaml_files import read_yaml_file
 
 
 def run_directories(result_dir: Path) -> list[Path]:
@@ -58,12 +59,12 @@ BENCHMARK_LABELS = {"split": "split (pairs, labels remapped)"}
 def benchmark_runs(result_dir: Path) -> list[tuple[str, dict, dict, pd.DataFrame]]:
     """(benchmark, the run's config, metrics.json, accuracy.csv) of every benchmark of a result's one run, in config order."""
     run = one_run(result_dir)
-    config = yaml.safe_load((run / "config.yaml").read_text())
+    config = read_yaml_file(run / "config.yaml")
     (method,) = config["method"]
     out = []
     for benchmark in config["data"]["benchmark"]:
         folder = run / benchmark / method
-        out.append((benchmark, config, json.loads((folder / "metrics.json").read_text()),
+        out.append((benchmark, config, read_json(folder / "metrics.json"),
                     pd.read_csv(folder / "accuracy.csv")))
     return out
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from supermasks.results.tables._format import markdown, one_run, percent, short_float, study_directory
 from supermasks.units import human_bytes
+from supermasks.yaml_files import read_yaml_file
 
 
 def compare_table(result_dir: Path) -> str:
@@ -49,7 +49,7 @@ def _forgetting_rows(result_dir: Path, *, memory: bool) -> list[list[str]]:
     rows = []
     for row in study.to_dict("records"):
         run = result_dir / Path(row["run_directory"]).name  # kept under its own name; the path is the rerun's
-        config = yaml.safe_load((run / "config.yaml").read_text())
+        config = read_yaml_file(run / "config.yaml")
         accuracy = pd.read_csv(run / row["benchmark"] / row["method"] / "accuracy.csv")
         first, second = accuracy.iloc[-1]["task_0"], accuracy.iloc[-1]["task_1"]
         cells = [_forgetting_label(row["method"], config), f"{percent(first, digits=1)}%", f"{percent(second, digits=1)}%"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from supermasks.results.tables._format import (BENCHMARK_LABELS, benchmark_label, benchmark_runs, markdown, percent,
                                                study_directory)
 from supermasks.results.version import read_version
 from supermasks.units import human_bytes
+from supermasks.yaml_files import read_yaml_file
 
 
 _EXPERIMENT3_PARTS = {"given": "task given", "oneshot_H": "one-shot H", "binary_H": "binary H",
@@ -29,7 +29,7 @@ def experiment3_table(result_dir: Path) -> str:
         label = _EXPERIMENT3_PARTS[part]
         if part == "oneshot_G":
             run = study[study["part"] == part]["run_directory"].iloc[0]
-            config = yaml.safe_load((result_dir / Path(run).name / "config.yaml").read_text())
+            config = read_yaml_file(result_dir / Path(run).name / "config.yaml")
             label += f" (s = {config['model']['output_size']})"
         header.append(label)
     rows = []

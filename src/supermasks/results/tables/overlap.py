@@ -6,9 +6,9 @@ import math
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from supermasks.results.tables._format import markdown, study_directory
+from supermasks.yaml_files import read_yaml_file
 
 
 # Experiment 1 (`configs/experiment1*.yaml`): the rows of its study's overlap_study.csv.
@@ -92,7 +92,7 @@ def _seeds(seeds: list[int]) -> str:
 def _experiment1_setting(result_dir: Path, table: pd.DataFrame, runs: pd.DataFrame) -> str:
     """What the study ran (data, tasks, steps, seeds: from its first run's config and its runs) and how p was taken
     (relabellings, Holm family: from its table)."""
-    config = yaml.safe_load((result_dir / Path(runs["run_directory"].iloc[0]).name / "config.yaml").read_text())
+    config = read_yaml_file(result_dir / Path(runs["run_directory"].iloc[0]).name / "config.yaml")
     data, first = config["data"], table.iloc[0]
     seeds = _seeds(sorted(int(s) for s in runs["seed"].unique()))
     return (f"{_SOURCES.get(data['source'], '`' + data['source'] + '`')}, {data['num_tasks']} tasks per benchmark, "

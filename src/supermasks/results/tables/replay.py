@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from supermasks.results.tables._format import markdown, percent, short_float, study_directory
 from supermasks.units import human_bytes
+from supermasks.yaml_files import read_yaml_file
 
 _OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
 # The seed study's optimiser (ALGORITHMS.md): the row trained with it says so.
@@ -37,7 +37,7 @@ def _rows(result_dir: Path, part: str) -> list[_Row]:
     rows = []
     for row in study[study["part"] == part].to_dict("records"):
         run = result_dir / Path(row["run_directory"]).name  # kept under its own name; the path is the rerun's
-        config = yaml.safe_load((run / "config.yaml").read_text())
+        config = read_yaml_file(run / "config.yaml")
         accuracy = pd.read_csv(run / row["benchmark"] / row["method"] / "accuracy.csv")
         last = [float(v) for v in accuracy.drop(columns="after").iloc[-1]]
         rows.append(_Row(run.name, row["method"], config, last, int(row["memory_peak_training_bytes"]),

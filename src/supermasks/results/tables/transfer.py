@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from supermasks.results.tables._format import directory_holding, markdown, percent
+from supermasks.store.json_files import read_json
 
 
 def transfer_study_directory(result_dir: Path) -> Path:
@@ -33,7 +33,7 @@ def _difference_cell(row: dict) -> str:
 def _transfer_benchmark_labels(study: Path, names: list[str]) -> dict[str, str]:
     """Each study benchmark's data benchmark (`rotated`, `permuted`), read from the study's resolved file; its
     study name where two share one."""
-    source = json.loads((study / "study.json").read_text())["benchmarks"]
+    source = read_json(study / "study.json")["benchmarks"]
     kinds = {name: next(iter(source[name].values()))["data"]["benchmark"][0] for name in names}
     return {name: kind if list(kinds.values()).count(kind) == 1 else name for name, kind in kinds.items()}
 
