@@ -150,11 +150,12 @@ def check_size(grid: dict[str, list[Any]], num_seeds: int, max_runs: int) -> int
 
 
 def load_sweep(path: Path | str | None, overrides: list[str] | tuple[str, ...] = (), *,
-               seeds: int | None = None, max_runs: int = DEFAULT_MAX_RUNS) -> Sweep:
+               seeds: int | None = None, max_runs: int | None = None) -> Sweep:
     """The sweep of the config at `path` (its `sweep:` block) with command-line `overrides`, `seeds` seeds each.
 
-    A sweep of more than `max_runs` runs is refused (ConfigError) before any run is built.
+    A sweep of more than `max_runs` runs (None: DEFAULT_MAX_RUNS) is refused (ConfigError) before any run is built.
     """
+    max_runs = DEFAULT_MAX_RUNS if max_runs is None else max_runs
     if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
         raise ConfigError(f"--max-runs must be a whole number, 1 or more; got {max_runs!r}")
     loaded: dict[str, Any] = {}

@@ -63,9 +63,11 @@ def run_sweep(sweep: Sweep, executor: Executor, *, executor_name: str = "local",
                  estimate_text(estimate(todo, done)))
         threads = max(1, math.floor(cpus_per_run))
         jobs = [Job(run.key, to_dict(run.config), threads) for run in todo]
+        outcomes = executor(jobs)
         try:
-            _collect(record, executor(jobs), todo, progress)
+            _collect(record, outcomes, todo, progress)
         finally:
+            outcomes.close()  # now, while SIGTERM is still ours: the executor stops the runs in flight
             write_record(record)
     return record
 
