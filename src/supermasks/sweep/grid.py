@@ -234,4 +234,5 @@ def _seeds(listed: list[Any] | None, fixed: dict[str, Any], loaded: dict[str, An
     return list(range(first, first + count))
 
 
-__all__ = ["DEFAULT_MAX_RUNS", "Sweep", "SweepRun", "check_size", "count_runs", "describe_size", "load_sweep", "split_overrides"]
+__all__ = ["DEFAULT_MAX_RUNS", "Sweep", "SweepRun", "check_size", "count_runs", "describe_size", "load_sweep",
+           "split_overrides"]

@@ -20,7 +20,8 @@ from pathlib import Path
 PROC = Path("/proc")
 
 # The reaper's whole program: lines `pid start_time` until `stop` (the sweep ended by itself: nothing to do)
-# or the end of input (the sweep was killed), then SIGKILL to each one still alive with the same start time. `python -I -c` runs it without site-packages: it starts in milliseconds.
+# or the end of input (the sweep was killed), then SIGKILL to each one still alive with the same start time.
+# `python -I -c` runs it without site-packages: it starts in milliseconds.
 REAPER = """
 import os, signal, sys
 seen = {}
