@@ -215,8 +215,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if _console is not None and not args.verbose:  # each run's own lines stay in its run.log; the bar shows progress
         _console.addFilter(_sweep_lines_only)
     name, executor = executor_for(args.executor, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
-                                  address=args.address, num_cpus=args.num_cpus)
-    sweep = load_sweep(find_config(args.config), args.overrides, seeds=args.seeds)
+                                  address=args.address, num_cpus=args.num_cpus, connect_timeout=args.connect_timeout)
+    sweep = load_sweep(find_config(args.config), args.overrides, seeds=args.seeds, max_runs=args.max_runs)
     record = run_sweep(sweep, executor, executor_name=name, cpus_per_run=args.cpus_per_run,
                        progress=not args.no_progress)
     print()
@@ -356,7 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "machine's CPUs, or the cluster at --address), or one after another in this process "
                     "(--executor local, and wherever Ray is not installed). Each run is an ordinary run directory; "
                     "finished runs are skipped, unfinished ones resume, a failed one is recorded (sweep.json, "
-                    "failures/) without stopping the others. Exits 1 when a run failed.")
+                    "failures/) without stopping the others. It first says how many runs there are and how much "
+                    "work is left, and refuses more than --max-runs runs. Exits 1 when a run failed, 2 on a bad "
+                    "option or config, 130/143 when stopped by Ctrl-C/SIGTERM (runs in flight are marked "
+                    "interrupted and resume next time).")
     p.add_argument("config", type=Path, help="experiment YAML file, or a shipped config's name (see `list`)")
     p.add_argument("overrides", nargs="*", metavar="key=value[,value...]",
                    help="a setting by its dotted key; a comma list sweeps it (each value read as YAML)")
@@ -367,9 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ray: Ray tasks; local: one run after another in this process; auto (default): ray where "
                         "it is installed (pip install 'supermasks[ray]'), else local")
     p.add_argument("--address", default=None,
-                   help="join this Ray cluster (e.g. 10.0.0.1:6379 or `auto`) instead of starting a local Ray")
+                   help="join this Ray cluster (HOST:PORT such as 10.0.0.1:6379, ray://HOST:PORT, or `auto`: the "
+                        "cluster this machine belongs to) instead of starting a local Ray; it must answer within "
+                        "--connect-timeout")
+    p.add_argument("--connect-timeout", type=float, default=None, metavar="S",
+                   help="seconds to wait for the cluster at --address to answer (default 5)")
     p.add_argument("--num-cpus", type=int, default=None, metavar="N",
-                   help="CPUs of the local Ray started for the sweep (default: this machine's)")
+                   help="CPUs of the local Ray started for the sweep, 1 or more (default: this machine's)")
+    p.add_argument("--max-runs", type=int, default=None, metavar="N",
+                   help="refuse a sweep of more than N runs (grid points x seeds; default 2000), counted before "
+                        "any run is built")
     p.add_argument("--cpus-per-run", type=float, default=1, metavar="N",
                    help="CPUs Ray reserves for each run; each run uses max(1, floor(N)) torch threads (default 1)")
     p.add_argument("--gpus-per-run", type=float, default=0, metavar="N",

@@ -94,3 +94,20 @@ def test_a_sweep_killed_with_sigkill_and_started_again_ends_with_the_same_result
     assert sorted(p.name.rsplit("-", 1)[1] for p in runs) == sorted(reference)
     for path in runs:
         assert results(path) == reference[path.name.rsplit("-", 1)[1]], path.name
+
+
+def test_sigterm_to_a_sweep_on_a_cluster_marks_its_runs_interrupted_and_exits_143(tmp_path, ray_session):
+    from tests.reliability.test_sweep_stop import _status, start_long_sweep
+
+    proc, out = start_long_sweep(tmp_path, "--address", ray_session)
+    in_flight = [p for p in out.iterdir() if _status(p) == "running"]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert [line for line in err.splitlines() if line.startswith("supermasks:")] == [
+        "supermasks: terminated (SIGTERM)"], err
+    assert "Traceback" not in err and "SIGTERM received" not in err
+    assert [_status(p) for p in in_flight] == ["interrupted", "interrupted"]  # they saved and said so themselves
+    (record,) = out.glob("*-sweep-*/sweep.json")
+    assert json.loads(record.read_text())["summary"]["pending"] == 3
+    assert ray.cluster_resources().get("CPU") == 2  # a cluster it joined is left running

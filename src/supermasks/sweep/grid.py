@@ -8,13 +8,20 @@ command-line overrides, then the seed. A command-line override that applies to s
 (`ewc.lambda=100` where one grid point runs EWC) is left out of the others, as in studies, and is an
 error where no run uses it. Seeds: `--seeds N` gives the config's seed and the N - 1 after it; a
 `seed=0,3,7` list names them instead.
+
+The number of runs (grid points x seeds) is counted from the lists before any run is built, and a
+sweep of more than `max_runs` runs (DEFAULT_MAX_RUNS unless the caller raises it) is refused then,
+so that a slip such as `--seeds 100000000` costs nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
+import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +32,11 @@ from supermasks.config_seeds import SEEDS_KEY, check_seeds
 from supermasks.runner import validate
 from supermasks.store.rundir import config_hash, run_directory
 
+log = logging.getLogger(__name__)
 SEED = "seed"
+# Runs a sweep may have unless `--max-runs` says more: a few thousand runs is already days of CPU for the
+# smallest shipped configs, and building each run's config takes about a millisecond.
+DEFAULT_MAX_RUNS = 2000
 
 
 @dataclass(frozen=True)
@@ -36,12 +47,12 @@ class SweepRun:
     seed: int
     config: ExperimentConfig
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """The config hash, which also names the run directory."""
+        """The config hash, which also names the run directory (hashed once: a sweep asks for it often)."""
         return config_hash(self.config)
 
-    @property
+    @cached_property
     def directory(self) -> Path:
         return run_directory(self.config)
 
@@ -58,8 +69,11 @@ class Sweep:
 
     def directory(self) -> Path:
         """`<out_dir>/<name>-sweep-<hash>`, the hash over the runs' config hashes: the same grid, the same directory."""
-        blob = ",".join(sorted(run.key for run in self.runs)).encode()
-        return self.out_dir / f"{self.name}-sweep-{hashlib.sha256(blob).hexdigest()[:8]}"
+        return self.out_dir / f"{self.name}-sweep-{self._hash}"
+
+    @cached_property
+    def _hash(self) -> str:
+        return hashlib.sha256(",".join(sorted(run.key for run in self.runs)).encode()).hexdigest()[:8]
 
 
 def split_overrides(overrides: list[str] | tuple[str, ...]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
@@ -115,9 +129,36 @@ def _top_level_pieces(raw: str) -> list[str]:
     return [*pieces, raw[start:]]
 
 
+def count_runs(grid: dict[str, list[Any]], num_seeds: int) -> int:
+    """How many runs `grid` (dotted key -> values) gives with `num_seeds` seeds at each point."""
+    return math.prod(len(values) for values in grid.values()) * num_seeds
+
+
+def describe_size(grid: dict[str, list[Any]], num_seeds: int) -> str:
+    """`2 values of method x 3 values of training.lr x 5 seeds`: what the number of runs is the product of."""
+    return " x ".join([*(f"{len(v):,} value{'s' * (len(v) != 1)} of {k}" for k, v in grid.items()),
+                       f"{num_seeds:,} seed{'s' * (num_seeds != 1)}"])
+
+
+def check_size(grid: dict[str, list[Any]], num_seeds: int, max_runs: int) -> int:
+    """The number of runs, or a ConfigError saying how big the sweep is when that is more than `max_runs`."""
+    total = count_runs(grid, num_seeds)
+    if total > max_runs:
+        sizes = describe_size(grid, num_seeds)
+        raise ConfigError(f"this sweep has {total:,} runs ({sizes}), more than the limit of {max_runs:,}: sweep fewer "
+                          f"values or seeds, or raise the limit with --max-runs {total} if you mean it")
+    return total
+
+
 def load_sweep(path: Path | str | None, overrides: list[str] | tuple[str, ...] = (), *,
-               seeds: int | None = None) -> Sweep:
-    """The sweep of the config at `path` (its `sweep:` block) with command-line `overrides`, `seeds` seeds each."""
+               seeds: int | None = None, max_runs: int | None = None) -> Sweep:
+    """The sweep of the config at `path` (its `sweep:` block) with command-line `overrides`, `seeds` seeds each.
+
+    A sweep of more than `max_runs` runs (None: DEFAULT_MAX_RUNS) is refused (ConfigError) before any run is built.
+    """
+    max_runs = DEFAULT_MAX_RUNS if max_runs is None else max_runs
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
+        raise ConfigError(f"--max-runs must be a whole number, 1 or more; got {max_runs!r}")
     loaded: dict[str, Any] = {}
     if path is not None:
         loaded = read_yaml(path)
@@ -139,7 +180,11 @@ def load_sweep(path: Path | str | None, overrides: list[str] | tuple[str, ...] =
         if SEED in grid or SEED in fixed or seeds is not None:
             raise ConfigError("give the seeds one way: a `seeds:` list, seed=a,b,c, or --seeds N")
         grid[SEED] = check_seeds(listed)
-    seed_list = _seeds(grid.pop(SEED, None), fixed, loaded, seeds)
+    listed_seeds = grid.pop(SEED, None)
+    num_seeds = _seed_count(listed_seeds, seeds)
+    total = check_size(grid, num_seeds, max_runs)  # before the seeds or the runs are built
+    log.info("sweep: %d run%s (%s)", total, "s" * (total != 1), describe_size(grid, num_seeds))
+    seed_list = _seeds(listed_seeds, fixed, loaded, seeds)
     fixed.pop(SEED, None)
     runs = []
     idle_everywhere: dict[str, str] | None = None
@@ -166,6 +211,13 @@ def load_sweep(path: Path | str | None, overrides: list[str] | tuple[str, ...] =
     return Sweep(first.name, grid, seed_list, runs, Path(first.run.out_dir))
 
 
+def _seed_count(listed: list[Any] | None, count: int | None) -> int:
+    """How many seeds each grid point runs (the checks of `_seeds` come after the size check)."""
+    if listed is not None:
+        return len(listed)
+    return max(1, count if count is not None else 1)
+
+
 def _seeds(listed: list[Any] | None, fixed: dict[str, Any], loaded: dict[str, Any], count: int | None) -> list[int]:
     """The seeds of every grid point: a listed `seed=a,b,c`, else `count` seeds from the config's own."""
     if listed is not None:
@@ -183,4 +235,5 @@ def _seeds(listed: list[Any] | None, fixed: dict[str, Any], loaded: dict[str, An
     return list(range(first, first + count))
 
 
-__all__ = ["Sweep", "SweepRun", "load_sweep", "split_overrides"]
+__all__ = ["DEFAULT_MAX_RUNS", "Sweep", "SweepRun", "check_size", "count_runs", "describe_size", "load_sweep",
+           "split_overrides"]

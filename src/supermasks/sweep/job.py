@@ -4,11 +4,13 @@
 given, runs the config through the ordinary runner (which skips a finished run and resumes an
 unfinished one from its checkpoints; a directory still locked by a worker of a killed sweep is
 waited for, briefly), and turns any exception into a `failed` outcome that
-carries the error, so that one failing run never stops the others.
+carries the error, so that one failing run never stops the others. `mark_interrupted` is the
+driver's part where a worker was killed before it could say so itself.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Status = Literal["done", "skipped", "failed"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,4 +101,24 @@ def _run_when_free(config: Any) -> Any:
             time.sleep(1.0)
 
 
-__all__ = ["Job", "Outcome", "Status", "run_job"]
+def mark_interrupted(job: Job) -> None:
+    """Mark `job`'s run directory `interrupted` where it still says `running` and no live process holds it (its
+    worker was killed mid-run); the next sweep resumes it either way, this keeps meta.json truthful."""
+    from supermasks.config import from_dict
+    from supermasks.store.files import write_json
+    from supermasks.store.lock import RunLockedError, run_lock
+    from supermasks.store.rundir import now, read_meta, run_directory
+
+    directory = run_directory(from_dict(job.config))
+    if (read_meta(directory) or {}).get("status") != "running":
+        return
+    try:
+        with run_lock(directory):
+            meta = read_meta(directory)
+            if meta is not None and meta.get("status") == "running":
+                write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now()})
+    except (RunLockedError, OSError) as error:  # still held (a worker on another machine), or not writable
+        log.warning("warning: %s is left as it is: %s", directory, error)
+
+
+__all__ = ["Job", "Outcome", "Status", "mark_interrupted", "run_job"]

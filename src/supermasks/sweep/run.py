@@ -20,6 +20,7 @@ from supermasks.runner.experiment import StoredResultsError, stored_results
 from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.lock import run_lock
 from supermasks.store.rundir import read_meta_checked
+from supermasks.sweep.estimate import estimate, estimate_text
 from supermasks.sweep.executors import Executor
 from supermasks.sweep.grid import Sweep, SweepRun
 from supermasks.sweep.job import Job, Outcome
@@ -50,20 +51,23 @@ def run_sweep(sweep: Sweep, executor: Executor, *, executor_name: str = "local",
     directory = sweep.directory()
     with sigterm_as_interrupt(), run_lock(directory):
         record = Record(sweep, executor_name)
-        todo = []
+        todo, done = [], []
         for run in sweep.runs:
             if finished(run):
                 record.note(Outcome(run.key, "skipped"))
+                done.append(run)
             else:
                 todo.append(run)
         write_record(record)
-        log.info("sweep of %d runs: %d already finished, %d to run (%s)", len(sweep.runs), len(sweep.runs) - len(todo),
-                 len(todo), executor_name)
+        log.info("sweep of %d runs (%s): %d already finished, %s", len(sweep.runs), executor_name, len(done),
+                 estimate_text(estimate(todo, done)))
         threads = max(1, math.floor(cpus_per_run))
         jobs = [Job(run.key, to_dict(run.config), threads) for run in todo]
+        outcomes = executor(jobs)
         try:
-            _collect(record, executor(jobs), todo, progress)
+            _collect(record, outcomes, todo, progress)
         finally:
+            outcomes.close()  # now, while SIGTERM is still ours: the executor stops the runs in flight
             write_record(record)
     return record
 
