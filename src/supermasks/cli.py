@@ -251,8 +251,16 @@ def _cmd_data_status(args: argparse.Namespace) -> int:
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
     from supermasks.data import fetch
+    from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 
-    path = fetch(args.name, cache_dir=args.dir, progress=not args.no_progress)
+    try:  # SIGTERM stops a download as Ctrl-C does: its temporary file is deleted, the exit code is 143
+        with sigterm_as_interrupt():
+            path = fetch(args.name, cache_dir=args.dir, progress=not args.no_progress)
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if signal_number(exc) == signal.SIGTERM else "interrupted"
+        exc.args = (f"{how}; the unfinished download was deleted, the files already checked are kept: run the "
+                    f"same command again to fetch the rest",)
+        raise
     print(f"{args.name}: files checked and stored in {path}")
     return 0
 
