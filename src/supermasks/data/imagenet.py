@@ -147,6 +147,11 @@ def _open_rgb(path: Path):  # -> PIL.Image.Image
     try:
         with Image.open(path) as image:
             return image.convert("RGB")  # decodes; grey and CMYK files become RGB
+    except Image.DecompressionBombError as err:
+        # A header declaring far more pixels than PIL's limit (2 x Image.MAX_IMAGE_PIXELS): decoding it would take
+        # gigabytes of memory, whatever the file's size; no photograph of an image folder is that large.
+        raise CorruptFileError(f"{path}: declares an image too large to decode ({str(err).rstrip('.')}); replace or remove it "
+                               f"(a real photograph is far smaller)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise CorruptFileError(f"{path}: cannot be decoded as an image ({err}); replace or remove it") from err
 
