@@ -33,9 +33,12 @@ _SPLITS = ("train", "test")
 _COUNTS = {"train": 50_000, "test": 10_000}  # the published split; a local folder may hold fewer
 
 # What a CIFAR pickle may construct: numpy arrays and their dtypes, nothing else (and the pure
-# `_codecs.encode`, which protocol-2 pickles written by Python 3 use to store bytes).
+# `_codecs.encode`, which protocol-2 pickles written by Python 3 use to store bytes, and `bytes`, with which
+# they store an empty array's no bytes).
 _ALLOWED = {
     ("_codecs", "encode"),
+    ("__builtin__", "bytes"),
+    ("builtins", "bytes"),
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
