@@ -160,7 +160,7 @@ def test_idx_images_of_another_size_name_the_shape_and_what_the_model_needs(tmp_
 def test_idx_images_of_the_right_size_run(tmp_path, capsys):
     folder = _idx_dir(tmp_path / "idx28", 28)
     code, out, err = _cli(capsys, "run", _config(tmp_path), *TINY, "data.source=mnist", f"data.data_dir={folder}",
-                          "training.batch_size=40", f"run.out_dir={tmp_path / 'runs'}")  # 40 training images
+                          f"run.out_dir={tmp_path / 'runs'}")
     assert code == 0, err
 
 

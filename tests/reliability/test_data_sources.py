@@ -1,13 +1,16 @@
 """Unusable data ends in one line naming what is wrong and what to do, exit 2, before any work starts (or, found
-mid-run, with the run marked interrupted): empty splits, labels out of range, images too large to decode, tasks
-smaller than one batch, and missing sources (fallbacks included) of a study."""
+mid-run, with the run marked interrupted): empty splits, labels out of range, images too large to decode, and
+missing sources (fallbacks included) of a study. A task smaller than one batch trains with a warning naming the fix."""
 
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,7 @@ from supermasks.config import ConfigError, load_config
 from supermasks.data import CorruptFileError, EmptyDataError, Task, load_source, write_idx
 from supermasks.data.errors import label_problem
 from supermasks.data.imagenet import decode_eval
+from supermasks.runner.build import build_tasks, load_data
 from supermasks.runner.checks import check_task_sizes
 from tests.data.imagenet_tree import make_tree
 from tests.reliability.test_bad_inputs import TINY, _config, _files, _one_line_error
@@ -156,25 +160,22 @@ def test_a_decompression_bomb_in_an_image_folder_stops_the_run_with_one_line_and
 # --- fewer training images than one batch -------------------------------------------------------------------------
 
 
-def test_a_training_set_smaller_than_one_batch_is_refused_with_the_batch_size_that_fits(tmp_path, capsys):
+def test_a_training_set_smaller_than_one_batch_trains_with_a_warning_naming_the_batch_size_that_fits(tmp_path, capsys):
     folder = _idx_dir(tmp_path / "idx", 1, 20)
-    out = tmp_path / "runs"
-    line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, "data.source=mnist", f"data.data_dir={folder}",
-                           "training.batch_size=32", f"run.out_dir={out}")
-    assert ("task 0 (permuted-0) has 1 training image, fewer than one batch (training.batch_size=32): every step "
-            "would train on the same 1. Set training.batch_size=1 or smaller") in line
-    assert not out.exists()
-    fixed = ["run", str(_config(tmp_path)), *TINY, "data.source=mnist", f"data.data_dir={folder}",
-             "training.batch_size=1", f"run.out_dir={out}"]
-    assert main(fixed) == 0  # the fix it names runs
+    code = main(["-q", "run", str(_config(tmp_path)), *TINY, "data.source=mnist", f"data.data_dir={folder}",
+                 "training.batch_size=32", f"run.out_dir={tmp_path / 'runs'}"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert ("warning: task 0 (permuted-0) has 1 training image, fewer than one batch (training.batch_size=32): every "
+            "step trains on all 1. Set training.batch_size=1 or smaller to train as configured") in err
 
 
-def test_split_tasks_smaller_than_one_batch_name_the_smallest(tmp_path, capsys):
-    out = tmp_path / "runs"
-    line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, "data.benchmark=split", "training.batch_size=121",
-                           f"run.out_dir={out}")
-    assert "has 120 training images, fewer than one batch (training.batch_size=121)" in line
-    assert "Set training.batch_size=120 or smaller" in line and not out.exists()
+def test_split_tasks_smaller_than_one_batch_name_the_smallest(tmp_path, caplog):
+    config = load_config(None, ["data.source=synthetic", "data.num_tasks=2", "data.benchmark=split",
+                                "training.batch_size=121"])
+    build_tasks(config, "split", load_data(config))
+    assert "has 120 training images, fewer than one batch (training.batch_size=121)" in caplog.text
+    assert "Set training.batch_size=120 or smaller" in caplog.text
 
 
 def _task(task_id: int, n_train: int, n_test: int = 3) -> Task:
@@ -184,20 +185,40 @@ def _task(task_id: int, n_train: int, n_test: int = 3) -> Task:
 
 @settings(max_examples=60, deadline=None)
 @given(sizes=st.lists(st.integers(0, 50), min_size=1, max_size=6), batch=st.integers(1, 60))
-def test_a_task_is_refused_exactly_when_it_has_fewer_training_images_than_one_batch(sizes, batch):
+def test_a_task_is_refused_without_images_and_warned_about_below_one_batch(sizes, batch):
     config = load_config(None, [f"training.batch_size={batch}"])
     tasks = [_task(i, n) for i, n in enumerate(sizes)]
-    if min(sizes) >= batch:
-        check_task_sizes(config, tasks)
-        return
-    with pytest.raises(ConfigError) as info:
-        check_task_sizes(config, tasks)
     smallest = sizes.index(min(sizes))
     if min(sizes) == 0:
-        assert f"task {smallest} (t{smallest}) has no training image" in str(info.value)
+        with pytest.raises(ConfigError, match=rf"task {smallest} \(t{smallest}\) has no training image"):
+            check_task_sizes(config, tasks)
+        return
+    with _warnings() as records:
+        check_task_sizes(config, tasks)
+    if min(sizes) >= batch:
+        assert records == []
     else:
-        assert f"task {smallest} (t{smallest}) has {min(sizes)} training image" in str(info.value)
-        assert f"Set training.batch_size={min(sizes)} or smaller" in str(info.value)
+        (line,) = records
+        assert f"task {smallest} (t{smallest}) has {min(sizes)} training image" in line
+        assert f"Set training.batch_size={min(sizes)} or smaller" in line
+
+
+@contextmanager
+def _warnings() -> Iterator[list[str]]:
+    """The warnings the package logs inside (hypothesis runs many examples in one test: no caplog)."""
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    handler = Keep(logging.WARNING)
+    logger = logging.getLogger("supermasks")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
 
 
 def test_a_task_without_test_images_is_refused():
