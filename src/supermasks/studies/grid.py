@@ -134,9 +134,6 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
                 validate(item.baseline)
         except ConfigError as exc:
             raise ConfigError(f"part {item.part}{_shown(item.grid)}: {exc}") from None
-    # Every source any run reads, before the first run starts: a missing one is found now, not after hours of work.
-    check_sources((f"part {item.part}{_shown(item.grid)}", config) for item in study.runs
-                  for config in (item.config, item.baseline) if config is not None)
     study.note = note
     study.declared = declared
     return study
@@ -193,13 +190,17 @@ def _shown(point: dict[str, Any]) -> str:
 def run_study(study: Study, *, force: bool = False, progress: bool = True) -> pd.DataFrame:
     """Run every part; write `study.csv` and one figure per grid parameter into the study directory.
 
-    SIGTERM stops it as Ctrl-C does: the run in progress is marked `interrupted`, finished runs are kept.
+    Every source the runs read is looked for first (`checks.check_sources`). SIGTERM stops it as Ctrl-C does: the
+    run in progress is marked `interrupted`, finished runs are kept.
     """
     with sigterm_as_interrupt():
         return _run_study(study, force=force, progress=progress)
 
 
 def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
+    # Every source any run reads, before the first run starts: a missing one is found now, not after hours of work.
+    check_sources((f"part {item.part}{_shown(item.grid)}", config) for item in study.runs
+                  for config in (item.config, item.baseline) if config is not None)
     remove_stale(study.directory(), recursive=True)  # temporaries of an earlier study process that was killed
     rows = []
     baselines: dict[Path, Path] = {}  # runs shared by several parts' baselines run once
