@@ -48,8 +48,10 @@ def temporary_path(path: Path) -> Path:
 
 def process_alive(pid: int) -> bool:
     """Whether a process with this PID runs on this machine (one of another user counts)."""
-    if pid <= 0:
-        return True  # 0 and negative numbers name process groups, never a writer: keep its file
+    if pid <= 0 or os.name == "nt":
+        # 0 and negative numbers name process groups, never a writer; on Windows os.kill would stop the process
+        # rather than look for it: keep the file
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
