@@ -386,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "downloaded: see docs/data.md",
                         description="Download a data set's files into the cache, each checked against its published "
                                     "SHA-256. Ctrl-C or SIGTERM deletes the unfinished file (exit 130 or 143) and "
-                                    "keeps the checked ones; a killed download's leftover is removed by the next fetch.")
+                                    "keeps the checked ones; a killed download's leftover is removed by the next "
+                                    "fetch.")
     p.add_argument("name", choices=["mnist", "fashion-mnist", "kmnist", "cifar100"])
     p.add_argument("--dir", type=Path, default=None, help="cache directory (default: the user cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -23,7 +23,7 @@ from supermasks.cli import main
 from supermasks.config import ConfigError, load_config
 from supermasks.data import CorruptFileError, EmptyDataError, Task, load_source, write_idx
 from supermasks.data.errors import label_problem
-from supermasks.data.imagenet import decode_eval
+from supermasks.data.imagenet import HOW_TO_GET, decode_eval
 from supermasks.runner.build import build_tasks, load_data
 from supermasks.runner.checks import check_task_sizes
 from tests.data.imagenet_tree import make_tree
@@ -127,7 +127,8 @@ def _bomb_png(width: int = 30000, height: int = 30000) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    pixels = zlib.compress(b"\0" * 16)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def test_a_decompression_bomb_is_a_data_error_naming_the_file(tmp_path):
@@ -284,3 +285,19 @@ def test_a_full_disk_mid_run_leaves_the_status_interrupted_not_running(tmp_path,
     assert "No space left on device" in line
     (meta,) = out.glob("*/meta.json")
     assert json.loads(meta.read_text())["status"] == "interrupted"
+
+
+def test_source_problem_finds_each_kind_of_source_without_reading_it(tmp_path, no_downloads):
+    from supermasks.data.sources import source_problem
+
+    assert source_problem("synthetic") is None and source_problem("mnist-5k") is None
+    assert "supermasks data fetch mnist" in source_problem("mnist")
+    assert "no data.data_dir names one" in source_problem("imagenet")
+    (tmp_path / "train").mkdir()
+    assert source_problem("imagenet", tmp_path) == f"imagenet: {tmp_path / 'val'} is missing; " + HOW_TO_GET
+    (tmp_path / "val").mkdir()
+    assert source_problem("imagenet", tmp_path) is None  # its class folders are checked when it is listed
+    assert f"cifar100: {tmp_path} holds neither cifar-100-python.tar.gz" in source_problem("cifar100", tmp_path)
+    (tmp_path / "cifar-100-python.tar.gz").write_bytes(b"not read here")
+    assert source_problem("cifar100", tmp_path) is None
+    assert "is not a directory" in source_problem("kmnist", tmp_path / "nowhere")

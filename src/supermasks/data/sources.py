@@ -342,16 +342,22 @@ def source_problem(name: str, data_dir: Path | str | None = None) -> str | None:
             return f"{name} is read from a local folder, and no data.data_dir names one: {_FOLDERS[name].how_to_get}"
         root = Path(data_dir).expanduser()
         lacking = [str(root / split) for split in ("train", "val") if not (root / split).is_dir()]
-        return f"{name}: {' and '.join(lacking)} missing; {imagenet.HOW_TO_GET}" if lacking else None
+        if lacking:
+            return f"{name}: {' and '.join(lacking)} {'is' if len(lacking) == 1 else 'are'} missing; {imagenet.HOW_TO_GET}"
+        return None
     source = _source(name)
     if data_dir is None:
-        return None if source.locate() is not None else f"{name} is not available on this machine; {source.how_to_get()}"
+        if source.locate() is None:
+            return f"{name} is not available on this machine; {source.how_to_get()}"
+        return None
     folder = Path(data_dir).expanduser()
     if not folder.is_dir():
         return f"{name}: data.data_dir {folder} is not a directory"
     if source.idx_files:
         missing = [f"{p}-{k}-idx{n}-ubyte[.gz]" for p, k, n in _IDX_PARTS if _find_idx_file(folder, p, k, n) is None]
-        return f"{name}: {folder} lacks {', '.join(missing)}; put the four IDX files of {name} there" if missing else None
+        if missing:
+            return f"{name}: {folder} lacks {', '.join(missing)}; put the four IDX files of {name} there"
+        return None
     if name == "cifar100" and cifar.find_local(folder) is None:
         return (f"cifar100: {folder} holds neither {cifar.ARCHIVE} nor {cifar.FOLDER}/train and {cifar.FOLDER}/test; "
                 f"{_cifar_hint()}")

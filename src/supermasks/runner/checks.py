@@ -274,5 +274,5 @@ def _smaller(config: ExperimentConfig) -> str:
     return "set fewer data.num_tasks, a smaller data.source (mnist-5k), or fewer data.benchmark"
 
 
-__all__ = ["available_memory", "check_free_space", "check_memory", "check_source_memory", "check_sources", "check_task_sizes",
-           "check_writable", "estimate_memory", "image_count", "validate"]
+__all__ = ["available_memory", "check_free_space", "check_memory", "check_source_memory", "check_sources",
+           "check_task_sizes", "check_writable", "estimate_memory", "image_count", "validate"]
