@@ -50,9 +50,9 @@ from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.methods import supsup
 from supermasks.methods._warm_start import TRANSFERS
 from supermasks.store.lock import run_lock
-from supermasks.store.temporaries import remove_stale
 from supermasks.store.files import write_csv, write_json
 from supermasks.training import Probe, accuracy
+from supermasks.store.temporaries import remove_stale
 from supermasks.yaml_files import top_level_keys
 
 if TYPE_CHECKING:
