@@ -271,22 +271,6 @@ def test_a_study_part_with_a_data_dir_lacking_its_files_is_found_before_any_run(
     assert f"part second: mnist: {empty} lacks train-images-idx3-ubyte[.gz]" in line and not out.exists()
 
 
-def test_a_full_disk_mid_run_leaves_the_status_interrupted_not_running(tmp_path, capsys, monkeypatch):
-    import errno
-
-    import supermasks.runner.experiment as experiment
-
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x"))
-
-    monkeypatch.setattr(experiment, "run_method", full)
-    out = tmp_path / "runs"
-    line = _one_line_error(capsys, "-q", "run", _config(tmp_path), *TINY, f"run.out_dir={out}", code=1)
-    assert "No space left on device" in line
-    (meta,) = out.glob("*/meta.json")
-    assert json.loads(meta.read_text())["status"] == "interrupted"
-
-
 def test_source_problem_finds_each_kind_of_source_without_reading_it(tmp_path, no_downloads):
     from supermasks.data.sources import source_problem
 

@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,11 +171,6 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
         write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now(), "error": str(exc)})
         raise type(exc)(f"{exc}. Every finished task is saved in {directory}: after the fix, run the same command "
                         f"again to resume") from None
-    except OSError as exc:  # a full or read-only disk: the status too, where it can still be written
-        with suppress(OSError):
-            write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now(),
-                                                        "error": f"{type(exc).__name__}: {exc}"})
-        raise
     comparison = result.comparison()
     write_csv(directory / "comparison.csv", comparison)
     if len(config.method) > 1:  # a comparison: ACC against the bytes each method keeps (SupSup's Figure 2, right)
