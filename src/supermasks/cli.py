@@ -257,8 +257,16 @@ def _cmd_data_status(args: argparse.Namespace) -> int:
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
     from supermasks.data import fetch
+    from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 
-    path = fetch(args.name, cache_dir=args.dir, progress=not args.no_progress)
+    try:  # SIGTERM stops a download as Ctrl-C does: its temporary file is deleted, the exit code is 143
+        with sigterm_as_interrupt():
+            path = fetch(args.name, cache_dir=args.dir, progress=not args.no_progress)
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if signal_number(exc) == signal.SIGTERM else "interrupted"
+        exc.args = (f"{how}; the unfinished download was deleted, the files already checked are kept: run the "
+                    f"same command again to fetch the rest",)
+        raise
     print(f"{args.name}: files checked and stored in {path}")
     return 0
 
@@ -396,7 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="which data sources are available here, and how to get the others")
     p.set_defaults(func=_cmd_data_status)
     p = dsub.add_parser("fetch", help="download a data set (SHA-256 checked) into the cache; ImageNet cannot be "
-                        "downloaded: see docs/data.md")
+                        "downloaded: see docs/data.md",
+                        description="Download a data set's files into the cache, each checked against its published "
+                                    "SHA-256. Ctrl-C or SIGTERM deletes the unfinished file (exit 130 or 143) and "
+                                    "keeps the checked ones; a killed download's leftover is removed by the next "
+                                    "fetch.")
     p.add_argument("name", choices=["mnist", "fashion-mnist", "kmnist", "cifar100"])
     p.add_argument("--dir", type=Path, default=None, help="cache directory (default: the user cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import CorruptFileError, SourceUnavailableError, TruncatedFileError
+from .errors import CorruptFileError, EmptyDataError, SourceUnavailableError, TruncatedFileError, label_problem
 
 ARCHIVE = "cifar-100-python.tar.gz"
 FOLDER = "cifar-100-python"
@@ -33,9 +33,12 @@ _SPLITS = ("train", "test")
 _COUNTS = {"train": 50_000, "test": 10_000}  # the published split; a local folder may hold fewer
 
 # What a CIFAR pickle may construct: numpy arrays and their dtypes, nothing else (and the pure
-# `_codecs.encode`, which protocol-2 pickles written by Python 3 use to store bytes).
+# `_codecs.encode`, which protocol-2 pickles written by Python 3 use to store bytes, and `bytes`, with which
+# they store an empty array's no bytes).
 _ALLOWED = {
     ("_codecs", "encode"),
+    ("__builtin__", "bytes"),
+    ("builtins", "bytes"),
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
@@ -77,9 +80,14 @@ def _parse(handle: IO[bytes], where: str, how_to_get: str) -> tuple[np.ndarray, 
     if not isinstance(batch, dict) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != CHANNELS * SIDE**2:
         raise CorruptFileError(f"{where}: expected uint8 data (N, {CHANNELS * SIDE**2}), got {data.dtype} "
                                f"{data.shape}; {how_to_get}")
-    if labels.shape != (len(data),) or labels.min(initial=0) < 0 or labels.max(initial=0) >= NUM_CLASSES:
-        raise CorruptFileError(f"{where}: expected one fine label in 0..{NUM_CLASSES - 1} per image "
-                               f"({len(data)}), got {labels.shape}; {how_to_get}")
+    if len(data) == 0:
+        raise EmptyDataError(f"{where}: holds 0 images, and a run needs training and test images; {how_to_get}")
+    if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
+        raise CorruptFileError(f"{where}: expected one integer fine label per image ({len(data)}), got "
+                               f"{labels.dtype} {labels.shape}; {how_to_get}")
+    problem = label_problem(labels, NUM_CLASSES, "fine label")
+    if problem:
+        raise CorruptFileError(f"{where}: {problem}; {how_to_get}")
     return data.reshape(len(data), CHANNELS, SIDE, SIDE), labels.astype(np.int64)
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pooch
 
-from supermasks.store.files import sync_file
+from supermasks.store.files import create_temporary, sync_file
+from supermasks.store.temporaries import STALE_AFTER_S, remove_stale
 
 from .errors import ChecksumError, SourceUnavailableError
 
@@ -177,6 +180,7 @@ def _fetch_files(
 ) -> Path:
     """Make `target` hold every file in `files` (name -> SHA-256), trying each host in turn."""
     target.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(target)
     for fname, digest in files.items():
         path = target / fname
         if path.is_file() and sha256_of(path) != digest:
@@ -191,6 +195,59 @@ def _fetch_files(
     return target
 
 
+# What pooch.retrieve named its temporaries (tempfile's `tmp` and 8 characters), which earlier versions of this
+# module left in a data set's folder when killed; the package's own temporaries are `store.temporaries`'.
+_POOCH_TEMPORARY = re.compile(r"tmp[a-z0-9_]{8}")
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Delete the unfinished downloads in a data set's `folder` that no running process writes any more.
+
+    A download killed outright (SIGKILL, power loss) cannot delete its temporary file: it is removed
+    here, at the next fetch, once its process is gone (`store.temporaries.remove_stale`). A temporary
+    named by pooch (`tmpXXXXXXXX`, no owner in its name) is removed only after a day without writes.
+    Nothing else is touched. Returns what was removed.
+    """
+    removed = remove_stale(folder)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if (_POOCH_TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+                    and time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+class _Mismatch(ValueError):
+    """A downloaded file's SHA-256 is not the published one."""
+
+
+def _download_checked(url: str, path: Path, digest: str, progress: bool) -> None:
+    """Stream `url` into a temporary file beside `path`, check its SHA-256, then rename it to `path`.
+
+    The temporary is named for this process (`store.temporaries`) and deleted whatever stops the
+    download: a bad digest, a network error, Ctrl-C or SIGTERM (which `supermasks data fetch` turns
+    into an exception); only SIGKILL and the like leave it, for `remove_leftovers` to find.
+    """
+    fd, tmp = create_temporary(path)
+    try:
+        with os.fdopen(fd, "w+b") as handle:
+            pooch.HTTPDownloader(progressbar=progress, timeout=_TIMEOUT_S)(url, handle, None)
+        got = sha256_of(tmp)
+        if got != digest:
+            raise _Mismatch(f"got {got}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    sync_file(path)  # make the cached file and its name durable
+
+
 def _download_one(
     fname: str, digest: str, base_urls: Sequence[str], target: Path, progress: bool, label: str,
     files_are: str = "its files",
@@ -200,23 +257,14 @@ def _download_one(
     for base in base_urls:
         url = base.rstrip("/") + "/" + fname
         try:
-            # pooch streams into a temporary file next to the target and only renames it
-            # to `fname` once the digest matches; a bad download is deleted, never cached.
-            pooch.retrieve(
-                url=url,
-                known_hash=f"sha256:{digest}",
-                fname=fname,
-                path=target,
-                downloader=pooch.HTTPDownloader(progressbar=progress, timeout=_TIMEOUT_S),
-            )
-            sync_file(target / fname)  # pooch renames without fsync: make the cached file durable
+            _download_checked(url, target / fname, digest, progress)
             return
-        except ValueError as err:  # pooch's way of reporting a digest mismatch
+        except _Mismatch as err:
             mismatch = True
             failures.append(f"{url}: SHA-256 mismatch ({err})")
         except OSError as err:
-            # pooch's HTTP errors are requests' exceptions, all OSErrors without an errno; one
-            # with an errno is a local file-system failure (disk full, no permission): say so as it is.
+            # HTTP errors are requests' exceptions, all OSErrors without an errno; one with an errno
+            # is a local file-system failure (disk full, no permission): say so as it is.
             if err.errno is not None:
                 raise
             failures.append(f"{url}: {err}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -147,6 +148,13 @@ def _open_rgb(path: Path):  # -> PIL.Image.Image
     try:
         with Image.open(path) as image:
             return image.convert("RGB")  # decodes; grey and CMYK files become RGB
+    except Image.DecompressionBombError as err:
+        # A header declaring far more pixels than PIL's limit (2 x Image.MAX_IMAGE_PIXELS): decoding it would take
+        # gigabytes of memory, whatever the file's size; no photograph of an image folder is that large.
+        found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(err))
+        why = (f"{int(found[1]):,} pixels, more than the {int(found[2]):,} that PIL decodes safely" if found
+               else str(err).rstrip("."))
+        raise CorruptFileError(f"{path}: declares an image too large to decode ({why}); replace or remove it") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise CorruptFileError(f"{path}: cannot be decoded as an image ({err}); replace or remove it") from err
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import cifar, download, embedded, imagenet, synthetic
-from .errors import CorruptFileError, CountMismatchError, SourceUnavailableError
+from .errors import CorruptFileError, CountMismatchError, EmptyDataError, SourceUnavailableError, label_problem
 from .idx import read_idx_pair
 from .transforms import CIFAR100_NORMALIZATION, MNIST_NORMALIZATION, Normalization
 
@@ -115,9 +115,9 @@ def _load_idx_dir(folder: Path, name: str, description: str, how_to_get: str) ->
         x_test, y_test = read_idx_pair(paths[2], paths[3])
     except (CorruptFileError, CountMismatchError) as err:
         raise type(err)(f"{err}. The {name} files cannot be used; {how_to_get}") from err
-    for images, labels, img_path, lbl_path in (
-        (x_train, y_train, paths[0], paths[1]),
-        (x_test, y_test, paths[2], paths[3]),
+    for images, labels, img_path, lbl_path, split in (
+        (x_train, y_train, paths[0], paths[1], "training"),
+        (x_test, y_test, paths[2], paths[3], "test"),
     ):
         # Well-formed IDX files can still hold the wrong thing; never train on that.
         if images.dtype != np.uint8 or images.ndim != 3:
@@ -125,10 +125,14 @@ def _load_idx_dir(folder: Path, name: str, description: str, how_to_get: str) ->
                 f"{img_path}: expected uint8 images (N, H, W), got {images.dtype} "
                 f"{images.shape}; {how_to_get}"
             )
-        if labels.ndim != 1 or labels.min(initial=0) < 0 or labels.max(initial=0) >= _NUM_CLASSES:
-            raise CorruptFileError(
-                f"{lbl_path}: expected one label in 0..{_NUM_CLASSES - 1} per image; {how_to_get}"
-            )
+        if len(images) == 0:
+            raise EmptyDataError(f"{img_path}: holds 0 images, and a run needs {split} images; {how_to_get}")
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise CorruptFileError(f"{lbl_path}: expected one integer label per image, got {labels.dtype} "
+                                   f"{labels.shape}; {how_to_get}")
+        problem = label_problem(labels, _NUM_CLASSES)
+        if problem:
+            raise CorruptFileError(f"{lbl_path}: {problem}; {how_to_get}")
     return Dataset(
         name=name,
         x_train=torch.from_numpy(x_train),
@@ -327,6 +331,37 @@ def open_source(name: str, data_dir: Path | None = None) -> Source:
                                          f"{_FOLDERS[name].how_to_get}")
         return imagenet.load_image_folder(data_dir)
     return load_source(name, data_dir)
+
+
+def source_problem(name: str, data_dir: Path | str | None = None) -> str | None:
+    """Why the source `name` (from `data_dir`, where given) cannot be read on this machine, with how to get it;
+    None when its files are where a run looks for them. Finds the files without reading them (their contents
+    are checked when a run loads them), so that every source a study may use is checked before any work starts."""
+    if name in _FOLDERS:
+        if data_dir is None:
+            return f"{name} is read from a local folder, and no data.data_dir names one: {_FOLDERS[name].how_to_get}"
+        root = Path(data_dir).expanduser()
+        lacking = [str(root / split) for split in ("train", "val") if not (root / split).is_dir()]
+        if lacking:
+            return f"{name}: {' and '.join(lacking)} {'is' if len(lacking) == 1 else 'are'} missing; {imagenet.HOW_TO_GET}"
+        return None
+    source = _source(name)
+    if data_dir is None:
+        if source.locate() is None:
+            return f"{name} is not available on this machine; {source.how_to_get()}"
+        return None
+    folder = Path(data_dir).expanduser()
+    if not folder.is_dir():
+        return f"{name}: data.data_dir {folder} is not a directory"
+    if source.idx_files:
+        missing = [f"{p}-{k}-idx{n}-ubyte[.gz]" for p, k, n in _IDX_PARTS if _find_idx_file(folder, p, k, n) is None]
+        if missing:
+            return f"{name}: {folder} lacks {', '.join(missing)}; put the four IDX files of {name} there"
+        return None
+    if name == "cifar100" and cifar.find_local(folder) is None:
+        return (f"cifar100: {folder} holds neither {cifar.ARCHIVE} nor {cifar.FOLDER}/train and {cifar.FOLDER}/test; "
+                f"{_cifar_hint()}")
+    return None
 
 
 def source_num_classes(name: str) -> int:

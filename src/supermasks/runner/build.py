@@ -16,6 +16,7 @@ from supermasks.data.settings import crop_size
 from supermasks.data.sources import Source, open_source
 from supermasks.errors import DataError
 from supermasks.models import image_shape, input_problem
+from supermasks.runner.checks import check_task_sizes
 from supermasks.methods import Method, method_spec
 
 
@@ -28,7 +29,7 @@ def load_data(config: ExperimentConfig) -> Source:
 
 def build_tasks(config: ExperimentConfig, benchmark: str, data: Source) -> list[Task]:
     """The tasks of `benchmark` on `data` (a Dataset or an ImageFolder), checked against the model's input and
-    output sizes and the methods' needs."""
+    output sizes, the methods' needs and the batch size (`checks.check_task_sizes`)."""
     if isinstance(data, ImageFolder):
         tasks = _folder_tasks(config, benchmark, data)
     else:
@@ -38,6 +39,7 @@ def build_tasks(config: ExperimentConfig, benchmark: str, data: Source) -> list[
         raise ConfigError(f"output_size {config.model.output_size} is smaller than the {needed} classes of {benchmark}")
     for name in config.method:
         method_spec(name).check_tasks(config, tasks)
+    check_task_sizes(config, tasks)
     return tasks
 
 

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from supermasks.config import ConfigError, ExperimentConfig
+from supermasks.data import Task
 from supermasks.data.imagenet import ImageFolder
 from supermasks.data.settings import crop_size
 from supermasks.data.sources import Source
 from supermasks.data.benchmarks import split_problem, splitcifar100_problem
 from supermasks.devices import check_amp, resolve_device
-from supermasks.data.sources import folder_source_names, source_num_classes
+from supermasks.data.errors import SourceUnavailableError
+from supermasks.data.sources import folder_source_names, source_num_classes, source_problem
 from supermasks.methods import method_spec
 from supermasks.models.networks import weight_count
 from supermasks.runner import parallel
 from supermasks.scenarios import scenario_of_stream, scenario_problem
+
+log = logging.getLogger(__name__)
 
 
 def validate(config: ExperimentConfig) -> None:
@@ -62,6 +68,25 @@ def validate(config: ExperimentConfig) -> None:
                               f"{', '.join(sorted(spec.scenarios))}")
         spec.check(config)
     parallel.check(config)
+
+
+def check_sources(labelled: Iterable[tuple[str, ExperimentConfig]]) -> None:
+    """Refuse to start when a data source that one of the configs reads cannot be found here: its `data.source` (from
+    `data.data_dir` where given) and, for the pair benchmark, its `data.pair_source`. A study checks every run's this
+    way before its first run, so a missing one is not found hours in. Each source is looked for once; the error
+    starts with the label of the first config that reads it (a study's part)."""
+    checked: set[tuple[str, str | None]] = set()
+    for label, config in labelled:
+        wanted = [(config.data.source, config.data.data_dir)]
+        if "pair" in config.data.benchmarks():
+            wanted.append((config.data.pair_source, None))
+        for name, data_dir in wanted:
+            if (name, data_dir) in checked:
+                continue
+            checked.add((name, data_dir))
+            problem = source_problem(name, data_dir)
+            if problem:
+                raise SourceUnavailableError(f"{label}: {problem}" if label else problem)
 
 
 def _existing(directory: Path) -> Path:
@@ -179,7 +204,35 @@ def image_count(config: ExperimentConfig, data: Source) -> tuple[int, int]:
     config decodes, 3 x data.image_size x data.image_size."""
     if isinstance(data, ImageFolder):
         return len(data.train_paths) + len(data.val_paths), 3 * crop_size(config.data) ** 2
-    return len(data.x_train) + len(data.x_test), data.x_train[0].numel()
+    return len(data.x_train) + len(data.x_test), math.prod(data.x_train.shape[1:])  # (N, H, W) or (N, C, H, W)
+
+
+def check_task_sizes(config: ExperimentConfig, tasks: list[Task]) -> None:
+    """Refuse tasks without training or test images, and warn, naming the smallest task and the fix, where a task
+    has fewer training images than one batch.
+
+    Such a task still trains, but every step on all of its images: a smaller batch than
+    training.batch_size says (and fewer steps per epoch), so the warning names the batch size that
+    would run as configured. A warning, not a refusal: a few images short of a batch (the
+    synthetic sources' split tasks hold 120 against the default 128) change little, and the
+    line says what happened where it matters (a training set of one image).
+    """
+    if not tasks:
+        return
+    for split, count in (("training", lambda t: len(t.y_train)), ("test", lambda t: len(t.y_test))):
+        empty = next((t for t in tasks if count(t) == 0), None)
+        if empty is not None:
+            raise ConfigError(f"task {empty.task_id} ({empty.name}) has no {split} image: data.source="
+                              f"{config.data.source} holds none of its classes {list(empty.classes)}; use data that "
+                              f"holds images of every class in both splits")
+    batch = config.training.batch_size
+    smallest = min(tasks, key=lambda t: len(t.y_train))
+    size = len(smallest.y_train)
+    if size < batch:
+        log.warning("warning: task %d (%s) has %d training image%s, fewer than one batch (training.batch_size=%d): "
+                    "every step trains on all %d. Set training.batch_size=%d or smaller to train as configured, or "
+                    "use a source with more training images", smallest.task_id, smallest.name, size,
+                    "s" * (size > 1), batch, size, size)
 
 
 def check_source_memory(config: ExperimentConfig, data: Source) -> None:
@@ -221,5 +274,5 @@ def _smaller(config: ExperimentConfig) -> str:
     return "set fewer data.num_tasks, a smaller data.source (mnist-5k), or fewer data.benchmark"
 
 
-__all__ = ["available_memory", "check_free_space", "check_memory", "check_source_memory", "check_writable",
-           "estimate_memory", "image_count", "validate"]
+__all__ = ["available_memory", "check_free_space", "check_memory", "check_source_memory", "check_sources",
+           "check_task_sizes", "check_writable", "estimate_memory", "image_count", "validate"]

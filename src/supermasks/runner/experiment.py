@@ -29,8 +29,9 @@ from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json, write_yaml
 from supermasks.store.json_files import read_json
 from supermasks.store.lock import run_lock
-from supermasks.errors import ConfigError
+from supermasks.errors import ConfigError, DataError
 from supermasks.store.rundir import collect_meta, now, read_meta_checked, run_directory
+from supermasks.store.temporaries import remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}
     check_free_space(config, directory)
     with run_lock(directory), run_log(directory / "run.log"):
+        remove_stale(directory, recursive=True)  # temporaries of an earlier process of this run that was killed
         meta, problem = read_meta_checked(directory)
         status = None if meta is None or problem else meta.get("status")
         if status == "finished" and not force and not damaged:  # finished while this process waited
@@ -164,6 +166,11 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
     except FloatingPointError:
         write_json(directory / "meta.json", meta | {"status": "diverged", "stopped": now()})
         raise
+    except (ConfigError, DataError) as exc:  # found mid-run (an image file that cannot be decoded): one line, and
+        # the status says the run stopped, so that running it again after the fix resumes after its last finished task
+        write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now(), "error": str(exc)})
+        raise type(exc)(f"{exc}. Every finished task is saved in {directory}: after the fix, run the same command "
+                        f"again to resume") from None
     comparison = result.comparison()
     write_csv(directory / "comparison.csv", comparison)
     if len(config.method) > 1:  # a comparison: ACC against the bytes each method keeps (SupSup's Figure 2, right)

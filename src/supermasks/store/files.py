@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from supermasks.store.temporaries import temporary_path
 
 
 def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
@@ -59,13 +60,20 @@ def sync_file(path: Path) -> None:
 
 
 def _create_temporary(path: Path) -> tuple[int, Path]:
-    """A new hidden file beside `path`, opened for writing (unlike `mkstemp`, it honours the umask)."""
+    """A new hidden file beside `path`, opened for writing (unlike `mkstemp`, it honours the umask), named for
+    this process (`temporaries.temporary_path`) so that the next start can remove it if this process is killed."""
     while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        tmp = temporary_path(path)
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
         except FileExistsError:  # a leftover of a crashed write with the same random name
             continue
+
+
+def create_temporary(path: Path) -> tuple[int, Path]:
+    """(an open descriptor, its path) of a new temporary file beside `path`, for a writer that renames it into place
+    itself (a download); the caller deletes it if it does not finish."""
+    return _create_temporary(Path(path))
 
 
 def _fsync_directory(directory: Path) -> None:

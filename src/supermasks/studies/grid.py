@@ -29,8 +29,10 @@ from supermasks.config import (ConfigError, ExperimentConfig, check_name, idle_s
                                to_dict, without_settings)
 from supermasks.config_seeds import seeded, take_seeds
 from supermasks.runner import RunResult, run, validate
+from supermasks.runner.checks import check_sources
 from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.files import write_csv
+from supermasks.store.temporaries import remove_stale
 from supermasks.studies._baseline import BASELINE_KEY, baseline_configs, check_baseline, run_baseline
 from supermasks.studies.columns import AXIS_LABELS, column_definitions, definitions_table
 from supermasks.yaml_files import top_level_keys
@@ -152,22 +154,28 @@ def _fall_back(loaded: dict[str, Any], cli: dict[str, Any], fallback: Any, path:
     """Switch the file's `data.source` to `fallback` where that source is not available here; say so.
 
     Only the file's own source falls back: a `data.source` given on the command line is used as
-    given (and is an error where it is missing, as for any run). Returns the sentence the study's
-    output starts with, or None when nothing changed.
+    given (and is an error where it is missing, as for any run), and so is a source read from a
+    `data.data_dir`. A fallback that is missing too is an error now, saying how to get either.
+    Returns the sentence the study's output starts with, or None when nothing changed.
     """
     if fallback is None:
         return None
-    from supermasks.data import list_sources
+    from supermasks.data import SourceUnavailableError, list_sources
 
     data = loaded.get("data")
     source = data.get("source") if isinstance(data, dict) else None
-    if source is None or "data.source" in cli or "source" in (cli.get("data") or {}):
+    given = {**(cli.get("data") or {}), **{k.removeprefix("data."): v for k, v in cli.items() if k.startswith("data.")}}
+    if source is None or "source" in given or data.get("data_dir") is not None or given.get("data_dir") is not None:
         return None
     sources = {info.name: info for info in list_sources()}
     if str(fallback) not in sources:
         raise ConfigError(f"{path}: {FALLBACK_KEY}: unknown source {shown(fallback)}; choose one of {', '.join(sources)}")
     if source not in sources or sources[source].available:
         return None
+    if not sources[str(fallback)].available:  # found now, not when the first run that reads it starts
+        raise SourceUnavailableError(
+            f"{path}: data.source {source} is not available here, nor is its {FALLBACK_KEY} {fallback}: get either. "
+            f"To get {source}: {sources[source].how_to_get}. To get {fallback}: {sources[str(fallback)].how_to_get}")
     data["source"] = str(fallback)
     note = (f"data: {fallback}, since {source} is not available here (to get it: {sources[source].how_to_get}); "
             f"the numbers below are not those of the study on {source}")
@@ -183,13 +191,18 @@ def _shown(point: dict[str, Any]) -> str:
 def run_study(study: Study, *, force: bool = False, progress: bool = True) -> pd.DataFrame:
     """Run every part; write `study.csv` and one figure per grid parameter into the study directory.
 
-    SIGTERM stops it as Ctrl-C does: the run in progress is marked `interrupted`, finished runs are kept.
+    Every source the runs read is looked for first (`checks.check_sources`). SIGTERM stops it as Ctrl-C does: the
+    run in progress is marked `interrupted`, finished runs are kept.
     """
     with sigterm_as_interrupt():
         return _run_study(study, force=force, progress=progress)
 
 
 def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
+    # Every source any run reads, before the first run starts: a missing one is found now, not after hours of work.
+    check_sources((f"part {item.part}{_shown(item.grid)}", config) for item in study.runs
+                  for config in (item.config, item.baseline) if config is not None)
+    remove_stale(study.directory(), recursive=True)  # temporaries of an earlier study process that was killed
     rows = []
     baselines: dict[Path, Path] = {}  # runs shared by several parts' baselines run once
     for item in study.runs:

@@ -54,6 +54,7 @@ from supermasks.store.files import write_csv, write_json
 from supermasks.store.json_files import read_json
 from supermasks.store.lock import run_lock
 from supermasks.training import Probe, accuracy
+from supermasks.store.temporaries import remove_stale
 from supermasks.yaml_files import top_level_keys
 
 if TYPE_CHECKING:
@@ -268,6 +269,7 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
     for bench, units in study.benchmarks.items():
         check_source_memory(units["random"], datasets[bench])
     with sigterm_as_interrupt(), run_lock(directory):
+        remove_stale(directory, recursive=True)  # temporaries of an earlier process of this study that was killed
         try:
             return _run_units(study, directory, datasets, progress=progress)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the units written so far are kept
