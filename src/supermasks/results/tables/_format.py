@@ -56,17 +56,20 @@ def short_float(x: float) -> str:
 BENCHMARK_LABELS = {"split": "split (pairs, labels remapped)"}
 
 
-def benchmark_runs(result_dir: Path) -> list[tuple[str, dict, dict, pd.DataFrame]]:
-    """(benchmark, the run's config, metrics.json, accuracy.csv) of every benchmark of a result's one run, in config order."""
+def benchmark_metrics(result_dir: Path) -> list[tuple[str, dict, dict]]:
+    """(benchmark, the run's config, metrics.json) of every benchmark of a result's one run, in config order."""
     run = one_run(result_dir)
     config = read_yaml_file(run / "config.yaml")
     (method,) = config["method"]
-    out = []
-    for benchmark in config["data"]["benchmark"]:
-        folder = run / benchmark / method
-        out.append((benchmark, config, read_json(folder / "metrics.json"),
-                    pd.read_csv(folder / "accuracy.csv")))
-    return out
+    return [(benchmark, config, read_json(run / benchmark / method / "metrics.json"))
+            for benchmark in config["data"]["benchmark"]]
+
+
+def benchmark_runs(result_dir: Path) -> list[tuple[str, dict, dict, pd.DataFrame]]:
+    """(benchmark, the run's config, metrics.json, accuracy.csv) of every benchmark of a result's one run, in config order."""
+    run = one_run(result_dir)
+    return [(benchmark, config, metrics, pd.read_csv(run / benchmark / config["method"][0] / "accuracy.csv"))
+            for benchmark, config, metrics in benchmark_metrics(result_dir)]
 
 
 def benchmark_label(benchmark: str, config: dict) -> str:

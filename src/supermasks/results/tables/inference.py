@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from supermasks.results.tables._format import (BENCHMARK_LABELS, benchmark_label, benchmark_runs, markdown, percent,
+from supermasks.results.tables._format import (BENCHMARK_LABELS, benchmark_label, benchmark_metrics, benchmark_runs,
+                                               markdown, percent,
                                                study_directory)
 from supermasks.results.version import read_version
 from supermasks.units import human_bytes
@@ -80,7 +81,7 @@ def hopsupsup_table(result_dir: Path) -> str:
 def long_sequence_table(result_dir: Path) -> str:
     """A long permuted sequence evaluated once after its last task: ACC and single images sent to the right task."""
     rows = []
-    for benchmark, config, metrics, _ in benchmark_runs(result_dir):
+    for benchmark, config, metrics in benchmark_metrics(result_dir):
         data, training = config["data"], config["training"]
         sample = config["run"].get("eval_sample")
         tested = f"a sample of {sample} per task" if sample else "all"
@@ -104,7 +105,7 @@ def long_sequence_cost_table(result_dir: Path) -> str:
     version = read_version(result_dir)
     cpu, rss = version.get("cpu_seconds"), version.get("peak_rss_mib")
     rows = []
-    for benchmark, config, metrics, _ in benchmark_runs(result_dir):
+    for benchmark, config, metrics in benchmark_metrics(result_dir):
         rows.append([f"{config['data']['num_tasks']:,} {benchmark} tasks", f"{metrics['seconds_per_task']:.2f} s",
                      f"{metrics['inference_ms']:.1f} ms",
                      _duration(version["seconds"]) if "seconds" in version else "not recorded",
