@@ -1,4 +1,4 @@
-"""The machine a measurement ran on: CPU model, cores, memory, OS, Python and library versions, thread variables, load."""
+"""The machine a measurement ran on: CPU, cores, memory, OS, Python and library versions, thread variables, load."""
 
 from __future__ import annotations
 

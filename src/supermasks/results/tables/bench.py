@@ -164,6 +164,47 @@ def conv_resnet50_table(result_dir: Path) -> str:
     return _conv_part(result_dir, 1)
 
 
+IMAGES_PER_TASK = 12_800 * 100  # SplitImageNet: about 12,800 training images per task, 100 epochs
+SPLITIMAGENET_TASKS = 100
+WORKERS = 8
+
+
+def _duration(seconds: float) -> str:
+    hours = seconds / 3600
+    if hours < 1:
+        return f"about {seconds / 60:.0f} min"
+    if hours < 2000:
+        return f"about {hours:,.0f} h"
+    return f"about {hours / (24 * 365):.1f} years"
+
+
+def splitimagenet_cost_table(result_dir: Path) -> str:
+    """SplitImageNet's cost extrapolated from two benchmarks: the masked ResNet-50 step (this result) and decoding a
+    training crop with one thread (the `bench-colour-data` result beside it), per image, per task, for 100 tasks;
+    decoding with 8 workers assumes perfect scaling, an upper bound on a GPU run's speed."""
+    (_, resnet50) = read_section(result_dir).tables
+    step_ms = float(resnet50.cell("masked top-k 0.1, ER budget", "ms per step"))
+    colour = result_dir.parent / "bench-colour-data"
+    decoding = read_section(colour).table(next(t.label for t in read_section(colour).tables
+                                               if t.label.startswith("ImageNet batch of")))
+    batch = int(decoding.label.split("batch of ", 1)[1].split()[0])
+    decode_ms = float(decoding.cell("train, 1 thread", "wall time per batch").removesuffix(" ms"))
+    per_image = {"step": step_ms / 8 / 1e3, "decode": decode_ms / batch / 1e3}
+    per_image["workers"] = per_image["decode"] / WORKERS
+    labels = {
+        "step": f"masked ResNet-50 training step on one CPU core ({step_ms / 1e3:.1f} s per step of 8, above)",
+        "decode": f"decoding a training crop, one thread ({decoding.cell('train, 1 thread', 'images/s')} per second, "
+                  "[data](data.md#cost-benchmarkscolour_datapy))",
+        "workers": f"decoding with `data.workers={WORKERS}` (an upper bound on a GPU's speed)",
+    }
+    rows = [[labels[k], f"{v:.2f} s" if v >= 0.1 else f"{v * 1e3:.1f} ms", _duration(v * IMAGES_PER_TASK),
+             _duration(v * IMAGES_PER_TASK * SPLITIMAGENET_TASKS)] for k, v in per_image.items()]
+    header = ["", "per image", "one task (about 12,800 training images x 100 epochs = 1.28 M)",
+              f"{SPLITIMAGENET_TASKS} tasks"]
+    table = markdown(header, ["l", "r", "r", "r"], rows)
+    return f"{table}\n\n{machine_note(result_dir)}\n\n{machine_note(colour)}"
+
+
 COLOUR_ROWS = {"plain": "plain `x[idx]`", "batched": "crop-and-flip on the batch",
                "per-image": "crop-and-flip image by image"}
 
@@ -189,4 +230,5 @@ def data_pipeline_table(result_dir: Path) -> str:
 
 __all__ = ["colour_data_table", "conv_resnet18_table", "conv_resnet50_table", "data_pipeline_table",
            "fixed_costs_table", "inference_table", "machine_note", "read_section", "reference_table",
+           "splitimagenet_cost_table",
            "state_bits_table", "table_markdown", "threads_table"]
