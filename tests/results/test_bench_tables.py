@@ -9,7 +9,7 @@ from supermasks.results.bench import parse_section, unknown_columns
 from supermasks.results.registry import RESULTS, Result, benchmark
 from supermasks.results.tables import (colour_data_table, conv_resnet18_table, conv_resnet50_table,
                                       data_pipeline_table, fixed_costs_table, inference_table, reference_table,
-                                      state_bits_table, threads_table)
+                                      splitimagenet_cost_table, state_bits_table, threads_table)
 
 ROOT = Path(__file__).resolve().parents[2]
 MACHINE = {"date": "2030-01-02 03:04 UTC", "cpu": "Test CPU", "logical_cores": 2, "usable_cores": 2,
@@ -182,7 +182,7 @@ def test_conv_tables_split_the_section_by_network_and_give_seconds_per_image(tmp
                       "steps, thread CPU time")
     assert r18[5] == "| masked top-k 0.1, ER budget | 1696 | 75.5 | 1.06x |"
     assert r18[-1].startswith("mask ops (top-k selection, W * M) take 5.5%")
-    assert r18[-1].endswith("A masked top-k ER step takes 0.01 s per image trained.")  # 1.696 s / 128
+    assert r18[-1].endswith("A masked top-k ER step takes 13.2 ms per image trained.")  # 1.696 s / 128
     assert r50[5] == "| masked top-k 0.1, ER budget | 6286 | 1.3 | 1.10x |"
     assert r50[-1].endswith("takes 0.79 s per image trained.")  # 6.286 s / 8
 
@@ -191,6 +191,22 @@ def test_a_conv_section_without_resnet50_says_so(tmp_path):
     quick = CONV[:CONV.index("### resnet50")]
     with pytest.raises(FileNotFoundError, match="measures 1 networks, not 2"):
         conv_resnet50_table(_result(tmp_path, quick))
+
+
+def test_splitimagenet_cost_extrapolates_the_resnet50_step_and_the_decoding_of_the_colour_result(tmp_path):
+    conv = _result(tmp_path / "bench-conv-step", CONV)
+    _result(tmp_path / "bench-colour-data", COLOUR)
+    table, note_conv, note_colour = splitimagenet_cost_table(conv).split("\n\n")
+    assert note_conv == note_colour == NOTE
+    assert table.splitlines()[2:] == [
+        # 6.286 s / 8 = 0.786 s per image; x 1.28 M images = 279 h; x 100 tasks = 3.2 years
+        "| masked ResNet-50 training step on one CPU core (6.3 s per step of 8, above) | 0.79 s | about 279 h "
+        "| about 3.2 years |",
+        # 438.7 ms / 32 = 13.71 ms; x 1.28 M = 4.87 h; x 100 = 487 h
+        "| decoding a training crop, one thread (73 per second, [data](data.md#cost-benchmarkscolour_datapy)) "
+        "| 13.7 ms | about 5 h | about 487 h |",
+        "| decoding with `data.workers=8` (an upper bound on a GPU's speed) | 1.7 ms | about 37 min | about 61 h |",
+    ]
 
 
 COLOUR = """## Colour data

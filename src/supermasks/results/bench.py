@@ -32,6 +32,13 @@ class Table:
         """The table's name in messages: its first column's name."""
         return self.header[0]
 
+    def row_names(self) -> list[str]:
+        """Each row's name in messages: its first cell, or its first two where first cells repeat (`250, packed`)."""
+        firsts = [row[0] for row in self.rows]
+        if len(set(firsts)) == len(firsts):
+            return firsts
+        return [", ".join(row[:2]) for row in self.rows]
+
     def column(self, name: str) -> list[str]:
         """The cells of column `name`, top to bottom."""
         if name not in self.header:
@@ -120,10 +127,10 @@ def _wording(line: str) -> str:
 
 
 def _side_by_side(old: Table, new: Table, measured: list[str]) -> list[str]:
+    columns = [old.header.index(c) for c in measured]
     lines = [f"| {old.label} | " + " | ".join(measured) + " |"]
-    for a, b in zip(old.rows, new.rows):
-        cells = [f"{old.cell(a[0], c)} / {new.cell(b[0], c)}" for c in measured]
-        lines.append(f"| {a[0]} | " + " | ".join(cells) + " |")
+    for name, a, b in zip(old.row_names(), old.rows, new.rows):
+        lines.append(f"| {name} | " + " | ".join(f"{a[i]} / {b[i]}" for i in columns) + " |")
     return lines
 
 
@@ -161,10 +168,10 @@ def compare_sections(committed: str, rerun: str, measured: Collection[str]) -> C
         if labels_a != labels_b:
             differences.append(f"table `{a.label}`: rows differ: committed {labels_a}, rerun {labels_b}")
             continue
-        for row_a, row_b in zip(a.rows, b.rows):
+        for name, row_a, row_b in zip(a.row_names(), a.rows, b.rows):
             for column, x, y in zip(a.header[1:], row_a[1:], row_b[1:]):
                 if column not in measured and x != y:
-                    differences.append(f"table `{a.label}`, row {row_a[0]}, column {column}: committed {x}, rerun {y}")
+                    differences.append(f"table `{a.label}`, row {name}, column {column}: committed {x}, rerun {y}")
         timed = [c for c in a.header[1:] if c in measured]
         if timed:
             measurements += ["", *_side_by_side(a, b, timed)]

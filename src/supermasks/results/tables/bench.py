@@ -150,7 +150,8 @@ def _conv_part(result_dir: Path, index: int) -> str:
     batch = int(heading.split("batch ", 1)[1].split()[0])
     per_image = float(table.cell("masked top-k 0.1, ER budget", "ms per step")) / batch / 1e3
     mask_line = next(b for b in blocks if isinstance(b, str) and b.startswith("mask ops"))
-    text.append(f"{mask_line} A masked top-k ER step takes {per_image:.2f} s per image trained.")
+    seconds = f"{per_image:.2f} s" if per_image >= 0.1 else f"{per_image * 1e3:.1f} ms"
+    text.append(f"{mask_line} A masked top-k ER step takes {seconds} per image trained.")
     return _with_note("\n\n".join(text), result_dir)
 
 
