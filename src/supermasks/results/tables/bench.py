@@ -116,8 +116,7 @@ def reference_table(result_dir: Path) -> str:
     ratios = (f"CPU time, reference / supermasks: {cpu['reference'] / cpu['ours']:.2f}x; peak RSS, supermasks / "
               f"reference: {rss['ours'] / rss['reference']:.2f}x; the matrix products alone take "
               f"1/{cpu['reference'] / cpu['floor']:.1f} of the reference's CPU time.")
-    header = [REFERENCE_SIDES.get(table.header[0], table.header[0]), *table.header[1:]]
-    body = markdown(["side", *header[1:]], _align(table, table.header), rows)
+    body = markdown(table.header, _align(table, table.header), rows)
     return _with_note(f"{body}\n\n{ratios}", result_dir)
 
 
