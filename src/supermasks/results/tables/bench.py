@@ -3,6 +3,7 @@ measured it (`version.json`); every table ends with one line naming that machine
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from supermasks.results.bench import OUTPUT_FILE, Section, Table, parse_section
@@ -90,32 +91,44 @@ THREAD_SETTINGS = {"default": "torch default (active waiting)", "passive": "`OMP
 
 def threads_table(result_dir: Path) -> str:
     """benchmarks/threads.py: wall time of the same steps per thread setting, idle and beside a busy process, as
-    ratios to one thread on the idle machine (whose seconds the header gives)."""
+    ratios to one thread on the idle machine (whose seconds the header gives); the busy range where the script
+    measured more than one round."""
     section = read_section(result_dir)
     table = section.table("setting")
     base = table.cell("one", "idle s")
+    ranges = table.column("busy range s")
+    several = any(low != high for low, high in (r.split("-", 1) for r in ranges))
     rows = [[THREAD_SETTINGS.get(r[0], r[0]), table.cell(r[0], "torch threads"),
-             f"{table.cell(r[0], 'idle / one-idle')}x", f"{table.cell(r[0], 'busy / one-idle')}x",
-             f"{table.cell(r[0], 'busy range s')} s"] for r in table.rows]
-    header = ["setting", "threads", f"idle (1.00x = {base} s)", "one core kept busy by another process",
-              "busy range"]
-    return _with_note(f"{section.title}:\n\n" + markdown(header, ["l", "r", "r", "r", "l"], rows), result_dir)
+             f"{table.cell(r[0], 'idle / one-idle')}x", f"{table.cell(r[0], 'busy / one-idle')}x"]
+            + ([f"{table.cell(r[0], 'busy range s')} s"] if several else []) for r in table.rows]
+    header = ["setting", "threads", f"idle (1.00x = {base} s)", "one core kept busy by another process"]
+    header += ["busy range"] if several else []
+    return _with_note(f"{section.title}:\n\n" + markdown(header, ["l", "r", "r", "r", "l"][:len(header)], rows),
+                      result_dir)
 
 
 REFERENCE_SIDES = {"reference": "reference", "ours": "supermasks", "floor": "matrix products alone"}
 
 
+def _ratio(line: str, name: str) -> str:
+    """The `N.NNx` printed after `name` in a line of a script's notes."""
+    match = re.search(re.escape(name) + r"\W*([\d.]+)x", line)
+    if match is None:
+        raise ValueError(f"no ratio after {name!r} in {line!r}")
+    return match.group(1)
+
+
 def reference_table(result_dir: Path) -> str:
     """benchmarks/reference.py: wall and CPU seconds, peak RSS and ACC of the reference formulation, this library and
-    the matrix products alone; then the ratios the docs discuss, computed from those cells."""
+    the matrix products alone; then the ratios the docs discuss, as the script printed them (from unrounded times)."""
     section = read_section(result_dir)
     table = section.table("side")
     rows = [[REFERENCE_SIDES.get(r[0], r[0]), *r[1:]] for r in table.rows]
-    cpu = {side: float(table.cell(side, "CPU s")) for side in REFERENCE_SIDES}
-    rss = {side: float(table.cell(side, "peak RSS MB")) for side in REFERENCE_SIDES}
-    ratios = (f"CPU time, reference / supermasks: {cpu['reference'] / cpu['ours']:.2f}x; peak RSS, supermasks / "
-              f"reference: {rss['ours'] / rss['reference']:.2f}x; the matrix products alone take "
-              f"1/{cpu['reference'] / cpu['floor']:.1f} of the reference's CPU time.")
+    cpu = _ratio(section.line_starting("- CPU time reference / ours"), "reference / ours")
+    rss = _ratio(section.line_starting("- peak RSS ours / reference"), "ours / reference")
+    floor = _ratio(section.line_starting("- floor "), "reference / floor")
+    ratios = (f"CPU time, reference / supermasks: {cpu}x; peak RSS, supermasks / reference: {rss}x; the reference's "
+              f"CPU time over the matrix products' alone: {floor}x.")
     body = markdown(table.header, _align(table, table.header), rows)
     return _with_note(f"{body}\n\n{ratios}", result_dir)
 
