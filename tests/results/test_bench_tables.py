@@ -276,3 +276,11 @@ def test_registry_refuses_incoherent_benchmarks():
         Result(name="b", command=("x",), minutes=1, tables={"b": threads_table}, kind="script")  # type: ignore[arg-type]
     made = benchmark("b", "threads.py", "--quick", minutes=1, tables={"b": threads_table}, measured=("idle s",))
     assert made.command == ("benchmarks/threads.py", "--quick") and made.kind == "benchmark"
+
+
+def test_results_list_shows_a_benchmark_as_the_script_it_runs(capsys):
+    from supermasks.cli import main
+
+    assert main(["results", "list"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("bench-inference "))
+    assert "python benchmarks/inference.py --binary" in line and "timings not reproduced" in line

@@ -171,7 +171,8 @@ _ENTRIES = (
         tables={"replay-seed-3000": tables.replay_seed_table},
     ),
     # Benchmarks: their printed sections and the machine that measured them. `measured` lists the columns that the
-    # machine and its load decide; `minutes` were measured on two cores with one of them busy.
+    # machine and its load decide. On the loaded machine that made the committed ones they took longer than `minutes`
+    # (version.json's `seconds`; load averages of 7 to 14 on two cores).
     benchmark("bench-inference", "inference.py", "--binary", minutes=3,
               tables={"bench-inference": tables.inference_table},
               measured=("build s", "one-shot 1 image ms", "one-shot 128 ms", "infer peak MiB", "RSS MiB",
