@@ -102,7 +102,7 @@ def main() -> None:
     print(f"mnist-5k ({len(data.x_train)} train + {len(data.x_test)} test images); shared uint8 images "
           f"{(data.x_train.nbytes + data.x_test.nbytes) / MIB:.2f} MiB once per benchmark; {args.threads} thread(s).")
     print()
-    print("| task | bytes per task, per batch | bytes per task, materialised | ratio |")
+    print("| task | bytes per task, per batch | bytes per task, materialised | materialised / per batch |")
     print("|---|---:|---:|---:|")
     for name, kwargs in (("permuted", {}), ("rotated", {"rotation_step": 45}), ("split", {})):
         task = make_benchmark(name, data, num_tasks=5, seed=0, **kwargs)[1]

@@ -8,8 +8,9 @@ cold one-shot call on a batch of 128: every allocation, torch's included (look-u
 indices, activations). "RSS" is the process's resident set with the bank built (Python, torch
 and the bank). "128 x 1 image" (`--per-image`) times single-image inference of 128 images in one
 batched call. `--binary` adds binary search (same paper, section 3) on one image and on the batch
-of 128, its time per batch over one-shot's ("bin/1shot"), and the size of the largest re-packed
-subset of masks it holds (the ceil(k / 2) survivors of its first round; "bin subset MB").
+of 128, its time per batch over one-shot's ("binary / one-shot"), and the size of the largest re-packed
+subset of masks it holds (the ceil(k / 2) survivors of its first round; "binary subset MB").
+Prints a Markdown section: one table row per task count.
 Run: `.venv/bin/python benchmarks/inference.py`.
 """
 
@@ -74,7 +75,7 @@ def binary_columns(model: torch.nn.Module, bank: MaskBank, x1: torch.Tensor, x12
     single = median_seconds(functools.partial(binary, x1), repeats)
     batch = median_seconds(functools.partial(binary, x128), repeats)
     subset = packed_subset(bank, torch.arange(0, bank.num_tasks, 2)).nbytes() / 1e6  # ceil(k / 2) tasks
-    return f" {single * 1e3:>14.1f} {batch * 1e3:>10.1f} {batch / oneshot_batch:>9.2f} {subset:>13.2f}"
+    return f" {single * 1e3:.1f} | {batch * 1e3:.1f} | {batch / oneshot_batch:.2f} | {subset:.2f} |"
 
 
 def main() -> None:
@@ -99,14 +100,24 @@ def main() -> None:
     weights = sum(m.weight.numel() for m in masked_layers(model).values())
     gen = torch.Generator().manual_seed(1)
     x1, x128 = torch.randn(1, 1, 28, 28, generator=gen), torch.randn(128, 1, 28, 28, generator=gen)
+    columns = [("tasks", "r"), ("build s", "r"), ("one-shot 1 image ms", "r"), ("one-shot 128 ms", "r"),
+               ("infer peak MiB", "r"), ("RSS MiB", "r"), ("masks MB", "r"), ("bits/weight/task", "r"),
+               ("counts MB", "r")]
+    if args.binary:
+        columns += [("binary 1 image ms", "r"), ("binary 128 ms", "r"), ("binary / one-shot", "r"),
+                    ("binary subset MB", "r")]
+    if args.per_image:
+        columns += [("128 x 1 image ms", "r")]
     if not args.no_header:
-        print(f"LeNet-300-100, 500 outputs: {weights:,} masked weights; torch {torch.__version__}, "
-              f"{torch.get_num_threads()} threads; one-shot H, median of {args.repeats} calls")
-        print(f"{'tasks':>6} {'build s':>8} {'1 image ms':>11} {'128 ms':>8} {'infer peak MiB':>15} {'RSS MiB':>8} "
-              f"{'masks MB':>9} {'bits/w/task':>11} {'counts MB':>9}"
-              + (f" {'bin 1 image ms':>14} {'bin 128 ms':>10} {'bin/1shot':>9} {'bin subset MB':>13}"
-                 if args.binary else "")
-              + (f" {'128 x 1 image ms':>16}" if args.per_image else ""))
+        print("## Task inference over many stored masks (LeNet-300-100, 500 outputs)\n")
+        print(f"{weights:,} masked weights, random masks (density 0.5); torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads; one-shot H, median of {args.repeats} calls; each task count in a "
+              "fresh process. `infer peak`: growth of the peak resident set during one cold one-shot call on a "
+              "batch of 128; `RSS`: the process with the bank built"
+              + ("; `binary subset`: the re-packed half of the masks that binary search's first round holds"
+                 if args.binary else "") + ".\n")
+        print("| " + " | ".join(name for name, _ in columns) + " |")
+        print("|" + "|".join("---:" if align == "r" else "---" for _, align in columns) + "|", flush=True)
     for k in args.tasks:
         t0 = time.perf_counter()
         bank = random_bank(model, k)
@@ -116,12 +127,12 @@ def main() -> None:
         single = median_seconds(lambda: infer_task(model, bank, x1), args.repeats)
         batch = median_seconds(lambda: infer_task(model, bank, x128), args.repeats)
         bits = bank.nbytes() * 8 / (weights * k)
-        line = (f"{k:>6} {build:>8.1f} {single * 1e3:>11.1f} {batch * 1e3:>8.1f} {peak:>15.1f} {rss:>8.0f} "
-                f"{bank.nbytes() / 1e6:>9.2f} {bits:>11.4f} {bank.cache_nbytes() / 1e6:>9.2f}")
+        line = (f"| {k:,} | {build:.1f} | {single * 1e3:.1f} | {batch * 1e3:.1f} | {peak:.1f} | {rss:.0f} "
+                f"| {bank.nbytes() / 1e6:.2f} | {bits:.4f} | {bank.cache_nbytes() / 1e6:.2f} |")
         if args.binary:
             line += binary_columns(model, bank, x1, x128, batch, args.repeats)
         if args.per_image:  # 128 single-image inferences, batched: one task per image
-            line += f" {median_seconds(lambda: infer_per_image(model, bank, x128), 1) * 1e3:>16.1f}"
+            line += f" {median_seconds(lambda: infer_per_image(model, bank, x128), 1) * 1e3:.1f} |"
         print(line, flush=True)
         del bank
 

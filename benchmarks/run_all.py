@@ -16,18 +16,19 @@ Run: `make bench` (or `make bench QUICK=1`), i.e. `.venv/bin/python benchmarks/r
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "SUPERMASKS_THREADS")
+sys.path.insert(0, str(ROOT / "src"))  # the machine description below, without an installed package
+
+from supermasks.results.bench import markdown_section  # noqa: E402
+from supermasks.results.machine import describe_machine, thread_settings  # noqa: E402
+
 STDERR_TAIL = 30  # lines of a failing script's stderr kept in the results
 
 
@@ -36,46 +37,19 @@ def benchmark_scripts(directory: Path = HERE) -> list[Path]:
     return sorted(p for p in directory.glob("*.py") if p.name != Path(__file__).name and not p.name.startswith("_"))
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _memory_gib() -> str:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return f"{int(line.split()[1]) / 2**20:.1f} GiB"
-    except OSError:
-        pass
-    return "unknown"
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine_header(quick: bool, environ: dict[str, str]) -> str:
     """The results file's header: what machine and software the figures below come from."""
-    threads = ", ".join(f"{k}={environ[k]}" for k in THREAD_VARIABLES if k in environ) or "none set"
+    m = describe_machine(environ)
+    memory = "unknown" if m["memory_gib"] is None else f"{m['memory_gib']:.1f} GiB"
     lines = [
         "# Benchmark results",
         "",
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- CPU: {_cpu_model()}, {os.cpu_count()} logical cores"
-        + (f" ({len(os.sched_getaffinity(0))} usable by this process)" if hasattr(os, "sched_getaffinity") else ""),
-        f"- memory: {_memory_gib()}",
-        f"- OS: {platform.platform()}",
-        f"- Python {platform.python_version()}, torch {_version('torch')}, numpy {_version('numpy')}",
-        f"- thread variables the scripts inherit: {threads} (each script may set its own)",
+        f"- date: {m['date']}",
+        f"- CPU: {m['cpu']}, {m['logical_cores']} logical cores ({m['usable_cores']} usable by this process)",
+        f"- memory: {memory}",
+        f"- OS: {m['os']}",
+        f"- Python {m['python']}, torch {m['torch']}, numpy {m['numpy']}",
+        f"- thread variables the scripts inherit: {thread_settings(m)} (each script may set its own)",
         f"- mode: {'quick (`--quick`)' if quick else 'full'}",
         "",
     ]
@@ -94,11 +68,10 @@ def section(script: Path, returncode: int, stdout: str, stderr: str, seconds: fl
         tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL:])
         body = f"## {name}\n\n**failed** with exit code {returncode}. The end of its stderr:\n\n```\n{tail}\n```\n"
         return f"{body}\n{note}\n"
-    text = stdout.strip()
-    start = next((i for i, line in enumerate(text.splitlines()) if line.startswith("## ")), None)
-    if start is None:
-        return f"## {name}\n\n```\n{text}\n```\n\n{note}\n"
-    return "\n".join(text.splitlines()[start:]) + f"\n\n{note}\n"
+    body = markdown_section(stdout)
+    if body is None:
+        return f"## {name}\n\n```\n{stdout.strip()}\n```\n\n{note}\n"
+    return f"{body}\n{note}\n"
 
 
 def run_script(script: Path, quick: bool, timeout: float, env: dict[str, str]) -> tuple[str, bool]:

@@ -1,5 +1,6 @@
-"""`supermasks results update` and `reproduce` end to end on a tiny synthetic run; the slow suite reruns the
-documented results that take under 5 minutes."""
+"""`supermasks results update` and `reproduce` end to end on a tiny synthetic run and a fake benchmark script; the
+slow suite reruns the documented results that take under 5 minutes (benchmarks compared where the machine does not
+decide)."""
 
 import json
 import re
@@ -91,4 +92,67 @@ def test_documented_result_reproduces_exactly(result: Result):
     if missing:
         pytest.skip(f"{result.name} needs {', '.join(missing)}")
     found = reproduce(result, ROOT)
+    # A benchmark's timings and memory growth are the machine's: they come back side by side, never as differences;
+    # its table shapes, counts and sizes must still agree.
     assert not found.differences, "\n".join(found.differences)
+    assert (result.kind == "benchmark") == bool(found.measurements)
+
+
+FAKE_BENCHMARK = """
+import random
+print("noise before the section")
+print("## Fake figures\\n")
+print("Measured %d times, median %.2f s.\\n" % (3, random.uniform(1, 2)))
+print("| tasks | ms | bytes |")
+print("|---:|---:|---:|")
+for tasks in (10, 250):
+    print("| %d | %.1f | %d |" % (tasks, random.uniform(1, 9), tasks * 40))
+"""
+
+FAKE = Result(name="fake-bench", command=("benchmarks/fake.py", "--flag"), minutes=0.1, kind="benchmark",
+              tables={"fake-bench": tables.data_pipeline_table}, files=("output.md",), measured=("ms",))
+
+
+def _fake_checkout(tmp_path: Path, monkeypatch) -> Path:
+    root = tmp_path / "repo"
+    (root / "benchmarks").mkdir(parents=True)
+    (root / "benchmarks" / "fake.py").write_text(FAKE_BENCHMARK)
+    monkeypatch.setitem(registry.RESULTS, FAKE.name, FAKE)
+    return root
+
+
+def test_a_benchmark_keeps_its_section_and_machine_and_reproduce_compares_all_but_the_timings(tmp_path, monkeypatch,
+                                                                                               capsys):
+    root = _fake_checkout(tmp_path, monkeypatch)
+    assert main(["results", "--root", str(root), "update", FAKE.name]) == 0
+    dest = root / "results" / FAKE.name
+    assert committed_files(dest) == ["output.md"]
+    output = (dest / "output.md").read_text()
+    assert output.startswith("## Fake figures\n") and "noise" not in output
+    version = json.loads((dest / VERSION_FILE).read_text())
+    assert version["command"] == "python benchmarks/fake.py --flag"
+    machine = version["machine"]
+    assert {"cpu", "logical_cores", "memory_gib", "torch", "thread_variables", "date", "load_average"} <= set(machine)
+
+    capsys.readouterr()
+    assert main(["results", "--root", str(root), "reproduce", FAKE.name]) == 0
+    out = capsys.readouterr().out
+    assert "timings and the other measurements of the machine are not compared" in out
+    assert "| tasks | ms |" in out and re.search(r"\| 250 \| \d\.\d / \d\.\d \|", out)  # committed / rerun
+    assert "Measured # times, median # s.: 3, " in out  # the prose's numbers, side by side too
+    assert "the same tables as results/fake-bench/" in out
+
+    # A size that does not depend on the machine is compared: a changed one is named, with the table and row.
+    (dest / "output.md").write_text(output.replace("| 10000 |", "| 10001 |"))
+    assert main(["results", "--root", str(root), "reproduce", FAKE.name]) == 1
+    err = capsys.readouterr().err
+    assert "output.md: table `tasks`, row 250, column bytes: committed 10001, rerun 10000" in err
+
+
+def test_a_benchmark_that_prints_no_section_is_an_error_and_commits_nothing(tmp_path, monkeypatch, capsys):
+    root = _fake_checkout(tmp_path, monkeypatch)
+    (root / "benchmarks" / "fake.py").write_text("print('plain text, no heading')\n")
+    assert main(["results", "--root", str(root), "update", FAKE.name]) == 1
+    err = capsys.readouterr().err
+    assert "printed no Markdown section" in err and "plain text, no heading" in err
+    assert not (root / "results" / FAKE.name).exists()

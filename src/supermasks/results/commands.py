@@ -35,7 +35,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("name", metavar="NAME")
     p.set_defaults(func=run)
     p = rsub.add_parser("reproduce", help="rerun NAME afresh in a temporary folder and diff it against results/NAME "
-                                          "(exit 0 when identical, timings and paths aside; 1 otherwise)")
+                                          "(exit 0 when identical, timings and paths aside; 1 otherwise). A "
+                                          "benchmark's timings are shown beside the committed ones, not compared")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--keep", action="store_true", help="keep the rerun's folder even when it is identical")
     p.set_defaults(func=run)
@@ -50,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
     root = args.root if args.root is not None else rerun.default_root()
     if args.results_command == "list":
+        width = max(len(r.name) for r in list_results())
         for result in list_results():
-            print(f"{result.name:<12} {rerun.command_line(result)}  (about {result.minutes:g} min; tables: "
+            kind = "; a benchmark: timings not reproduced" if result.kind == "benchmark" else ""
+            print(f"{result.name:<{width}} {rerun.command_line(result)}  (about {result.minutes:g} min{kind}; tables: "
                   f"{', '.join(result.tables)})")
         return 0
     if args.results_command in ("tables", "check"):
@@ -86,11 +89,22 @@ def run(args: argparse.Namespace) -> int:
     committed = read_version(root / "results" / result.name)
     print(f"`{rerun.command_line(result)}` ran in {found.seconds:.1f} s with the code of "
           f"{rerun.code_version(root)['git_commit']}; results/{result.name}/ came from {committed.get('git_commit')}")
+    aside = "timings and paths aside"
+    if result.kind == "benchmark":
+        aside = "the machine's measurements aside"
+        machine = committed.get("machine", {})
+        print(f"timings and the other measurements of the machine are not compared: they vary with the machine and its "
+              f"load. Committed ({machine.get('cpu', 'unknown CPU')}, {machine.get('date', 'unrecorded date')}) / "
+              "this rerun:")
+        print("\n".join(f"  {line}" for line in found.measurements))
     if found.differences:
-        print(f"differs from results/{result.name}/ (timings and paths aside):", file=sys.stderr)
+        print(f"differs from results/{result.name}/ ({aside}):", file=sys.stderr)
         print("\n".join(f"  {line}" for line in found.differences), file=sys.stderr)
+    elif result.kind == "benchmark":
+        print(f"the same tables as results/{result.name}/: columns, row labels and every count and size that does "
+              "not depend on the machine")
     else:
-        print(f"identical to results/{result.name}/ (timings and paths aside)")
+        print(f"identical to results/{result.name}/ ({aside})")
     if found.kept is not None:
         print(f"the rerun is in {found.kept}")
     return 1 if found.differences else 0

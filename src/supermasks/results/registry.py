@@ -1,12 +1,19 @@
-"""The registry of documented results: the command behind each, the files it keeps, the tables it renders."""
+"""The registry of documented results: the command behind each, the files it keeps, the tables it renders.
+
+Two kinds: a `supermasks` run or study, whose small files are kept and reproduce exactly, and a benchmark
+script of `benchmarks/`, whose printed Markdown section is kept with the machine that measured it; its timings
+are the machine's, so only what does not depend on the machine reproduces.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from supermasks.results import tables
+from supermasks.results.bench import OUTPUT_FILE
 
 # What a result keeps of its output: small files only (no checkpoints, state, masks, figures, reports, logs).
 # Patterns are relative to each top-level directory the command wrote (a run or a study directory).
@@ -18,13 +25,21 @@ OVERLAP_STUDY_FILES = ("config.yaml", *STUDY_FILES, "overlap_study.csv", "overla
 Renderer = Callable[[Path], str]  # results/NAME -> the markdown between a table's markers
 
 
+Kind = Literal["supermasks", "benchmark"]
+KINDS: tuple[Kind, ...] = ("supermasks", "benchmark")
+
+
 @dataclass(frozen=True)
 class Result:
     """One documented result.
 
-    `command` follows `supermasks` and names the config by its path in the repository; `minutes` is about how long
-    it takes on two idle cores (the slow suite reproduces those under 5); `tables` maps a marker's name to the
+    `kind` says what `command` is: `supermasks`, the arguments of a `supermasks` subcommand, naming a config by its
+    path in the repository; `benchmark`, a script under `benchmarks/` and its options, run with this Python (its
+    printed Markdown section is kept as `output.md`, beside the machine that measured it). `minutes` is about how
+    long it takes on two idle cores (the slow suite reproduces those under 5); `tables` maps a marker's name to the
     function that renders it from the committed files; `needs` names data sources beyond the embedded ones.
+    `measured` (benchmarks only) names the columns of the printed tables whose cells the machine and its load
+    decide (timings, memory growth, thread counts): `reproduce` shows them side by side and compares the rest.
     """
 
     name: str
@@ -33,10 +48,29 @@ class Result:
     tables: Mapping[str, Renderer]
     files: tuple[str, ...] = RUN_FILES + STUDY_FILES
     needs: tuple[str, ...] = ()
+    kind: Kind = "supermasks"
+    measured: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.tables:
             raise ValueError(f"result {self.name!r} renders no table: a result that no page shows is not documented")
+        if self.kind not in KINDS:
+            raise ValueError(f"result {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.kind == "benchmark":
+            script = self.command[0] if self.command else ""
+            if not (script.startswith("benchmarks/") and script.endswith(".py")):
+                raise ValueError(f"benchmark result {self.name!r} runs {script!r}, not a benchmarks/*.py script")
+            if self.files != (OUTPUT_FILE,):
+                raise ValueError(f"benchmark result {self.name!r} keeps {OUTPUT_FILE} only, not {self.files}")
+        elif self.measured:
+            raise ValueError(f"result {self.name!r}: only a benchmark's tables have measured columns")
+
+
+def benchmark(name: str, script: str, *options: str, minutes: float, tables: Mapping[str, Renderer],
+              measured: tuple[str, ...], needs: tuple[str, ...] = ()) -> Result:
+    """A benchmark result: `benchmarks/<script>` run with `options`, its printed section kept as `output.md`."""
+    return Result(name=name, command=(f"benchmarks/{script}", *options), minutes=minutes, tables=tables,
+                  files=(OUTPUT_FILE,), needs=needs, kind="benchmark", measured=measured)
 
 
 # Adding a result: one entry here and a renderer in tables/; then `supermasks results update NAME` and
@@ -139,6 +173,41 @@ _ENTRIES = (
         minutes=4,  # its committed run took 218 s on a busy machine (163 s with less beside it)
         tables={"replay-seed-3000": tables.replay_seed_table},
     ),
+    # Benchmarks: their printed sections and the machine that measured them. `measured` lists the columns that the
+    # machine and its load decide. On the loaded machine that made the committed ones they took longer than `minutes`
+    # (version.json's `seconds`; load averages of 7 to 14 on two cores).
+    benchmark("bench-inference", "inference.py", "--binary", minutes=3,
+              tables={"bench-inference": tables.inference_table},
+              measured=("build s", "one-shot 1 image ms", "one-shot 128 ms", "infer peak MiB", "RSS MiB",
+                        "binary 1 image ms", "binary 128 ms", "binary / one-shot")),
+    benchmark("bench-state-bits", "state_bits.py", minutes=2,
+              tables={"bench-state-bits": tables.state_bits_table},
+              measured=("peak RSS growth/task", "RSS growth/task after trim")),
+    # One round: on a loaded machine torch's default (active waiting) alone takes minutes per measurement.
+    benchmark("bench-threads", "threads.py", "--steps", "100", "--rounds", "1", minutes=5,
+              tables={"bench-threads": tables.threads_table},
+              # torch's default thread count is the machine's core count
+              measured=("torch threads", "idle s", "busy s", "idle / one-idle", "busy / one-idle", "busy range s")),
+    # One round instead of the script's default two: each round runs three ten-task trainings of full Fashion-MNIST.
+    benchmark("bench-reference", "reference.py", "--repeats", "1", minutes=7,
+              tables={"bench-reference": tables.reference_table},
+              measured=("wall s", "CPU s", "peak RSS MB"), needs=("fashion-mnist",)),
+    benchmark("bench-fixed-costs", "fixed_costs.py", "--quick", minutes=2,
+              tables={"bench-fixed-costs": tables.fixed_costs_table},
+              measured=("CPU s", "imports CPU s", "run CPU s", "figures CPU s (run - off)")),
+    benchmark("bench-conv-step", "conv_step.py", minutes=5,
+              # the SplitImageNet cost also reads the decoding time of bench-colour-data
+              tables={"bench-conv-resnet18": tables.conv_resnet18_table,
+                      "bench-conv-resnet50": tables.conv_resnet50_table,
+                      "bench-splitimagenet-cost": tables.splitimagenet_cost_table},
+              measured=("ms per step", "images / s", "ratio to dense")),
+    benchmark("bench-colour-data", "colour_data.py", minutes=1,
+              tables={"bench-colour-data": tables.colour_data_table},
+              measured=("CPU time per batch", "ratio to plain", "wall time per batch", "images/s",
+                        "ratio to 1 thread")),
+    benchmark("bench-data-pipeline", "data_pipeline.py", minutes=2,
+              tables={"bench-data-pipeline": tables.data_pipeline_table},
+              measured=("per batch", "materialised slice", "ratio", "materialised"), needs=("fashion-mnist",)),
 )
 
 RESULTS: dict[str, Result] = {r.name: r for r in _ENTRIES}
@@ -170,4 +239,5 @@ def list_results() -> list[Result]:
     return list(RESULTS.values())
 
 
-__all__ = ["RESULTS", "RUN_FILES", "STUDY_FILES", "TABLES", "Renderer", "Result", "get_result", "list_results"]
+__all__ = ["KINDS", "RESULTS", "RUN_FILES", "STUDY_FILES", "TABLES", "Kind", "Renderer", "Result", "benchmark",
+           "get_result", "list_results"]
