@@ -107,11 +107,11 @@ def read_run(directory: Path) -> tuple[int, list[dict[str, Any]]]:
     finished; a missing or changed file raises its StoredResultsError (a ConfigError) naming it,
     as does a config.yaml that this version cannot read.
     """
-    from supermasks.config import ConfigError, from_dict, read_yaml, to_dict
+    from supermasks.config import ConfigError, from_stored, read_yaml, to_dict
     from supermasks.runner.experiment import stored_results
 
     try:
-        config = from_dict(read_yaml(directory / "config.yaml"))
+        config = from_stored(read_yaml(directory / "config.yaml"))
     except ConfigError as error:
         raise ConfigError(f"{directory / 'config.yaml'}: {error}") from None
     resolved = to_dict(config)  # every setting, defaults included, as the run used it

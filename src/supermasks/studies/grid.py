@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, idle_settings, parse_overrides, read_yaml,
-                               to_dict, without_settings)
+                               stable_dict, without_settings)
 from supermasks.config_seeds import seeded, take_seeds
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.signals import sigterm_as_interrupt
@@ -57,8 +57,8 @@ class Study:
     declared: list[StudyRun] = field(default_factory=list)
 
     def directory(self) -> Path:
-        blob = json.dumps([[r.part, r.grid, _without_report(to_dict(r.config)),
-                            *([_without_report(to_dict(r.baseline))] if r.baseline is not None else [])]
+        blob = json.dumps([[r.part, r.grid, _without_report(stable_dict(r.config)),
+                            *([_without_report(stable_dict(r.baseline))] if r.baseline is not None else [])]
                            for r in self.runs], sort_keys=True, default=str)
         return Path(self.out_dir) / f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
