@@ -432,7 +432,6 @@ def _from_values(values: Mapping[str, Any]) -> ExperimentConfig:
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(values).__name__}")
     hints = _typed.hints(ExperimentConfig)
     methods = list_methods()
-    _refuse_other_methods(values)
     kwargs: dict[str, Any] = {}
     method_settings = {}
     for key, value in values.items():
@@ -444,6 +443,7 @@ def _from_values(values: Mapping[str, Any]) -> ExperimentConfig:
             method_settings[key] = _build(method_spec(key).settings, value, f"{key}.")
         else:
             raise _unknown(str(key), value)
+    _refuse_other_methods(values)  # after each section's keys and types are checked: a typo is named as one
     try:
         return ExperimentConfig(**kwargs, method_settings=method_settings)
     except ConfigError:
