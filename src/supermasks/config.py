@@ -118,6 +118,40 @@ def check_name(name: str, what: str = "name") -> None:
         raise ConfigError(f"{what}: {name!r} cannot name a run directory; use {NAME_RULE}")
 
 
+# Words a table (pandas' CSV reader) reads back as no value, a boolean or a number, never as the name itself.
+_READ_BACK_AS_OTHER = frozenset({"na", "nan", "null", "none", "true", "false"})
+
+
+def check_names(names: Iterable[Any], what: str) -> None:
+    """Raise ConfigError unless every key of a YAML mapping in `names` can name a study part's runs and rows: text
+    (YAML reads null, ~, yes/no, on/off, true/false and bare numbers as other values), a safe directory name
+    (`check_name`), a word the study's tables read back as itself (not `None`, `NaN`, `true` or a number), and
+    different from the others in more than case (a case-insensitive disk makes `A` and `a` one directory)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if not isinstance(name, str):
+            spelled = "null" if name is None else str(name).lower() if isinstance(name, bool) else _typed.shown(name)
+            kind = "no value" if name is None else type(name).__name__
+            raise ConfigError(f"{what} {spelled}: YAML reads this key as {kind}, not as a name; name it with a word "
+                              f"(a quoted 'off' or 'yes' stays a word)")
+        check_name(name, what)
+        if name.lower() in _READ_BACK_AS_OTHER or _is_number(name):
+            raise ConfigError(f"{what} {name!r}: the study's tables would read it back as "
+                              f"{'a number' if _is_number(name) else 'no value or a boolean'}; choose another name")
+        if name.lower() in seen:
+            raise ConfigError(f"{what}s {seen[name.lower()]!r} and {name!r} differ only in case, which a "
+                              f"case-insensitive disk makes one directory; rename one")
+        seen[name.lower()] = name
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 SECTIONS: dict[str, type] = {"data": DataSettings, "model": ModelSettings, "training": TrainingSettings,
                              "scenario": ScenarioSettings, "run": RunSettings}
 
@@ -659,6 +693,6 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
 
 
 __all__ = ["IDENTITY_DEFAULTS", "IDLE_VALUES", "NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings",
-           "check_name", "compose", "conditions", "from_dict", "from_stored", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override", "protocol_marks",
+           "check_name", "check_names", "compose", "conditions", "from_dict", "from_stored", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override", "protocol_marks",
            "parse_overrides", "read_yaml", "read_yaml_file", "stable_dict",
            "to_dict", "unknown_key_message", "updated", "valid_keys", "without_settings"]

@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from supermasks.config import (ConfigError, ExperimentConfig, check_name, idle_settings, parse_overrides, read_yaml,
-                               stable_dict, without_settings)
+from supermasks.config import (ConfigError, ExperimentConfig, check_name, check_names, idle_settings, parse_overrides,
+                               read_yaml, stable_dict, without_settings)
 from supermasks.config_seeds import seeded, take_seeds
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.signals import sigterm_as_interrupt
@@ -80,13 +80,12 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
     parts = loaded.pop("parts", None)
     if not isinstance(parts, dict) or not parts:
         raise ConfigError(f"{path}: `parts` must map part names to their settings")
+    check_names(parts, f"{path}: part name")  # each run is named <name>-<part>, each row of the tables by <part>
     if only is not None and only not in parts:
         raise ConfigError(f"{path}: no part {only!r}; parts are {', '.join(parts)}")
     loaded.setdefault("name", path.stem)
     name = str(loaded["name"])
     check_name(name, f"{path}: name")
-    for part in parts:  # each run is named <name>-<part>
-        check_name(str(part), f"{path}: part name")
     cli = parse_overrides(overrides)
     note = _fall_back(loaded, cli, loaded.pop(FALLBACK_KEY, None), path)
     baseline = check_baseline(loaded.pop(BASELINE_KEY, None), path)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
+from supermasks.config import (ConfigError, ExperimentConfig, check_name, check_names, compose, idle_settings, parse_overrides,
                                read_yaml, stable_dict, updated, without_settings)
 from supermasks.config_seeds import SEEDS_KEY, check_seeds
 from supermasks.data import Task
@@ -137,8 +137,7 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
     loaded.setdefault("name", path.stem)
     study_name = str(loaded["name"])
     check_name(study_name, f"{path}: name")
-    for name in benches:  # each benchmark's runs are named <name>-<benchmark>
-        check_name(str(name), f"{path}: benchmark name")
+    check_names(benches, f"{path}: benchmark name")  # each benchmark's runs are named <name>-<benchmark>
     cli = parse_overrides(overrides)
     batch = _signature_batch(loaded, cli)
     if SEEDS_KEY in cli:  # `seeds=[0,1]` on the command line: this study's own seeds
