@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from supermasks.config import (OLD_KEYS, ConfigError, ExperimentConfig, compose, conditions, idle_settings, load_config, to_dict,
-                               valid_keys, without_settings)
+from supermasks.config import (OLD_KEYS, ConfigError, ExperimentConfig, check_names, compose, conditions, from_stored,
+                               idle_settings, load_config, to_dict, updated, valid_keys, without_settings)
 from supermasks.methods import list_methods
 
 
@@ -359,3 +359,51 @@ def test_idle_settings_follow_every_declared_condition():
     used = [{"method": ["supsup", "ewc"], "supsup": {"transfer": "soft"}, "data": {"benchmark": ["split"]},
              "ewc": {"mode": "online"}}]
     assert idle_settings(used, shared) == {}
+
+
+# --- settings that count only with a masked method, with figures, in a scenario ------------------------------------
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["scenario.inference_batch_size=1"], "scenario.inference_batch_size"),
+    (["scenario.name=domain", "method=naive", "scenario.inference_batch_size=64"], "scenario.inference_batch_size"),
+    (["method=naive", "run.overlap=true"], "run.overlap"),
+    (["method=[ewc, replay]", "model.mask_rule=threshold"], "model.mask_rule"),
+    (["run.figures=false", "run.figure_format=svg"], "run.figure_format"),
+    (["scenario.name=nns", "run.eval_every=10"], "run.eval_every"),
+])
+def test_settings_of_other_scenarios_methods_or_switches_are_refused(overrides, key):
+    with pytest.raises(ConfigError, match=f"^{re.escape(key)} does nothing here: it applies only to .*: remove it, or "):
+        load_config(None, overrides)
+
+
+def test_an_idle_setting_is_null_and_a_later_layer_that_changes_the_choice_drops_it(tmp_path):
+    naive = load_config(None, ["method=naive"])
+    assert (naive.run.overlap, naive.model.mask_rule, naive.scenario.inference_batch_size) == (None, None, None)
+    assert naive.run.overlap is None and load_config(None, ["method=naive", "run.overlap=false"]) == naive
+    path = write(tmp_path, "method: [supsup]\nrun: {overlap: true, figure_format: svg}\nscenario: {name: gnu, "
+                           "inference_batch_size: 1}\n")
+    config = load_config(path, ["method=naive", "scenario.name=task", "run.figures=false"])
+    assert (config.run.overlap, config.run.figure_format, config.scenario.inference_batch_size) == (None, None, None)
+    assert config.run.figure_formats == ()
+    assert updated(naive, {"method": ["supsup"]}).run.overlap is True  # null is "not set": the default returns
+
+
+def test_stored_configs_of_earlier_versions_read_back_without_their_idle_settings():
+    old = to_dict(load_config(None, ["method=naive", "run.figures=false"]))
+    old["run"].update(overlap=True, figure_format="svg", eval_every=0)  # as an earlier version wrote them
+    old["scenario"]["inference_batch_size"] = 128
+    old["model"]["mask_rule"] = "threshold"
+    with pytest.raises(ConfigError, match="does nothing here"):
+        compose(old)
+    assert from_stored(old) == load_config(None, ["method=naive", "run.figures=false"])
+
+
+def test_part_and_benchmark_names_are_text_that_reads_back_as_itself():
+    check_names(["base", "topk-10", "off", "Yes"], "part name")
+    for bad, words in [(None, "no value"), (False, "bool"), (2, "int"), ("nan", "read it back"),
+                       ("TRUE", "read it back"), ("0.5", "a number")]:
+        with pytest.raises(ConfigError, match=words):
+            check_names(["base", bad], "part name")
+    with pytest.raises(ConfigError, match="differ only in case"):
+        check_names(["base", "Base"], "part name")

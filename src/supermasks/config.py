@@ -53,6 +53,7 @@ from supermasks.training import TrainingSettings
 # (runner.stream) in batches of scenario.inference_batch_size, after every task's part.
 SEGMENTED = frozenset(name for name in SCENARIOS if not scenario_of_stream(name))
 _SEGMENTED_REASON = "the scenarios with task boundaries (all but nns, whose stream the runner evaluates itself)"
+_SEGMENTED_FIX = f"set scenario.name to one of {', '.join(name for name in SCENARIOS if name in SEGMENTED)}"
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,10 @@ class RunSettings:
         "scenario.name", SEGMENTED, _SEGMENTED_REASON, default=1024, fix="set scenario.inference_batch_size, which nns reads"))
     # Steps between accuracy-curve points on every task seen so far (0: off).
     eval_every: int | None = field(default=None, metadata=only_when(
-        "scenario.name", SEGMENTED, _SEGMENTED_REASON, default=0, inert=(0,)))
+        "scenario.name", SEGMENTED, _SEGMENTED_REASON, default=0, inert=(0,), fix=_SEGMENTED_FIX))
     # "each": fill R after every task; "last": only after the last (long runs).
     evaluate: Literal["each", "last"] | None = field(default=None, metadata=only_when(
-        "scenario.name", SEGMENTED, _SEGMENTED_REASON, default="each"))
+        "scenario.name", SEGMENTED, _SEGMENTED_REASON, default="each", fix=_SEGMENTED_FIX))
     # Test images per task that evaluation uses: a fixed random sample of each task's test set, drawn
     # once per task from the `eval_sample` stream (supermasks.seeds); None: every test image.
     eval_sample: int | None = None

@@ -5,6 +5,7 @@ directory is made (run.eval_sample against the test sets, the disk's free space 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -116,24 +117,28 @@ def _method_keys() -> list[tuple[str, str]]:
     return [(name, key) for name in METHODS for key in valid_keys() if key.startswith(f"{name}.")]
 
 
-@SETTINGS
-@given(st.sampled_from(_method_keys()), st.lists(st.sampled_from(METHODS), min_size=1, max_size=3, unique=True))
-def test_every_method_key_is_refused_under_methods_that_do_not_read_it(pair, chosen):
-    """Every method x every method-specific key: refused, naming the key, unless the method is listed."""
-    owner, key = pair
-    others = [m for m in chosen if m != owner]
-    if not others:
-        return
+def _given_value(owner: str, key: str):
+    """A value of the method setting `key` that its section accepts alone (its default, or one where that is None)."""
     default = method_spec(owner).settings()
-    leaf = key.split(".", 1)[1]
-    names = {f.metadata.get("key", f.name): f.name for f in default.__dataclass_fields__.values()}
-    value = getattr(default, names[leaf]) if "." not in leaf else None
-    if value is None:  # a conditional setting: its refusal under its own condition is tested below
+    names = {f.metadata.get("key", f.name): f.name for f in dataclasses.fields(default)}
+    value = getattr(default, names[key.split(".", 1)[1]])
+    return {"replay.fraction": 0.5, "replay.per_task": 5, "replay.budget": 100}.get(key, value)
+
+
+@pytest.mark.parametrize("owner, key", _method_keys(), ids=lambda v: str(v))
+def test_every_method_key_is_refused_under_every_method_that_does_not_read_it(owner, key):
+    """Every method x every method-specific key: refused, naming the key, unless its method is listed."""
+    value = _given_value(owner, key)
+    if value is None:  # a setting that applies under another of its section's: tested with the declared ones
         return
-    message = _refused([f"method={others}".replace("'", ""), f"{key}={json.dumps(value)}"])
-    assert message.startswith(f"{key} does nothing here: it applies only to runs of method {owner}")
-    assert message.endswith(f"add {owner} to method")
-    load_config(None, [f"method=[{owner}]", f"{key}={json.dumps(value)}"])  # with its method it counts
+    shown = json.dumps(value)
+    for other in METHODS:
+        if other == owner:
+            continue
+        message = _refused([f"method=[{other}]", f"{key}={shown}"])
+        assert message == (f"{key} does nothing here: it applies only to runs of method {owner} (method is "
+                           f"['{other}']): remove it, or add {owner} to method")
+    load_config(None, [f"method=[{owner}]", f"{key}={shown}"])  # with its method it counts
 
 
 def _conditional_cases() -> list[tuple[str, str]]:
@@ -189,7 +194,17 @@ def test_a_setting_that_does_nothing_is_left_out_of_the_identity_whatever_stood_
     assert "figure_format" not in identity(load_config(None, ["run.figures=false"]))["run"]
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "results").glob("*/*/config.yaml"))[:12], ids=lambda p: p.parent.name)
+def _stored_configs() -> list[Path]:
+    """The config.yaml of a few stored runs of every result (results/), each kind of run once."""
+    found: dict[tuple, Path] = {}
+    for path in sorted((ROOT / "results").glob("*/*/config.yaml")):
+        values = read_yaml(path)
+        kind = (path.parts[-3], tuple(values["method"]), values["scenario"]["name"], values["run"]["figures"])
+        found.setdefault(kind, path)
+    return list(found.values())
+
+
+@pytest.mark.parametrize("path", _stored_configs(), ids=lambda p: p.parent.name)
 def test_stored_runs_read_back_under_the_hash_of_their_directory(path):
     """config.yaml written before these settings were declared (inference_batch_size under task, figure_format
     without figures) reads back, and hashes to the directory it is in."""
