@@ -63,8 +63,9 @@ def only_when(key: str, values: Any, reason: str, *, default: Any = None,
     """Field metadata declaring that a setting applies only when `key` is one of `values`.
 
     `key` names a field of the same settings class, or else a dotted `section.field` or a top-level
-    setting of the config (`method`); `values` may be a function returning them, for a registry's names. `fix` says how else to make the setting count; `inert` lists
-    values accepted where it does not apply (an "off" that asks for what happens there anyway).
+    setting of the config (`method`); `values` may be a function returning them, for a registry's
+    names. `fix` says how else to make the setting count; `inert` lists values accepted where it
+    does not apply (an "off" that asks for what happens there anyway).
     """
     chosen = (values if callable(values) else frozenset(values) if isinstance(values, (set, frozenset, list, tuple))
               else frozenset({values}))

@@ -61,7 +61,8 @@ class RunSettings:
     """The `run` section: what the runner evaluates and writes, and where."""
 
     eval_batch_size: int | None = field(default=None, metadata=only_when(
-        "scenario.name", SEGMENTED, _SEGMENTED_REASON, default=1024, fix="set scenario.inference_batch_size, which nns reads"))
+        "scenario.name", SEGMENTED, _SEGMENTED_REASON, default=1024,
+        fix="set scenario.inference_batch_size, which nns reads"))
     # Steps between accuracy-curve points on every task seen so far (0: off).
     eval_every: int | None = field(default=None, metadata=only_when(
         "scenario.name", SEGMENTED, _SEGMENTED_REASON, default=0, inert=(0,), fix=_SEGMENTED_FIX))
@@ -693,7 +694,8 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     return out
 
 
-__all__ = ["IDENTITY_DEFAULTS", "IDLE_VALUES", "NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings",
-           "check_name", "check_names", "compose", "conditions", "from_dict", "from_stored", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override", "protocol_marks",
-           "parse_overrides", "read_yaml", "read_yaml_file", "stable_dict",
+__all__ = ["IDENTITY_DEFAULTS", "IDLE_VALUES", "NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError",
+           "ExperimentConfig", "RunSettings", "check_name", "check_names", "compose", "conditions", "from_dict",
+           "from_stored", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override",
+           "protocol_marks", "parse_overrides", "read_yaml", "read_yaml_file", "stable_dict",
            "to_dict", "unknown_key_message", "updated", "valid_keys", "without_settings"]

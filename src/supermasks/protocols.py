@@ -20,7 +20,8 @@ def protocol_marks(*, scenario: str, inference_batch_size: int | None, overlap: 
       initial scores instead of over the whole layer.
     """
     marks = {}
-    if scenario == "nns" or (scenario in ("gns", "gnu") and inference_batch_size is not None and inference_batch_size > 1):
+    batched = inference_batch_size is not None and inference_batch_size > 1  # None: a scenario that infers nothing
+    if scenario == "nns" or (scenario in ("gns", "gnu") and batched):
         marks["test_order"] = "shuffled"
     if overlap and supsup_score_init == "shared":
         marks["learned_change_chance"] = "stratified"

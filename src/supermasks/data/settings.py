@@ -35,7 +35,8 @@ class DataSettings:
     pair_source: str | None = field(default=None, metadata=only_when(  # the second task's data
         "benchmark", "pair", "the pair benchmark", default="fashion-mnist", fix="add pair to data.benchmark"))
     rotation_step: float | None = field(default=None, metadata=only_when(  # degrees between tasks
-        "benchmark", "rotated", "the rotated benchmark", fix="add rotated to data.benchmark"))  # None there: 360 // num_tasks
+        "benchmark", "rotated", "the rotated benchmark",
+        fix="add rotated to data.benchmark"))  # None there: 360 // num_tasks
     # How permuted tasks choose the pixels they move: each its own random subset ("independent", every pair about
     # equally related), or the first positions of one shared order ("nested", pairs from unrelated to near-equal).
     permute_subsets: PermuteSubsets | None = field(default=None, metadata=only_when(

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from supermasks.config import (ConfigError, ExperimentConfig, check_name, check_names, compose, idle_settings, parse_overrides,
-                               read_yaml, stable_dict, updated, without_settings)
+from supermasks.config import (ConfigError, ExperimentConfig, check_name, check_names, compose, idle_settings,
+                               parse_overrides, read_yaml, stable_dict, updated, without_settings)
 from supermasks.config_seeds import SEEDS_KEY, check_seeds
 from supermasks.data import Task
 from supermasks.runner import RunInterrupted, validate
