@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from supermasks.config import (OLD_KEYS, ConfigError, ExperimentConfig, compose, conditions, idle_settings, load_config, to_dict,
-                               valid_keys, without_settings)
+from supermasks.config import (OLD_KEYS, ConfigError, ExperimentConfig, check_names, compose, conditions, from_stored,
+                               idle_settings, load_config, to_dict, updated, valid_keys, without_settings)
 from supermasks.methods import list_methods
 
 
@@ -47,15 +47,23 @@ def test_density_is_required_by_topk_and_an_error_under_threshold():
     assert load_config(None, []).model.density is None
     with pytest.raises(ConfigError, match="^model.density is required by mask_rule topk"):
         load_config(None, ["model.mask_rule=topk"])
-    with pytest.raises(ConfigError, match=r"^model.density does nothing here: it applies only to mask_rule topk \(mask_rule is .threshold.\)"):
+    with pytest.raises(ConfigError, match=r"^model.density does nothing here: it applies only to mask_rule topk: "
+                                          r"remove it, or set model.mask_rule=topk$"):
         load_config(None, ["model.density=0.5"])
+    with pytest.raises(ConfigError, match=r"^model.density does nothing here: .* \(mask_rule is .threshold.\)"):
+        load_config(None, ["model.mask_rule=threshold", "model.density=0.5"])
 
 
 def test_a_section_of_a_method_not_in_method_is_an_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"^ewc: settings for method 'ewc', which is not in method \['supsup'\]"):
+    with pytest.raises(ConfigError, match=r"^ewc.lambda does nothing here: it applies only to runs of method ewc "
+                                          r"\(method is \['supsup'\]\): remove it, or add ewc to method$"):
         load_config(None, ["ewc.lambda=5000"])
-    with pytest.raises(ConfigError, match="which is not in method"):
+    with pytest.raises(ConfigError, match="^replay.fraction does nothing here: .* add replay to method"):
         load_config(write(tmp_path, "method: [naive]\nreplay: {fraction: 0.1}\n"))
+    with pytest.raises(ConfigError, match="^ewc does nothing here: .* add ewc to method"):  # an empty section too
+        load_config(write(tmp_path, "method: [naive]\newc: {}\n"))
+    with pytest.raises(ValueError, match="^ewc: settings for method 'ewc', which is not in method"):  # built directly
+        ExperimentConfig(method=["naive"], method_settings={"ewc": load_config(None, ["method=ewc"]).settings("ewc")})
     with pytest.raises(KeyError, match="not in this config's methods"):
         load_config(None, []).settings("ewc")
 
@@ -133,13 +141,13 @@ def test_nested_permuted_subsets_and_their_range_apply_only_where_they_do_someth
 @pytest.mark.parametrize("overrides, message", [
     (["data.permute_fraction_range=[0.1, 1.0]"],
      r"^data.permute_fraction_range does nothing here: it applies only to the permuted benchmark with "
-     r"permute_subsets nested \(permute_subsets is 'independent'\): remove it$"),
+     r"permute_subsets nested \(permute_subsets is 'independent'\): remove it, or set data.permute_subsets=nested$"),
     (["data.benchmark=[rotated]", "data.permute_subsets=nested"],
      r"^data.permute_subsets does nothing here: it applies only to the permuted benchmark "
      r"\(benchmark is \['rotated'\]\)"),
     (["data.benchmark=[split]", "data.permute_fraction=0.5"],
      r"^data.permute_fraction does nothing here: it applies only to the permuted benchmark with permute_subsets "
-     r"independent: remove it$"),
+     r"independent: remove it, or set data.permute_subsets=independent$"),
     (["data.permute_subsets=nested", "data.permute_fraction=0.5"],
      r"^data.permute_fraction does nothing here: .* \(permute_subsets is 'nested'\)"),
     (["data.permute_subsets=nested", "data.permute_fraction_range=[0.2, 1.5]"],
@@ -183,23 +191,27 @@ def test_a_later_layer_switches_permuted_subsets_and_drops_what_served_the_other
 
 
 def test_a_later_layer_drops_what_only_served_an_earlier_choice(tmp_path):
-    """A file for topk, nns, rotated and EWC, overridden on the command line by threshold, task, split and naive."""
+    """A file for topk, nns, rotated, SupSup and EWC, overridden on the command line by threshold, task, split and
+    naive."""
     path = write(tmp_path, """
-method: [ewc]
+method: [supsup, ewc]
 data: {benchmark: [rotated], rotation_step: 10}
 model: {mask_rule: topk, density: 0.2}
 scenario: {name: nns, nns: {margin: 0.5}}
 ewc: {lambda: 10}
 """)
     assert load_config(path).model.density == 0.2
-    config = load_config(path, ["method=naive", "data.benchmark=split", "model.mask_rule=threshold",
-                                "scenario.name=task"])
-    assert (config.model.density, config.data.rotation_step, config.scenario.nns, config.method) == (
-        None, None, None, ["naive"])
-    kept = load_config(path, ["method=[ewc, naive]", "data.benchmark=[rotated, split]"])
+    config = load_config(path, ["method=naive", "data.benchmark=split", "scenario.name=task"])
+    assert (config.model.mask_rule, config.model.density, config.data.rotation_step, config.scenario.nns,
+            config.method) == (None, None, None, None, ["naive"])  # naive learns no mask: no mask rule
+    threshold = load_config(path, ["model.mask_rule=threshold"])
+    assert (threshold.model.mask_rule, threshold.model.density) == ("threshold", None)
+    kept = load_config(path, ["method=[ewc, supsup]", "data.benchmark=[rotated, split]"])
     assert (kept.settings("ewc").lam, kept.data.rotation_step, kept.model.density) == (10.0, 10.0, 0.2)
     with pytest.raises(ConfigError, match="density does nothing"):  # within one layer it is an error
         compose({"model": {"mask_rule": "threshold", "density": 0.2}})
+    with pytest.raises(ConfigError, match="^model.mask_rule does nothing here"):
+        load_config(path, ["method=naive", "model.mask_rule=threshold"])
 
 
 def test_nested_yaml_round_trip(tmp_path):
@@ -347,3 +359,51 @@ def test_idle_settings_follow_every_declared_condition():
     used = [{"method": ["supsup", "ewc"], "supsup": {"transfer": "soft"}, "data": {"benchmark": ["split"]},
              "ewc": {"mode": "online"}}]
     assert idle_settings(used, shared) == {}
+
+
+# --- settings that count only with a masked method, with figures, in a scenario ------------------------------------
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["scenario.inference_batch_size=1"], "scenario.inference_batch_size"),
+    (["scenario.name=domain", "method=naive", "scenario.inference_batch_size=64"], "scenario.inference_batch_size"),
+    (["method=naive", "run.overlap=true"], "run.overlap"),
+    (["method=[ewc, replay]", "model.mask_rule=threshold"], "model.mask_rule"),
+    (["run.figures=false", "run.figure_format=svg"], "run.figure_format"),
+    (["scenario.name=nns", "run.eval_every=10"], "run.eval_every"),
+])
+def test_settings_of_other_scenarios_methods_or_switches_are_refused(overrides, key):
+    with pytest.raises(ConfigError, match=f"^{re.escape(key)} does nothing here: it applies only to .*: remove it, or "):
+        load_config(None, overrides)
+
+
+def test_an_idle_setting_is_null_and_a_later_layer_that_changes_the_choice_drops_it(tmp_path):
+    naive = load_config(None, ["method=naive"])
+    assert (naive.run.overlap, naive.model.mask_rule, naive.scenario.inference_batch_size) == (None, None, None)
+    assert naive.run.overlap is None and load_config(None, ["method=naive", "run.overlap=false"]) == naive
+    path = write(tmp_path, "method: [supsup]\nrun: {overlap: true, figure_format: svg}\nscenario: {name: gnu, "
+                           "inference_batch_size: 1}\n")
+    config = load_config(path, ["method=naive", "scenario.name=task", "run.figures=false"])
+    assert (config.run.overlap, config.run.figure_format, config.scenario.inference_batch_size) == (None, None, None)
+    assert config.run.figure_formats == ()
+    assert updated(naive, {"method": ["supsup"]}).run.overlap is True  # null is "not set": the default returns
+
+
+def test_stored_configs_of_earlier_versions_read_back_without_their_idle_settings():
+    old = to_dict(load_config(None, ["method=naive", "run.figures=false"]))
+    old["run"].update(overlap=True, figure_format="svg", eval_every=0)  # as an earlier version wrote them
+    old["scenario"]["inference_batch_size"] = 128
+    old["model"]["mask_rule"] = "threshold"
+    with pytest.raises(ConfigError, match="does nothing here"):
+        compose(old)
+    assert from_stored(old) == load_config(None, ["method=naive", "run.figures=false"])
+
+
+def test_part_and_benchmark_names_are_text_that_reads_back_as_itself():
+    check_names(["base", "topk-10", "off", "Yes"], "part name")
+    for bad, words in [(None, "no value"), (False, "bool"), (2, "int"), ("nan", "read it back"),
+                       ("TRUE", "read it back"), ("0.5", "a number")]:
+        with pytest.raises(ConfigError, match=words):
+            check_names(["base", bad], "part name")
+    with pytest.raises(ConfigError, match="differ only in case"):
+        check_names(["base", "Base"], "part name")

@@ -38,32 +38,50 @@ import yaml
 
 from supermasks.data.settings import DataSettings
 from supermasks import _typed
-from supermasks.conditional import OnlyWhen, resolved, rules
+from supermasks.conditional import OnlyWhen, complete, is_local, only_when, resolved, rules
 from supermasks.devices import check_device_name
 from supermasks.errors import ConfigError
 from supermasks.yaml_files import YAMLLimitError, load_yaml_text, read_yaml, read_yaml_file, yaml_problem
-from supermasks.methods import list_methods, method_spec
+from supermasks.methods import list_methods, masked_methods, method_spec
 from supermasks.models.settings import ModelSettings
 from supermasks.pathnames import RUN_DIR_ROOM, path_problem
 from supermasks.protocols import protocol_marks
-from supermasks.scenarios import ScenarioSettings
+from supermasks.scenarios import SCENARIOS, ScenarioSettings, scenario_of_stream
 from supermasks.training import TrainingSettings
+
+
+# The scenarios with task boundaries, evaluated by the runner task by task; the NNs stream evaluates itself
+# (runner.stream) in batches of scenario.inference_batch_size, after every task's part.
+SEGMENTED = frozenset(name for name in SCENARIOS if not scenario_of_stream(name))
+_SEGMENTED_REASON = "the scenarios with task boundaries (all but nns, whose stream the runner evaluates itself)"
+_SEGMENTED_FIX = f"set scenario.name to one of {', '.join(name for name in SCENARIOS if name in SEGMENTED)}"
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """The `run` section: what the runner evaluates and writes, and where."""
 
-    eval_batch_size: int = 1024
-    eval_every: int = 0  # steps between accuracy-curve points on every task seen so far (0: off)
-    evaluate: Literal["each", "last"] = "each"  # "each": fill R after every task; "last": only after the last (long runs)
+    eval_batch_size: int | None = field(default=None, metadata=only_when(
+        "scenario.name", SEGMENTED, _SEGMENTED_REASON, default=1024,
+        fix="set scenario.inference_batch_size, which nns reads"))
+    # Steps between accuracy-curve points on every task seen so far (0: off).
+    eval_every: int | None = field(default=None, metadata=only_when(
+        "scenario.name", SEGMENTED, _SEGMENTED_REASON, default=0, inert=(0,), fix=_SEGMENTED_FIX))
+    # "each": fill R after every task; "last": only after the last (long runs).
+    evaluate: Literal["each", "last"] | None = field(default=None, metadata=only_when(
+        "scenario.name", SEGMENTED, _SEGMENTED_REASON, default="each", fix=_SEGMENTED_FIX))
     # Test images per task that evaluation uses: a fixed random sample of each task's test set, drawn
     # once per task from the `eval_sample` stream (supermasks.seeds); None: every test image.
     eval_sample: int | None = None
     checkpoint_state: bool = True  # full training state after every task, so an interrupted run resumes
-    overlap: bool = True  # the mask-overlap analysis (Experiment 1)
+    # The mask-overlap analysis (Experiment 1), of the methods that learn masks; false is accepted with any method.
+    overlap: bool | None = field(default=None, metadata=only_when(
+        "method", masked_methods, "methods that learn a mask per task (supsup)", default=True,
+        fix="add supsup to method", inert=(False,)))
     figures: bool = True
-    figure_format: Literal["png", "svg", "png+svg"] = "png"  # written once, at the end of a run
+    figure_format: Literal["png", "svg", "png+svg"] | None = field(default=None, metadata=only_when(  # written once,
+        "figures", True, "runs that write figures (run.figures true)", default="png",  # at the end of a run
+        fix="set run.figures=true"))
     report: bool = True  # report.html (supermasks.report) in the run (or study) directory after the CLI's run
     out_dir: str = "runs"
     # SupSup's tasks (scenario task, transfer random) trained at once as Ray tasks, with the results of
@@ -74,10 +92,11 @@ class RunSettings:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        complete(self)
         check_device_name(self.device)
-        if self.eval_batch_size < 1:
+        if self.eval_batch_size is not None and self.eval_batch_size < 1:
             raise ValueError(f"eval_batch_size must be a positive number, got {self.eval_batch_size}")
-        if self.eval_every < 0:
+        if self.eval_every is not None and self.eval_every < 0:
             raise ValueError(f"eval_every must be 0 (off) or a number of steps, got {self.eval_every}")
         if self.eval_sample is not None and self.eval_sample < 1:
             raise ValueError(f"eval_sample must be a positive number of test images per task, or null for every "
@@ -88,8 +107,8 @@ class RunSettings:
 
     @property
     def figure_formats(self) -> tuple[str, ...]:
-        """The file formats of `figure_format`, e.g. ("png", "svg")."""
-        return tuple(self.figure_format.split("+"))
+        """The file formats of `figure_format`, e.g. ("png", "svg"); none without figures."""
+        return tuple(self.figure_format.split("+")) if self.figure_format else ()
 
 
 # A run's name becomes its directory's name under run.out_dir, so it must be one safe path component.
@@ -104,6 +123,40 @@ def check_name(name: str, what: str = "name") -> None:
     if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         # A name too long is shown whole up to twice the limit, so that the user sees how much to cut.
         raise ConfigError(f"{what}: {_typed.shown(name, 2 * 100 + 2)} cannot name a run directory; use {NAME_RULE}")
+
+
+# Words a table (pandas' CSV reader) reads back as no value, a boolean or a number, never as the name itself.
+_READ_BACK_AS_OTHER = frozenset({"na", "nan", "null", "none", "true", "false"})
+
+
+def check_names(names: Iterable[Any], what: str) -> None:
+    """Raise ConfigError unless every key of a YAML mapping in `names` can name a study part's runs and rows: text
+    (YAML reads null, ~, yes/no, on/off, true/false and bare numbers as other values), a safe directory name
+    (`check_name`), a word the study's tables read back as itself (not `None`, `NaN`, `true` or a number), and
+    different from the others in more than case (a case-insensitive disk makes `A` and `a` one directory)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if not isinstance(name, str):
+            spelled = "null" if name is None else str(name).lower() if isinstance(name, bool) else _typed.shown(name)
+            kind = "no value" if name is None else type(name).__name__
+            raise ConfigError(f"{what} {spelled}: YAML reads this key as {kind}, not as a name; name it with a word "
+                              f"(a quoted 'off' or 'yes' stays a word)")
+        check_name(name, what)
+        if name.lower() in _READ_BACK_AS_OTHER or _is_number(name):
+            raise ConfigError(f"{what} {name!r}: the study's tables would read it back as "
+                              f"{'a number' if _is_number(name) else 'no value or a boolean'}; choose another name")
+        if name.lower() in seen:
+            raise ConfigError(f"{what}s {seen[name.lower()]!r} and {name!r} differ only in case, which a "
+                              f"case-insensitive disk makes one directory; rename one")
+        seen[name.lower()] = name
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 SECTIONS: dict[str, type] = {"data": DataSettings, "model": ModelSettings, "training": TrainingSettings,
@@ -160,12 +213,12 @@ class ExperimentConfig:
         self._resolve_across_sections()
 
     def _resolve_across_sections(self) -> None:
-        """Fill in or refuse the settings whose condition is in another section (`supsup.task_inference`
-        applies only to the scenarios that infer tasks)."""
+        """Fill in or refuse the settings whose condition is in another section or at the top (`supsup.task_inference`
+        applies only to the scenarios that infer tasks, `run.overlap` only to methods that learn masks)."""
         for section, settings in [(s, getattr(self, s)) for s in SECTIONS] + list(self.method_settings.items()):
             changes = {}
             for name, rule in rules(type(settings)):
-                if "." in rule.key:
+                if not is_local(type(settings), rule):
                     value = resolved(f"{section}.{name}", getattr(settings, name), rule, self.value(rule.key))
                     if value != getattr(settings, name):
                         changes[name] = value
@@ -207,6 +260,14 @@ IDENTITY_DEFAULTS: dict[str, Any] = {"training.epochs": None, "training.weight_d
                                      "training.schedule": "constant", "training.amp": False,
                                      "batche.weights": "task0", "data.image_size": None,
                                      "data.permute_subsets": "independent", "data.permute_fraction_range": None}
+
+# Settings that every config held before they were declared to do nothing in some combinations, and the value
+# they held there (the default then, and run.overlap false in every stored run of a method without masks): where
+# such a setting is null now (it does nothing), the identity and a study's name hold that value, so earlier runs
+# and studies keep their hash, and one run's work is found under one hash whatever was given.
+IDLE_VALUES: dict[str, Any] = {"scenario.inference_batch_size": 128, "run.overlap": False,
+                               "model.mask_rule": "threshold", "run.eval_batch_size": 1024, "run.eval_every": 0,
+                               "run.evaluate": "each", "run.figure_format": "png"}
 
 # Each flat key of the config before it was grouped into sections, and its dotted spelling now.
 OLD_KEYS: dict[str, str] = {
@@ -357,7 +418,7 @@ def conditions() -> list[tuple[str, str, OnlyWhen]]:
     combinations, over every section and method, in field order: a setting that depends on another
     conditional one of its section (`data.permute_fraction` on `data.permute_subsets`) comes after it."""
     classes = [*SECTIONS.items(), *((name, method_spec(name).settings) for name in list_methods())]
-    return [(f"{section}.{name}", rule.key if "." in rule.key else f"{section}.{rule.key}", rule)
+    return [(f"{section}.{name}", f"{section}.{rule.key}" if is_local(cls, rule) else rule.key, rule)
             for section, cls in classes for name, rule in rules(cls)]
 
 
@@ -425,12 +486,26 @@ def _from_values(values: Mapping[str, Any]) -> ExperimentConfig:
             method_settings[key] = _build(method_spec(key).settings, value, f"{key}.")
         else:
             raise _unknown(str(key), value)
+    _refuse_other_methods(values)  # after each section's keys and types are checked: a typo is named as one
     try:
         return ExperimentConfig(**kwargs, method_settings=method_settings)
     except ConfigError:
         raise
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _refuse_other_methods(values: Mapping[str, Any]) -> None:
+    """A method's section beside a `method` that does not list it does nothing: ConfigError naming its first setting."""
+    chosen = values.get("method", _default("method"))
+    names = chosen if isinstance(chosen, list) else [chosen]
+    if not all(isinstance(name, str) for name in names):
+        return  # not a list of names: its own check says so
+    for key, value in values.items():
+        if key in list_methods() and key not in names:
+            leaf = _leaves(key, value)[0]
+            raise ConfigError(f"{leaf} does nothing here: it applies only to runs of method {key} (method is "
+                              f"{names}): remove it, or add {key} to method")
 
 
 def compose(*layers: Mapping[str, Any]) -> ExperimentConfig:
@@ -446,6 +521,9 @@ def compose(*layers: Mapping[str, Any]) -> ExperimentConfig:
 def _default(key: str) -> Any:
     """The default of the dotted setting `key` in its settings class."""
     section, *path = key.split(".")
+    if not path:  # a top-level setting (`method`)
+        (f,) = [f for f in dataclasses.fields(ExperimentConfig) if f.name == section]
+        return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     cls = SECTIONS[section] if section in SECTIONS else method_spec(section).settings
     for part in path:
         (f,) = [f for f in dataclasses.fields(cls) if f.name == part]
@@ -481,7 +559,7 @@ def idle_settings(layers: Sequence[Mapping[str, Any]], shared: Mapping[str, Any]
             idle.update(dict.fromkeys(_leaves(name, shared[name]), f"it applies only to runs of method {name!r}"))
     for key, condition, rule in conditions():
         given = _get(shared, key)
-        if given is _ABSENT or given is None:
+        if given is _ABSENT or given is None or rule.is_inert(given):
             continue
         if not rule.applies(_value_in(merged, condition)):
             for leaf in _leaves(key, given):
@@ -522,6 +600,15 @@ def from_dict(values: Mapping[str, Any], *, base: ExperimentConfig | None = None
     if not isinstance(values, Mapping):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(values).__name__}")
     return compose(to_dict(base), values) if base is not None else compose(values)
+
+
+def from_stored(values: Mapping[str, Any]) -> ExperimentConfig:
+    """The config of a run directory's `config.yaml`, which an earlier version may have written with settings that
+    are now declared to do nothing in its combination (`scenario.inference_batch_size` under scenario task, written
+    at its default then): those are left out, as they did nothing in that run."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"a config must be a mapping of keys to values, got {type(values).__name__}")
+    return compose(without_settings(values, idle_settings([], values)))
 
 
 def updated(config: ExperimentConfig, values: Mapping[str, Any]) -> ExperimentConfig:
@@ -596,12 +683,28 @@ def to_dict(config: ExperimentConfig) -> dict[str, Any]:
     return out
 
 
+def _fill_idle(out: dict[str, Any]) -> dict[str, Any]:
+    """`out` (a config's dict) with each setting of IDLE_VALUES that is null at the value earlier versions held."""
+    for key, idle in IDLE_VALUES.items():
+        section, leaf = key.split(".")
+        if out.get(section, {}).get(leaf, _ABSENT) is None:
+            out[section][leaf] = idle
+    return out
+
+
+def stable_dict(config: ExperimentConfig) -> dict[str, Any]:
+    """`to_dict(config)` with the settings that do nothing at the values every earlier version wrote (IDLE_VALUES):
+    what a study's directory name hashes, so that name stays what it was."""
+    return _fill_idle(to_dict(config))
+
+
 def identity(config: ExperimentConfig) -> dict[str, Any]:
     """`to_dict(config)` without the settings in NOT_IDENTITY (where output goes): what a run hash covers."""
     out = to_dict(config)
     for key in NOT_IDENTITY:
         section, leaf = key.split(".")
         out[section].pop(leaf, None)
+    _fill_idle(out)
     for key, default in IDENTITY_DEFAULTS.items():
         section, leaf = key.split(".")
         values = out.get(section, {})  # a method's section is there only when the method is
@@ -616,7 +719,8 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     return out
 
 
-__all__ = ["IDENTITY_DEFAULTS", "NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError", "ExperimentConfig", "RunSettings",
-           "check_name", "compose", "conditions", "from_dict", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override", "protocol_marks",
-           "parse_overrides", "read_yaml", "read_yaml_file",
+__all__ = ["IDENTITY_DEFAULTS", "IDLE_VALUES", "NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS", "ConfigError",
+           "ExperimentConfig", "RunSettings", "check_name", "check_names", "compose", "conditions", "from_dict",
+           "from_stored", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override",
+           "protocol_marks", "parse_overrides", "read_yaml", "read_yaml_file", "stable_dict",
            "to_dict", "unknown_key_message", "updated", "valid_keys", "without_settings"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def protocol_marks(*, scenario: str, inference_batch_size: int, overlap: bool,
+def protocol_marks(*, scenario: str, inference_batch_size: int | None, overlap: bool | None,
                    supsup_score_init: str | None) -> dict[str, str]:
     """How this version computes numbers that an earlier version computed differently, for the runs it concerns.
 
@@ -20,7 +20,8 @@ def protocol_marks(*, scenario: str, inference_batch_size: int, overlap: bool,
       initial scores instead of over the whole layer.
     """
     marks = {}
-    if scenario == "nns" or (scenario in ("gns", "gnu") and inference_batch_size > 1):
+    batched = inference_batch_size is not None and inference_batch_size > 1  # None: a scenario that infers nothing
+    if scenario == "nns" or (scenario in ("gns", "gnu") and batched):
         marks["test_order"] = "shuffled"
     if overlap and supsup_score_init == "shared":
         marks["learned_change_chance"] = "stratified"

@@ -30,6 +30,10 @@ SCENARIOS: dict[str, str] = {
 }
 # Scenarios where the learner infers the task of each test batch itself.
 INFERRED = frozenset({"gns", "gnu"})
+# Scenarios that read test images in batches of `scenario.inference_batch_size`: one task inferred per
+# batch (gns, gnu), or the NNs stream's evaluation batches.
+BATCHED = frozenset({*INFERRED, "nns"})
+INFERENCE_BATCH_SIZE = 128
 
 
 def scenario_problem(scenario: str, benchmark: str, label_mode: str | None) -> str | None:
@@ -79,11 +83,14 @@ class ScenarioSettings:
     """The `scenario` section of an experiment config: what the learner is told about tasks."""
 
     name: Scenario = "task"  # see SCENARIOS
-    inference_batch_size: int = 128  # test images per task inference (1: single-image inference)
+    # Test images per task inference (1: single-image inference); NNs evaluates its stream in batches of it.
+    inference_batch_size: int | None = field(default=None, metadata=only_when(
+        "name", BATCHED, "the scenarios that infer or detect tasks (gns, gnu, nns)", default=INFERENCE_BATCH_SIZE,
+        fix="set scenario.name to gns, gnu or nns"))
     nns: NNsSettings | None = field(default=None, metadata=only_when(  # its defaults when not given
-        "name", "nns", "scenario nns", default_factory=NNsSettings))
+        "name", "nns", "scenario nns", default_factory=NNsSettings, fix="set scenario.name=nns"))
 
     def __post_init__(self) -> None:
         complete(self)
-        if self.inference_batch_size < 1:
+        if self.inference_batch_size is not None and self.inference_batch_size < 1:
             raise ValueError(f"inference_batch_size must be a positive number, got {self.inference_batch_size}")

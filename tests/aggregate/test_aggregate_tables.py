@@ -223,3 +223,16 @@ def test_a_result_file_changed_after_the_run_finished_is_skipped(runs):
     (item,) = result.skipped
     assert item.directory == directory and "SHA-256 differs" in item.reason
     assert sorted(result.table["seed"].unique()) == [0, 1]
+
+
+def test_a_setting_that_counts_only_for_masked_methods_does_not_split_the_other_methods_rows(tmp_path):
+    """`run.overlap` and `model.mask_rule` count for SupSup only: a naive run alone and a naive row beside SupSup
+    are the same setting; two SupSup runs that differ in them are not."""
+    write_run(tmp_path, "with-supsup", 0, {"naive": [0.8, 1.0], "supsup": [0.95, 0.99]})
+    write_run(tmp_path, "alone", 1, {"naive": [0.84, 1.0]})
+    result = aggregate_runs([tmp_path])
+    assert result.settings == []
+    naive = result.summary[(result.summary["metric"] == "ACC") & (result.summary["method"] == "naive")]
+    assert naive["n_seeds"].tolist() == [2]
+    write_run(tmp_path, "no-overlap", 1, {"supsup": [0.97, 0.99]}, run={"overlap": False})
+    assert aggregate_runs([tmp_path]).settings == ["run.overlap"]

@@ -206,13 +206,14 @@ def test_a_full_disk_mid_run_names_the_file_and_the_run_resumes_after(tmp_path, 
     assert "metrics.json: No space left on device" in line and ".tmp" not in line
     assert "run the same command again: the run resumes after its last finished task" in line
     run_dir = next(out.iterdir())
-    assert json.loads((run_dir / "meta.json").read_text())["status"] == "running"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "failed" and "No space left on device" in meta["error"]
     kept = _files(run_dir)
 
     monkeypatch.setattr(files, "_create_temporary", create)  # space freed
     code, stdout, err = _cli(capsys, *argv)
     assert code == 0, err
-    assert "did not finish (running)" in err and "resuming after task" in err
+    assert "did not finish (failed)" in err and "resuming after task" in err
     assert set(kept) <= set(_files(run_dir))
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "finished"
 

@@ -163,6 +163,7 @@ ONLY_WHEN = {
     "data.permute_fraction_range": ("data.permute_subsets", "nested", lambda s: s == "nested", [0.1, 1.0]),
     "data.image_size": ("data.benchmark", ["splitimagenet"], lambda b: "splitimagenet" in b, 224),
     "data.workers": ("data.benchmark", ["splitimagenet"], lambda b: "splitimagenet" in b, 8),
+    "model.mask_rule": ("method", ["supsup"], lambda m: "supsup" in m, "threshold"),  # the one masked method
     "model.density": ("model.mask_rule", "topk", lambda r: r == "topk", None),
     "model.density_budget": ("model.mask_rule", "topk", lambda r: r == "topk", "global"),
     "supsup.task_inference": ("scenario.name", "gnu", lambda s: s in ("gns", "gnu"), "oneshot"),
@@ -172,6 +173,12 @@ ONLY_WHEN = {
     "ewc.decay": ("ewc.mode", "online", lambda m: m == "online", 1.0),
     "replay.fraction": ("replay.per_task", None, lambda n: n is None, 0.5),
     "training.steps_per_task": ("training.epochs", None, lambda e: e is None, 1000),
+    "scenario.inference_batch_size": ("scenario.name", "gns", lambda s: s in ("gns", "gnu", "nns"), 128),
+    "run.eval_batch_size": ("scenario.name", "task", lambda s: s != "nns", 1024),
+    "run.eval_every": ("scenario.name", "task", lambda s: s != "nns", 0),
+    "run.evaluate": ("scenario.name", "task", lambda s: s != "nns", "each"),
+    "run.overlap": ("method", ["supsup"], lambda m: "supsup" in m, True),
+    "run.figure_format": ("run.figures", True, lambda f: f is True, "png"),
 }
 
 
@@ -317,7 +324,7 @@ def requires(key: str, values: dict[str, Any]) -> set[str]:
     if key.startswith("scenario.nns."):
         return {"scenario.name"}
     if key in ("model.density", "model.mask_rule"):
-        return {"model.density", "model.mask_rule"}
+        return {"model.density", "model.mask_rule", "method"}
     if key in ONLY_WHEN and values[key] is not None:
         return {ONLY_WHEN[key][0]}
     if key == "data.benchmark" and "pair" in values[key]:

@@ -1,5 +1,5 @@
 """Unusable data ends in one line naming what is wrong and what to do, exit 2, before any work starts (or, found
-mid-run, with the run marked interrupted): empty splits, labels out of range, images too large to decode, and
+mid-run, with the run marked failed and resumable): empty splits, labels out of range, images too large to decode, and
 missing sources (fallbacks included) of a study. A task smaller than one batch trains with a warning naming the fix."""
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def test_a_decompression_bomb_is_a_data_error_naming_the_file(tmp_path):
                                f"{2 * Image.MAX_IMAGE_PIXELS:,} that PIL decodes safely); replace or remove it")
 
 
-def test_a_decompression_bomb_in_an_image_folder_stops_the_run_with_one_line_and_status_interrupted(tmp_path, capsys):
+def test_a_decompression_bomb_in_an_image_folder_stops_the_run_with_one_line_and_status_failed(tmp_path, capsys):
     tree = make_tree(tmp_path / "imagenet", num_classes=20, per_class=2, val_per_class=1)
     bomb = _bomb_png()
     for image in [p for p in tree.rglob("*") if p.is_file()]:  # every image: the first batch decoded meets one
@@ -155,7 +155,7 @@ def test_a_decompression_bomb_in_an_image_folder_stops_the_run_with_one_line_and
     assert "run the same command again to resume" in line
     (meta_path,) = out.glob("*/meta.json")
     meta = json.loads(meta_path.read_text())
-    assert meta["status"] == "interrupted" and "too large to decode" in meta["error"]
+    assert meta["status"] == "failed" and "too large to decode" in meta["error"]
 
 
 # --- fewer training images than one batch -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from supermasks.aggregate.discover import Listing, Skipped, find_runs
-from supermasks.aggregate.tidy import KEY_COLUMNS, ROW_COLUMNS, read_run
+from supermasks.aggregate.tidy import KEY_COLUMNS, ROW_COLUMNS, method_bound_settings, read_run
 from supermasks.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,12 @@ def method_settings(columns: Iterable[str], methods: Iterable[str]) -> list[str]
 
 def _varies(table: pd.DataFrame, column: str) -> bool:
     """True when `column` takes more than one value: among all rows for a shared setting, among the rows of
-    its method for a method's own setting (the other methods' rows do not have it)."""
+    its method for a method's own setting (the other methods' rows do not have it), and among the rows that have it
+    for a shared setting that counts only for some methods."""
     if method_settings([column], table["method"]):
         rows = table.loc[table["method"] == column.split(".")[0], column]
+    elif column in method_bound_settings():  # `run.overlap`: the rows of the methods it counts for
+        rows = table.loc[table[column].notna(), column]
     else:
         rows = table[column]
     return len({"missing" if _missing(v) else repr(v) for v in rows}) > 1  # null and absent alike

@@ -36,7 +36,8 @@ IGNORED_SETTINGS = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure
 def run_settings(config: Mapping[str, Any], method: str, methods: list[str]) -> dict[str, Any]:
     """The dotted settings of `config` (a run's config.yaml) that decide the numbers of `method`'s rows.
 
-    Other methods' sections are left out: `ewc.lambda` does not distinguish two runs of `naive`.
+    Other methods' sections are left out: `ewc.lambda` does not distinguish two runs of `naive`; nor do the
+    settings that count only for other methods (`run.overlap`, `model.mask_rule`).
     """
     flat: dict[str, Any] = {}
     for key, value in config.items():
@@ -46,7 +47,40 @@ def run_settings(config: Mapping[str, Any], method: str, methods: list[str]) -> 
     flat.pop("data.benchmark", None)
     for key in IGNORED_SETTINGS:
         flat.pop(key, None)
+    _drop_for_method(flat, method)
     return flat
+
+
+def method_bound_settings() -> set[str]:
+    """The shared settings that count only for some methods (declared to apply only with a method in `method`,
+    `run.overlap`, `model.mask_rule`), and those that count only with one of them (`model.density`)."""
+    from supermasks.config import conditions
+
+    bound: set[str] = set()
+    for key, condition, _ in conditions():  # a condition comes before what depends on it
+        if condition == "method" or condition in bound:
+            bound.add(key)
+    return bound
+
+
+def _drop_for_method(flat: dict[str, Any], method: str) -> None:
+    """Leave out the settings that count only for other methods of the run (`model.mask_rule` in a naive row of a
+    run that also runs SupSup), and those that count only with them (`model.density`), as other methods' sections."""
+    from supermasks.config import conditions
+
+    dropped: set[str] = set()
+    for key, condition, rule in conditions():  # a condition comes before what depends on it
+        if key not in flat:
+            continue
+        if condition == "method":
+            counts = rule.applies([method])
+        elif condition in dropped:
+            counts = rule.applies(None)
+        else:
+            continue
+        if not counts:
+            del flat[key]
+            dropped.add(key)
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -107,11 +141,11 @@ def read_run(directory: Path) -> tuple[int, list[dict[str, Any]]]:
     finished; a missing or changed file raises its StoredResultsError (a ConfigError) naming it,
     as does a config.yaml that this version cannot read.
     """
-    from supermasks.config import ConfigError, from_dict, read_yaml, to_dict
+    from supermasks.config import ConfigError, from_stored, read_yaml, to_dict
     from supermasks.runner.experiment import stored_results
 
     try:
-        config = from_dict(read_yaml(directory / "config.yaml"))
+        config = from_stored(read_yaml(directory / "config.yaml"))
     except ConfigError as error:
         raise ConfigError(f"{directory / 'config.yaml'}: {error}") from None
     resolved = to_dict(config)  # every setting, defaults included, as the run used it

@@ -29,30 +29,34 @@ class DataSettings:
     num_tasks: int = 10
     # The settings below apply to one benchmark each (None elsewhere; an error when given there).
     classes_per_task: int | None = field(default=None, metadata=only_when(
-        "benchmark", _SPLIT, "the split benchmark", default=2))
+        "benchmark", _SPLIT, "the split benchmark", default=2, fix="add split to data.benchmark"))
     label_mode: LabelMode | None = field(default=None, metadata=only_when(  # "remap" to 0..c-1 or "keep"
-        "benchmark", _SPLIT, "the split benchmark", default="remap"))
+        "benchmark", _SPLIT, "the split benchmark", default="remap", fix="add split to data.benchmark"))
     pair_source: str | None = field(default=None, metadata=only_when(  # the second task's data
-        "benchmark", "pair", "the pair benchmark", default="fashion-mnist"))
+        "benchmark", "pair", "the pair benchmark", default="fashion-mnist", fix="add pair to data.benchmark"))
     rotation_step: float | None = field(default=None, metadata=only_when(  # degrees between tasks
-        "benchmark", "rotated", "the rotated benchmark"))  # None there: 360 // num_tasks
+        "benchmark", "rotated", "the rotated benchmark",
+        fix="add rotated to data.benchmark"))  # None there: 360 // num_tasks
     # How permuted tasks choose the pixels they move: each its own random subset ("independent", every pair about
     # equally related), or the first positions of one shared order ("nested", pairs from unrelated to near-equal).
     permute_subsets: PermuteSubsets | None = field(default=None, metadata=only_when(
-        "benchmark", "permuted", "the permuted benchmark", default="independent"))
+        "benchmark", "permuted", "the permuted benchmark", default="independent",
+        fix="add permuted to data.benchmark"))
     permute_fraction: float | None = field(default=None, metadata=only_when(  # pixels each task moves
         "permute_subsets", "independent", "the permuted benchmark with permute_subsets independent",
-        default=1.0))  # 1: a full permutation, 0: none
+        default=1.0, fix="set data.permute_subsets=independent"))  # 1: a full permutation, 0: none
     # [low, high]: nested task t moves a fraction evenly spaced over it (task 0 low, the last high).
     permute_fraction_range: list[float] | None = field(default=None, metadata=only_when(
         "permute_subsets", "nested", "the permuted benchmark with permute_subsets nested",
-        default_factory=lambda: list(NESTED_RANGE)))
+        default_factory=lambda: list(NESTED_RANGE), fix="set data.permute_subsets=nested"))
     image_size: int | None = field(default=None, metadata=only_when(  # crop side S; evaluation resizes to S*256/224
-        "benchmark", "splitimagenet", "the splitimagenet benchmark", default=CROP))
+        "benchmark", "splitimagenet", "the splitimagenet benchmark", default=CROP,
+        fix="set data.benchmark=splitimagenet"))
     # Threads decoding a batch's image files (a thread decodes about 70 training crops a second); the images are
     # the same for any count, so it is not part of the run's hash. On a GPU machine give it the cores.
     workers: int | None = field(default=None, metadata=only_when(
-        "benchmark", "splitimagenet", "the splitimagenet benchmark", default=DEFAULT_WORKERS))
+        "benchmark", "splitimagenet", "the splitimagenet benchmark", default=DEFAULT_WORKERS,
+        fix="set data.benchmark=splitimagenet"))
 
     def __post_init__(self) -> None:
         complete(self)

@@ -33,6 +33,11 @@ def list_methods() -> dict[str, str]:
     return {name: spec.description for name, spec in _REGISTRY.items()}
 
 
+def masked_methods() -> frozenset[str]:
+    """The methods that learn one mask per task (`MethodSpec.masks`)."""
+    return frozenset(name for name, spec in _REGISTRY.items() if spec.masks)
+
+
 def method_spec(name: str) -> MethodSpec:
     """The registry entry of `name` (ValueError listing the valid names otherwise)."""
     if name not in _REGISTRY:
@@ -41,4 +46,4 @@ def method_spec(name: str) -> MethodSpec:
 
 
 __all__ = ["InfersPerImage", "InfersTasks", "KnowsInitialMasks", "LearnsTasksApart", "Masked", "Method", "MethodReport", "MethodSpec",
-           "Reports", "SharesInitialScores", "StoresForLaterTasks", "list_methods", "method_spec"]
+           "Reports", "SharesInitialScores", "StoresForLaterTasks", "list_methods", "masked_methods", "method_spec"]

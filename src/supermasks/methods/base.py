@@ -198,3 +198,6 @@ class MethodSpec:
     # Keeps every task's training images as float32 (joint training on the union of the tasks): the
     # runner's memory estimate counts them, since tasks themselves compute their images per batch.
     keeps_task_images: bool = False
+    # Learns one binary mask per task (its method follows `Masked`): the mask-overlap analysis (`run.overlap`)
+    # and the mask rule (`model.mask_rule`) apply to it; the config reads this before any method is built.
+    masks: bool = False

@@ -222,7 +222,7 @@ class EWCSettings:
     fisher_label: FisherLabel = "predicted"  # "predicted" (model's own prediction) or "true"
     mode: Mode = "separate"  # "separate": one penalty per earlier task; "online": one running Fisher
     decay: float | None = field(default=None, metadata=only_when(  # old Fisher's factor before adding the new one
-        "mode", "online", "ewc.mode online", default=1.0))
+        "mode", "online", "ewc.mode online", default=1.0, fix="set ewc.mode=online"))
 
     def __post_init__(self) -> None:
         complete(self)

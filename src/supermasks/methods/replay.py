@@ -222,7 +222,7 @@ class ReplaySettings:
     # The fraction of each finished task's training set kept (with a budget: offered to the reservoir),
     # unless per_task gives a count per task instead.
     fraction: float | None = field(default=None, metadata=only_when(
-        "per_task", None, "replay without per_task", default=0.5))
+        "per_task", None, "replay without per_task", default=0.5, fix="remove replay.per_task"))
     per_task: int | None = None
     budget: int | None = None  # total buffer size across tasks (reservoir), or no limit
     selection: Literal["random", "uncertain", "misclassified", "balanced"] = "random"  # see _selection.SELECTIONS

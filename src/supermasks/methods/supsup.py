@@ -542,16 +542,17 @@ class SupSupSettings:
     # needs batch_norm), and the objective: "H" (output entropy) or "G" (logsumexp through the extra
     # s-neurons). The config fills them in for the scenarios that infer tasks (gns, gnu).
     task_inference: Literal["oneshot", "binary", "signature"] | None = field(default=None, metadata=only_when(
-        "scenario.name", INFERRED, "scenarios gns and gnu", default="oneshot"))
+        "scenario.name", INFERRED, "scenarios gns and gnu", default="oneshot", fix="set scenario.name to gns or gnu"))
     inference_objective: Literal["H", "G"] | None = field(default=None, metadata=only_when(
-        "scenario.name", INFERRED, "scenarios gns and gnu", default="H"))
+        "scenario.name", INFERRED, "scenarios gns and gnu", default="H", fix="set scenario.name to gns or gnu"))
     transfer: Literal["random", "mean", "similar", "soft"] = "random"  # "similar"/"soft" need batch_norm
     # Guided transfer's similarities: "causal" (a probe batch) or "two_pass" (a reference run's signatures).
     transfer_protocol: Literal["causal", "two_pass"] | None = field(default=None, metadata=only_when(
-        "transfer", GUIDED, "supsup.transfer similar or soft", default="causal"))
+        "transfer", GUIDED, "supsup.transfer similar or soft", default="causal",
+        fix="set supsup.transfer to similar or soft"))
     # "soft": softmax(|cos| / temperature); |cos| differences are small.
     transfer_temperature: float | None = field(default=None, metadata=only_when(
-        "transfer", "soft", "supsup.transfer soft", default=0.1))
+        "transfer", "soft", "supsup.transfer soft", default=0.1, fix="set supsup.transfer=soft"))
     # How tasks that start random start: "independent" draws (SupSup) or one "shared" draw for every
     # task (ALGORITHMS.md section 2: what differs between masks is then learned); shared needs transfer random.
     score_init: Literal["independent", "shared"] = "independent"
@@ -678,4 +679,4 @@ def check_tasks(config: "ExperimentConfig", tasks: list[Task]) -> None:
 SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fixed random weights; "
                   "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}),
                   settings=SupSupSettings, check=check, check_tasks=check_tasks,
-                  build_for_tasks=build_for_tasks, task_bits=task_bits)
+                  build_for_tasks=build_for_tasks, task_bits=task_bits, masks=True)

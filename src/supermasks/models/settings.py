@@ -10,6 +10,13 @@ from supermasks.errors import require_number, shown
 from supermasks.models.networks import ARCHITECTURES
 
 MaskRule = Literal["threshold", "topk"]
+
+
+def _masked_methods() -> frozenset[str]:
+    """The methods that read the mask rule (the registry, asked when a config is checked: methods build on models)."""
+    from supermasks.methods import masked_methods
+
+    return masked_methods()
 DensityBudget = Literal["global", "er"]
 
 
@@ -19,14 +26,17 @@ class ModelSettings:
 
     arch: str = "fc-300-300"  # a name of `ARCHITECTURES` (`supermasks list` shows each one's input)
     output_size: int = 10
-    mask_rule: MaskRule = "threshold"  # "threshold": keep s >= 0; "topk": keep the top `density` of |s|
+    # "threshold": keep s >= 0; "topk": keep the top `density` of |s|. Only a method that learns masks reads it.
+    mask_rule: MaskRule | None = field(default=None, metadata=only_when(
+        "method", _masked_methods, "methods that learn a mask per task (supsup)", default="threshold",
+        fix="add supsup to method"))
     density: float | None = field(default=None, metadata=only_when(  # fraction kept (required); er: the scale
-        "mask_rule", "topk", "mask_rule topk"))
+        "mask_rule", "topk", "mask_rule topk", fix="set model.mask_rule=topk"))
     # How top-k density is spread over layers: "global", `density` in every layer; "er", the layer-wise
     # Erdos-Renyi budget min(0.5, density (c_out + c_in) / (c_out c_in kh kw)), where density is a scale
     # that may exceed 1 (SupSup's SplitCIFAR100 values 1..32).
     density_budget: DensityBudget | None = field(default=None, metadata=only_when(
-        "mask_rule", "topk", "mask_rule topk", default="global"))
+        "mask_rule", "topk", "mask_rule topk", default="global", fix="set model.mask_rule=topk"))
     batch_norm: bool = False  # per-task non-affine BatchNorm after each hidden layer (resnets: required)
 
     def __post_init__(self) -> None:

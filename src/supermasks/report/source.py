@@ -27,11 +27,11 @@ class RunData:
 
 def read_run(directory: Path) -> RunData:
     """The finished run in `directory`, its results checked against the checksums recorded when it finished."""
-    from supermasks.config import from_dict, read_yaml
+    from supermasks.config import from_stored, read_yaml
     from supermasks.runner.experiment import stored_results
 
     directory = Path(directory)
-    config = from_dict(read_yaml(directory / "config.yaml"))
+    config = from_stored(read_yaml(directory / "config.yaml"))
     meta_path = directory / "meta.json"
     meta = read_json(meta_path) if meta_path.is_file() else {}
     return RunData(directory, config, (directory / "config.yaml").read_text(encoding="utf-8"), meta,

@@ -112,23 +112,55 @@ def check_writable(directory: Path) -> None:
                           f"directory") from None
 
 
-def check_free_space(config: ExperimentConfig, directory: Path) -> None:
-    """Refuse to start when the disk holding `directory` has too little room for the run's files.
+# What a run writes besides checkpoints, generous on purpose (measured on MLP runs of a few tasks: a run's tables
+# about 25 KB per (benchmark, method) and its overlap tables about 2 KB per task pair and layer; its figures about
+# 1.2 MB per (benchmark, method) in PNG; report.html about 2 MB with the figures it embeds).
+FILES_BYTES = 256 * 2**10  # config.yaml, meta.json, run.log, comparison.csv
+TABLE_BYTES = 64 * 2**10  # per (benchmark, method): tasks.csv, metrics.json, ...
+MATRIX_BYTES = 64  # per task pair: accuracy.csv's cell and its learning-curve points
+OVERLAP_BYTES = 8 * 2**10  # per task pair: the overlap, learned-change and relatedness tables of every layer
+FIGURE_BYTES = 4 * 2**20  # per (benchmark, method) and figure format
+REPORT_BYTES = {True: 8 * 2**20, False: 256 * 2**10}  # report.html with figures, and without
 
-    The estimate: per (benchmark, method), two full states (the two kept checkpoints share no file,
-    so that either survives damage to the other; see `store.checkpoints`) of a float32 score (or weight) per weight of the network for every task, plus the
-    compact masks and 64 MiB for tables and figures. Generous on
-    purpose: running out of disk in the middle of a run costs more than a false refusal.
-    """
-    weights = _weights(config)
-    num_tasks = config.data.num_tasks
-    per_state = 2 * 4 * weights * (num_tasks + 1) if config.run.checkpoint_state else 0
-    needed = len(config.data.benchmark) * len(config.method) * (per_state + weights // 8 * num_tasks) + 64 * 2**20
+
+def needed_space(config: ExperimentConfig) -> int:
+    """Bytes a run of `config` writes at most: per (benchmark, method), two full states (the two kept checkpoints
+    share no file, so that either survives damage to the other; see `store.checkpoints`) of a float32 score (or
+    weight) per weight of the network for every task where `run.checkpoint_state` keeps them, each task's bit-packed
+    mask where the method learns masks, its tables (the overlap ones with `run.overlap`), and its figures with
+    `run.figures`; plus the run's own files and report.html with `run.report`."""
+    weights, num_tasks = _weights(config), config.data.num_tasks
+    pairs = num_tasks * num_tasks
+    formats = len(config.run.figure_formats) if config.run.figures else 0
+    needed = FILES_BYTES + (REPORT_BYTES[config.run.figures] if config.run.report else 0)
+    for name in config.method:
+        masks = method_spec(name).masks
+        per_method = (2 * 4 * weights * (num_tasks + 1) if config.run.checkpoint_state else 0) + TABLE_BYTES
+        per_method += weights // 8 * num_tasks if masks else 0
+        per_method += pairs * (MATRIX_BYTES + (OVERLAP_BYTES if masks and config.run.overlap else 0))
+        per_method += formats * FIGURE_BYTES
+        needed += len(config.data.benchmark) * per_method
+    return needed
+
+
+def check_free_space(config: ExperimentConfig, directory: Path) -> None:
+    """Refuse to start when the disk holding `directory` has too little room for the run's files (`needed_space`).
+    Generous on purpose: running out of disk in the middle of a run costs more than a false refusal."""
+    needed = needed_space(config)
     probe = _existing(directory)
     free = shutil.disk_usage(probe).free
     if free < needed:
-        raise ConfigError(f"not enough free disk space for this run in {probe}: {free / 2**20:,.0f} MiB free, about "
-                          f"{needed / 2**20:,.0f} MiB needed (set run.checkpoint_state=false to skip resumable checkpoints)")
+        smaller = [setting for setting, applied in (("run.checkpoint_state=false to skip resumable checkpoints",
+                                                     not config.run.checkpoint_state),
+                                                    ("run.figures=false", not config.run.figures)) if not applied]
+        fix = f"set {' or '.join(smaller)}, or " if smaller else ""
+        raise ConfigError(f"not enough free disk space for this run in {probe}: {_size(free)} free, about "
+                          f"{_size(needed)} needed: {fix}free some space, or set run.out_dir to a disk with more room")
+
+
+def _size(count: int) -> str:
+    """Bytes for a message: in MiB, or KiB below one MiB."""
+    return f"{count / 2**20:,.0f} MiB" if count >= 2**20 else f"{count / 2**10:,.0f} KiB"
 
 
 def _weights(config: ExperimentConfig) -> int:
@@ -193,7 +225,7 @@ def _methods_memory(config: ExperimentConfig, kept_images_bytes: int) -> int:
 
 def _folder_memory(config: ExperimentConfig, images: int, pixels: int) -> int:
     """`estimate_memory` for a folder source: the listed paths and the batches in decoding, not the images."""
-    batch = max(config.training.batch_size, config.run.eval_batch_size)
+    batch = max(config.training.batch_size, config.run.eval_batch_size or config.scenario.inference_batch_size or 0)
     decoding = 2 * batch * pixels * (2 + 4)  # a training and an evaluation batch: decoded uint8 arrays, their stack,
     # the float32 batch
     return images * PATH_BYTES + decoding + _methods_memory(config, images * (4 * pixels + 8))
@@ -275,4 +307,4 @@ def _smaller(config: ExperimentConfig) -> str:
 
 
 __all__ = ["available_memory", "check_free_space", "check_memory", "check_source_memory", "check_sources",
-           "check_task_sizes", "check_writable", "estimate_memory", "image_count", "validate"]
+           "check_task_sizes", "check_writable", "estimate_memory", "image_count", "needed_space", "validate"]

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from supermasks.data import Task, subset
+from supermasks.errors import ConfigError
 from supermasks.methods import InfersPerImage, InfersTasks, Method
 from supermasks.scenarios import INFERRED, task_id_at_test
 from supermasks.seeds import streams
@@ -156,7 +157,7 @@ class InferredEvaluation(Evaluation):
             self.results.seconds += seconds
 
 
-def evaluation_for(scenario: str, *, batch_size: int, inference_batch_size: int, num_tasks: int,
+def evaluation_for(scenario: str, *, batch_size: int, inference_batch_size: int | None, num_tasks: int,
                    sample: int | None = None, seed: int = 0) -> Evaluation:
     """The evaluation of `scenario` (task, domain, class, gns, gnu), with empty results for `num_tasks` tasks.
 
@@ -164,6 +165,8 @@ def evaluation_for(scenario: str, *, batch_size: int, inference_batch_size: int,
     `eval_sample` streams (None: every test image).
     """
     if scenario in INFERRED:
+        if inference_batch_size is None:
+            raise ValueError(f"scenario {scenario} infers a task per batch: give its inference_batch_size")
         evaluation: Evaluation = InferredEvaluation(batch_size, True, sample=sample, seed=seed,
                                                     unshared=scenario == "gnu",
                                                     inference_batch_size=inference_batch_size)
@@ -173,8 +176,8 @@ def evaluation_for(scenario: str, *, batch_size: int, inference_batch_size: int,
     return evaluation
 
 
-class SampleTooLarge(ValueError):
-    """`run.eval_sample` asks for more test images than a task has."""
+class SampleTooLarge(ConfigError):
+    """`run.eval_sample` asks for more test images than a task has (a setting to change: one line, exit code 2)."""
 
 
 def check_sample(tasks: list[Task], sample: int | None) -> None:

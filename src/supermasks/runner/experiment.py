@@ -23,6 +23,7 @@ from supermasks.devices import device_info, resolve_device
 from supermasks.runner import tables
 from supermasks.runner.build import build_tasks, load_data
 from supermasks.runner.checks import check_free_space, check_source_memory, check_writable, validate
+from supermasks.runner.evaluate import check_sample
 from supermasks.runner.loop import run_method
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.runner.tables import MethodResult
@@ -82,6 +83,8 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
     dataset = load_data(config)  # a Dataset in memory, or an image folder decoded per batch
     check_source_memory(config, dataset)
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}
+    for tasks in all_tasks.values():  # each task's test set against run.eval_sample, before any directory exists
+        check_sample(tasks, config.run.eval_sample)
     check_free_space(config, directory)
     with run_lock(directory), run_log(directory / "run.log"):
         remove_stale(directory, recursive=True)  # temporaries of an earlier process of this run that was killed
@@ -97,7 +100,7 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
         resume = not force and status != "diverged"
         if problem and resume:
             log.warning("warning: %s: going on from each method's newest usable checkpoint, if any", problem)
-        elif resume and status in ("running", "interrupted"):
+        elif resume and status in ("running", "interrupted", "failed"):
             log.info("%s did not finish (%s): each method goes on from its newest usable checkpoint, if any",
                      directory, status)
         write_yaml(directory / "config.yaml", to_dict(config))
@@ -145,18 +148,10 @@ def run_log(path: Path) -> Iterator[None]:
 
 def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: dict[str, list[Task]],
              description: str, *, resume: bool, progress: bool) -> RunResult:
-    result = RunResult(directory)
+    """Every (benchmark, method), then the run's own tables; meta.json ends `finished`, or says why it stopped:
+    `interrupted` (Ctrl-C, SIGTERM), `diverged`, or `failed` with the error (any other, from a full disk to a bug)."""
     try:
-        for bench, tasks in all_tasks.items():
-            per_bench = []
-            for method_name in config.method:
-                log.info("%s/%s: %d tasks from %s", bench, method_name, len(tasks), description)
-                per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
-                                            progress=progress, resume=resume))
-            tables.write_benchmark_summary(directory / bench, bench, tasks, per_bench, scenario=config.scenario.name,
-                                           figures=config.run.figures,
-                                           figure_formats=config.run.figure_formats)
-            result.results.extend(per_bench)
+        return _run_methods(config, directory, meta, all_tasks, description, resume=resume, progress=progress)
     except KeyboardInterrupt as exc:
         write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now()})
         signum = signal_number(exc)
@@ -167,10 +162,38 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
         write_json(directory / "meta.json", meta | {"status": "diverged", "stopped": now()})
         raise
     except (ConfigError, DataError) as exc:  # found mid-run (an image file that cannot be decoded): one line, and
-        # the status says the run stopped, so that running it again after the fix resumes after its last finished task
-        write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now(), "error": str(exc)})
+        # the status says the run failed and why, so that running it again after the fix resumes after its last task
+        _mark_failed(directory, meta, exc)
         raise type(exc)(f"{exc}. Every finished task is saved in {directory}: after the fix, run the same command "
                         f"again to resume") from None
+    except Exception as exc:
+        _mark_failed(directory, meta, exc)
+        raise
+
+
+def _mark_failed(directory: Path, meta: dict, error: Exception) -> None:
+    """meta.json says `failed` and why; when even that cannot be written (the disk is full), it stays as it was, and
+    the run's own error is the one reported."""
+    try:
+        write_json(directory / "meta.json", meta | {"status": "failed", "stopped": now(),
+                                                    "error": f"{type(error).__name__}: {error}"})
+    except OSError as exc:
+        log.warning("warning: cannot record the failure in %s: %s", directory / "meta.json", exc.strerror or exc)
+
+
+def _run_methods(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: dict[str, list[Task]],
+                 description: str, *, resume: bool, progress: bool) -> RunResult:
+    result = RunResult(directory)
+    for bench, tasks in all_tasks.items():
+        per_bench = []
+        for method_name in config.method:
+            log.info("%s/%s: %d tasks from %s", bench, method_name, len(tasks), description)
+            per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
+                                        progress=progress, resume=resume))
+        tables.write_benchmark_summary(directory / bench, bench, tasks, per_bench, scenario=config.scenario.name,
+                                       figures=config.run.figures,
+                                       figure_formats=config.run.figure_formats)
+        result.results.extend(per_bench)
     comparison = result.comparison()
     write_csv(directory / "comparison.csv", comparison)
     if len(config.method) > 1:  # a comparison: ACC against the bytes each method keeps (SupSup's Figure 2, right)

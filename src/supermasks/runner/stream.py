@@ -209,5 +209,6 @@ def run_stream_method(config: "ExperimentConfig", benchmark: str, method_name: s
         from supermasks.runner.overlap import overlap_report
 
         overlap = overlap_report({m: method.masks(m) for m in range(learner.num_tasks)}, directory,
-                                 figures=config.run.figures, title=f"{benchmark} ({config.data.source}, NNs masks)")
+                                 figures=config.run.figures, figure_formats=config.run.figure_formats,
+                                 title=f"{benchmark} ({config.data.source}, NNs masks)")
     return MethodResult(benchmark, method_name, directory, r, b, summary, overlap)

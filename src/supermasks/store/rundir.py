@@ -69,7 +69,7 @@ def read_meta(run_dir: Path) -> dict[str, Any] | None:
 
 
 # What meta.json's status may say; anything else (a damaged file) is an unknown status.
-STATUSES = ("running", "interrupted", "finished", "diverged")
+STATUSES = ("running", "interrupted", "finished", "diverged", "failed")
 
 
 def read_meta_checked(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:

@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 
 from supermasks._typed import shown
-from supermasks.config import (ConfigError, ExperimentConfig, check_name, idle_settings, parse_overrides, read_yaml,
-                               to_dict, without_settings)
+from supermasks.config import (ConfigError, ExperimentConfig, check_name, check_names, idle_settings, parse_overrides,
+                               read_yaml, stable_dict, without_settings)
 from supermasks.config_seeds import seeded, take_seeds
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.checks import check_sources
@@ -60,8 +60,8 @@ class Study:
     declared: list[StudyRun] = field(default_factory=list)
 
     def directory(self) -> Path:
-        blob = json.dumps([[r.part, r.grid, _without_report(to_dict(r.config)),
-                            *([_without_report(to_dict(r.baseline))] if r.baseline is not None else [])]
+        blob = json.dumps([[r.part, r.grid, _without_report(stable_dict(r.config)),
+                            *([_without_report(stable_dict(r.baseline))] if r.baseline is not None else [])]
                            for r in self.runs], sort_keys=True, default=str)
         return Path(self.out_dir) / f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
@@ -83,13 +83,12 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
     parts = loaded.pop("parts", None)
     if not isinstance(parts, dict) or not parts:
         raise ConfigError(f"{path}: `parts` must map part names to their settings")
+    check_names(parts, f"{path}: part name")  # each run is named <name>-<part>, each row of the tables by <part>
     if only is not None and only not in parts:
         raise ConfigError(f"{path}: no part {shown(only)}; parts are {', '.join(parts)}")
     loaded.setdefault("name", path.stem)
     name = str(loaded["name"])
     check_name(name, f"{path}: name")
-    for part in parts:  # each run is named <name>-<part>
-        check_name(str(part), f"{path}: part name")
     cli = parse_overrides(overrides)
     note = _fall_back(loaded, cli, loaded.pop(FALLBACK_KEY, None), path)
     baseline = check_baseline(loaded.pop(BASELINE_KEY, None), path)

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from supermasks._typed import shown
-from supermasks.config import (ConfigError, ExperimentConfig, check_name, compose, idle_settings, parse_overrides,
-                               read_yaml, to_dict, updated, without_settings)
+from supermasks.config import (ConfigError, ExperimentConfig, check_name, check_names, compose, idle_settings,
+                               parse_overrides, read_yaml, stable_dict, updated, without_settings)
 from supermasks.config_seeds import SEEDS_KEY, check_seeds
 from supermasks.data import Task
 from supermasks.runner import RunInterrupted, validate
@@ -49,6 +49,7 @@ from supermasks.runner.checks import check_source_memory, check_writable
 from supermasks.runner.evaluate import evaluated_part
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.methods import supsup
+from supermasks.scenarios import INFERENCE_BATCH_SIZE
 from supermasks.methods._warm_start import TRANSFERS
 from supermasks.store.files import write_csv, write_json
 from supermasks.store.json_files import read_json
@@ -75,6 +76,9 @@ class TransferStudy:
     budgets: list[int]
     seeds: list[int]
     source: dict[str, Any] = field(default_factory=dict)  # the resolved file, for the directory hash
+    # Test images per signature inference (the prediction table): the file's scenario.inference_batch_size, which
+    # the study's own runs (scenario task) do not read.
+    inference_batch_size: int = INFERENCE_BATCH_SIZE
 
     def directory(self) -> Path:
         blob = json.dumps(self.source, sort_keys=True, default=str)
@@ -93,6 +97,22 @@ def _int_list(value: Any, key: str, minimum: int) -> list[int]:
     if len(set(value)) != len(value):
         raise ConfigError(f"{STUDY_KEY}.{key} names a value twice: {value}")
     return list(value)
+
+
+def _signature_batch(loaded: dict[str, Any], cli: dict[str, Any]) -> int:
+    """The study's `scenario.inference_batch_size` (file, then command line; taken out of both, since its runs are of
+    scenario task, where it does nothing): the batch of its signature inference, INFERENCE_BATCH_SIZE when not given."""
+    value: Any = INFERENCE_BATCH_SIZE
+    for layer in (loaded, cli):
+        if "scenario.inference_batch_size" in layer:
+            value = layer.pop("scenario.inference_batch_size")
+        scenario = layer.get("scenario")
+        if isinstance(scenario, dict) and "inference_batch_size" in scenario:
+            value = scenario.pop("inference_batch_size")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"scenario.inference_batch_size (the test images per signature inference) must be a "
+                          f"positive number, got {value!r}")
+    return value
 
 
 def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TransferStudy:
@@ -120,9 +140,9 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
     loaded.setdefault("name", path.stem)
     study_name = str(loaded["name"])
     check_name(study_name, f"{path}: name")
-    for name in benches:  # each benchmark's runs are named <name>-<benchmark>
-        check_name(str(name), f"{path}: benchmark name")
+    check_names(benches, f"{path}: benchmark name")  # each benchmark's runs are named <name>-<benchmark>
     cli = parse_overrides(overrides)
+    batch = _signature_batch(loaded, cli)
     if SEEDS_KEY in cli:  # `seeds=[0,1]` on the command line: this study's own seeds
         seeds = check_seeds(cli.pop(SEEDS_KEY))
     budget = {"training": {"steps_per_task": budgets[-1]}}
@@ -157,9 +177,15 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
         raise ConfigError(f"{path}: {key} on the command line does nothing in any run of this study ({why}): remove it")
     out_dir = next(iter(configs.values()))["random"].run.out_dir
     source = {"transfers": transfers, "budgets": budgets, "seeds": seeds,
-              "benchmarks": {n: {t: to_dict(updated(c, {"run.out_dir": ""})) for t, c in units.items()}
-                             for n, units in configs.items()}}
-    return TransferStudy(study_name, out_dir, configs, transfers, budgets, seeds, source)
+              "benchmarks": {n: {t: _unit_source(c, batch) for t, c in units.items()} for n, units in configs.items()}}
+    return TransferStudy(study_name, out_dir, configs, transfers, budgets, seeds, source, batch)
+
+
+def _unit_source(config: ExperimentConfig, batch: int) -> dict[str, Any]:
+    """A unit's config as the directory hash reads it: the signature batch where each unit's config held it once."""
+    values = stable_dict(updated(config, {"run.out_dir": ""}))
+    values["scenario"]["inference_batch_size"] = batch
+    return values
 
 
 def run_unit(config: ExperimentConfig, tasks: list[Task], transfer: str, budgets: list[int], *,
@@ -312,7 +338,7 @@ def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progres
                     if transfer == "random":
                         reference = method.signatures_  # the "classic" run of the two-pass protocol
                         similarity = _write_similarity(directory, bench, seed, method, tasks)
-                    pred = signature_prediction(method, tasks, seeded.scenario.inference_batch_size, seed)
+                    pred = signature_prediction(method, tasks, study.inference_batch_size, seed)
                     for name, frame in (("evaluation", ev), ("alphas", al), ("prediction", pred)):
                         write_csv(paths[name], frame)
                     _record_unit(directory, paths, similarity)
