@@ -289,8 +289,9 @@ def test_an_error_caught_by_the_cli_mid_run_leaves_meta_failed_and_the_run_resum
     out = tmp_path / "runs"
     argv = ["run", _config(tmp_path), *TINY, "data.benchmark=[permuted, rotated]", f"run.out_dir={out}"]
     line = _one_line_error(capsys, "-q", *argv)  # -q: no progress lines before the error
-    assert line == f"supermasks: error: {error}"
     (run_dir,) = out.iterdir()
+    assert line == (f"supermasks: error: {error}. Every finished task is saved in {run_dir}: after the fix, "
+                    "run the same command again to resume")
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "failed" and str(error) in meta["error"] and meta["stopped"]
     monkeypatch.setattr(experiment, "run_method", real)
