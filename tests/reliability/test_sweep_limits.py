@@ -185,3 +185,26 @@ def test_the_help_states_the_default_limit(capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
     assert f"default {DEFAULT_MAX_RUNS}" in capsys.readouterr().out
+
+
+class _RayThatCannotStart:
+    """A stand-in for the ray module whose init fails as a local Ray does when its node times out starting."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def init(self, **arguments) -> None:
+        raise self.error
+
+
+def test_a_local_ray_that_fails_to_start_is_one_line_with_what_to_do():
+    from supermasks.sweep.executors import _init
+
+    error = Exception("The current node timed out during startup. This could happen because some of the Ray "
+                      "processes failed to startup.\nmore lines")
+    with pytest.raises(ConfigError) as raised:
+        _init(_RayThatCannotStart(error), {"num_cpus": 2})
+    message = str(raised.value)
+    assert "\n" not in message and "timed out during startup" in message and "--executor local" in message
+    with pytest.raises(Exception, match="timed out"):  # joining a given cluster keeps Ray's own error
+        _init(_RayThatCannotStart(error), {"address": "10.0.0.1:6379"})

@@ -67,10 +67,12 @@ def test_executor_choice_without_ray(monkeypatch):
     assert executor_for("auto")[0] == "local"
     with pytest.raises(ConfigError, match=r"pip install 'supermasks\[ray\]'"):
         executor_for("ray")
-    with pytest.raises(ConfigError, match="--address, --num-cpus and --gpus-per-run are Ray's"):
+    with pytest.raises(ConfigError, match="--address, --num-cpus, --gpus-per-run and --connect-timeout are Ray's"):
         executor_for("local", address="10.0.0.1:6379")
     with pytest.raises(ConfigError, match="do nothing with --executor local"):
         executor_for("auto", num_cpus=2)
+    with pytest.raises(ConfigError, match="do nothing with --executor local"):
+        executor_for("local", connect_timeout=10)
 
 
 def test_a_seeds_list_in_the_config_or_on_the_command_line_is_the_sweeps_seeds(tmp_path):

@@ -219,6 +219,12 @@ def _init(ray, arguments: dict) -> None:
         if exit_.code != signal.SIGTERM:
             raise
         raise Terminated("terminated (SIGTERM)") from None
+    except Exception as error:  # e.g. a local Ray whose node times out during start-up on a busy machine
+        if arguments.get("address") is not None:
+            raise
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(f"Ray could not start a local cluster for the sweep ({type(error).__name__}: {first[:200]}); "
+                          "run the same command again (finished runs are kept), or use --executor local") from None
 
 
 def _stop(ray, pending: dict) -> None:
@@ -270,6 +276,7 @@ def executor_for(name: ExecutorName, *, cpus_per_run: float = 1, gpus_per_run: f
     Every option is checked here, and the cluster at `address` reached (see `RayExecutor.check`), so
     that a mistake is one line before the sweep writes anything. `connect_timeout` None: CONNECT_TIMEOUT_SECONDS.
     """
+    timeout_given = connect_timeout is not None
     connect_timeout = CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout
     check_resource_options(cpus_per_run, gpus_per_run, num_cpus, connect_timeout)
     if name == "auto":
@@ -277,9 +284,9 @@ def executor_for(name: ExecutorName, *, cpus_per_run: float = 1, gpus_per_run: f
         if name == "local":
             log.info("Ray is not installed: running the sweep in this process, one run after another")
     if name == "local":
-        if address is not None or num_cpus is not None or gpus_per_run:
-            raise ConfigError("--address, --num-cpus and --gpus-per-run are Ray's; they do nothing with "
-                              "--executor local (nor where Ray is not installed)")
+        if address is not None or num_cpus is not None or gpus_per_run or timeout_given:
+            raise ConfigError("--address, --num-cpus, --gpus-per-run and --connect-timeout are Ray's; they do nothing "
+                              "with --executor local (nor where Ray is not installed): drop them, or use --executor ray")
         return name, local_executor
     if not ray_installed():
         raise ConfigError(RAY_MISSING)
