@@ -133,3 +133,31 @@ def test_process_alive_on_odd_pids():
     assert not temporaries.process_alive(_dead_pid())
     assert temporaries.process_alive(0)  # a process group, never a file's writer: its file is kept
     assert not temporaries.process_alive(2**80)
+
+
+def test_a_sweep_an_aggregate_and_a_report_remove_their_own_killed_predecessors_temporaries(tmp_path):
+    from supermasks.aggregate import aggregate_runs, write_aggregate
+    from supermasks.report.html import write_report
+    from supermasks.sweep import local_executor, run_sweep
+
+    from tests.sweep.common import tiny_sweep
+
+    sweep = tiny_sweep(tmp_path, tmp_path / "runs", seeds=1, extra=("method=supsup", "data.benchmark=permuted"))
+    directory = sweep.directory()
+    directory.mkdir(parents=True)
+    killed_sweep = _named(directory, "sweep.json", _dead_pid())
+    run_sweep(sweep, local_executor, progress=False)
+    assert not killed_sweep.exists()
+
+    out = tmp_path / "tables"
+    (out / "figures").mkdir(parents=True)
+    killed_tables = [_named(out, "runs.csv", _dead_pid()), _named(out / "figures", "acc.png", _dead_pid())]
+    write_aggregate(aggregate_runs([directory]), out, figures=False)
+    assert not any(p.exists() for p in killed_tables)
+
+    page = tmp_path / "pages" / "report.html"
+    page.parent.mkdir()
+    killed_page = _named(page.parent, "report.html", _dead_pid())
+    other = _named(page.parent, "notes.md", _dead_pid())  # another file's: the user's folder is not the report's
+    write_report([sweep.runs[0].directory], page, figures=False)
+    assert not killed_page.exists() and other.read_bytes() == b"half a file" and page.is_file()

@@ -12,6 +12,7 @@ import pandas as pd
 from supermasks.aggregate.collect import collect, settings_columns
 from supermasks.aggregate.discover import Skipped
 from supermasks.aggregate.files import PARQUET_MISSING, parquet_available, write_table
+from supermasks.store.temporaries import remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def write_aggregate(result: Aggregate, directory: Path, *, figures: bool = True,
     the interval figures and, for two methods or settings or more, `accuracy_vs_bytes` into `directory`;
     returns the paths written."""
     directory = Path(directory)
+    remove_stale(directory, recursive=True)  # an earlier aggregate here that was killed mid-write left these
     if not parquet_available():
         log.warning("warning: %s", PARQUET_MISSING)
     written = []

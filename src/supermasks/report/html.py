@@ -152,7 +152,9 @@ def render(report: Report) -> str:
 def write_report(paths: Sequence[Path], out: Path, *, figures: bool = True) -> Path:
     """Build the report on `paths` (`build_report`) and write it to `out` (atomically); returns `out`."""
     from supermasks.store.files import atomic_write_bytes
+    from supermasks.store.temporaries import remove_stale_of
 
     out = Path(out)
+    remove_stale_of(out)  # a report killed mid-write here left its temporary beside `out`
     atomic_write_bytes(out, render(build_report(paths, figures=figures)).encode("utf-8"))
     return out

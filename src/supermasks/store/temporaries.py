@@ -101,4 +101,21 @@ def remove_stale(directory: Path, *, recursive: bool = False) -> list[Path]:
     return removed
 
 
-__all__ = ["STALE_AFTER_S", "SUFFIX", "is_stale", "process_alive", "remove_stale", "temporary_path"]
+def remove_stale_of(path: Path) -> list[Path]:
+    """Delete the stale temporaries of the one file `path` (a report written into a folder of the user's, where
+    nothing else is this command's to clean); return them."""
+    path = Path(path)
+    removed = []
+    for candidate in path.parent.glob(f".{path.name}.*{SUFFIX}"):
+        found = _NAME.fullmatch(candidate.name)
+        try:
+            if found is not None and found["target"] == path.name and candidate.is_file() and is_stale(candidate):
+                candidate.unlink()
+                removed.append(candidate)
+        except OSError:
+            continue
+    return removed
+
+
+__all__ = ["STALE_AFTER_S", "SUFFIX", "is_stale", "process_alive", "remove_stale", "remove_stale_of",
+           "temporary_path"]

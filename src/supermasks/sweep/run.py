@@ -19,6 +19,7 @@ from supermasks.config import to_dict
 from supermasks.runner.experiment import StoredResultsError, stored_results
 from supermasks.runner.signals import sigterm_as_interrupt
 from supermasks.store.lock import run_lock
+from supermasks.store.temporaries import remove_stale
 from supermasks.store.rundir import read_meta_checked
 from supermasks.sweep.estimate import estimate, estimate_text
 from supermasks.sweep.executors import Executor
@@ -50,6 +51,7 @@ def run_sweep(sweep: Sweep, executor: Executor, *, executor_name: str = "local",
     """
     directory = sweep.directory()
     with sigterm_as_interrupt(), run_lock(directory):
+        remove_stale(directory)  # the sweep's own files' temporaries of a killed earlier sweep (each run cleans its own)
         record = Record(sweep, executor_name)
         todo, done = [], []
         for run in sweep.runs:
