@@ -50,7 +50,7 @@ def test_density_is_required_by_topk_and_an_error_under_threshold():
     with pytest.raises(ConfigError, match=r"^model.density does nothing here: it applies only to mask_rule topk: "
                                           r"remove it, or set model.mask_rule=topk$"):
         load_config(None, ["model.density=0.5"])
-    with pytest.raises(ConfigError, match=r"^model.density does nothing here: .* \(mask_rule is .threshold.\)"):
+    with pytest.raises(ConfigError, match=r"^model.density does nothing here: .* \(model.mask_rule is .threshold.\)"):
         load_config(None, ["model.mask_rule=threshold", "model.density=0.5"])
 
 
@@ -141,15 +141,15 @@ def test_nested_permuted_subsets_and_their_range_apply_only_where_they_do_someth
 @pytest.mark.parametrize("overrides, message", [
     (["data.permute_fraction_range=[0.1, 1.0]"],
      r"^data.permute_fraction_range does nothing here: it applies only to the permuted benchmark with "
-     r"permute_subsets nested \(permute_subsets is 'independent'\): remove it, or set data.permute_subsets=nested$"),
+     r"permute_subsets nested \(data.permute_subsets is 'independent'\): remove it, or set data.permute_subsets=nested$"),
     (["data.benchmark=[rotated]", "data.permute_subsets=nested"],
      r"^data.permute_subsets does nothing here: it applies only to the permuted benchmark "
-     r"\(benchmark is \['rotated'\]\)"),
+     r"\(data.benchmark is \['rotated'\]\)"),
     (["data.benchmark=[split]", "data.permute_fraction=0.5"],
      r"^data.permute_fraction does nothing here: it applies only to the permuted benchmark with permute_subsets "
      r"independent: remove it, or set data.permute_subsets=independent$"),
     (["data.permute_subsets=nested", "data.permute_fraction=0.5"],
-     r"^data.permute_fraction does nothing here: .* \(permute_subsets is 'nested'\)"),
+     r"^data.permute_fraction does nothing here: .* \(data.permute_subsets is 'nested'\)"),
     (["data.permute_subsets=nested", "data.permute_fraction_range=[0.2, 1.5]"],
      r"^data.permute_fraction_range must lie in \[0, 1\], got \[0.2, 1.5\]$"),
     (["data.permute_subsets=nested", "data.permute_fraction_range=[-0.2, 0.5]"], r"must lie in \[0, 1\]"),

@@ -3,7 +3,7 @@
 A settings field that does something only when another setting has certain values (`density` only
 under `mask_rule: topk`, `classes_per_task` only for the split benchmark) declares so in its field
 metadata with `only_when(...)` and defaults to None, meaning "not set". Its settings class calls
-`complete(self)` first thing in `__post_init__`: where the field applies and was not given it takes
+`complete(self, section)` first thing in `__post_init__`: where the field applies and was not given it takes
 its default; where it does not apply and was given, that is an error (a setting that does nothing
 is never silently accepted). A condition on another section (`"scenario.name"`) or on the config's
 top level (`"method"`) is resolved by the experiment config, which knows every section (`supermasks.config`).
@@ -85,15 +85,16 @@ def rules(cls: type) -> Iterator[tuple[str, OnlyWhen]]:
             yield f.name, rule
 
 
-def resolved(name: str, value: Any, rule: OnlyWhen, condition: Any) -> Any:
+def resolved(name: str, value: Any, rule: OnlyWhen, condition: Any, *, condition_name: str | None = None) -> Any:
     """`value` of the setting `name` given its condition's value: its default where it applies and is
-    unset; ValueError where it is set (to a value that is not inert) and does not apply."""
+    unset; ValueError where it is set (to a value that is not inert) and does not apply. The message
+    calls the condition `condition_name` (default: the rule's key)."""
     if rule.applies(condition):
         return rule.fallback() if value is None else value
     if value is not None and not rule.is_inert(value):
         # A condition that is None does not apply itself (a setting of a setting: permute_fraction under
         # permute_subsets, which only the permuted benchmark has): its value says nothing.
-        shown = "" if condition is None else f" ({rule.key} is {condition!r})"
+        shown = "" if condition is None else f" ({condition_name or rule.key} is {condition!r})"
         fix = f", or {rule.fix}" if rule.fix else ""
         raise ValueError(f"{name} does nothing here: it applies only to {rule.reason}{shown}: remove it{fix}")
     return None
@@ -104,12 +105,13 @@ def is_local(cls: type, rule: OnlyWhen) -> bool:
     return rule.key in {f.name for f in dataclasses.fields(cls)}
 
 
-def complete(settings: Any) -> None:
-    """Resolve the conditional fields of the frozen `settings` whose condition is in the same section;
-    call it first in `__post_init__`."""
+def complete(settings: Any, section: str) -> None:
+    """Resolve the conditional fields of the frozen `settings` (the config's section `section`, which messages
+    name the condition by) whose condition is in the same section; call it first in `__post_init__`."""
     for name, rule in rules(type(settings)):
         if is_local(type(settings), rule):
-            value = resolved(name, getattr(settings, name), rule, getattr(settings, rule.key))
+            value = resolved(name, getattr(settings, name), rule, getattr(settings, rule.key),
+                             condition_name=f"{section}.{rule.key}")
             object.__setattr__(settings, name, value)
 
 

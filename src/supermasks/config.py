@@ -92,7 +92,7 @@ class RunSettings:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        complete(self)
+        complete(self, "run")
         check_device_name(self.device)
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
             raise ValueError(f"eval_batch_size must be a positive number, got {self.eval_batch_size}")

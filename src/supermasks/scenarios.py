@@ -91,6 +91,6 @@ class ScenarioSettings:
         "name", "nns", "scenario nns", default_factory=NNsSettings, fix="set scenario.name=nns"))
 
     def __post_init__(self) -> None:
-        complete(self)
+        complete(self, "scenario")
         if self.inference_batch_size is not None and self.inference_batch_size < 1:
             raise ValueError(f"inference_batch_size must be a positive number, got {self.inference_batch_size}")

@@ -53,7 +53,7 @@ class TrainingSettings:
     amp: bool = False
 
     def __post_init__(self) -> None:
-        complete(self)
+        complete(self, "training")
         require_number("lr", self.lr)
         require_number("weight_decay", self.weight_decay, inclusive=True)
         for key in ("batch_size", "steps_per_task", "epochs"):

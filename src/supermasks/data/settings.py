@@ -59,7 +59,7 @@ class DataSettings:
         fix="set data.benchmark=splitimagenet"))
 
     def __post_init__(self) -> None:
-        complete(self)
+        complete(self, "data")
         known = list_benchmarks()
         for name in self.benchmark:
             if name not in known:

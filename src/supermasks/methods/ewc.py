@@ -225,7 +225,7 @@ class EWCSettings:
         "mode", "online", "ewc.mode online", default=1.0, fix="set ewc.mode=online"))
 
     def __post_init__(self) -> None:
-        complete(self)
+        complete(self, "ewc")
         if not (math.isfinite(self.lam) and self.lam >= 0):
             raise ValueError(f"lambda must be a finite number >= 0 (0 turns the penalty off), got {self.lam}")
         if self.samples < 1:

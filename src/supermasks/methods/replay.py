@@ -229,7 +229,7 @@ class ReplaySettings:
     mix: Literal["batch", "concat"] = "batch"  # "batch": each batch adds as many buffer samples; "concat": data + buffer
 
     def __post_init__(self) -> None:
-        complete(self)
+        complete(self, "replay")
         problem = hyperparameter_problem(self.fraction, self.per_task, self.budget, self.selection, self.mix)
         if problem:
             raise ValueError(problem)

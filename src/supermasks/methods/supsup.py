@@ -558,7 +558,7 @@ class SupSupSettings:
     score_init: Literal["independent", "shared"] = "independent"
 
     def __post_init__(self) -> None:
-        complete(self)
+        complete(self, "supsup")
         if self.transfer_temperature is not None:
             require_number("transfer_temperature", self.transfer_temperature)
 

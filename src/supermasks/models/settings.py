@@ -40,7 +40,7 @@ class ModelSettings:
     batch_norm: bool = False  # per-task non-affine BatchNorm after each hidden layer (resnets: required)
 
     def __post_init__(self) -> None:
-        complete(self)
+        complete(self, "model")
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"arch: unknown value {shown(self.arch)}; choose one of {', '.join(ARCHITECTURES)}")
         if self.output_size < 1:
