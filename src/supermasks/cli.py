@@ -14,6 +14,7 @@ from supermasks import __version__
 from supermasks._configs import ConfigNotFoundError, find_config, shipped_configs
 from supermasks.errors import ConfigError, DataError
 from supermasks.results.commands import add_parser as add_results_parser
+from supermasks.workload import DEFAULT_MAX_RUNS
 from supermasks.threads import ENV_THREADS, apply_threads, plan_threads
 
 
@@ -34,7 +35,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if is_transfer_study_file(args.config):
         if args.part is not None:
             raise ConfigError(f"{args.config} is a transfer study; --part applies to study files with parts")
-        transfer = load_transfer_study(args.config, args.overrides)
+        transfer = load_transfer_study(args.config, args.overrides, max_runs=args.max_runs)
         tables = run_transfer_study(transfer, progress=not args.no_progress)
         print()
         print(study_text(tables))
@@ -44,7 +45,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"study directory: {transfer.directory()}")
         return 0
     if is_study_file(args.config):
-        study = load_study(args.config, args.overrides, only=args.part)
+        study = load_study(args.config, args.overrides, only=args.part, max_runs=args.max_runs)
+        logging.getLogger("supermasks").info("study %s: %d runs", study.name, len(study.runs))
         frame = run_study(study, force=args.force, progress=not args.no_progress)
         print()
         if study.note:
@@ -62,7 +64,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.part is not None:
         raise ConfigError(f"{args.config} has no parts; --part applies to study files only")
-    configs, seeds = load_configs(args.config, args.overrides)
+    configs, seeds = load_configs(args.config, args.overrides, max_runs=args.max_runs)
     if seeds is not None:  # `seeds: [...]`: one run per seed, then the tables over the seeds
         seed_runs = run_seeds(configs, force=args.force, progress=not args.no_progress)
         if configs[0].run.report:
@@ -306,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--force", action="store_true", help="start afresh: re-run a finished config, do not resume an unfinished one")
         p.add_argument("--part", default=None, help="study files only: run just this part")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.add_argument("--max-runs", type=int, default=None, metavar="N",
+                       help=f"refuse a study (parts x grid points x seeds; a transfer study: benchmarks x modes x seeds) or a "
+                            f"`seeds:` list of more than N runs "
+                            f"(default {DEFAULT_MAX_RUNS}), counted before any run is built")
         p.add_argument("--threads", type=int, default=None, metavar="N",
                        help=f"CPU threads for torch (default: ${ENV_THREADS} if set, else $OMP_NUM_THREADS if set, "
                             "else 1; 0: torch's default of one per core). OMP_WAIT_POLICY=PASSIVE unless set")
@@ -386,8 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-cpus", type=int, default=None, metavar="N",
                    help="CPUs of the local Ray started for the sweep, 1 or more (default: this machine's)")
     p.add_argument("--max-runs", type=int, default=None, metavar="N",
-                   help="refuse a sweep of more than N runs (grid points x seeds; default 2000), counted before "
-                        "any run is built")
+                   help=f"refuse a sweep of more than N runs (grid points x seeds; default {DEFAULT_MAX_RUNS}), "
+                        "counted before any run is built")
     p.add_argument("--cpus-per-run", type=float, default=1, metavar="N",
                    help="CPUs Ray reserves for each run; each run uses max(1, floor(N)) torch threads (default 1)")
     p.add_argument("--gpus-per-run", type=float, default=0, metavar="N",

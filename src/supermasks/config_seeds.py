@@ -16,6 +16,7 @@ from typing import Any
 from supermasks._typed import shown
 from supermasks.config import MAX_SEED, ExperimentConfig, compose, parse_overrides, read_yaml
 from supermasks.errors import ConfigError
+from supermasks.workload import check_run_count
 
 SEEDS_KEY = "seeds"
 
@@ -56,14 +57,18 @@ def seeded(layers: Sequence[Mapping[str, Any]], seeds: list[int] | None) -> list
     return [compose(*layers, {"seed": seed}) for seed in seeds]
 
 
-def load_configs(path: Path | str | None = None,
-                 overrides: list[str] | tuple[str, ...] = ()) -> tuple[list[ExperimentConfig], list[int] | None]:
-    """`load_config` with `seeds`: (one config per seed, the seeds or None when the config names no list)."""
+def load_configs(path: Path | str | None = None, overrides: list[str] | tuple[str, ...] = (), *,
+                 max_runs: int | None = None) -> tuple[list[ExperimentConfig], list[int] | None]:
+    """`load_config` with `seeds`: (one config per seed, the seeds or None when the config names no list); more seeds
+    than `max_runs` (None: `workload.DEFAULT_MAX_RUNS`) are refused before any config is built."""
     values: dict[str, Any] = {}
     if path is not None:
         values = read_yaml(path)
         values.setdefault("name", Path(path).stem)
     layers, seeds = take_seeds([values, parse_overrides(overrides)])
+    if seeds is not None:
+        check_run_count(len(seeds), what="config", made_of=f"{len(seeds):,} seeds", fewer="give fewer seeds",
+                        max_runs=max_runs)
     return seeded(layers, seeds), seeds
 
 

@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import pandas as pd
 from supermasks._typed import shown
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, check_names, idle_settings, parse_overrides,
                                read_yaml, stable_dict, without_settings)
-from supermasks.config_seeds import seeded, take_seeds
+from supermasks.config_seeds import SEEDS_KEY, seeded, take_seeds
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.checks import check_sources
 from supermasks.runner.signals import sigterm_as_interrupt
@@ -35,6 +36,7 @@ from supermasks.store.files import write_csv
 from supermasks.store.temporaries import remove_stale
 from supermasks.studies._baseline import BASELINE_KEY, baseline_configs, check_baseline, run_baseline
 from supermasks.studies.columns import AXIS_LABELS, column_definitions, definitions_table
+from supermasks.workload import check_run_count
 from supermasks.yaml_files import top_level_keys
 
 log = logging.getLogger(__name__)
@@ -76,8 +78,42 @@ def is_study_file(path: Path) -> bool:
     return "parts" in top_level_keys(path)
 
 
-def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: str | None = None) -> Study:
-    """The study in `path`, with command-line `overrides` applied to every run (`only`: one part)."""
+def _seed_count(layers: list[Any]) -> int:
+    """How many seeds the last layer naming `seed` or `seeds` asks for (as `take_seeds` reads them; a value that is
+    not a list counts one, and its own check reports it)."""
+    count = 1
+    for layer in layers:
+        if isinstance(layer, dict) and SEEDS_KEY in layer:
+            count = len(layer[SEEDS_KEY]) if isinstance(layer[SEEDS_KEY], list) else 1
+        elif isinstance(layer, dict) and "seed" in layer:
+            count = 1
+    return max(count, 1)
+
+
+def count_study_runs(loaded: dict, parts: dict, cli: dict, only: str | None) -> tuple[int, str]:
+    """(runs, what they are the product of) of a study, counted from its lists before any run is built: per part,
+    its grid's points times its seeds (baseline runs aside)."""
+    total, sizes = 0, []
+    for part, settings in parts.items():
+        if only is not None and part != only:
+            continue
+        settings = settings if isinstance(settings, dict) else {}
+        grid = settings.get("grid") or {}
+        points = math.prod(len(v) for v in grid.values() if isinstance(v, list)) if isinstance(grid, dict) else 1
+        grid_seeds = max((len(v) for v in (grid.get(SEEDS_KEY) or []) if isinstance(v, list)), default=0) \
+            if isinstance(grid, dict) else 0
+        seeds = grid_seeds or _seed_count([loaded, settings, cli])
+        total += points * seeds
+        sizes.append(f"{part}: {points:,} point{'s' * (points != 1)} x {seeds:,} seed{'s' * (seeds != 1)}")
+    shown_sizes = "; ".join(sizes[:5]) + (f"; and {len(sizes) - 5} more parts" if len(sizes) > 5 else "")
+    return total, shown_sizes
+
+
+def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: str | None = None, *,
+               max_runs: int | None = None) -> Study:
+    """The study in `path`, with command-line `overrides` applied to every run (`only`: one part).
+
+    A study of more than `max_runs` runs (None: `workload.DEFAULT_MAX_RUNS`) is refused before any is built."""
     path = Path(path)
     loaded = read_yaml(path)
     parts = loaded.pop("parts", None)
@@ -90,6 +126,12 @@ def load_study(path: Path, overrides: list[str] | tuple[str, ...] = (), only: st
     name = str(loaded["name"])
     check_name(name, f"{path}: name")
     cli = parse_overrides(overrides)
+    total, sizes = count_study_runs(loaded, parts, cli, only)
+    try:
+        check_run_count(total, what="study", made_of=sizes, fewer="run fewer parts, grid values or seeds (--part runs "
+                        "one part)", max_runs=max_runs)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     note = _fall_back(loaded, cli, loaded.pop(FALLBACK_KEY, None), path)
     baseline = check_baseline(loaded.pop(BASELINE_KEY, None), path)
     study: Study | None = None

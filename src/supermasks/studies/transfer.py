@@ -56,6 +56,7 @@ from supermasks.store.json_files import read_json
 from supermasks.store.lock import run_lock
 from supermasks.training import Probe, accuracy
 from supermasks.store.temporaries import remove_stale
+from supermasks.workload import check_run_count
 from supermasks.yaml_files import top_level_keys
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def _int_list(value: Any, key: str, minimum: int) -> list[int]:
                                                             and v >= minimum for v in value):
         raise ConfigError(f"{STUDY_KEY}.{key} must be a non-empty list of integers >= {minimum}, got {shown(value)}")
     if len(set(value)) != len(value):
-        raise ConfigError(f"{STUDY_KEY}.{key} names a value twice: {value}")
+        raise ConfigError(f"{STUDY_KEY}.{key} names a value twice: {shown(value)}")
     return list(value)
 
 
@@ -115,8 +116,11 @@ def _signature_batch(loaded: dict[str, Any], cli: dict[str, Any]) -> int:
     return value
 
 
-def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TransferStudy:
-    """The study in `path` with `key=value` overrides applied to every benchmark's config; checked before any work."""
+def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = (), *,
+                        max_runs: int | None = None) -> TransferStudy:
+    """The study in `path` with `key=value` overrides applied to every benchmark's config; checked before any work.
+    More than `max_runs` runs (benchmarks x transfer modes x seeds; None: `workload.DEFAULT_MAX_RUNS`) are refused
+    before any config is built."""
     path = Path(path)
     loaded = read_yaml(path)
     spec = loaded.pop(STUDY_KEY)
@@ -145,6 +149,12 @@ def load_transfer_study(path: Path, overrides: list[str] | tuple[str, ...] = ())
     batch = _signature_batch(loaded, cli)
     if SEEDS_KEY in cli:  # `seeds=[0,1]` on the command line: this study's own seeds
         seeds = check_seeds(cli.pop(SEEDS_KEY))
+    try:
+        check_run_count(len(benches) * len(transfers) * len(seeds), what="transfer study",
+                        made_of=f"{len(benches):,} benchmarks x {len(transfers)} transfer modes x {len(seeds):,} seeds",
+                        fewer="give fewer benchmarks, modes or seeds", max_runs=max_runs)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     budget = {"training": {"steps_per_task": budgets[-1]}}
     configs: dict[str, dict[str, ExperimentConfig]] = {}
     idle_everywhere: dict[str, str] | None = None  # command-line settings that did nothing in every run so far

@@ -31,12 +31,10 @@ from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_sett
 from supermasks.config_seeds import SEEDS_KEY, check_seeds
 from supermasks.runner import validate
 from supermasks.store.rundir import config_hash, run_directory
+from supermasks.workload import DEFAULT_MAX_RUNS, check_run_count, max_runs_or_default
 
 log = logging.getLogger(__name__)
 SEED = "seed"
-# Runs a sweep may have unless `--max-runs` says more: a few thousand runs is already days of CPU for the
-# smallest shipped configs, and building each run's config takes about a millisecond.
-DEFAULT_MAX_RUNS = 2000
 
 
 @dataclass(frozen=True)
@@ -142,12 +140,8 @@ def describe_size(grid: dict[str, list[Any]], num_seeds: int) -> str:
 
 def check_size(grid: dict[str, list[Any]], num_seeds: int, max_runs: int) -> int:
     """The number of runs, or a ConfigError saying how big the sweep is when that is more than `max_runs`."""
-    total = count_runs(grid, num_seeds)
-    if total > max_runs:
-        sizes = describe_size(grid, num_seeds)
-        raise ConfigError(f"this sweep has {total:,} runs ({sizes}), more than the limit of {max_runs:,}: sweep fewer "
-                          f"values or seeds, or raise the limit with --max-runs {total} if you mean it")
-    return total
+    return check_run_count(count_runs(grid, num_seeds), what="sweep", made_of=describe_size(grid, num_seeds),
+                           fewer="sweep fewer values or seeds", max_runs=max_runs)
 
 
 def load_sweep(path: Path | str | None, overrides: list[str] | tuple[str, ...] = (), *,
@@ -156,9 +150,7 @@ def load_sweep(path: Path | str | None, overrides: list[str] | tuple[str, ...] =
 
     A sweep of more than `max_runs` runs (None: DEFAULT_MAX_RUNS) is refused (ConfigError) before any run is built.
     """
-    max_runs = DEFAULT_MAX_RUNS if max_runs is None else max_runs
-    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
-        raise ConfigError(f"--max-runs must be a whole number, 1 or more; got {max_runs!r}")
+    max_runs = max_runs_or_default(max_runs)
     loaded: dict[str, Any] = {}
     if path is not None:
         loaded = read_yaml(path)
