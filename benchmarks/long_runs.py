@@ -166,8 +166,8 @@ def main() -> None:
           f"results JSON {full['state_json_s'] * 1000:.0f} ms CPU, tasks.csv {full['tasks_csv_s'] * 1000:.0f} ms CPU.\n")
     print(f"The report's task-inference table at {FULL:,} tasks (run.evaluate=last): {report['rows']} row(s), "
           f"page {report['page_mb']:.1f} MB, built in {report['seconds']:.1f} s; peak RSS {report['peak_mib']:.0f} MiB "
-          f"({report['added_mib']:.0f} MiB of it for the table, too little at the scaled task counts to show in their "
-          f"peaks).\n")
+          f"({report['added_mib']:.0f} MiB of it for the table; a cost growing faster than the task count would not "
+          f"show in the scaled runs' peaks).\n")
     print(f"- extrapolated to {FULL:,} tasks: training and bookkeeping {b['wall_per_task']:.2f} s x {FULL:,} = "
           f"{train / 60:.0f} min (plus the per-task bookkeeping above, growing to its value at {FULL:,}); "
           f"final evaluation {per_image:.0f} ms x {FULL * sample:,} images = {evaluation / 60:.0f} min (ms per "
