@@ -6,7 +6,9 @@ fresh subprocess each, and reads from the operating system (os.wait4) its wall t
 seconds per task and its time per single-image inference + classification. Then, in another
 fresh process, one-shot single-image inference against 2,500 random packed masks (LeNet-300-100,
 500 outputs: the bank the full run ends with), 128 images in one batched call, and the
-bookkeeping one task costs at 2,500 tasks (the state checkpoint's results JSON and tasks.csv).
+bookkeeping one task costs at 2,500 tasks (the state checkpoint's results JSON and tasks.csv); and the peak
+memory of the report's task-inference table at 2,500 tasks (what `run` builds last, which the scaled runs are too
+small to show).
 The extrapolation to 2,500 tasks: (wall per task outside the final evaluation, at the largest T)
 x 2,500 + (ms per evaluated image, linear in T from the two largest T) x 2,500 x `run.eval_sample`;
 peak memory grows linearly from the two largest T. The machine is shared: wall times vary, CPU times less.
@@ -71,6 +73,39 @@ print(json.dumps({"ms_per_image": 1000 * wall / 128, "cpu_ms_per_image": 1000 * 
                   "peak_mib": rss, "state_json_s": state_json, "tasks_csv_s": tasks_csv}))
 """
 
+# Measured in a fresh process: the report's task-inference table of a run of FULL tasks evaluated after its last one
+# (task_inference.csv as the runner writes it, one filled row), built and rendered as `run` does when it ends. The
+# scaled runs cannot show its cost: a table that grew as T**2 was small at 250 tasks and 2.5 GiB at 2,500.
+REPORT_AT_FULL = """
+import json, sys, tempfile, time
+from pathlib import Path
+import numpy as np
+from supermasks.report import render
+from supermasks.report.model import Report
+from supermasks.report.sections import inference_section
+from supermasks.report.source import RunData
+from supermasks.runner.tables import MethodResult, task_matrix
+from supermasks.store.files import write_csv
+def peak():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+class Task:
+    def __init__(self, task_id):
+        self.task_id = task_id
+n = int(sys.argv[1])
+inference = np.full((n, n), np.nan)
+inference[-1] = np.random.default_rng(0).random(n)
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d)
+    write_csv(d / "task_inference.csv", task_matrix(inference, [Task(t) for t in range(n)]))
+    before, t0 = peak(), time.perf_counter()
+    result = MethodResult("permuted", "supsup", d, inference, np.full(n, np.nan), {})
+    section = inference_section([RunData(d, None, "", {}, [result])], figures=False)
+    page = render(Report("report", [], [section]))
+    print(json.dumps({"rows": len(section.blocks[0].rows), "page_mb": len(page.encode()) / 1e6, "peak_mib": peak(),
+                      "added_mib": peak() - before, "seconds": time.perf_counter() - t0}))
+"""
+
 
 def scaled_run(num_tasks: int, out: Path, env: dict[str, str]) -> dict[str, float]:
     """Run the shipped config with `num_tasks` tasks; the OS's and the run's own figures."""
@@ -105,6 +140,8 @@ def main() -> None:
         runs = [scaled_run(t, Path(tmp) / str(t), env) for t in counts]
     full = json.loads(subprocess.run([sys.executable, "-c", AT_FULL, str(FULL)], env=env, check=True,
                                      capture_output=True, text=True).stdout)
+    report = json.loads(subprocess.run([sys.executable, "-c", REPORT_AT_FULL, str(FULL)], env=env, check=True,
+                                       capture_output=True, text=True).stdout)
     sample = runs[-1]["sample"]
     print(f"## The 2,500-task GNu run (configs/permuted2500.yaml), measured on {', '.join(map(str, counts))} tasks\n")
     print(f"torch threads: default; ACC on a sample of {sample} test images per task.\n")
@@ -127,6 +164,10 @@ def main() -> None:
           f"{full['ms_per_image']:.1f} ms per image wall ({full['cpu_ms_per_image']:.1f} ms CPU, 128 images batched), "
           f"packed masks {full['bank_mb']:.1f} MB, peak RSS {full['peak_mib']:.0f} MiB; bookkeeping per task: "
           f"results JSON {full['state_json_s'] * 1000:.0f} ms CPU, tasks.csv {full['tasks_csv_s'] * 1000:.0f} ms CPU.\n")
+    print(f"The report's task-inference table at {FULL:,} tasks (run.evaluate=last): {report['rows']} row(s), "
+          f"page {report['page_mb']:.1f} MB, built in {report['seconds']:.1f} s; peak RSS {report['peak_mib']:.0f} MiB "
+          f"({report['added_mib']:.0f} MiB of it for the table; a cost growing faster than the task count would not "
+          f"show in the scaled runs' peaks).\n")
     print(f"- extrapolated to {FULL:,} tasks: training and bookkeeping {b['wall_per_task']:.2f} s x {FULL:,} = "
           f"{train / 60:.0f} min (plus the per-task bookkeeping above, growing to its value at {FULL:,}); "
           f"final evaluation {per_image:.0f} ms x {FULL * sample:,} images = {evaluation / 60:.0f} min (ms per "

@@ -248,6 +248,16 @@ def boundaries_table(result: MethodResult, found: dict) -> Table:
                    ("false alarms", "false_alarms"))])
 
 
+def measured_rows(frame: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
+    """The rows of a (T, T) table (`task_inference.csv`) holding a number in some column of `tasks`.
+
+    A run evaluated only after its last task (`run.evaluate: last`) fills one row: the T - 1 empty
+    rows would make the page, and the cells built for it, grow as T**2 (6.25 million cells and
+    gigabytes at 2,500 tasks) instead of T.
+    """
+    return frame[frame[tasks].notna().any(axis=1).to_numpy()]
+
+
 def inference_section(runs: list[RunData], *, figures: bool = True) -> Section:
     """GNs/GNu/NNs runs: task-inference accuracy after each task and the confusion after the last; NNs: the task
     boundaries it found."""
@@ -261,10 +271,11 @@ def inference_section(runs: list[RunData], *, figures: bool = True) -> Section:
             tasks = [c for c in frame.columns if c != "after"]
             section.blocks.append(Table(
                 f"{result.benchmark}/{result.method}: row `after` i, column j: the fraction of task j's test "
-                "batches whose task was inferred correctly after training task i (percent).",
+                "batches whose task was inferred correctly after training task i (percent); only the rows after "
+                "which it was measured (with run.evaluate=last, the last one).",
                 ["after", *tasks],
                 [[text_cell(row["after"]), *(metric_cell("ACC", row[t]) for t in tasks)]
-                 for row in frame.to_dict("records")]))
+                 for row in measured_rows(frame, tasks).to_dict("records")]))
         boundaries_path = result.directory / "boundaries.json"
         if boundaries_path.is_file():
             section.blocks.append(boundaries_table(result, read_json(boundaries_path)))
@@ -301,5 +312,5 @@ def run_sections(runs: list[RunData], *, figures: bool = True) -> list[Section]:
             overlap_section(runs), inference_section(runs), provenance_section(runs)]
 
 
-__all__ = ["accuracy_section", "cost_section", "curves_section", "duration", "inference_section", "metrics_section",
-           "overlap_section", "provenance_section", "run_sections"]
+__all__ = ["accuracy_section", "cost_section", "curves_section", "duration", "inference_section", "measured_rows",
+           "metrics_section", "overlap_section", "provenance_section", "run_sections"]
