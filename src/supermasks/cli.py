@@ -46,7 +46,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     if is_study_file(args.config):
         study = load_study(args.config, args.overrides, only=args.part, max_runs=args.max_runs)
-        logging.getLogger("supermasks").info("study %s: %d runs", study.name, len(study.runs))
         frame = run_study(study, force=args.force, progress=not args.no_progress)
         print()
         if study.note:

@@ -25,7 +25,7 @@ from supermasks.data import CorruptFileError, EmptyDataError, Task, load_source,
 from supermasks.data.errors import label_problem
 from supermasks.data.imagenet import HOW_TO_GET, decode_eval
 from supermasks.runner.build import build_tasks, load_data
-from supermasks.runner.checks import check_task_sizes
+from supermasks.runner.build import check_task_sizes
 from tests.data.imagenet_tree import make_tree
 from tests.reliability.test_bad_inputs import TINY, _config, _files, _one_line_error
 

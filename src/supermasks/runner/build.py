@@ -7,6 +7,7 @@ task of `run.parallel_tasks`, the transfer study) reads its tasks the same way.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from supermasks.config import ConfigError, ExperimentConfig
@@ -16,8 +17,9 @@ from supermasks.data.settings import crop_size
 from supermasks.data.sources import Source, open_source
 from supermasks.errors import DataError
 from supermasks.models import image_shape, input_problem
-from supermasks.runner.checks import check_task_sizes
 from supermasks.methods import Method, method_spec
+
+log = logging.getLogger(__name__)
 
 
 def load_data(config: ExperimentConfig) -> Source:
@@ -29,7 +31,7 @@ def load_data(config: ExperimentConfig) -> Source:
 
 def build_tasks(config: ExperimentConfig, benchmark: str, data: Source) -> list[Task]:
     """The tasks of `benchmark` on `data` (a Dataset or an ImageFolder), checked against the model's input and
-    output sizes, the methods' needs and the batch size (`checks.check_task_sizes`)."""
+    output sizes, the methods' needs and the batch size (`check_task_sizes`)."""
     if isinstance(data, ImageFolder):
         tasks = _folder_tasks(config, benchmark, data)
     else:
@@ -41,6 +43,34 @@ def build_tasks(config: ExperimentConfig, benchmark: str, data: Source) -> list[
         method_spec(name).check_tasks(config, tasks)
     check_task_sizes(config, tasks)
     return tasks
+
+
+def check_task_sizes(config: ExperimentConfig, tasks: list[Task]) -> None:
+    """Refuse tasks without training or test images, and warn, naming the smallest task and the fix, where a task
+    has fewer training images than one batch.
+
+    Such a task still trains, but every step on all of its images: a smaller batch than
+    training.batch_size says (and fewer steps per epoch), so the warning names the batch size that
+    would run as configured. A warning, not a refusal: a few images short of a batch (the
+    synthetic sources' split tasks hold 120 against the default 128) change little, and the
+    line says what happened where it matters (a training set of one image).
+    """
+    if not tasks:
+        return
+    for split, count in (("training", lambda t: len(t.y_train)), ("test", lambda t: len(t.y_test))):
+        empty = next((t for t in tasks if count(t) == 0), None)
+        if empty is not None:
+            raise ConfigError(f"task {empty.task_id} ({empty.name}) has no {split} image: data.source="
+                              f"{config.data.source} holds none of its classes {list(empty.classes)}; use data that "
+                              f"holds images of every class in both splits")
+    batch = config.training.batch_size
+    smallest = min(tasks, key=lambda t: len(t.y_train))
+    size = len(smallest.y_train)
+    if size < batch:
+        log.warning("warning: task %d (%s) has %d training image%s, fewer than one batch (training.batch_size=%d): "
+                    "every step trains on all %d. Set training.batch_size=%d or smaller to train as configured, or "
+                    "use a source with more training images", smallest.task_id, smallest.name, size,
+                    "s" * (size > 1), batch, size, size)
 
 
 def _dataset_tasks(config: ExperimentConfig, benchmark: str, dataset: Dataset) -> list[Task]:

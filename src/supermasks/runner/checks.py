@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import shutil
@@ -23,8 +22,6 @@ from supermasks.methods import method_spec
 from supermasks.models.networks import weight_count
 from supermasks.runner import parallel
 from supermasks.scenarios import scenario_of_stream, scenario_problem
-
-log = logging.getLogger(__name__)
 
 
 def validate(config: ExperimentConfig) -> None:
@@ -239,34 +236,6 @@ def image_count(config: ExperimentConfig, data: Source) -> tuple[int, int]:
     return len(data.x_train) + len(data.x_test), math.prod(data.x_train.shape[1:])  # (N, H, W) or (N, C, H, W)
 
 
-def check_task_sizes(config: ExperimentConfig, tasks: list[Task]) -> None:
-    """Refuse tasks without training or test images, and warn, naming the smallest task and the fix, where a task
-    has fewer training images than one batch.
-
-    Such a task still trains, but every step on all of its images: a smaller batch than
-    training.batch_size says (and fewer steps per epoch), so the warning names the batch size that
-    would run as configured. A warning, not a refusal: a few images short of a batch (the
-    synthetic sources' split tasks hold 120 against the default 128) change little, and the
-    line says what happened where it matters (a training set of one image).
-    """
-    if not tasks:
-        return
-    for split, count in (("training", lambda t: len(t.y_train)), ("test", lambda t: len(t.y_test))):
-        empty = next((t for t in tasks if count(t) == 0), None)
-        if empty is not None:
-            raise ConfigError(f"task {empty.task_id} ({empty.name}) has no {split} image: data.source="
-                              f"{config.data.source} holds none of its classes {list(empty.classes)}; use data that "
-                              f"holds images of every class in both splits")
-    batch = config.training.batch_size
-    smallest = min(tasks, key=lambda t: len(t.y_train))
-    size = len(smallest.y_train)
-    if size < batch:
-        log.warning("warning: task %d (%s) has %d training image%s, fewer than one batch (training.batch_size=%d): "
-                    "every step trains on all %d. Set training.batch_size=%d or smaller to train as configured, or "
-                    "use a source with more training images", smallest.task_id, smallest.name, size,
-                    "s" * (size > 1), batch, size, size)
-
-
 def check_source_memory(config: ExperimentConfig, data: Source) -> None:
     """`check_memory` for a run of `config` on `data` (a Dataset in memory or an image folder)."""
     check_memory(config, *image_count(config, data))
@@ -307,4 +276,4 @@ def _smaller(config: ExperimentConfig) -> str:
 
 
 __all__ = ["available_memory", "check_free_space", "check_memory", "check_source_memory", "check_sources",
-           "check_task_sizes", "check_writable", "estimate_memory", "image_count", "needed_space", "validate"]
+           "check_writable", "estimate_memory", "image_count", "needed_space", "validate"]

@@ -244,6 +244,8 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
     check_sources((f"part {item.part}{_shown(item.grid)}", config) for item in study.runs
                   for config in (item.config, item.baseline) if config is not None)
     remove_stale(study.directory(), recursive=True)  # temporaries of an earlier study process that was killed
+    baselines_too = any(item.baseline is not None for item in study.runs)
+    log.info("study %s: %d runs%s", study.name, len(study.runs), " and their baseline runs" if baselines_too else "")
     rows = []
     baselines: dict[Path, Path] = {}  # runs shared by several parts' baselines run once
     for item in study.runs:
