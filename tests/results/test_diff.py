@@ -63,6 +63,15 @@ def test_a_changed_config_value_is_named_by_its_dotted_key(committed, rerun):
     assert diff_results(committed, rerun, FILES) == ["compare-1/config.yaml: training.lr: committed 0.001, rerun 0.01"]
 
 
+def test_a_setting_written_null_where_it_does_nothing_agrees_only_with_the_value_earlier_versions_wrote(committed,
+                                                                                                        rerun):
+    # An earlier version wrote run.eval_every: 0 where it did nothing; today's writes null: the same run.
+    (rerun / FILES[1]).write_text(CONFIG.replace("eval_every: 0", "eval_every: null"))
+    assert diff_results(committed, rerun, FILES) == []
+    (committed / FILES[1]).write_text(CONFIG.replace("eval_every: 0", "eval_every: 3"))  # not the idle value
+    assert diff_results(committed, rerun, FILES) == ["compare-1/config.yaml: run.eval_every: committed 3, rerun None"]
+
+
 def test_missing_and_extra_files_and_fields_are_reported(committed, rerun):
     (rerun / FILES[2]).unlink()
     (rerun / "compare-1" / "extra.csv").write_text("a\n1\n")

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from supermasks.config import IDLE_VALUES
 from supermasks.store.json_files import read_json
 from supermasks.yaml_files import read_yaml_file
 
@@ -75,6 +76,14 @@ def _diff_csv(old_path: Path, new_path: Path) -> list[str]:
     return problems
 
 
+def _idle_as_written_before(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` (a rerun's config.yaml, flat) with each setting that does nothing in its run (written null) at the value
+    an earlier version wrote for it (`config.IDLE_VALUES`), where the committed file holds that value: the same run,
+    whose hash never included the difference."""
+    return {**new, **{key: idle for key, idle in IDLE_VALUES.items()
+                      if key in new and new[key] is None and old.get(key) == idle}}
+
+
 def diff_file(old: Path, new: Path) -> list[str]:
     """What differs between a committed file and its rerun, volatile fields aside; [] when they agree."""
     if old.suffix == ".csv":
@@ -82,7 +91,8 @@ def diff_file(old: Path, new: Path) -> list[str]:
     if old.suffix == ".json":
         return _diff_mapping(_flatten(read_json(old)), _flatten(read_json(new)))
     if old.suffix in (".yaml", ".yml"):
-        return _diff_mapping(_flatten(read_yaml_file(old)), _flatten(read_yaml_file(new)))
+        committed = _flatten(read_yaml_file(old))
+        return _diff_mapping(committed, _idle_as_written_before(committed, _flatten(read_yaml_file(new))))
     return [] if old.read_bytes() == new.read_bytes() else ["contents differ"]
 
 
