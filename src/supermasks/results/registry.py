@@ -183,8 +183,9 @@ _ENTRIES = (
     benchmark("bench-state-bits", "state_bits.py", minutes=2,
               tables={"bench-state-bits": tables.state_bits_table},
               measured=("peak RSS growth/task", "RSS growth/task after trim")),
-    # One round: on a loaded machine torch's default (active waiting) alone takes minutes per measurement.
-    benchmark("bench-threads", "threads.py", "--steps", "100", "--rounds", "1", minutes=5,
+    # Three rounds take under a minute on an idle machine; on a loaded one torch's default (active waiting) alone
+    # takes minutes per measurement, so generate it where nothing else runs.
+    benchmark("bench-threads", "threads.py", "--steps", "100", "--rounds", "3", minutes=2,
               tables={"bench-threads": tables.threads_table},
               # torch's default thread count is the machine's core count
               measured=("torch threads", "idle s", "busy s", "idle / one-idle", "busy / one-idle", "busy range s")),
