@@ -4,7 +4,7 @@ OpenMP reads `OMP_NUM_THREADS` and `OMP_WAIT_POLICY` once, when torch is importe
 line sets them first. The default is one thread and the passive wait policy: the networks here are
 small (FC 784-300-300-10 at batch 128), so a second thread gains little, while OpenMP's default
 active waiting spins idle threads and, when another process wants the same cores, makes each step
-many times slower (benchmarks/threads.py measures it). Runs of several seeds scale better as
+much slower (benchmarks/threads.py measures it). Runs of several seeds scale better as
 several one-thread processes.
 
 Precedence: `--threads N`, then `SUPERMASKS_THREADS`, then an `OMP_NUM_THREADS` the user set
