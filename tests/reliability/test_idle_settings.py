@@ -24,27 +24,15 @@ from supermasks.scenarios import SCENARIOS
 from supermasks.store.rundir import config_hash, run_directory
 from supermasks.studies.grid import load_study
 
+from tests.reliability.cli_helpers import TINY, one_line_error as _one_line_error, tiny_config as _config
+
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 METHODS = list(list_methods())
-TINY = ["data.source=synthetic", "data.num_tasks=2", "training.steps_per_task=5", "run.figures=false",
-        "run.overlap=false", "--no-progress"]
 
 
-def _config(tmp_path: Path, text: str = "name: tiny\n") -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(text)
-    return path
 
 
-def _one_line_error(capsys, *argv, code: int = 2) -> str:
-    got = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    assert got == code, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _refused(overrides: list[str]) -> str:

@@ -21,22 +21,13 @@ from supermasks.store.lock import _holder
 from supermasks.store.rundir import read_meta_checked
 from supermasks.yaml_files import MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_VALUES, YAMLLimitError, load_yaml_text
 
-TINY = ["data.source=synthetic", "data.num_tasks=2", "training.steps_per_task=5", "run.figures=false",
-        "run.overlap=false", "--no-progress"]
+from tests.reliability.cli_helpers import TINY, one_line_error as _one_line_error, tiny_config as _config
+
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # The longest one-line message: every valid key listed (an unknown key's message), plus a few quoted values.
 LONGEST = len(", ".join(valid_keys())) + 1000
 
 
-def _one_line_error(capsys, *argv: str, code: int = 2) -> str:
-    """Run the CLI; assert the exit code and a one-line stderr without a traceback; return that line."""
-    got = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    assert got == code, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def bomb(levels: int = 9, width: int = 9) -> str:
