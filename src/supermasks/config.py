@@ -258,6 +258,7 @@ NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_for
 # stays what it was.
 IDENTITY_DEFAULTS: dict[str, Any] = {"training.epochs": None, "training.weight_decay": 0.0,
                                      "training.schedule": "constant", "training.amp": False,
+                                     "training.precision": "float32",
                                      "batche.weights": "task0", "data.image_size": None,
                                      "data.permute_subsets": "independent", "data.permute_fraction_range": None}
 

@@ -65,6 +65,44 @@ def check_amp(amp: bool, device: torch.device) -> None:
                           f"{device}: set training.amp=false, or run.device=cuda on a machine with a GPU")
 
 
+# CPU flags of native bfloat16 matrix products: AMX tiles (Sapphire Rapids on) or AVX512-BF16 dot products.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (`cpuinfo`: its text, for tests); empty where unreadable."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def bfloat16_note(device: torch.device, flags: frozenset[str] | None = None) -> str | None:
+    """Why bfloat16 products may be slow on `device` (None where it has native support or it cannot be told).
+
+    CPU: native where its flags list amx_bf16 or avx512_bf16; elsewhere torch emulates the products,
+    correct but usually slower than float32. CUDA: `torch.cuda.is_bf16_supported()`.
+    """
+    if device.type == "cuda":
+        return None if torch.cuda.is_bf16_supported() else (
+            f"{torch.cuda.get_device_name(device)} has no native bfloat16: its products are emulated")
+    if device.type != "cpu":
+        return None
+    flags = cpu_flags() if flags is None else flags
+    if not flags:
+        return None  # not Linux, or no flags to read: nothing to say
+    if any(flag in flags for flag in BF16_CPU_FLAGS):
+        return None
+    return ("this CPU lists neither amx_bf16 nor avx512_bf16 among its flags: torch emulates bfloat16 products, "
+            "correct but usually slower than float32 (training.precision=float32 is the faster choice here)")
+
+
 def module_device(module: nn.Module) -> torch.device:
     """The device of `module`'s first parameter or buffer (the CPU for a module without tensors)."""
     for tensor in module.parameters():
@@ -84,5 +122,5 @@ def to_device(tensor: torch.Tensor, device: torch.device | None) -> torch.Tensor
     return tensor.to(device)
 
 
-__all__ = ["DEVICE_CHOICES", "check_amp", "check_device_name", "device_info", "module_device", "resolve_device",
+__all__ = ["BF16_CPU_FLAGS", "DEVICE_CHOICES", "bfloat16_note", "check_amp", "cpu_flags", "check_device_name", "device_info", "module_device", "resolve_device",
            "to_device"]

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from supermasks.conditional import complete, only_when
 from supermasks.devices import to_device
 from supermasks.errors import require_number
+from supermasks.models.bfloat16 import Precision
 from supermasks.optimizers import StepOptimizer, adam, rmsprop, sgd
 from supermasks.schedule import Schedule, rate_factors, task_steps
 
@@ -38,7 +39,10 @@ class TrainingSettings:
     learning rate over each task: "constant", or "cosine" annealing from `lr` to 0 (per epoch with
     `epochs`, as the SupSup code sets it at each epoch's start; per step otherwise). `weight_decay`
     is L2 decay added to the gradient (0: none). `amp` runs forward and loss in bfloat16 autocast,
-    on CUDA only. The SupSup SplitCIFAR100 regime: adam, lr 1e-3, weight_decay 1e-4, cosine, 250 epochs.
+    on CUDA only. `precision` is where masked layers' products run: "float32" (the default, the
+    numbers the docs report), or "bfloat16" with float32 accumulation, scores and optimiser state
+    (`models.bfloat16`; fast on CPUs with AMX or AVX512-BF16 and on recent GPUs), where RMSprop
+    without weight decay also takes the fused step (`models.fused`). The SupSup SplitCIFAR100 regime: adam, lr 1e-3, weight_decay 1e-4, cosine, 250 epochs.
     """
 
     optimizer: Optimizer = "rmsprop"
@@ -51,6 +55,7 @@ class TrainingSettings:
     schedule: Schedule = "constant"
     weight_decay: float = 0.0
     amp: bool = False
+    precision: Precision = "float32"
 
     def __post_init__(self) -> None:
         complete(self, "training")

@@ -39,10 +39,11 @@ from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, add_to
                                           two_pass_similarities)
 from supermasks.methods._state import check_header, header, load_generator, owned, state_version
 from supermasks.methods.base import LearnedTask, MethodReport, MethodSpec, TaskStart
-from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, finish_task_with,
+from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, finish_task_with, fused_score_layers,
                                load_network, masked_layers, norm_layers, norm_statistics, num_tasks, packed_task,
-                               set_keep_scores, set_task, task_nbytes, task_scores, task_signature,
+                               set_keep_scores, set_precision, set_task, task_nbytes, task_scores, task_signature,
                                threshold_distance)
+from supermasks.models.fused import FusedScoreRMSprop, deferring, fusable
 from supermasks.models.layers import PackedMasks
 from supermasks.models.layers import score_init as random_scores
 from supermasks.models.masks import pack_mask, unpack_mask
@@ -251,8 +252,11 @@ class SupSup:
         set_task(self.model, task.task_id)
         self.model.train()
         steps, rates = self._task_training(task)
-        optimizer = make_optimizer(self.optimizer, task_scores(self.model, task.task_id), self.lr,
-                                   weight_decay=self.weight_decay)
+        # bfloat16 threshold layers take the fused step (score gradient, RMSprop and next mask in one pass).
+        fused = fused_score_layers(self.model, task.task_id) if fusable(self.optimizer, self.weight_decay) else {}
+        optimizer = (FusedScoreRMSprop(task_scores(self.model, task.task_id), fused, self.lr) if fused else
+                     make_optimizer(self.optimizer, task_scores(self.model, task.task_id), self.lr,
+                                    weight_decay=self.weight_decay))
         batches = iterate_batches(task.x_train, task.y_train, self.batch_size, steps, self.batch_generator_,
                                   task.augment, module_device(self.model))
 
@@ -262,8 +266,9 @@ class SupSup:
             self.model.train()
             return self.model(x)
 
-        result = fit(forward, optimizer, batches, total=steps, description=f"{self.name} task {task.task_id}",
-                     progress=progress, probe=probe, rates=rates, amp=self.amp)
+        with deferring(fused):
+            result = fit(forward, optimizer, batches, total=steps, description=f"{self.name} task {task.task_id}",
+                         progress=progress, probe=probe, rates=rates, amp=self.amp)
         self.end_task(task.task_id)
         self.num_classes_ = max(self.num_classes_, task.num_classes)
         return result
@@ -573,6 +578,7 @@ def from_config(config: "ExperimentConfig",
                         density=arch.density if arch.density is not None else 0.5, batch_norm=arch.batch_norm,
                         seed=streams(config.seed).weights, density_budget=arch.density_budget or "global")
     model.to(resolve_device(config.run.device))  # weights drawn on the CPU, then moved: the same on every device
+    set_precision(model, training.precision)
     return SupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
                   **schedule_kwargs(training), seed=config.seed, transfer=settings.transfer,
                   reference_signatures=reference_signatures, keep_scores=keeps_scores(config),

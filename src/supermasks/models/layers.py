@@ -9,6 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supermasks.models.bfloat16 import (LOW, LowWorkspace, UnitWeight, check_precision, low_conv2d, low_linear,
+                                        low_masked_linear)
+from supermasks.models.fused import DeferredScores
 from supermasks.models.masks import (MASK_RULES, MaskWorkspace, compute_mask, masked_linear, masked_weight, pack_mask,
                                      unpack_mask)
 
@@ -97,6 +100,9 @@ class _MaskedBase(nn.Module):
         self.scores = TaskScores()
         self.packed = PackedMasks()
         self.keep_scores = False  # whether `finish` keeps a task's float scores (set by the method)
+        # Where the products run: "float32", or "bfloat16" with float32 accumulation (`set_precision`).
+        self.precision = "float32"
+        self.units = UnitWeight()  # (S, S in bfloat16, c) with W = c * S, for bfloat16 products
         self._num_tasks = 0  # every task has scores, a packed mask, or both
         self.task_id = 0
         # Optional replacement for `W * M_t` (e.g. a superposition of several tasks' masks during
@@ -165,25 +171,38 @@ class _MaskedBase(nn.Module):
             raise IndexError(f"task {self.task_id} has no scores in this layer ({self.num_tasks} tasks)")
 
     def _packed_weight(self, task_id: int) -> torch.Tensor:
-        """`W * M_t` of a packed task, built as the score path builds it (float 0/1 mask times W), cached."""
+        """`W * M_t` of a packed task, built as the score path builds it (float 0/1 mask times W), cached;
+        in bfloat16 precision `S * M_t` in bfloat16 instead (the scale is `self.units`')."""
         packed = self.packed[task_id]
         key = (task_id, packed.data_ptr(), packed._version, self.weight.data_ptr(), self.weight._version,
-               torch.is_inference_mode_enabled())
+               torch.is_inference_mode_enabled(), self.precision)
         if self._cached is not None and self._cached[0] == key:
             return self._cached[1]
         mask = unpack_mask(packed, self.weight.shape)
-        w_eff = mask.to(self.weight.dtype).mul_(self.weight.detach())
+        if self.precision == "bfloat16":
+            unit, _, _ = self.units.get(self.weight)
+            w_eff = mask.to(unit.dtype).mul_(unit).to(LOW)
+        else:
+            w_eff = mask.to(self.weight.dtype).mul_(self.weight.detach())
         self._cached = (key, w_eff)
         return w_eff
 
     def effective_weight(self) -> torch.Tensor:
-        """`W * M_t` for the active task t, differentiable with respect to its scores (if it has any)."""
+        """`W * M_t` (float32) for the active task t, differentiable with respect to its scores (if it has any)."""
         if self.injected_weight is not None:
             return self.injected_weight()
         self._check_task()
         if self.is_packed(self.task_id):
+            if self.precision == "bfloat16":
+                return self._packed_weight(self.task_id).to(self.weight.dtype) * self.units.get(self.weight)[2]
             return self._packed_weight(self.task_id)
         return masked_weight(self.scores[self.task_id], self.weight, self.rule, self.density)
+
+    def set_precision(self, precision: str) -> None:
+        """Run this layer's products in `precision` ("float32" or "bfloat16", see `models.bfloat16`)."""
+        check_precision(precision)
+        self.precision = precision
+        self._cached = None
 
     def mask(self, task_id: int) -> torch.Tensor:
         """The binary mask (bool) of `task_id`."""
@@ -245,13 +264,27 @@ class MaskedLinear(_MaskedBase):
                  density: float = 0.5, generator: torch.Generator) -> None:
         super().__init__((out_features, in_features), in_features, rule, density, generator)
         self.workspace = MaskWorkspace()  # W * M reused from step to step
+        self.low_workspace = LowWorkspace()  # S * M in bfloat16, reused likewise
+        # Set while a fused step trains this layer (`models.fused`): the backward leaves dL/dW_eff there.
+        self.deferred: DeferredScores | None = None
+
+    def next_mask_buffer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the bfloat16 buffer the next forward reads `S * M` from, `S` in float32), for the fused step."""
+        unit, _, _ = self.units.get(self.weight)
+        return self.low_workspace.acquire(self.weight), unit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, in) -> (batch, out)
         if self.injected_weight is not None:
             return x.matmul(self.injected_weight().t())
         self._check_task()
-        if self.is_packed(self.task_id):  # a finished task: its cached W * M_t, no scores
+        low = self.precision == "bfloat16"
+        if self.is_packed(self.task_id):  # a finished task: its cached W * M_t (or S * M_t), no scores
+            if low:
+                return low_linear(x, self._packed_weight(self.task_id), self.units.get(self.weight)[2])
             return x.matmul(self._packed_weight(self.task_id).t())
+        if low:
+            return low_masked_linear(x, self.scores[self.task_id], self.weight, self.rule, self.density, self.units,
+                                     self.low_workspace, self.deferred)
         return masked_linear(x, self.scores[self.task_id], self.weight, self.rule, self.density, self.workspace)
 
 
@@ -267,6 +300,14 @@ class MaskedConv2d(_MaskedBase):
         self.padding = padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, c_in, h, w) -> (batch, c_out, h', w')
+        if self.precision == "bfloat16" and self.injected_weight is None:
+            self._check_task()
+            unit, _, scale = self.units.get(self.weight)
+            if self.is_packed(self.task_id):
+                w_unit = self._packed_weight(self.task_id)
+            else:  # S * M(s), differentiable: through the scale c, dL/ds = c (dL/d(S M)) * S = (dL/dW_eff) * W
+                w_unit = masked_weight(self.scores[self.task_id], unit, self.rule, self.density)
+            return low_conv2d(x, w_unit, scale, self.stride, self.padding)
         return F.conv2d(x, self.effective_weight(), stride=self.stride, padding=self.padding)
 
 

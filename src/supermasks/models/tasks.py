@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from supermasks.models.layers import PerTaskBatchNorm, _MaskedBase
+from supermasks.models.layers import MaskedLinear, PerTaskBatchNorm, _MaskedBase
 
 
 def masked_layers(model: nn.Module) -> dict[str, _MaskedBase]:
@@ -186,3 +186,18 @@ def layer_norms(model: nn.Module) -> dict[str, str | None]:
         else:
             pairs[name] = later[0] if later else None
     return pairs
+
+
+def set_precision(model: nn.Module, precision: str) -> None:
+    """Run every masked layer's products in `precision`: "float32", or "bfloat16" with float32 accumulation
+    (`models.bfloat16`); scores, gradients and optimiser state stay float32 either way."""
+    for layer in masked_layers(model).values():
+        layer.set_precision(precision)
+
+
+def fused_score_layers(model: nn.Module, task_id: int) -> dict[nn.Parameter, MaskedLinear]:
+    """The masked linear layers whose scores of `task_id` the fused step can train (`models.fused`), by those
+    scores: bfloat16 products, the threshold rule, on the CPU; {} where none qualifies."""
+    return {layer.scores[task_id]: layer for layer in masked_layers(model).values()
+            if isinstance(layer, MaskedLinear) and layer.precision == "bfloat16" and layer.rule == "threshold"
+            and layer.weight.device.type == "cpu" and task_id in layer.scores}

@@ -34,6 +34,12 @@ def validate(config: ExperimentConfig) -> None:
                           "statistics do not allow: set model.batch_norm=false")
     check_amp(config.training.amp, resolve_device(config.run.device))  # and a device this machine has
     training = config.training
+    if training.precision != "float32":
+        dense = [m for m in config.method if not method_spec(m).masks]
+        if dense:
+            raise ConfigError(f"training.precision={training.precision} computes masked layers' products in "
+                              f"{training.precision}; method {', '.join(dense)} trains a dense network in float32: "
+                              "set training.precision=float32 (or training.amp=true on CUDA), or method=supsup")
     if scenario_of_stream(config.scenario.name) and (training.epochs is not None or training.schedule != "constant"
                                                       or training.weight_decay != 0 or training.amp):
         raise ConfigError("the nns scenario trains on one stream without task boundaries: training.epochs, "

@@ -19,7 +19,7 @@ import pandas as pd
 
 from supermasks.config import ExperimentConfig, to_dict
 from supermasks.data import Task
-from supermasks.devices import device_info, resolve_device
+from supermasks.devices import bfloat16_note, device_info, resolve_device
 from supermasks.runner import tables
 from supermasks.runner.build import build_tasks, load_data
 from supermasks.runner.checks import check_free_space, check_source_memory, check_writable, validate
@@ -104,7 +104,10 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
             log.info("%s did not finish (%s): each method goes on from its newest usable checkpoint, if any",
                      directory, status)
         write_yaml(directory / "config.yaml", to_dict(config))
-        meta = collect_meta(config) | device_info(resolve_device(config.run.device)) | {
+        device = resolve_device(config.run.device)
+        if config.training.precision == "bfloat16" and (note := bfloat16_note(device)) is not None:
+            log.warning("warning: training.precision=bfloat16: %s", note)
+        meta = collect_meta(config) | device_info(device) | {
                                        "source": dataset.name, "source_is_subset": dataset.is_subset,
                                        "source_description": dataset.description, "status": "running"}
         write_json(directory / "meta.json", meta)

@@ -1,0 +1,261 @@
+"""One pass per masked layer and step: score gradient, RMSprop update and the next step's mask together.
+
+Unfused, a step of a masked linear layer makes the score gradient `g = (dL/dW_eff) * W` (one pass
+over the layer), RMSprop's update (`v = alpha v + (1 - alpha) g^2`, `s -= lr g / (sqrt(v) + eps)`:
+five passes as torch ops) and, at the next forward, the mask `1[s >= 0]` times the weight (two
+passes). `FusedScoreRMSprop` does all of it in one pass over `(dL/dW_eff, W, v, s)`, writing the
+next forward's `W * M` (or, in bfloat16 precision, `S * M`) into the layer's workspace, so that
+forward fills nothing.
+
+The loop is a small C function compiled once per machine with the system's C compiler (`cc`),
+cached under `~/.cache/supermasks/kernels` (or `$SUPERMASKS_CACHE/kernels`) and loaded with ctypes;
+without a compiler, or with `SUPERMASKS_KERNELS=off`, the same update runs as torch ops. Both give
+the same bits: both perform the same float32 operations in the same order, each correctly
+rounded: `v = alpha v + ((1 - alpha) g) g` (no fused multiply-add), `d = sqrt(v) + eps` (a
+correctly rounded square root), `s = s + (-lr g) / d`; the C loop is compiled without
+floating-point contraction or reassociation, and tests compare the two bit for bit. These are
+RMSprop's operations, but not bit for bit `torch.optim.RMSprop`'s (whose addcmul fuses a
+multiply-add where the CPU has FMA, and whose float sqrt may be an ulp off): so the fused step is
+used with bfloat16 products only, and float32 training keeps `optimizers.rmsprop`'s exact numbers.
+
+The layer's autograd function hands `dL/dW_eff` to its `DeferredScores` instead of returning a
+score gradient (the scores' `.grad` stays None), and `step()` consumes it. Applies to masked linear
+layers under the threshold rule, RMSprop without momentum or weight decay, on the CPU; other
+parameters of the same optimiser take the ordinary update.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from supermasks.optimizers import EagerOptimizer, _rmsprop
+
+log = logging.getLogger(__name__)
+
+ENV_KERNELS = "SUPERMASKS_KERNELS"  # "off": never build or load the compiled loop
+_FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-trapping-math", "-shared", "-fPIC")
+
+_SOURCE = r"""
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+static inline float widen(uint16_t h) { uint32_t u = ((uint32_t)h) << 16; float f; memcpy(&f, &u, 4); return f; }
+static inline uint16_t narrow_exact(float f) { uint32_t u; memcpy(&u, &f, 4); return (uint16_t)(u >> 16); }
+
+#define STEP_BODY(LOAD_G, STORE_MASK)                                          \
+    for (int64_t i = 0; i < n; ++i) {                                          \
+        float g = (LOAD_G) * w[i];                                             \
+        float vi = v[i] * alpha;                                               \
+        vi = vi + (one_minus_alpha * g) * g;                                   \
+        v[i] = vi;                                                             \
+        float d = sqrtf(vi) + eps;                                             \
+        float si = s[i] + (neg_lr * g) / d;                                    \
+        s[i] = si;                                                             \
+        float m = si >= 0.0f ? 1.0f : 0.0f;                                    \
+        STORE_MASK;                                                            \
+    }
+
+void step_f32_f32(int64_t n, const float* restrict gw, const float* restrict w, float* restrict v,
+                  float* restrict s, float alpha, float one_minus_alpha, float eps, float neg_lr,
+                  float* restrict mask, const float* restrict unit) {
+    STEP_BODY(gw[i], mask[i] = m * unit[i])
+}
+
+void step_bf16_bf16(int64_t n, const uint16_t* restrict gw, const float* restrict w, float* restrict v,
+                    float* restrict s, float alpha, float one_minus_alpha, float eps, float neg_lr,
+                    uint16_t* restrict mask, const float* restrict unit) {
+    STEP_BODY(widen(gw[i]), mask[i] = narrow_exact(m * unit[i]))
+}
+"""
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("SUPERMASKS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "supermasks")
+    return Path(base) / "kernels"
+
+
+def _cpu_key() -> str:
+    """What a `-march=native` build depends on: the CPU's model and flags."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags"))][:2]
+    except OSError:
+        lines = [platform.processor(), platform.machine()]
+    return "\n".join(lines)
+
+
+def _build(path: Path) -> None:
+    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        raise OSError("no C compiler (cc, gcc or clang) on PATH")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        src = Path(tmp) / "fused.c"
+        src.write_text(_SOURCE)
+        out = Path(tmp) / path.name
+        subprocess.run([compiler, *_FLAGS, str(src), "-o", str(out), "-lm"], check=True, capture_output=True,
+                       timeout=120)
+        os.replace(out, path)  # atomic: a concurrent build leaves one whole library
+
+
+class _Kernels:
+    """The compiled loop, built and loaded on first use; `library` None where it cannot be (then torch ops run)."""
+
+    def __init__(self) -> None:
+        self.tried = False
+        self.library: ctypes.CDLL | None = None
+        self.reason = ""
+
+    def load(self) -> ctypes.CDLL | None:
+        if self.tried:
+            return self.library
+        self.tried = True
+        if os.environ.get(ENV_KERNELS, "").strip().lower() in ("off", "0", "false", "no"):
+            self.reason = f"{ENV_KERNELS}=off"
+            return None
+        key = hashlib.sha256((_SOURCE + " ".join(_FLAGS) + _cpu_key()).encode()).hexdigest()[:16]
+        path = _cache_dir() / f"fused-{key}.so"
+        try:
+            if not path.exists():
+                _build(path)
+            library = ctypes.CDLL(str(path))
+        except (OSError, subprocess.SubprocessError) as error:
+            detail = error.stderr.decode(errors="replace").strip().splitlines()[-1:] if isinstance(
+                error, subprocess.CalledProcessError) and error.stderr else [str(error)]
+            self.reason = f"the fused loop could not be built ({'; '.join(detail)[:200]})"
+            log.info("  %s: the score update runs as torch ops (same numbers, slower)", self.reason)
+            return None
+        f32 = ctypes.c_float
+        for name in ("step_f32_f32", "step_bf16_bf16"):
+            fn = getattr(library, name)
+            fn.restype = None
+            fn.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                           f32, f32, f32, f32, ctypes.c_void_p, ctypes.c_void_p]
+        self.library = library
+        return library
+
+
+KERNELS = _Kernels()
+
+
+def compiled_available() -> bool:
+    """Whether the compiled loop is in use in this process (building it on first call)."""
+    return KERNELS.load() is not None
+
+
+class DeferredScores:
+    """Where a masked linear layer's backward leaves `dL/dW_eff` for the fused step, and what the step
+    left for the next forward: the mask buffer it filled, valid for the scores' (storage, version)."""
+
+    def __init__(self) -> None:
+        self.grad_weight: torch.Tensor | None = None  # dL/dW_eff of the last backward, float32 or bfloat16
+        self.filled: tuple[int, int] | None = None  # (scores.data_ptr(), scores._version) the buffer matches
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+def _contiguous(*tensors: torch.Tensor) -> bool:
+    return all(t.is_contiguous() and t.device.type == "cpu" for t in tensors)
+
+
+def fused_update(grad_weight: torch.Tensor, weight: torch.Tensor, unit: torch.Tensor, square_avg: torch.Tensor,
+                 scores: torch.Tensor, mask_out: torch.Tensor, alpha: float, eps: float, lr: float,
+                 compiled: bool = True) -> None:
+    """RMSprop on `scores` with gradient `grad_weight * weight`, then `mask_out = 1[scores >= 0] * unit`.
+
+    `grad_weight` and `mask_out` are both float32 (`unit` = W) or both bfloat16 (`unit` = S). In
+    place; the compiled loop where `compiled` and available, else torch ops, with the same bits.
+    """
+    low = grad_weight.dtype == torch.bfloat16
+    if (low and mask_out.dtype != torch.bfloat16) or (not low and mask_out.dtype != torch.float32):
+        raise ValueError(f"grad_weight {grad_weight.dtype} and mask_out {mask_out.dtype} must both be float32 "
+                         "or both bfloat16")
+    library = KERNELS.load() if compiled else None
+    tensors = (grad_weight, weight, unit, square_avg, scores, mask_out)
+    if library is not None and _contiguous(*tensors) and scores.dtype == torch.float32:
+        fn = library.step_bf16_bf16 if low else library.step_f32_f32
+        fn(scores.numel(), grad_weight.data_ptr(), weight.data_ptr(), square_avg.data_ptr(), scores.data_ptr(),
+           alpha, 1 - alpha, eps, -lr, mask_out.data_ptr(), unit.data_ptr())
+        return
+    grad = grad_weight.to(torch.float32).mul_(weight) if low else grad_weight.mul(weight)
+    square_avg.mul_(alpha).add_(grad.mul(1 - alpha).mul_(grad))
+    # A correctly rounded float32 square root, as the C loop's sqrtf (torch's float sqrt may differ by an ulp).
+    denominator = square_avg.double().sqrt_().float().add_(eps)
+    scores.add_(grad.mul_(-lr).div_(denominator))
+    torch.ge(scores, 0.0, out=mask_out).mul_(unit.to(mask_out.dtype) if low else unit)
+
+
+class FusedScoreRMSprop(EagerOptimizer):
+    """RMSprop (no momentum, no weight decay) whose masked-linear scores take the fused step.
+
+    `layers` maps each fused parameter (a layer's scores of the task in training) to its layer; the
+    layer's backward leaves `dL/dW_eff` in `layer.deferred` and `step` updates scores, RMSprop state
+    and the next mask in one pass. Other parameters get `optimizers._rmsprop`. `state_dict` has
+    RMSprop's layout (`square_avg` per parameter), so checkpoints read either way.
+    """
+
+    def __init__(self, params: list[torch.Tensor], layers: dict[torch.Tensor, Any], lr: float,
+                 alpha: float = 0.99, eps: float = 1e-8) -> None:
+        super().__init__(params, _rmsprop, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": 0.0,
+                                            "momentum": 0.0}, counts_steps=True)
+        self.layers = layers
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                layer = self.layers.get(p)
+                deferred = None if layer is None else layer.deferred
+                if deferred is None or deferred.grad_weight is None:
+                    if p.grad is not None:
+                        self.steps[p] += 1
+                        self.update(p, p.grad, self.state[p], group, self.steps[p])
+                    continue
+                state = self.state[p]
+                if "square_avg" not in state:
+                    state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                self.steps[p] += 1
+                mask_out, unit = layer.next_mask_buffer()
+                fused_update(deferred.grad_weight, layer.weight, unit, state["square_avg"], p, mask_out,
+                             group["alpha"], group["eps"], group["lr"])
+                deferred.grad_weight = None
+                deferred.filled = (p.data_ptr(), p._version)
+
+
+def fusable(optimizer: str, weight_decay: float) -> bool:
+    """Whether the optimiser settings allow the fused step: RMSprop (no momentum) without weight decay."""
+    return optimizer == "rmsprop" and weight_decay == 0
+
+
+@contextmanager
+def deferring(layers: dict[torch.Tensor, Any]) -> Iterator[None]:
+    """While inside, each of `layers` hands its score gradient to the fused step (`layer.deferred`)."""
+    for layer in layers.values():
+        layer.deferred = DeferredScores()
+    try:
+        yield
+    finally:
+        for layer in layers.values():
+            layer.deferred = None
+
+
+__all__ = ["DeferredScores", "ENV_KERNELS", "FusedScoreRMSprop", "compiled_available", "deferring", "fused_update",
+           "fusable"]
