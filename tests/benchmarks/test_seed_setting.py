@@ -133,3 +133,13 @@ def test_the_cli_overrides_make_the_seed_setting(bench, tmp_path):
 def test_float32_always_runs(bench):
     run, value, _ = bench.precision_support("float32")
     assert run and value in (None, "float32")
+
+
+def test_without_fashion_mnist_it_says_so_and_exits_2(bench, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "FASHION_DIR", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["seed_setting.py", "--quick"])
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Fashion-MNIST not found: train-images-idx3-ubyte.gz" in err and "dataset-fashion-mnist" in err
