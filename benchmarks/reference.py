@@ -1,4 +1,4 @@
-"""This library's SupSup against the reference SupSup formulation, side by side on the seed notebook's setting.
+"""This library's SupSup against a tensor-pipeline re-implementation of SupSup, side by side on the seed setting.
 
 The setting: 10 Permuted Fashion-MNIST tasks (full size: 60,000 training and 10,000 test images,
 one seeded pixel permutation per task), FC 784-300-300-10 without bias over fixed signed-constant
@@ -6,13 +6,17 @@ weights, the threshold rule (mask = scores >= 0, straight-through gradient), RMS
 batch 128, 469 steps per task (one epoch), and after every task the accuracy on the test images of
 every task seen so far, task id given. ACC is the mean accuracy over all tasks after the last one.
 
-- reference: the formulation of the SupSup paper's notebook (Wortsman et al., 2020, "Supermasks in
+- reference: a tensor-pipeline re-implementation of SupSup (Wortsman et al., 2020, "Supermasks in
   Superposition"), written out in this file: a `GetSubnet` autograd function (forward
   `(scores >= 0).float()`, backward the identity), a multitask masked linear layer with one
   `nn.Parameter` of scores per task (Kaiming-uniform) over a fixed signed-constant weight
   (sign(w) * sqrt(2 / fan_in)) and the task chosen by an attribute; each task's permuted float
   data set materialised as tensors, a shuffling loader that keeps the partial last batch,
-  `torch.optim.RMSprop` on the current task's scores, evaluation in batches of 1,000.
+  `torch.optim.RMSprop` on the current task's scores, evaluation in batches of 1,000. It is not
+  the paper's reference notebook: the notebook decodes every image on its own (PIL, then
+  ToTensor and Normalize with Fashion-MNIST's mean and std) through a `DataLoader`, has 100
+  outputs, draws its permutations with numpy seeded by the task and gives RMSprop every task's
+  scores; `benchmarks/seed_setting.py` re-creates that formulation and times it.
 - ours: `supermasks.run` on the equivalent config (`data.source=fashion-mnist`, permuted, 10
   tasks, fc-300-300, threshold, rmsprop 1e-4, batch 128, 469 steps, task scenario; overlap,
   figures and state checkpoints off; the run directory in a temporary folder), as a user runs it.
@@ -47,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-MEAN, STD = 0.1307, 0.3081  # the notebook's normalisation, (x / 255 - mean) / std
+MEAN, STD = 0.1307, 0.3081  # MNIST's normalisation, as this library applies it: (x / 255 - mean) / std
 EVAL_BATCH = 1000
 SIDES = ("reference", "ours", "floor")
 
@@ -71,7 +75,7 @@ def _read_idx(path: Path, offset: int) -> Any:
 
 
 def _run_reference(num_tasks: int, steps: int, seed: int) -> float:
-    """Train and evaluate the reference formulation; return ACC."""
+    """Train and evaluate the tensor-pipeline re-implementation; return ACC."""
     import math
 
     import torch
@@ -122,7 +126,7 @@ def _run_reference(num_tasks: int, steps: int, seed: int) -> float:
     perms = [torch.randperm(784, generator=perm_gen) for _ in range(num_tasks)]
 
     def permuted(split: str, task: int) -> torch.Tensor:
-        """The task's whole permuted float data set, as the notebook materialises it."""
+        """The task's whole permuted float data set, materialised at once."""
         return raw[split][:, perms[task]].float().div_(255.0).sub_(MEAN).div_(STD)
 
     def batches(x: torch.Tensor, y: torch.Tensor, size: int, shuffle: bool) -> Any:
