@@ -173,6 +173,14 @@ _ENTRIES = (
         minutes=4,  # its committed run took 218 s on a busy machine (163 s with less beside it)
         tables={"replay-seed-3000": tables.replay_seed_table},
     ),
+    Result(
+        # bfloat16 against float32 products on the seed setting: three seeds each, accuracy parity.
+        name="precision",
+        command=("run", "configs/precision.yaml"),
+        minutes=4,
+        tables={"precision-parity": tables.precision_table},
+        needs=("fashion-mnist",),
+    ),
     # Benchmarks: their printed sections and the machine that measured them. `measured` lists the columns that the
     # machine and its load decide. On the loaded machine that made the committed ones they took longer than `minutes`
     # (version.json's `seconds`; load averages of 7 to 14 on two cores).

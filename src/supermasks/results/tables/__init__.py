@@ -15,6 +15,7 @@ from supermasks.results.tables.bench import (colour_data_table, conv_resnet18_ta
 from supermasks.results.tables.conv import lenet5_table
 from supermasks.results.tables.inference import (experiment3_table, hopsupsup_table, long_sequence_cost_table,
                                                  long_sequence_table, nns_table)
+from supermasks.results.tables.precision import precision_table
 from supermasks.results.tables.replay import (replay_five_tasks_table, replay_fraction_table, replay_seed_table,
                                               replay_selection_table)
 from supermasks.results.tables.overlap import experiment1_layers_table, experiment1_study_table, experiment1_table
@@ -27,5 +28,5 @@ __all__ = ["colour_data_table", "conv_resnet18_table", "conv_resnet50_table", "d
            "compare_printout", "compare_table", "experiment1_layers_table", "experiment1_study_table",
            "experiment1_table", "experiment2_budgets_table", "experiment2_guided_table", "experiment2_table",
            "experiment3_table", "forgetting_memory_table", "forgetting_table", "hopsupsup_table",
-           "lenet5_table", "long_sequence_cost_table", "long_sequence_table", "nns_table", "replay_five_tasks_table", "replay_fraction_table",
+           "lenet5_table", "long_sequence_cost_table", "precision_table", "long_sequence_table", "nns_table", "replay_five_tasks_table", "replay_fraction_table",
            "replay_seed_table", "replay_selection_table", "run_directories", "study_directory", "transfer_study_directory"]
