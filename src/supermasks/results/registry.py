@@ -201,6 +201,13 @@ _ENTRIES = (
     benchmark("bench-reference", "reference.py", "--repeats", "1", minutes=7,
               tables={"bench-reference": tables.reference_table},
               measured=("wall s", "CPU s", "peak RSS MB"), needs=("fashion-mnist",)),
+    benchmark("bench-precision-step", "precision_step.py", minutes=3,
+              tables={"bench-precision-step": tables.precision_step_table},
+              measured=("ms per step", "masked / dense", "against float32", "s per SplitCIFAR100 epoch (19 steps)")),
+    # The notebook's formulation takes most of it: one round of every thread count and precision.
+    benchmark("bench-seed-setting", "seed_setting.py", "--precision", "float32", "bfloat16", minutes=8,
+              tables={"bench-seed-setting": tables.seed_setting_table},
+              measured=("CPU s", "wall s", "ACC %"), needs=("fashion-mnist",)),
     benchmark("bench-fixed-costs", "fixed_costs.py", "--quick", minutes=2,
               tables={"bench-fixed-costs": tables.fixed_costs_table},
               measured=("CPU s", "imports CPU s", "run CPU s", "figures CPU s (run - off)")),

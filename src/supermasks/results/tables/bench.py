@@ -245,3 +245,24 @@ __all__ = ["colour_data_table", "conv_resnet18_table", "conv_resnet50_table", "d
            "fixed_costs_table", "inference_table", "machine_note", "read_section", "reference_table",
            "splitimagenet_cost_table",
            "state_bits_table", "table_markdown", "threads_table"]
+
+
+def precision_step_table(result_dir: Path) -> str:
+    """benchmarks/precision_step.py: ms per training step in float32 and bfloat16 (FC, masked and dense; ResNet-18),
+    as the script printed them."""
+    section = read_section(result_dir)
+    fc, resnet = section.tables
+    speedup = section.line_starting("bfloat16 fused against float32")
+    compiled = section.line_starting("medians of")
+    return _with_note(f"FC 784-300-300-10, batch 128, RMSprop, one thread ({compiled}):\n\n{table_markdown(fc)}\n\n"
+                      f"{speedup}\n\nResNet-18 of SplitCIFAR100, batch 128, Adam, one thread:\n\n"
+                      f"{table_markdown(resnet)}", result_dir)
+
+
+def seed_setting_table(result_dir: Path) -> str:
+    """benchmarks/seed_setting.py: CPU and wall seconds and ACC of the notebook's formulation and of `supermasks run`
+    on the seed setting, per thread count and precision, and the ratios the script printed."""
+    section = read_section(result_dir)
+    table = section.table("run")
+    ratios = [line for line in section.prose if line.startswith("- notebook / ")]
+    return _with_note("\n".join([table_markdown(table), "", *ratios]), result_dir)

@@ -1,0 +1,152 @@
+"""Time one training step in float32 against bfloat16 products (`training.precision`), masked against dense.
+
+One step = forward, cross-entropy, backward and the optimiser's update, one thread, this thread's
+CPU time, every variant interleaved A B C ... in one process (medians, so ratios hold on a shared
+machine).
+
+FC 784-300-300-10 at batch 128, RMSprop lr 1e-4 (the seed setting's step):
+- masked float32: SupSup's path in float32 (`supermasks.optimizers.rmsprop`);
+- masked bfloat16, unfused: bfloat16 products, the same RMSprop as torch ops;
+- masked bfloat16, fused: bfloat16 products and the fused score step (`models.fused`), SupSup's
+  path with `training.precision=bfloat16`; "compiled" says whether its C loop was built here;
+- dense float32 / bfloat16: the same network with ordinary trainable weights and no bias, RMSprop
+  over all of them; bfloat16 as `torch.autocast("cpu", dtype=torch.bfloat16)` (weights float32,
+  cast per product) - the like-for-like dense network of each precision.
+"masked / dense" divides a masked step by the dense step of the same precision.
+
+ResNet-18 of SplitCIFAR100 (20 base filters, per-task BN) at batch 128 of 3x32x32, Adam lr 1e-3
+(SupSup's SplitCIFAR100 optimiser; unfused): masked top-k 0.1 with the ER budget, in float32 and
+bfloat16, and bfloat16 with channels-last images. Unless `--quick`, also the ms per SplitCIFAR100
+epoch it implies (2,500 training images per task at batch 128: 19 full batches).
+Run: `PYTHONPATH=src .venv/bin/python benchmarks/precision_step.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from supermasks.models import add_task, build_model, fused_score_layers, set_precision, set_task, task_scores
+from supermasks.models.fused import FusedScoreRMSprop, compiled_available, deferring
+from supermasks.optimizers import adam, rmsprop
+
+Step = Callable[[], None]
+
+
+def _masked_fc(precision: str) -> nn.Module:
+    model = build_model("fc-300-300", output_size=10, rule="threshold", density=0.5, batch_norm=False, seed=0)
+    set_task(model, add_task(model, torch.Generator().manual_seed(1)))
+    set_precision(model, precision)
+    return model
+
+
+def _dense_fc() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 300, bias=False), nn.ReLU(), nn.Linear(300, 300, bias=False),
+                         nn.ReLU(), nn.Linear(300, 10, bias=False))
+
+
+def _step(model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, autocast: bool = False) -> Step:
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16) if autocast else nullcontext():
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _measure(steps: dict[str, Step], rounds: int) -> dict[str, float]:
+    for fn in steps.values():  # warm-up: allocations, the compiled loop, oneDNN's kernels
+        fn()
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(rounds):
+        for name, fn in steps.items():
+            start = time.thread_time()
+            fn()
+            times[name].append(time.thread_time() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def fc_table(rounds: int) -> None:
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(128, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (128,), generator=g)
+    f32, low, low_fused = _masked_fc("float32"), _masked_fc("bfloat16"), _masked_fc("bfloat16")
+    layers = fused_score_layers(low_fused, 0)
+    dense32, dense16 = _dense_fc(), _dense_fc()
+    steps = {
+        "masked float32": _step(f32, rmsprop(task_scores(f32, 0), lr=1e-4), x, y),
+        "masked bfloat16, unfused": _step(low, rmsprop(task_scores(low, 0), lr=1e-4), x, y),
+        "masked bfloat16, fused": _step(low_fused, FusedScoreRMSprop(task_scores(low_fused, 0), layers, 1e-4), x, y),
+        "dense float32": _step(dense32, rmsprop(dense32.parameters(), lr=1e-4), x, y),
+        "dense bfloat16 (autocast)": _step(dense16, rmsprop(dense16.parameters(), lr=1e-4), x, y, autocast=True),
+    }
+    with deferring(layers):  # as SupSup's `learn` does around a task's training
+        med = _measure(steps, rounds)
+    dense = {"float32": med["dense float32"], "bfloat16": med["dense bfloat16 (autocast)"]}
+    print(f"### FC 784-300-300-10, batch 128, RMSprop, 1 thread\n")
+    print(f"medians of {rounds} interleaved steps, thread CPU time; fused step's C loop compiled: "
+          f"{'yes' if compiled_available() else 'no (torch ops)'}\n")
+    print("| variant | ms per step | masked / dense |")
+    print("|---|---:|---:|")
+    for name, s in med.items():
+        precision = "bfloat16" if "bfloat16" in name else "float32"
+        ratio = f"{s / dense[precision]:.2f}x" if name.startswith("masked") else "-"
+        print(f"| {name} | {1e3 * s:.2f} | {ratio} |")
+    print(f"\nbfloat16 fused against float32, masked: {med['masked float32'] / med['masked bfloat16, fused']:.2f}x "
+          "faster.\n")
+
+
+def resnet_table(rounds: int, quick: bool) -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(128, 3, 32, 32, generator=g)
+    y = torch.randint(0, 5, (128,), generator=g)
+    base = build_model("resnet18", output_size=5, rule="topk", density=0.1, density_budget="er", batch_norm=True,
+                       seed=0)
+    set_task(base, add_task(base, torch.Generator().manual_seed(1)))
+    f32, low, low_cl = base, copy.deepcopy(base), copy.deepcopy(base)
+    set_precision(low, "bfloat16")
+    set_precision(low_cl, "bfloat16")
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    steps = {
+        "masked top-k 0.1 ER, float32": _step(f32, adam(task_scores(f32, 0), lr=1e-3), x, y),
+        "masked top-k 0.1 ER, bfloat16": _step(low, adam(task_scores(low, 0), lr=1e-3), x, y),
+        "masked top-k 0.1 ER, bfloat16, channels-last images": _step(low_cl, adam(task_scores(low_cl, 0), lr=1e-3),
+                                                                     x_cl, y),
+    }
+    med = _measure(steps, rounds)
+    print("### ResNet-18 (SplitCIFAR100's), batch 128 of 3x32x32, Adam, 1 thread\n")
+    print(f"medians of {rounds} interleaved steps, thread CPU time\n")
+    print("| variant | ms per step | against float32 | s per SplitCIFAR100 epoch (19 steps) |")
+    print("|---|---:|---:|---:|")
+    ref = med["masked top-k 0.1 ER, float32"]
+    for name, s in med.items():
+        print(f"| {name} | {1e3 * s:.0f} | {ref / s:.2f}x | {19 * s:.1f} |")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=200, help="timed steps per FC variant")
+    parser.add_argument("--resnet-rounds", type=int, default=5, help="timed steps per ResNet-18 variant")
+    parser.add_argument("--quick", action="store_true", help="30 FC steps and 2 ResNet-18 steps per variant")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print("## Training step by precision: float32 against bfloat16 products\n")
+    fc_table(30 if args.quick else args.rounds)
+    resnet_table(2 if args.quick else args.resnet_rounds, args.quick)
+
+
+if __name__ == "__main__":
+    main()
