@@ -31,10 +31,11 @@ def _state(seed: int, low: bool, shape: tuple[int, int] = (37, 53)):
     if low:
         grad_weight = grad_weight.bfloat16()
     mask = torch.empty(shape, dtype=torch.bfloat16 if low else torch.float32)
-    return grad_weight, weight, unit if low else weight, v, s, mask
+    return (grad_weight, weight, unit.bfloat16(), c, v, s, mask) if low else (grad_weight, weight, weight, 1.0, v, s,
+                                                                               mask)
 
 
-def reference_update(grad_weight, weight, unit, v, s, mask, alpha, eps, lr) -> None:
+def reference_update(grad_weight, weight, unit, scale, v, s, mask, alpha, eps, lr) -> None:
     """The fused step's arithmetic written out in float64 with float32 rounding after each operation."""
     f = lambda t: t.to(torch.float32)  # noqa: E731
     g = f(grad_weight.double() * weight.double())
@@ -51,11 +52,11 @@ def reference_update(grad_weight, weight, unit, v, s, mask, alpha, eps, lr) -> N
 @pytest.mark.parametrize("seed", range(6))
 def test_torch_ops_follow_the_written_out_arithmetic(low: bool, seed: int) -> None:
     a = _state(seed, low)
-    b = [t.clone() for t in a]
+    b = [t.clone() if isinstance(t, torch.Tensor) else t for t in a]
     for _ in range(3):
         fused_update(*a, 0.99, 1e-8, 1e-4, compiled=False)
         reference_update(*b, 0.99, 1e-8, 1e-4)
-    for x, y in zip(a[3:], b[3:]):
+    for x, y in zip(a[4:], b[4:]):
         assert torch.equal(x, y)
 
 
@@ -64,19 +65,19 @@ def test_torch_ops_follow_the_written_out_arithmetic(low: bool, seed: int) -> No
 @pytest.mark.parametrize("seed", range(6))
 def test_compiled_loop_equals_torch_ops_bit_for_bit(low: bool, seed: int) -> None:
     a = _state(seed, low)
-    b = [t.clone() for t in a]
+    b = [t.clone() if isinstance(t, torch.Tensor) else t for t in a]
     for lr in (1e-4, 3e-3, 0.1):
         fused_update(*a, 0.99, 1e-8, lr, compiled=True)
         fused_update(*b, 0.99, 1e-8, lr, compiled=False)
-        for x, y in zip(a[3:], b[3:]):
+        for x, y in zip(a[4:], b[4:]):
             assert torch.equal(x.view(torch.int16) if x.dtype == torch.bfloat16 else x.view(torch.int32),
                                y.view(torch.int16) if y.dtype == torch.bfloat16 else y.view(torch.int32))
 
 
 def test_mismatched_dtypes_are_refused() -> None:
-    grad_weight, weight, unit, v, s, mask = _state(0, low=True)
-    with pytest.raises(ValueError, match="must both be float32 or both bfloat16"):
-        fused_update(grad_weight, weight, unit, v, s, mask.float(), 0.99, 1e-8, 1e-4)
+    grad_weight, weight, unit, scale, v, s, mask = _state(0, low=True)
+    with pytest.raises(ValueError, match="must all be float32 or all bfloat16"):
+        fused_update(grad_weight, weight, unit, scale, v, s, mask.float(), 0.99, 1e-8, 1e-4)
 
 
 def _network():
@@ -110,7 +111,7 @@ def test_fused_training_equals_the_unfused_bfloat16_path_with_the_same_update() 
                 for p, v, layer in zip(params, states, plain.children()):
                     # p.grad is already (dL/dW_eff) * W, the gradient the fused step forms: times 1 here.
                     unit, _ = unit_and_scale(layer.weight)
-                    reference_update(p.grad, torch.ones_like(p), unit, v, p, torch.empty_like(p), 0.99, 1e-8, 1e-3)
+                    reference_update(p.grad, torch.ones_like(p), unit, 1.0, v, p, torch.empty_like(p), 0.99, 1e-8, 1e-3)
             for a, b in zip(task_scores(fused_model, 0), params):
                 assert torch.equal(a, b)
     # The forward reads the mask the step wrote: the same outputs as a layer that fills it afresh.

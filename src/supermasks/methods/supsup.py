@@ -37,6 +37,7 @@ from supermasks.inference import (OBJECTIVES, MaskBank, infer_per_image, infer_p
 from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, add_to_sum, causal_similarities,
                                           layer_alphas, mean_init, norm_alphas, transfer_init, two_pass_alphas,
                                           two_pass_similarities)
+from supermasks.methods._folding import folding
 from supermasks.methods._state import check_header, header, load_generator, owned, state_version
 from supermasks.methods.base import LearnedTask, MethodReport, MethodSpec, TaskStart
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, finish_task_with, fused_score_layers,
@@ -257,7 +258,9 @@ class SupSup:
         optimizer = (FusedScoreRMSprop(task_scores(self.model, task.task_id), fused, self.lr) if fused else
                      make_optimizer(self.optimizer, task_scores(self.model, task.task_id), self.lr,
                                     weight_decay=self.weight_decay))
-        batches = iterate_batches(task.x_train, task.y_train, self.batch_size, steps, self.batch_generator_,
+        # bfloat16: a permuted task's permutation is folded into the first layer while it trains.
+        images, fold = folding(self.model, task, probed=probe is not None)
+        batches = iterate_batches(images, task.y_train, self.batch_size, steps, self.batch_generator_,
                                   task.augment, module_device(self.model))
 
         def forward(x: torch.Tensor) -> torch.Tensor:
@@ -266,7 +269,7 @@ class SupSup:
             self.model.train()
             return self.model(x)
 
-        with deferring(fused):
+        with fold, deferring(fused):
             result = fit(forward, optimizer, batches, total=steps, description=f"{self.name} task {task.task_id}",
                          progress=progress, probe=probe, rates=rates, amp=self.amp)
         self.end_task(task.task_id)

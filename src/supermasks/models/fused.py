@@ -56,9 +56,9 @@ _SOURCE = r"""
 static inline float widen(uint16_t h) { uint32_t u = ((uint32_t)h) << 16; float f; memcpy(&f, &u, 4); return f; }
 static inline uint16_t narrow_exact(float f) { uint32_t u; memcpy(&u, &f, 4); return (uint16_t)(u >> 16); }
 
-#define STEP_BODY(LOAD_G, STORE_MASK)                                          \
+#define STEP_BODY(GRAD, STORE_MASK)                                            \
     for (int64_t i = 0; i < n; ++i) {                                          \
-        float g = (LOAD_G) * w[i];                                             \
+        float g = (GRAD);                                                      \
         float vi = v[i] * alpha;                                               \
         vi = vi + (one_minus_alpha * g) * g;                                   \
         v[i] = vi;                                                             \
@@ -72,13 +72,14 @@ static inline uint16_t narrow_exact(float f) { uint32_t u; memcpy(&u, &f, 4); re
 void step_f32_f32(int64_t n, const float* restrict gw, const float* restrict w, float* restrict v,
                   float* restrict s, float alpha, float one_minus_alpha, float eps, float neg_lr,
                   float* restrict mask, const float* restrict unit) {
-    STEP_BODY(gw[i], mask[i] = m * unit[i])
+    STEP_BODY(gw[i] * w[i], mask[i] = m * unit[i])
 }
 
-void step_bf16_bf16(int64_t n, const uint16_t* restrict gw, const float* restrict w, float* restrict v,
+void step_bf16_bf16(int64_t n, const uint16_t* restrict gw, float c, float* restrict v,
                     float* restrict s, float alpha, float one_minus_alpha, float eps, float neg_lr,
-                    uint16_t* restrict mask, const float* restrict unit) {
-    STEP_BODY(widen(gw[i]), mask[i] = narrow_exact(m * unit[i]))
+                    uint16_t* restrict mask, const uint16_t* restrict unit) {
+    /* W = c * S with S = +-1: g * W rounds as (g * c) * S, exactly (rounding to nearest is symmetric). */
+    STEP_BODY(widen(gw[i]) * c * widen(unit[i]), mask[i] = narrow_exact(m * widen(unit[i])))
 }
 """
 
@@ -139,12 +140,10 @@ class _Kernels:
             self.reason = f"the fused loop could not be built ({'; '.join(detail)[:200]})"
             log.info("  %s: the score update runs as torch ops (same numbers, slower)", self.reason)
             return None
-        f32 = ctypes.c_float
-        for name in ("step_f32_f32", "step_bf16_bf16"):
-            fn = getattr(library, name)
-            fn.restype = None
-            fn.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                           f32, f32, f32, f32, ctypes.c_void_p, ctypes.c_void_p]
+        f32, ptr = ctypes.c_float, ctypes.c_void_p
+        library.step_f32_f32.restype = library.step_bf16_bf16.restype = None
+        library.step_f32_f32.argtypes = [ctypes.c_int64, ptr, ptr, ptr, ptr, f32, f32, f32, f32, ptr, ptr]
+        library.step_bf16_bf16.argtypes = [ctypes.c_int64, ptr, f32, ptr, ptr, f32, f32, f32, f32, ptr, ptr]
         self.library = library
         return library
 
@@ -176,31 +175,37 @@ def _contiguous(*tensors: torch.Tensor) -> bool:
     return all(t.is_contiguous() and t.device.type == "cpu" for t in tensors)
 
 
-def fused_update(grad_weight: torch.Tensor, weight: torch.Tensor, unit: torch.Tensor, square_avg: torch.Tensor,
-                 scores: torch.Tensor, mask_out: torch.Tensor, alpha: float, eps: float, lr: float,
-                 compiled: bool = True) -> None:
+def fused_update(grad_weight: torch.Tensor, weight: torch.Tensor, unit: torch.Tensor, scale: float,
+                 square_avg: torch.Tensor, scores: torch.Tensor, mask_out: torch.Tensor, alpha: float, eps: float,
+                 lr: float, compiled: bool = True) -> None:
     """RMSprop on `scores` with gradient `grad_weight * weight`, then `mask_out = 1[scores >= 0] * unit`.
 
-    `grad_weight` and `mask_out` are both float32 (`unit` = W) or both bfloat16 (`unit` = S). In
-    place; the compiled loop where `compiled` and available, else torch ops, with the same bits.
+    float32: `grad_weight`, `unit` (= W) and `mask_out` float32. bfloat16: all three bfloat16, with
+    `weight = scale * unit` exactly (a signed constant, `bfloat16.unit_and_scale`), which the compiled
+    loop reads as the 2-byte `unit` and `scale` instead of the 4-byte weight. In place; the compiled
+    loop where `compiled` and available, else torch ops, with the same bits.
     """
     low = grad_weight.dtype == torch.bfloat16
-    if (low and mask_out.dtype != torch.bfloat16) or (not low and mask_out.dtype != torch.float32):
-        raise ValueError(f"grad_weight {grad_weight.dtype} and mask_out {mask_out.dtype} must both be float32 "
-                         "or both bfloat16")
+    want = torch.bfloat16 if low else torch.float32
+    if mask_out.dtype != want or unit.dtype != want:
+        raise ValueError(f"grad_weight {grad_weight.dtype}, unit {unit.dtype} and mask_out {mask_out.dtype} must all "
+                         "be float32 or all bfloat16")
     library = KERNELS.load() if compiled else None
     tensors = (grad_weight, weight, unit, square_avg, scores, mask_out)
     if library is not None and _contiguous(*tensors) and scores.dtype == torch.float32:
-        fn = library.step_bf16_bf16 if low else library.step_f32_f32
-        fn(scores.numel(), grad_weight.data_ptr(), weight.data_ptr(), square_avg.data_ptr(), scores.data_ptr(),
-           alpha, 1 - alpha, eps, -lr, mask_out.data_ptr(), unit.data_ptr())
+        if low:
+            library.step_bf16_bf16(scores.numel(), grad_weight.data_ptr(), scale, square_avg.data_ptr(),
+                                   scores.data_ptr(), alpha, 1 - alpha, eps, -lr, mask_out.data_ptr(), unit.data_ptr())
+        else:
+            library.step_f32_f32(scores.numel(), grad_weight.data_ptr(), weight.data_ptr(), square_avg.data_ptr(),
+                                 scores.data_ptr(), alpha, 1 - alpha, eps, -lr, mask_out.data_ptr(), unit.data_ptr())
         return
     grad = grad_weight.to(torch.float32).mul_(weight) if low else grad_weight.mul(weight)
     square_avg.mul_(alpha).add_(grad.mul(1 - alpha).mul_(grad))
     # A correctly rounded float32 square root, as the C loop's sqrtf (torch's float sqrt may differ by an ulp).
     denominator = square_avg.double().sqrt_().float().add_(eps)
     scores.add_(grad.mul_(-lr).div_(denominator))
-    torch.ge(scores, 0.0, out=mask_out).mul_(unit.to(mask_out.dtype) if low else unit)
+    torch.ge(scores, 0.0, out=mask_out).mul_(unit)
 
 
 class FusedScoreRMSprop(EagerOptimizer):
@@ -233,8 +238,8 @@ class FusedScoreRMSprop(EagerOptimizer):
                 if "square_avg" not in state:
                     state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 self.steps[p] += 1
-                mask_out, unit = layer.next_mask_buffer()
-                fused_update(deferred.grad_weight, layer.weight, unit, state["square_avg"], p, mask_out,
+                mask_out, unit, scale = layer.next_mask_buffer()
+                fused_update(deferred.grad_weight, layer.weight, unit, scale, state["square_avg"], p, mask_out,
                              group["alpha"], group["eps"], group["lr"])
                 deferred.grad_weight = None
                 deferred.filled = (p.data_ptr(), p._version)

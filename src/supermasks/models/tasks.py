@@ -197,7 +197,8 @@ def set_precision(model: nn.Module, precision: str) -> None:
 
 def fused_score_layers(model: nn.Module, task_id: int) -> dict[nn.Parameter, MaskedLinear]:
     """The masked linear layers whose scores of `task_id` the fused step can train (`models.fused`), by those
-    scores: bfloat16 products, the threshold rule, on the CPU; {} where none qualifies."""
+    scores: bfloat16 products, the threshold rule, a signed-constant weight, on the CPU; {} where none qualifies."""
     return {layer.scores[task_id]: layer for layer in masked_layers(model).values()
             if isinstance(layer, MaskedLinear) and layer.precision == "bfloat16" and layer.rule == "threshold"
-            and layer.weight.device.type == "cpu" and task_id in layer.scores}
+            and layer.weight.device.type == "cpu" and task_id in layer.scores
+            and layer.units.get(layer.weight)[2] != 1.0}
