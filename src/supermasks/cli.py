@@ -12,7 +12,7 @@ from pathlib import Path
 
 from supermasks import __version__
 from supermasks._configs import ConfigNotFoundError, find_config, shipped_configs
-from supermasks.errors import ConfigError, DataError
+from supermasks.errors import ConfigError, DataError, WorkerError
 from supermasks.results.commands import add_parser as add_results_parser
 from supermasks.workload import DEFAULT_MAX_RUNS
 from supermasks.threads import ENV_THREADS, apply_threads, plan_threads
@@ -464,6 +464,9 @@ def _main(argv: list[str] | None) -> int:
     except (ConfigError, ConfigNotFoundError, DataError) as exc:
         print(f"supermasks: error: {exc}", file=sys.stderr)
         return 2
+    except WorkerError as exc:  # a worker process of run.parallel_tasks died: the run resumes after its last task
+        print(f"supermasks: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         if exc.errno not in _DISK_ERRORS:
             raise
