@@ -186,6 +186,7 @@ def _run_methods(config: ExperimentConfig, directory: Path, meta: dict, all_task
                  description: str, *, resume: bool, progress: bool) -> RunResult:
     result = RunResult(directory)
     with run_cores(config) as cores:  # worker processes, where planned, serve every (benchmark, method)
+        meta.update(cores.meta())  # written with the status: the threads and workers that trained
         for bench, tasks in all_tasks.items():
             per_bench = []
             for method_name in config.method:

@@ -150,6 +150,11 @@ class Cores:
     plan: CorePlan
     workers: Workers | None = field(default=None)
 
+    def meta(self) -> dict[str, int]:
+        """What meta.json records of the plan: the torch threads that train, and the worker processes (if any)."""
+        recorded = {"torch_threads": self.plan.threads} if self.plan.threads is not None else {}
+        return recorded | ({"task_workers": self.plan.workers} if self.plan.backend == "processes" else {})
+
 
 @contextmanager
 def run_cores(config: ExperimentConfig) -> Iterator[Cores]:
