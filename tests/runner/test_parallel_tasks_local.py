@@ -101,6 +101,7 @@ def learn_or_die(config, benchmark, task_id, name, start, threads):
 
 def test_a_worker_that_dies_fails_the_run_in_one_line_naming_its_task(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(parallel, "learn_apart", learn_or_die)  # the run sends this one to its workers
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI sets it; restored afterwards
     out = tmp_path / "runs"
     (tmp_path / "tiny.yaml").write_text("name: tiny\n")
     got = main(["-q", "run", str(tmp_path / "tiny.yaml"), *TINY, "data.benchmark=permuted", "run.parallel_tasks=true",

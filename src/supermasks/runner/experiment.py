@@ -25,7 +25,7 @@ from supermasks.runner.build import build_tasks, load_data
 from supermasks.runner.checks import check_free_space, check_source_memory, check_writable, validate
 from supermasks.runner.evaluate import check_sample
 from supermasks.runner.loop import run_method
-from supermasks.runner.parallel import run_cores
+from supermasks.runner.parallel import prepare_cores, run_cores
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json, write_yaml
@@ -81,6 +81,7 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
             return RunResult(directory, stored, skipped=True)
         damaged = True
     check_writable(directory)
+    prepare_cores(config)  # worker processes' imports, where planned, overlap the data loading below
     dataset = load_data(config)  # a Dataset in memory, or an image folder decoded per batch
     check_source_memory(config, dataset)
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}

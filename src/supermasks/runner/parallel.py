@@ -49,7 +49,7 @@ import torch
 from supermasks.config import ConfigError, ExperimentConfig
 from supermasks.data import Task
 from supermasks.models.networks import ARCHITECTURES, weight_count
-from supermasks.runner.workers import Workers
+from supermasks.runner.workers import Workers, start_server
 from supermasks.training import FitResult, Probe
 
 if TYPE_CHECKING:
@@ -156,12 +156,23 @@ class Cores:
         return recorded | ({"task_workers": self.plan.workers} if self.plan.backend == "processes" else {})
 
 
+def _plan(config: ExperimentConfig) -> CorePlan:
+    return plan_cores(config, threads=torch.get_num_threads(), cpus=_machine_cpus(), ray=_ray_state(),
+                      wait_policy=os.environ.get("OMP_WAIT_POLICY"))
+
+
+def prepare_cores(config: ExperimentConfig) -> None:
+    """Before a run loads its data: where its tasks will train in worker processes, start their fork server, which
+    imports torch meanwhile (`workers.start_server`)."""
+    if _plan(config).backend == "processes":
+        start_server()
+
+
 @contextmanager
 def run_cores(config: ExperimentConfig) -> Iterator[Cores]:
     """The cores of one run: plan them (`plan_cores`, logged), set this process's torch threads for the run and
     start worker processes as the run needs them; give the threads back and stop the workers when the run ends."""
-    plan = plan_cores(config, threads=torch.get_num_threads(), cpus=_machine_cpus(), ray=_ray_state(),
-                      wait_policy=os.environ.get("OMP_WAIT_POLICY"))
+    plan = _plan(config)
     if plan.note:
         log.info("  %s", plan.note)
     before = torch.get_num_threads()
@@ -342,4 +353,4 @@ def _machine_cpus() -> int:
 
 
 __all__ = ["Backend", "CorePlan", "Cores", "Learner", "check", "dependence", "learn_apart", "parallel_learner",
-           "plan_cores", "run_cores", "sequential"]
+           "plan_cores", "prepare_cores", "run_cores", "sequential"]

@@ -204,6 +204,15 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def start_server() -> None:
+    """Start the fork server now, if there is one: it imports `PRELOAD` in the background while the run loads its
+    data, so that the first worker need not wait for it."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def serve(conn: Connection) -> None:
     """A worker's life: one torch thread; run each job received, send back (True, value) or (False, (error, text));
     leave on an empty message or when the run's process has gone."""
@@ -239,4 +248,4 @@ def _picklable(error: Exception) -> Exception:
         return RuntimeError(f"{type(error).__name__}: {error}")
 
 
-__all__ = ["DEPTH", "Workers", "serve"]
+__all__ = ["DEPTH", "PRELOAD", "Workers", "serve", "start_server"]
