@@ -313,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
                             f"(default {DEFAULT_MAX_RUNS}), counted before any run is built")
         p.add_argument("--threads", type=int, default=None, metavar="N",
                        help=f"CPU threads for torch (default: ${ENV_THREADS} if set, else $OMP_NUM_THREADS if set, "
-                            "else 1; 0: torch's default of one per core). OMP_WAIT_POLICY=PASSIVE unless set")
+                            "else 1; 0: torch's default of one per core). OMP_WAIT_POLICY=PASSIVE unless set. "
+                            "Independent tasks (run.parallel_tasks: auto) train in N one-thread processes instead; "
+                            "dependent tasks of a small FC net train with one thread (two are slower), as the log says")
         p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
