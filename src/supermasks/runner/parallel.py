@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 # Learned tasks waiting, per worker (or Ray CPU), beyond the one the run installs next.
 AHEAD_PER_CPU = 2
 # MLPs up to this many maskable weights train with one thread where their tasks depend on each other
-# (FC 784-300-300-10 has 266,200; benchmarks/threads.py measures its steps at batch 128).
+# (FC 784-300-300-10 has 328,200; benchmarks/threads.py measures its steps at batch 128).
 SMALL_NETWORK_WEIGHTS = 1_000_000
 
 # How the run's loop learns one task: (task, progress, probe) -> its training record.
