@@ -35,11 +35,16 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
         if value is None and type(None) in args:
             return None
         errors = []
-        for arg in (a for a in args if a is not type(None)):
+        alternatives = [a for a in args if a is not type(None)]
+        for arg in alternatives:
             try:
                 return coerce(key, value, arg)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) > 1:  # `bool | Literal["auto"]`: name every alternative
+            wanted = " or ".join(f"one of {', '.join(typing.get_args(a))}" if typing.get_origin(a) is Literal
+                                 else type_name(a) for a in alternatives)
+            raise ConfigError(f"{key}: expected {wanted}, got {shown(value)} ({type(value).__name__})")
         raise ConfigError(errors[0])
     if origin is list:
         (item,) = typing.get_args(tp)

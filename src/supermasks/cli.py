@@ -12,7 +12,7 @@ from pathlib import Path
 
 from supermasks import __version__
 from supermasks._configs import ConfigNotFoundError, find_config, shipped_configs
-from supermasks.errors import ConfigError, DataError
+from supermasks.errors import ConfigError, DataError, WorkerError
 from supermasks.results.commands import add_parser as add_results_parser
 from supermasks.workload import DEFAULT_MAX_RUNS
 from supermasks.threads import ENV_THREADS, apply_threads, plan_threads
@@ -313,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
                             f"(default {DEFAULT_MAX_RUNS}), counted before any run is built")
         p.add_argument("--threads", type=int, default=None, metavar="N",
                        help=f"CPU threads for torch (default: ${ENV_THREADS} if set, else $OMP_NUM_THREADS if set, "
-                            "else 1; 0: torch's default of one per core). OMP_WAIT_POLICY=PASSIVE unless set")
+                            "else 1; 0: torch's default of one per core). OMP_WAIT_POLICY=PASSIVE unless set. "
+                            "Independent tasks (run.parallel_tasks: auto) train in N one-thread processes instead; "
+                            "dependent tasks of a small FC net train with one thread (two are slower), as the log says")
         p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
@@ -464,6 +466,9 @@ def _main(argv: list[str] | None) -> int:
     except (ConfigError, ConfigNotFoundError, DataError) as exc:
         print(f"supermasks: error: {exc}", file=sys.stderr)
         return 2
+    except WorkerError as exc:  # a worker process of run.parallel_tasks died: the run resumes after its last task
+        print(f"supermasks: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         if exc.errno not in _DISK_ERRORS:
             raise

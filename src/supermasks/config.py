@@ -84,9 +84,10 @@ class RunSettings:
         fix="set run.figures=true"))
     report: bool = True  # report.html (supermasks.report) in the run (or study) directory after the CLI's run
     out_dir: str = "runs"
-    # SupSup's tasks (scenario task, transfer random) trained at once as Ray tasks, with the results of
-    # training them in sequence (runner.parallel); needs the `ray` extra.
-    parallel_tasks: bool = False
+    # SupSup's tasks (scenario task, transfer random) trained at once, in worker processes of one thread
+    # (or as Ray tasks on a Ray the caller started), with the results of training them in sequence
+    # (runner.parallel). auto: where the tasks allow it and the run has more than one thread (--threads N).
+    parallel_tasks: bool | Literal["auto"] = "auto"
     # Where models, masks and optimiser state live (supermasks.devices): auto (CUDA when available, else
     # the CPU), cpu, cuda or cuda:N. Data stays on the CPU and moves per batch. Not part of the run's hash.
     device: str = "auto"

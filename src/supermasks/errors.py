@@ -15,6 +15,10 @@ class DataError(Exception):
     """A data file or source cannot be used as it is (the specific kinds are in `supermasks.data.errors`)."""
 
 
+class WorkerError(Exception):
+    """A worker process of the run (`run.parallel_tasks`) died: the message names the task it was training."""
+
+
 SHOWN_CHARS = 80  # the most of a user's value that an error message quotes
 
 # Bounded work, not only bounded text: a list of a million items (or YAML aliases repeating one) is
@@ -53,4 +57,4 @@ def require_number(name: str, value: float, *, minimum: float = 0.0, inclusive: 
         raise ValueError(f"{name} must be {bound}, got {value}")
 
 
-__all__ = ["SHOWN_CHARS", "ConfigError", "DataError", "require_number", "shown"]
+__all__ = ["SHOWN_CHARS", "ConfigError", "DataError", "WorkerError", "require_number", "shown"]

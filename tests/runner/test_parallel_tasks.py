@@ -1,8 +1,10 @@
-"""SupSup's tasks learned apart (`run.parallel_tasks`) without Ray: the same numbers as in sequence; the refusals.
+"""SupSup's tasks learned apart (`run.parallel_tasks`) in this process: the same numbers as in sequence; the
+refusals; how a run plans its cores (`plan_cores`).
 
 Each task learned by a fresh SupSup from the replayed stream states (`task_starts`, `learn_alone`)
 and installed in order (`learned_apart`) must leave the method exactly as `learn` in sequence does:
-masks, BN statistics, generator states and losses. The Ray side is in test_parallel_tasks_ray.py.
+masks, BN statistics, generator states and losses. Worker processes are in test_parallel_tasks_local.py,
+the Ray side in test_parallel_tasks_ray.py.
 """
 
 import sys
@@ -16,7 +18,7 @@ from supermasks.methods.supsup import from_config
 from supermasks.models import num_tasks
 from supermasks.runner import validate
 from supermasks.runner.build import build_tasks
-from supermasks.runner.parallel import import_ray
+from supermasks.runner.parallel import plan_cores
 from supermasks.training import iterate_batches, skip_batches
 
 TINY = ["data.source=synthetic", "data.num_tasks=3", "training.steps_per_task=7", "training.batch_size=32",
@@ -76,13 +78,47 @@ def test_dependent_tasks_are_refused_before_any_work(override, named):
     validate(tiny(override))  # without parallel_tasks the same config runs
 
 
-def test_without_ray_parallel_tasks_names_the_extra_to_install(monkeypatch):
+def test_parallel_tasks_need_no_ray(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
-    with pytest.raises(ConfigError, match=r"pip install 'supermasks\[ray\]'"):
-        validate(tiny("run.parallel_tasks=true"))
-    with pytest.raises(ConfigError, match=r"pip install 'supermasks\[ray\]'"):
-        import_ray()
-    validate(tiny())  # sequential runs need no Ray
+    config = tiny("run.parallel_tasks=true")
+    validate(config)
+    plan = plan_cores(config, threads=1, cpus=3, ray="none", wait_policy="PASSIVE")
+    assert (plan.backend, plan.workers, plan.threads) == ("processes", 3, 1)
+
+
+@pytest.mark.parametrize("overrides, threads, ray, policy, expected", [
+    # auto: worker processes where the tasks are independent and the run has threads to spare, one per thread
+    ([], 2, "none", "PASSIVE", ("processes", 2, 1)),
+    ([], 4, "none", None, ("processes", 4, 1)),
+    ([], 1, "none", "PASSIVE", ("sequence", 0, None)),
+    # true with one thread: one worker per CPU of the machine (3 here)
+    (["run.parallel_tasks=true"], 1, "none", "PASSIVE", ("processes", 3, 1)),
+    # a Ray the caller started takes the tasks; inside a Ray task they train in sequence with the task's threads
+    ([], 2, "driver", "PASSIVE", ("ray", 0, None)),
+    (["run.parallel_tasks=true"], 2, "task", "PASSIVE", ("sequence", 0, None)),
+    # dependent tasks of a small FC net under passive waits: one thread, whatever was asked
+    (["supsup.transfer=mean"], 2, "none", "PASSIVE", ("sequence", 0, 1)),
+    (["run.parallel_tasks=false"], 2, "none", "passive", ("sequence", 0, 1)),
+    # ... but threads as asked where OpenMP spins (the user's OMP_WAIT_POLICY) or the network is large
+    (["supsup.transfer=mean"], 2, "none", "ACTIVE", ("sequence", 0, None)),
+    (["supsup.transfer=mean", "model.arch=fc-1024-1024"], 2, "none", "PASSIVE", ("sequence", 0, None)),
+])
+def test_a_run_plans_its_cores(overrides, threads, ray, policy, expected):
+    plan = plan_cores(tiny(*overrides), threads=threads, cpus=3, ray=ray, wait_policy=policy)
+    assert (plan.backend, plan.workers, plan.threads) == expected
+    if plan.threads == 1 and plan.backend == "sequence":
+        assert f"{threads} threads asked for, training uses one" in plan.note and "OMP_WAIT_POLICY=PASSIVE" in plan.note
+        assert ("depend on each other" in plan.note) == ("supsup.transfer=mean" in overrides)
+    if plan.backend == "processes":
+        assert f"up to {plan.workers} worker processes of one thread each" in plan.note
+
+
+def test_parallel_tasks_is_auto_by_default_and_reads_true_false_auto():
+    assert tiny().run.parallel_tasks == "auto"
+    assert [tiny(f"run.parallel_tasks={v}").run.parallel_tasks for v in ("true", "false", "auto")] == [True, False, "auto"]
+    with pytest.raises(ConfigError, match="run.parallel_tasks: expected bool or one of auto, got 'sometimes'"):
+        tiny("run.parallel_tasks=sometimes")
+    validate(tiny("supsup.transfer=mean"))  # auto with dependent tasks: sequential training, no refusal
 
 
 def test_the_run_hash_does_not_depend_on_parallel_tasks():

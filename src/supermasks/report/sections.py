@@ -23,7 +23,7 @@ from supermasks.store.json_files import read_json
 
 PROVENANCE_KEYS = {"git_sha": "git commit", "supermasks_version": "supermasks", "torch_version": "torch",
                    "numpy_version": "numpy", "python": "Python", "platform": "machine", "cpu_count": "CPU cores",
-                   "torch_threads": "torch threads", "seed": "seed", "config_hash": "config hash",
+                   "torch_threads": "torch threads", "task_workers": "task worker processes", "seed": "seed", "config_hash": "config hash",
                    "source_description": "data", "started": "started", "finished": "finished"}
 ACCURACY_METRICS = ("ACC", "BWT", "FWT", "forgetting")
 COST_METRICS = ("memory_per_task_bytes", "memory_peak_training_bytes", "memory_total_bytes", "seconds_per_task",

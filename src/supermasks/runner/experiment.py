@@ -25,12 +25,13 @@ from supermasks.runner.build import build_tasks, load_data
 from supermasks.runner.checks import check_free_space, check_source_memory, check_writable, validate
 from supermasks.runner.evaluate import check_sample
 from supermasks.runner.loop import run_method
+from supermasks.runner.parallel import prepare_cores, run_cores
 from supermasks.runner.signals import sigterm_as_interrupt, signal_number
 from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json, write_yaml
 from supermasks.store.json_files import read_json
 from supermasks.store.lock import run_lock
-from supermasks.errors import ConfigError, DataError
+from supermasks.errors import ConfigError, DataError, WorkerError
 from supermasks.store.rundir import collect_meta, now, read_meta_checked, run_directory
 from supermasks.store.temporaries import remove_stale
 
@@ -80,6 +81,7 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
             return RunResult(directory, stored, skipped=True)
         damaged = True
     check_writable(directory)
+    prepare_cores(config)  # worker processes' imports, where planned, overlap the data loading below
     dataset = load_data(config)  # a Dataset in memory, or an image folder decoded per batch
     check_source_memory(config, dataset)
     all_tasks = {name: build_tasks(config, name, dataset) for name in config.data.benchmark}
@@ -164,7 +166,7 @@ def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: d
     except FloatingPointError:
         write_json(directory / "meta.json", meta | {"status": "diverged", "stopped": now()})
         raise
-    except (ConfigError, DataError) as exc:  # found mid-run (an image file that cannot be decoded): one line, and
+    except (ConfigError, DataError, WorkerError) as exc:  # found mid-run (an image file that cannot be decoded): one line, and
         # the status says the run failed and why, so that running it again after the fix resumes after its last task
         _mark_failed(directory, meta, exc)
         raise type(exc)(f"{exc}. Every finished task is saved in {directory}: after the fix, run the same command "
@@ -187,16 +189,18 @@ def _mark_failed(directory: Path, meta: dict, error: Exception) -> None:
 def _run_methods(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: dict[str, list[Task]],
                  description: str, *, resume: bool, progress: bool) -> RunResult:
     result = RunResult(directory)
-    for bench, tasks in all_tasks.items():
-        per_bench = []
-        for method_name in config.method:
-            log.info("%s/%s: %d tasks from %s", bench, method_name, len(tasks), description)
-            per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
-                                        progress=progress, resume=resume))
-        tables.write_benchmark_summary(directory / bench, bench, tasks, per_bench, scenario=config.scenario.name,
-                                       figures=config.run.figures,
-                                       figure_formats=config.run.figure_formats)
-        result.results.extend(per_bench)
+    with run_cores(config) as cores:  # worker processes, where planned, serve every (benchmark, method)
+        meta.update(cores.meta())  # written with the status: the threads and workers that trained
+        for bench, tasks in all_tasks.items():
+            per_bench = []
+            for method_name in config.method:
+                log.info("%s/%s: %d tasks from %s", bench, method_name, len(tasks), description)
+                per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
+                                            progress=progress, resume=resume, cores=cores))
+            tables.write_benchmark_summary(directory / bench, bench, tasks, per_bench, scenario=config.scenario.name,
+                                           figures=config.run.figures,
+                                           figure_formats=config.run.figure_formats)
+            result.results.extend(per_bench)
     comparison = result.comparison()
     write_csv(directory / "comparison.csv", comparison)
     if len(config.method) > 1:  # a comparison: ACC against the bytes each method keeps (SupSup's Figure 2, right)

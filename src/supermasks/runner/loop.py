@@ -25,7 +25,7 @@ from supermasks.methods import (KnowsInitialMasks, LearnsTasksApart, Masked, Met
 from supermasks.runner import tables
 from supermasks.runner.build import build_method
 from supermasks.runner.evaluate import Evaluation, Results, check_sample, evaluation_for
-from supermasks.runner.parallel import Learner, sequential
+from supermasks.runner.parallel import Cores, Learner, sequential
 from supermasks.runner.stream import run_stream_method
 from supermasks.runner.tables import MethodResult
 from supermasks.scenarios import INFERRED, scenario_of_stream
@@ -56,8 +56,10 @@ class Progress:
 
 
 def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks: list[Task], directory: Path, *,
-               progress: bool = True, resume: bool = True) -> MethodResult:
+               progress: bool = True, resume: bool = True, cores: Cores | None = None) -> MethodResult:
     """Train one method on the task sequence, filling R after each task, then analyse what it learned.
+
+    `cores` (`parallel.run_cores`) says where tasks that can train apart do so; None: in this process.
 
     After every task the method's state and the results so far are saved under `state/`; with
     `resume`, a directory holding such a checkpoint continues after its last finished task, and
@@ -86,18 +88,20 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
         done = Progress(evaluation.results, memory_before=method.memory_bytes()), 0
     state, first = done
     evaluation.results = state.results
-    with _learner(config, benchmark, method, tasks[first:]) as learn:
+    with _learner(cores, config, benchmark, method, tasks[first:]) as learn:
         for task in tasks[first:]:
             _learn_task(config, method, task, tasks, evaluation, state, directory, label, progress, learn)
     return _finish(config, benchmark, method, tasks, state, directory)
 
 
-def _learner(config: ExperimentConfig, benchmark: str, method: Method, tasks: list[Task]) -> ContextManager[Learner]:
-    """How the loop learns each task: `method.learn`, or, with `run.parallel_tasks`, SupSup's tasks as Ray tasks."""
-    if config.run.parallel_tasks and isinstance(method, LearnsTasksApart):  # others are refused by `validate`
+def _learner(cores: Cores | None, config: ExperimentConfig, benchmark: str, method: Method,
+             tasks: list[Task]) -> ContextManager[Learner]:
+    """How the loop learns each task: `method.learn`, or, where `cores` plans it, SupSup's tasks apart (in worker
+    processes or as Ray tasks)."""
+    if cores is not None and cores.plan.backend != "sequence" and isinstance(method, LearnsTasksApart):
         from supermasks.runner.parallel import parallel_learner
 
-        return parallel_learner(config, benchmark, method, tasks)
+        return parallel_learner(cores, config, benchmark, method, tasks)
     return nullcontext(sequential(method))
 
 
