@@ -15,9 +15,9 @@ FC 784-300-300-10 at batch 128, RMSprop lr 1e-4 (the seed setting's step):
 "masked / dense" divides a masked step by the dense step of the same precision.
 
 ResNet-18 of SplitCIFAR100 (20 base filters, per-task BN) at batch 128 of 3x32x32, Adam lr 1e-3
-(SupSup's SplitCIFAR100 optimiser; unfused): masked top-k 0.1 with the ER budget, in float32 and
-bfloat16, and bfloat16 with channels-last images. Unless `--quick`, also the ms per SplitCIFAR100
-epoch it implies (2,500 training images per task at batch 128: 19 full batches).
+(SupSup's SplitCIFAR100 optimiser; unfused): masked top-k 0.1 with the ER budget, and the threshold
+rule, in float32 and bfloat16 (whose convolutions run channels-last), and the seconds per
+SplitCIFAR100 epoch each implies (2,500 training images per task at batch 128: 19 full batches).
 Run: `PYTHONPATH=src .venv/bin/python benchmarks/precision_step.py [--quick]`.
 """
 
@@ -108,30 +108,31 @@ def fc_table(rounds: int) -> None:
           "faster.\n")
 
 
-def resnet_table(rounds: int, quick: bool) -> None:
+def resnet_table(rounds: int) -> None:
     g = torch.Generator().manual_seed(3)
     x = torch.randn(128, 3, 32, 32, generator=g)
     y = torch.randint(0, 5, (128,), generator=g)
     base = build_model("resnet18", output_size=5, rule="topk", density=0.1, density_budget="er", batch_norm=True,
                        seed=0)
     set_task(base, add_task(base, torch.Generator().manual_seed(1)))
-    f32, low, low_cl = base, copy.deepcopy(base), copy.deepcopy(base)
+    threshold = build_model("resnet18", output_size=5, rule="threshold", batch_norm=True, seed=0)
+    set_task(threshold, add_task(threshold, torch.Generator().manual_seed(1)))
+    f32, low, t32, t16 = base, copy.deepcopy(base), threshold, copy.deepcopy(threshold)
     set_precision(low, "bfloat16")
-    set_precision(low_cl, "bfloat16")
-    x_cl = x.contiguous(memory_format=torch.channels_last)
+    set_precision(t16, "bfloat16")
     steps = {
         "masked top-k 0.1 ER, float32": _step(f32, adam(task_scores(f32, 0), lr=1e-3), x, y),
         "masked top-k 0.1 ER, bfloat16": _step(low, adam(task_scores(low, 0), lr=1e-3), x, y),
-        "masked top-k 0.1 ER, bfloat16, channels-last images": _step(low_cl, adam(task_scores(low_cl, 0), lr=1e-3),
-                                                                     x_cl, y),
+        "masked threshold, float32": _step(t32, adam(task_scores(t32, 0), lr=1e-3), x, y),
+        "masked threshold, bfloat16": _step(t16, adam(task_scores(t16, 0), lr=1e-3), x, y),
     }
     med = _measure(steps, rounds)
     print("### ResNet-18 (SplitCIFAR100's), batch 128 of 3x32x32, Adam, 1 thread\n")
     print(f"medians of {rounds} interleaved steps, thread CPU time\n")
     print("| variant | ms per step | against float32 | s per SplitCIFAR100 epoch (19 steps) |")
     print("|---|---:|---:|---:|")
-    ref = med["masked top-k 0.1 ER, float32"]
     for name, s in med.items():
+        ref = med[name.replace("bfloat16", "float32")]
         print(f"| {name} | {1e3 * s:.0f} | {ref / s:.2f}x | {19 * s:.1f} |")
     print()
 
@@ -145,7 +146,7 @@ def main() -> None:
     torch.set_num_threads(1)
     print("## Training step by precision: float32 against bfloat16 products\n")
     fc_table(30 if args.quick else args.rounds)
-    resnet_table(2 if args.quick else args.resnet_rounds, args.quick)
+    resnet_table(2 if args.quick else args.resnet_rounds)
 
 
 if __name__ == "__main__":

@@ -162,8 +162,14 @@ def low_linear(x: torch.Tensor, w_low: torch.Tensor, scale: float) -> torch.Tens
 
 
 def low_conv2d(x: torch.Tensor, w_unit: torch.Tensor, scale: float, stride: int, padding: int) -> torch.Tensor:
-    """`c * conv2d(x, w_unit)` with the product in bfloat16 (autograd casts gradients back to float32)."""
-    y = torch.nn.functional.conv2d(x.to(LOW), w_unit.to(LOW), stride=stride, padding=padding).to(x.dtype)
+    """`c * conv2d(x, w_unit)` with the product in bfloat16 (autograd casts gradients back to float32).
+
+    Images and weight go channels-last: oneDNN's bfloat16 convolutions run fastest on that layout
+    (benchmarks/precision_step.py), and the output keeps it, so the next layer's input needs no reorder.
+    """
+    y = torch.nn.functional.conv2d(x.to(dtype=LOW, memory_format=torch.channels_last),
+                                   w_unit.to(dtype=LOW, memory_format=torch.channels_last),
+                                   stride=stride, padding=padding).to(x.dtype)
     return y * scale if scale != 1.0 else y
 
 
