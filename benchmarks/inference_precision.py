@@ -27,7 +27,10 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="4 tasks of 30 steps: a check that it runs")
     args = parser.parse_args()
+    if args.quick:
+        args.tasks, args.steps = 4, 30
     tasks = make_benchmark("permuted", load_source("mnist-5k"), args.tasks, seed=args.seed)
     method = SupSup(build_model("lenet-300-100", output_size=10, seed=args.seed), batch_size=128,
                     steps_per_task=args.steps)
