@@ -7,7 +7,9 @@ are measured. Each k runs in a fresh process. "infer peak" is the growth of the 
 cold one-shot call on a batch of 128: every allocation, torch's included (look-up table,
 indices, activations). "RSS" is the process's resident set with the bank built (Python, torch
 and the bank). "128 x 1 image" (`--per-image`) times single-image inference of 128 images in one
-batched call. `--binary` adds binary search (same paper, section 3) on one image and on the batch
+batched call. `--precision` picks the precisions of the network's products timed for one-shot
+(default both: float32 in the plain columns, bfloat16 in the `bf16` ones; `oneshot.PRECISIONS`).
+`--binary` adds binary search (same paper, section 3) on one image and on the batch
 of 128, its time per batch over one-shot's ("binary / one-shot"), and the size of the largest re-packed
 subset of masks it holds (the ceil(k / 2) survivors of its first round; "binary subset MB").
 Prints a Markdown section: one table row per task count.
@@ -26,10 +28,13 @@ from collections.abc import Callable
 
 import torch
 
-from supermasks.inference import MaskBank, infer_task, infer_task_binary
+from supermasks.inference import PRECISIONS, MaskBank, infer_task, infer_task_binary
 from supermasks.inference.oneshot import infer_per_image
 from supermasks.inference.subset import packed_subset
 from supermasks.models import build_model, masked_layers
+
+
+SUFFIX = {"float32": "", "bfloat16": " bf16"}  # column names: float32's keep their names
 
 
 def _status_kib(field: str) -> int:
@@ -82,6 +87,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, nargs="+", default=[10, 250, 1000, 2500])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
+                        help="precisions of the network's products timed for one-shot (default: both)")
     parser.add_argument("--binary", action="store_true",
                         help="also time binary search on one image and on a batch of 128, beside one-shot")
     parser.add_argument("--per-image", action="store_true",
@@ -89,7 +96,7 @@ def main() -> None:
     parser.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if len(args.tasks) > 1:  # one fresh process per k, so memory figures do not mix
-        extra = (["--repeats", str(args.repeats)] + (["--binary"] if args.binary else [])
+        extra = (["--repeats", str(args.repeats), "--precision", *args.precision] + (["--binary"] if args.binary else [])
                  + (["--per-image"] if args.per_image else []))
         for i, k in enumerate(args.tasks):
             subprocess.run([sys.executable, __file__, "--tasks", str(k), *extra] + (["--no-header"] if i else []),
@@ -100,9 +107,12 @@ def main() -> None:
     weights = sum(m.weight.numel() for m in masked_layers(model).values())
     gen = torch.Generator().manual_seed(1)
     x1, x128 = torch.randn(1, 1, 28, 28, generator=gen), torch.randn(128, 1, 28, 28, generator=gen)
-    columns = [("tasks", "r"), ("build s", "r"), ("one-shot 1 image ms", "r"), ("one-shot 128 ms", "r"),
-               ("infer peak MiB", "r"), ("RSS MiB", "r"), ("masks MB", "r"), ("bits/weight/task", "r"),
-               ("counts MB", "r")]
+    precisions = [p for p in PRECISIONS if p in args.precision]  # float32 first: binary's ratio is to its time
+    columns = [("tasks", "r"), ("build s", "r")]
+    for precision in precisions:
+        columns += [(f"one-shot 1 image{SUFFIX[precision]} ms", "r"), (f"one-shot 128{SUFFIX[precision]} ms", "r")]
+    columns += [("infer peak MiB", "r"), ("RSS MiB", "r"), ("masks MB", "r"), ("bits/weight/task", "r"),
+                ("counts MB", "r")]
     if args.binary:
         columns += [("binary 1 image ms", "r"), ("binary 128 ms", "r"), ("binary / one-shot", "r"),
                     ("binary subset MB", "r")]
@@ -112,7 +122,9 @@ def main() -> None:
         print("## Task inference over many stored masks (LeNet-300-100, 500 outputs)\n")
         print(f"{weights:,} masked weights, random masks (density 0.5); torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; one-shot H, median of {args.repeats} calls; each task count in a "
-              "fresh process. `infer peak`: growth of the peak resident set during one cold one-shot call on a "
+              "fresh process; binary search and `infer peak` in "
+              f"{precisions[0]}" + ("; `bf16`: the network's products in bfloat16" if "bfloat16" in precisions else "")
+              + ". `infer peak`: growth of the peak resident set during one cold one-shot call on a "
               "batch of 128; `RSS`: the process with the bank built"
               + ("; `binary subset`: the re-packed half of the masks that binary search's first round holds"
                  if args.binary else "") + ".\n")
@@ -123,14 +135,18 @@ def main() -> None:
         bank = random_bank(model, k)
         build = time.perf_counter() - t0
         rss = _status_kib("VmRSS") / 1024
-        peak = peak_growth_mib(lambda: infer_task(model, bank, x128))
-        single = median_seconds(lambda: infer_task(model, bank, x1), args.repeats)
-        batch = median_seconds(lambda: infer_task(model, bank, x128), args.repeats)
+        peak = peak_growth_mib(lambda: infer_task(model, bank, x128, precision=precisions[0]))
+        line = f"| {k:,} | {build:.1f} |"
+        for precision in precisions:
+            single = median_seconds(lambda: infer_task(model, bank, x1, precision=precision), args.repeats)
+            batch = median_seconds(lambda: infer_task(model, bank, x128, precision=precision), args.repeats)
+            line += f" {single * 1e3:.1f} | {batch * 1e3:.1f} |"
+            if precision == precisions[0]:
+                first_batch = batch
         bits = bank.nbytes() * 8 / (weights * k)
-        line = (f"| {k:,} | {build:.1f} | {single * 1e3:.1f} | {batch * 1e3:.1f} | {peak:.1f} | {rss:.0f} "
-                f"| {bank.nbytes() / 1e6:.2f} | {bits:.4f} | {bank.cache_nbytes() / 1e6:.2f} |")
+        line += (f" {peak:.1f} | {rss:.0f} | {bank.nbytes() / 1e6:.2f} | {bits:.4f} | {bank.cache_nbytes() / 1e6:.2f} |")
         if args.binary:
-            line += binary_columns(model, bank, x1, x128, batch, args.repeats)
+            line += binary_columns(model, bank, x1, x128, first_batch, args.repeats)
         if args.per_image:  # 128 single-image inferences, batched: one task per image
             line += f" {median_seconds(lambda: infer_per_image(model, bank, x128), 1) * 1e3:.1f} |"
         print(line, flush=True)

@@ -233,3 +233,22 @@ def test_bank_does_not_import_subset() -> None:
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert not any(name and name.endswith("subset") for name in imported)
+
+
+def test_word_products_by_bytes_and_by_lookups_match_each_slot() -> None:
+    """Both ways of `<g, bits>` per word slot, on words holding every high and low byte value
+    (negative words included), against sums written out: slot b is bit 15 - b."""
+    from supermasks.inference._packing import word_lookup_products, word_products
+
+    values = torch.arange(-(1 << 15), 1 << 15, 97, dtype=torch.int32)  # 676 words over the whole int16 range
+    words = torch.stack([values, values.flip(0)]).to(torch.int16)  # (2, n)
+    g = torch.linspace(-1.0, 2.0, values.numel())
+    unsigned = words.to(torch.int64) & 0xFFFF
+    expected = torch.stack([torch.stack([g.double()[((row >> (15 - b)) & 1).bool()].sum() for b in range(16)])
+                            for row in unsigned]).reshape(-1)
+    atol = 1e-6 * float(g.abs().sum())
+    for products in (word_products, word_lookup_products):
+        got = products(words, g)
+        assert got.shape == (32,) and got.dtype == torch.float32
+        torch.testing.assert_close(got.double(), expected, rtol=0, atol=atol)
+    assert torch.equal(word_products(words[:0], g), torch.zeros(0))

@@ -242,3 +242,25 @@ def test_binary_never_picks_unlearned_masks(h_setup) -> None:
     for task in tasks:
         assert infer_task_binary(model, bank, task.x_test, "H") == at[task.task_id]
         assert infer_task(model, bank, task.x_test, "H") == at[task.task_id]
+
+
+def test_bfloat16_products_are_chosen_explicitly_and_pick_the_right_task(h_setup) -> None:
+    model, tasks = h_setup
+    bank = MaskBank.from_model(model)
+    x = tasks[1].x_test
+    default = alpha_gradient(model, bank, x)
+    assert torch.equal(alpha_gradient(model, bank, x, precision="float32"), default)  # float32 is the default
+    bf16 = alpha_gradient(model, bank, x, precision="bfloat16")
+    assert bf16.dtype == torch.float32 and not torch.equal(bf16, default)  # rounded products: close, not equal
+    torch.testing.assert_close(bf16, default, rtol=0, atol=0.05 * float(default.abs().max()))
+    for task in tasks:
+        assert infer_task(model, bank, task.x_test, precision="bfloat16") == task.task_id
+        assert infer_task_binary(model, bank, task.x_test, precision="bfloat16") == task.task_id
+    images = torch.cat([t.x_test[:8] for t in tasks])
+    assert torch.equal(infer_per_image(model, bank, images, precision="bfloat16"),
+                       per_image_alpha_gradient(model, bank, images, precision="bfloat16").argmin(dim=1))
+    for bad in (lambda: infer_task(model, bank, x, precision="float16"),
+                lambda: infer_per_image(model, bank, x, precision="bf16"),
+                lambda: task_inference_accuracy(model, bank, [(x, 1)], precision="half")):
+        with pytest.raises(ValueError, match="unknown precision .*; choose one of float32, bfloat16"):
+            bad()

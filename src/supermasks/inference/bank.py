@@ -7,10 +7,10 @@ gradient with respect to alpha, the k inner products `<g, M_i>`. Both are produc
 
 Layout: every full group of 16 tasks is one int16 word per weight ("transposed" packing: bit
 `15 - b` of word `w` is task `16 w + b`, most significant bit first). The 16 inner products of a
-group are then a single embedding-bag over the weights: each weight looks up the 16 bits of its
-word in a constant (65536, 16) table and adds them scaled by `g_j`, i.e. 16 multiply-adds per
-byte pair read, with no float stack ever materialised. The up to 15 tasks of an unfinished group
-are kept row-packed (`pack_mask`) and unpacked in chunks.
+group then come from two weighted histograms of the words' bytes over the weights (one add of
+`g_j` per byte, `_packing.word_products`), times the bits of each byte value, with no float
+stack ever materialised. The up to 15 tasks of an unfinished group are kept row-packed
+(`pack_mask`) and unpacked in chunks.
 
 Device: the bits, the counts and every product live on the device the bank is given (the model's,
 `devices.module_device`; default the CPU). Mixtures and inner products run there, so a
@@ -29,10 +29,9 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from supermasks.inference._packing import _INDICES, GROUP, _add_block_mixture, _unsigned, _word_bits, mixing_weights
+from supermasks.inference._packing import GROUP, _add_block_mixture, _unsigned, mixing_weights, word_products
 from supermasks.devices import module_device
 from supermasks.models.masks import pack_mask, unpack_mask
 from supermasks.models.tasks import masked_layers
@@ -217,23 +216,14 @@ class MaskBank:
     def inner_products(self, name: str, g: torch.Tensor, tasks: torch.Tensor | None = None) -> torch.Tensor:
         """`[<g, M_i>]_i` (float32) for every stored task, or for `tasks` in that order.
 
-        `g` is a dense tensor with the layer's number of elements. Cost: one table look-up and 16
-        multiply-adds per weight per group of 16 tasks, chunked so the indices stay in cache.
+        `g` is a dense tensor with the layer's number of elements. Cost: on the CPU, two adds into
+        byte histograms per weight per group of 16 tasks (`_packing.word_products`).
         """
         g = g.detach().reshape(-1).to(self.device, torch.float32)
         if g.numel() != self.numel(name):
             raise ValueError(f"g has {g.numel()} elements, layer {name!r} has {self.numel(name)}")
         words, position, slot = self._select(tasks)
-        table = _word_bits(self.device)
-        parts = []
-        for block in self._word_rows(name, words):
-            acc = torch.zeros(block.shape[0], GROUP, device=self.device)  # (rows, 16)
-            chunk = max(4096, _INDICES // block.shape[0])
-            for c0 in range(0, g.numel(), chunk):
-                idx = _unsigned(block[:, c0:c0 + chunk])  # (rows, chunk)
-                weights = g[c0:c0 + chunk].expand(block.shape[0], -1)
-                acc += F.embedding_bag(idx, table, per_sample_weights=weights, mode="sum")
-            parts.append(acc.reshape(-1))
+        parts = [word_products(block, g) for block in self._word_rows(name, words)]  # (rows * 16,) each
         word_results = torch.cat(parts) if parts else torch.zeros(0, device=self.device)
         out = torch.zeros(position.numel(), device=self.device)
         in_words, in_tail = _split(position)

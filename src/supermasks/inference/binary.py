@@ -22,7 +22,7 @@ from torch import nn
 
 from supermasks.inference.bank import MaskBank
 from supermasks.inference.subset import PackedSubset, packed_subset
-from supermasks.inference.oneshot import alpha_gradient
+from supermasks.inference.oneshot import alpha_gradient, check_precision
 
 
 def _smaller_half(grad: torch.Tensor) -> torch.Tensor:
@@ -35,7 +35,8 @@ def _smaller_half(grad: torch.Tensor) -> torch.Tensor:
 
 
 def _search_rounds(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective: str = "H",
-                   num_classes: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                   num_classes: int | None = None, precision: str = "float32",
+                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Each round's candidates (bank task ids) and their `dObjective/dalpha` at uniform alpha.
 
     The candidates of a round are the smaller half (by gradient) of the previous round's, in
@@ -45,7 +46,7 @@ def _search_rounds(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective:
     candidates: MaskBank | PackedSubset = bank
     while remaining.numel() > 1:
         # Gradients come in the candidates' order, which is `remaining`'s.
-        grad = alpha_gradient(model, candidates, x, objective, num_classes)  # (len(remaining),)
+        grad = alpha_gradient(model, candidates, x, objective, num_classes, precision=precision)  # (len(remaining),)
         yield remaining, grad
         keep = _smaller_half(grad).cpu()
         remaining = remaining[keep]
@@ -56,18 +57,23 @@ def _search_rounds(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective:
 
 
 def infer_task_binary(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective: str = "H",
-                      num_classes: int | None = None) -> int:
-    """The learned task (index into the bank) that binary search picks for the batch `x`."""
+                      num_classes: int | None = None, precision: str = "float32") -> int:
+    """The learned task (index into the bank) that binary search picks for the batch `x`.
+
+    `precision`: of the network's products in each round (`oneshot.alpha_gradient`).
+    """
+    check_precision(precision)
     if bank.num_tasks == 0:
         raise ValueError("the bank holds no tasks")
     winner = 0  # a single task needs no search
-    for remaining, grad in _search_rounds(model, bank, x, objective, num_classes):
+    for remaining, grad in _search_rounds(model, bank, x, objective, num_classes, precision):
         winner = int(remaining[int(_smaller_half(grad)[0])])  # the last round keeps one of two
     return winner
 
 
 def infer_per_image_binary(model: nn.Module, bank: MaskBank, x: torch.Tensor, objective: str = "H",
-                           num_classes: int | None = None) -> torch.Tensor:
+                           num_classes: int | None = None, precision: str = "float32") -> torch.Tensor:
     """Binary search for each image of `x` on its own: LongTensor of shape (batch,)."""
-    return torch.tensor([infer_task_binary(model, bank, x[i:i + 1], objective, num_classes)
+    check_precision(precision)
+    return torch.tensor([infer_task_binary(model, bank, x[i:i + 1], objective, num_classes, precision)
                          for i in range(len(x))], dtype=torch.long, device=x.device)

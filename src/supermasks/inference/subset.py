@@ -24,7 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from supermasks.inference._packing import GROUP, _SLOT_BITS, _add_block_mixture, _unsigned, _word_bits, mixing_weights
+from supermasks.inference._packing import (GROUP, _SLOT_BITS, _add_block_mixture, _unsigned, _word_bits, mixing_weights,
+                                           word_products)
 from supermasks.inference.bank import MaskBank
 
 _REPACK_CHUNK = 8192    # fewest weights per re-packing step: few Python round trips (measured)
@@ -59,10 +60,12 @@ class _Buffers:
 def _subset_products(words: torch.Tensor, g: torch.Tensor, buffers: _Buffers) -> torch.Tensor:
     """(rows * 16,) float32: `<g, bits>` for every bit of the (rows, n) int16 words, word-major.
 
-    The look-ups of `MaskBank.inner_products` (one per weight per word, 16 multiply-adds each),
-    with each chunk's indices and weights written into reused buffers and chunks small enough
-    to stay in cache.
+    On the CPU, the byte histograms of `MaskBank.inner_products` (`_packing.word_products`).
+    Elsewhere its look-ups (one per weight per word, 16 multiply-adds each), with each chunk's
+    indices and weights written into reused buffers and chunks small enough to stay in cache.
     """
+    if words.device.type == "cpu":
+        return word_products(words, g)
     rows, n = words.shape
     acc = torch.zeros(rows, GROUP, device=words.device)
     chunk = max(_PRODUCT_CHUNK, _PRODUCT_INDICES // max(rows, 1))  # few words: longer chunks, fewer calls
