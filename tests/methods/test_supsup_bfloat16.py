@@ -59,3 +59,22 @@ def test_a_cpu_without_bfloat16_units_is_named_in_the_log(tmp_path: Path, monkey
         assert main(["run", str(config), *TINY, "training.precision=bfloat16", f"run.out_dir={tmp_path}",
                      "run.report=false"]) == 0
     assert "neither amx_bf16 nor avx512_bf16" in caplog.text
+
+
+def test_task_inference_runs_in_the_models_precision(tmp_path: Path, monkeypatch) -> None:
+    import supermasks.methods.supsup as supsup
+
+    seen = []
+    real = supsup.infer_task
+
+    def spy(*args, precision: str = "float32", **kwargs):
+        seen.append(precision)
+        return real(*args, precision=precision, **kwargs)
+
+    monkeypatch.setattr(supsup, "infer_task", spy)
+    config = tiny_config(tmp_path, "name: low\nmethod: supsup\n")
+    assert main(["run", str(config), *TINY, "scenario.name=gnu", "training.precision=bfloat16",
+                 f"run.out_dir={tmp_path}", "run.report=false"]) == 0
+    assert seen and set(seen) == {"bfloat16"}
+    (metrics,) = tmp_path.rglob("supsup/metrics.json")
+    assert 0.0 <= json.loads(metrics.read_text())["task_inference_accuracy"] <= 1.0

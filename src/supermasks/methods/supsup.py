@@ -42,7 +42,7 @@ from supermasks.methods._state import check_header, header, load_generator, owne
 from supermasks.methods.base import LearnedTask, MethodReport, MethodSpec, TaskStart
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, finish_task_with, fused_score_layers,
                                load_network, masked_layers, norm_layers, norm_statistics, num_tasks, packed_task,
-                               set_keep_scores, set_precision, set_task, task_nbytes, task_scores, task_signature,
+                               model_precision, set_keep_scores, set_precision, set_task, task_nbytes, task_scores, task_signature,
                                threshold_distance)
 from supermasks.models.fused import FusedScoreRMSprop, deferring, fusable
 from supermasks.models.layers import PackedMasks
@@ -376,7 +376,8 @@ class SupSup:
         infer = infer_task if self.task_inference == "oneshot" else infer_task_binary
         with torch.enable_grad():  # the inference gradient is taken with respect to the mixing weights
             return infer(self.model, self._bank(), x, self.inference_objective,
-                         self.num_classes_ if self.inference_objective == "G" else None)
+                         self.num_classes_ if self.inference_objective == "G" else None,
+                         precision=model_precision(self.model))
 
     @torch.no_grad()
     def infer_task_per_image(self, x: torch.Tensor) -> torch.Tensor:
@@ -394,7 +395,8 @@ class SupSup:
         infer = infer_per_image if self.task_inference == "oneshot" else infer_per_image_binary
         with torch.enable_grad():
             return infer(self.model, self._bank(), x, self.inference_objective,
-                         self.num_classes_ if self.inference_objective == "G" else None)
+                         self.num_classes_ if self.inference_objective == "G" else None,
+                         precision=model_precision(self.model))
 
     def can_predict(self, task_id: int | None) -> bool:
         """Only tasks whose mask exists, and only with the task id (GG)."""

@@ -10,14 +10,14 @@ from supermasks.models.networks import (ARCHITECTURES, Architecture, MaskedMLP, 
                                         input_problem, layer_shapes, list_models, mlp_hidden, weight_count)
 from supermasks.models.tasks import (add_task, export_masks, finish_task, finish_task_with, freeze_weights, fused_score_layers, grow_tasks,
                                      load_network, masked_layers, norm_layers, norm_statistics, num_tasks, packed_task,
-                                     set_keep_scores, set_precision, set_task, task_nbytes, task_scores, task_signature)
+                                     model_precision, set_keep_scores, set_precision, set_task, task_nbytes, task_scores, task_signature)
 
 __all__ = [
     "ARCHITECTURES", "Architecture", "DENSITY_BUDGETS", "InputShape", "MASK_RULES", "MaskedConv2d", "MaskedLinear",
     "MaskedMLP", "MultiHeadMLP", "MultiHeadNet", "PerTaskBatchNorm",
     "architecture", "build_multihead", "build_trunk", "image_shape", "input_problem", "layer_density",
     "layer_shapes", "mlp_hidden", "mlp_multihead", "parameter_bytes", "weight_count",
-    "add_task", "build_model", "compute_mask", "export_masks", "finish_task", "finish_task_with", "freeze_weights", "fused_score_layers", "set_keep_scores", "set_precision", "grow_tasks", "load_network",
+    "add_task", "build_model", "compute_mask", "export_masks", "finish_task", "finish_task_with", "freeze_weights", "fused_score_layers", "model_precision", "set_keep_scores", "set_precision", "grow_tasks", "load_network",
     "kept_count", "layer_budget", "threshold_distance", "list_models", "masked_layers", "masked_weight", "norm_layers", "norm_statistics",
     "num_tasks", "pack_mask", "packed_task", "set_task", "task_nbytes", "task_scores", "task_signature", "unpack_mask",
 ]

@@ -202,3 +202,11 @@ def fused_score_layers(model: nn.Module, task_id: int) -> dict[nn.Parameter, Mas
             if isinstance(layer, MaskedLinear) and layer.precision == "bfloat16" and layer.rule == "threshold"
             and layer.weight.device.type == "cpu" and task_id in layer.scores
             and layer.units.get(layer.weight)[2] != 1.0}
+
+
+def model_precision(model: nn.Module) -> str:
+    """The precision of `model`'s masked layers' products (`set_precision`); "float32" for a model without any."""
+    precisions = {layer.precision for layer in masked_layers(model).values()}
+    if len(precisions) > 1:
+        raise ValueError(f"masked layers disagree on their precision: {sorted(precisions)}")
+    return precisions.pop() if precisions else "float32"
