@@ -264,9 +264,11 @@ class SupSup:
                                   task.augment, module_device(self.model))
 
         def forward(x: torch.Tensor) -> torch.Tensor:
-            # A probe may have switched the task or to eval mode: restore both on every step.
-            set_task(self.model, task.task_id)
-            self.model.train()
+            # A probe may have switched the task or to eval mode: restore both on every step (without a
+            # probe nothing switches them, and walking the module tree twice a step is not free).
+            if probe is not None:
+                set_task(self.model, task.task_id)
+                self.model.train()
             return self.model(x)
 
         with fold, deferring(fused):
