@@ -10,7 +10,8 @@ from supermasks.results.tables._format import run_directories, study_directory
 from supermasks.results.tables.baselines import (compare_printout, compare_table, forgetting_memory_table,
                                                  forgetting_table)
 from supermasks.results.tables.bench import (colour_data_table, conv_resnet18_table, conv_resnet50_table,
-                                             data_pipeline_table, fixed_costs_table, inference_table, precision_step_table,
+                                             data_pipeline_table, fixed_costs_table, inference_table, parallel_tasks_table,
+                                             precision_step_table,
                                              reference_table, seed_setting_table,
                                              splitimagenet_cost_table, state_bits_table, threads_table)
 from supermasks.results.tables.conv import lenet5_table
@@ -24,7 +25,7 @@ from supermasks.results.tables.transfer import (experiment2_budgets_table, exper
                                                 transfer_study_directory)
 
 __all__ = ["colour_data_table", "conv_resnet18_table", "conv_resnet50_table", "data_pipeline_table",
-           "fixed_costs_table", "inference_table", "precision_step_table", "reference_table", "seed_setting_table", "splitimagenet_cost_table", "state_bits_table",
+           "fixed_costs_table", "inference_table", "parallel_tasks_table", "precision_step_table", "reference_table", "seed_setting_table", "splitimagenet_cost_table", "state_bits_table",
            "threads_table",
            "compare_printout", "compare_table", "experiment1_layers_table", "experiment1_study_table",
            "experiment1_table", "experiment2_budgets_table", "experiment2_guided_table", "experiment2_table",

@@ -266,3 +266,10 @@ def seed_setting_table(result_dir: Path) -> str:
     table = section.table("run")
     ratios = [line for line in section.prose if line.startswith("- notebook / ")]
     return _with_note("\n".join([table_markdown(table), "", *ratios]), result_dir)
+
+
+def parallel_tasks_table(result_dir: Path) -> str:
+    """benchmarks/parallel_tasks.py: wall and CPU seconds of the seed setting on one thread, two OpenMP threads and
+    two worker processes, and whether their masks equal one thread's."""
+    section = read_section(result_dir)
+    return _with_note(f"{section.prose[0]}\n\n{table_markdown(section.table('setting'))}", result_dir)
