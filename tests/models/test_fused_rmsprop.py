@@ -138,3 +138,16 @@ def test_without_a_compiler_the_torch_ops_run(monkeypatch, tmp_path) -> None:
     off = fused._Kernels()
     assert off.load() is None and off.reason == "SUPERMASKS_KERNELS=off"
     assert not list(tmp_path.rglob("*.so"))
+
+
+@needs_compiler
+def test_a_damaged_cached_library_is_built_again(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("SUPERMASKS_CACHE", str(tmp_path / "a"))
+    assert fused._Kernels().load() is not None
+    (built,) = list((tmp_path / "a" / "kernels").glob("*.so"))
+    damaged = tmp_path / "b" / "kernels" / built.name  # another path: dlopen would reuse a loaded one
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"not a shared library")
+    monkeypatch.setenv("SUPERMASKS_CACHE", str(tmp_path / "b"))
+    assert fused._Kernels().load() is not None
+    assert damaged.read_bytes()[:4] == b"\x7fELF"

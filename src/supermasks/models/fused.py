@@ -133,7 +133,12 @@ class _Kernels:
         try:
             if not path.exists():
                 _build(path)
-            library = ctypes.CDLL(str(path))
+            try:
+                library = ctypes.CDLL(str(path))
+            except OSError:  # a damaged cache entry (a truncated file): built again, once
+                path.unlink(missing_ok=True)
+                _build(path)
+                library = ctypes.CDLL(str(path))
         except (OSError, subprocess.SubprocessError) as error:
             detail = error.stderr.decode(errors="replace").strip().splitlines()[-1:] if isinstance(
                 error, subprocess.CalledProcessError) and error.stderr else [str(error)]
