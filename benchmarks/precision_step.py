@@ -1,8 +1,8 @@
 """Time one training step in float32 against bfloat16 products (`training.precision`), masked against dense.
 
 One step = forward, cross-entropy, backward and the optimiser's update, one thread, this thread's
-CPU time, every variant interleaved A B C ... in one process (medians, so ratios hold on a shared
-machine).
+CPU time, the variants interleaved A B C ... in one process (FC: blocks of 10 consecutive steps, as
+training runs them; medians, so ratios hold on a shared machine).
 
 FC 784-300-300-10 at batch 128, RMSprop lr 1e-4 (the seed setting's step):
 - masked float32: SupSup's path in float32 (`supermasks.optimizers.rmsprop`);
@@ -65,7 +65,9 @@ def _step(model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, autocas
     return step
 
 
-def _measure(steps: dict[str, Step], rounds: int) -> dict[str, float]:
+def _measure(steps: dict[str, Step], rounds: int, block: int) -> dict[str, float]:
+    """Median seconds per step of each variant: `rounds` rounds, each timing `block` consecutive steps of every
+    variant in turn (consecutive, as training runs them: one variant's data does not evict another's between steps)."""
     for fn in steps.values():  # warm-up: allocations, the compiled loop, oneDNN's kernels
         fn()
         fn()
@@ -73,8 +75,9 @@ def _measure(steps: dict[str, Step], rounds: int) -> dict[str, float]:
     for _ in range(rounds):
         for name, fn in steps.items():
             start = time.thread_time()
-            fn()
-            times[name].append(time.thread_time() - start)
+            for _ in range(block):
+                fn()
+            times[name].append((time.thread_time() - start) / block)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -93,10 +96,10 @@ def fc_table(rounds: int) -> None:
         "dense bfloat16 (autocast)": _step(dense16, rmsprop(dense16.parameters(), lr=1e-4), x, y, autocast=True),
     }
     with deferring(layers):  # as SupSup's `learn` does around a task's training
-        med = _measure(steps, rounds)
+        med = _measure(steps, rounds, block=10)
     dense = {"float32": med["dense float32"], "bfloat16": med["dense bfloat16 (autocast)"]}
     print(f"### FC 784-300-300-10, batch 128, RMSprop, 1 thread\n")
-    print(f"medians of {rounds} interleaved steps, thread CPU time; fused step's C loop compiled: "
+    print(f"medians of {rounds} interleaved blocks of 10 steps, thread CPU time; fused step's C loop compiled: "
           f"{'yes' if compiled_available() else 'no (torch ops)'}\n")
     print("| variant | ms per step | masked / dense |")
     print("|---|---:|---:|")
@@ -126,7 +129,7 @@ def resnet_table(rounds: int) -> None:
         "masked threshold, float32": _step(t32, adam(task_scores(t32, 0), lr=1e-3), x, y),
         "masked threshold, bfloat16": _step(t16, adam(task_scores(t16, 0), lr=1e-3), x, y),
     }
-    med = _measure(steps, rounds)
+    med = _measure(steps, rounds, block=1)
     print("### ResNet-18 (SplitCIFAR100's), batch 128 of 3x32x32, Adam, 1 thread\n")
     print(f"medians of {rounds} interleaved steps, thread CPU time\n")
     print("| variant | ms per step | against float32 | s per SplitCIFAR100 epoch (19 steps) |")
@@ -139,13 +142,13 @@ def resnet_table(rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=200, help="timed steps per FC variant")
+    parser.add_argument("--rounds", type=int, default=30, help="timed blocks of 10 steps per FC variant")
     parser.add_argument("--resnet-rounds", type=int, default=5, help="timed steps per ResNet-18 variant")
-    parser.add_argument("--quick", action="store_true", help="30 FC steps and 2 ResNet-18 steps per variant")
+    parser.add_argument("--quick", action="store_true", help="5 FC blocks and 2 ResNet-18 steps per variant")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print("## Training step by precision: float32 against bfloat16 products\n")
-    fc_table(30 if args.quick else args.rounds)
+    fc_table(5 if args.quick else args.rounds)
     resnet_table(2 if args.quick else args.resnet_rounds)
 
 
