@@ -134,7 +134,7 @@ class _LowMaskedLinear(torch.autograd.Function):
             g2 = g_low.reshape(-1, g_low.shape[-1])
             grad_weight = g2.t().mm(x_low.reshape(-1, x_low.shape[-1]))  # bfloat16, float32 accumulation
             if ctx.deferred is not None:  # the fused step takes dL/dW_eff and updates the scores itself
-                ctx.deferred.grad_weight = grad_weight
+                ctx.deferred.grad_weight, ctx.deferred.grad_scale = grad_weight, ctx.scale
             else:  # widened and times W in one mixed-dtype product
                 grad_scores = torch.mul(grad_weight, weight)
                 if ctx.rule == "topk":

@@ -69,16 +69,17 @@ static inline uint16_t narrow_exact(float f) { uint32_t u; memcpy(&u, &f, 4); re
         STORE_MASK;                                                            \
     }
 
-void step_f32_f32(int64_t n, const float* restrict gw, const float* restrict w, float* restrict v,
+/* g = (G * c) * U: U = W and c = 1 in float32; U = S (+-1) in bfloat16, where W = c * S makes it G * W
+   exactly (rounding to nearest is symmetric), and c = 1 where G already stands for dL/d(S M). */
+void step_f32_f32(int64_t n, const float* restrict gw, float c, float* restrict v,
                   float* restrict s, float alpha, float one_minus_alpha, float eps, float neg_lr,
                   float* restrict mask, const float* restrict unit) {
-    STEP_BODY(gw[i] * w[i], mask[i] = m * unit[i])
+    STEP_BODY(gw[i] * c * unit[i], mask[i] = m * unit[i])
 }
 
 void step_bf16_bf16(int64_t n, const uint16_t* restrict gw, float c, float* restrict v,
                     float* restrict s, float alpha, float one_minus_alpha, float eps, float neg_lr,
                     uint16_t* restrict mask, const uint16_t* restrict unit) {
-    /* W = c * S with S = +-1: g * W rounds as (g * c) * S, exactly (rounding to nearest is symmetric). */
     STEP_BODY(widen(gw[i]) * c * widen(unit[i]), mask[i] = narrow_exact(m * widen(unit[i])))
 }
 """
@@ -147,8 +148,8 @@ class _Kernels:
             return None
         f32, ptr = ctypes.c_float, ctypes.c_void_p
         library.step_f32_f32.restype = library.step_bf16_bf16.restype = None
-        library.step_f32_f32.argtypes = [ctypes.c_int64, ptr, ptr, ptr, ptr, f32, f32, f32, f32, ptr, ptr]
-        library.step_bf16_bf16.argtypes = [ctypes.c_int64, ptr, f32, ptr, ptr, f32, f32, f32, f32, ptr, ptr]
+        for fn in (library.step_f32_f32, library.step_bf16_bf16):
+            fn.argtypes = [ctypes.c_int64, ptr, f32, ptr, ptr, f32, f32, f32, f32, ptr, ptr]
         self.library = library
         return library
 
@@ -166,7 +167,9 @@ class DeferredScores:
     left for the next forward: the mask buffer it filled, valid for the scores' (storage, version)."""
 
     def __init__(self) -> None:
-        self.grad_weight: torch.Tensor | None = None  # dL/dW_eff of the last backward, float32 or bfloat16
+        self.grad_weight: torch.Tensor | None = None  # G of the last backward, float32 or bfloat16
+        # The score gradient is (G * grad_scale) * S: c where G is dL/dW_eff (W = c S), 1 where G is dL/d(S M).
+        self.grad_scale = 1.0
         self.filled: tuple[int, int] | None = None  # (scores.data_ptr(), scores._version) the buffer matches
 
     def __getstate__(self) -> dict:
@@ -180,15 +183,16 @@ def _contiguous(*tensors: torch.Tensor) -> bool:
     return all(t.is_contiguous() and t.device.type == "cpu" for t in tensors)
 
 
-def fused_update(grad_weight: torch.Tensor, weight: torch.Tensor, unit: torch.Tensor, scale: float,
-                 square_avg: torch.Tensor, scores: torch.Tensor, mask_out: torch.Tensor, alpha: float, eps: float,
-                 lr: float, compiled: bool = True) -> None:
-    """RMSprop on `scores` with gradient `grad_weight * weight`, then `mask_out = 1[scores >= 0] * unit`.
+def fused_update(grad_weight: torch.Tensor, unit: torch.Tensor, scale: float, square_avg: torch.Tensor,
+                 scores: torch.Tensor, mask_out: torch.Tensor, alpha: float, eps: float, lr: float,
+                 compiled: bool = True) -> None:
+    """RMSprop on `scores` with gradient `(grad_weight * scale) * unit`, then `mask_out = 1[scores >= 0] * unit`.
 
-    float32: `grad_weight`, `unit` (= W) and `mask_out` float32. bfloat16: all three bfloat16, with
-    `weight = scale * unit` exactly (a signed constant, `bfloat16.unit_and_scale`), which the compiled
-    loop reads as the 2-byte `unit` and `scale` instead of the 4-byte weight. In place; the compiled
-    loop where `compiled` and available, else torch ops, with the same bits.
+    float32: `grad_weight`, `unit` (= W, with `scale` 1) and `mask_out` float32. bfloat16: all three
+    bfloat16, `unit` = S of a signed-constant weight `W = c S` (`bfloat16.unit_and_scale`): with
+    `scale = c` and `grad_weight = dL/dW_eff` the gradient is `dL/dW_eff * W` exactly; the compiled
+    loop reads the 2-byte `unit` instead of the 4-byte weight. In place; the compiled loop where
+    `compiled` and available, else torch ops, with the same bits.
     """
     low = grad_weight.dtype == torch.bfloat16
     want = torch.bfloat16 if low else torch.float32
@@ -196,16 +200,13 @@ def fused_update(grad_weight: torch.Tensor, weight: torch.Tensor, unit: torch.Te
         raise ValueError(f"grad_weight {grad_weight.dtype}, unit {unit.dtype} and mask_out {mask_out.dtype} must all "
                          "be float32 or all bfloat16")
     library = KERNELS.load() if compiled else None
-    tensors = (grad_weight, weight, unit, square_avg, scores, mask_out)
+    tensors = (grad_weight, unit, square_avg, scores, mask_out)
     if library is not None and _contiguous(*tensors) and scores.dtype == torch.float32:
-        if low:
-            library.step_bf16_bf16(scores.numel(), grad_weight.data_ptr(), scale, square_avg.data_ptr(),
-                                   scores.data_ptr(), alpha, 1 - alpha, eps, -lr, mask_out.data_ptr(), unit.data_ptr())
-        else:
-            library.step_f32_f32(scores.numel(), grad_weight.data_ptr(), weight.data_ptr(), square_avg.data_ptr(),
-                                 scores.data_ptr(), alpha, 1 - alpha, eps, -lr, mask_out.data_ptr(), unit.data_ptr())
+        fn = library.step_bf16_bf16 if low else library.step_f32_f32
+        fn(scores.numel(), grad_weight.data_ptr(), scale, square_avg.data_ptr(), scores.data_ptr(), alpha, 1 - alpha,
+           eps, -lr, mask_out.data_ptr(), unit.data_ptr())
         return
-    grad = grad_weight.to(torch.float32).mul_(weight) if low else grad_weight.mul(weight)
+    grad = grad_weight.to(torch.float32, copy=True).mul_(scale).mul_(unit)
     square_avg.mul_(alpha).add_(grad.mul(1 - alpha).mul_(grad))
     # A correctly rounded float32 square root, as the C loop's sqrtf (torch's float sqrt may differ by an ulp).
     denominator = square_avg.double().sqrt_().float().add_(eps)
@@ -243,8 +244,8 @@ class FusedScoreRMSprop(EagerOptimizer):
                 if "square_avg" not in state:
                     state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 self.steps[p] += 1
-                mask_out, unit, scale = layer.next_mask_buffer()
-                fused_update(deferred.grad_weight, layer.weight, unit, scale, state["square_avg"], p, mask_out,
+                mask_out, unit = layer.next_mask_buffer()
+                fused_update(deferred.grad_weight, unit, deferred.grad_scale, state["square_avg"], p, mask_out,
                              group["alpha"], group["eps"], group["lr"])
                 deferred.grad_weight = None
                 deferred.filled = (p.data_ptr(), p._version)

@@ -268,10 +268,10 @@ class MaskedLinear(_MaskedBase):
         # Set while a fused step trains this layer (`models.fused`): the backward leaves dL/dW_eff there.
         self.deferred: DeferredScores | None = None
 
-    def next_mask_buffer(self) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """(the bfloat16 buffer the next forward reads `S * M` from, `S` in bfloat16, `c`), for the fused step."""
-        _, unit_low, scale = self.units.get(self.weight)
-        return self.low_workspace.acquire(self.weight), unit_low, scale
+    def next_mask_buffer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the bfloat16 buffer the next forward reads `S * M` from, `S` in bfloat16), for the fused step."""
+        _, unit_low, _ = self.units.get(self.weight)
+        return self.low_workspace.acquire(self.weight), unit_low
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, in) -> (batch, out)
         if self.injected_weight is not None:
