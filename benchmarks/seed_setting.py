@@ -36,8 +36,10 @@ mean accuracy over the 10 tasks after the last one.
 Threads: "1" is `OMP_NUM_THREADS=1` for the notebook and `--threads 1` for supermasks; the
 notebook's other run leaves torch's default (one thread per core, OpenMP's active waiting), and
 supermasks' other run is `--threads 2` (passive waiting). Every run is its own process; CPU
-seconds are the child's user + system time (`getrusage(RUSAGE_CHILDREN)`), imports and data
-loading included, and wall seconds are measured around it. `--rounds N` repeats every run N times,
+seconds are the user + system time of the child and every process under it (`getrusage(RUSAGE_CHILDREN)`
+after waiting for them all; `--threads 2` trains in worker processes that outlive the command, which
+this script adopts as Linux's child subreaper), imports and data loading included, and wall seconds are
+measured around the command. `--rounds N` repeats every run N times,
 interleaved (A B A B), and the table gives medians.
 
 Run: `.venv/bin/python benchmarks/seed_setting.py --precision float32` (one round takes a few
@@ -296,13 +298,29 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _tree_helpers():
+    """benchmarks/parallel_tasks.py's `adopt_descendants` and `reap` (this script's folder is not a package)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        import parallel_tasks
+    finally:
+        sys.path.pop(0)
+    return parallel_tasks
+
+
+def _reap_descendants() -> None:
+    _tree_helpers().reap()
+
+
 def _measure(variant: Variant) -> dict[str, float]:
     if variant.metrics_dir is not None:  # the previous round's run directory
         for old in variant.metrics_dir.glob("*"):
             shutil.rmtree(old)
     cpu, start = _children_cpu(), time.perf_counter()
     out = subprocess.run(variant.command, env=variant.env, capture_output=True, text=True)
-    wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
+    wall = time.perf_counter() - start
+    _reap_descendants()  # worker processes of `--threads 2` outlive the command: their CPU time counts too
+    cpu = _children_cpu() - cpu
     if out.returncode != 0:
         raise RuntimeError(f"{variant.name} (threads {variant.label}) failed with exit code {out.returncode}:\n"
                            f"{out.stderr[-4000:]}")
@@ -377,6 +395,7 @@ def main() -> None:
         parser.error("--rounds must be 1 or more")
     num_tasks, steps = (2, 50) if args.quick else (10, 469)
     machine_before = _machine_line()
+    _tree_helpers().adopt_descendants()  # so that `_measure` can wait for (and count) every process a run starts
     with tempfile.TemporaryDirectory(prefix="seed-setting-") as work:
         variants, notes = _variants(num_tasks, steps, args.seed, list(dict.fromkeys(args.precision)), Path(work))
         for _ in range(args.rounds):
