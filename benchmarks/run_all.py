@@ -45,7 +45,8 @@ def machine_header(quick: bool, environ: dict[str, str]) -> str:
         "# Benchmark results",
         "",
         f"- date: {m['date']}",
-        f"- CPU: {m['cpu']}, {m['logical_cores']} logical cores ({m['usable_cores']} usable by this process)",
+        f"- CPU: {m['cpu']}, {m['logical_cores']} logical cores ({m['usable_cores']} usable by this process); "
+        f"bfloat16 matrix units in its flags: {', '.join(m['bfloat16_flags']) or 'none'}",
         f"- memory: {memory}",
         f"- OS: {m['os']}",
         f"- Python {m['python']}, torch {m['torch']}, numpy {m['numpy']}",

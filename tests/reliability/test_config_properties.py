@@ -83,10 +83,12 @@ DEFAULTS = {k: d for k, (_, d) in KEYS.items()}
 
 
 def _base(tp):
-    """(base type, optional?) of a field type: `int | None` -> (int, True), `list[str]` -> (list[str], False)."""
+    """(base type, optional?) of a field type: `int | None` -> (int, True), `list[str]` -> (list[str], False); a union
+    of several types (`bool | Literal["auto"]`) is its own base, in none of the groups below."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        (arg,) = [a for a in typing.get_args(tp) if a is not type(None)]
-        return arg, True
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(tp))
+        return (args[0], optional) if len(args) == 1 else (tp, optional)
     return tp, False
 
 
@@ -117,6 +119,8 @@ STR_KEYS = _keys_of(str)
 TEXT_KEYS = [k for k in STR_KEYS if k not in NAMED and k != "name"]
 LIST_KEYS = [k for k, tp in TYPES.items() if _is_list(_base(tp)[0])]
 CHOICE_KEYS = [k for k, tp in TYPES.items() if _is_choice(_base(tp)[0])]
+# Unions of several types (`run.parallel_tasks: bool | Literal["auto"]`): each of their arms is valid.
+UNION_KEYS = [k for k, tp in TYPES.items() if typing.get_origin(_base(tp)[0]) in (typing.Union, types.UnionType)]
 OPTIONAL_KEYS = [k for k, tp in TYPES.items() if _base(tp)[1]]
 
 # Lists of numbers, and their valid values: [low, high] in [0, 1].
@@ -140,7 +144,7 @@ FLOAT_RANGES = {"data.rotation_step": (0.0, 360.0, False), "data.permute_fractio
 
 def test_every_key_has_a_type_these_tests_cover():
     assert list(KEYS) == valid_keys()
-    assert set(INT_KEYS + FLOAT_KEYS + BOOL_KEYS + STR_KEYS + LIST_KEYS + CHOICE_KEYS) == set(KEYS)
+    assert set(INT_KEYS + FLOAT_KEYS + BOOL_KEYS + STR_KEYS + LIST_KEYS + CHOICE_KEYS + UNION_KEYS) == set(KEYS)
     assert set(INT_RANGES) == set(INT_KEYS) and set(FLOAT_RANGES) == set(FLOAT_KEYS)
     assert TEXT_KEYS and CHOICE_KEYS and OPTIONAL_KEYS and BOOL_KEYS
 
@@ -277,6 +281,9 @@ def value_of(key: str) -> st.SearchStrategy:
         strategy = TEXT.filter(lambda t: "\0" not in t)
     elif _is_choice(base):
         strategy = st.sampled_from(typing.get_args(base))
+    elif key in UNION_KEYS:  # arms of bool and of choices
+        strategy = st.one_of([st.booleans() if arm is bool else st.sampled_from(typing.get_args(arm))
+                              for arm in typing.get_args(base)])
     elif key in FLOAT_LISTS:
         strategy = FLOAT_LISTS[key]
     else:
@@ -579,7 +586,8 @@ def _expected_name(key: str) -> str:
     return typing.get_args(base)[0].__name__ if _is_list(base) else base.__name__
 
 
-TYPED_KEYS = [k for k in KEYS if k not in CHOICE_KEYS]
+# Unions take their own wrong values (tests/runner/test_parallel_tasks.py: "expected bool or one of auto").
+TYPED_KEYS = [k for k in KEYS if k not in CHOICE_KEYS and k not in UNION_KEYS]
 
 
 @st.composite
@@ -686,6 +694,9 @@ def _check_types(config: ExperimentConfig) -> None:
             assert isinstance(value, list) and value and all(type(v) is item for v in value), key
         elif _is_choice(base):
             assert value in typing.get_args(base), key
+        elif key in UNION_KEYS:  # one of its arms: a bool, or one of a choice's values
+            assert any(type(value) is arm if arm is bool else value in typing.get_args(arm)
+                       for arm in typing.get_args(base)), key
         else:
             assert type(value) is base, key
             if base is float:

@@ -43,6 +43,15 @@ def package_version(package: str) -> str:
         return "not installed"
 
 
+def bfloat16_flags() -> list[str]:
+    """The CPU flags of native bfloat16 matrix products it lists (amx_bf16, avx512_bf16): what
+    `training.precision=bfloat16` runs fast on; empty where it lists none or they cannot be read."""
+    from supermasks.devices import BF16_CPU_FLAGS, cpu_flags  # torch loads with devices: only when asked
+
+    flags = cpu_flags()
+    return [flag for flag in BF16_CPU_FLAGS if flag in flags]
+
+
 def describe_machine(environ: Mapping[str, str]) -> dict:
     """What a benchmark's figures depend on besides the code: the hardware, the software, the thread variables it
     inherits from `environ`, and the load average when it started (the machine may be shared)."""
@@ -51,6 +60,7 @@ def describe_machine(environ: Mapping[str, str]) -> dict:
     return {
         "date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "cpu": cpu_model(),
+        "bfloat16_flags": bfloat16_flags(),
         "logical_cores": os.cpu_count(),
         "usable_cores": usable,
         "memory_gib": memory_gib(),
@@ -68,4 +78,4 @@ def thread_settings(machine: Mapping) -> str:
     return ", ".join(f"{k}={v}" for k, v in machine.get("thread_variables", {}).items()) or "none set"
 
 
-__all__ = ["THREAD_VARIABLES", "cpu_model", "describe_machine", "memory_gib", "package_version", "thread_settings"]
+__all__ = ["THREAD_VARIABLES", "bfloat16_flags", "cpu_model", "describe_machine", "memory_gib", "package_version", "thread_settings"]

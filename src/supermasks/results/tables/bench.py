@@ -29,6 +29,8 @@ def machine_note(result_dir: Path) -> str:
     if version.get("uncommitted_changes"):
         at += " with uncommitted changes"
     memory = f", {machine['memory_gib']:g} GiB" if machine.get("memory_gib") else ""
+    if "bfloat16_flags" in machine:  # recorded since bfloat16 products exist
+        memory += f", bfloat16 units: {', '.join(machine['bfloat16_flags']) or 'none'}"
     load = machine.get("load_average")
     busy = f", load average {load[0]:g} when it started" if load else ""
     return (f"*Measured by `{version.get('command', '?')}` {at} on {machine.get('date', 'an unrecorded date')}: "
