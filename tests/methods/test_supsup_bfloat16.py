@@ -78,3 +78,10 @@ def test_task_inference_runs_in_the_models_precision(tmp_path: Path, monkeypatch
     assert seen and set(seen) == {"bfloat16"}
     (metrics,) = tmp_path.rglob("supsup/metrics.json")
     assert 0.0 <= json.loads(metrics.read_text())["task_inference_accuracy"] <= 1.0
+
+
+def test_bfloat16_products_and_autocast_are_not_combined(tmp_path: Path, capsys) -> None:
+    config = tiny_config(tmp_path, "name: low\nmethod: supsup\n")
+    line = one_line_error(capsys, "run", config, *TINY, "training.precision=bfloat16", "training.amp=true",
+                          f"run.out_dir={tmp_path}")
+    assert "choose one" in line and "training.amp=false" in line

@@ -32,8 +32,12 @@ def validate(config: ExperimentConfig) -> None:
     if scenario_of_stream(config.scenario.name) and config.model.batch_norm:
         raise ConfigError("the nns scenario superposes masks to detect new tasks, which per-task BatchNorm "
                           "statistics do not allow: set model.batch_norm=false")
-    check_amp(config.training.amp, resolve_device(config.run.device))  # and a device this machine has
     training = config.training
+    if training.precision != "float32" and training.amp:
+        raise ConfigError(f"training.precision={training.precision} already runs the masked layers' products in "
+                          f"{training.precision}, and training.amp=true would autocast the rest: choose one (set "
+                          "training.amp=false, or training.precision=float32)")
+    check_amp(config.training.amp, resolve_device(config.run.device))  # and a device this machine has
     if training.precision != "float32":
         dense = [m for m in config.method if not method_spec(m).masks]
         if dense:
