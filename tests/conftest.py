@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import pytest
 import torch
 
@@ -10,6 +15,12 @@ from supermasks.data.task import Task
 # The test networks are too small to gain from threads, and on a busy machine every parallel op
 # waits for a second core: one thread keeps the suite fast and its run time steady.
 torch.set_num_threads(1)
+
+# The fused step's compiled loop (models.fused) is built into a cache of this session's own, not the user's.
+if "SUPERMASKS_CACHE" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="supermasks-test-cache-")
+    os.environ["SUPERMASKS_CACHE"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
 
 def make_tasks(num_tasks: int = 3, n_train: int = 256, n_test: int = 128, num_classes: int = 4,

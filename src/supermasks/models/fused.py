@@ -8,7 +8,8 @@ next forward's `W * M` (or, in bfloat16 precision, `S * M`) into the layer's wor
 forward fills nothing.
 
 The loop is a small C function compiled once per machine with the system's C compiler (`cc`),
-cached under `~/.cache/supermasks/kernels` (or `$SUPERMASKS_CACHE/kernels`) and loaded with ctypes;
+cached in the platform's cache folder (`~/.cache/supermasks/kernels` on Linux; `$SUPERMASKS_CACHE/kernels`
+where set) and loaded with ctypes;
 without a compiler, or with `SUPERMASKS_KERNELS=off`, the same update runs as torch ops. Both give
 the same bits: both perform the same float32 operations in the same order, each correctly
 rounded: `v = alpha v + ((1 - alpha) g) g` (no fused multiply-add), `d = sqrt(v) + eps` (a
@@ -46,6 +47,7 @@ from supermasks.optimizers import EagerOptimizer, _rmsprop
 log = logging.getLogger(__name__)
 
 ENV_KERNELS = "SUPERMASKS_KERNELS"  # "off": never build or load the compiled loop
+ENV_CACHE = "SUPERMASKS_CACHE"  # where compiled loops are kept (a folder `kernels` below it)
 _FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-trapping-math", "-shared", "-fPIC")
 
 _SOURCE = r"""
@@ -86,8 +88,13 @@ void step_bf16_bf16(int64_t n, const uint16_t* restrict gw, float c, float* rest
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("SUPERMASKS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "supermasks")
-    return Path(base) / "kernels"
+    """`$SUPERMASKS_CACHE/kernels`, else `kernels` in the platform's cache folder for supermasks (as downloads use)."""
+    base = os.environ.get(ENV_CACHE)
+    if not base:
+        import pooch  # only where a library is built or looked up
+
+        base = str(pooch.os_cache("supermasks"))
+    return Path(base).expanduser() / "kernels"
 
 
 def _cpu_key() -> str:
