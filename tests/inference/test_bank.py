@@ -247,8 +247,35 @@ def test_word_products_by_bytes_and_by_lookups_match_each_slot() -> None:
     expected = torch.stack([torch.stack([g.double()[((row >> (15 - b)) & 1).bool()].sum() for b in range(16)])
                             for row in unsigned]).reshape(-1)
     atol = 1e-6 * float(g.abs().sum())
-    for products in (word_products, word_lookup_products):
+    for products in (word_products, word_lookup_products, _byte_histograms):
         got = products(words, g)
         assert got.shape == (32,) and got.dtype == torch.float32
         torch.testing.assert_close(got.double(), expected, rtol=0, atol=atol)
     assert torch.equal(word_products(words[:0], g), torch.zeros(0))
+
+
+def _byte_histograms(words: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """`word_products` without the compiled AVX-512 loop (as on a CPU or build without it)."""
+    from supermasks.inference._packing import word_products
+    from supermasks.models import fused
+
+    fused.KERNELS.load()
+    saved, fused.KERNELS.bank_products = fused.KERNELS.bank_products, None
+    try:
+        return word_products(words, g)
+    finally:
+        fused.KERNELS.bank_products = saved
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 1000])
+def test_the_compiled_bank_products_cover_every_column(n: int) -> None:
+    """The AVX-512 loop takes 16 columns at a time and the rest one by one: every width against the histograms."""
+    from supermasks.models.fused import compiled_bank_products
+
+    g = torch.Generator().manual_seed(n)
+    words = torch.randint(-(1 << 15), 1 << 15, (3, n), dtype=torch.int16, generator=g)
+    weights = torch.randn(n, generator=g)
+    got = compiled_bank_products(words, weights)
+    if got is None:
+        pytest.skip("the compiled loop is not built here (no compiler, or no AVX-512)")
+    torch.testing.assert_close(got, _byte_histograms(words, weights), rtol=1e-5, atol=1e-5 * float(weights.abs().sum()))

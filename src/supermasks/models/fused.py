@@ -84,6 +84,36 @@ void step_bf16_bf16(int64_t n, const uint16_t* restrict gw, float c, float* rest
                     uint16_t* restrict mask, const uint16_t* restrict unit) {
     STEP_BODY(widen(gw[i]) * c * widen(unit[i]), mask[i] = narrow_exact(m * widen(unit[i])))
 }
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+/* Task inference's inner products with a bit-packed bank (inference._packing.word_products): out[16 r + k] =
+   sum_i g[i] * bit (15 - k) of words[r, i], for rows of int16 words holding 16 tasks' bits each. Sixteen
+   weights at a time, one accumulator of 16 lanes per slot; a masked add per slot and 16 weights. */
+#define HAS_BANK_PRODUCTS 1
+void bank_products(int64_t rows, int64_t n, const int16_t* restrict words, const float* restrict g,
+                   float* restrict out) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const int16_t* row = words + r * n;
+        __m512 acc[16];
+        for (int k = 0; k < 16; ++k) acc[k] = _mm512_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(row + i)));
+            __m512 gv = _mm512_loadu_ps(g + i);
+            for (int k = 0; k < 16; ++k) {
+                __mmask16 m = _mm512_test_epi32_mask(w, _mm512_set1_epi32(1 << (15 - k)));
+                acc[k] = _mm512_mask_add_ps(acc[k], m, acc[k], gv);
+            }
+        }
+        for (int k = 0; k < 16; ++k) {
+            float sum = _mm512_reduce_add_ps(acc[k]);
+            for (int64_t j = i; j < n; ++j) sum += (((uint16_t)row[j] >> (15 - k)) & 1) ? g[j] : 0.0f;
+            out[r * 16 + k] = sum;
+        }
+    }
+}
+#endif
 """
 
 
@@ -127,6 +157,7 @@ class _Kernels:
     def __init__(self) -> None:
         self.tried = False
         self.library: ctypes.CDLL | None = None
+        self.bank_products: Any = None  # the AVX-512 inner products with a packed bank, where built
         self.reason = ""
 
     def load(self) -> ctypes.CDLL | None:
@@ -157,6 +188,13 @@ class _Kernels:
         library.step_f32_f32.restype = library.step_bf16_bf16.restype = None
         for fn in (library.step_f32_f32, library.step_bf16_bf16):
             fn.argtypes = [ctypes.c_int64, ptr, f32, ptr, ptr, f32, f32, f32, f32, ptr, ptr]
+        try:  # built only where the compiler targets AVX-512 (-march=native on such a CPU)
+            self.bank_products = library.bank_products
+        except AttributeError:
+            self.bank_products = None
+        else:
+            self.bank_products.restype = None
+            self.bank_products.argtypes = [ctypes.c_int64, ctypes.c_int64, ptr, ptr, ptr]
         self.library = library
         return library
 
@@ -167,6 +205,22 @@ KERNELS = _Kernels()
 def compiled_available() -> bool:
     """Whether the compiled loop is in use in this process (building it on first call)."""
     return KERNELS.load() is not None
+
+
+def compiled_bank_products(words: torch.Tensor, g: torch.Tensor) -> torch.Tensor | None:
+    """`inference._packing.word_products` of a (rows, n) int16 CPU block and float32 `g` by the compiled AVX-512
+    loop: (rows * 16,) float32; None where it is not built (no compiler, no AVX-512, `SUPERMASKS_KERNELS=off`)."""
+    KERNELS.load()
+    fn = KERNELS.bank_products
+    if fn is None or words.device.type != "cpu" or g.device.type != "cpu" or words.dtype != torch.int16:
+        return None
+    words, g = words.contiguous(), g.to(torch.float32).contiguous()
+    rows, n = words.shape
+    if g.shape != (n,):
+        raise ValueError(f"g of shape {tuple(g.shape)} for words of {n} columns")
+    out = torch.empty(rows * 16)
+    fn(rows, n, words.data_ptr(), g.data_ptr(), out.data_ptr())
+    return out
 
 
 class DeferredScores:
@@ -275,5 +329,5 @@ def deferring(layers: dict[torch.Tensor, Any]) -> Iterator[None]:
             layer.deferred = None
 
 
-__all__ = ["DeferredScores", "ENV_KERNELS", "FusedScoreRMSprop", "compiled_available", "deferring", "fused_update",
-           "fusable"]
+__all__ = ["DeferredScores", "ENV_KERNELS", "FusedScoreRMSprop", "compiled_available", "compiled_bank_products",
+           "deferring", "fused_update", "fusable"]
