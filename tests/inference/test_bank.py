@@ -267,9 +267,9 @@ def _byte_histograms(words: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         fused.KERNELS.bank_products = saved
 
 
-@pytest.mark.parametrize("n", [1, 15, 16, 17, 1000])
+@pytest.mark.parametrize("n", [1, 15, 16, 31, 32, 33, 1000, 2100])
 def test_the_compiled_bank_products_cover_every_column(n: int) -> None:
-    """The AVX-512 loop takes 16 columns at a time and the rest one by one: every width against the histograms."""
+    """The AVX-512 loop takes 32 columns at a time (in blocks of 1,024) and the rest one by one: widths against the histograms."""
     from supermasks.models.fused import compiled_bank_products
 
     g = torch.Generator().manual_seed(n)

@@ -40,8 +40,8 @@ def _byte_bits_on(device: torch.device) -> torch.Tensor:
 def word_products(words: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """(rows * 16,) float32: `<g, bits>` for every slot of the (rows, n) int16 `words`, word-major.
 
-    Where the compiled loop of `models.fused` is built for AVX-512, it computes them: per 16 weights, one
-    masked add of their `g` per slot (`compiled_bank_products`). Otherwise, as follows.
+    Where the compiled loop of `models.fused` is built for AVX-512, it computes them: per 32 weights, one
+    bit test and two masked adds of their `g` per slot (`compiled_bank_products`). Otherwise, as follows.
 
     On the CPU, each word's two bytes are counted apart: the histogram of a row's high bytes,
     weighted by `g` (256 bins, one add per weight), times the bits of every byte value gives the

@@ -88,27 +88,40 @@ void step_bf16_bf16(int64_t n, const uint16_t* restrict gw, float c, float* rest
 #ifdef __AVX512F__
 #include <immintrin.h>
 /* Task inference's inner products with a bit-packed bank (inference._packing.word_products): out[16 r + k] =
-   sum_i g[i] * bit (15 - k) of words[r, i], for rows of int16 words holding 16 tasks' bits each. Sixteen
-   weights at a time, one accumulator of 16 lanes per slot; a masked add per slot and 16 weights. */
-#define HAS_BANK_PRODUCTS 1
+   sum_i g[i] * bit (15 - k) of words[r, i], for rows of int16 words holding 16 tasks' bits each. Thirty-two
+   weights at a time: one test of their words per slot gives the 32 weights' bits of that slot, and two masked
+   adds put their g into that slot's two accumulators. The slots go in two halves of 8 (16 accumulators each,
+   so all stay in registers) over blocks of the row small enough to be read twice from L1. */
+#define BANK_BLOCK 1024
+static inline void bank_half(const int16_t* row, const float* g, int64_t i0, int64_t i1, int k0, __m512* acc) {
+    for (int64_t i = i0; i < i1; i += 32) {
+        __m512i w = _mm512_loadu_si512((const void*)(row + i));
+        __m512 g0 = _mm512_loadu_ps(g + i), g1 = _mm512_loadu_ps(g + i + 16);
+        for (int j = 0; j < 8; ++j) {
+            __mmask32 m = _mm512_test_epi16_mask(w, _mm512_set1_epi16((short)(1 << (15 - k0 - j))));
+            acc[2 * j] = _mm512_mask_add_ps(acc[2 * j], (__mmask16)m, acc[2 * j], g0);
+            acc[2 * j + 1] = _mm512_mask_add_ps(acc[2 * j + 1], (__mmask16)(m >> 16), acc[2 * j + 1], g1);
+        }
+    }
+}
+
 void bank_products(int64_t rows, int64_t n, const int16_t* restrict words, const float* restrict g,
                    float* restrict out) {
+    int64_t full = n - n % 32;
     for (int64_t r = 0; r < rows; ++r) {
         const int16_t* row = words + r * n;
-        __m512 acc[16];
-        for (int k = 0; k < 16; ++k) acc[k] = _mm512_setzero_ps();
-        int64_t i = 0;
-        for (; i + 16 <= n; i += 16) {
-            __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(row + i)));
-            __m512 gv = _mm512_loadu_ps(g + i);
-            for (int k = 0; k < 16; ++k) {
-                __mmask16 m = _mm512_test_epi32_mask(w, _mm512_set1_epi32(1 << (15 - k)));
-                acc[k] = _mm512_mask_add_ps(acc[k], m, acc[k], gv);
-            }
+        __m512 lo[16], hi[16];
+        for (int k = 0; k < 16; ++k) { lo[k] = _mm512_setzero_ps(); hi[k] = _mm512_setzero_ps(); }
+        for (int64_t b = 0; b < full; b += BANK_BLOCK) {
+            int64_t e = b + BANK_BLOCK < full ? b + BANK_BLOCK : full;
+            bank_half(row, g, b, e, 0, lo);
+            bank_half(row, g, b, e, 8, hi);
         }
         for (int k = 0; k < 16; ++k) {
-            float sum = _mm512_reduce_add_ps(acc[k]);
-            for (int64_t j = i; j < n; ++j) sum += (((uint16_t)row[j] >> (15 - k)) & 1) ? g[j] : 0.0f;
+            __m512* a = k < 8 ? lo : hi;
+            int j = k % 8;
+            float sum = _mm512_reduce_add_ps(_mm512_add_ps(a[2 * j], a[2 * j + 1]));
+            for (int64_t i = full; i < n; ++i) sum += (((uint16_t)row[i] >> (15 - k)) & 1) ? g[i] : 0.0f;
             out[r * 16 + k] = sum;
         }
     }
