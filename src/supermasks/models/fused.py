@@ -19,6 +19,9 @@ RMSprop's operations, but not bit for bit `torch.optim.RMSprop`'s (whose addcmul
 multiply-add where the CPU has FMA, and whose float sqrt may be an ulp off): so the fused step is
 used with bfloat16 products only, and float32 training keeps `optimizers.rmsprop`'s exact numbers.
 
+The same library holds, where the compiler targets AVX-512, task inference's inner products with a
+bit-packed mask bank (`compiled_bank_products`, used by `inference._packing.word_products`).
+
 The layer's autograd function hands `dL/dW_eff` to its `DeferredScores` instead of returning a
 score gradient (the scores' `.grad` stays None), and `step()` consumes it. Applies to masked linear
 layers under the threshold rule, RMSprop without momentum or weight decay, on the CPU; other
