@@ -103,7 +103,8 @@ static inline void bank_half(const int16_t* row, const float* g, int64_t i0, int
         for (int j = 0; j < 8; ++j) {
             __mmask32 m = _mm512_test_epi16_mask(w, _mm512_set1_epi16((short)(1 << (15 - k0 - j))));
             acc[2 * j] = _mm512_mask_add_ps(acc[2 * j], (__mmask16)m, acc[2 * j], g0);
-            acc[2 * j + 1] = _mm512_mask_add_ps(acc[2 * j + 1], (__mmask16)(m >> 16), acc[2 * j + 1], g1);
+            /* the upper 16 bits by a mask-register shift: through a general register costs three moves */
+            acc[2 * j + 1] = _mm512_mask_add_ps(acc[2 * j + 1], (__mmask16)_kshiftri_mask32(m, 16), acc[2 * j + 1], g1);
         }
     }
 }
