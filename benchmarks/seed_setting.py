@@ -411,7 +411,7 @@ def main() -> None:
     print("| run | threads | CPU s | wall s | ACC % |")
     print("|---|---|---:|---:|---:|")
     for variant, m in zip(variants, med):
-        print(f"| {variant.name} | {variant.label} | {m['cpu']:.1f} | {m['wall']:.1f} | {m['acc']:.2f} |")
+        print(f"| {variant.name} | {variant.label} | {m['cpu']:.1f} | {m['wall']:.1f} | {m['acc']:.3f} |")
     print()
     by_key = {(v.name, v.threads): m for v, m in zip(variants, med)}
     one, default = by_key[("notebook", "1")], by_key[("notebook", "default")]
