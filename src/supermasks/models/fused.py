@@ -45,6 +45,8 @@ from typing import Any
 
 import torch
 
+from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
+
 from supermasks.optimizers import EagerOptimizer, _rmsprop
 
 log = logging.getLogger(__name__)
@@ -309,6 +311,13 @@ class FusedScoreRMSprop(EagerOptimizer):
 
     @torch.no_grad()
     def step(self) -> None:
+        for hook in list(_global_optimizer_pre_hooks.values()):  # as `EagerOptimizer.step` and torch.optim run them
+            hook(self, (), {})
+        self._step()
+        for hook in list(_global_optimizer_post_hooks.values()):
+            hook(self, (), {})
+
+    def _step(self) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 layer = self.layers.get(p)
