@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from supermasks.models import add_task, build_model, fused_score_layers, set_precision, set_task, task_scores
-from supermasks.models import fused
+from supermasks import kernels
 from supermasks.models.bfloat16 import unit_and_scale
 from supermasks.models.fused import FusedScoreRMSprop, deferring, fused_update
 
-needs_compiler = pytest.mark.skipif(not fused.compiled_available(),
-                                    reason=f"the fused loop cannot be built here: {fused.KERNELS.reason}")
+needs_compiler = pytest.mark.skipif(not kernels.compiled_available(),
+                                    reason=f"the fused loop cannot be built here: {kernels.KERNELS.reason}")
 
 
 def _state(seed: int, low: bool, shape: tuple[int, int] = (37, 53)):
@@ -132,12 +132,12 @@ def test_float32_layers_are_not_fused() -> None:
 
 def test_without_a_compiler_the_torch_ops_run(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SUPERMASKS_CACHE", str(tmp_path))
-    monkeypatch.setattr(fused.shutil, "which", lambda name: None)
-    kernels = fused._Kernels()
-    assert kernels.load() is None
-    assert "no C compiler" in kernels.reason
-    monkeypatch.setenv(fused.ENV_KERNELS, "off")
-    off = fused._Kernels()
+    monkeypatch.setattr(kernels.shutil, "which", lambda name: None)
+    built = kernels._Kernels()
+    assert built.load() is None
+    assert "no C compiler" in built.reason
+    monkeypatch.setenv(kernels.ENV_KERNELS, "off")
+    off = kernels._Kernels()
     assert off.load() is None and off.reason == "SUPERMASKS_KERNELS=off"
     assert not list(tmp_path.rglob("*.so"))
 
@@ -145,11 +145,11 @@ def test_without_a_compiler_the_torch_ops_run(monkeypatch, tmp_path) -> None:
 @needs_compiler
 def test_a_damaged_cached_library_is_built_again(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SUPERMASKS_CACHE", str(tmp_path / "a"))
-    assert fused._Kernels().load() is not None
+    assert kernels._Kernels().load() is not None
     (built,) = list((tmp_path / "a" / "kernels").glob("*.so"))
     damaged = tmp_path / "b" / "kernels" / built.name  # another path: dlopen would reuse a loaded one
     damaged.parent.mkdir(parents=True)
     damaged.write_bytes(b"not a shared library")
     monkeypatch.setenv("SUPERMASKS_CACHE", str(tmp_path / "b"))
-    assert fused._Kernels().load() is not None
+    assert kernels._Kernels().load() is not None
     assert damaged.read_bytes()[:4] == b"\x7fELF"

@@ -18,15 +18,8 @@ from supermasks.config import ConfigError, load_config
 from supermasks.data import write_idx
 from supermasks.runner import checks
 from supermasks.store.files import write_json
+from tests.reliability.cli_helpers import TINY, tiny_config
 
-TINY = ["data.source=synthetic", "data.num_tasks=2", "training.steps_per_task=5", "run.figures=false",
-        "run.overlap=false", "--no-progress"]
-
-
-def _config(tmp_path: Path, text: str = "name: tiny\n") -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(text)
-    return path
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -55,7 +48,7 @@ def _files(directory: Path) -> list[Path]:
 @pytest.mark.parametrize("seed", [-1, 2**32, 10**40])
 def test_a_seed_outside_numpys_range_is_refused_at_load(tmp_path, capsys, seed):
     out = tmp_path / "runs"
-    line = _one_line_error(capsys, "run", _config(tmp_path), f"seed={seed}", f"run.out_dir={out}", *TINY)
+    line = _one_line_error(capsys, "run", tiny_config(tmp_path), f"seed={seed}", f"run.out_dir={out}", *TINY)
     assert "seed must be in [0, 2**32 - 1]" in line
     assert not out.exists()
 
@@ -77,7 +70,7 @@ def test_the_largest_seed_builds_every_permuted_task():
 ])
 def test_split_tasks_beyond_the_classes_are_refused_before_training(tmp_path, capsys, overrides, expected):
     out = tmp_path / "runs"
-    line = _one_line_error(capsys, "run", _config(tmp_path), "data.benchmark=split", *TINY, *overrides,
+    line = _one_line_error(capsys, "run", tiny_config(tmp_path), "data.benchmark=split", *TINY, *overrides,
                            f"run.out_dir={out}")
     assert expected in line and "benchmark split on synthetic" in line
     assert not out.exists()
@@ -95,7 +88,7 @@ def test_a_config_that_is_not_utf8_is_a_one_line_error(tmp_path, capsys):
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n# and another\n", "---\n"])
 def test_an_empty_or_comment_only_config_is_an_error(tmp_path, capsys, text):
-    path = _config(tmp_path, text)
+    path = tiny_config(tmp_path, text)
     line = _one_line_error(capsys, "run", path, f"run.out_dir={tmp_path / 'runs'}", *TINY)
     assert f"config file {path} is empty" in line
     assert not (tmp_path / "runs").exists()
@@ -117,13 +110,13 @@ def test_a_directory_as_config_says_it_is_a_directory(tmp_path, capsys):
     ("data: {num_tasks: 2, num_tasks: 3}\n", "num_tasks", (1, 1)),
 ])
 def test_a_duplicate_key_names_the_key_and_both_lines(tmp_path, capsys, text, key, lines):
-    path = _config(tmp_path, text)
+    path = tiny_config(tmp_path, text)
     line = _one_line_error(capsys, "run", path, *TINY)
     assert f"duplicate key {key!r} on lines {lines[0]} and {lines[1]}" in line
 
 
 def test_the_same_key_in_different_mappings_is_fine(tmp_path):
-    path = _config(tmp_path, "name: a\ntraining: {lr: 0.1}\nsupsup: {transfer: mean}\nrun: {overlap: false}\n")
+    path = tiny_config(tmp_path, "name: a\ntraining: {lr: 0.1}\nsupsup: {transfer: mean}\nrun: {overlap: false}\n")
     assert load_config(path).training.lr == 0.1
 
 
@@ -131,7 +124,7 @@ def test_the_same_key_in_different_mappings_is_fine(tmp_path):
 
 
 def test_data_dir_with_a_source_that_does_not_read_it_is_an_error(tmp_path, capsys):
-    line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, f"data.data_dir={tmp_path}")
+    line = _one_line_error(capsys, "run", tiny_config(tmp_path), *TINY, f"data.data_dir={tmp_path}")
     assert "data_dir applies to the sources read from files (fashion-mnist, mnist, kmnist, cifar100, imagenet) only" in line
     assert "'synthetic'" in line
     with pytest.raises(ConfigError, match="data_dir applies to the sources read from files"):
@@ -151,7 +144,7 @@ def _idx_dir(folder: Path, side: int) -> Path:
 def test_idx_images_of_another_size_name_the_shape_and_what_the_model_needs(tmp_path, capsys):
     folder = _idx_dir(tmp_path / "idx32", 32)
     out = tmp_path / "runs"
-    line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, "data.source=mnist", f"data.data_dir={folder}",
+    line = _one_line_error(capsys, "run", tiny_config(tmp_path), *TINY, "data.source=mnist", f"data.data_dir={folder}",
                            f"run.out_dir={out}")
     assert "model.arch fc-300-300 takes 1x28x28 images, got 1x32x32 (channels x height x width)" in line
     assert _files(out) == []
@@ -159,7 +152,7 @@ def test_idx_images_of_another_size_name_the_shape_and_what_the_model_needs(tmp_
 
 def test_idx_images_of_the_right_size_run(tmp_path, capsys):
     folder = _idx_dir(tmp_path / "idx28", 28)
-    code, out, err = _cli(capsys, "run", _config(tmp_path), *TINY, "data.source=mnist", f"data.data_dir={folder}",
+    code, out, err = _cli(capsys, "run", tiny_config(tmp_path), *TINY, "data.source=mnist", f"data.data_dir={folder}",
                           f"run.out_dir={tmp_path / 'runs'}")
     assert code == 0, err
 
@@ -173,7 +166,7 @@ def test_a_read_only_out_dir_says_cannot_write_not_free_space(tmp_path, capsys, 
 
     monkeypatch.setattr(checks.tempfile, "mkstemp", read_only)
     out = tmp_path / "runs"
-    line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, f"run.out_dir={out}")
+    line = _one_line_error(capsys, "run", tiny_config(tmp_path), *TINY, f"run.out_dir={out}")
     assert f"cannot write to {tmp_path}: Read-only file system" in line and "free disk space" not in line
     assert _files(tmp_path) == [tmp_path / "tiny.yaml"]
 
@@ -183,7 +176,7 @@ def test_an_out_dir_without_write_permission_says_cannot_write(tmp_path, capsys)
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     try:
-        line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, f"run.out_dir={locked / 'runs'}")
+        line = _one_line_error(capsys, "run", tiny_config(tmp_path), *TINY, f"run.out_dir={locked / 'runs'}")
     finally:
         locked.chmod(0o700)
     assert f"cannot write to {locked}: Permission denied" in line
@@ -201,7 +194,7 @@ def test_a_full_disk_mid_run_names_the_file_and_the_run_resumes_after(tmp_path, 
 
     monkeypatch.setattr(files, "_create_temporary", full)
     out = tmp_path / "runs"
-    argv = ["run", _config(tmp_path), *TINY, "data.benchmark=[permuted, rotated]", f"run.out_dir={out}"]
+    argv = ["run", tiny_config(tmp_path), *TINY, "data.benchmark=[permuted, rotated]", f"run.out_dir={out}"]
     line = _one_line_error(capsys, "-q", *argv, code=1)  # -q: no progress lines around the error
     assert "metrics.json: No space left on device" in line and ".tmp" not in line
     assert "run the same command again: the run resumes after its last finished task" in line
@@ -225,7 +218,7 @@ def test_the_cli_reports_a_disk_error_in_one_line(tmp_path, capsys, monkeypatch)
         raise PermissionError(errno.EACCES, "Permission denied", "/somewhere/meta.json")
 
     monkeypatch.setattr(experiment, "write_json", refuse)
-    line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, f"run.out_dir={tmp_path / 'runs'}", code=1)
+    line = _one_line_error(capsys, "run", tiny_config(tmp_path), *TINY, f"run.out_dir={tmp_path / 'runs'}", code=1)
     assert line == "supermasks: error: /somewhere/meta.json: Permission denied"
 
 
@@ -241,7 +234,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path, capsys, monke
 
     monkeypatch.setattr(experiment, where, interrupt)
     out = tmp_path / "runs"
-    line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, f"run.out_dir={out}", code=130)
+    line = _one_line_error(capsys, "run", tiny_config(tmp_path), *TINY, f"run.out_dir={out}", code=130)
     assert line == "supermasks: interrupted"
     assert _files(out) == []
 
@@ -262,7 +255,7 @@ def test_ctrl_c_while_reading_arguments_is_one_line_and_exit_130(capsys, monkeyp
 def test_a_run_that_cannot_fit_in_memory_is_refused_with_the_estimate(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(checks, "available_memory", lambda: 2**20)
     out = tmp_path / "runs"
-    line = _one_line_error(capsys, "run", _config(tmp_path), *TINY, f"run.out_dir={out}")
+    line = _one_line_error(capsys, "run", tiny_config(tmp_path), *TINY, f"run.out_dir={out}")
     assert "this run needs about" in line and "GiB is available" in line
     assert "fewer data.num_tasks" in line and "smaller data.source" in line
     assert _files(out) == []
@@ -327,7 +320,7 @@ def finished_run(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("finished")
     old = os.umask(0o022)
     try:
-        code = main(["run", str(_config(tmp)), *TINY, "run.evaluate=last", f"run.out_dir={tmp / 'runs'}"])
+        code = main(["run", str(tiny_config(tmp)), *TINY, "run.evaluate=last", f"run.out_dir={tmp / 'runs'}"])
     finally:
         os.umask(old)
     assert code == 0
