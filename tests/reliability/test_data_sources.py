@@ -27,7 +27,8 @@ from supermasks.data.imagenet import HOW_TO_GET, decode_eval
 from supermasks.runner.build import build_tasks, load_data
 from supermasks.runner.build import check_task_sizes
 from tests.data.imagenet_tree import make_tree
-from tests.reliability.test_bad_inputs import TINY, _config, _files, _one_line_error
+from tests.reliability.cli_helpers import TINY, tiny_config as _config
+from tests.reliability.test_bad_inputs import _files, _one_line_error
 
 SMOKE_IMAGENET = Path(__file__).resolve().parents[2] / "configs" / "splitimagenet-smoke.yaml"
 

@@ -21,7 +21,8 @@ from supermasks.outputs import AGGREGATE, REPORT, check_output, read_directories
 from supermasks.pathnames import RUN_DIR_ROOM, path_problem
 
 from ..aggregate.rundirs import write_run
-from .test_bad_inputs import TINY, _cli, _config, _one_line_error
+from .cli_helpers import TINY, tiny_config as _config
+from .test_bad_inputs import _cli, _one_line_error
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
