@@ -1,6 +1,6 @@
 """The torch-free catalogue that `supermasks list` prints equals the registries beside the code."""
 
-from supermasks import catalog
+from supermasks.config import catalog
 from supermasks.data import list_benchmarks, list_sources
 from supermasks.methods import list_methods
 from supermasks.models import list_models

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from supermasks import _configs
-from supermasks._configs import ConfigNotFoundError, find_config, shipped_configs
+from supermasks.config import shipped as _configs
+from supermasks.config.shipped import ConfigNotFoundError, find_config, shipped_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 

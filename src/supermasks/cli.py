@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 from supermasks import __version__
-from supermasks._configs import ConfigNotFoundError, find_config, shipped_configs
+from supermasks.config.shipped import ConfigNotFoundError, find_config, shipped_configs
 from supermasks.errors import ConfigError, DataError, WorkerError
 from supermasks.results.commands import add_parser as add_results_parser
-from supermasks.workload import DEFAULT_MAX_RUNS
+from supermasks.config.workload import DEFAULT_MAX_RUNS
 from supermasks.threads import ENV_THREADS, apply_threads, plan_threads
 
 
@@ -25,7 +25,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     args.config = find_config(args.config)  # a shipped config may be named bare: `run experiment1`
     from supermasks.aggregate.seeded import run_seeds
-    from supermasks.config_seeds import load_configs
+    from supermasks.config.seeds import load_configs
     from supermasks.runner import run
     from supermasks.studies.grid import is_study_file, load_study, run_study, study_summary
     from supermasks.studies.overlap import study_findings
@@ -234,7 +234,7 @@ def _sweep_lines_only(record: logging.LogRecord) -> bool:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from supermasks.catalog import sections  # names and descriptions only: no torch to import
+    from supermasks.config.catalog import sections  # names and descriptions only: no torch to import
 
     for title, entries in {**sections(), "shipped configs": {name: "" for name in shipped_configs()}}.items():
         print(f"{title}:")

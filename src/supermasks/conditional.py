@@ -28,6 +28,29 @@ _KEY = "only_when"
 
 
 @dataclass(frozen=True)
+class Capability:
+    """The values of a condition named by what they can do rather than listed: `Capability("masks")` on the key
+    `method` is every method that learns masks. A settings module cannot list them (the registry is built from
+    modules above it); the registry declares each capability's members once (`declare_capability`)."""
+
+    name: str
+
+    def __call__(self) -> frozenset[Any]:
+        if self.name not in _CAPABILITIES:
+            raise LookupError(f"no values declared for the capability {self.name!r}: import the registry that "
+                              f"declares them (supermasks.methods) first")
+        return _CAPABILITIES[self.name]()
+
+
+_CAPABILITIES: dict[str, Callable[[], frozenset[Any]]] = {}
+
+
+def declare_capability(name: str, members: Callable[[], frozenset[Any]]) -> None:
+    """Declare the values that have the capability `name` (`members()` is asked each time a condition is resolved)."""
+    _CAPABILITIES[name] = members
+
+
+@dataclass(frozen=True)
 class OnlyWhen:
     """A setting applies only when the setting `key` (a field of the same section, or a dotted
     `section.field`) has a value in `values` (for a list value: holds one of them)."""
@@ -115,4 +138,4 @@ def complete(settings: Any, section: str) -> None:
             object.__setattr__(settings, name, value)
 
 
-__all__ = ["OnlyWhen", "complete", "is_local", "only_when", "resolved", "rule_of", "rules"]
+__all__ = ["Capability", "OnlyWhen", "declare_capability", "complete", "is_local", "only_when", "resolved", "rule_of", "rules"]

@@ -8,7 +8,7 @@ import pytest
 
 from supermasks.cli import main
 from supermasks.config import ConfigError
-from supermasks.config_seeds import load_configs, take_seeds
+from supermasks.config.seeds import load_configs, take_seeds
 from supermasks.studies.grid import load_study
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from supermasks._typed import shown
+from supermasks.config.typed import shown
 from supermasks.config import (
     OLD_KEYS,
     SECTIONS,

@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supermasks._typed import SHOWN_CHARS, shown
+from supermasks.config.typed import SHOWN_CHARS, shown
 from supermasks.cli import main
 from supermasks.config import ConfigError, load_config, parse_overrides, valid_keys
 from supermasks.store.checkpoints import StateCheckpointError, read_manifest
 from supermasks.store.json_files import MAX_JSON_DEPTH, loads_json, read_json
 from supermasks.store.lock import _holder
 from supermasks.store.rundir import read_meta_checked
-from supermasks.yaml_files import MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_VALUES, YAMLLimitError, load_yaml_text
+from supermasks.config.yaml_files import MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_VALUES, YAMLLimitError, load_yaml_text
 
 from tests.reliability.cli_helpers import TINY, one_line_error as _one_line_error, tiny_config as _config
 

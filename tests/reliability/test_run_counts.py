@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from supermasks.cli import main
 from supermasks.config import ConfigError
 from supermasks.studies.grid import count_study_runs, load_study
-from supermasks.workload import DEFAULT_MAX_RUNS
+from supermasks.config.workload import DEFAULT_MAX_RUNS
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = "{method: supsup, data: {source: synthetic, num_tasks: 2}, training: {steps_per_task: 2}}"

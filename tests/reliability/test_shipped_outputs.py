@@ -32,7 +32,7 @@ TINY = ["data.source=synthetic", "data.num_tasks=2", "training.steps_per_task=5"
 def _hashes(path: Path, out_dir: Path) -> tuple[list[str], dict[str, Any]]:
     """The run-directory names `path` expands to (out_dir left out) and the settings dict of the first run."""
     from supermasks.config import to_dict
-    from supermasks.config_seeds import load_configs
+    from supermasks.config.seeds import load_configs
     from supermasks.store.rundir import run_directory
     from supermasks.studies.grid import is_study_file, load_study
     from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study
@@ -77,7 +77,7 @@ def _tiny_run(path: Path, out_dir: Path) -> dict[str, Any] | None:
 def _plain(path: Path) -> bool:
     from supermasks.studies.grid import is_study_file
     from supermasks.studies.transfer import is_transfer_study_file
-    from supermasks.yaml_files import top_level_keys
+    from supermasks.config.yaml_files import top_level_keys
 
     return not (is_study_file(path) or is_transfer_study_file(path) or "seeds" in top_level_keys(path))
 

@@ -24,7 +24,7 @@ class SeedRuns:
 
 def run_seeds(configs: Sequence[ExperimentConfig], *, force: bool = False, progress: bool = True) -> SeedRuns:
     """Run every config (one per seed; a finished one is reused) and aggregate them (`seeds_directory`)."""
-    from supermasks.config_seeds import seeds_directory
+    from supermasks.config.seeds import seeds_directory
     from supermasks.runner import run
 
     directories = []

@@ -11,6 +11,7 @@ and `tests/methods/test_registry.py` then check it in every scenario it declares
 
 from __future__ import annotations
 
+from supermasks.conditional import declare_capability
 from supermasks.methods import batche, ewc, hopsupsup, joint, naive, replay, separate_heads, supsup, upper_bound
 from supermasks.methods.base import (InfersPerImage, InfersTasks, KnowsInitialMasks, LearnsTasksApart, Masked, Method,
                                      MethodReport, MethodSpec, Reports, SharesInitialScores, StoresForLaterTasks)
@@ -36,6 +37,9 @@ def list_methods() -> dict[str, str]:
 def masked_methods() -> frozenset[str]:
     """The methods that learn one mask per task (`MethodSpec.masks`)."""
     return frozenset(name for name, spec in _REGISTRY.items() if spec.masks)
+
+
+declare_capability("masks", masked_methods)  # the settings that apply only to them: model.mask_rule, run.overlap
 
 
 def method_spec(name: str) -> MethodSpec:

@@ -5,18 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from supermasks.conditional import complete, only_when
+from supermasks.conditional import Capability, complete, only_when
 from supermasks.errors import require_number, shown
 from supermasks.models.networks import ARCHITECTURES
 
 MaskRule = Literal["threshold", "topk"]
 
 
-def _masked_methods() -> frozenset[str]:
-    """The methods that read the mask rule (the registry, asked when a config is checked: methods build on models)."""
-    from supermasks.methods import masked_methods
+# The methods that read the mask rule: those that learn masks, as the method registry declares them.
+MASKED_METHODS = Capability("masks")
 
-    return masked_methods()
 DensityBudget = Literal["global", "er"]
 
 
@@ -28,7 +26,7 @@ class ModelSettings:
     output_size: int = 10
     # "threshold": keep s >= 0; "topk": keep the top `density` of |s|. Only a method that learns masks reads it.
     mask_rule: MaskRule | None = field(default=None, metadata=only_when(
-        "method", _masked_methods, "methods that learn a mask per task (supsup)", default="threshold",
+        "method", MASKED_METHODS, "methods that learn a mask per task (supsup)", default="threshold",
         fix="add supsup to method"))
     density: float | None = field(default=None, metadata=only_when(  # fraction kept (required); er: the scale
         "mask_rule", "topk", "mask_rule topk", fix="set model.mask_rule=topk"))

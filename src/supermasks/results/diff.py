@@ -8,7 +8,7 @@ from typing import Any
 
 from supermasks.config import IDLE_VALUES
 from supermasks.store.json_files import read_json
-from supermasks.yaml_files import read_yaml_file
+from supermasks.config.yaml_files import read_yaml_file
 
 
 # The only fields that may differ between two runs of the same code and config: each is a field name (a JSON key,

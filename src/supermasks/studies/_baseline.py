@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from supermasks.config import ConfigError, ExperimentConfig, idle_settings, without_settings
-from supermasks.config_seeds import seeded
+from supermasks.config.seeds import seeded
 from supermasks.store.files import write_csv
 
 BASELINE_KEY = "overlap_baseline"  # the study file's top-level key declaring the baseline run's settings

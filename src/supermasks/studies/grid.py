@@ -25,10 +25,10 @@ from typing import Any
 
 import pandas as pd
 
-from supermasks._typed import shown
+from supermasks.config.typed import shown
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, check_names, idle_settings, parse_overrides,
                                read_yaml, stable_dict, without_settings)
-from supermasks.config_seeds import SEEDS_KEY, seeded, take_seeds
+from supermasks.config.seeds import SEEDS_KEY, seeded, take_seeds
 from supermasks.runner import RunResult, run, validate
 from supermasks.runner.checks import check_sources
 from supermasks.runner.signals import sigterm_as_interrupt
@@ -36,8 +36,8 @@ from supermasks.store.files import write_csv
 from supermasks.store.temporaries import remove_stale
 from supermasks.studies._baseline import BASELINE_KEY, baseline_configs, check_baseline, run_baseline
 from supermasks.studies.columns import AXIS_LABELS, column_definitions, definitions_table
-from supermasks.workload import check_run_count
-from supermasks.yaml_files import top_level_keys
+from supermasks.config.workload import check_run_count
+from supermasks.config.yaml_files import top_level_keys
 
 log = logging.getLogger(__name__)
 

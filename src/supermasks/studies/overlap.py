@@ -97,7 +97,7 @@ def read_relatedness(directory: Path) -> tuple[str, str, np.ndarray] | None:
 
 def _seed_of(run_directory: Path) -> int:
     """The seed a run used, from its config.yaml."""
-    from supermasks.yaml_files import read_yaml
+    from supermasks.config.yaml_files import read_yaml
 
     return int(read_yaml(run_directory / "config.yaml")["seed"])
 

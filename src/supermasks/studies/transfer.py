@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from supermasks._typed import shown
+from supermasks.config.typed import shown
 from supermasks.config import (ConfigError, ExperimentConfig, check_name, check_names, compose, idle_settings,
                                parse_overrides, read_yaml, stable_dict, updated, without_settings)
-from supermasks.config_seeds import SEEDS_KEY, check_seeds
+from supermasks.config.seeds import SEEDS_KEY, check_seeds
 from supermasks.data import Task
 from supermasks.runner import RunInterrupted, validate
 from supermasks.runner.build import build_tasks, load_data
@@ -56,8 +56,8 @@ from supermasks.store.json_files import read_json
 from supermasks.store.lock import run_lock
 from supermasks.training import Probe, accuracy
 from supermasks.store.temporaries import remove_stale
-from supermasks.workload import check_run_count
-from supermasks.yaml_files import top_level_keys
+from supermasks.config.workload import check_run_count
+from supermasks.config.yaml_files import top_level_keys
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

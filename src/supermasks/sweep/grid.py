@@ -25,13 +25,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from supermasks._typed import shown
+from supermasks.config.typed import shown
 from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_settings, parse_override,
                                read_yaml, without_settings)
-from supermasks.config_seeds import SEEDS_KEY, check_seeds
+from supermasks.config.seeds import SEEDS_KEY, check_seeds
 from supermasks.runner import validate
 from supermasks.store.rundir import config_hash, run_directory
-from supermasks.workload import DEFAULT_MAX_RUNS, check_run_count, max_runs_or_default
+from supermasks.config.workload import DEFAULT_MAX_RUNS, check_run_count, max_runs_or_default
 
 log = logging.getLogger(__name__)
 SEED = "seed"

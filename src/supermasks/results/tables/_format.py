@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from supermasks.store.json_files import read_json
-from supermasks.yaml_files import read_yaml_file
+from supermasks.config.yaml_files import read_yaml_file
 
 
 def run_directories(result_dir: Path) -> list[Path]:

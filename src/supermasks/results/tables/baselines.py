@@ -8,7 +8,7 @@ import pandas as pd
 
 from supermasks.results.tables._format import markdown, one_run, percent, short_float, study_directory
 from supermasks.units import human_bytes
-from supermasks.yaml_files import read_yaml_file
+from supermasks.config.yaml_files import read_yaml_file
 
 
 def compare_table(result_dir: Path) -> str:

@@ -11,7 +11,7 @@ from supermasks.results.tables._format import (BENCHMARK_LABELS, benchmark_label
                                                study_directory)
 from supermasks.results.version import read_version
 from supermasks.units import human_bytes
-from supermasks.yaml_files import read_yaml_file
+from supermasks.config.yaml_files import read_yaml_file
 
 
 _EXPERIMENT3_PARTS = {"given": "task given", "oneshot_H": "one-shot H", "binary_H": "binary H",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from supermasks.results.tables._format import markdown, study_directory
-from supermasks.yaml_files import read_yaml_file
+from supermasks.config.yaml_files import read_yaml_file
 
 
 # Experiment 1 (`configs/experiment1*.yaml`): the rows of its study's overlap_study.csv.

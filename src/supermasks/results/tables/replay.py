@@ -9,7 +9,7 @@ import pandas as pd
 
 from supermasks.results.tables._format import markdown, percent, short_float, study_directory
 from supermasks.units import human_bytes
-from supermasks.yaml_files import read_yaml_file
+from supermasks.config.yaml_files import read_yaml_file
 
 _OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
 # The seed study's optimiser (ALGORITHMS.md): the row trained with it says so.

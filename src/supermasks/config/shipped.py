@@ -19,7 +19,7 @@ class ConfigNotFoundError(FileNotFoundError):
 
 def _repository_configs() -> Path | None:
     """configs/ of the source checkout this module runs from (None when installed from a wheel)."""
-    root = Path(__file__).resolve().parents[2]  # src/supermasks/_configs.py -> the repository
+    root = Path(__file__).resolve().parents[3]  # src/supermasks/config/shipped.py -> the repository
     if (root / "pyproject.toml").is_file() and (root / "configs").is_dir():
         return root / "configs"
     return None

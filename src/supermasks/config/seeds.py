@@ -13,10 +13,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from supermasks._typed import shown
-from supermasks.config import MAX_SEED, ExperimentConfig, compose, parse_overrides, read_yaml
+from supermasks.config.typed import shown
+from supermasks.config.experiment import MAX_SEED, ExperimentConfig
+from supermasks.config.layers import compose
+from supermasks.config.loading import parse_overrides
+from supermasks.config.yaml_files import read_yaml
 from supermasks.errors import ConfigError
-from supermasks.workload import check_run_count
+from supermasks.config.workload import check_run_count
 
 SEEDS_KEY = "seeds"
 
