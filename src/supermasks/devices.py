@@ -65,6 +65,11 @@ def check_amp(amp: bool, device: torch.device) -> None:
                           f"{device}: set training.amp=false, or run.device=cuda on a machine with a GPU")
 
 
+def check_device(name: str, *, amp: bool) -> None:
+    """ConfigError for a `run.device` this machine lacks, or one that `training.amp` cannot run on."""
+    check_amp(amp, resolve_device(name))
+
+
 # CPU flags of native bfloat16 matrix products: AMX tiles (Sapphire Rapids on) or AVX512-BF16 dot products.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -122,5 +127,5 @@ def to_device(tensor: torch.Tensor, device: torch.device | None) -> torch.Tensor
     return tensor.to(device)
 
 
-__all__ = ["BF16_CPU_FLAGS", "DEVICE_CHOICES", "bfloat16_note", "check_amp", "cpu_flags", "check_device_name", "device_info", "module_device", "resolve_device",
+__all__ = ["BF16_CPU_FLAGS", "DEVICE_CHOICES", "bfloat16_note", "check_amp", "check_device", "cpu_flags", "check_device_name", "device_info", "module_device", "resolve_device",
            "to_device"]

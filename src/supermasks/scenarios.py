@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from supermasks.conditional import complete, only_when
-from supermasks.errors import require_number
+from supermasks.errors import ConfigError, require_number
 
 Scenario = Literal["task", "domain", "class", "gns", "gnu", "nns"]
 SCENARIOS: dict[str, str] = {
@@ -53,6 +53,20 @@ def scenario_problem(scenario: str, benchmark: str, label_mode: str | None) -> s
 def scenario_of_stream(scenario: str) -> bool:
     """Whether training is one unsegmented stream (the learner is not told where tasks begin)."""
     return scenario == "nns"
+def check_scenario(scenario: str, *, benchmarks: list[str], label_mode: str | None, batch_norm: bool,
+                   eval_sample: int | None) -> None:
+    """ConfigError for a scenario that cannot run with the other sections: NNs superposes masks (no per-task
+    BatchNorm) and evaluates its whole stream (no `run.eval_sample`); each benchmark must fit the scenario."""
+    if scenario_of_stream(scenario) and batch_norm:
+        raise ConfigError("the nns scenario superposes masks to detect new tasks, which per-task BatchNorm "
+                          "statistics do not allow: set model.batch_norm=false")
+    if scenario_of_stream(scenario) and eval_sample is not None:
+        raise ConfigError(f"run.eval_sample={eval_sample}: scenario {scenario} evaluates every "
+                          f"test image of the stream (runner.stream); leave run.eval_sample unset (null) there")
+    for bench in benchmarks:
+        problem = scenario_problem(scenario, bench, label_mode)
+        if problem:
+            raise ConfigError(f"scenario {scenario!r} with benchmark {bench!r}: {problem}")
 
 
 def task_id_at_test(scenario: str) -> bool:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import supermasks.config as config_module
+import supermasks.config.records as config_module
 from supermasks.config import identity, load_config
 from supermasks.data import TaskImages, load_source, make_benchmark, materialize, subset
 from supermasks.data.imagenet import FolderImages

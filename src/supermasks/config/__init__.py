@@ -27,7 +27,7 @@ The modules, each with one job:
 - `run`: `RunSettings`, the runner's own section;
 - `layers`: composing layers of nested or dotted mappings into a config (`compose`, `idle_settings`);
 - `loading`: from a YAML file, a dict or overrides (`load_config`, `from_dict`, `from_stored`, `updated`);
-- `identity`: what a run's hash covers (`identity`) and the stored dict (`to_dict`);
+- `records`: what a run records of its config: the stored dict (`to_dict`) and what its hash covers (`identity`);
 - `keys`: the valid dotted keys and the errors for unknown ones; `names`: names that become directories;
 - `typed`: type checks and coercion of YAML values; `yaml_files`: reading YAML within limits;
 - `seeds`: `seeds: [...]` lists, one run per seed; `shipped`: the configs that come with the package;
@@ -36,19 +36,50 @@ The modules, each with one job:
 
 from __future__ import annotations
 
-from supermasks.config.experiment import MAX_SEED, SECTIONS, ExperimentConfig
-from supermasks.config.identity import IDENTITY_DEFAULTS, IDLE_VALUES, NOT_IDENTITY, identity, stable_dict, to_dict
-from supermasks.config.keys import OLD_KEYS, unknown_key_message, valid_keys
-from supermasks.config.layers import compose, conditions, idle_settings, without_settings
-from supermasks.config.loading import from_dict, from_stored, load_config, parse_override, parse_overrides, updated
-from supermasks.config.names import NAME_RULE, check_name, check_names
-from supermasks.config.run import RunSettings
-from supermasks.config.yaml_files import load_yaml_text, read_yaml, read_yaml_file
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The public names and the module of each. They load on first use (PEP 562), so that the modules that need no
+# torch (`shipped`, `catalog`, `yaml_files`, `typed`, `workload`) stay cheap to import: `supermasks list` and
+# `supermasks --help` answer without loading torch.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(["MAX_SEED", "SECTIONS", "ExperimentConfig"], "experiment"),
+    **dict.fromkeys(["IDENTITY_DEFAULTS", "IDLE_VALUES", "NOT_IDENTITY", "identity", "stable_dict", "to_dict"],
+                    "records"),
+    **dict.fromkeys(["OLD_KEYS", "unknown_key_message", "valid_keys"], "keys"),
+    **dict.fromkeys(["compose", "conditions", "idle_settings", "without_settings"], "layers"),
+    **dict.fromkeys(["from_dict", "from_stored", "load_config", "parse_override", "parse_overrides", "updated"],
+                    "loading"),
+    **dict.fromkeys(["NAME_RULE", "check_name", "check_names"], "names"),
+    "RunSettings": "run",
+    **dict.fromkeys(["load_yaml_text", "read_yaml", "read_yaml_file"], "yaml_files"),
+}
+
+if TYPE_CHECKING:
+    from supermasks.config.experiment import MAX_SEED, SECTIONS, ExperimentConfig
+    from supermasks.config.records import (IDENTITY_DEFAULTS, IDLE_VALUES, NOT_IDENTITY, identity, stable_dict,
+                                            to_dict)
+    from supermasks.config.keys import OLD_KEYS, unknown_key_message, valid_keys
+    from supermasks.config.layers import compose, conditions, idle_settings, without_settings
+    from supermasks.config.loading import from_dict, from_stored, load_config, parse_override, parse_overrides, updated
+    from supermasks.config.names import NAME_RULE, check_name, check_names
+    from supermasks.config.run import RunSettings
+    from supermasks.config.yaml_files import load_yaml_text, read_yaml, read_yaml_file
+
 from supermasks.errors import ConfigError
 from supermasks.protocols import protocol_marks
 
-__all__ = ["IDENTITY_DEFAULTS", "IDLE_VALUES", "MAX_SEED", "NAME_RULE", "NOT_IDENTITY", "OLD_KEYS", "SECTIONS",
-           "ConfigError", "ExperimentConfig", "RunSettings", "check_name", "check_names", "compose", "conditions",
-           "from_dict", "from_stored", "identity", "idle_settings", "load_config", "load_yaml_text", "parse_override",
-           "protocol_marks", "parse_overrides", "read_yaml", "read_yaml_file", "stable_dict", "to_dict",
-           "unknown_key_message", "updated", "valid_keys", "without_settings"]
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'supermasks.config' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"supermasks.config.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = sorted([*_EXPORTS, "ConfigError", "protocol_marks"])

@@ -10,7 +10,7 @@ import yaml
 
 from supermasks.config import typed
 from supermasks.config.experiment import ExperimentConfig
-from supermasks.config.identity import to_dict
+from supermasks.config.records import to_dict
 from supermasks.config.layers import compose, expand_keys, idle_settings, without_settings
 from supermasks.config.yaml_files import YAMLLimitError, load_yaml_text, read_yaml, yaml_problem
 from supermasks.errors import ConfigError

@@ -10,70 +10,33 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from supermasks.config import ConfigError, ExperimentConfig
-from supermasks.data import Task
 from supermasks.data.imagenet import ImageFolder
 from supermasks.data.settings import crop_size
 from supermasks.data.sources import Source
-from supermasks.data.benchmarks import split_problem, splitcifar100_problem
-from supermasks.devices import check_amp, resolve_device
+from supermasks.data.checks import check_data
+from supermasks.devices import check_device
 from supermasks.data.errors import SourceUnavailableError
 from supermasks.data.sources import folder_source_names, source_num_classes, source_problem
-from supermasks.methods import method_spec
+from supermasks.methods import check_methods, dense_methods, method_spec
 from supermasks.models.networks import weight_count
 from supermasks.runner import parallel
-from supermasks.scenarios import scenario_of_stream, scenario_problem
+from supermasks.scenarios import check_scenario, scenario_of_stream
+from supermasks.training import check_training
 
 
 def validate(config: ExperimentConfig) -> None:
-    """Check combinations across sections before any work starts (one clear error).
+    """Check the config's sections against each other before any work starts (one clear error): one walk down the
+    components, each checking its own section with the sections it depends on, passed explicitly.
 
     Each section's own names, choices and ranges were checked when the config was built.
     """
-    if scenario_of_stream(config.scenario.name) and config.model.batch_norm:
-        raise ConfigError("the nns scenario superposes masks to detect new tasks, which per-task BatchNorm "
-                          "statistics do not allow: set model.batch_norm=false")
-    training = config.training
-    if training.precision != "float32" and training.amp:
-        raise ConfigError(f"training.precision={training.precision} already runs the masked layers' products in "
-                          f"{training.precision}, and training.amp=true would autocast the rest: choose one (set "
-                          "training.amp=false, or training.precision=float32)")
-    check_amp(config.training.amp, resolve_device(config.run.device))  # and a device this machine has
-    if training.precision != "float32":
-        dense = [m for m in config.method if not method_spec(m).masks]
-        if dense:
-            raise ConfigError(f"training.precision={training.precision} computes masked layers' products in "
-                              f"{training.precision}; method {', '.join(dense)} trains a dense network in float32: "
-                              "set training.precision=float32 (or training.amp=true on CUDA), or method=supsup")
-    if scenario_of_stream(config.scenario.name) and (training.epochs is not None or training.schedule != "constant"
-                                                      or training.weight_decay != 0 or training.amp):
-        raise ConfigError("the nns scenario trains on one stream without task boundaries: training.epochs, "
-                          "training.schedule=cosine, training.weight_decay and training.amp are not supported there; "
-                          "give training.steps_per_task (the stream's length per task) and leave the others unset")
-    if scenario_of_stream(config.scenario.name) and config.run.eval_sample is not None:
-        raise ConfigError(f"run.eval_sample={config.run.eval_sample}: scenario {config.scenario.name} evaluates every "
-                          f"test image of the stream (runner.stream); leave run.eval_sample unset (null) there")
-    if config.data.data_dir is not None and not Path(config.data.data_dir).is_dir():
-        raise ConfigError(f"data.data_dir {config.data.data_dir} is not a directory")
-    if "split" in config.data.benchmarks():
-        data = config.data
-        problem = split_problem(source_num_classes(data.source), data.num_tasks, data.classes_per_task)
-        if problem:
-            raise ConfigError(f"benchmark split on {data.source}: {problem} (data.num_tasks={data.num_tasks}, "
-                              f"data.classes_per_task={data.classes_per_task})")
-    if "splitcifar100" in config.data.benchmarks():
-        problem = splitcifar100_problem(source_num_classes(config.data.source), config.data.num_tasks)
-        if problem:
-            raise ConfigError(f"benchmark splitcifar100 on {config.data.source}: {problem}")
-    for bench in config.data.benchmark:
-        problem = scenario_problem(config.scenario.name, bench, config.data.label_mode)
-        if problem:
-            raise ConfigError(f"scenario {config.scenario.name!r} with benchmark {bench!r}: {problem}")
-    for name in config.method:
-        spec = method_spec(name)
-        if config.scenario.name not in spec.scenarios:
-            raise ConfigError(f"method {name!r} cannot run in the {config.scenario.name!r} scenario; it supports "
-                              f"{', '.join(sorted(spec.scenarios))}")
-        spec.check(config)
+    check_scenario(config.scenario.name, benchmarks=config.data.benchmark, label_mode=config.data.label_mode,
+                   batch_norm=config.model.batch_norm, eval_sample=config.run.eval_sample)
+    check_training(config.training, stream=scenario_of_stream(config.scenario.name),
+                   dense_methods=dense_methods(config.method))
+    check_device(config.run.device, amp=config.training.amp)
+    check_data(config.data)
+    check_methods(config)
     parallel.check(config)
 
 
