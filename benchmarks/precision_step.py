@@ -5,7 +5,7 @@ CPU time, the variants interleaved A B C ... in one process (FC: blocks of 10 co
 training runs them; medians, so ratios hold on a shared machine).
 
 FC 784-300-300-10 at batch 128, RMSprop lr 1e-4 (the seed setting's step):
-- masked float32: SupSup's path in float32 (`supermasks.optimizers.rmsprop`);
+- masked float32: SupSup's path in float32 (`supermasks.training.optimizers.rmsprop`);
 - masked bfloat16, unfused: bfloat16 products, the same RMSprop as torch ops;
 - masked bfloat16, fused: bfloat16 products and the fused score step (`models.fused`), SupSup's
   path with `training.precision=bfloat16`; "compiled" says whether its C loop was built here;
@@ -37,7 +37,7 @@ from torch import nn
 from supermasks.models import add_task, build_model, fused_score_layers, set_precision, set_task, task_scores
 from supermasks.kernels import compiled_available
 from supermasks.models.fused import FusedScoreRMSprop, deferring
-from supermasks.optimizers import adam, rmsprop
+from supermasks.training.optimizers import adam, rmsprop
 
 Step = Callable[[], None]
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from supermasks.data import load_source, make_benchmark
-from supermasks.optimizers import rmsprop
+from supermasks.training.optimizers import rmsprop
 from supermasks.models import add_task, build_model, build_multihead, masked_layers, set_task, task_scores
 from supermasks.training import iterate_batches
 

@@ -9,8 +9,8 @@ import torch
 from supermasks.config import ConfigError, load_config
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model
-from supermasks.optimizers import sgd, adam
-from supermasks.schedule import cosine_factor, rate_factors, task_steps
+from supermasks.training.optimizers import sgd, adam
+from supermasks.training.schedule import cosine_factor, rate_factors, task_steps
 from supermasks.training import TrainingSettings, fit, iterate_batches, schedule_kwargs
 from tests.conftest import make_tasks
 
@@ -236,7 +236,7 @@ def test_every_method_trains_epochs_with_the_schedule(method, scenario):
                                               ("hopsupsup", "gnu")])
 def test_amp_runs_forward_in_bfloat16_and_keeps_float32_state(method, scenario, monkeypatch):
     """The autocast path, run on the CPU's bfloat16 autocast (the runner allows it on CUDA only)."""
-    import supermasks.training as training
+    import supermasks.training.loop as training
     from supermasks.methods import method_spec
 
     monkeypatch.setattr(training, "AMP_DEVICE_TYPE", "cpu")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supermasks.optimizers import EagerOptimizer, rmsprop
+from supermasks.training.optimizers import EagerOptimizer, rmsprop
 from supermasks.training import make_optimizer
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, masked_layers, task_scores

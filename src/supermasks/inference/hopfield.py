@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supermasks.models.layers import signed_constant
-from supermasks.optimizers import adam
+from supermasks.training.optimizers import adam
 
 
 class HopfieldStore:

@@ -16,11 +16,12 @@ Straight-through gradients as in float32 (`masks._MaskedLinear`): with `y = c (x
 from __future__ import annotations
 
 import weakref
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-Precision = Literal["float32", "bfloat16"]
+from supermasks.training.settings import Precision
+
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 LOW = torch.bfloat16
 

@@ -33,7 +33,7 @@ import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from supermasks.kernels import KERNELS
-from supermasks.optimizers import EagerOptimizer, _rmsprop
+from supermasks.training.optimizers import EagerOptimizer, _rmsprop
 
 
 class DeferredScores:

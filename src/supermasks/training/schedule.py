@@ -59,4 +59,11 @@ def rate_factors(schedule: str, steps: int, steps_per_epoch: int | None = None) 
     return lambda step: cosine_factor(step // steps_per_epoch, epochs)
 
 
-__all__ = ["SCHEDULES", "Schedule", "cosine_factor", "rate_factors", "task_steps"]
+
+def task_training(steps_per_task: int | None, epochs: int | None, schedule: str, n: int,
+                  batch_size: int) -> tuple[int, Callable[[int], float] | None]:
+    """(steps, rates for `fit`) of a task of `n` training samples: `task_steps` and `rate_factors` together."""
+    steps = task_steps(n, batch_size, steps_per_task, epochs)
+    return steps, rate_factors(schedule, steps, None if epochs is None else steps // epochs)
+
+__all__ = ["SCHEDULES", "Schedule", "cosine_factor", "rate_factors", "task_steps", "task_training"]

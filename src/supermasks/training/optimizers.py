@@ -26,6 +26,8 @@ from typing import Any, Protocol
 import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
+from supermasks.training.settings import OPTIMIZERS
+
 State = dict[str, Any]
 # A state entry that is scratch space, not state: left out of `state_dict()`.
 _SCRATCH = "_denominator"
@@ -219,3 +221,20 @@ def sgd(params: Iterable[torch.Tensor], lr: float = 1e-3, weight_decay: float = 
     """SGD with optional heavy-ball momentum (no dampening, no Nesterov), as torch.optim.SGD."""
     return EagerOptimizer(params, _sgd, {"lr": lr, "weight_decay": weight_decay, "momentum": momentum},
                           counts_steps=False)
+
+
+def make_optimizer(name: str, params: Iterable[torch.Tensor], lr: float, weight_decay: float = 0.0,
+                   momentum: float = 0.0) -> StepOptimizer:
+    """An optimiser by name; SupSup on MNIST uses RMSprop lr 1e-4 without momentum or decay.
+
+    The optimisers of `supermasks.training.optimizers`: torch.optim's arithmetic without its import of the
+    compiler (`torch._dynamo`, about a second per process).
+    """
+    params = list(params)
+    if name == "rmsprop":
+        return rmsprop(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
+    if name == "adam":
+        return adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return sgd(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
