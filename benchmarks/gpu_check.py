@@ -28,7 +28,7 @@ import torch
 
 from supermasks.config import load_config
 from supermasks.data import load_source
-from supermasks.devices import device_info, resolve_device, to_device
+from supermasks.compute.devices import device_info, resolve_device, to_device
 from supermasks.inference import (MaskBank, detect_new_task, infer_per_image, infer_task, infer_task_binary,
                                   random_masks)
 from supermasks.inference.oneshot import alpha_gradient

@@ -34,7 +34,7 @@ from pathlib import Path
 # The child: the command line's thread set-up (supermasks.cli), then the run; `before` leaves the core planning out.
 CHILD = textwrap.dedent("""
     import os, sys
-    from supermasks.threads import apply_threads, plan_threads
+    from supermasks.compute.threads import apply_threads, plan_threads
     threads, mode, overrides = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
     apply_threads(plan_threads(threads, os.environ))
     from supermasks.config import load_config

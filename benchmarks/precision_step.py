@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supermasks.models import add_task, build_model, fused_score_layers, set_precision, set_task, task_scores
-from supermasks.kernels import compiled_available
+from supermasks.compute.kernels import compiled_available
 from supermasks.models.fused import FusedScoreRMSprop, deferring
 from supermasks.training.optimizers import adam, rmsprop
 

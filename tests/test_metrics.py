@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from supermasks import metrics
+from supermasks.analysis import metrics
 
 R = np.array([
     [0.9, 0.1, 0.2],

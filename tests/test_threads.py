@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from supermasks.threads import ThreadPlan, apply_threads, plan_threads
+from supermasks.compute.threads import ThreadPlan, apply_threads, plan_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -35,7 +35,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "list_methods": ("supermasks.methods", "list_methods"),
     "method_spec": ("supermasks.methods", "method_spec"),
     "Method": ("supermasks.methods", "Method"),
-    "metrics": ("supermasks.metrics", None),
+    "metrics": ("supermasks.analysis.metrics", None),
 }
 
 __all__ = ["__version__", *_EXPORTS]

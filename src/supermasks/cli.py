@@ -15,7 +15,7 @@ from supermasks.config.shipped import ConfigNotFoundError, find_config, shipped_
 from supermasks.errors import ConfigError, DataError, WorkerError
 from supermasks.results.commands import add_parser as add_results_parser
 from supermasks.config.workload import DEFAULT_MAX_RUNS
-from supermasks.threads import ENV_THREADS, apply_threads, plan_threads
+from supermasks.compute.threads import ENV_THREADS, apply_threads, plan_threads
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -97,7 +97,7 @@ def _write_report(paths: list[Path], directory: Path, *, figures: bool) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from supermasks.outputs import REPORT, check_inputs, check_output, read_directories
+    from supermasks.report.outputs import REPORT, check_inputs, check_output, read_directories
     from supermasks.report import REPORT_FILE, write_report
 
     check_inputs(args.paths)
@@ -162,7 +162,7 @@ def _print_comparison(result) -> None:
 
 
 def _print_definitions() -> None:
-    from supermasks.metrics import DEFINITIONS
+    from supermasks.analysis.metrics import DEFINITIONS
 
     print("\nACC, BWT, FWT and forgetting in percentage points of accuracy; definitions:")
     for name, text in DEFINITIONS.items():
@@ -179,7 +179,7 @@ def _print_definitions() -> None:
 def _cmd_aggregate(args: argparse.Namespace) -> int:
     from supermasks.aggregate import aggregate_runs, write_aggregate
     from supermasks.aggregate.report import format_aggregate
-    from supermasks.outputs import AGGREGATE, check_inputs, check_output, read_directories
+    from supermasks.report.outputs import AGGREGATE, check_inputs, check_output, read_directories
 
     check_inputs(args.paths)
     out = args.out if args.out is not None else _default_aggregate_dir(args.paths)

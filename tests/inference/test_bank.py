@@ -257,7 +257,7 @@ def test_word_products_by_bytes_and_by_lookups_match_each_slot() -> None:
 def _byte_histograms(words: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """`word_products` without the compiled AVX-512 loop (as on a CPU or build without it)."""
     from supermasks.inference._packing import word_products
-    from supermasks import kernels as fused
+    from supermasks.compute import kernels as fused
 
     fused.KERNELS.load()
     saved, fused.KERNELS.bank_products = fused.KERNELS.bank_products, None
@@ -270,7 +270,7 @@ def _byte_histograms(words: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("n", [1, 15, 16, 31, 32, 33, 1000, 2100])
 def test_the_compiled_bank_products_cover_every_column(n: int) -> None:
     """The AVX-512 loop takes 32 columns at a time (in blocks of 1,024) and the rest one by one: widths against the histograms."""
-    from supermasks.kernels import compiled_bank_products
+    from supermasks.compute.kernels import compiled_bank_products
 
     g = torch.Generator().manual_seed(n)
     words = torch.randint(-(1 << 15), 1 << 15, (3, n), dtype=torch.int16, generator=g)

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from supermasks.devices import bfloat16_note, cpu_flags
+from supermasks.compute.devices import bfloat16_note, cpu_flags
 from supermasks.models import add_task, build_model, masked_layers, set_precision, set_task, task_scores
 from supermasks.models.bfloat16 import LOW, unit_and_scale
 from supermasks.models.layers import MaskedConv2d, MaskedLinear

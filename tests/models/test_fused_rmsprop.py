@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from supermasks.models import add_task, build_model, fused_score_layers, set_precision, set_task, task_scores
-from supermasks import kernels
+from supermasks.compute import kernels
 from supermasks.models.bfloat16 import unit_and_scale
 from supermasks.models.fused import FusedScoreRMSprop, deferring, fused_update
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from supermasks.cli import main
 from supermasks.errors import ConfigError
-from supermasks.outputs import AGGREGATE, REPORT, check_output, read_directories
-from supermasks.pathnames import RUN_DIR_ROOM, path_problem
+from supermasks.report.outputs import AGGREGATE, REPORT, check_output, read_directories
+from supermasks.config.pathnames import RUN_DIR_ROOM, path_problem
 
 from ..aggregate.rundirs import write_run
 from .cli_helpers import TINY, tiny_config as _config

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from supermasks.config import load_config
-from supermasks.devices import module_device
+from supermasks.compute.devices import module_device
 from supermasks.methods import method_spec
 from supermasks.store.state import capture_state, restore_state
 from tests.conftest import make_tasks

@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     from supermasks.config.yaml_files import load_yaml_text, read_yaml, read_yaml_file
 
 from supermasks.errors import ConfigError
-from supermasks.protocols import protocol_marks
+from supermasks.config.marks import protocol_marks
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from supermasks.config.experiment import SECTIONS, ExperimentConfig
-from supermasks.protocols import protocol_marks
+from supermasks.config.marks import protocol_marks
 
 # Where output goes, not what is computed: left out of the run's identity (dotted keys).
 # `run.parallel_tasks` says how tasks are scheduled; the results are those of sequential training.

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from supermasks.conditional import complete, only_when
-from supermasks.devices import check_device_name
+from supermasks.compute.devices import check_device_name
 from supermasks.models.settings import MASKED_METHODS
-from supermasks.pathnames import RUN_DIR_ROOM, path_problem
+from supermasks.config.pathnames import RUN_DIR_ROOM, path_problem
 from supermasks.scenarios import SCENARIOS, scenario_of_stream
 
 
@@ -50,7 +50,7 @@ class RunSettings:
     # (or as Ray tasks on a Ray the caller started), with the results of training them in sequence
     # (runner.parallel). auto: where the tasks allow it and the run has more than one thread (--threads N).
     parallel_tasks: bool | Literal["auto"] = "auto"
-    # Where models, masks and optimiser state live (supermasks.devices): auto (CUDA when available, else
+    # Where models, masks and optimiser state live (supermasks.compute.devices): auto (CUDA when available, else
     # the CPU), cpu, cuda or cuda:N. Data stays on the CPU and moves per batch. Not part of the run's hash.
     device: str = "auto"
 

@@ -13,7 +13,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from supermasks.kernels import compiled_bank_products
+from supermasks.compute.kernels import compiled_bank_products
 
 GROUP = 16            # tasks per packed word
 _INDICES = 1 << 20    # int32 indices per embedding-bag call: fewest Python round trips while in cache (measured)
@@ -40,7 +40,7 @@ def _byte_bits_on(device: torch.device) -> torch.Tensor:
 def word_products(words: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """(rows * 16,) float32: `<g, bits>` for every slot of the (rows, n) int16 `words`, word-major.
 
-    Where the compiled loop of `supermasks.kernels` is built for AVX-512, it computes them: per 32 weights, one
+    Where the compiled loop of `supermasks.compute.kernels` is built for AVX-512, it computes them: per 32 weights, one
     bit test and two masked adds of their `g` per slot (`compiled_bank_products`). Otherwise, as follows.
 
     On the CPU, each word's two bytes are counted apart: the histogram of a row's high bytes,

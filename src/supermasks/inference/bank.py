@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from supermasks.inference._packing import GROUP, _add_block_mixture, _unsigned, mixing_weights, word_products
-from supermasks.devices import module_device
+from supermasks.compute.devices import module_device
 from supermasks.models.masks import pack_mask, unpack_mask
 from supermasks.models.tasks import masked_layers
 

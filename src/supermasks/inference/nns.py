@@ -22,7 +22,7 @@ from supermasks.inference.oneshot import alpha_gradient
 from supermasks.models import (add_task, compute_mask, grow_tasks, load_network, masked_layers, num_tasks,
                                set_keep_scores, set_task, task_scores)
 from supermasks.models.layers import score_init
-from supermasks.devices import module_device, to_device
+from supermasks.compute.devices import module_device, to_device
 from supermasks.training import make_optimizer
 from supermasks.seeds import streams
 

@@ -11,7 +11,7 @@ from supermasks.data.augment import Augment
 from supermasks.data.task import Task
 from supermasks.models import MultiHeadMLP, build_multihead, load_network
 from supermasks.scenarios import SCENARIOS
-from supermasks.devices import module_device, resolve_device, to_device
+from supermasks.compute.devices import module_device, resolve_device, to_device
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, task_training
 from supermasks.seeds import streams
 

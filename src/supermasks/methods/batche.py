@@ -22,7 +22,7 @@ from supermasks.models import load_network, parameter_bytes
 from supermasks.models.batche import BatchEMLP, BatchENet, BatchENetwork, task_bytes
 from supermasks.models.kits import BatchEKit
 from supermasks.models.networks import INPUT_SIZE, architecture
-from supermasks.devices import module_device, resolve_device, to_device
+from supermasks.compute.devices import module_device, resolve_device, to_device
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, task_training
 from supermasks.seeds import streams
 

@@ -12,7 +12,7 @@ from torch.func import functional_call, grad, vmap
 
 from supermasks.conditional import complete, only_when
 from supermasks.data.task import Task
-from supermasks.devices import module_device, to_device
+from supermasks.compute.devices import module_device, to_device
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodSpec

@@ -27,7 +27,7 @@ from supermasks.methods._state import check_header, header, load_generator, owne
 from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import load_network
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE, architecture, mlp_hidden
-from supermasks.devices import module_device, resolve_device, to_device
+from supermasks.compute.devices import module_device, resolve_device, to_device
 from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, task_training
 from supermasks.seeds import streams
 

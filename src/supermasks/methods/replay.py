@@ -10,7 +10,7 @@ import torch
 from supermasks.conditional import complete, only_when
 from supermasks.data.images import materialize
 from supermasks.data.task import Task
-from supermasks.devices import module_device
+from supermasks.compute.devices import module_device
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods._selection import NEEDS_LOGITS, SELECTIONS, reservoir, select

@@ -50,7 +50,7 @@ from supermasks.models.layers import score_init as random_scores
 from supermasks.models.masks import pack_mask, unpack_mask
 from supermasks.scenarios import INFERRED
 from supermasks.seeds import streams
-from supermasks.devices import module_device, resolve_device, to_device
+from supermasks.compute.devices import module_device, resolve_device, to_device
 from supermasks.training import (FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, skip_batches,
                                  task_training)
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from supermasks.data.task import Task
-from supermasks.devices import module_device, to_device
+from supermasks.compute.devices import module_device, to_device
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec

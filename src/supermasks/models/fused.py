@@ -7,7 +7,7 @@ passes). `FusedScoreRMSprop` does all of it in one pass over `(dL/dW_eff, W, v, 
 next forward's `W * M` (or, in bfloat16 precision, `S * M`) into the layer's workspace, so that
 forward fills nothing.
 
-The loop is a small C function of `supermasks.kernels` (built once per machine, cached); without a
+The loop is a small C function of `supermasks.compute.kernels` (built once per machine, cached); without a
 compiler, or with `SUPERMASKS_KERNELS=off`, the same update runs as torch ops. Both give
 the same bits: both perform the same float32 operations in the same order, each correctly
 rounded: `v = alpha v + ((1 - alpha) g) g` (no fused multiply-add), `d = sqrt(v) + eps` (a
@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
-from supermasks.kernels import KERNELS
+from supermasks.compute.kernels import KERNELS
 from supermasks.training.optimizers import EagerOptimizer, _rmsprop
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from supermasks.metrics import DEFINITIONS
+from supermasks.analysis.metrics import DEFINITIONS
 from supermasks.report.cells import bytes_cell, metric_cell, number_cell, text_cell
 from supermasks.report.embed import figure_uri
 from supermasks.report.model import Cell, Code, Definitions, Figure, Heading, Paragraph, Section, Table

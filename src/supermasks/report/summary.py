@@ -1,6 +1,6 @@
 """The plain-words summary at the top of a report, computed from the numbers.
 
-For one run, per benchmark and method, from the accuracy matrix R (`supermasks.metrics`): the
+For one run, per benchmark and method, from the accuracy matrix R (`supermasks.analysis.metrics`): the
 share of earlier tasks' accuracy kept, `sum_{j<T-1} R[T-1, j] / sum_{j<T-1} R[j, j]`, and the
 task that lost most, `argmax_j (R[j, j] - R[T-1, j])` with its loss in percentage points. For
 several runs, from the aggregate's paired comparisons (`supermasks.aggregate.paired`): each pair

@@ -46,7 +46,7 @@ def package_version(package: str) -> str:
 def bfloat16_flags() -> list[str]:
     """The CPU flags of native bfloat16 matrix products it lists (amx_bf16, avx512_bf16): what
     `training.precision=bfloat16` runs fast on; empty where it lists none or they cannot be read."""
-    from supermasks.devices import BF16_CPU_FLAGS, cpu_flags  # torch loads with devices: only when asked
+    from supermasks.compute.devices import BF16_CPU_FLAGS, cpu_flags  # torch loads with devices: only when asked
 
     flags = cpu_flags()
     return [flag for flag in BF16_CPU_FLAGS if flag in flags]

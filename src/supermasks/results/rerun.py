@@ -25,7 +25,7 @@ from supermasks.results.diff import diff_results
 from supermasks.results.machine import describe_machine
 from supermasks.results.registry import Result
 from supermasks.results.version import VERSION_FILE, read_version
-from supermasks.threads import plan_threads
+from supermasks.compute.threads import plan_threads
 
 log = logging.getLogger("supermasks")
 

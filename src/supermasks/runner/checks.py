@@ -14,7 +14,7 @@ from supermasks.data.imagenet import ImageFolder
 from supermasks.data.settings import crop_size
 from supermasks.data.sources import Source
 from supermasks.data.checks import check_data
-from supermasks.devices import check_device
+from supermasks.compute.devices import check_device
 from supermasks.data.errors import SourceUnavailableError
 from supermasks.data.sources import folder_source_names, source_num_classes, source_problem
 from supermasks.methods import check_methods, dense_methods, method_spec

@@ -19,7 +19,7 @@ import pandas as pd
 
 from supermasks.config import ExperimentConfig, to_dict
 from supermasks.data import Task
-from supermasks.devices import bfloat16_note, device_info, resolve_device
+from supermasks.compute.devices import bfloat16_note, device_info, resolve_device
 from supermasks.runner import tables
 from supermasks.runner.build import build_tasks, load_data
 from supermasks.runner.checks import check_free_space, check_source_memory, check_writable, validate

@@ -27,9 +27,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from supermasks import metrics
+from supermasks.analysis import metrics
 from supermasks.data import Task
-from supermasks.devices import module_device, to_device
+from supermasks.compute.devices import module_device, to_device
 from supermasks.inference import MaskBank, NNsLearner, boundary_report, infer_task
 from supermasks.methods import Masked
 from supermasks.models import set_task

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from supermasks import metrics
+from supermasks.analysis import metrics
 from supermasks.data import Task
 from supermasks.methods import MethodReport
 from supermasks.runner.evaluate import Results

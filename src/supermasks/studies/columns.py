@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from supermasks.metrics import DEFINITIONS
+from supermasks.analysis.metrics import DEFINITIONS
 from supermasks.runner.tables import MEMORY_DEFINITIONS
 
 # Beyond the run's own metrics (metrics.DEFINITIONS, the memory figures): what the study adds.

@@ -52,7 +52,7 @@ def run_job(job: Job) -> Outcome:
     Ctrl-C and SIGTERM (KeyboardInterrupt) are not failures: they propagate, and the run resumes
     when the sweep is started again.
     """
-    from supermasks.threads import apply_threads, plan_threads
+    from supermasks.compute.threads import apply_threads, plan_threads
 
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from supermasks.devices import to_device
+from supermasks.compute.devices import to_device
 
 if TYPE_CHECKING:
     from supermasks.data.augment import Augment

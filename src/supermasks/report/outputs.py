@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supermasks.errors import ConfigError
-from supermasks.pathnames import path_problem
+from supermasks.config.pathnames import path_problem
 
 # What marks a directory as another command's (checked in this order: a transfer study also has meta.json).
 SWEEP_MARK = "sweep.json"
