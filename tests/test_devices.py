@@ -8,7 +8,7 @@ import torch
 from supermasks.config import ConfigError, identity, load_config
 from supermasks.compute.devices import check_amp, device_info, module_device, resolve_device, to_device
 from supermasks.methods.supsup import from_config
-from supermasks.store.rundir import config_hash
+from supermasks.config.records import config_hash
 from tests.conftest import make_tasks
 
 

@@ -72,7 +72,7 @@ def test_source_and_benchmark_go_together_at_config_load(overrides, message):
 
 def test_the_new_settings_leave_the_hash_of_other_runs_alone():
     from supermasks.config import identity, updated
-    from supermasks.store.rundir import config_hash
+    from supermasks.config.records import config_hash
 
     for name in ("splitcifar100.yaml", "supsup.yaml", "lenet5.yaml"):
         data = identity(load_config(CONFIGS / name))["data"]

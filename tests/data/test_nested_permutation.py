@@ -14,7 +14,7 @@ from supermasks.data import Dataset, make_benchmark, materialize, normalize, tas
 from supermasks.data.permutations import nested_counts, nested_fractions, nested_permutation
 from supermasks.runner.build import build_tasks
 from supermasks.seeds import streams
-from supermasks.store.rundir import config_hash
+from supermasks.config.records import config_hash
 from supermasks.studies.grid import load_study
 
 PIXELS = 784

@@ -16,7 +16,7 @@ from supermasks.methods.batche import BatchE, build_batche
 from supermasks.models import build_multihead
 from supermasks.models.batche import BatchEConv2d, BatchELinear, BatchENet, batche_layers, set_batche_task
 from supermasks.models.layers import PerTaskBatchNorm
-from supermasks.store.rundir import config_hash
+from supermasks.config.records import config_hash
 from supermasks.training import accuracy
 from tests.conftest import make_tasks
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from supermasks.cli import main
 from supermasks.config import load_config
-from supermasks.store.rundir import config_hash as run_hash
+from supermasks.config.records import config_hash as run_hash
 from supermasks.compute.devices import bfloat16_note
 from tests.reliability.cli_helpers import TINY, one_line_error, tiny_config
 

@@ -21,7 +21,7 @@ from supermasks.errors import DataError
 from supermasks.methods import list_methods, masked_methods, method_spec
 from supermasks.runner import checks
 from supermasks.scenarios import SCENARIOS
-from supermasks.store.rundir import config_hash, run_directory
+from supermasks.config.records import config_hash, run_directory
 from supermasks.studies.grid import load_study
 
 from tests.reliability.cli_helpers import TINY, one_line_error as _one_line_error, tiny_config as _config

@@ -15,7 +15,7 @@ from supermasks.config import load_config
 from supermasks.runner import run
 from supermasks.store import lock as locks
 from supermasks.store.lock import RunLockedError, run_lock
-from supermasks.store.rundir import run_directory
+from supermasks.config.records import run_directory
 from tests.reliability.test_resume_runs import BASE
 
 NAIVE = [*BASE, "method=naive", "scenario.name=domain"]

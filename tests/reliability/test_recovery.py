@@ -22,7 +22,7 @@ from supermasks.errors import ConfigError
 from supermasks.runner import run
 from supermasks.store import blobs as _blobs
 from supermasks.store.checkpoints import BLOB_FOLDERS, MANIFEST, read_manifest, state_file_name
-from supermasks.store.masks import MaskFileError, load_task_masks
+from supermasks.models.mask_files import MaskFileError, load_task_masks
 
 SETTINGS = {"name": "recovery", "method": ["supsup"],
             "data": {"source": "synthetic", "benchmark": ["permuted"], "num_tasks": 3},

@@ -156,7 +156,7 @@ def test_ten_kills_at_random_points_each_resume_to_the_uninterrupted_result(tmp_
 
 def test_a_second_process_on_the_same_run_is_refused_while_the_first_holds_the_lock(tmp_path):
     from supermasks.store.lock import RunLockedError, run_lock
-    from supermasks.store.rundir import run_directory
+    from supermasks.config.records import run_directory
 
     config = load_config(None, [*BASE, "method=naive", "scenario.name=domain", f"run.out_dir={tmp_path}"])
     directory = run_directory(config)
@@ -169,7 +169,7 @@ def test_a_second_process_on_the_same_run_is_refused_while_the_first_holds_the_l
 
 
 def test_a_lock_file_left_by_a_dead_process_is_simply_locked_again(tmp_path):
-    from supermasks.store.rundir import run_directory
+    from supermasks.config.records import run_directory
 
     config = load_config(None, [*BASE, "method=naive", "scenario.name=domain", f"run.out_dir={tmp_path}"])
     directory = run_directory(config)

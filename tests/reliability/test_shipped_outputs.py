@@ -33,7 +33,7 @@ def _hashes(path: Path, out_dir: Path) -> tuple[list[str], dict[str, Any]]:
     """The run-directory names `path` expands to (out_dir left out) and the settings dict of the first run."""
     from supermasks.config import to_dict
     from supermasks.config.seeds import load_configs
-    from supermasks.store.rundir import run_directory
+    from supermasks.config.records import run_directory
     from supermasks.studies.grid import is_study_file, load_study
     from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study
 

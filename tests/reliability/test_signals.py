@@ -106,7 +106,7 @@ def test_sigterm_in_process_stops_a_grid_study_keeping_its_finished_runs(tmp_pat
     assert stopped.value.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is only there during the study
     first, second = (r.config for r in study.runs)
-    from supermasks.store.rundir import run_directory
+    from supermasks.config.records import run_directory
     assert json.loads((run_directory(first) / "meta.json").read_text())["status"] == "finished"
     assert json.loads((run_directory(second) / "meta.json").read_text())["status"] == "interrupted"
     monkeypatch.setattr(loop, "save_state_checkpoint", original)

@@ -102,7 +102,7 @@ def test_an_atomic_write_killed_by_sigkill_leaves_a_temporary_the_next_start_rem
 def test_a_run_removes_the_temporaries_of_a_killed_run_of_its_directory(tmp_path):
     from supermasks.config import load_config
     from supermasks.runner import run
-    from supermasks.store.rundir import run_directory
+    from supermasks.config.records import run_directory
 
     config = load_config(None, ["data.source=synthetic", "data.num_tasks=2", "training.steps_per_task=3",
                                 "run.figures=false", "run.overlap=false", "run.report=false",

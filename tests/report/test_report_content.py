@@ -219,7 +219,7 @@ def test_provenance_is_what_meta_json_recorded(tiny_runs, run_page):
 
 def test_run_report_names_no_directory(tmp_path):
     from supermasks.config import load_config
-    from supermasks.store.rundir import run_directory
+    from supermasks.config.records import run_directory
     from supermasks.studies.grid import load_study
 
     assert run_directory(load_config(None, [])) == run_directory(load_config(None, ["run.report=false"]))

@@ -29,6 +29,6 @@ def test_png_is_the_default_and_other_formats_are_refused():
 
 
 def test_figure_format_does_not_change_the_run_directory():
-    from supermasks.store.rundir import run_directory
+    from supermasks.config.records import run_directory
 
     assert run_directory(load_config(None, [])) == run_directory(load_config(None, ["run.figure_format=svg"]))

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from supermasks.store.masks import load_task_masks
+from supermasks.models.mask_files import load_task_masks
 from supermasks.config import ConfigError, load_config
 from supermasks.runner import run, validate
 

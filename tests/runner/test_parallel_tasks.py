@@ -122,6 +122,6 @@ def test_parallel_tasks_is_auto_by_default_and_reads_true_false_auto():
 
 
 def test_the_run_hash_does_not_depend_on_parallel_tasks():
-    from supermasks.store.rundir import config_hash
+    from supermasks.config.records import config_hash
 
     assert config_hash(tiny("run.parallel_tasks=true")) == config_hash(tiny())

@@ -14,7 +14,7 @@ from supermasks.config import load_config
 from supermasks.errors import WorkerError
 from supermasks.runner import parallel, run
 from supermasks.runner.workers import Workers
-from supermasks.store.masks import load_task_masks
+from supermasks.models.mask_files import load_task_masks
 
 TINY = ["data.source=synthetic", "data.num_tasks=3", "training.steps_per_task=12", "training.batch_size=32",
         "training.lr=1e-2", "model.arch=lenet-300-100", "model.batch_norm=true", "run.figures=false",

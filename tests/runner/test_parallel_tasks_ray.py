@@ -12,8 +12,8 @@ import pytest
 from supermasks.config import load_config
 from supermasks.runner import run
 from supermasks.config import to_dict
-from supermasks.store.masks import load_task_masks
-from supermasks.store.rundir import config_hash
+from supermasks.models.mask_files import load_task_masks
+from supermasks.config.records import config_hash
 from supermasks.sweep.job import Job, run_job
 
 ray = pytest.importorskip("ray")

@@ -5,7 +5,7 @@ import pytest
 
 from supermasks.config import load_config
 from supermasks.store.files import atomic_write_bytes, write_json
-from supermasks.store.rundir import config_hash, run_directory
+from supermasks.config.records import config_hash, run_directory
 
 
 def test_hash_ignores_output_location_only():

@@ -8,6 +8,9 @@ those runs computed with (IDENTITY_DEFAULTS, IDLE_VALUES), so every stored run k
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 from supermasks.config.experiment import SECTIONS, ExperimentConfig
@@ -99,3 +102,14 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
     if marks:
         out["protocol"] = marks
     return out
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """Short hash of everything that decides the results (not where they are written)."""
+    blob = json.dumps(identity(config), sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:8]
+
+
+def run_directory(config: ExperimentConfig) -> Path:
+    """`<out_dir>/<name>-<hash>`: the same config always maps to the same directory."""
+    return Path(config.run.out_dir) / f"{config.name}-{config_hash(config)}"

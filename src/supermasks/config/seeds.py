@@ -77,7 +77,7 @@ def load_configs(path: Path | str | None = None, overrides: list[str] | tuple[st
 
 def seeds_directory(configs: Sequence[ExperimentConfig]) -> Path:
     """`<out_dir>/<name>-seeds-<hash>`: where the tables over the seeds of `configs` go (named by their runs)."""
-    from supermasks.store.rundir import config_hash
+    from supermasks.config.records import config_hash
 
     blob = ",".join(sorted(config_hash(c) for c in configs)).encode()
     first = configs[0]

@@ -152,7 +152,7 @@ def cost_section(runs: list[RunData]) -> Section:
 
 
 def _task_masks(directory: Path) -> dict[int, dict[str, np.ndarray]]:
-    from supermasks.store.masks import load_task_masks
+    from supermasks.models.mask_files import load_task_masks
 
     files = sorted((directory / "checkpoints").glob("task_*.safetensors"))
     return {int(f.stem.removeprefix("task_")): load_task_masks(f) for f in files}

@@ -32,7 +32,8 @@ from supermasks.store.files import write_csv, write_json, write_yaml
 from supermasks.store.json_files import read_json
 from supermasks.store.lock import run_lock
 from supermasks.errors import ConfigError, DataError, WorkerError
-from supermasks.store.rundir import collect_meta, now, read_meta_checked, run_directory
+from supermasks.config.records import config_hash, run_directory
+from supermasks.store.rundir import collect_meta, now, read_meta_checked
 from supermasks.store.temporaries import remove_stale
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
         device = resolve_device(config.run.device)
         if config.training.precision == "bfloat16" and (note := bfloat16_note(device)) is not None:
             log.warning("warning: training.precision=bfloat16: %s", note)
-        meta = collect_meta(config) | device_info(device) | {
+        meta = collect_meta(seed=config.seed, config_hash=config_hash(config)) | device_info(device) | {
                                        "source": dataset.name, "source_is_subset": dataset.is_subset,
                                        "source_description": dataset.description, "status": "running"}
         write_json(directory / "meta.json", meta)

@@ -32,7 +32,7 @@ from supermasks.scenarios import INFERRED, scenario_of_stream
 from supermasks.store.checkpoints import (CheckpointWarning, clear_state_checkpoints, load_latest_state,
                                           save_state_checkpoint)
 from supermasks.store.files import write_csv, write_json
-from supermasks.store.masks import save_task_checkpoint, task_file_problem
+from supermasks.models.mask_files import save_task_checkpoint, task_file_problem
 from supermasks.training import Probe
 
 log = logging.getLogger(__name__)

@@ -214,7 +214,7 @@ _BUILT: dict[tuple[str, str], list[Task]] = {}  # the tasks this worker built la
 def _tasks(config: ExperimentConfig, benchmark: str) -> list[Task]:
     """The tasks of `benchmark` under `config`, built as the run builds them; the last ones built are kept."""
     from supermasks.runner.build import build_tasks, load_data
-    from supermasks.store.rundir import config_hash
+    from supermasks.config.records import config_hash
 
     key = (config_hash(config), benchmark)
     if key not in _BUILT:

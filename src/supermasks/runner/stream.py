@@ -37,7 +37,7 @@ from supermasks.store.checkpoints import load_latest_state, save_state_checkpoin
 from supermasks.runner.evaluate import evaluated_part
 from supermasks.runner.tables import MethodResult
 from supermasks.store.files import write_csv, write_json
-from supermasks.store.masks import save_task_checkpoint
+from supermasks.models.mask_files import save_task_checkpoint
 from supermasks.training import iterate_batches
 from supermasks.seeds import streams
 

@@ -1,9 +1,7 @@
-"""Run directories: the name a config maps to, and the run's metadata (provenance and status)."""
+"""A run directory's metadata (meta.json): provenance and status. The directory's name is `config.records.run_directory`."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import subprocess
@@ -13,19 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from supermasks import __version__
-from supermasks.config import ExperimentConfig, identity
 from supermasks.store.json_files import read_json
-
-
-def config_hash(config: ExperimentConfig) -> str:
-    """Short hash of everything that decides the results (not where they are written)."""
-    blob = json.dumps(identity(config), sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:8]
-
-
-def run_directory(config: ExperimentConfig) -> Path:
-    """`<out_dir>/<name>-<hash>`: the same config always maps to the same directory."""
-    return Path(config.run.out_dir) / f"{config.name}-{config_hash(config)}"
 
 
 def _git_sha() -> str | None:
@@ -38,8 +24,9 @@ def _git_sha() -> str | None:
     return out.stdout.strip() or None
 
 
-def collect_meta(config: ExperimentConfig) -> dict[str, Any]:
-    """Provenance of a run: code version, library versions, seed, machine, start time."""
+def collect_meta(*, seed: int, config_hash: str) -> dict[str, Any]:
+    """Provenance of a run of the config whose hash is `config_hash`: code version, library versions, seed, machine,
+    start time."""
     import numpy
     import torch
 
@@ -53,8 +40,8 @@ def collect_meta(config: ExperimentConfig) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "seed": config.seed,
-        "config_hash": config_hash(config),
+        "seed": seed,
+        "config_hash": config_hash,
         "started": now(),
     }
 

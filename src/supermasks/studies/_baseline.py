@@ -66,7 +66,7 @@ def run_baseline(config: ExperimentConfig | None, done: dict[Path, Path], *, for
     if config is None:
         return {}
     from supermasks.runner import run
-    from supermasks.store.rundir import run_directory
+    from supermasks.config.records import run_directory
 
     directory = run_directory(config)
     if directory not in done:

@@ -316,11 +316,13 @@ def run_transfer_study(study: TransferStudy, *, progress: bool = True) -> dict[s
 
 
 def _run_units(study: TransferStudy, directory: Path, datasets: dict, *, progress: bool) -> dict[str, pd.DataFrame]:
+    from supermasks.config.records import config_hash
     from supermasks.store.rundir import collect_meta, now
 
     write_json(directory / "study.json", study.source)
     # Provenance of this invocation (code, libraries, machine, start and end); each unit's seed is in its name.
-    meta = {k: v for k, v in collect_meta(next(iter(study.benchmarks.values()))["random"]).items()
+    first = next(iter(study.benchmarks.values()))["random"]
+    meta = {k: v for k, v in collect_meta(seed=first.seed, config_hash=config_hash(first)).items()
             if k not in ("status", "seed", "config_hash")}
     evaluation, alphas, prediction = [], [], []
     for bench, units in study.benchmarks.items():

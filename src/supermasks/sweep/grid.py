@@ -30,7 +30,7 @@ from supermasks.config import (ConfigError, ExperimentConfig, compose, idle_sett
                                read_yaml, without_settings)
 from supermasks.config.seeds import SEEDS_KEY, check_seeds
 from supermasks.runner import validate
-from supermasks.store.rundir import config_hash, run_directory
+from supermasks.config.records import config_hash, run_directory
 from supermasks.config.workload import DEFAULT_MAX_RUNS, check_run_count, max_runs_or_default
 
 log = logging.getLogger(__name__)

@@ -69,7 +69,7 @@ def run_job(job: Job) -> Outcome:
 def _run(job: Job) -> Outcome:
     try:
         from supermasks.config import from_dict
-        from supermasks.store.rundir import config_hash
+        from supermasks.config.records import config_hash
 
         config = from_dict(job.config)
         if config_hash(config) != job.key:  # a worker running other code than the driver reads settings otherwise
@@ -107,7 +107,8 @@ def mark_interrupted(job: Job) -> None:
     from supermasks.config import from_dict
     from supermasks.store.files import write_json
     from supermasks.store.lock import RunLockedError, run_lock
-    from supermasks.store.rundir import now, read_meta, run_directory
+    from supermasks.config.records import run_directory
+    from supermasks.store.rundir import now, read_meta
 
     directory = run_directory(from_dict(job.config))
     if (read_meta(directory) or {}).get("status") != "running":

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import torch
 
-from supermasks.store.masks import load_task_masks, save_task_checkpoint
+from supermasks.models.mask_files import load_task_masks, save_task_checkpoint
 from supermasks.models import add_task, build_model, export_masks, set_task
 
 
