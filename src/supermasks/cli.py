@@ -30,7 +30,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from supermasks.studies.grid import is_study_file, load_study, run_study, study_summary
     from supermasks.studies.overlap import study_findings
 
-    from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study, run_transfer_study, study_text
+    from supermasks.studies.transfer import run_transfer_study
+    from supermasks.studies.transfer_file import is_transfer_study_file, load_transfer_study
+    from supermasks.studies.transfer_results import study_text
 
     if is_transfer_study_file(args.config):
         if args.part is not None:
