@@ -82,6 +82,7 @@ def _popcount_rows(words: torch.Tensor, scratch: np.ndarray | None = None) -> to
     x = (x + (x >> 4)) & 0x0F0F
     return ((x + (x >> 8)) & 0x1F).sum(0, dtype=torch.int32)
 
+
 def _repack_layer(plan: _RepackPlan, rows: torch.Tensor, read: Callable[[int, int], torch.Tensor],
                   out: torch.Tensor, buffers: _Buffers) -> torch.Tensor:
     """Write the plan's words into `out` ((words, n) int16); return the (n,) int32 kept-bit counts.
@@ -115,6 +116,7 @@ def _repack_layer(plan: _RepackPlan, rows: torch.Tensor, read: Callable[[int, in
         scratch = buffers.get("popcount", tuple(words.shape), torch.uint8).numpy() if words.device.type == "cpu" else None
         counts[c0:c1] = _popcount_rows(words, scratch)
     return counts
+
 
 class _RowReader:
     """Weights [c0, c1) of some of a bank's word rows (sorted; row `num_words` is the tail word).

@@ -140,6 +140,7 @@ class PackedSubset:
         _add_block_mixture(self.words_[name], coef.view(-1, GROUP), out)
         return out.view(self.shapes[name])
 
+
 def packed_subset(bank: MaskBank, tasks: torch.Tensor | Iterable[int]) -> PackedSubset:
     """The masks of `tasks` (distinct, in that order) re-packed densely, with their counts.
 
