@@ -21,7 +21,8 @@ from supermasks.config import load_config
 from supermasks.errors import ConfigError
 from supermasks.runner import run
 from supermasks.store import blobs as _blobs
-from supermasks.store.checkpoints import BLOB_FOLDERS, MANIFEST, read_manifest, state_file_name
+from supermasks.store.checkpoint_files import BLOB_FOLDERS, state_file_name
+from supermasks.store.checkpoint_manifest import MANIFEST, read_manifest
 from supermasks.store.masks import MaskFileError, load_task_masks
 
 SETTINGS = {"name": "recovery", "method": ["supsup"],
