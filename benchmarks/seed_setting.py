@@ -1,3 +1,6 @@
+# One file of over 400 lines on purpose: it re-creates the notebook self-contained, and that
+# re-creation runs as this same script (`--child`) in a fresh process, so that it is timed as the
+# command line is; benchmarks/ is not a package that a second module could be imported from.
 """The SupSup notebook's own formulation against `supermasks run`, CPU and wall time on the seed setting.
 
 The setting: 10 Permuted Fashion-MNIST tasks (full size: 60,000 training and 10,000 test images

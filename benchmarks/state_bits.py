@@ -42,7 +42,8 @@ def trimmed_rss() -> int | None:
 
 def checkpoint_bytes(directory: Path) -> int:
     """Bytes of the newest checkpoint: its index and the blobs its manifest entry lists."""
-    from supermasks.store.checkpoints import BLOB_FOLDERS, read_manifest
+    from supermasks.store.checkpoint_files import BLOB_FOLDERS
+    from supermasks.store.checkpoint_manifest import read_manifest
     from supermasks.store.blobs import blob_file
 
     entry = read_manifest(directory)["checkpoints"][-1]

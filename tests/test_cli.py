@@ -1,5 +1,6 @@
 """End-to-end tests of the `supermasks` command, in-process and as a real subprocess."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -86,3 +87,35 @@ def test_data_list_is_status_and_names_cifar100(capsys):
     line = next(l for l in out.splitlines() if l.startswith("cifar100"))
     assert "missing" in line or "available" in line
     assert "synthetic-cifar" in out
+
+
+# -q and -v set the console's level; they may come before the subcommand or anywhere after it.
+@pytest.mark.parametrize("argv, level", [
+    (["list"], logging.INFO),
+    (["-q", "list"], logging.WARNING),
+    (["list", "-q"], logging.WARNING),
+    (["list", "--quiet"], logging.WARNING),
+    (["-v", "list"], logging.DEBUG),
+    (["list", "-v"], logging.DEBUG),
+    (["data", "status", "-q"], logging.WARNING),
+    (["data", "-q", "status"], logging.WARNING),
+    (["results", "list", "-q"], logging.WARNING),
+])
+def test_console_flags_are_accepted_before_and_after_the_subcommand(argv, level, capsys):
+    assert main(argv) == 0
+    assert capsys.readouterr().out  # the command ran
+    assert logging.getLogger("supermasks").level == level
+
+
+def test_quiet_after_the_subcommand_keeps_progress_off_the_console(tmp_path, capsys):
+    config, *overrides = [str(ROOT / "configs" / "supsup.yaml"), "data.source=synthetic", "data.num_tasks=2",
+                          "data.benchmark=[permuted]", "training.steps_per_task=5", "training.batch_size=16",
+                          "run.figures=false", "run.report=false", f"run.out_dir={tmp_path}", "--no-progress"]
+    assert main(["run", config, *overrides, "-q"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and "permuted/supsup: ACC" in quiet.out
+    assert main(["run", config, *overrides]) == 0  # finished: skipped, and the console says so
+    assert "has already finished" in capsys.readouterr().err
+    assert main(["run", config, "--quiet", *overrides]) == 0  # between the config and its overrides
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and "permuted/supsup: ACC" in quiet.out

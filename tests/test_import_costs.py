@@ -14,6 +14,7 @@ HEAVY = ("scipy", "matplotlib", "torch._dynamo")
 PROBE = textwrap.dedent("""
     import sys
     import supermasks.cli, supermasks.studies.grid, supermasks.studies.transfer
+    import supermasks.studies.transfer_file, supermasks.studies.transfer_results
     from supermasks.config import load_config
     from supermasks.runner import run
     import supermasks.analysis.overlap, supermasks.analysis.similarity, supermasks.runner.overlap

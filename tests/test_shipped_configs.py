@@ -9,7 +9,7 @@ from supermasks.config import load_config
 from supermasks.data import list_sources
 from supermasks.runner import validate
 from supermasks.studies.grid import is_study_file, load_study
-from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study
+from supermasks.studies.transfer_file import is_transfer_study_file, load_transfer_study
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 FASHION = next(s for s in list_sources() if s.name == "fashion-mnist").available

@@ -121,7 +121,7 @@ def test_a_study_with_seeds_prints_intervals_and_writes_the_aggregate(tmp_path, 
 
 
 def test_seeds_on_the_command_line_set_a_transfer_study_s_own_seeds(tmp_path):
-    from supermasks.studies.transfer import load_transfer_study
+    from supermasks.studies.transfer_file import load_transfer_study
 
     from ..studies.test_transfer import TINY as TRANSFER, write
 

@@ -213,12 +213,12 @@ def test_packed_subset_bad_inputs_raise() -> None:
 
 
 def test_popcount_without_numpy_bitwise_count(monkeypatch: pytest.MonkeyPatch) -> None:
-    import supermasks.inference.subset as subset_module
+    import supermasks.inference._subset_ops as subset_ops
     words = torch.randint(-32768, 32768, (7, 300), dtype=torch.int16, generator=torch.Generator().manual_seed(0))
     expected = ((words.to(torch.int32).unsqueeze(-1) & 0xFFFF) >> torch.arange(16) & 1).sum((0, 2))
-    assert torch.equal(subset_module._popcount_rows(words), expected.to(torch.int32))
-    monkeypatch.setattr(subset_module, "_BITWISE_COUNT", None)  # numpy < 2: the SWAR fallback
-    assert torch.equal(subset_module._popcount_rows(words), expected.to(torch.int32))
+    assert torch.equal(subset_ops._popcount_rows(words), expected.to(torch.int32))
+    monkeypatch.setattr(subset_ops, "_BITWISE_COUNT", None)  # numpy < 2: the SWAR fallback
+    assert torch.equal(subset_ops._popcount_rows(words), expected.to(torch.int32))
     bank, stacks = random_bank(37)
     assert_subset_matches(packed_subset(bank, [36, 0, 20, 5]), stacks, [36, 0, 20, 5])
 

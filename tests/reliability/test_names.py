@@ -94,7 +94,7 @@ def test_a_study_name_is_checked(tmp_path):
 
 @pytest.mark.parametrize("bench", ["a/b", "..", "-x"])
 def test_a_transfer_study_benchmark_name_is_checked(tmp_path, bench):
-    from supermasks.studies.transfer import load_transfer_study
+    from supermasks.studies.transfer_file import load_transfer_study
     from tests.studies.test_transfer import TINY, write
 
     spec = {**TINY, "transfer_study": {**TINY["transfer_study"],

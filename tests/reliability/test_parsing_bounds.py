@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from supermasks.config.typed import SHOWN_CHARS, shown
 from supermasks.cli import main
 from supermasks.config import ConfigError, load_config, parse_overrides, valid_keys
-from supermasks.store.checkpoints import StateCheckpointError, read_manifest
+from supermasks.store.checkpoint_manifest import StateCheckpointError, read_manifest
 from supermasks.store.json_files import MAX_JSON_DEPTH, loads_json, read_json
 from supermasks.store.lock import _holder
 from supermasks.store.rundir import read_meta_checked

@@ -21,7 +21,8 @@ from supermasks.config import load_config
 from supermasks.errors import ConfigError
 from supermasks.runner import run
 from supermasks.store import blobs as _blobs
-from supermasks.store.checkpoints import BLOB_FOLDERS, MANIFEST, read_manifest, state_file_name
+from supermasks.store.checkpoint_files import BLOB_FOLDERS, state_file_name
+from supermasks.store.checkpoint_manifest import MANIFEST, read_manifest
 from supermasks.models.mask_files import MaskFileError, load_task_masks
 
 SETTINGS = {"name": "recovery", "method": ["supsup"],
@@ -300,7 +301,8 @@ def timeless(frame):
 @pytest.fixture(scope="module")
 def study_done(tmp_path_factory):
     """(study file, out_dir, its tables) of a finished tiny transfer study; never changed by a test."""
-    from supermasks.studies.transfer import load_transfer_study, run_transfer_study
+    from supermasks.studies.transfer import run_transfer_study
+    from supermasks.studies.transfer_file import load_transfer_study
 
     root = tmp_path_factory.mktemp("study")
     path = root / "study.yaml"
@@ -311,7 +313,8 @@ def study_done(tmp_path_factory):
 
 @pytest.mark.parametrize("damage", ["flip csv", "truncate csv", "garbage record", "delete record", "similarity"])
 def test_a_damaged_unit_of_the_transfer_study_is_run_again_with_a_warning(study_done, tmp_path, log_lines, damage):
-    from supermasks.studies.transfer import load_transfer_study, run_transfer_study
+    from supermasks.studies.transfer import run_transfer_study
+    from supermasks.studies.transfer_file import load_transfer_study
 
     path, source, first = study_done
     shutil.copytree(source, tmp_path / "runs")

@@ -117,12 +117,13 @@ def test_sigterm_in_process_stops_a_grid_study_keeping_its_finished_runs(tmp_pat
 
 def test_sigterm_in_process_stops_a_transfer_study_keeping_its_finished_units(tmp_path, monkeypatch):
     from supermasks.studies import transfer
+    from supermasks.studies.transfer_file import load_transfer_study
     from tests.studies.test_transfer import TINY, write
 
     spec = {**TINY, "data": {"source": "synthetic", "num_tasks": 2},
             "transfer_study": {**TINY["transfer_study"], "transfers": ["random", "mean"], "seeds": [0],
                                "benchmarks": {"permuted": {"data": {"benchmark": ["permuted"]}}}}}
-    study = transfer.load_transfer_study(write(tmp_path, spec), [f"run.out_dir={tmp_path / 'runs'}"])
+    study = load_transfer_study(write(tmp_path, spec), [f"run.out_dir={tmp_path / 'runs'}"])
     original, calls = transfer.run_unit, {"n": 0}
 
     def terminate_in_the_second_unit(*args, **kwargs):

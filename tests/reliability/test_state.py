@@ -16,9 +16,10 @@ from supermasks.store import checkpoints as resume
 from supermasks.inference.hopfield import HopfieldStore, NeuronMaskMLP
 from supermasks.methods import list_methods, method_spec
 from supermasks.models import add_task, masked_layers
-from supermasks.store.checkpoints import (BLOB_FOLDERS, BLOBS, INLINE_BYTES, MANIFEST, CheckpointWarning, StateCheckpointError,
-                               clear_state_checkpoints, load_latest_state, read_manifest, save_state_checkpoint,
-                               state_file_name)
+from supermasks.store.checkpoint_files import BLOB_FOLDERS, BLOBS, INLINE_BYTES, state_file_name
+from supermasks.store.checkpoint_manifest import MANIFEST, StateCheckpointError, read_manifest
+from supermasks.store.checkpoints import (CheckpointWarning, clear_state_checkpoints, load_latest_state,
+                                          save_state_checkpoint)
 from supermasks.errors import ConfigError
 from supermasks.store.state import StateMismatchError, capture_state, decode, encode, restore_state
 from tests.conftest import make_conflicting_tasks, make_tasks

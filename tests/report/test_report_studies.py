@@ -116,7 +116,7 @@ def test_the_experiment3_sentence_follows_study_csv(inference_study, tmp_path):
 
 
 def test_similarity_against_relatedness_reads_the_study_files(transfer_study):
-    from supermasks.studies.transfer import similarity_points
+    from supermasks.studies.transfer_results import similarity_points
 
     directory, _ = transfer_study
     points, name = similarity_points(directory, "rotated_small", [0, 1])

@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from supermasks.config import ConfigError
-from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study, run_transfer_study
+from supermasks.studies.transfer import run_transfer_study
+from supermasks.studies.transfer_file import is_transfer_study_file, load_transfer_study
 
 TINY = {
     "name": "tiny2", "method": ["supsup"], "data": {"source": "mnist-5k", "num_tasks": 3},

@@ -2,6 +2,7 @@
 
 from .augment import Augment, CropFlip
 from .benchmarks import list_benchmarks, make_benchmark
+from .dataset import Dataset
 from .download import cached, default_cache_dir, fetch
 from .errors import (
     BadMagicError,
@@ -18,7 +19,7 @@ from .imagenet import FolderImages, ImageFolder, RandomResizedCropFlip, load_ima
 from .images import Images, Subsettable, TaskImages, materialize, subset
 from .idx import read_idx, read_idx_pair, write_idx
 from .relatedness import Relatedness, task_relatedness
-from .sources import Dataset, SourceInfo, list_sources, load_source
+from .sources import SourceInfo, list_sources, load_source
 from .task import Task
 from .transforms import (
     CIFAR100_NORMALIZATION,

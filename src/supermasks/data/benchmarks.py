@@ -12,7 +12,7 @@ import torch
 from .augment import CropFlip
 from .permutations import (check_fraction_range, moved_count, nested_counts, nested_fractions, nested_permutation,
                            partial_permutation)
-from .sources import Dataset
+from .dataset import Dataset
 from .task import Task
 from .images import TaskImages
 from .transforms import Normalization, rotation_index

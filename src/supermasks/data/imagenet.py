@@ -74,7 +74,7 @@ class ImageFolder:
     val_paths: tuple[Path, ...]
     y_val: torch.Tensor  # (M,) int64
 
-    # What a run records of its source (meta.json), as a `sources.Dataset` says it.
+    # What a run records of its source (meta.json), as a `dataset.Dataset` says it.
     name = "imagenet"
 
     @property

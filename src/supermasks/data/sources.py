@@ -15,45 +15,13 @@ import numpy as np
 import torch
 
 from . import cifar, download, embedded, imagenet, synthetic
-from .errors import CorruptFileError, CountMismatchError, EmptyDataError, SourceUnavailableError, label_problem
-from .idx import read_idx_pair
-from .transforms import CIFAR100_NORMALIZATION, MNIST_NORMALIZATION, Normalization
+from .dataset import Dataset
+from .errors import SourceUnavailableError
+from .idx_folder import IDX_PARTS, NUM_CLASSES, find_idx_file, has_idx_files, load_idx_dir
+from .transforms import CIFAR100_NORMALIZATION
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-_NUM_CLASSES = 10
 _GENERATED = Path("<generated>")  # what `locate` returns for data made in memory
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A whole image data set: uint8 images and int64 labels, train and test.
-
-    Grey images are (N, H, W), colour images channels first (N, C, H, W); `normalization`
-    holds one mean and std per channel (one for grey images), applied per batch by the tasks.
-    """
-
-    name: str
-    x_train: torch.Tensor  # (N, H, W) or (N, C, H, W) uint8
-    y_train: torch.Tensor  # (N,) int64
-    x_test: torch.Tensor  # (M, H, W) or (M, C, H, W) uint8
-    y_test: torch.Tensor  # (M,) int64
-    num_classes: int
-    is_subset: bool  # True when it is a sample of a larger data set: say so in every output
-    description: str
-    normalization: Normalization = MNIST_NORMALIZATION
-
-    def __post_init__(self) -> None:
-        for x, y in ((self.x_train, self.y_train), (self.x_test, self.y_test)):
-            if x.dtype != torch.uint8 or x.dim() not in (3, 4):
-                raise ValueError(
-                    f"{self.name}: images must be uint8 (N, H, W) or (N, C, H, W), got {x.dtype} {tuple(x.shape)}"
-                )
-            channels = x.shape[1] if x.dim() == 4 else 1
-            if channels != self.normalization.channels:
-                raise ValueError(f"{self.name}: {channels}-channel images, but a {self.normalization.channels}-"
-                                 "channel normalisation")
-            if y.dtype != torch.int64 or y.dim() != 1 or len(y) != len(x):
-                raise ValueError(f"{self.name}: labels must be int64 (N,) matching the images")
 
 
 @dataclass(frozen=True)
@@ -75,81 +43,14 @@ class _Source:
     load: Callable[[Path], Dataset]  # read it from what `locate` returned
     idx_files: bool = False  # read from four IDX files, so a data_dir of them can stand in for its location
     load_dir: Callable[[Path], Dataset] | None = None  # read it from a user's data_dir (None: not possible)
-    num_classes: int = _NUM_CLASSES
-
-
-# (split prefix, kind, IDX dimension count) of the four files, in Dataset field order.
-_IDX_PARTS = (
-    ("train", "images", 3),
-    ("train", "labels", 1),
-    ("t10k", "images", 3),
-    ("t10k", "labels", 1),
-)
-
-
-def _find_idx_file(folder: Path, prefix: str, kind: str, ndim: int) -> Path | None:
-    # Accept the distributed names, gzipped or not, and the dotted variant some unpackers use.
-    for stem in (f"{prefix}-{kind}-idx{ndim}-ubyte", f"{prefix}-{kind}.idx{ndim}-ubyte"):
-        for candidate in (folder / f"{stem}.gz", folder / stem):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
-def _has_idx_files(folder: Path) -> bool:
-    return all(_find_idx_file(folder, *part) is not None for part in _IDX_PARTS)
-
-
-def _load_idx_dir(folder: Path, name: str, description: str, how_to_get: str) -> Dataset:
-    """Read the four IDX files in `folder`; any problem names the file and how to get it."""
-    paths = [_find_idx_file(folder, *part) for part in _IDX_PARTS]
-    missing = [
-        f"{p}-{k}-idx{n}-ubyte[.gz]"
-        for (p, k, n), path in zip(_IDX_PARTS, paths, strict=True)
-        if path is None
-    ]
-    if missing:
-        raise SourceUnavailableError(f"{name}: {folder} lacks {', '.join(missing)}; {how_to_get}")
-    try:
-        x_train, y_train = read_idx_pair(paths[0], paths[1])
-        x_test, y_test = read_idx_pair(paths[2], paths[3])
-    except (CorruptFileError, CountMismatchError) as err:
-        raise type(err)(f"{err}. The {name} files cannot be used; {how_to_get}") from err
-    for images, labels, img_path, lbl_path, split in (
-        (x_train, y_train, paths[0], paths[1], "training"),
-        (x_test, y_test, paths[2], paths[3], "test"),
-    ):
-        # Well-formed IDX files can still hold the wrong thing; never train on that.
-        if images.dtype != np.uint8 or images.ndim != 3:
-            raise CorruptFileError(
-                f"{img_path}: expected uint8 images (N, H, W), got {images.dtype} "
-                f"{images.shape}; {how_to_get}"
-            )
-        if len(images) == 0:
-            raise EmptyDataError(f"{img_path}: holds 0 images, and a run needs {split} images; {how_to_get}")
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise CorruptFileError(f"{lbl_path}: expected one integer label per image, got {labels.dtype} "
-                                   f"{labels.shape}; {how_to_get}")
-        problem = label_problem(labels, _NUM_CLASSES)
-        if problem:
-            raise CorruptFileError(f"{lbl_path}: {problem}; {how_to_get}")
-    return Dataset(
-        name=name,
-        x_train=torch.from_numpy(x_train),
-        y_train=torch.from_numpy(y_train.astype(np.int64)),
-        x_test=torch.from_numpy(x_test),
-        y_test=torch.from_numpy(y_test.astype(np.int64)),
-        num_classes=_NUM_CLASSES,
-        is_subset=False,
-        description=description,
-    )
+    num_classes: int = NUM_CLASSES
 
 
 def _from_arrays(name: str, arrays: tuple[np.ndarray, ...], is_subset: bool) -> Dataset:
     # The cached arrays are read-only and shared, so every Dataset gets its own copy.
     x_train, y_train, x_test, y_test = (torch.from_numpy(np.array(a)) for a in arrays)
     description = _SOURCES[name].description
-    return Dataset(name, x_train, y_train, x_test, y_test, _NUM_CLASSES, is_subset, description)
+    return Dataset(name, x_train, y_train, x_test, y_test, NUM_CLASSES, is_subset, description)
 
 
 def _fetch_hint(name: str) -> Callable[[], str]:
@@ -175,7 +76,7 @@ def _cached_dir(name: str) -> Path | None:
 
 def _fashion_dir() -> Path | None:
     return (
-        DEBIAN_FASHION_DIR if _has_idx_files(DEBIAN_FASHION_DIR) else _cached_dir("fashion-mnist")
+        DEBIAN_FASHION_DIR if has_idx_files(DEBIAN_FASHION_DIR) else _cached_dir("fashion-mnist")
     )
 
 
@@ -183,11 +84,11 @@ def _idx_source(
     name: str, description: str, how_to_get: Callable[[], str], locate: Callable[[], Path | None]
 ) -> _Source:
     def load(folder: Path) -> Dataset:
-        return _load_idx_dir(folder, name, description, how_to_get())
+        return load_idx_dir(folder, name, description, how_to_get())
 
     def load_dir(folder: Path) -> Dataset:
         hint = f"put the four IDX files of {name} into {folder}, or drop data_dir to use the default"
-        return _load_idx_dir(folder, name, f"{name} (IDX files from {folder})", hint)
+        return load_idx_dir(folder, name, f"{name} (IDX files from {folder})", hint)
 
     return _Source(description, how_to_get, locate, load, idx_files=True, load_dir=load_dir)
 
@@ -354,7 +255,7 @@ def source_problem(name: str, data_dir: Path | str | None = None) -> str | None:
     if not folder.is_dir():
         return f"{name}: data.data_dir {folder} is not a directory"
     if source.idx_files:
-        missing = [f"{p}-{k}-idx{n}-ubyte[.gz]" for p, k, n in _IDX_PARTS if _find_idx_file(folder, p, k, n) is None]
+        missing = [f"{p}-{k}-idx{n}-ubyte[.gz]" for p, k, n in IDX_PARTS if find_idx_file(folder, p, k, n) is None]
         if missing:
             return f"{name}: {folder} lacks {', '.join(missing)}; put the four IDX files of {name} there"
         return None

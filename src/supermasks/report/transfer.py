@@ -137,7 +137,7 @@ def similarity_section(directory: Path, study: dict, alphas: pd.DataFrame, *, fi
     """The |cos| similarity of tasks' BN signatures per layer (first seed), as tables and heat maps, against the
     tasks' relatedness where the study wrote it (every seed); the alphas the guided modes chose."""
     from supermasks.analysis.efficiency import alphas_figure, similarity_heatmaps
-    from supermasks.studies.transfer import similarity_points, similarity_vs_relatedness
+    from supermasks.studies.transfer_results import similarity_points, similarity_vs_relatedness
 
     section = Section("similarity", "Task similarity and the alphas it chose")
     seed = int(study["seeds"][0])

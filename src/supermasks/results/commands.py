@@ -8,35 +8,42 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from supermasks.errors import ConfigError
 
 
-def add_parser(sub: Any) -> None:
-    """Add `results` and its subcommands to `sub` (the command line's subparsers)."""
+def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
+    """Add `results` and its subcommands to `sub` (the command line's subparsers), each with `parents`' options."""
+    parents = list(parents)
     results = sub.add_parser(
-        "results", help="the committed results behind README and docs: regenerate their tables, check, reproduce",
+        "results", parents=parents,
+        help="the committed results behind README and docs: regenerate their tables, check, reproduce",
         description="results/NAME holds the small files (config, metrics, tables, code version) of each documented "
                     "result; README.md and docs/*.md show tables rendered from them between "
                     "`<!-- results:TABLE -->` markers. See results/README.md.")
     results.add_argument("--root", type=Path, default=None,
                          help="the repository (default: the checkout this package runs from, else the current folder)")
     rsub = results.add_subparsers(dest="results_command", required=True, metavar="SUBCOMMAND")
-    p = rsub.add_parser("list", help="the documented results, their commands and tables")
+    p = rsub.add_parser("list", parents=parents, help="the documented results, their commands and tables")
     p.set_defaults(func=run)
-    p = rsub.add_parser("tables", help="rewrite every marked table of README.md and docs/*.md from results/")
+    p = rsub.add_parser("tables", parents=parents,
+                        help="rewrite every marked table of README.md and docs/*.md from results/")
     p.set_defaults(func=run)
-    p = rsub.add_parser("check", help="exit 1, naming file and table, when a marked table differs from results/")
+    p = rsub.add_parser("check", parents=parents,
+                        help="exit 1, naming file and table, when a marked table differs from results/")
     p.set_defaults(func=run)
-    p = rsub.add_parser("update", help="rerun NAME afresh in a temporary folder and store its small files in "
-                                       "results/NAME (then `make tables`)")
+    p = rsub.add_parser("update", parents=parents,
+                        help="rerun NAME afresh in a temporary folder and store its small files in "
+                             "results/NAME (then `make tables`)")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(func=run)
-    p = rsub.add_parser("reproduce", help="rerun NAME afresh in a temporary folder and diff it against results/NAME "
-                                          "(exit 0 when identical, timings and paths aside; 1 otherwise). A "
-                                          "benchmark's timings are shown beside the committed ones, not compared")
+    p = rsub.add_parser("reproduce", parents=parents,
+                        help="rerun NAME afresh in a temporary folder and diff it against results/NAME "
+                             "(exit 0 when identical, timings and paths aside; 1 otherwise). A "
+                             "benchmark's timings are shown beside the committed ones, not compared")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--keep", action="store_true", help="keep the rerun's folder even when it is identical")
     p.set_defaults(func=run)
