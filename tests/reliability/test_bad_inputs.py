@@ -240,7 +240,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path, capsys, monke
 
 
 def test_ctrl_c_while_reading_arguments_is_one_line_and_exit_130(capsys, monkeypatch):
-    import supermasks.cli as cli
+    import supermasks.cli.commands as cli
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt

@@ -1,7 +1,7 @@
 """The `supermasks` command line: a thin layer that runs each subcommand by calling the library.
 
-`main` reads the arguments (`cli_parser`), sets up the console, runs the subcommand and turns the
-errors a user can fix into one line and an exit status; what a finished run prints is `cli_print`'s.
+`main` reads the arguments (`cli.parser`), sets up the console, runs the subcommand and turns the
+errors a user can fix into one line and an exit status; what a finished run prints is `cli.printing`'s.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from supermasks.config.shipped import ConfigNotFoundError, find_config, shipped_configs
-from supermasks.cli_parser import Command, build_parser
-from supermasks.cli_print import print_comparison, print_seeds, print_summary
+from supermasks.cli.parser import Command, build_parser
+from supermasks.cli.printing import print_comparison, print_seeds, print_summary
 from supermasks.errors import ConfigError, DataError, WorkerError
 from supermasks.compute.threads import apply_threads, plan_threads
 
@@ -214,7 +214,7 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-# What runs each subcommand (`cli_parser.build_parser`'s names); `results` brings its own.
+# What runs each subcommand (`cli.parser.build_parser`'s names); `results` brings its own.
 _COMMANDS: dict[str, Command] = {
     "run": _cmd_run, "compare": _cmd_run, "aggregate": _cmd_aggregate, "report": _cmd_report, "sweep": _cmd_sweep,
     "list": _cmd_list, "data status": _cmd_data_status, "data fetch": _cmd_data_fetch,
@@ -285,6 +285,3 @@ def _disk_error(exc: OSError) -> str:
                 f"command again: the run resumes after its last finished task")
     return f"{exc.filename or 'cannot write'}: {exc.strerror or exc}"
 
-
-if __name__ == "__main__":
-    sys.exit(main())
