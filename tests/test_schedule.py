@@ -113,9 +113,11 @@ def test_weight_decay_one_sgd_step_by_hand():
     torch.testing.assert_close(model.weight.detach(), w0.detach() - lr * (g + wd * w0.detach()), rtol=0, atol=1e-7)
 
 
-def make(**kwargs):
+def make(**training):
+    """SupSup at rate 1e-3 and batch 32, trained as `training` (`TrainingSettings` fields) says."""
     model = build_model("fc-300-300", output_size=4, seed=0)
-    return SupSup(model, lr=1e-3, batch_size=32, seed=0, keep_scores=True, **kwargs)
+    return SupSup(model, training=TrainingSettings(**{"lr": 1e-3, "batch_size": 32, **training}), seed=0,
+                  keep_scores=True)
 
 
 def test_supsup_applies_weight_decay_to_its_scores():
@@ -225,7 +227,8 @@ def test_every_method_trains_epochs_with_the_schedule(method, scenario):
                                 "training.epochs=2", "training.schedule=cosine", "training.weight_decay=1e-4",
                                 "training.batch_size=32"])
     built = method_spec(method).build(config)
-    assert (built.epochs, built.schedule, built.weight_decay, built.amp) == (2, "cosine", 1e-4, False)
+    assert built.training is config.training
+    assert (built.training.epochs, built.training.schedule, built.training.weight_decay) == (2, "cosine", 1e-4)
     task = make_tasks(num_tasks=1, n_train=200)[0]
     built.begin_task(task)
     assert built.learn(task, progress=False).steps == 2 * (200 // 32)

@@ -20,6 +20,7 @@ from supermasks.methods.supsup import (
 )
 from supermasks.models import add_task, build_model, masked_layers, task_scores
 from supermasks.models.tasks import layer_norms
+from supermasks.training import TrainingSettings
 from tests.conftest import make_tasks
 
 STEPS = 15
@@ -27,7 +28,8 @@ STEPS = 15
 
 def make(transfer="random", batch_norm=True, **kwargs) -> SupSup:
     model = build_model("fc-300-300", output_size=4, batch_norm=batch_norm, seed=0)
-    return SupSup(model, lr=1e-3, batch_size=32, steps_per_task=STEPS, seed=0, transfer=transfer, **kwargs)
+    return SupSup(model, training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=STEPS), seed=0,
+                  transfer=transfer, **kwargs)
 
 
 def initial_scores(method: SupSup, task: Task) -> list[torch.Tensor]:

@@ -39,6 +39,7 @@ from supermasks.methods._warm_start import (GUIDED, PROTOCOLS, TRANSFERS, add_to
                                           two_pass_similarities)
 from supermasks.methods._folding import folding
 from supermasks.methods._state import check_header, header, load_generator, owned, state_version
+from supermasks.methods._training import task_optimizer, task_schedule
 from supermasks.methods.base import LearnedTask, MethodReport, MethodSpec, TaskStart
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, finish_task_with, fused_score_layers,
                                load_network, masked_layers, norm_layers, norm_statistics, num_tasks, packed_task,
@@ -51,8 +52,7 @@ from supermasks.models.masks import pack_mask, unpack_mask
 from supermasks.scenarios import INFERRED
 from supermasks.seeds import streams
 from supermasks.devices import module_device, resolve_device, to_device
-from supermasks.training import (FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, skip_batches,
-                                 task_training)
+from supermasks.training import FitResult, Probe, TrainingSettings, fit, iterate_batches, skip_batches
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +101,11 @@ class SupSup:
     """
 
     name = "supsup"
-    HYPERPARAMETERS = ("optimizer", "lr", "batch_size", "steps_per_task", "seed", "task_inference",
-                       "inference_objective", "transfer", "transfer_protocol", "transfer_temperature", "keep_scores",
-                       "score_init", "record_initial_masks", "epochs", "schedule", "weight_decay", "amp")
+    # Besides the training settings (`_state.RECORDED_TRAINING`).
+    HYPERPARAMETERS = ("seed", "task_inference", "inference_objective", "transfer", "transfer_protocol",
+                       "transfer_temperature", "keep_scores", "score_init", "record_initial_masks")
 
-    def __init__(self, model: MaskedMLP, *, optimizer: str = "rmsprop", lr: float = 1e-4,
-                 batch_size: int = 128, steps_per_task: int | None = 1000, seed: int = 0,
-                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False,
+    def __init__(self, model: MaskedMLP, *, training: TrainingSettings = TrainingSettings(), seed: int = 0,
                  task_inference: str = "oneshot", inference_objective: str = "H", transfer: str = "random",
                  transfer_protocol: str = "causal", transfer_temperature: float = 0.1,
                  reference_signatures: list[dict[str, torch.Tensor]] | None = None,
@@ -143,16 +141,9 @@ class SupSup:
         if transfer in GUIDED and not keep_scores:
             raise ValueError(f"{transfer!r} transfer mixes every earlier task's float scores: it needs keep_scores=True")
         self.model = model
+        self.training = training
         self.task_inference = task_inference
         self.inference_objective = inference_objective
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.steps_per_task = steps_per_task
-        self.epochs = epochs
-        self.schedule = schedule
-        self.weight_decay = weight_decay
-        self.amp = amp
         self.seed = seed
         self.transfer = transfer
         self.transfer_protocol = transfer_protocol
@@ -229,7 +220,7 @@ class SupSup:
             return {}, {name: np.full(earlier, 1.0 / earlier) for name in masked_layers(self.model)}
         if self.transfer_protocol == "causal":
             # A fixed slice of the new task's own training data: only tasks seen so far are read.
-            probe = to_device(task.x_train[:self.batch_size], module_device(self.model))
+            probe = to_device(task.x_train[:self.training.batch_size], module_device(self.model))
             similarities = causal_similarities(self.model, probe, earlier)
             alphas = norm_alphas(similarities, self.transfer, self.transfer_temperature)
         else:
@@ -252,15 +243,16 @@ class SupSup:
                              "(its mask is final)")
         set_task(self.model, task.task_id)
         self.model.train()
-        steps, rates = self._task_training(task)
+        training = self.training
+        steps, rates = task_schedule(training, task)
         # bfloat16 threshold layers take the fused step (score gradient, RMSprop and next mask in one pass).
-        fused = fused_score_layers(self.model, task.task_id) if fusable(self.optimizer, self.weight_decay) else {}
-        optimizer = (FusedScoreRMSprop(task_scores(self.model, task.task_id), fused, self.lr) if fused else
-                     make_optimizer(self.optimizer, task_scores(self.model, task.task_id), self.lr,
-                                    weight_decay=self.weight_decay))
+        fused = (fused_score_layers(self.model, task.task_id) if fusable(training.optimizer, training.weight_decay)
+                 else {})
+        optimizer = (FusedScoreRMSprop(task_scores(self.model, task.task_id), fused, training.lr) if fused else
+                     task_optimizer(training, task_scores(self.model, task.task_id)))
         # bfloat16: a permuted task's permutation is folded into the first layer while it trains.
         images, fold = folding(self.model, task, probed=probe is not None)
-        batches = iterate_batches(images, task.y_train, self.batch_size, steps, self.batch_generator_,
+        batches = iterate_batches(images, task.y_train, training.batch_size, steps, self.batch_generator_,
                                   task.augment, module_device(self.model))
 
         def forward(x: torch.Tensor) -> torch.Tensor:
@@ -273,14 +265,10 @@ class SupSup:
 
         with fold, deferring(fused):
             result = fit(forward, optimizer, batches, total=steps, description=f"{self.name} task {task.task_id}",
-                         progress=progress, probe=probe, rates=rates, amp=self.amp)
+                         progress=progress, probe=probe, rates=rates, amp=training.amp)
         self.end_task(task.task_id)
         self.num_classes_ = max(self.num_classes_, task.num_classes)
         return result
-
-    def _task_training(self, task: Task) -> tuple[int, Callable[[int], float] | None]:
-        """(steps, rates) of `task`: its steps (`steps_per_task`, or `epochs` over its data) and the rate schedule."""
-        return task_training(self.steps_per_task, self.epochs, self.schedule, len(task.x_train), self.batch_size)
 
     def task_starts(self, tasks: Sequence[Task]) -> list[TaskStart]:
         """The generators' states at the start of each of `tasks`, and after the last (len(tasks) + 1 states).
@@ -306,7 +294,8 @@ class SupSup:
         for task in tasks:
             starts.append(TaskStart(scores.get_state(), batches.get_state()))
             self._random_init(scores)  # begin_task's draw
-            skip_batches(len(task.x_train), self.batch_size, self._task_training(task)[0], batches)  # learn's batches
+            skip_batches(len(task.x_train), self.training.batch_size, task_schedule(self.training, task)[0],
+                         batches)  # learn's batches
         starts.append(TaskStart(scores.get_state(), batches.get_state()))
         return starts
 
@@ -579,15 +568,14 @@ def from_config(config: "ExperimentConfig",
                 reference_signatures: list[dict[str, torch.Tensor]] | None = None) -> SupSup:
     """SupSup from a config; `reference_signatures` only for two_pass similarity-guided transfer."""
     settings: SupSupSettings = config.settings("supsup")
-    training, arch = config.training, config.model
+    arch = config.model
     # The threshold rule reads no density (the layer still takes one, unused).
     model = build_model(arch.arch, output_size=arch.output_size, rule=arch.mask_rule,
                         density=arch.density if arch.density is not None else 0.5, batch_norm=arch.batch_norm,
                         seed=streams(config.seed).weights, density_budget=arch.density_budget or "global")
     model.to(resolve_device(config.run.device))  # weights drawn on the CPU, then moved: the same on every device
-    set_precision(model, training.precision)
-    return SupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
-                  **schedule_kwargs(training), seed=config.seed, transfer=settings.transfer,
+    set_precision(model, config.training.precision)
+    return SupSup(model, training=config.training, seed=config.seed, transfer=settings.transfer,
                   reference_signatures=reference_signatures, keep_scores=keeps_scores(config),
                   score_init=settings.score_init, record_initial_masks=records_initial_masks(config),
                   **_given(settings, "task_inference", "inference_objective", "transfer_protocol",
