@@ -9,7 +9,8 @@ import torch
 from supermasks.config import ConfigError, load_config
 from supermasks.methods import method_spec
 from supermasks.methods.base import KnowsInitialMasks, Masked, SharesInitialScores
-from supermasks.methods.supsup import SupSup, records_initial_masks, task_bits
+from supermasks.methods.supsup import SupSup
+from supermasks.methods.supsup_settings import records_initial_masks, task_bits
 from supermasks.models import build_model, masked_layers
 from supermasks.models.layers import score_init as random_scores
 from supermasks.models.masks import compute_mask, threshold_distance

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from supermasks.inference import MaskBank
-from supermasks.methods.supsup import STATE_VERSION, SupSup
+from supermasks.methods._supsup_state import STATE_VERSION
+from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, masked_layers, norm_layers
 from supermasks.store.state import capture_state
 from supermasks.training import TrainingSettings, accuracy

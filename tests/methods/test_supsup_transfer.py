@@ -11,13 +11,8 @@ import torch
 from supermasks.analysis.similarity import determine_alphas_per_layer, e2_matrices
 from supermasks.config import ConfigError, load_config, updated
 from supermasks.data.task import Task
-from supermasks.methods.supsup import (
-    SupSup,
-    check,
-    from_config,
-    needs_reference,
-    reference_config,
-)
+from supermasks.methods.supsup import SupSup, from_config
+from supermasks.methods.supsup_settings import check, needs_reference, reference_config
 from supermasks.models import add_task, build_model, masked_layers, task_scores
 from supermasks.models.tasks import layer_norms
 from supermasks.training import TrainingSettings
