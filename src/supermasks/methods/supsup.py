@@ -44,7 +44,7 @@ from supermasks.methods._warm_start import GUIDED, add_to_sum, mean_init, transf
 from supermasks.methods.base import LearnedTask, MethodReport, MethodSpec, TaskStart
 from supermasks.methods.supsup_settings import (SupSupSettings, check, check_arguments, check_tasks, given,
                                                 keeps_scores, needs_reference, records_initial_masks,
-                                                reference_config, task_bits)
+                                                reference_config, task_bits, tasks_apart)
 from supermasks.models import (MaskedMLP, add_task, build_model, export_masks, finish_task, fused_score_layers,
                                masked_layers, model_precision, norm_layers, num_tasks, set_keep_scores, set_precision,
                                set_task, task_scores, task_signature)
@@ -370,4 +370,4 @@ def build_for_tasks(config: "ExperimentConfig", tasks: list[Task], progress: boo
 SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fixed random weights; "
                   "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}),
                   settings=SupSupSettings, check=check, check_tasks=check_tasks,
-                  build_for_tasks=build_for_tasks, task_bits=task_bits, masks=True)
+                  build_for_tasks=build_for_tasks, task_bits=task_bits, tasks_apart=tasks_apart, masks=True)

@@ -129,6 +129,16 @@ def check_tasks(config: "ExperimentConfig", tasks: list[Task]) -> None:
                           f"must exceed the {needed} classes of a task")
 
 
+def tasks_apart(config: "ExperimentConfig") -> str | None:
+    """Why SupSup's tasks under `config` cannot be learned apart (one line with the fix), or None: with random
+    transfer each task starts from nothing but the two random streams (`_supsup_apart`)."""
+    transfer = config.settings("supsup").transfer
+    if transfer != "random":
+        return (f"run.parallel_tasks needs independent tasks, but supsup.transfer={transfer} starts each task from "
+                "earlier tasks' trained scores: set supsup.transfer=random, or run.parallel_tasks=false")
+    return None
+
+
 def check_arguments(*, has_norms: bool, task_inference: str, inference_objective: str, transfer: str,
                     transfer_protocol: str, transfer_temperature: float, reference_signatures: object | None,
                     keep_scores: bool, score_init: str) -> None:
