@@ -18,6 +18,7 @@ from supermasks.data.sources import load_source
 from supermasks.inference import MaskBank, infer_per_image, infer_task, infer_task_binary
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model
+from supermasks.training import TrainingSettings
 
 BATCHES = 4  # batches of 128 test images per task (fewer where a task has fewer)
 
@@ -32,8 +33,8 @@ def main() -> None:
     if args.quick:
         args.tasks, args.steps = 4, 30
     tasks = make_benchmark("permuted", load_source("mnist-5k"), args.tasks, seed=args.seed)
-    method = SupSup(build_model("lenet-300-100", output_size=10, seed=args.seed), batch_size=128,
-                    steps_per_task=args.steps)
+    method = SupSup(build_model("lenet-300-100", output_size=10, seed=args.seed),
+                    training=TrainingSettings(batch_size=128, steps_per_task=args.steps))
     for task in tasks:
         method.learn(task, progress=False)
     model = method.model

@@ -24,6 +24,7 @@ from supermasks.data.task import Task
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model
 from supermasks.runner.evaluate import infer_and_classify
+from supermasks.training import TrainingSettings
 
 
 def _tasks(num_tasks: int, n_test: int, seed: int = 0) -> list[Task]:
@@ -68,8 +69,8 @@ def main() -> None:
         args.tasks, args.images, args.repeats = 3, 200, 3
     torch.set_num_threads(1)
     tasks = _tasks(args.tasks, args.images)
-    method = SupSup(build_model("fc-300-300", output_size=4, seed=0), optimizer="adam", lr=1e-3,
-                    batch_size=64, steps_per_task=30)
+    method = SupSup(build_model("fc-300-300", output_size=4, seed=0),
+                    training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=64, steps_per_task=30))
     for task in tasks:
         method.learn(task, progress=False)
     task = tasks[-1]

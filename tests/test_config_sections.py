@@ -342,7 +342,7 @@ def test_a_later_layer_drops_the_settings_of_the_choice_it_changes(tmp_path):
 
 
 def test_the_two_pass_reference_is_the_random_run_without_the_guided_settings():
-    from supermasks.methods.supsup import reference_config
+    from supermasks.methods.supsup_settings import reference_config
 
     config = load_config(None, ["model.batch_norm=true", "supsup.transfer=soft", "supsup.transfer_protocol=two_pass",
                                 "supsup.transfer_temperature=0.2"])

@@ -11,7 +11,7 @@ from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model
 from supermasks.training.optimizers import sgd, adam
 from supermasks.training.schedule import cosine_factor, rate_factors, task_steps
-from supermasks.training import TrainingSettings, fit, iterate_batches, schedule_kwargs
+from supermasks.training import TrainingSettings, fit, iterate_batches
 from tests.conftest import make_tasks
 
 
@@ -68,8 +68,9 @@ def test_bad_values_are_config_errors(override, message):
 def test_the_supsup_cifar_regime_is_expressible_in_yaml():
     config = load_config(None, ["training.optimizer=adam", "training.lr=1e-3", "training.weight_decay=1e-4",
                                 "training.schedule=cosine", "training.epochs=250"])
-    assert schedule_kwargs(config.training) == {"steps_per_task": None, "epochs": 250, "schedule": "cosine",
-                                               "weight_decay": 1e-4, "amp": False}
+    training = config.training
+    assert (training.steps_per_task, training.epochs, training.schedule, training.weight_decay, training.amp) == (
+        None, 250, "cosine", 1e-4, False)
 
 
 class RecordingOptimizer:
@@ -113,9 +114,11 @@ def test_weight_decay_one_sgd_step_by_hand():
     torch.testing.assert_close(model.weight.detach(), w0.detach() - lr * (g + wd * w0.detach()), rtol=0, atol=1e-7)
 
 
-def make(**kwargs):
+def make(**training):
+    """SupSup at rate 1e-3 and batch 32, trained as `training` (`TrainingSettings` fields) says."""
     model = build_model("fc-300-300", output_size=4, seed=0)
-    return SupSup(model, lr=1e-3, batch_size=32, seed=0, keep_scores=True, **kwargs)
+    return SupSup(model, training=TrainingSettings(**{"lr": 1e-3, "batch_size": 32, **training}), seed=0,
+                  keep_scores=True)
 
 
 def test_supsup_applies_weight_decay_to_its_scores():
@@ -137,7 +140,7 @@ def test_supsup_applies_weight_decay_to_its_scores():
 def test_default_training_settings_are_the_old_behaviour_bit_for_bit():
     tasks = make_tasks(num_tasks=2)
     old = make(steps_per_task=12)
-    new = make(**{**schedule_kwargs(TrainingSettings(steps_per_task=12))})
+    new = make(steps_per_task=12, epochs=None, schedule="constant", weight_decay=0.0, amp=False)
     for method in (old, new):
         for task in tasks:
             method.learn(task, progress=False)
@@ -225,7 +228,8 @@ def test_every_method_trains_epochs_with_the_schedule(method, scenario):
                                 "training.epochs=2", "training.schedule=cosine", "training.weight_decay=1e-4",
                                 "training.batch_size=32"])
     built = method_spec(method).build(config)
-    assert (built.epochs, built.schedule, built.weight_decay, built.amp) == (2, "cosine", 1e-4, False)
+    assert built.training is config.training
+    assert (built.training.epochs, built.training.schedule, built.training.weight_decay) == (2, "cosine", 1e-4)
     task = make_tasks(num_tasks=1, n_train=200)[0]
     built.begin_task(task)
     assert built.learn(task, progress=False).steps == 2 * (200 // 32)

@@ -17,7 +17,7 @@ from supermasks.methods.naive import Naive
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, build_multihead
 from supermasks.seeds import streams
-from supermasks.training import iterate_batches
+from supermasks.training import TrainingSettings, iterate_batches
 
 
 def reference_crop_flip(raw: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, padding: int) -> torch.Tensor:
@@ -116,11 +116,12 @@ def test_methods_draw_their_training_batches_through_the_task_augment(method: st
     recorder = Recording()
     (task,) = grey_tasks(1, lambda _: recorder)
     if method == "supsup":
-        learner = SupSup(build_model("fc-300-300", output_size=10, seed=0), lr=1e-3, batch_size=32,
-                         steps_per_task=6, seed=0)
+        learner = SupSup(build_model("fc-300-300", output_size=10, seed=0),
+                         training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=6), seed=0)
     else:
-        learner = Naive(build_multihead("fc-300-300", output_size=10, seed=0), scenario="task", optimizer="adam",
-                        lr=1e-3, batch_size=32, steps_per_task=6)
+        learner = Naive(build_multihead("fc-300-300", output_size=10, seed=0),
+                        training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=6),
+                        scenario="task")
     learner.begin_task(task)
     learner.learn(task, progress=False)
     order = torch.arange(len(task.y_train))
@@ -133,8 +134,8 @@ def test_a_resumed_supsup_trains_the_next_augmented_task_as_the_uninterrupted_on
     tasks = grey_tasks(3, lambda t: CropFlip(seed=0, task_id=t, padding=4))
 
     def make() -> SupSup:
-        return SupSup(build_model("fc-300-300", output_size=10, seed=0), lr=1e-3, batch_size=32, steps_per_task=8,
-                      seed=0)
+        return SupSup(build_model("fc-300-300", output_size=10, seed=0),
+                      training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=8), seed=0)
 
     straight = make()
     for task in tasks[:2]:
@@ -155,8 +156,8 @@ def test_an_augmented_task_learned_apart_equals_it_learned_in_sequence() -> None
     tasks = grey_tasks(2, lambda t: CropFlip(seed=0, task_id=t, padding=4))
 
     def make() -> SupSup:
-        return SupSup(build_model("fc-300-300", output_size=10, seed=0), lr=1e-3, batch_size=32, steps_per_task=6,
-                      seed=0)
+        return SupSup(build_model("fc-300-300", output_size=10, seed=0),
+                      training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=6), seed=0)
 
     in_sequence = make()
     fits = [in_sequence.learn(task, progress=False) for task in tasks]

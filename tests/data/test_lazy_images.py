@@ -21,7 +21,7 @@ from supermasks.methods.naive import Naive
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, build_multihead
 from supermasks.seeds import streams
-from supermasks.training import accuracy, iterate_batches
+from supermasks.training import TrainingSettings, accuracy, iterate_batches
 
 Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -157,7 +157,7 @@ def materialized(task: Task) -> Task:
 
 def run_supsup(tasks: list[Task]) -> list[float]:
     model = build_model("fc-300-300", output_size=10, seed=0)
-    method = SupSup(model, lr=1e-3, batch_size=32, steps_per_task=15, seed=0)
+    method = SupSup(model, training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=15), seed=0)
     for task in tasks:
         method.begin_task(task)
         method.learn(task, progress=False)
@@ -165,8 +165,9 @@ def run_supsup(tasks: list[Task]) -> list[float]:
 
 
 def run_naive(tasks: list[Task]) -> list[float]:
-    method = Naive(build_multihead("fc-300-300", output_size=10, seed=0), scenario="task", optimizer="adam",
-                   lr=1e-3, batch_size=32, steps_per_task=15)
+    method = Naive(build_multihead("fc-300-300", output_size=10, seed=0),
+                   training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=15),
+                   scenario="task")
     for task in tasks:
         method.begin_task(task)
         method.learn(task, progress=False)

@@ -22,6 +22,7 @@ from supermasks.models import (
     set_task,
     task_signature,
 )
+from supermasks.training import TrainingSettings
 from tests.conftest import make_tasks
 
 NUM_TASKS = 3
@@ -30,8 +31,8 @@ NUM_TASKS = 3
 @pytest.fixture(scope="module")
 def trained():
     tasks = make_tasks(num_tasks=NUM_TASKS, seed=0)
-    method = SupSup(build_model("fc-300-300", output_size=4, batch_norm=True, seed=0), lr=1e-3,
-                    batch_size=32, steps_per_task=20, task_inference="signature")
+    method = SupSup(build_model("fc-300-300", output_size=4, batch_norm=True, seed=0),
+                    training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=20), task_inference="signature")
     for task in tasks:
         method.learn(task, progress=False)
     return method, tasks
@@ -111,8 +112,9 @@ def test_per_image_inference_beats_chance_over_seeds():
     rates = []
     for seed in range(8):
         tasks = make_tasks(num_tasks=NUM_TASKS, seed=seed)
-        method = SupSup(build_model("fc-300-300", output_size=4, batch_norm=True, seed=seed), lr=1e-3,
-                        batch_size=32, steps_per_task=20, task_inference="signature")
+        method = SupSup(build_model("fc-300-300", output_size=4, batch_norm=True, seed=seed),
+                        training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=20),
+                        task_inference="signature")
         for task in tasks:
             method.learn(task, progress=False)
         rates += [(method.infer_task_per_image(t.x_test) == t.task_id).float().mean().item() for t in tasks]

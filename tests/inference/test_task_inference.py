@@ -14,6 +14,7 @@ from supermasks.inference.binary import _search_rounds
 from supermasks.inference.oneshot import per_image_alpha_gradient
 from supermasks.methods.supsup import SupSup
 from supermasks.models import MaskedMLP, add_task, build_model, masked_layers
+from supermasks.training import TrainingSettings
 from tests.conftest import make_tasks
 
 NUM_TASKS, NUM_CLASSES = 4, 4
@@ -21,8 +22,8 @@ NUM_TASKS, NUM_CLASSES = 4, 4
 
 def trained(output_size: int):
     tasks = make_tasks(num_tasks=NUM_TASKS, num_classes=NUM_CLASSES, seed=0)
-    method = SupSup(build_model("fc-300-300", output_size=output_size, seed=0), optimizer="adam", lr=1e-3,
-                    batch_size=32, steps_per_task=60)
+    method = SupSup(build_model("fc-300-300", output_size=output_size, seed=0),
+                    training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=60))
     for task in tasks:
         method.learn(task, progress=False)
     return method.model, tasks

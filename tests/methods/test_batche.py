@@ -5,14 +5,15 @@ from supermasks.config import load_config
 from supermasks.methods.batche import SPEC, BatchE, build_batche, from_config
 from supermasks.models.batche import BatchELinear
 from supermasks.models import build_multihead
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 from tests.conftest import make_tasks
 
 
 def make(steps=30, seed=0, weight_lr=None):
     # The fast weights start at ±1, so they need a larger step than a dense net to move in few steps.
-    return BatchE(build_batche("fc-300-300", output_size=4, seed=seed), optimizer="adam", lr=1e-2,
-                  weight_lr=weight_lr, batch_size=32, steps_per_task=steps, seed=seed)
+    return BatchE(build_batche("fc-300-300", output_size=4, seed=seed),
+                  training=TrainingSettings(optimizer="adam", lr=1e-2, batch_size=32, steps_per_task=steps),
+                  weight_lr=weight_lr, seed=seed)
 
 
 def train(method, tasks):
@@ -119,4 +120,4 @@ def test_from_config():
                                 "training.optimizer=adam", "training.lr=1e-2", "training.steps_per_task=7"])
     method = from_config(config)
     assert [layer.out_features for layer in method.model.layers] == [300, 100, 4]
-    assert (method.optimizer, method.lr, method.steps_per_task) == ("adam", 1e-2, 7)
+    assert (method.training.optimizer, method.training.lr, method.training.steps_per_task) == ("adam", 1e-2, 7)

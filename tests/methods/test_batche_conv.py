@@ -17,7 +17,7 @@ from supermasks.models import build_multihead
 from supermasks.models.batche import BatchEConv2d, BatchELinear, BatchENet, batche_layers, set_batche_task
 from supermasks.models.layers import PerTaskBatchNorm
 from supermasks.config.records import config_hash
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 from tests.conftest import make_tasks
 
 
@@ -38,7 +38,8 @@ def colour_tasks(num_tasks=2, n_train=96, n_test=48):
 
 def method(arch="lenet5", *, weights="task0", batch_norm=True, steps=20, output_size=4):
     net = build_batche(arch, output_size=output_size, seed=0, batch_norm=batch_norm)
-    return BatchE(net, weights=weights, optimizer="adam", lr=1e-2, batch_size=32, steps_per_task=steps, seed=0)
+    return BatchE(net, training=TrainingSettings(optimizer="adam", lr=1e-2, batch_size=32, steps_per_task=steps),
+                  weights=weights, seed=0)
 
 
 def learn(m, tasks):

@@ -12,7 +12,7 @@ from supermasks.methods import list_methods, method_spec
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, masked_layers
 from supermasks.runner import validate
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 from tests.conftest import make_tasks
 from tests.methods.test_registry import config_for
 from tests.methods.test_state_dict import assert_same, build, predictions, train
@@ -20,7 +20,8 @@ from tests.methods.test_state_dict import assert_same, build, predictions, train
 
 def _supsup(arch="lenet5", steps=60, batch_norm=False, task_inference="oneshot", **model):
     net = build_model(arch, output_size=4, batch_norm=batch_norm, seed=0, **model)
-    return SupSup(net, lr=1e-3, batch_size=32, steps_per_task=steps, seed=0, task_inference=task_inference)
+    return SupSup(net, training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=steps), seed=0,
+                  task_inference=task_inference)
 
 
 @pytest.mark.parametrize("batch_norm, model", [
@@ -59,7 +60,7 @@ def test_superposed_conv_masks_find_the_task_of_a_batch_and_of_single_images(tas
 def test_mean_transfer_starts_a_conv_task_from_the_earlier_tasks_scores():
     tasks = make_tasks(num_tasks=2)
     net = build_model("lenet5", output_size=4, rule="topk", density=0.3, seed=0)
-    method = SupSup(net, lr=1e-3, batch_size=32, steps_per_task=10, seed=0, transfer="mean")
+    method = SupSup(net, training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=10), seed=0, transfer="mean")
     method.learn(tasks[0], progress=False)
     final0 = {name: m.scores[0].detach().clone() for name, m in masked_layers(net).items()} if method.keep_scores \
         else dict(method.score_sum_)
@@ -83,7 +84,7 @@ def test_resnet18_supsup_learns_with_per_task_batch_norm_and_keeps_earlier_tasks
         (xtr, ytr), (xte, yte) = draw(96), draw(48)
         tasks.append(Task(t, f"colour-{t}", xtr, ytr, xte, yte, (0, 1, 2), 3))
     net = build_model("resnet18", output_size=3, rule="topk", density=0.5, batch_norm=True, seed=0)
-    method = SupSup(net, optimizer="adam", lr=1e-2, batch_size=32, steps_per_task=15, seed=0)
+    method = SupSup(net, training=TrainingSettings(optimizer="adam", lr=1e-2, batch_size=32, steps_per_task=15), seed=0)
     method.learn(tasks[0], progress=False)
     before = method.predict(tasks[0].x_test, 0).clone()
     method.learn(tasks[1], progress=False)

@@ -8,17 +8,19 @@ from supermasks.methods import ewc
 from supermasks.methods.ewc import EWC, SPEC, fisher_diagonal
 from supermasks.methods.naive import Naive
 from supermasks.models import mlp_multihead, build_multihead, parameter_bytes
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 from tests.conftest import make_tasks
 
-SETTINGS = dict(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=100)
+TRAINING = dict(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=100)
 
 
 
 
 def make(cls=EWC, scenario="domain", seed=0, **overrides):
     model = build_multihead("fc-300-300", output_size=4, seed=seed)
-    return cls(model, scenario=scenario, seed=seed, **{**SETTINGS, **overrides})
+    training = TrainingSettings(**{**TRAINING, **{k: v for k, v in overrides.items() if k in TRAINING}})
+    own = {k: v for k, v in overrides.items() if k not in TRAINING}  # the method's own settings
+    return cls(model, training=training, scenario=scenario, seed=seed, **own)
 
 
 def run(method, tasks):

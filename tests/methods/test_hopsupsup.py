@@ -15,14 +15,16 @@ from supermasks.inference.hopfield import NeuronMaskMLP
 from supermasks.methods import hopsupsup, list_methods, method_spec
 from supermasks.methods.hopsupsup import REPORT_COLUMNS, HopSupSup
 from supermasks.store.checkpoints import load_latest_state, save_state_checkpoint
+from supermasks.training import TrainingSettings
 from tests.conftest import make_tasks
 
 SIZES = (784, 300, 300, 4)
 
 
 def make(steps: int = 40, seed: int = 0) -> HopSupSup:
-    return HopSupSup(NeuronMaskMLP(SIZES, seed=seed), optimizer="adam", lr=1e-3, batch_size=32,
-                     steps_per_task=steps, seed=seed)
+    return HopSupSup(NeuronMaskMLP(SIZES, seed=seed),
+                     training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=steps),
+                     seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +192,7 @@ def test_from_config_sizes_the_network_from_the_architecture():
     method = hopsupsup.from_config(config_for("model.arch=lenet-300-100", "seed=4", "training.lr=0.01", "scenario.inference_batch_size=32"))
     assert method.model.sizes == (784, 300, 100, 10)
     assert [s.d for s in method.stores_] == [301, 101]
-    assert (method.lr, method.seed, method.probe_size, method.optimizer) == (0.01, 4, 32, "rmsprop")
+    assert (method.training.lr, method.seed, method.probe_size, method.training.optimizer) == (0.01, 4, 32, "rmsprop")
 
 
 def test_a_checkpointed_run_resumes_bit_for_bit(tmp_path):

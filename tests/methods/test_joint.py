@@ -5,17 +5,19 @@ from supermasks.data.task import Task
 from supermasks.methods.joint import SPEC, Joint
 from supermasks.methods.naive import Naive
 from supermasks.models import build_multihead, parameter_bytes
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 from tests.conftest import make_conflicting_tasks, make_tasks
 
-SETTINGS = dict(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=100)
+TRAINING = dict(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=100)
 
 
 
 
 def make(cls=Joint, scenario="domain", seed=0, **overrides):
     model = build_multihead("fc-300-300", output_size=4, seed=seed)
-    return cls(model, scenario=scenario, seed=seed, **{**SETTINGS, **overrides})
+    training = TrainingSettings(**{**TRAINING, **{k: v for k, v in overrides.items() if k in TRAINING}})
+    own = {k: v for k, v in overrides.items() if k not in TRAINING}  # the method's own settings
+    return cls(model, training=training, scenario=scenario, seed=seed, **own)
 
 
 def run(method, tasks):
@@ -96,5 +98,5 @@ def test_from_config():
     config = load_config(None, ["method=joint", "scenario.name=domain", "model.output_size=4", "training.lr=0.01", "training.steps_per_task=7"])
     method = SPEC.build(config)
     assert isinstance(method, Joint)
-    assert (method.scenario, method.lr, method.steps_per_task) == ("domain", 0.01, 7)
+    assert (method.scenario, method.training.lr, method.training.steps_per_task) == ("domain", 0.01, 7)
     assert SPEC.scenarios == {"task", "domain", "class"}

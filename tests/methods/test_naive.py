@@ -2,7 +2,7 @@ import torch
 
 from supermasks.methods.naive import Naive
 from supermasks.models import build_multihead
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 from tests.conftest import make_conflicting_tasks
 
 
@@ -12,8 +12,9 @@ def acc(method, task, task_id):
 
 def test_naive_forgets_conflicting_tasks_with_a_shared_head():
     first, second = make_conflicting_tasks()
-    method = Naive(build_multihead("fc-300-300", output_size=4, seed=0), scenario="domain", optimizer="adam",
-                   lr=1e-3, batch_size=32, steps_per_task=100)
+    method = Naive(build_multihead("fc-300-300", output_size=4, seed=0),
+                   training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=100),
+                   scenario="domain")
     for task in (first, second):
         method.begin_task(task)
         method.learn(task, progress=False)
@@ -26,7 +27,8 @@ def test_naive_forgets_conflicting_tasks_with_a_shared_head():
 
 def test_task_scenario_adds_one_head_per_task_and_memory_grows_by_it():
     model = build_multihead("fc-300-300", output_size=4, seed=0)
-    method = Naive(model, scenario="task", steps_per_task=1)
+    method = Naive(model, training=TrainingSettings(optimizer="sgd", lr=1e-3, batch_size=32, steps_per_task=1),
+                   scenario="task")
     first, second = make_conflicting_tasks()
     method.begin_task(first)
     before = method.memory_bytes()

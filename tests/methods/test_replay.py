@@ -9,7 +9,7 @@ from supermasks.data.task import Task
 from supermasks.methods import _selection
 from supermasks.methods.replay import SPEC, Replay, from_config
 from supermasks.models import mlp_multihead, parameter_bytes
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 from tests.conftest import make_conflicting_tasks, make_tasks
 
 def net(seed=0):
@@ -19,8 +19,8 @@ def net(seed=0):
 
 
 def make(scenario="domain", steps=100, seed=0, **kwargs):
-    return Replay(net(seed), scenario=scenario, optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=steps,
-                  seed=seed, **kwargs)
+    return Replay(net(seed), training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=steps),
+                  scenario=scenario, seed=seed, **kwargs)
 
 
 def train(method, tasks):
@@ -117,7 +117,8 @@ def test_budget_keeps_every_candidate_equally_likely():
     per_task = torch.zeros(4)
     model = net()  # random selection never looks at the network
     for seed in range(runs):
-        method = Replay(model, seed=seed, fraction=1.0, budget=budget)
+        method = Replay(model, training=TrainingSettings(optimizer="sgd", lr=1e-3, batch_size=32), seed=seed,
+                        fraction=1.0, budget=budget)
         for task in tasks:
             method.store(task)
             assert method.buffer_size() == min(budget, 64 * (task.task_id + 1))

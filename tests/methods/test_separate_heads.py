@@ -6,13 +6,14 @@ from supermasks.config import load_config
 from supermasks.config import ConfigError, ExperimentConfig
 from supermasks.methods.separate_heads import SPEC, SeparateHeads, from_config
 from supermasks.models import build_multihead
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 from tests.conftest import make_conflicting_tasks, make_tasks
 
 
 def make(trunk="task0", steps=30, seed=0):
     model = build_multihead("fc-300-300", output_size=4, seed=seed)
-    return SeparateHeads(model, trunk=trunk, optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=steps, seed=seed)
+    training = TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=steps)
+    return SeparateHeads(model, training=training, trunk=trunk, seed=seed)
 
 
 def trunk_state(method):
@@ -92,5 +93,5 @@ def test_from_config_reads_the_trunk_mode():
     config = load_config(None, ["method=[separate_heads]", "separate_heads.trunk=random", "model.output_size=4",
                                 "training.optimizer=adam", "training.lr=1e-2", "training.steps_per_task=7"])
     method = from_config(config)
-    assert (method.trunk, method.lr, method.steps_per_task) == ("random", 1e-2, 7)
+    assert (method.trunk, method.training.lr, method.training.steps_per_task) == ("random", 1e-2, 7)
     assert method.model.heads[0].out_features == 4

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from supermasks.methods import list_methods, method_spec
+from supermasks.methods._state import RECORDED_TRAINING
 from supermasks.methods.base import InfersPerImage, InfersTasks, Method, Reports
+from supermasks.training import TrainingSettings
 from tests.conftest import make_tasks
 from tests.methods.test_registry import config_for
 
@@ -58,7 +60,8 @@ def test_a_loaded_state_predicts_and_trains_on_bit_for_bit(name, scenario, tmp_p
 
 @pytest.mark.parametrize("name", list_methods())
 def test_every_setting_is_a_hyperparameter_the_state_checks(name, tmp_path):
-    """Public plain attributes are settings: each must be in the state, or a changed one would load silently."""
+    """Public plain attributes are settings: each must be in the state, or a changed one would load silently;
+    so must the training settings the method holds as one `TrainingSettings`."""
     scenario = sorted(method_spec(name).scenarios)[0]
     method = build(name, scenario, tmp_path)
 
@@ -68,7 +71,37 @@ def test_every_setting_is_a_hyperparameter_the_state_checks(name, tmp_path):
     settings = {k for k, v in vars(method).items() if not k.startswith("_") and not k.endswith("_") and plain(v)}
     settings.discard("reference_signatures")  # SupSup's two-pass input, saved as state (None without transfer)
     assert settings == set(method.HYPERPARAMETERS)
-    assert set(method.state_dict()["hyperparameters"]) == settings
+    assert isinstance(method.training, TrainingSettings)
+    assert set(method.state_dict()["hyperparameters"]) == settings | set(RECORDED_TRAINING)
+
+
+# The hyperparameters each method's state has recorded since the training settings were added: states
+# written then must load, so the names (and the values read from the config) stay as they were.
+TRAINING = {"optimizer": "adam", "lr": 0.001, "batch_size": 32, "steps_per_task": 10, "epochs": None,
+            "schedule": "constant", "weight_decay": 0.0, "amp": False}
+WRITTEN = {
+    "supsup": {"seed": 0, "task_inference": "oneshot", "inference_objective": "H", "transfer": "random",
+               "transfer_protocol": "causal", "transfer_temperature": 0.1, "keep_scores": False,
+               "score_init": "independent", "record_initial_masks": False},
+    "naive": {"scenario": "class", "seed": 0},
+    "joint": {"scenario": "class", "seed": 0},
+    "ewc": {"scenario": "class", "seed": 0, "lam": 1000.0, "samples": 200, "fisher_label": "predicted",
+            "mode": "separate", "decay": 1.0},
+    "replay": {"scenario": "class", "seed": 0, "fraction": 0.5, "per_task": None, "budget": None,
+               "selection": "random", "mix": "batch", "eval_batch_size": 1024},
+    "separate_heads": {"trunk": "task0", "seed": 0},
+    "batche": {"weights": "task0", "weight_lr": None, "seed": 0},
+    "hopsupsup": {"seed": 0, "recovery_steps": 50, "recovery_lr": 0.1, "recall_steps": 20, "probe_size": 128},
+    "upper_bound": {"seed": 0},
+}
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_the_state_header_records_what_states_have_always_recorded(name, tmp_path):
+    scenario = sorted(method_spec(name).scenarios)[0]
+    state = build(name, scenario, tmp_path).state_dict()
+    assert state["method"] == name
+    assert state["hyperparameters"] == TRAINING | WRITTEN[name]
 
 
 @pytest.mark.parametrize("name", list_methods())

@@ -5,12 +5,12 @@ import torch
 from supermasks.methods import list_methods
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 
 
 def make(steps=60, batch_norm=False, seed=0):
     model = build_model("fc-300-300", output_size=4, batch_norm=batch_norm, seed=seed)
-    return SupSup(model, lr=1e-3, batch_size=32, steps_per_task=steps, seed=seed)
+    return SupSup(model, training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=steps), seed=seed)
 
 
 def test_registry_lists_supsup():

@@ -9,12 +9,14 @@ import torch
 from supermasks.config import ConfigError, load_config
 from supermasks.methods import method_spec
 from supermasks.methods.base import KnowsInitialMasks, Masked, SharesInitialScores
-from supermasks.methods.supsup import SupSup, records_initial_masks, task_bits
+from supermasks.methods.supsup import SupSup
+from supermasks.methods.supsup_settings import records_initial_masks, task_bits
 from supermasks.models import build_model, masked_layers
 from supermasks.models.layers import score_init as random_scores
 from supermasks.models.masks import compute_mask, threshold_distance
 from supermasks.seeds import streams
 from supermasks.store.checkpoints import load_latest_state, save_state_checkpoint
+from supermasks.training import TrainingSettings
 from tests.conftest import make_tasks
 
 SEED = 3
@@ -22,7 +24,8 @@ SEED = 3
 
 def make(rule="threshold", transfer="random", batch_norm=False, **kwargs):
     model = build_model("fc-300-300", output_size=4, rule=rule, density=0.1, batch_norm=batch_norm, seed=0)
-    return SupSup(model, lr=1e-3, batch_size=32, steps_per_task=8, seed=SEED, transfer=transfer, **kwargs)
+    return SupSup(model, training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=8), seed=SEED,
+                  transfer=transfer, **kwargs)
 
 
 def stream_draws(method, count):

@@ -7,17 +7,18 @@ import pytest
 import torch
 
 from supermasks.inference import MaskBank
-from supermasks.methods.supsup import STATE_VERSION, SupSup
+from supermasks.methods._supsup_state import STATE_VERSION
+from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, masked_layers, norm_layers
 from supermasks.store.state import capture_state
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 from tests.conftest import make_tasks
 
 
 def make(keep_scores=None, batch_norm=True, transfer="random", **kwargs):
     model = build_model("fc-300-300", output_size=4, batch_norm=batch_norm, seed=0)
-    return SupSup(model, lr=1e-3, batch_size=32, steps_per_task=12, seed=0, transfer=transfer,
-                  keep_scores=keep_scores, **kwargs)
+    return SupSup(model, training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=12), seed=0,
+                  transfer=transfer, keep_scores=keep_scores, **kwargs)
 
 
 def test_packed_tasks_give_the_masks_predictions_and_accuracies_of_float_scores():

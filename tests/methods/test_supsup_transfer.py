@@ -11,15 +11,11 @@ import torch
 from supermasks.analysis.similarity import determine_alphas_per_layer, e2_matrices
 from supermasks.config import ConfigError, load_config, updated
 from supermasks.data.task import Task
-from supermasks.methods.supsup import (
-    SupSup,
-    check,
-    from_config,
-    needs_reference,
-    reference_config,
-)
+from supermasks.methods.supsup import SupSup, from_config
+from supermasks.methods.supsup_settings import check, needs_reference, reference_config
 from supermasks.models import add_task, build_model, masked_layers, task_scores
 from supermasks.models.tasks import layer_norms
+from supermasks.training import TrainingSettings
 from tests.conftest import make_tasks
 
 STEPS = 15
@@ -27,7 +23,8 @@ STEPS = 15
 
 def make(transfer="random", batch_norm=True, **kwargs) -> SupSup:
     model = build_model("fc-300-300", output_size=4, batch_norm=batch_norm, seed=0)
-    return SupSup(model, lr=1e-3, batch_size=32, steps_per_task=STEPS, seed=0, transfer=transfer, **kwargs)
+    return SupSup(model, training=TrainingSettings(lr=1e-3, batch_size=32, steps_per_task=STEPS), seed=0,
+                  transfer=transfer, **kwargs)
 
 
 def initial_scores(method: SupSup, task: Task) -> list[torch.Tensor]:

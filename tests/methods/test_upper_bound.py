@@ -10,13 +10,13 @@ from supermasks.methods import method_spec
 from supermasks.methods.naive import Naive
 from supermasks.methods.upper_bound import SPEC, UpperBound, from_config
 from supermasks.models import build_multihead, parameter_bytes
-from supermasks.training import accuracy
+from supermasks.training import TrainingSettings, accuracy
 from tests.conftest import make_conflicting_tasks, make_tasks
 
 
 def make(arch="fc-300-300", steps=30):
-    return UpperBound(build_multihead(arch, output_size=4, seed=0), optimizer="adam", lr=1e-3, batch_size=32,
-                      steps_per_task=steps, seed=0)
+    return UpperBound(build_multihead(arch, output_size=4, seed=0),
+                      training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=steps), seed=0)
 
 
 def params(module):
@@ -106,14 +106,15 @@ def test_from_config_reads_the_training_section():
     config = load_config(None, ["method=[upper_bound]", "model.output_size=4", "training.optimizer=adam",
                                 "training.lr=1e-2", "training.steps_per_task=7"])
     method = from_config(config)
-    assert (method.optimizer, method.lr, method.steps_per_task) == ("adam", 1e-2, 7)
+    assert (method.training.optimizer, method.training.lr, method.training.steps_per_task) == ("adam", 1e-2, 7)
     assert len(method.networks) == 1 and method.networks[0].heads[0].out_features == 4
 
 
 def test_the_lower_bound_is_naive_in_the_task_scenario_a_fine_tuned_trunk_with_per_task_heads():
     tasks = make_tasks(num_tasks=2)
     model = build_multihead("fc-300-300", output_size=4, seed=0)
-    method = Naive(model, scenario="task", optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=30)
+    method = Naive(model, training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=30),
+                   scenario="task")
     method.begin_task(tasks[0])
     method.learn(tasks[0], progress=False)
     trunk, head0 = params(model.trunk), params(model.heads[0])

@@ -11,6 +11,7 @@ from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, masked_layers, set_precision
 from supermasks.models.folding import folded, is_permutation
 from supermasks.models.layers import MaskedLinear
+from supermasks.training import TrainingSettings
 
 
 def _layer() -> MaskedLinear:
@@ -57,7 +58,7 @@ def test_only_a_permutation_folds() -> None:
 def _supsup(precision: str) -> SupSup:
     model = build_model("fc-300-300", output_size=10, rule="threshold", density=0.5, batch_norm=False, seed=0)
     set_precision(model, precision)
-    return SupSup(model, steps_per_task=40, lr=1e-3, batch_size=64, seed=0)
+    return SupSup(model, training=TrainingSettings(lr=1e-3, batch_size=64, steps_per_task=40), seed=0)
 
 
 @pytest.fixture(scope="module")

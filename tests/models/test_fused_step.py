@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supermasks.training.optimizers import EagerOptimizer, rmsprop
-from supermasks.training import make_optimizer
+from supermasks.training import TrainingSettings, make_optimizer
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, masked_layers, task_scores
 from supermasks.models.layers import MaskedLinear
@@ -125,8 +125,8 @@ def test_supsup_training_equals_the_straightforward_loop(tiny_tasks, rule, optim
     """SupSup.learn (fused path) against plain autograd + torch's optimiser, step by step."""
     task, steps, lr, batch = tiny_tasks[0], 25, 1e-2, 32
     model = build_model("fc-300-300", output_size=4, rule=rule, density=0.3, seed=0)
-    method = SupSup(model, optimizer=optimizer, lr=lr, batch_size=batch, steps_per_task=steps, seed=0,
-                    keep_scores=True)  # the finished task's scores are compared below
+    training = TrainingSettings(optimizer=optimizer, lr=lr, batch_size=batch, steps_per_task=steps)
+    method = SupSup(model, training=training, seed=0, keep_scores=True)  # the finished task's scores are compared below
     method.begin_task(task)
     layers = list(masked_layers(model).values())
     assert len(layers) == 3 and all(isinstance(layer, MaskedLinear) for layer in layers)

@@ -15,6 +15,7 @@ from supermasks.models import build_model
 from supermasks.runner import run
 from supermasks.runner.evaluate import SampleTooLarge, evaluated_part, evaluation_for, sample_index
 from supermasks.seeds import streams
+from supermasks.training import TrainingSettings
 from tests.conftest import make_tasks
 
 BASE = ["data.source=synthetic", "data.benchmark=permuted", "data.num_tasks=3", "training.steps_per_task=4",
@@ -76,8 +77,9 @@ def test_the_setting_is_checked_and_refused_in_the_nns_stream(tmp_path):
 
 
 def trained_supsup(tasks):
-    method = SupSup(build_model("fc-300-300", output_size=16, seed=0), optimizer="adam", lr=1e-3,
-                    batch_size=32, steps_per_task=1, inference_objective="G")
+    method = SupSup(build_model("fc-300-300", output_size=16, seed=0),
+                    training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=1),
+                    inference_objective="G")
     for task in tasks:
         method.begin_task(task)
         method.learn(task, progress=False)

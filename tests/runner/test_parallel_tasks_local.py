@@ -93,10 +93,10 @@ def test_a_job_error_keeps_its_type_and_a_dead_worker_names_its_job():
 real_learn_apart = parallel.learn_apart
 
 
-def learn_or_die(config, benchmark, task_id, name, start, threads):
+def learn_or_die(config, method_name, benchmark, task_id, name, start, threads):
     if task_id == 1:
         os.kill(os.getpid(), signal.SIGKILL)
-    return real_learn_apart(config, benchmark, task_id, name, start, threads)
+    return real_learn_apart(config, method_name, benchmark, task_id, name, start, threads)
 
 
 def test_a_worker_that_dies_fails_the_run_in_one_line_naming_its_task(tmp_path, capsys, monkeypatch):

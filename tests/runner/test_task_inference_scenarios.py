@@ -9,6 +9,7 @@ from supermasks.runner import run, validate
 from supermasks.runner.build import build_tasks
 from supermasks.runner.evaluate import infer_and_classify
 from supermasks.data import load_source
+from supermasks.training import TrainingSettings
 from tests.conftest import make_tasks
 
 
@@ -71,8 +72,8 @@ def test_single_image_inference_matches_batch_of_one(tmp_path):
     from supermasks.models import build_model
 
     tasks = make_tasks(num_tasks=2, n_train=128, n_test=24)
-    method = SupSup(build_model("fc-300-300", output_size=4, seed=0), optimizer="adam", lr=1e-3, batch_size=32,
-                    steps_per_task=40)
+    method = SupSup(build_model("fc-300-300", output_size=4, seed=0),
+                    training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=40))
     for task in tasks:
         method.learn(task, progress=False)
     batched = infer_and_classify(method, tasks[1], 1, unshared=True)  # the batched per-image path
@@ -122,9 +123,9 @@ def learned_supsups():
     for inference in ("oneshot", "binary"):
         for objective in ("H", "G"):
             # Few steps: some images' tasks are inferred wrongly, so several groups are classified.
-            method = SupSup(build_model("fc-300-300", output_size=6, seed=1), optimizer="adam", lr=1e-3,
-                            batch_size=32, steps_per_task=6, task_inference=inference,
-                            inference_objective=objective)
+            method = SupSup(build_model("fc-300-300", output_size=6, seed=1),
+                            training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=6),
+                            task_inference=inference, inference_objective=objective)
             for task in tasks:
                 method.learn(task, progress=False)
             methods[inference, objective] = method

@@ -13,6 +13,7 @@ from supermasks.config import identity, load_config
 from supermasks.data import TaskImages, load_source, make_benchmark, materialize, subset
 from supermasks.data.imagenet import FolderImages
 from supermasks.runner.evaluate import evaluated_part, evaluation_for, infer_and_classify
+from supermasks.training import TrainingSettings
 from tests.conftest import make_tasks
 from tests.runner.test_eval_sample import hand_order, trained_supsup
 
@@ -119,8 +120,8 @@ def test_signature_prediction_reads_the_shuffled_order():
     from supermasks.models import build_model
 
     tasks = make_tasks(num_tasks=2, n_train=64, n_test=40, num_classes=4)
-    method = SupSup(build_model("fc-300-300", output_size=4, seed=0, batch_norm=True), optimizer="adam", lr=1e-3,
-                    batch_size=32, steps_per_task=2)
+    method = SupSup(build_model("fc-300-300", output_size=4, seed=0, batch_norm=True),
+                    training=TrainingSettings(optimizer="adam", lr=1e-3, batch_size=32, steps_per_task=2))
     for task in tasks:
         method.begin_task(task)
         method.learn(task, progress=False)

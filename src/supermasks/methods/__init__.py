@@ -1,11 +1,12 @@
 """Continual-learning methods: one module each, one registry, one small Protocol.
 
-Adding a method: write `methods/<name>.py` with the class (following the `Method` Protocol; its
-`state_dict` starts with `_state.header`, so a state loaded under other settings is refused), its
-settings dataclass (the method's section of the config, validating its own values in
-`__post_init__`; empty if it has none), a `from_config(config)` builder that reads
-`config.settings("<name>")` and the shared sections, and a `SPEC = MethodSpec(from_config, ...,
-settings=<Settings>)`; then add one line to `_REGISTRY` below. `tests/methods/test_state_dict.py`
+Adding a method: write `methods/<name>.py` with the class (following the `Method` Protocol; it
+holds the run's `TrainingSettings` as its one `training` attribute, and its `state_dict` starts
+with `_state.header`, which records them with the method's own settings, so a state loaded under
+other settings is refused), its settings dataclass (the method's section of the config, validating
+its own values in `__post_init__`; empty if it has none), a `from_config(config)` builder that
+reads `config.settings("<name>")` and the shared sections, and a `SPEC = MethodSpec(from_config,
+..., settings=<Settings>)`; then add one line to `_REGISTRY` below. `tests/methods/test_state_dict.py`
 and `tests/methods/test_registry.py` then check it in every scenario it declares.
 """
 

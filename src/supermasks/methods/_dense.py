@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -12,7 +12,8 @@ from supermasks.data.task import Task
 from supermasks.models import MultiHeadMLP, build_multihead, load_network
 from supermasks.scenarios import SCENARIOS
 from supermasks.compute.devices import module_device, resolve_device, to_device
-from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, task_training
+from supermasks.methods._training import task_optimizer, task_schedule
+from supermasks.training import FitResult, Probe, TrainingSettings, fit, iterate_batches
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -24,14 +25,6 @@ def build_network(config: "ExperimentConfig") -> MultiHeadMLP:
     model = build_multihead(config.model.arch, output_size=config.model.output_size, num_heads=1,
                             seed=streams(config.seed).weights)
     return model.to(resolve_device(config.run.device))  # drawn on the CPU, moved: the same weights on every device
-
-
-def training_kwargs(config: "ExperimentConfig", *, scenario: bool = True) -> dict:
-    """The constructor arguments every dense method shares, read from `config`."""
-    training = config.training
-    kwargs = {"optimizer": training.optimizer, "lr": training.lr, "batch_size": training.batch_size,
-              **schedule_kwargs(training), "seed": config.seed}
-    return {"scenario": config.scenario.name, **kwargs} if scenario else kwargs
 
 
 def begin_task(model: MultiHeadMLP, scenario: str, task: Task, seed: int) -> None:
@@ -80,27 +73,6 @@ def predict(model: MultiHeadMLP, scenario: str, x: torch.Tensor, task_id: int | 
     return model(to_device(x, module_device(model)), head_of(model, scenario, task_id))
 
 
-class Scheduled(Protocol):
-    """A dense method's training settings: optimiser, rate, batch size and `training.SCHEDULE_ARGUMENTS`."""
-
-    optimizer: str
-    lr: float
-    batch_size: int
-    steps_per_task: int | None
-    epochs: int | None
-    schedule: str
-    weight_decay: float
-    amp: bool
-
-
-def training_of(method: Scheduled, task: Task) -> dict[str, Any]:
-    """`train_task`'s arguments for how `method` trains on `task`: optimiser, rate and its schedule, steps, decay."""
-    steps, rates = task_training(method.steps_per_task, method.epochs, method.schedule, len(task.x_train),
-                                 method.batch_size)
-    return {"optimizer": method.optimizer, "lr": method.lr, "batch_size": method.batch_size, "steps": steps,
-            "rates": rates, "weight_decay": method.weight_decay, "amp": method.amp}
-
-
 Batches = Iterator[tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]]
 
 
@@ -118,23 +90,23 @@ def tagged_batches(x: torch.Tensor, y: torch.Tensor, head_ids: torch.Tensor, bat
 
 
 def train_task(model: MultiHeadMLP, scenario: str, task: Task, x: torch.Tensor, y: torch.Tensor, *,
-               params: list[torch.nn.Parameter], optimizer: str, lr: float, batch_size: int, steps: int,
-               generator: torch.Generator, name: str, progress: bool, probe: Probe | None,
-               penalty: Callable[[], torch.Tensor] | None = None,
-               head_ids: torch.Tensor | None = None, batches: Batches | None = None,
-               rates: Callable[[int], float] | None = None, weight_decay: float = 0.0, amp: bool = False) -> FitResult:
-    """Train `params` of `model` on (x, y) for `steps` batches.
+               params: list[torch.nn.Parameter], training: TrainingSettings, generator: torch.Generator, name: str,
+               progress: bool, probe: Probe | None, penalty: Callable[[], torch.Tensor] | None = None,
+               head_ids: torch.Tensor | None = None, batches: Batches | None = None) -> FitResult:
+    """Train `params` of `model` on (x, y) as `training` says for `task` (`_training.task_schedule`: its steps
+    and rates, however many samples x holds).
 
     Every sample goes through `task`'s head unless `head_ids` (one head id per sample) says
     otherwise: replayed samples of earlier tasks keep their own heads in the task scenario.
     `batches` replaces the default shuffled batches of (x, y) when a method composes its own.
-    `rates`, `weight_decay` and `amp` as in `training.fit` and `training.make_optimizer`.
     """
+    steps, rates = task_schedule(training, task)
     if batches is None:
         if head_ids is None:
             head_ids = torch.full((len(x),), head_of(model, scenario, task.task_id), dtype=torch.int64)
-        batches = tagged_batches(x, y, head_ids, batch_size, steps, generator, task.augment, module_device(model))
-    opt = make_optimizer(optimizer, params, lr, weight_decay=weight_decay)
+        batches = tagged_batches(x, y, head_ids, training.batch_size, steps, generator, task.augment,
+                                 module_device(model))
+    opt = task_optimizer(training, params)
 
     def forward(inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         xb, hb = inputs
@@ -150,4 +122,4 @@ def train_task(model: MultiHeadMLP, scenario: str, task: Task, x: torch.Tensor, 
         return out
 
     return fit(forward, opt, batches, total=steps, penalty=penalty, description=f"{name} task {task.task_id}",
-               progress=progress, probe=probe, rates=rates, amp=amp)
+               progress=progress, probe=probe, rates=rates, amp=training.amp)

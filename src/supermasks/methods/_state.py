@@ -4,19 +4,40 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
+from supermasks.training import TrainingSettings
 
-def header(method: Any, names: Iterable[str], version: int = 1) -> dict[str, Any]:
-    """The start of a state dict: the method's name, its hyperparameters (plain values) by name, and its layout.
+# The fields of the run's `TrainingSettings` that every state records among its hyperparameters, beside the
+# method's own. `precision` is not one: states have never recorded it, and the scores and optimiser state
+# a state holds are float32 under either precision.
+RECORDED_TRAINING = ("optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp")
+
+
+class Trains(Protocol):
+    """A method as its state header reads it: its name and the training settings it was built with."""
+
+    name: str
+    training: TrainingSettings
+
+
+def hyperparameters(method: Trains, names: Iterable[str]) -> dict[str, Any]:
+    """The settings a state records (plain values, by name): `RECORDED_TRAINING` read from `method.training`,
+    then the method's own attributes `names`."""
+    training = {key: getattr(method.training, key) for key in RECORDED_TRAINING}
+    return training | {name: getattr(method, name) for name in names}
+
+
+def header(method: Trains, names: Iterable[str], version: int = 1) -> dict[str, Any]:
+    """The start of a state dict: the method's name, its hyperparameters (`hyperparameters`), and its layout.
 
     `version` numbers the layout of the rest of the method's state; a method raises it when it
     changes what it stores, and reads (or converts) older ones in `load_state_dict`. Layout 1 is
     not written (states from before versions carry none).
     """
-    out: dict[str, Any] = {"method": method.name, "hyperparameters": {name: getattr(method, name) for name in names}}
+    out: dict[str, Any] = {"method": method.name, "hyperparameters": hyperparameters(method, names)}
     return out | ({"version": version} if version != 1 else {})
 
 
@@ -33,14 +54,14 @@ def state_version(method: Any, state: dict[str, Any], newest: int) -> int:
 ADDED_TRAINING = {"epochs": None, "schedule": "constant", "weight_decay": 0.0, "amp": False}
 
 
-def check_header(method: Any, names: Iterable[str], state: dict[str, Any]) -> None:
+def check_header(method: Trains, names: Iterable[str], state: dict[str, Any]) -> None:
     """ValueError naming every hyperparameter that differs, when `state` is not of this method or its settings.
 
     A state written before a setting of `ADDED_TRAINING` existed trained with its value there.
     """
     if state.get("method") != method.name:
         raise ValueError(f"the state is of {state.get('method')!r}, not of {method.name!r}")
-    ours = header(method, names)["hyperparameters"]
+    ours = hyperparameters(method, names)
     saved = state.get("hyperparameters", {})
     saved = {**{k: v for k, v in ADDED_TRAINING.items() if k in ours}, **saved}
     problems = [f"{k}={v!r} here, {saved[k]!r} in the state" for k, v in ours.items()

@@ -149,8 +149,11 @@ class LearnsTasksApart(Protocol):
 
     `task_starts` replays where the method's random streams stand at each task's start (and after
     the last); a fresh copy learns one task from its start (`learn_alone`); the method running the
-    sequence, having begun the task, takes the result (`learned_apart`) and is then as `learn` leaves it.
+    sequence, having begun the task, takes the result (`learned_apart`) and is then as `learn` leaves it. A worker
+    builds the fresh copy from the config by the method's `name` (`MethodSpec.tasks_apart` says where it can).
     """
+
+    name: str
 
     def task_starts(self, tasks: list[Task]) -> list[TaskStart]: ...
 
@@ -198,6 +201,10 @@ class MethodSpec:
     # Keeps every task's training images as float32 (joint training on the union of the tasks): the
     # runner's memory estimate counts them, since tasks themselves compute their images per batch.
     keeps_task_images: bool = False
+    # Where its tasks can be learned apart, each by a fresh copy built from the config (its method follows
+    # `LearnsTasksApart`; `run.parallel_tasks`): why a config's tasks still depend on each other (one line with
+    # the fix), or None where they do not. None here: the method learns each task on top of the earlier ones.
+    tasks_apart: Callable[["ExperimentConfig"], str | None] | None = None
     # Learns one binary mask per task (its method follows `Masked`): the mask-overlap analysis (`run.overlap`)
     # and the mask rule (`model.mask_rule`) apply to it; the config reads this before any method is built.
     masks: bool = False

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from supermasks.data.task import Task
-from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator
+from supermasks.methods._training import task_optimizer, task_schedule
 from supermasks.methods.base import MethodSpec
 from supermasks.models import load_network, parameter_bytes
 from supermasks.models.batche import BatchEMLP, BatchENet, BatchENetwork, task_bytes
 from supermasks.models.kits import BatchEKit
 from supermasks.models.networks import INPUT_SIZE, architecture
 from supermasks.compute.devices import module_device, resolve_device, to_device
-from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, task_training
+from supermasks.training import FitResult, Probe, TrainingSettings, fit, iterate_batches
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -64,28 +64,18 @@ class BatchE:
     """
 
     name = "batche"
-    HYPERPARAMETERS = ("weights", "optimizer", "lr", "weight_lr", "batch_size", "steps_per_task", "epochs",
-                       "schedule", "weight_decay", "amp", "seed")
+    HYPERPARAMETERS = ("weights", "weight_lr", "seed")  # besides the training settings (`_state.RECORDED_TRAINING`)
     # Hyperparameters added after states were first written, with the value those states trained with.
     ADDED = {"weights": "task0"}
 
-    def __init__(self, model: BatchENetwork, *, weights: str = "task0", optimizer: str = "adam", lr: float = 1e-3,
-                 weight_lr: float | None = None, batch_size: int = 32, steps_per_task: int | None = 1000,
-                 seed: int = 0, epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0,
-                 amp: bool = False) -> None:
+    def __init__(self, model: BatchENetwork, *, training: TrainingSettings = TrainingSettings(), weights: str = "task0",
+                 weight_lr: float | None = None, seed: int = 0) -> None:
         if weights not in WEIGHT_MODES:
             raise ValueError(f"unknown weights mode {weights!r}; choose one of {', '.join(WEIGHT_MODES)}")
         self.model = model
+        self.training = training
         self.weights = weights
-        self.optimizer = optimizer
-        self.lr = lr
         self.weight_lr = weight_lr
-        self.batch_size = batch_size
-        self.steps_per_task = steps_per_task
-        self.epochs = epochs
-        self.schedule = schedule
-        self.weight_decay = weight_decay
-        self.amp = amp
         self.seed = seed
         # Separate streams for sign init and batch order, so changing one never shifts the other.
         self.sign_generator_ = torch.Generator().manual_seed(streams(seed).signs)
@@ -110,14 +100,12 @@ class BatchE:
         # Freezing W outright (not just leaving it out of the optimiser) also spares its gradients.
         for weight in self.model.shared_parameters():
             weight.requires_grad_(trains_weights)
-        optimizer = make_optimizer(self.optimizer, self.model.task_parameters(task_id), self.lr,
-                                   weight_decay=self.weight_decay)
+        optimizer = task_optimizer(self.training, self.model.task_parameters(task_id))
         if trains_weights:
-            weight_lr = self.lr if self.weight_lr is None else self.weight_lr
+            weight_lr = self.training.lr if self.weight_lr is None else self.weight_lr
             optimizer.add_param_group({"params": self.model.shared_parameters(), "lr": weight_lr})
-        steps, rates = task_training(self.steps_per_task, self.epochs, self.schedule, len(task.x_train),
-                                     self.batch_size)
-        batches = iterate_batches(task.x_train, task.y_train, self.batch_size, steps, self.batch_generator_,
+        steps, rates = task_schedule(self.training, task)
+        batches = iterate_batches(task.x_train, task.y_train, self.training.batch_size, steps, self.batch_generator_,
                                   task.augment, module_device(self.model))
 
         def forward(x: torch.Tensor) -> torch.Tensor:
@@ -125,7 +113,7 @@ class BatchE:
             return self.model(x, task_id)
 
         return fit(forward, optimizer, batches, total=steps, description=f"{self.name} task {task_id}",
-                   progress=progress, probe=probe, rates=rates, amp=self.amp)
+                   progress=progress, probe=probe, rates=rates, amp=self.training.amp)
 
     def can_predict(self, task_id: int | None) -> bool:
         return task_id is not None and 0 <= task_id < self.model.num_tasks
@@ -172,7 +160,7 @@ def from_config(config: "ExperimentConfig") -> BatchE:
     model = build_batche(config.model.arch, output_size=config.model.output_size, seed=streams(config.seed).weights,
                          batch_norm=config.model.batch_norm)
     model.to(resolve_device(config.run.device))  # drawn on the CPU, moved: the same weights on every device
-    return BatchE(model, weights=settings.weights, **_dense.training_kwargs(config, scenario=False))
+    return BatchE(model, training=config.training, weights=settings.weights, seed=config.seed)
 
 
 SPEC = MethodSpec(from_config, "BatchE: shared weights (trained on task 0, or random) times per-task rank-one r s^T",

@@ -17,7 +17,7 @@ from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
-from supermasks.training import FitResult, Probe
+from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -73,24 +73,15 @@ class EWC:
     """
 
     name = "ewc"
-    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed", "lam", "samples",
-                       "fisher_label", "mode", "decay")
+    # Besides the training settings (`_state.RECORDED_TRAINING`).
+    HYPERPARAMETERS = ("scenario", "seed", "lam", "samples", "fisher_label", "mode", "decay")
 
-    def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
-                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0,
-                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False, lam: float = 1000.0,
-                 samples: int = 200, fisher_label: str = "predicted", mode: str = "separate",
+    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
+                 seed: int = 0, lam: float = 1000.0, samples: int = 200, fisher_label: str = "predicted", mode: str = "separate",
                  decay: float = 1.0) -> None:
         self.model = model
+        self.training = training
         self.scenario = scenario
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.steps_per_task = steps_per_task
-        self.epochs = epochs
-        self.schedule = schedule
-        self.weight_decay = weight_decay
-        self.amp = amp
         self.seed = seed
         self.lam = lam
         self.samples = samples
@@ -122,7 +113,7 @@ class EWC:
                 raise ValueError(f"{key} must be one of {', '.join(valid)}, got {value!r}")
         penalty = self.penalty if self.fisher_ and self.lam > 0 else None
         result = _dense.train_task(self.model, self.scenario, task, task.x_train, task.y_train,
-                                   params=list(self.model.parameters()), **_dense.training_of(self, task),
+                                   params=list(self.model.parameters()), training=self.training,
                                    generator=self.batch_generator_, name=self.name, progress=progress, probe=probe,
                                    penalty=penalty)
         if self._num_tasks is None or task.task_id < self._num_tasks - 1:  # no later task to hold to it
@@ -236,7 +227,8 @@ class EWCSettings:
 
 def from_config(config: "ExperimentConfig") -> EWC:
     settings: EWCSettings = config.settings("ewc")
-    return EWC(_dense.build_network(config), **_dense.training_kwargs(config), lam=settings.lam,
+    return EWC(_dense.build_network(config), training=config.training, scenario=config.scenario.name, seed=config.seed,
+               lam=settings.lam,
                samples=settings.samples, fisher_label=settings.fisher_label, mode=settings.mode,
                **({} if settings.decay is None else {"decay": settings.decay}))
 

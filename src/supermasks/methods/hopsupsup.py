@@ -24,11 +24,12 @@ from supermasks.inference.hopfield import (HopfieldStore, NeuronMaskMLP, gate_pa
                                            recover_gates, recovery_report, storage_bytes, storkey_capacity,
                                            straight_through_gate)
 from supermasks.methods._state import check_header, header, load_generator, owned
+from supermasks.methods._training import task_optimizer, task_schedule
 from supermasks.methods.base import MethodReport, MethodSpec
 from supermasks.models import load_network
 from supermasks.models.networks import ARCHITECTURES, INPUT_SIZE, architecture, mlp_hidden
 from supermasks.compute.devices import module_device, resolve_device, to_device
-from supermasks.training import FitResult, Probe, fit, iterate_batches, make_optimizer, schedule_kwargs, task_training
+from supermasks.training import FitResult, Probe, TrainingSettings, fit, iterate_batches
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -60,13 +61,12 @@ class HopSupSup:
     """
 
     name = "hopsupsup"
-    HYPERPARAMETERS = ("optimizer", "lr", "batch_size", "steps_per_task", "seed", "recovery_steps", "recovery_lr",
-                       "recall_steps", "probe_size", "epochs", "schedule", "weight_decay", "amp")
+    # Besides the training settings (`_state.RECORDED_TRAINING`).
+    HYPERPARAMETERS = ("seed", "recovery_steps", "recovery_lr", "recall_steps", "probe_size")
 
-    def __init__(self, model: NeuronMaskMLP, *, optimizer: str = "rmsprop", lr: float = 1e-4, batch_size: int = 128,
-                 steps_per_task: int = 1000, seed: int = 0, recovery_steps: int = 50, recovery_lr: float = 0.1,
-                 recall_steps: int = 20, probe_size: int = 128, epochs: int | None = None, schedule: str = "constant",
-                 weight_decay: float = 0.0, amp: bool = False) -> None:
+    def __init__(self, model: NeuronMaskMLP, *, training: TrainingSettings = TrainingSettings(), seed: int = 0,
+                 recovery_steps: int = 50, recovery_lr: float = 0.1, recall_steps: int = 20,
+                 probe_size: int = 128) -> None:
         if model.num_tasks:
             raise ValueError("HopSupSup keeps no per-task scores in the model: give it one without tasks")
         for key, value in (("recovery_steps", recovery_steps), ("recovery_lr", recovery_lr),
@@ -74,14 +74,7 @@ class HopSupSup:
             if value <= 0:
                 raise ValueError(f"{key} must be positive, got {value}")
         self.model = model
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.steps_per_task = steps_per_task
-        self.epochs = epochs
-        self.schedule = schedule
-        self.weight_decay = weight_decay
-        self.amp = amp
+        self.training = training
         self.seed = seed
         self.recovery_steps = recovery_steps
         self.recovery_lr = recovery_lr
@@ -121,14 +114,13 @@ class HopSupSup:
     def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
         """Train the task's gates, write them into the Hopfield stores, then drop its scores."""
         self.begin_task(task)
-        optimizer = make_optimizer(self.optimizer, self.scores_.parameters(), self.lr, weight_decay=self.weight_decay)
-        steps, rates = task_training(self.steps_per_task, self.epochs, self.schedule, len(task.x_train),
-                                     self.batch_size)
-        batches = iterate_batches(task.x_train, task.y_train, self.batch_size, steps, self.batch_generator_,
+        optimizer = task_optimizer(self.training, self.scores_.parameters())
+        steps, rates = task_schedule(self.training, task)
+        batches = iterate_batches(task.x_train, task.y_train, self.training.batch_size, steps, self.batch_generator_,
                                   task.augment, module_device(self.model))
         result = fit(lambda x: self.model(x, gates=self._live_gates()), optimizer, batches, total=steps,
                      description=f"{self.name} task {task.task_id}", progress=progress, probe=probe, rates=rates,
-                     amp=self.amp)
+                     amp=self.training.amp)
         gates = [s.detach() >= 0 for s in self.scores_]
         for store, mask in zip(self.stores_, gates):
             store.store(gate_pattern(mask))
@@ -282,14 +274,12 @@ class HopSupSupSettings:
 
 def from_config(config: "ExperimentConfig") -> HopSupSup:
     settings: HopSupSupSettings = config.settings("hopsupsup")
-    training = config.training
     sizes = (INPUT_SIZE, *mlp_hidden(config.model.arch), config.model.output_size)
     model = NeuronMaskMLP(sizes, seed=streams(config.seed).weights, score_scale=settings.score_scale)
     model.to(resolve_device(config.run.device))  # weights drawn on the CPU, moved: the same on every device
-    return HopSupSup(model, optimizer=training.optimizer, lr=training.lr, batch_size=training.batch_size,
-                     **schedule_kwargs(training), seed=config.seed,
-                     recovery_steps=settings.recovery_steps, recovery_lr=settings.recovery_lr,
-                     recall_steps=settings.recall_steps, probe_size=config.scenario.inference_batch_size)
+    return HopSupSup(model, training=config.training, seed=config.seed, recovery_steps=settings.recovery_steps,
+                     recovery_lr=settings.recovery_lr, recall_steps=settings.recall_steps,
+                     probe_size=config.scenario.inference_batch_size)
 
 
 def check(config: "ExperimentConfig") -> None:

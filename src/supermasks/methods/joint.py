@@ -17,7 +17,7 @@ from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
-from supermasks.training import FitResult, Probe
+from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -32,21 +32,13 @@ class Joint:
     """
 
     name = "joint"
-    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed")
+    HYPERPARAMETERS = ("scenario", "seed")  # besides the training settings (`_state.RECORDED_TRAINING`)
 
-    def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
-                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0,
-                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False) -> None:
+    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
+                 seed: int = 0) -> None:
         self.model = model
+        self.training = training
         self.scenario = scenario
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.steps_per_task = steps_per_task
-        self.epochs = epochs
-        self.schedule = schedule
-        self.weight_decay = weight_decay
-        self.amp = amp
         self.seed = seed
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
         # task id -> (images, labels) of its training set: the Task's own tensors, shared, not copied
@@ -65,7 +57,7 @@ class Joint:
         head_ids = torch.cat([torch.full((len(y),), _dense.head_of(self.model, self.scenario, task_id),
                                          dtype=torch.int64) for task_id, (_, y) in self.seen_.items()])
         return _dense.train_task(self.model, self.scenario, task, x, y, params=list(self.model.parameters()),
-                                 **_dense.training_of(self, task),
+                                 training=self.training,
                                  generator=self.batch_generator_, name=self.name, progress=progress, probe=probe,
                                  head_ids=head_ids)
 
@@ -113,7 +105,7 @@ class JointSettings:
 
 
 def from_config(config: "ExperimentConfig") -> Joint:
-    return Joint(_dense.build_network(config), **_dense.training_kwargs(config))
+    return Joint(_dense.build_network(config), training=config.training, scenario=config.scenario.name, seed=config.seed)
 
 
 SPEC = MethodSpec(from_config, "one dense network trained on the union of all tasks seen so far (upper bound for one network)",

@@ -17,7 +17,7 @@ from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
-from supermasks.training import FitResult, Probe
+from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -28,21 +28,13 @@ class Naive:
     """Fine-tunes every weight on each new task with nothing to protect earlier ones."""
 
     name = "naive"
-    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed")
+    HYPERPARAMETERS = ("scenario", "seed")  # besides the training settings (`_state.RECORDED_TRAINING`)
 
-    def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
-                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0,
-                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False) -> None:
+    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
+                 seed: int = 0) -> None:
         self.model = model
+        self.training = training
         self.scenario = scenario
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.steps_per_task = steps_per_task
-        self.epochs = epochs
-        self.schedule = schedule
-        self.weight_decay = weight_decay
-        self.amp = amp
         self.seed = seed
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
@@ -51,7 +43,7 @@ class Naive:
 
     def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult:
         return _dense.train_task(self.model, self.scenario, task, task.x_train, task.y_train,
-                                 params=list(self.model.parameters()), **_dense.training_of(self, task),
+                                 params=list(self.model.parameters()), training=self.training,
                                  generator=self.batch_generator_, name=self.name, progress=progress, probe=probe)
 
     def can_predict(self, task_id: int | None) -> bool:
@@ -79,7 +71,7 @@ class NaiveSettings:
 
 
 def from_config(config: "ExperimentConfig") -> Naive:
-    return Naive(_dense.build_network(config), **_dense.training_kwargs(config))
+    return Naive(_dense.build_network(config), training=config.training, scenario=config.scenario.name, seed=config.seed)
 
 
 SPEC = MethodSpec(from_config, "naive fine-tuning of one dense network, task after task (lower bound; in the task "

@@ -14,9 +14,10 @@ from supermasks.compute.devices import module_device
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods._selection import NEEDS_LOGITS, SELECTIONS, reservoir, select
+from supermasks.methods._training import task_schedule
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
-from supermasks.training import FitResult, Probe
+from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -46,27 +47,18 @@ class Replay:
     """
 
     name = "replay"
-    HYPERPARAMETERS = ("scenario", "optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed", "fraction", "per_task",
-                       "budget", "selection", "mix", "eval_batch_size")
+    # Besides the training settings (`_state.RECORDED_TRAINING`).
+    HYPERPARAMETERS = ("scenario", "seed", "fraction", "per_task", "budget", "selection", "mix", "eval_batch_size")
 
-    def __init__(self, model: MultiHeadMLP, *, scenario: str = "task", optimizer: str = "sgd", lr: float = 1e-3,
-                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0,
-                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False, fraction: float = 0.5,
-                 per_task: int | None = None, budget: int | None = None, selection: str = "random",
-                 mix: str = "batch", eval_batch_size: int = 1024) -> None:
+    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
+                 seed: int = 0, fraction: float = 0.5, per_task: int | None = None, budget: int | None = None,
+                 selection: str = "random", mix: str = "batch", eval_batch_size: int = 1024) -> None:
         problem = hyperparameter_problem(fraction, per_task, budget, selection, mix)
         if problem:
             raise ValueError(problem)
         self.model = model
+        self.training = training
         self.scenario = scenario
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.steps_per_task = steps_per_task
-        self.epochs = epochs
-        self.schedule = schedule
-        self.weight_decay = weight_decay
-        self.amp = amp
         self.seed = seed
         self.fraction = fraction
         self.per_task = per_task
@@ -97,7 +89,7 @@ class Replay:
         else:
             (x, y, head_ids), batches = self.training_set(task), None
         result = _dense.train_task(self.model, self.scenario, task, x, y, params=list(self.model.parameters()),
-                                   **_dense.training_of(self, task),
+                                   training=self.training,
                                    generator=self.batch_generator_, name=self.name, progress=progress, probe=probe,
                                    head_ids=head_ids, batches=batches)
         if self._num_tasks is None or task.task_id < self._num_tasks - 1:  # the last task has no one to rehearse it
@@ -113,10 +105,11 @@ class Replay:
         own = _dense.head_of(self.model, self.scenario, task.task_id)
         own_heads = torch.full((len(task.y_train),), own, dtype=torch.int64)
         buffer_heads = self.buffer_task_ if self.scenario == "task" else torch.zeros_like(self.buffer_task_)
-        steps, device = _dense.training_of(self, task)["steps"], module_device(self.model)
-        current = _dense.tagged_batches(task.x_train, task.y_train, own_heads, self.batch_size,
+        (steps, _), device = task_schedule(self.training, task), module_device(self.model)
+        batch_size = self.training.batch_size
+        current = _dense.tagged_batches(task.x_train, task.y_train, own_heads, batch_size,
                                         steps, self.batch_generator_, task.augment, device)
-        replayed = _dense.tagged_batches(self.buffer_x_, self.buffer_y_, buffer_heads, self.batch_size,
+        replayed = _dense.tagged_batches(self.buffer_x_, self.buffer_y_, buffer_heads, batch_size,
                                          steps, self.batch_generator_, device=device)
         for ((xa, ha), ya), ((xb, hb), yb) in zip(current, replayed):
             yield (torch.cat([xa, xb]), torch.cat([ha, hb])), torch.cat([ya, yb])
@@ -237,7 +230,7 @@ class ReplaySettings:
 
 def from_config(config: "ExperimentConfig") -> Replay:
     settings: ReplaySettings = config.settings("replay")
-    return Replay(_dense.build_network(config), **_dense.training_kwargs(config),
+    return Replay(_dense.build_network(config), training=config.training, scenario=config.scenario.name, seed=config.seed,
                   **({} if settings.fraction is None else {"fraction": settings.fraction}), per_task=settings.per_task, budget=settings.budget, selection=settings.selection,
                   mix=settings.mix, eval_batch_size=config.run.eval_batch_size)
 

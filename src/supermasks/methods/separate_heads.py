@@ -17,7 +17,7 @@ from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
-from supermasks.training import FitResult, Probe
+from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
@@ -35,23 +35,15 @@ class SeparateHeads:
     """One frozen trunk shared by all tasks, one trained linear head per task."""
 
     name = "separate_heads"
-    HYPERPARAMETERS = ("trunk", "optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed")
+    HYPERPARAMETERS = ("trunk", "seed")  # besides the training settings (`_state.RECORDED_TRAINING`)
 
-    def __init__(self, model: MultiHeadMLP, *, trunk: str = "task0", optimizer: str = "adam", lr: float = 1e-3,
-                 batch_size: int = 32, steps_per_task: int | None = 1000, seed: int = 0,
-                 epochs: int | None = None, schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False) -> None:
+    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), trunk: str = "task0",
+                 seed: int = 0) -> None:
         if trunk not in TRUNK_MODES:
             raise ValueError(f"unknown trunk mode {trunk!r}; choose one of {', '.join(TRUNK_MODES)}")
         self.model = model
+        self.training = training
         self.trunk = trunk
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.steps_per_task = steps_per_task
-        self.epochs = epochs
-        self.schedule = schedule
-        self.weight_decay = weight_decay
-        self.amp = amp
         self.seed = seed
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
@@ -72,7 +64,7 @@ class SeparateHeads:
         if trunk_trained:
             params += list(self.model.trunk.parameters())
         return _dense.train_task(self.model, _SCENARIO, task, task.x_train, task.y_train, params=params,
-                                 **_dense.training_of(self, task),
+                                 training=self.training,
                                  generator=self.batch_generator_, name=self.name, progress=progress, probe=probe)
 
     def can_predict(self, task_id: int | None) -> bool:
@@ -104,8 +96,8 @@ class SeparateHeadsSettings:
 
 def from_config(config: "ExperimentConfig") -> SeparateHeads:
     settings: SeparateHeadsSettings = config.settings("separate_heads")
-    return SeparateHeads(_dense.build_network(config), trunk=settings.trunk,
-                         **_dense.training_kwargs(config, scenario=False))
+    return SeparateHeads(_dense.build_network(config), training=config.training, trunk=settings.trunk,
+                         seed=config.seed)
 
 
 SPEC = MethodSpec(from_config, "separate heads: one head per task on a trunk trained on task 0 (or random)",

@@ -25,7 +25,7 @@ from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
 from supermasks.models import MultiHeadMLP, parameter_bytes
 from supermasks.seeds import streams
-from supermasks.training import FitResult, Probe
+from supermasks.training import FitResult, Probe, TrainingSettings
 
 if TYPE_CHECKING:
     from supermasks.config import ExperimentConfig
@@ -38,20 +38,11 @@ class UpperBound:
     """`networks[t]` serves task t; only the network of the task being learned is trained."""
 
     name = "upper_bound"
-    HYPERPARAMETERS = ("optimizer", "lr", "batch_size", "steps_per_task", "epochs", "schedule", "weight_decay", "amp", "seed")
+    HYPERPARAMETERS = ("seed",)  # besides the training settings (`_state.RECORDED_TRAINING`)
 
-    def __init__(self, model: MultiHeadMLP, *, optimizer: str = "adam", lr: float = 1e-3, batch_size: int = 32,
-                 steps_per_task: int | None = 1000, seed: int = 0, epochs: int | None = None,
-                 schedule: str = "constant", weight_decay: float = 0.0, amp: bool = False) -> None:
+    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), seed: int = 0) -> None:
         self.networks = nn.ModuleList([model])  # task 0's network; each later task appends a copy of its predecessor
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.steps_per_task = steps_per_task
-        self.epochs = epochs
-        self.schedule = schedule
-        self.weight_decay = weight_decay
-        self.amp = amp
+        self.training = training
         self.seed = seed
         self.batch_generator_ = torch.Generator().manual_seed(streams(seed).batches)
 
@@ -70,7 +61,7 @@ class UpperBound:
         head_ids = torch.zeros(len(task.x_train), dtype=torch.int64)  # each network has a single head
         return _dense.train_task(network, _SCENARIO, task, task.x_train, task.y_train,
                                  params=list(network.parameters()), head_ids=head_ids,
-                                 **_dense.training_of(self, task), generator=self.batch_generator_,
+                                 training=self.training, generator=self.batch_generator_,
                                  name=self.name, progress=progress, probe=probe)
 
     def can_predict(self, task_id: int | None) -> bool:
@@ -116,7 +107,7 @@ class UpperBoundSettings:
 
 
 def from_config(config: "ExperimentConfig") -> UpperBound:
-    return UpperBound(_dense.build_network(config), **_dense.training_kwargs(config, scenario=False))
+    return UpperBound(_dense.build_network(config), training=config.training, seed=config.seed)
 
 
 def task_bits(config: "ExperimentConfig") -> int:

@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from supermasks.compute.kernels import KERNELS
 from supermasks.training.optimizers import EagerOptimizer, _rmsprop
@@ -103,15 +102,7 @@ class FusedScoreRMSprop(EagerOptimizer):
                                             "momentum": 0.0}, counts_steps=True)
         self.layers = layers
 
-    @torch.no_grad()
-    def step(self) -> None:
-        for hook in list(_global_optimizer_pre_hooks.values()):  # as `EagerOptimizer.step` and torch.optim run them
-            hook(self, (), {})
-        self._step()
-        for hook in list(_global_optimizer_post_hooks.values()):
-            hook(self, (), {})
-
-    def _step(self) -> None:
+    def _step(self) -> None:  # under `EagerOptimizer.step`: no gradients, torch's step hooks around it
         for group in self.param_groups:
             for p in group["params"]:
                 layer = self.layers.get(p)

@@ -71,18 +71,22 @@ Backend = Literal["sequence", "processes", "ray"]
 
 def dependence(config: ExperimentConfig) -> str | None:
     """Why the config's tasks cannot train apart (one line with the fix), or None where they are independent."""
-    others = [name for name in config.method if name != "supsup"]
+    from supermasks.methods import list_methods, method_spec
+
+    checks = {name: method_spec(name).tasks_apart for name in config.method}
+    others = [name for name, apart in checks.items() if apart is None]
     if others:
-        return (f"method {', '.join(others)} learns each task on top of the earlier ones: set method=supsup, "
-                "or run.parallel_tasks=false")
+        apart = [name for name in list_methods() if method_spec(name).tasks_apart is not None]
+        return (f"method {', '.join(others)} learns each task on top of the earlier ones: set method="
+                f"{' or '.join(apart)}, or run.parallel_tasks=false")
     if config.scenario.name != "task":
         return (f"run.parallel_tasks is for the task-given scenario (scenario.name=task), where each task is trained "
                 f"and evaluated with its own mask alone; scenario {config.scenario.name} is not supported: set "
                 "run.parallel_tasks=false")
-    transfer = config.settings("supsup").transfer
-    if transfer != "random":
-        return (f"run.parallel_tasks needs independent tasks, but supsup.transfer={transfer} starts each task from "
-                "earlier tasks' trained scores: set supsup.transfer=random, or run.parallel_tasks=false")
+    for apart in checks.values():
+        problem = None if apart is None else apart(config)
+        if problem is not None:
+            return problem
     if config.run.eval_every:
         return ("run.eval_every records accuracy on the tasks seen so far during training, which tasks trained apart "
                 "do not see: set run.eval_every=0, or run.parallel_tasks=false")
@@ -187,9 +191,10 @@ def run_cores(config: ExperimentConfig) -> Iterator[Cores]:
         torch.set_num_threads(before)
 
 
-def learn_apart(config: ExperimentConfig, benchmark: str, task_id: int, name: str, start: "TaskStart",
-                threads: int) -> "LearnedTask":
-    """A worker's job: the config's SupSup, built afresh, learns task `task_id` of `benchmark` alone from `start`.
+def learn_apart(config: ExperimentConfig, method_name: str, benchmark: str, task_id: int, name: str,
+                start: "TaskStart", threads: int) -> "LearnedTask":
+    """A worker's job: the config's method `method_name`, built afresh, learns task `task_id` of `benchmark` alone
+    from `start` (`LearnsTasksApart.learn_alone`).
 
     The worker builds the benchmark's tasks from the config itself (as the run did: the same
     source and seed give the same tasks), once per worker process and benchmark, so that only
@@ -198,14 +203,16 @@ def learn_apart(config: ExperimentConfig, benchmark: str, task_id: int, name: st
     says (the results are the same up to float rounding, and the device is not part of the run).
     """
     from supermasks.config import updated
-    from supermasks.methods.supsup import from_config
+    from supermasks.methods import LearnsTasksApart, method_spec
 
     torch.set_num_threads(threads)
     task = _tasks(config, benchmark)[task_id]
     if task.name != name:
         raise RuntimeError(f"the worker built task {task_id} of {benchmark} as {task.name!r}, the run as {name!r}: "
                            "the same data must be readable where the worker runs")
-    return from_config(updated(config, {"run.device": "cpu"})).learn_alone(task, start)
+    method = method_spec(method_name).build(updated(config, {"run.device": "cpu"}))
+    assert isinstance(method, LearnsTasksApart)
+    return method.learn_alone(task, start)
 
 
 _BUILT: dict[tuple[str, str], list[Task]] = {}  # the tasks this worker built last, by (config hash, benchmark)
@@ -258,7 +265,7 @@ def _process_learner(workers: Workers, config: ExperimentConfig, benchmark: str,
         while submitted < min(stop, len(tasks)):
             task = tasks[submitted]
             workers.submit((benchmark, task.task_id), f"task {task.task_id} ({task.name}) of {benchmark}",
-                           learn_apart, config, benchmark, task.task_id, task.name, starts[submitted], 1)
+                           learn_apart, config, method.name, benchmark, task.task_id, task.name, starts[submitted], 1)
             submitted += 1
 
     def learn(task: Task, progress: bool, probe: Probe | None) -> FitResult:
@@ -303,8 +310,8 @@ def _ray_learner(config: ExperimentConfig, benchmark: str, method: "LearnsTasksA
             nonlocal submitted
             while submitted < min(stop, len(tasks)):
                 task = tasks[submitted]
-                pending[submitted] = remote.remote(config_ref, benchmark, task.task_id, task.name, starts[submitted],
-                                                   threads)
+                pending[submitted] = remote.remote(config_ref, method.name, benchmark, task.task_id, task.name,
+                                                   starts[submitted], threads)
                 submitted += 1
 
         def learn(task: Task, progress: bool, probe: Probe | None) -> FitResult:

@@ -15,10 +15,9 @@ from supermasks.training.batches import iterate_batches, skip_batches
 from supermasks.training.loop import AMP_DEVICE_TYPE, FitResult, Forward, Probe, accuracy, fit, predict
 from supermasks.training.optimizers import StepOptimizer, make_optimizer
 from supermasks.training.schedule import Schedule, rate_factors, task_steps, task_training
-from supermasks.training.settings import (OPTIMIZERS, SCHEDULE_ARGUMENTS, Optimizer, Precision, TrainingSettings,
-                                          check_training, schedule_kwargs)
+from supermasks.training.settings import OPTIMIZERS, Optimizer, Precision, TrainingSettings, check_training
 
-__all__ = ["AMP_DEVICE_TYPE", "OPTIMIZERS", "SCHEDULE_ARGUMENTS", "FitResult", "Forward", "Optimizer", "Precision",
+__all__ = ["AMP_DEVICE_TYPE", "OPTIMIZERS", "FitResult", "Forward", "Optimizer", "Precision",
            "Probe", "Schedule", "StepOptimizer", "TrainingSettings", "accuracy", "check_training", "fit",
-           "iterate_batches", "make_optimizer", "predict", "rate_factors", "schedule_kwargs", "skip_batches",
+           "iterate_batches", "make_optimizer", "predict", "rate_factors", "skip_batches",
            "task_steps", "task_training"]

@@ -8,7 +8,8 @@ import costs about a second per process, more than a short run trains. These cla
 arithmetic, operation for operation, as `torch.optim.{RMSprop,Adam,SGD}` with `foreach=False`
 (tests compare parameters and state bit for bit), keep the same `state_dict` layout (so saved
 optimiser states load either way), and run the hooks registered with
-`torch.optim.optimizer.register_optimizer_step_{pre,post}_hook`.
+`torch.optim.optimizer.register_optimizer_step_{pre,post}_hook`: `step` is wrapped by
+`torch.optim.Optimizer.profile_hook_step`, the wrapper torch.optim puts around its own steps.
 
 Update rules (g: gradient plus weight decay times the parameter, t: step count):
 - RMSprop (Hinton's lecture 6e): v = alpha v + (1 - alpha) g^2;  p -= lr g / (sqrt(v) + eps), or with
@@ -20,11 +21,12 @@ Update rules (g: gradient plus weight decay times the parameter, t: step count):
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import torch
-from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
+from torch.optim import Optimizer
 
 from supermasks.training.settings import OPTIMIZERS
 
@@ -114,6 +116,9 @@ class EagerOptimizer:
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[torch.Tensor, State] = {}
         self.steps: dict[torch.Tensor, int] = {}
+        # Hooks of this optimiser alone, which torch's step wrapper runs beside the global ones: none are registered.
+        self._optimizer_step_pre_hooks: dict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_step_post_hooks: dict[int, Callable[..., Any]] = OrderedDict()
         self.add_param_group({"params": params})
 
     def add_param_group(self, group: dict[str, Any]) -> None:
@@ -146,10 +151,16 @@ class EagerOptimizer:
                     p.grad.requires_grad_(False)
                 p.grad.zero_()
 
-    @torch.no_grad()
+    @Optimizer.profile_hook_step  # runs the step hooks registered with torch, as torch.optim's steps do
     def step(self) -> None:
-        for hook in list(_global_optimizer_pre_hooks.values()):
-            hook(self, (), {})
+        with torch.no_grad():
+            self._step()
+
+    def _optimizer_step_code(self) -> None:
+        """What torch's step wrapper calls after each step (a profiler entry point in torch.optim): nothing."""
+
+    def _step(self) -> None:
+        """One update of every parameter that has a gradient."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:  # not used by this loss: no state, no step (as torch.optim)
@@ -158,8 +169,6 @@ class EagerOptimizer:
                     raise RuntimeError("sparse gradients are not supported")
                 self.steps[p] += 1
                 self.update(p, p.grad, self.state[p], group, self.steps[p])
-        for hook in list(_global_optimizer_post_hooks.values()):
-            hook(self, (), {})
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[int, State] = {}

@@ -4,7 +4,7 @@ other sections (`check_training`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from supermasks.conditional import complete, only_when
 from supermasks.errors import ConfigError, require_number
@@ -70,13 +70,3 @@ def check_training(training: TrainingSettings, *, stream: bool, dense_methods: l
         raise ConfigError("the nns scenario trains on one stream without task boundaries: training.epochs, "
                           "training.schedule=cosine, training.weight_decay and training.amp are not supported there; "
                           "give training.steps_per_task (the stream's length per task) and leave the others unset")
-
-
-# The constructor arguments of every method that trains with the run's optimiser, beyond optimizer, lr and
-# batch size: how long a task trains, its rate schedule, weight decay and mixed precision.
-SCHEDULE_ARGUMENTS = ("steps_per_task", "epochs", "schedule", "weight_decay", "amp")
-
-
-def schedule_kwargs(settings: TrainingSettings) -> dict[str, Any]:
-    """`SCHEDULE_ARGUMENTS` read from the `training` section."""
-    return {name: getattr(settings, name) for name in SCHEDULE_ARGUMENTS}
