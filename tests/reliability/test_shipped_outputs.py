@@ -35,7 +35,7 @@ def _hashes(path: Path, out_dir: Path) -> tuple[list[str], dict[str, Any]]:
     from supermasks.config.seeds import load_configs
     from supermasks.config.records import run_directory
     from supermasks.studies.grid import is_study_file, load_study
-    from supermasks.studies.transfer import is_transfer_study_file, load_transfer_study
+    from supermasks.studies.transfer_file import is_transfer_study_file, load_transfer_study
 
     where = [f"run.out_dir={out_dir}"]
     if is_transfer_study_file(path):
@@ -76,7 +76,7 @@ def _tiny_run(path: Path, out_dir: Path) -> dict[str, Any] | None:
 
 def _plain(path: Path) -> bool:
     from supermasks.studies.grid import is_study_file
-    from supermasks.studies.transfer import is_transfer_study_file
+    from supermasks.studies.transfer_file import is_transfer_study_file
     from supermasks.config.yaml_files import top_level_keys
 
     return not (is_study_file(path) or is_transfer_study_file(path) or "seeds" in top_level_keys(path))
