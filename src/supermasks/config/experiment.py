@@ -95,6 +95,12 @@ class ExperimentConfig:
             node = getattr(node, part)
         return node
 
+    def updated(self, values: Mapping[str, Any]) -> ExperimentConfig:
+        """This config with the settings in `values` (dotted keys: `{"supsup.transfer": "mean"}`) changed."""
+        from supermasks.config.loading import updated  # loading builds configs: it imports this module
+
+        return updated(self, values)
+
     def settings(self, method: str) -> Any:
         """The settings of `method` (one of `self.method`)."""
         if method not in self.method_settings:

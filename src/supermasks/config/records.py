@@ -15,6 +15,7 @@ from typing import Any
 
 from supermasks.config.experiment import SECTIONS, ExperimentConfig
 from supermasks.config.marks import protocol_marks
+from supermasks.methods import method_spec
 
 # Where output goes, not what is computed: left out of the run's identity (dotted keys).
 # `run.parallel_tasks` says how tasks are scheduled; the results are those of sequential training.
@@ -96,9 +97,9 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
         value = values.get(leaf, _ABSENT)
         if value is not _ABSENT and (value is None or (value == default and type(value) is type(default))):
             del values[leaf]
-    supsup = config.method_settings.get("supsup")
+    shared = any(method_spec(name).shared_initial_scores(settings) for name, settings in config.method_settings.items())
     marks = protocol_marks(scenario=config.scenario.name, inference_batch_size=config.scenario.inference_batch_size,
-                           overlap=config.run.overlap, supsup_score_init=None if supsup is None else supsup.score_init)
+                           overlap=config.run.overlap, shared_initial_scores=shared)
     if marks:
         out["protocol"] = marks
     return out

@@ -17,10 +17,10 @@ from supermasks.training import FitResult, Probe, TrainingSettings, fit, iterate
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
 
-def build_network(config: "ExperimentConfig") -> MultiHeadMLP:
+def build_network(config: "MethodConfig") -> MultiHeadMLP:
     """A dense network with one head; the task scenario adds a head per task in `begin_task`."""
     model = build_multihead(config.model.arch, output_size=config.model.output_size, num_heads=1,
                             seed=streams(config.seed).weights)

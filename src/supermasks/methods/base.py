@@ -8,7 +8,7 @@ members, as with any Protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -20,7 +20,58 @@ from supermasks.data.task import Task
 from supermasks.training import FitResult, Probe
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.models.settings import ModelSettings
+    from supermasks.scenarios import ScenarioSettings
+    from supermasks.training import TrainingSettings
+
+
+class RunView(Protocol):
+    """The runner's settings a method reads: where it computes, whether its masks are analysed, its test batches."""
+
+    @property
+    def device(self) -> str: ...
+
+    @property
+    def overlap(self) -> bool | None: ...
+
+    @property
+    def eval_batch_size(self) -> int | None: ...
+
+
+class MethodConfig(Protocol):
+    """What a method's builder and checks read of an experiment config (`supermasks.config.ExperimentConfig`
+    follows it): the seed, the methods compared, the model, training and scenario sections, a few run settings,
+    each method's own section (`settings(name)`), and a copy with some settings changed (`updated`).
+
+    Methods take the config through this Protocol, so they never import the configuration package, which imports
+    the method registry to find each method's settings.
+    """
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def method(self) -> list[str]: ...
+
+    @property
+    def model(self) -> ModelSettings: ...
+
+    @property
+    def training(self) -> TrainingSettings: ...
+
+    @property
+    def scenario(self) -> ScenarioSettings: ...
+
+    @property
+    def run(self) -> RunView: ...
+
+    def settings(self, method: str) -> Any:
+        """The settings of `method` (one of `method`): its section of the config."""
+        ...
+
+    def updated(self, values: Mapping[str, Any]) -> MethodConfig:
+        """This config with the settings in `values` (dotted keys: `{"supsup.transfer": "random"}`) changed."""
+        ...
 
 
 @runtime_checkable
@@ -185,26 +236,29 @@ class MethodSpec:
     it checks its own values. `check` refuses combinations with other sections (ConfigError).
     """
 
-    build: Callable[["ExperimentConfig"], Method]  # config -> method
+    build: Callable[["MethodConfig"], Method]  # config -> method
     description: str
     scenarios: frozenset[str]
     settings: type
-    check: Callable[["ExperimentConfig"], None] = lambda config: None  # raise ConfigError on bad combinations
+    check: Callable[["MethodConfig"], None] = lambda config: None  # raise ConfigError on bad combinations
     # Refuses a task sequence the configured method cannot learn (ConfigError), before any training.
-    check_tasks: Callable[["ExperimentConfig", list[Task]], None] = lambda config, tasks: None
+    check_tasks: Callable[["MethodConfig", list[Task]], None] = lambda config, tasks: None
     # When set, the runner builds the method with this instead, from the whole task sequence:
     # SupSup's two-pass transfer trains a reference run on every task before the real one starts.
-    build_for_tasks: Callable[["ExperimentConfig", list[Task], bool], Method] | None = None  # (config, tasks, progress)
+    build_for_tasks: Callable[["MethodConfig", list[Task], bool], Method] | None = None  # (config, tasks, progress)
     # Bits per network weight that each task adds to the method's memory under a config (SupSup: 1 for
     # a finished task's packed mask, 32 where float scores are kept): the runner's memory estimate.
-    task_bits: Callable[["ExperimentConfig"], int] = lambda config: 0
+    task_bits: Callable[["MethodConfig"], int] = lambda config: 0
     # Keeps every task's training images as float32 (joint training on the union of the tasks): the
     # runner's memory estimate counts them, since tasks themselves compute their images per batch.
     keeps_task_images: bool = False
     # Where its tasks can be learned apart, each by a fresh copy built from the config (its method follows
     # `LearnsTasksApart`; `run.parallel_tasks`): why a config's tasks still depend on each other (one line with
     # the fix), or None where they do not. None here: the method learns each task on top of the earlier ones.
-    tasks_apart: Callable[["ExperimentConfig"], str | None] | None = None
+    tasks_apart: Callable[["MethodConfig"], str | None] | None = None
     # Learns one binary mask per task (its method follows `Masked`): the mask-overlap analysis (`run.overlap`)
     # and the mask rule (`model.mask_rule`) apply to it; the config reads this before any method is built.
     masks: bool = False
+    # Under its settings (its config section), whether all its tasks start from one shared initial score: the
+    # chance of the overlap of learned changes is then stratified by that score, which a run's identity records.
+    shared_initial_scores: Callable[[Any], bool] = lambda settings: False

@@ -27,7 +27,7 @@ from supermasks.training import FitResult, Probe, TrainingSettings, fit, iterate
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
 
 def build_batche(name: str, *, output_size: int, seed: int = 0, batch_norm: bool = False) -> BatchENetwork:
@@ -155,7 +155,7 @@ class BatchESettings:
     weights: Literal["task0", "random"] = "task0"
 
 
-def from_config(config: "ExperimentConfig") -> BatchE:
+def from_config(config: "MethodConfig") -> BatchE:
     settings: BatchESettings = config.settings("batche")
     model = build_batche(config.model.arch, output_size=config.model.output_size, seed=streams(config.seed).weights,
                          batch_norm=config.model.batch_norm)

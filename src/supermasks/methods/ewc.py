@@ -21,7 +21,7 @@ from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
 FisherLabel = Literal["predicted", "true"]
 Mode = Literal["separate", "online"]
@@ -225,7 +225,7 @@ class EWCSettings:
             raise ValueError(f"decay must be in [0, 1], got {self.decay}")
 
 
-def from_config(config: "ExperimentConfig") -> EWC:
+def from_config(config: "MethodConfig") -> EWC:
     settings: EWCSettings = config.settings("ewc")
     return EWC(_dense.build_network(config), training=config.training, scenario=config.scenario.name, seed=config.seed,
                lam=settings.lam,

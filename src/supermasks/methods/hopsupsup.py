@@ -33,9 +33,9 @@ from supermasks.training import FitResult, Probe, TrainingSettings, fit, iterate
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
-# The config fields of the recovery, checked together (ExperimentConfig has their defaults).
+# The config fields of the recovery, checked together (MethodConfig has their defaults).
 REPORT_COLUMNS = ("task", "probe_size", "bits", "bit_accuracy", "hamming", "nearest_task", "correct")
 
 
@@ -272,7 +272,7 @@ class HopSupSupSettings:
             require_number(f.name, getattr(self, f.name))
 
 
-def from_config(config: "ExperimentConfig") -> HopSupSup:
+def from_config(config: "MethodConfig") -> HopSupSup:
     settings: HopSupSupSettings = config.settings("hopsupsup")
     sizes = (INPUT_SIZE, *mlp_hidden(config.model.arch), config.model.output_size)
     model = NeuronMaskMLP(sizes, seed=streams(config.seed).weights, score_scale=settings.score_scale)
@@ -282,7 +282,7 @@ def from_config(config: "ExperimentConfig") -> HopSupSup:
                      probe_size=config.scenario.inference_batch_size)
 
 
-def check(config: "ExperimentConfig") -> None:
+def check(config: "MethodConfig") -> None:
     """Settings HopSupSup cannot work with, refused before training."""
     if not architecture(config.model.arch).is_mlp:
         raise ConfigError(f"HopSupSup gates the hidden units of an MLP (one Hopfield store per hidden layer); "

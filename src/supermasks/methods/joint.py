@@ -21,7 +21,7 @@ from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
 
 class Joint:
@@ -104,7 +104,7 @@ class JointSettings:
     """Joint training has no settings of its own (training and model sections only)."""
 
 
-def from_config(config: "ExperimentConfig") -> Joint:
+def from_config(config: "MethodConfig") -> Joint:
     return Joint(_dense.build_network(config), training=config.training, scenario=config.scenario.name, seed=config.seed)
 
 

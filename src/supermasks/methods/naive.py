@@ -21,7 +21,7 @@ from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
 
 class Naive:
@@ -70,7 +70,7 @@ class NaiveSettings:
     """Naive fine-tuning has no settings of its own (training and model sections only)."""
 
 
-def from_config(config: "ExperimentConfig") -> Naive:
+def from_config(config: "MethodConfig") -> Naive:
     return Naive(_dense.build_network(config), training=config.training, scenario=config.scenario.name, seed=config.seed)
 
 

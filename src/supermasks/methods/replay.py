@@ -21,7 +21,7 @@ from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
 
 class Replay:
@@ -228,7 +228,7 @@ class ReplaySettings:
             raise ValueError(problem)
 
 
-def from_config(config: "ExperimentConfig") -> Replay:
+def from_config(config: "MethodConfig") -> Replay:
     settings: ReplaySettings = config.settings("replay")
     return Replay(_dense.build_network(config), training=config.training, scenario=config.scenario.name, seed=config.seed,
                   **({} if settings.fraction is None else {"fraction": settings.fraction}), per_task=settings.per_task, budget=settings.budget, selection=settings.selection,

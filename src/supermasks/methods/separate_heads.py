@@ -21,7 +21,7 @@ from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
 TRUNK_MODES: dict[str, str] = {
     "task0": "the trunk is trained with head 0 on task 0, then frozen",
@@ -94,7 +94,7 @@ class SeparateHeadsSettings:
     trunk: Literal["task0", "random"] = "task0"
 
 
-def from_config(config: "ExperimentConfig") -> SeparateHeads:
+def from_config(config: "MethodConfig") -> SeparateHeads:
     settings: SeparateHeadsSettings = config.settings("separate_heads")
     return SeparateHeads(_dense.build_network(config), training=config.training, trunk=settings.trunk,
                          seed=config.seed)

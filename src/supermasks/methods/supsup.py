@@ -56,7 +56,7 @@ from supermasks.training import FitResult, Probe, TrainingSettings, fit, iterate
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
 
 class SupSup:
@@ -333,7 +333,7 @@ class SupSup:
         load_supsup_state(self, state)
 
 
-def from_config(config: "ExperimentConfig",
+def from_config(config: "MethodConfig",
                 reference_signatures: list[dict[str, torch.Tensor]] | None = None) -> SupSup:
     """SupSup from a config; `reference_signatures` only for two_pass similarity-guided transfer."""
     settings: SupSupSettings = config.settings("supsup")
@@ -351,7 +351,7 @@ def from_config(config: "ExperimentConfig",
                           "transfer_temperature"))
 
 
-def build_for_tasks(config: "ExperimentConfig", tasks: list[Task], progress: bool = True) -> SupSup:
+def build_for_tasks(config: "MethodConfig", tasks: list[Task], progress: bool = True) -> SupSup:
     """SupSup for `tasks`; two-pass transfer first trains its reference run on all of them.
 
     Two-pass (the similarity study's protocol, ALGORITHMS.md section 3): a SupSup with random init
@@ -370,4 +370,5 @@ def build_for_tasks(config: "ExperimentConfig", tasks: list[Task], progress: boo
 SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fixed random weights; "
                   "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}),
                   settings=SupSupSettings, check=check, check_tasks=check_tasks,
-                  build_for_tasks=build_for_tasks, task_bits=task_bits, tasks_apart=tasks_apart, masks=True)
+                  build_for_tasks=build_for_tasks, task_bits=task_bits, tasks_apart=tasks_apart, masks=True,
+                  shared_initial_scores=lambda settings: settings.score_init == "shared")

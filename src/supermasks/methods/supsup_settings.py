@@ -14,7 +14,7 @@ from supermasks.methods._warm_start import GUIDED, PROTOCOLS, TRANSFERS
 from supermasks.scenarios import INFERRED
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
 TASK_INFERENCE = ("oneshot", "binary", "signature")
 SUPERPOSING = ("oneshot", "binary")  # task inference by superposed masks: no per-task BatchNorm
@@ -55,19 +55,19 @@ def given(settings: SupSupSettings, *names: str) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in names if getattr(settings, name) is not None}
 
 
-def keeps_scores(config: "ExperimentConfig") -> bool:
+def keeps_scores(config: "MethodConfig") -> bool:
     """Whether finished tasks keep float scores: guided transfer mixes them, and NNs trains a mask again
     when its data comes back (`NNsLearner`); otherwise a finished task keeps its packed mask only."""
     return config.settings("supsup").transfer in GUIDED or config.scenario.name == "nns"
 
 
-def records_initial_masks(config: "ExperimentConfig") -> bool:
+def records_initial_masks(config: "MethodConfig") -> bool:
     """Whether each task's initial mask is kept (bit-packed) for the learned-change analysis: where the
     run analyses mask overlap (`run.overlap`), except under NNs, whose learner allocates masks itself."""
     return config.run.overlap and config.scenario.name != "nns"
 
 
-def task_bits(config: "ExperimentConfig") -> int:
+def task_bits(config: "MethodConfig") -> int:
     """Bits per network weight each task adds in memory: 32 for kept float scores, else 1 for the packed
     mask; plus 1 for the bit-packed bank that task inference (gns, gnu) and NNs detection read, and 1
     for the recorded initial mask."""
@@ -75,25 +75,23 @@ def task_bits(config: "ExperimentConfig") -> int:
     return (32 if keeps_scores(config) else 1) + bank + int(records_initial_masks(config))
 
 
-def needs_reference(config: "ExperimentConfig") -> bool:
+def needs_reference(config: "MethodConfig") -> bool:
     """Whether the config's transfer reads a reference model's signatures (two_pass, similar or soft)."""
     settings: SupSupSettings = config.settings("supsup")
     return settings.transfer in GUIDED and settings.transfer_protocol == "two_pass"
 
 
-def reference_config(config: "ExperimentConfig") -> "ExperimentConfig":
+def reference_config(config: "MethodConfig") -> "MethodConfig":
     """The config of the two_pass reference: the same SupSup ("classic") with random init.
 
     With the same seed its fixed weights, batch order and every task's random init equal the
     guided model's (the random init is drawn in every transfer mode), so the reference is
     exactly the `supsup.transfer=random` run of the same config.
     """
-    from supermasks.config import updated  # config imports the methods: only at call time
-
-    return updated(config, {"supsup.transfer": "random"})  # drops the guided transfer's protocol and temperature
+    return config.updated({"supsup.transfer": "random"})  # drops the guided transfer's protocol and temperature
 
 
-def check(config: "ExperimentConfig") -> None:
+def check(config: "MethodConfig") -> None:
     """Task-inference and transfer settings that cannot work, refused before training."""
     settings: SupSupSettings = config.settings("supsup")
     batch_norm = config.model.batch_norm
@@ -119,7 +117,7 @@ def check(config: "ExperimentConfig") -> None:
                           "set model.batch_norm=true")
 
 
-def check_tasks(config: "ExperimentConfig", tasks: list[Task]) -> None:
+def check_tasks(config: "MethodConfig", tasks: list[Task]) -> None:
     """The G objective reads the extra output neurons (s-neurons): there must be some past every task's classes."""
     if config.settings("supsup").inference_objective != "G":
         return
@@ -129,7 +127,7 @@ def check_tasks(config: "ExperimentConfig", tasks: list[Task]) -> None:
                           f"must exceed the {needed} classes of a task")
 
 
-def tasks_apart(config: "ExperimentConfig") -> str | None:
+def tasks_apart(config: "MethodConfig") -> str | None:
     """Why SupSup's tasks under `config` cannot be learned apart (one line with the fix), or None: with random
     transfer each task starts from nothing but the two random streams (`_supsup_apart`)."""
     transfer = config.settings("supsup").transfer

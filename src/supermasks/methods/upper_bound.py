@@ -28,7 +28,7 @@ from supermasks.seeds import streams
 from supermasks.training import FitResult, Probe, TrainingSettings
 
 if TYPE_CHECKING:
-    from supermasks.config import ExperimentConfig
+    from supermasks.methods.base import MethodConfig
 
 # The task id chooses the network, so the method runs in the task-incremental scenario only.
 _SCENARIO = "task"
@@ -106,11 +106,11 @@ class UpperBoundSettings:
     """The upper bound has no settings of its own (training and model sections only)."""
 
 
-def from_config(config: "ExperimentConfig") -> UpperBound:
+def from_config(config: "MethodConfig") -> UpperBound:
     return UpperBound(_dense.build_network(config), training=config.training, seed=config.seed)
 
 
-def task_bits(config: "ExperimentConfig") -> int:
+def task_bits(config: "MethodConfig") -> int:
     """Each task keeps a float32 copy of every weight."""
     return 32
 
