@@ -1,7 +1,7 @@
 """The arguments of the `supermasks` command: every subcommand, its options and their help.
 
 Only argparse and a few constants are imported here, so that `supermasks list` and `--help` load
-no torch. Which function runs each subcommand is the caller's to say (`cli.py`).
+no torch. Which function runs each subcommand is the caller's to say (`cli.commands`).
 """
 
 from __future__ import annotations

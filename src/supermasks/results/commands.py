@@ -1,6 +1,6 @@
 """The `supermasks results` command: list, regenerate and check the documented results' tables, rerun one.
 
-The command line (`cli.py`) adds this subcommand with `add_parser` and knows nothing else of it;
+The command line (`cli.commands`) adds this subcommand with `add_parser` and knows nothing else of it;
 everything heavier than argparse is imported when the command runs.
 """
 

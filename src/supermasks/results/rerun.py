@@ -135,7 +135,7 @@ def code_version(root: Path, code: tuple[str, ...] = ("src", "configs")) -> dict
 
 
 def _threads(environ: Mapping[str, str]) -> int | str:
-    """The torch thread count the command ran with (threads.py's precedence: SUPERMASKS_THREADS, then the user's
+    """The torch thread count the command ran with (compute.threads' precedence: SUPERMASKS_THREADS, then the user's
     OMP_NUM_THREADS, then one thread)."""
     planned = plan_threads(None, environ).threads
     if planned is not None:
