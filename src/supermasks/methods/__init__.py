@@ -12,13 +12,12 @@ and `tests/methods/test_registry.py` then check it in every scenario it declares
 
 from __future__ import annotations
 
-from typing import Any
-
 from supermasks.conditional import declare_capability
 from supermasks.errors import ConfigError
 from supermasks.methods import batche, ewc, hopsupsup, joint, naive, replay, separate_heads, supsup, upper_bound
 from supermasks.methods.base import (InfersPerImage, InfersTasks, KnowsInitialMasks, LearnsTasksApart, Masked, Method,
-                                     MethodReport, MethodSpec, Reports, SharesInitialScores, StoresForLaterTasks)
+                                     MethodConfig, MethodReport, MethodSpec, Reports, SharesInitialScores,
+                                     StoresForLaterTasks)
 
 _REGISTRY: dict[str, MethodSpec] = {
     "supsup": supsup.SPEC,
@@ -46,20 +45,21 @@ def masked_methods() -> frozenset[str]:
 declare_capability("masks", masked_methods)  # the settings that apply only to them: model.mask_rule, run.overlap
 
 
-def check_methods(config: Any) -> None:
-    """ConfigError for a method that cannot run in the config's scenario, or whose own `check` refuses the
-    combination of its settings with the other sections."""
+def check_methods(config: MethodConfig) -> None:
+    """ConfigError for a method that cannot run in the config's scenario or at its precision (a dense network
+    trains in float32), or whose own `check` refuses the combination of its settings with the other sections."""
+    precision = config.training.precision
+    dense = [name for name in config.method if not method_spec(name).masks]
+    if precision != "float32" and dense:
+        raise ConfigError(f"training.precision={precision} computes masked layers' products in {precision}; method "
+                          f"{', '.join(dense)} trains a dense network in float32: set training.precision=float32 "
+                          "(or training.amp=true on CUDA), or method=supsup")
     for name in config.method:
         spec = method_spec(name)
         if config.scenario.name not in spec.scenarios:
             raise ConfigError(f"method {name!r} cannot run in the {config.scenario.name!r} scenario; it supports "
                               f"{', '.join(sorted(spec.scenarios))}")
         spec.check(config)
-
-
-def dense_methods(names: list[str]) -> list[str]:
-    """The methods of `names` that train a dense network rather than masks, in their order."""
-    return [name for name in names if not method_spec(name).masks]
 
 
 def method_spec(name: str) -> MethodSpec:
@@ -69,5 +69,5 @@ def method_spec(name: str) -> MethodSpec:
     return _REGISTRY[name]
 
 
-__all__ = ["InfersPerImage", "InfersTasks", "KnowsInitialMasks", "LearnsTasksApart", "Masked", "Method", "MethodReport", "MethodSpec",
-           "Reports", "SharesInitialScores", "StoresForLaterTasks", "check_methods", "dense_methods", "list_methods", "masked_methods", "method_spec"]
+__all__ = ["InfersPerImage", "InfersTasks", "KnowsInitialMasks", "LearnsTasksApart", "Masked", "Method", "MethodConfig", "MethodReport", "MethodSpec",
+           "Reports", "SharesInitialScores", "StoresForLaterTasks", "check_methods", "list_methods", "masked_methods", "method_spec"]

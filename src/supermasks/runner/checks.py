@@ -17,27 +17,27 @@ from supermasks.data.checks import check_data
 from supermasks.compute.devices import check_device
 from supermasks.data.errors import SourceUnavailableError
 from supermasks.data.sources import folder_source_names, source_num_classes, source_problem
-from supermasks.methods import check_methods, dense_methods, method_spec
+from supermasks.methods import check_methods, method_spec
 from supermasks.models.networks import weight_count
 from supermasks.runner import parallel
-from supermasks.scenarios import check_scenario, scenario_of_stream
+from supermasks.scenarios import check_scenario
 from supermasks.training import check_training
 
 
 def validate(config: ExperimentConfig) -> None:
     """Check the config's sections against each other before any work starts (one clear error): one walk down the
-    components, each checking its own section with the sections it depends on, passed explicitly.
+    layers, each component checking its own section with the sections it depends on, passed explicitly: the
+    runner's cores, the methods, training, data, the scenario, the device.
 
     Each section's own names, choices and ranges were checked when the config was built.
     """
+    parallel.check(config)
+    check_methods(config)
+    check_training(config.training, scenario=config.scenario.name)
+    check_data(config.data)
     check_scenario(config.scenario.name, benchmarks=config.data.benchmark, label_mode=config.data.label_mode,
                    batch_norm=config.model.batch_norm, eval_sample=config.run.eval_sample)
-    check_training(config.training, stream=scenario_of_stream(config.scenario.name),
-                   dense_methods=dense_methods(config.method))
     check_device(config.run.device, amp=config.training.amp)
-    check_data(config.data)
-    check_methods(config)
-    parallel.check(config)
 
 
 def check_sources(labelled: Iterable[tuple[str, ExperimentConfig]]) -> None:

@@ -8,6 +8,7 @@ from typing import Literal, get_args
 
 from supermasks.conditional import complete, only_when
 from supermasks.errors import ConfigError, require_number
+from supermasks.scenarios import scenario_of_stream
 from supermasks.training.schedule import Schedule
 
 Optimizer = Literal["rmsprop", "adam", "sgd"]
@@ -53,20 +54,16 @@ class TrainingSettings:
                 raise ValueError(f"{key} must be a positive number, got {value}")
 
 
-def check_training(training: TrainingSettings, *, stream: bool, dense_methods: list[str]) -> None:
-    """ConfigError for training settings the other sections cannot use: bfloat16 products with autocast, or for a
-    method that trains a dense network (`dense_methods`); a schedule, weight decay, amp or epochs on the one
-    unsegmented stream of the NNs scenario (`stream`)."""
+def check_training(training: TrainingSettings, *, scenario: str) -> None:
+    """ConfigError for training settings the scenario cannot use: bfloat16 products with autocast; a schedule, weight
+    decay, amp or epochs on the one unsegmented stream of the NNs scenario. (Which methods can train in bfloat16 is
+    theirs to say: `methods.check_methods`.)"""
     if training.precision != "float32" and training.amp:
         raise ConfigError(f"training.precision={training.precision} already runs the masked layers' products in "
                           f"{training.precision}, and training.amp=true would autocast the rest: choose one (set "
                           "training.amp=false, or training.precision=float32)")
-    if training.precision != "float32" and dense_methods:
-        raise ConfigError(f"training.precision={training.precision} computes masked layers' products in "
-                          f"{training.precision}; method {', '.join(dense_methods)} trains a dense network in float32: "
-                          "set training.precision=float32 (or training.amp=true on CUDA), or method=supsup")
-    if stream and (training.epochs is not None or training.schedule != "constant" or training.weight_decay != 0
-                   or training.amp):
+    if scenario_of_stream(scenario) and (training.epochs is not None or training.schedule != "constant"
+                                         or training.weight_decay != 0 or training.amp):
         raise ConfigError("the nns scenario trains on one stream without task boundaries: training.epochs, "
                           "training.schedule=cosine, training.weight_decay and training.amp are not supported there; "
                           "give training.steps_per_task (the stream's length per task) and leave the others unset")
