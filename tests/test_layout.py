@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("aggregate", "sweep"),
     ("studies",),
     ("report",),
-    ("results",),
+    ("results", "api"),
     ("cli",),
 ]
 

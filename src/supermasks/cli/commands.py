@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from supermasks.config.shipped import ConfigNotFoundError, find_config, shipped_configs
 from supermasks.cli.parser import Command, build_parser
@@ -27,78 +28,67 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     args.config = find_config(args.config)  # a shipped config may be named bare: `run experiment1`
-    from supermasks.aggregate.seeded import run_seeds
-    from supermasks.config.seeds import load_configs
-    from supermasks.runner import run
-    from supermasks.studies.grid import is_study_file, load_study, run_study, study_summary
-    from supermasks.studies.overlap import study_findings
-
-    from supermasks.studies.transfer import run_transfer_study
-    from supermasks.studies.transfer_file import is_transfer_study_file, load_transfer_study
+    from supermasks.api.kinds import Seeds, load_config
+    from supermasks.api.running import StudyResult, TransferResult, run
+    from supermasks.studies.grid import study_summary
     from supermasks.studies.transfer_results import study_text
 
-    if is_transfer_study_file(args.config):
-        if args.part is not None:
-            raise ConfigError(f"{args.config} is a transfer study; --part applies to study files with parts")
-        transfer = load_transfer_study(args.config, args.overrides, max_runs=args.max_runs)
-        tables = run_transfer_study(transfer, progress=not args.no_progress)
+    loaded = load_config(args.config, args.overrides, part=args.part, max_runs=args.max_runs)
+    result = run(loaded, force=args.force, progress=not args.no_progress, report=False)
+    config = _first_config(loaded)
+    if isinstance(result, TransferResult):
         print()
-        print(study_text(tables))
-        config = next(iter(transfer.benchmarks.values()))["random"]
-        if config.run.report:
-            _write_report([transfer.directory()], transfer.directory(), figures=config.run.figures)
-        print(f"study directory: {transfer.directory()}")
-        return 0
-    if is_study_file(args.config):
-        study = load_study(args.config, args.overrides, only=args.part, max_runs=args.max_runs)
-        frame = run_study(study, force=args.force, progress=not args.no_progress)
+        print(study_text(result.tables))
+        _write_report([result.directory], result.directory, config)
+        print(f"study directory: {result.directory}")
+    elif isinstance(result, StudyResult):
         print()
-        if study.note:
-            print(study.note)
-        print(study_summary(frame))
-        found = study_findings(study.directory())
-        if found:
+        if result.note:
+            print(result.note)
+        print(study_summary(result.table))
+        if result.findings:
             print("\nDoes mask overlap follow task relatedness? How much: overlap / chance of the most and "
                   "the least related pairs and its slope with relatedness (95% intervals over seeds), Mantel test "
                   "stratified by seed; a trend where the Holm-adjusted p < 0.05 (\"p <=\": at the permutation floor)")
-            print(found)
-        if study.runs and study.runs[0].config.run.report:
-            _write_report([study.directory()], study.directory(), figures=study.runs[0].config.run.figures)
-        print(f"study directory: {study.directory()}")
-        return 0
-    if args.part is not None:
-        raise ConfigError(f"{args.config} has no parts; --part applies to study files only")
-    configs, seeds = load_configs(args.config, args.overrides, max_runs=args.max_runs)
-    if seeds is not None:  # `seeds: [...]`: one run per seed, then the tables over the seeds
-        seed_runs = run_seeds(configs, force=args.force, progress=not args.no_progress)
-        if configs[0].run.report:
-            _write_report(seed_runs.directories, seed_runs.directory, figures=configs[0].run.figures)
-        print_seeds(seed_runs)
-        return 0
-    (config,) = configs
-    result = run(config, force=args.force, progress=not args.no_progress)
-    print_summary(result)  # a finished run that was not repeated shows its stored results
-    if args.command == "compare" or len(config.method) > 1:
-        print_comparison(result)
-    if config.run.report:
-        _write_report([result.directory], result.directory, figures=config.run.figures)
-    print(f"run directory: {result.directory}")
+            print(result.findings)
+        if config is not None:
+            _write_report([result.directory], result.directory, config)
+        print(f"study directory: {result.directory}")
+    elif isinstance(loaded, Seeds):
+        _write_report(result.directories, result.directory, config)
+        print_seeds(result)
+    else:
+        print_summary(result)  # a finished run that was not repeated shows its stored results
+        if args.command == "compare" or len(config.method) > 1:
+            print_comparison(result)
+        _write_report([result.directory], result.directory, config)
+        print(f"run directory: {result.directory}")
     return 0
 
 
-def _write_report(paths: list[Path], directory: Path, *, figures: bool) -> None:
-    """report.html in `directory` (`run.report`; the runs' figures only with `run.figures`), its path printed.
-    A report that cannot be written is a warning: the run's results are saved already."""
-    from supermasks.report import REPORT_FILE, write_report
+def _first_config(loaded: Any) -> Any:
+    """The config whose `run` settings (report, figures) a loaded config of any kind follows: its first run's."""
+    from supermasks.api.kinds import Seeds
+    from supermasks.studies.grid import Study
+    from supermasks.studies.transfer_file import TransferStudy
 
-    try:
-        path = write_report(paths, directory / REPORT_FILE, figures=figures)
-    except (OSError, ValueError, KeyError, TypeError, ConfigError) as error:
-        logging.getLogger("supermasks").warning("warning: no report written (%s: %s); `supermasks report %s` "
-                                                "tries again", type(error).__name__, error,
-                                                " ".join(str(p) for p in paths))
-        return
-    print(f"report: {path}")
+    if isinstance(loaded, Seeds):
+        return loaded.configs[0]
+    if isinstance(loaded, Study):
+        return loaded.runs[0].config if loaded.runs else None
+    if isinstance(loaded, TransferStudy):
+        return next(iter(loaded.benchmarks.values()))["random"]
+    return loaded
+
+
+def _write_report(paths: list[Path], directory: Path, config: Any) -> None:
+    """report.html in `directory` where the config asks for it (`run.report`), its path printed."""
+    from supermasks.api.running import write_run_report
+
+    if config.run.report:
+        path = write_run_report(paths, directory, figures=config.run.figures)
+        if path is not None:
+            print(f"report: {path}")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -164,8 +154,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                        progress=not args.no_progress)
     print()
     counts = record.summary()
-    if sweep.runs and sweep.runs[0].config.run.report and counts["done"] + counts["skipped"]:
-        _write_report([sweep.directory()], sweep.directory(), figures=sweep.runs[0].config.run.figures)
+    if sweep.runs and counts["done"] + counts["skipped"]:
+        _write_report([sweep.directory()], sweep.directory(), sweep.runs[0].config)
     print(summary_text(record))
     return 1 if record.summary()["failed"] else 0
 

@@ -60,6 +60,28 @@ class RunResult:
         """One row per (benchmark, method): the metrics table of `supermasks compare`."""
         return tables.comparison_table(self.results)
 
+    def get(self, method: str | None = None, benchmark: str | None = None) -> MethodResult:
+        """The result of `method` on `benchmark` (either may be left out where the run has one)."""
+        chosen = [r for r in self.results if (method is None or r.method == method)
+                  and (benchmark is None or r.benchmark == benchmark)]
+        if len(chosen) != 1:
+            held = ", ".join(f"{r.benchmark}/{r.method}" for r in self.results)
+            raise KeyError(f"{'no' if not chosen else 'more than one'} result for method={method}, "
+                           f"benchmark={benchmark}; this run holds {held}")
+        return chosen[0]
+
+    def accuracy(self, method: str | None = None, benchmark: str | None = None) -> pd.DataFrame:
+        """The accuracy matrix R of `method` on `benchmark` as a DataFrame (`MethodResult.accuracy_frame`)."""
+        return self.get(method, benchmark).accuracy_frame()
+
+    def numbers(self, method: str | None = None, benchmark: str | None = None) -> dict[str, float]:
+        """The numeric metrics of `method` on `benchmark` (`MethodResult.numbers`); definitions apart."""
+        return self.get(method, benchmark).numbers
+
+    def masks(self, task_id: int, method: str | None = None, benchmark: str | None = None) -> dict[str, np.ndarray]:
+        """Task `task_id`'s binary masks per layer (`MethodResult.masks`)."""
+        return self.get(method, benchmark).masks(task_id)
+
 
 def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True) -> RunResult:
     """Run every (benchmark, method) of `config` into its run directory.

@@ -44,8 +44,37 @@ class MethodResult:
     directory: Path
     accuracy: np.ndarray  # R, (T, T); NaN where a task could not be evaluated yet
     untrained: np.ndarray  # b, (T,)
-    metrics: dict[str, float]
+    metrics: dict[str, float]  # metrics.json as written: the numbers, their `definitions` and notes such as `scenario`
     overlap_summary: pd.DataFrame | None = None
+
+    @property
+    def numbers(self) -> dict[str, float]:
+        """The metrics that are numbers (ACC, BWT, FWT, forgetting, memory, time...), as floats; NaN where undefined
+        (FWT of a method that cannot predict a task before learning it)."""
+        return {k: float("nan") if v is None else float(v) for k, v in self.metrics.items()
+                if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))}
+
+    @property
+    def definitions(self) -> dict[str, str]:
+        """What each number means, in words."""
+        return dict(self.metrics.get("definitions", {}))
+
+    def accuracy_frame(self) -> pd.DataFrame:
+        """R as a DataFrame: row `after task i` (the task just learned), column `task j`; NaN where not evaluated."""
+        n = len(self.accuracy)
+        return pd.DataFrame(self.accuracy, index=pd.Index([f"after task {i}" for i in range(n)], name="after"),
+                            columns=[f"task {j}" for j in range(n)])
+
+    def masks(self, task_id: int) -> dict[str, np.ndarray]:
+        """Task `task_id`'s binary masks per masked layer (bool arrays of the weights' shapes), read from its mask
+        file; ValueError for a method that learns no masks."""
+        from supermasks.models.mask_files import load_task_masks
+
+        path = self.directory / "checkpoints" / f"task_{task_id:03d}.safetensors"
+        if not path.is_file():
+            raise ValueError(f"{path} does not exist: {self.method} keeps no mask file of task {task_id} "
+                             "(a method without masks, or a task it did not learn)")
+        return load_task_masks(path)
 
 
 def comparison_table(results: list[MethodResult]) -> pd.DataFrame:
