@@ -224,3 +224,14 @@ def test_config_fields_reach_the_method_and_check_refuses_what_cannot_work():
     for message, changes in bad.items():
         with pytest.raises(ConfigError, match=message):
             check(updated(config, changes))
+
+
+@pytest.mark.parametrize("guided", [["supsup.transfer=similar"], ["supsup.transfer=soft", "supsup.transfer_temperature=0.5"],
+                                    ["supsup.transfer=similar", "supsup.transfer_protocol=two_pass"]])
+def test_the_reference_config_is_the_random_transfer_run_of_the_same_config(guided):
+    from supermasks.config import to_dict, updated
+
+    config = load_config(None, ["model.batch_norm=true", *guided])
+    reference = reference_config(config)
+    assert reference == updated(config, {"supsup.transfer": "random"})
+    assert to_dict(reference) == to_dict(updated(config, {"supsup.transfer": "random"}))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from supermasks.config import ExperimentConfig, from_stored, read_yaml
+from supermasks.config import ExperimentConfig, from_stored, read_yaml, updated
 from supermasks.config.records import run_directory
 from supermasks.errors import ConfigError
 from supermasks.methods import InfersTasks, Method, method_spec
@@ -79,7 +79,7 @@ def load(run_dir: Path | str, *, method: str | None = None, benchmark: str | Non
     if not (directory / CONFIG_FILE).is_file():
         raise ConfigError(f"{directory} is not a run directory (no {CONFIG_FILE}): give the directory `supermasks "
                           f"run` printed, such as runs/supsup-1a2b3c4d")
-    config = from_stored(read_yaml(directory / CONFIG_FILE)).updated({"run.device": device})
+    config = updated(from_stored(read_yaml(directory / CONFIG_FILE)), {"run.device": device})
     benchmark = _choose("benchmark", benchmark, list(config.data.benchmark), directory)
     name = _choose("method", method, list(config.method), directory)
     built = method_spec(name).build(config)

@@ -95,11 +95,11 @@ class ExperimentConfig:
             node = getattr(node, part)
         return node
 
-    def updated(self, values: Mapping[str, Any]) -> ExperimentConfig:
-        """This config with the settings in `values` (dotted keys: `{"supsup.transfer": "mean"}`) changed."""
-        from supermasks.config.loading import updated  # loading builds configs: it imports this module
-
-        return updated(self, values)
+    def with_settings(self, method: str, settings: Any) -> ExperimentConfig:
+        """This config with `settings` as the section of `method` (one of `self.method`), checked as any config is."""
+        if method not in self.method_settings:
+            raise KeyError(f"method {method!r} is not in this config's methods {self.method}")
+        return dataclasses.replace(self, method_settings={**self.method_settings, method: settings})
 
     def settings(self, method: str) -> Any:
         """The settings of `method` (one of `self.method`)."""

@@ -5,22 +5,36 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
+from torch import nn
 
 from supermasks.data.task import Task
 from supermasks.methods._supsup_scores import random_init
 from supermasks.methods._training import task_schedule
 from supermasks.methods.base import LearnedTask, TaskStart
 from supermasks.models import finish_task_with, norm_statistics, num_tasks, packed_task
-from supermasks.training import skip_batches
-
-if TYPE_CHECKING:
-    from supermasks.methods.supsup import SupSup
+from supermasks.training import FitResult, Probe, TrainingSettings, skip_batches
 
 
-def task_starts(method: "SupSup", tasks: Sequence[Task]) -> list[TaskStart]:
+class Sequential(Protocol):
+    """What learning tasks apart reads and sets of the SupSup running the sequence (`methods.supsup.SupSup`)."""
+
+    model: nn.Module
+    training: TrainingSettings
+    transfer: str
+    score_generator_: torch.Generator
+    batch_generator_: torch.Generator
+    finished_: int
+    num_classes_: int
+
+    def learn(self, task: Task, *, progress: bool = True, probe: Probe | None = None) -> FitResult: ...
+
+    def end_task(self, task_id: int) -> None: ...
+
+
+def task_starts(method: Sequential, tasks: Sequence[Task]) -> list[TaskStart]:
     """The generators' states at the start of each of `tasks`, and after the last (len(tasks) + 1 states).
 
     With random transfer a task's training reads nothing of earlier tasks but the two random
@@ -50,7 +64,7 @@ def task_starts(method: "SupSup", tasks: Sequence[Task]) -> list[TaskStart]:
     return starts
 
 
-def learn_alone(method: "SupSup", task: Task, start: TaskStart, *, progress: bool = False) -> LearnedTask:
+def learn_alone(method: Sequential, task: Task, start: TaskStart, *, progress: bool = False) -> LearnedTask:
     """Learn `task` alone in the fresh `method` (no task begun yet), its streams set to `start` (`task_starts`).
 
     The task is learned as the network's task 0: its initial scores, batches, masks and BN
@@ -67,7 +81,7 @@ def learn_alone(method: "SupSup", task: Task, start: TaskStart, *, progress: boo
     return LearnedTask(task.task_id, masks, norms, fitted)
 
 
-def learned_apart(method: "SupSup", task: Task, learned: LearnedTask, after: TaskStart) -> None:
+def learned_apart(method: Sequential, task: Task, learned: LearnedTask, after: TaskStart) -> None:
     """End the begun `task` with what `learn_alone` learned for it; move the streams to `after`, its end.
 
     After this the method is as `learn(task)` leaves it: the same masks, BN statistics and

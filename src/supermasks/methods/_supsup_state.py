@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from supermasks.compute.devices import module_device
 from supermasks.inference import MaskBank
@@ -13,8 +14,26 @@ from supermasks.methods._state import check_header, header, load_generator, owne
 from supermasks.models import load_network, masked_layers, num_tasks
 from supermasks.models.layers import PackedMasks
 
-if TYPE_CHECKING:
-    from supermasks.methods.supsup import SupSup
+
+class Held(Protocol):
+    """What SupSup's state holds and how it is set back (`methods.supsup.SupSup` follows it)."""
+
+    HYPERPARAMETERS: ClassVar[tuple[str, ...]]
+    model: nn.Module
+    bank_: MaskBank
+    finished_: int
+    num_classes_: int
+    keep_scores: bool
+    record_initial_masks: bool
+    reference_signatures: Any
+    score_generator_: torch.Generator
+    batch_generator_: torch.Generator
+    score_sum_: dict[str, torch.Tensor]
+    alphas_: list[dict[str, np.ndarray]]
+    similarities_: list[dict[str, np.ndarray]]
+    initial_masks_: dict[str, PackedMasks]
+
+    def end_task(self, task_id: int) -> None: ...
 
 # Layout of `SupSup.state_dict()`: 1 held every task's float scores and the mask bank; 2 holds
 # finished tasks as packed masks (1 bit per weight), the mean transfer's running sum, no bank.
@@ -23,7 +42,7 @@ STATE_VERSION = 2
 _ADDED_SETTINGS = {"score_init": "independent"}
 
 
-def supsup_state(method: "SupSup") -> dict[str, Any]:
+def supsup_state(method: Held) -> dict[str, Any]:
     """The network (finished tasks as packed masks, the current and kept tasks' scores, BN statistics, fixed
     weights), the mean transfer's running sum, generators, transfer's records and the recorded initial
     masks (bit-packed, by layer and task id; empty without `record_initial_masks`); layout `STATE_VERSION`.
@@ -44,7 +63,7 @@ def supsup_state(method: "SupSup") -> dict[str, Any]:
                               for name, packed in method.initial_masks_.items()}}
 
 
-def load_supsup_state(method: "SupSup", state: dict[str, Any]) -> None:
+def load_supsup_state(method: Held, state: dict[str, Any]) -> None:
     """Load a state of layout `STATE_VERSION`, or of layout 1 (every task's float scores, from before packed masks).
 
     A layout-1 state is converted: the tasks its mask bank holds are finished here (their masks

@@ -8,7 +8,7 @@ members, as with any Protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -41,7 +41,7 @@ class RunView(Protocol):
 class MethodConfig(Protocol):
     """What a method's builder and checks read of an experiment config (`supermasks.config.ExperimentConfig`
     follows it): the seed, the methods compared, the model, training and scenario sections, a few run settings,
-    each method's own section (`settings(name)`), and a copy with some settings changed (`updated`).
+    each method's own section (`settings(name)`), and a copy with one method's section replaced (`with_settings`).
 
     Methods take the config through this Protocol, so they never import the configuration package, which imports
     the method registry to find each method's settings.
@@ -69,8 +69,8 @@ class MethodConfig(Protocol):
         """The settings of `method` (one of `method`): its section of the config."""
         ...
 
-    def updated(self, values: Mapping[str, Any]) -> MethodConfig:
-        """This config with the settings in `values` (dotted keys: `{"supsup.transfer": "random"}`) changed."""
+    def with_settings(self, method: str, settings: Any) -> MethodConfig:
+        """This config with `settings` (a frozen settings dataclass) as the section of `method`."""
         ...
 
 

@@ -3,6 +3,8 @@ config implies for SupSup before one is built (kept scores, recorded initial mas
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -88,7 +90,9 @@ def reference_config(config: "MethodConfig") -> "MethodConfig":
     guided model's (the random init is drawn in every transfer mode), so the reference is
     exactly the `supsup.transfer=random` run of the same config.
     """
-    return config.updated({"supsup.transfer": "random"})  # drops the guided transfer's protocol and temperature
+    settings = dataclasses.replace(config.settings("supsup"), transfer="random", transfer_protocol=None,
+                                   transfer_temperature=None)  # the guided transfer's own settings do nothing here
+    return config.with_settings("supsup", settings)
 
 
 def check(config: "MethodConfig") -> None:
