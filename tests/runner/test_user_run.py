@@ -198,3 +198,18 @@ def test_a_sweep_and_a_study_of_import_paths(tmp_path, package):
     """))
     frame = run_study(load_study(study, [f"run.out_dir={tmp_path / 'study'}"]), progress=False)
     assert len(frame) == 1 and frame["ACC"].notna().all()
+
+
+def test_the_example_script_runs(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "own_network.py"
+    spec = importlib.util.spec_from_file_location("own_network_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--steps", "20", "--out", str(tmp_path)])
+    r = result.results[0].accuracy
+    assert r.shape == (3, 3) and r[0, 0] == r[2, 0]
+    out = capsys.readouterr().out
+    assert out.startswith("accuracy (row: after task, column: task):") and f"run directory: {result.directory}" in out
