@@ -46,6 +46,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "method_spec": ("supermasks.methods", "method_spec"),
     "Method": ("supermasks.methods", "Method"),
     "metrics": ("supermasks.analysis.metrics", None),
+    "masked": ("supermasks.models.user", "masked"),
+    "tasks_from": ("supermasks.data.user", "tasks_from"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

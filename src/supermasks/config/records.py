@@ -15,7 +15,11 @@ from typing import Any
 
 from supermasks.config.experiment import SECTIONS, ExperimentConfig
 from supermasks.config.marks import protocol_marks
+from supermasks.data.user import own_source_fingerprint
+from supermasks.imports import is_import_path
 from supermasks.methods import method_spec
+from supermasks.models.user import own_fingerprint
+from supermasks.seeds import streams
 
 # Where output goes, not what is computed: left out of the run's identity (dotted keys).
 # `run.parallel_tasks` says how tasks are scheduled; the results are those of sequential training.
@@ -102,7 +106,21 @@ def identity(config: ExperimentConfig) -> dict[str, Any]:
                            overlap=config.run.overlap, shared_initial_scores=shared)
     if marks:
         out["protocol"] = marks
+    own = _own_fingerprints(config)
+    if own:
+        out["own"] = own
     return out
+
+
+def _own_fingerprints(config: ExperimentConfig) -> dict[str, str]:
+    """The fingerprints of a user's network and tasks that a config names by import path (built, or loaded, once
+    per process), so that a changed function gives another run; those given in memory carry theirs in their name."""
+    own = {}
+    if is_import_path(config.model.arch):
+        own["model"] = own_fingerprint(config.model.arch, config.model.output_size, streams(config.seed).weights)
+    if is_import_path(config.data.source):
+        own["data"] = own_source_fingerprint(config.data.source, config.data.num_tasks)
+    return own
 
 
 def config_hash(config: ExperimentConfig) -> str:

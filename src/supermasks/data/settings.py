@@ -12,6 +12,7 @@ from .benchmarks import _ALIASES, NESTED_RANGE, list_benchmarks
 from .imagenet import CROP, DEFAULT_WORKERS
 from .permutations import check_fraction_range
 from .sources import dir_source_names, folder_source_names, source_names
+from .user import OWN_BENCHMARK, is_own_source
 
 LabelMode = Literal["remap", "keep"]
 PermuteSubsets = Literal["independent", "nested"]
@@ -23,6 +24,8 @@ class DataSettings:
     """The `data` section of an experiment config."""
 
     benchmark: list[str] = field(default_factory=lambda: ["permuted"])  # one run per benchmark
+    # A name of the sources (`supermasks data list`), or a user's own tasks: an import path package.module:function
+    # returning them, with benchmark [own] (`data.user`)
     source: str = "mnist-5k"
     data_dir: str | None = None  # a local directory of the source's files (IDX files; CIFAR-100's archive or folder;
     # ImageNet's train/ and val/ class folders, which source imagenet requires)
@@ -60,6 +63,8 @@ class DataSettings:
 
     def __post_init__(self) -> None:
         complete(self, "data")
+        if self._check_own_source():
+            return
         known = list_benchmarks()
         for name in self.benchmark:
             if name not in known:
@@ -92,6 +97,26 @@ class DataSettings:
         if "pair" in self.benchmarks() and self.num_tasks != 2:
             raise ValueError(f"num_tasks: the pair benchmark has exactly 2 tasks: set data.num_tasks=2 "
                              f"(got {self.num_tasks})")
+
+    def _check_own_source(self) -> bool:
+        """Whether `source` is a user's own tasks (benchmark `own`, which no other source makes); the settings that
+        make a benchmark's tasks do not apply to them."""
+        own = is_own_source(self.source)
+        if own != (self.benchmark == [OWN_BENCHMARK]):
+            if own:
+                raise ValueError(f"source {self.source} gives its own tasks: set data.benchmark=[{OWN_BENCHMARK}] "
+                                 f"(got {self.benchmark})")
+            if OWN_BENCHMARK in self.benchmark:
+                raise ValueError(f"benchmark {OWN_BENCHMARK} is a user's own tasks, alone: set data.source to an "
+                                 "import path package.module:function returning them")
+            return False
+        if own:
+            if self.num_tasks < 1:
+                raise ValueError(f"num_tasks must be a positive number, got {self.num_tasks}")
+            if self.data_dir is not None:
+                raise ValueError(f"data_dir applies to the sources read from files; source {self.source} gives its "
+                                 "own tasks: remove data_dir")
+        return own
 
     def _check_folder_source(self) -> None:
         """splitimagenet reads an image folder (source imagenet), and an image folder makes no other benchmark."""

@@ -19,6 +19,7 @@ from .dataset import Dataset
 from .errors import SourceUnavailableError
 from .idx_folder import IDX_PARTS, NUM_CLASSES, find_idx_file, has_idx_files, load_idx_dir
 from .transforms import CIFAR100_NORMALIZATION
+from .user import is_own_source
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 _GENERATED = Path("<generated>")  # what `locate` returns for data made in memory
@@ -237,7 +238,10 @@ def open_source(name: str, data_dir: Path | None = None) -> Source:
 def source_problem(name: str, data_dir: Path | str | None = None) -> str | None:
     """Why the source `name` (from `data_dir`, where given) cannot be read on this machine, with how to get it;
     None when its files are where a run looks for them. Finds the files without reading them (their contents
-    are checked when a run loads them), so that every source a study may use is checked before any work starts."""
+    are checked when a run loads them), so that every source a study may use is checked before any work starts.
+    A user's own tasks (`data.user`) are had when a run loads them."""
+    if is_own_source(name):
+        return None
     if name in _FOLDERS:
         if data_dir is None:
             return f"{name} is read from a local folder, and no data.data_dir names one: {_FOLDERS[name].how_to_get}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from supermasks.conditional import declare_capability
 from supermasks.errors import ConfigError
+from supermasks.models.user import is_own_arch
 from supermasks.methods import batche, ewc, hopsupsup, joint, naive, replay, separate_heads, supsup, upper_bound
 from supermasks.methods.base import (InfersPerImage, InfersTasks, KnowsInitialMasks, LearnsTasksApart, Masked, Method,
                                      MethodConfig, MethodReport, MethodSpec, Reports, SharesInitialScores,
@@ -54,6 +55,12 @@ def check_methods(config: MethodConfig) -> None:
         raise ConfigError(f"training.precision={precision} computes masked layers' products in {precision}; method "
                           f"{', '.join(dense)} trains a dense network in float32: set training.precision=float32 "
                           "(or training.amp=true on CUDA), or method=supsup")
+    own = [name for name in config.method if not method_spec(name).own_network]
+    if is_own_arch(config.model.arch) and own:
+        able = [name for name in list_methods() if method_spec(name).own_network]
+        raise ConfigError(f"model.arch {config.model.arch} is your own network, which method {', '.join(own)} cannot "
+                          f"train (it builds a network of a registered architecture): use method={', '.join(able)}, "
+                          "or a registered model.arch")
     for name in config.method:
         spec = method_spec(name)
         if config.scenario.name not in spec.scenarios:

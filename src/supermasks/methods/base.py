@@ -262,3 +262,6 @@ class MethodSpec:
     # Under its settings (its config section), whether all its tasks start from one shared initial score: the
     # chance of the overlap of learned changes is then stratified by that score, which a run's identity records.
     shared_initial_scores: Callable[[Any], bool] = lambda settings: False
+    # Builds a user's own network (`model.arch` an import path or a network given to `runner.run`, `models.user`):
+    # a method that masks the network as it is; a dense one needs a registered architecture's dense twin.
+    own_network: bool = False

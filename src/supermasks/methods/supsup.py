@@ -371,4 +371,4 @@ SPEC = MethodSpec(from_config, "SupSup: one learned binary mask per task over fi
                   "task given (GG), inferred (GNs, GNu) or detected on a stream (NNs)", frozenset({"task", "gns", "gnu", "nns"}),
                   settings=SupSupSettings, check=check, check_tasks=check_tasks,
                   build_for_tasks=build_for_tasks, task_bits=task_bits, tasks_apart=tasks_apart, masks=True,
-                  shared_initial_scores=lambda settings: settings.score_init == "shared")
+                  shared_initial_scores=lambda settings: settings.score_init == "shared", own_network=True)

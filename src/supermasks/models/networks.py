@@ -16,6 +16,7 @@ from supermasks.models.masks import DENSITY_BUDGETS, MASK_RULES, layer_density
 from supermasks.models.mlp import MaskedMLP
 from supermasks.models.resnet import resnet18, resnet50
 from supermasks.models.tasks import masked_layers
+from supermasks.models.user import build_own, is_own_arch, own_weight_count
 
 MNIST_INPUT = InputShape(1, (28, 28))
 INPUT_SIZE = 28 * 28  # what an MLP reads: a flattened 1x28x28 image
@@ -108,7 +109,9 @@ def layer_shapes(name: str, output_size: int, *, batch_norm: bool = False) -> di
 
 
 def weight_count(name: str, output_size: int) -> int:
-    """Number of maskable weights of `name` (BN statistics apart)."""
+    """Number of maskable weights of `name` (BN statistics apart); a user's network (`models.user`) is built."""
+    if is_own_arch(name):
+        return own_weight_count(name, output_size)
     return sum(math.prod(shape) for shape in layer_shapes(name, output_size).values())
 
 
@@ -119,7 +122,7 @@ def build_model(name: str, *, output_size: int = 10, rule: str = "threshold", de
     With `density_budget="er"` (top-k rule only) each masked layer keeps `layer_density(density,
     "er", its weight shape)` of its weights, else `density` everywhere (`models.masks`).
     """
-    arch = architecture(name)
+    arch = None if is_own_arch(name) else architecture(name)
     if density_budget not in DENSITY_BUDGETS:
         raise ValueError(f"unknown density budget {density_budget!r}; choose one of {', '.join(DENSITY_BUDGETS)}")
     if rule not in MASK_RULES:
@@ -127,6 +130,11 @@ def build_model(name: str, *, output_size: int = 10, rule: str = "threshold", de
     if density_budget == "er" and rule != "topk":
         raise ValueError(f"density_budget 'er' sets each layer's top-k density; the {rule} rule keeps no fixed "
                          "fraction: use rule 'topk'")
+    if arch is None:  # a user's network (`models.user`): the BatchNorm it has, made per-task
+        if batch_norm:
+            raise ValueError(f"model {name!r} is a user's network: it has the BatchNorm layers its module has")
+        return build_own(name, output_size=output_size, rule=rule, density=density, seed=seed,
+                         density_budget=density_budget)
     if arch.always_norm and not batch_norm:
         raise ValueError(f"model {name!r} has per-task BatchNorm after every convolution: build it with "
                          "batch_norm=True")

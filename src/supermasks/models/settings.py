@@ -8,6 +8,7 @@ from typing import Literal
 from supermasks.conditional import Capability, complete, only_when
 from supermasks.errors import require_number, shown
 from supermasks.models.networks import ARCHITECTURES
+from supermasks.models.user import is_own_arch
 
 MaskRule = Literal["threshold", "topk"]
 
@@ -22,7 +23,9 @@ DensityBudget = Literal["global", "er"]
 class ModelSettings:
     """The `model` section of an experiment config."""
 
-    arch: str = "fc-300-300"  # a name of `ARCHITECTURES` (`supermasks list` shows each one's input)
+    # A name of `ARCHITECTURES` (`supermasks list` shows each one's input), or a user's own network: an import path
+    # `package.module:function` returning an nn.Module (`models.user`)
+    arch: str = "fc-300-300"
     output_size: int = 10
     # "threshold": keep s >= 0; "topk": keep the top `density` of |s|. Only a method that learns masks reads it.
     mask_rule: MaskRule | None = field(default=None, metadata=only_when(
@@ -39,8 +42,13 @@ class ModelSettings:
 
     def __post_init__(self) -> None:
         complete(self, "model")
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f"arch: unknown value {shown(self.arch)}; choose one of {', '.join(ARCHITECTURES)}")
+        own = isinstance(self.arch, str) and is_own_arch(self.arch)
+        if self.arch not in ARCHITECTURES and not own:
+            raise ValueError(f"arch: unknown value {shown(self.arch)}; choose one of {', '.join(ARCHITECTURES)}, or "
+                             "an import path package.module:function returning your own nn.Module")
+        if own and self.batch_norm:
+            raise ValueError(f"batch_norm adds BatchNorm to the library's networks; the network {self.arch} has "
+                             "the BatchNorm layers its module has (made per-task): remove model.batch_norm")
         if self.output_size < 1:
             raise ValueError(f"output_size must be a positive number, got {self.output_size}")
         if self.density_budget not in (None, "global", "er"):
@@ -49,7 +57,7 @@ class ModelSettings:
             if self.density is None:
                 raise ValueError("density is required by mask_rule topk (the fraction of weights kept, in (0, 1])")
             require_number("density", self.density, maximum=None if self.density_budget == "er" else 1.0)
-        if ARCHITECTURES[self.arch].always_norm and not self.batch_norm:
+        if not own and ARCHITECTURES[self.arch].always_norm and not self.batch_norm:
             raise ValueError(f"arch {self.arch} has per-task BatchNorm after every convolution: set batch_norm=true")
 
 

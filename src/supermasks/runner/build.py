@@ -15,9 +15,12 @@ from supermasks.data import Dataset, Task, load_source, make_benchmark
 from supermasks.data.imagenet import CLASSES_PER_TASK, ImageFolder, make_splitimagenet
 from supermasks.data.settings import crop_size
 from supermasks.data.sources import Source, open_source
+from supermasks.data.user import OWN_BENCHMARK, OwnTasks, give_tasks, is_own_source, own_source, own_tasks
 from supermasks.errors import DataError
-from supermasks.models import image_shape, input_problem
+from supermasks.models import build_model, image_shape, input_problem
+from supermasks.models.user import check_fits, give_network, is_own_arch
 from supermasks.methods import Method, method_spec
+from supermasks.seeds import streams
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +28,42 @@ log = logging.getLogger(__name__)
 def load_data(config: ExperimentConfig) -> Source:
     """The config's `data.source`, from `data.data_dir` where given: a Dataset in memory or an image folder
     (whether it fits in memory is `checks.check_source_memory`'s to say)."""
+    if is_own_source(config.data.source):  # a user's own tasks (`data.user`)
+        return own_source(config.data.source, config.data.num_tasks)
     data_dir = Path(config.data.data_dir) if config.data.data_dir else None
     return open_source(config.data.source, data_dir)
+
+
+def with_own(config: ExperimentConfig, model: object = None, tasks: object = None) -> ExperimentConfig:
+    """`config` running on a user's own network (an `nn.Module`, masked with the run's weight seed where it is not
+    masked yet) and tasks (a list of `Task`s, or a pair `(train_sets, test_sets)`), where given: each is held in
+    this process and named, with its fingerprint, by `model.arch` and `data.source` (benchmark `own`)."""
+    changes: dict[str, object] = {}
+    if model is not None:
+        changes["model.arch"] = give_network(model, streams(config.seed).weights)
+    if tasks is not None:
+        source = give_tasks(tasks)  # type: ignore[arg-type]
+        changes |= {"data.source": source, "data.benchmark": [OWN_BENCHMARK],
+                    "data.num_tasks": len(own_tasks(source))}
+    return config.updated(changes) if changes else config
 
 
 def build_tasks(config: ExperimentConfig, benchmark: str, data: Source) -> list[Task]:
     """The tasks of `benchmark` on `data` (a Dataset or an ImageFolder), checked against the model's input and
     output sizes, the methods' needs and the batch size (`check_task_sizes`)."""
-    if isinstance(data, ImageFolder):
+    if isinstance(data, OwnTasks):
+        tasks = data.tasks
+    elif isinstance(data, ImageFolder):
         tasks = _folder_tasks(config, benchmark, data)
     else:
         tasks = _dataset_tasks(config, benchmark, data)
     needed = max(t.num_classes for t in tasks)
-    if config.model.output_size < needed:
+    if config.model.output_size < needed and not is_own_arch(config.model.arch):
         raise ConfigError(f"output_size {config.model.output_size} is smaller than the {needed} classes of {benchmark}")
+    if isinstance(data, OwnTasks) or is_own_arch(config.model.arch):  # a forward pass says whether they fit
+        check_fits(build_model(config.model.arch, output_size=config.model.output_size,
+                               batch_norm=config.model.batch_norm, seed=streams(config.seed).weights),
+                   tasks[0].x_train[:2], needed, f"model.arch {config.model.arch}")
     for name in config.method:
         method_spec(name).check_tasks(config, tasks)
     check_task_sizes(config, tasks)

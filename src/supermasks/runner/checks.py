@@ -17,6 +17,7 @@ from supermasks.data.checks import check_data
 from supermasks.compute.devices import check_device
 from supermasks.data.errors import SourceUnavailableError
 from supermasks.data.sources import folder_source_names, source_num_classes, source_problem
+from supermasks.data.user import OwnTasks
 from supermasks.methods import check_methods, method_spec
 from supermasks.models.networks import weight_count
 from supermasks.runner import parallel
@@ -206,6 +207,8 @@ def image_count(config: ExperimentConfig, data: Source) -> tuple[int, int]:
     config decodes, 3 x data.image_size x data.image_size."""
     if isinstance(data, ImageFolder):
         return len(data.train_paths) + len(data.val_paths), 3 * crop_size(config.data) ** 2
+    if isinstance(data, OwnTasks):  # a user's tasks: already in memory, each its own images
+        return sum(len(t.y_train) + len(t.y_test) for t in data.tasks), math.prod(data.tasks[0].x_train.shape[1:])
     return len(data.x_train) + len(data.x_test), math.prod(data.x_train.shape[1:])  # (N, H, W) or (N, C, H, W)
 
 

@@ -21,7 +21,7 @@ from supermasks.config import ExperimentConfig, to_dict
 from supermasks.data import Task
 from supermasks.compute.devices import bfloat16_note, device_info, resolve_device
 from supermasks.runner import tables
-from supermasks.runner.build import build_tasks, load_data
+from supermasks.runner.build import build_tasks, load_data, with_own
 from supermasks.runner.checks import check_free_space, check_source_memory, check_writable, validate
 from supermasks.runner.evaluate import check_sample
 from supermasks.runner.loop import run_method
@@ -83,12 +83,16 @@ class RunResult:
         return self.get(method, benchmark).masks(task_id)
 
 
-def run(config: ExperimentConfig, *, force: bool = False, progress: bool = True) -> RunResult:
+def run(config: ExperimentConfig, *, model: object = None, tasks: object = None, force: bool = False,
+        progress: bool = True) -> RunResult:
     """Run every (benchmark, method) of `config` into its run directory.
 
-    A finished run is not run again unless `force`: its stored results are returned (`skipped`).
-    SIGTERM stops it as Ctrl-C does (`RunInterrupted`, status `interrupted`, lock released).
+    `model` (an `nn.Module`, `supermasks.masked` or plain) and `tasks` (`supermasks.tasks_from`'s list, or a pair
+    `(train_sets, test_sets)`) run the config on a user's own network and tasks (`build.with_own`); the run's hash
+    holds their fingerprints. A finished run is not run again unless `force`: its stored results are returned
+    (`skipped`). SIGTERM stops it as Ctrl-C does (`RunInterrupted`, status `interrupted`, lock released).
     """
+    config = with_own(config, model, tasks)
     with sigterm_as_interrupt():
         return _run(config, force=force, progress=progress)
 

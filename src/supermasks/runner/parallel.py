@@ -48,7 +48,9 @@ import torch
 
 from supermasks.config import ConfigError, ExperimentConfig
 from supermasks.data import Task
+from supermasks.data.user import is_given_source
 from supermasks.models.networks import ARCHITECTURES, weight_count
+from supermasks.models.user import is_given_arch
 from supermasks.runner.workers import Workers, start_server
 from supermasks.training import FitResult, Probe
 
@@ -87,6 +89,11 @@ def dependence(config: ExperimentConfig) -> str | None:
         problem = None if apart is None else apart(config)
         if problem is not None:
             return problem
+    given = [what for what, given in (("network", is_given_arch(config.model.arch)),
+                                      ("tasks", is_given_source(config.data.source))) if given]
+    if given:
+        return (f"the {' and '.join(given)} given to runner.run live in this process, not in worker processes: name "
+                "them by import paths package.module:function, or set run.parallel_tasks=false")
     if config.run.eval_every:
         return ("run.eval_every records accuracy on the tasks seen so far during training, which tasks trained apart "
                 "do not see: set run.eval_every=0, or run.parallel_tasks=false")
@@ -143,7 +150,7 @@ def plan_cores(config: ExperimentConfig, *, threads: int, cpus: int, ray: Litera
 
 def _small_network(config: ExperimentConfig) -> bool:
     arch = config.model.arch
-    return (ARCHITECTURES[arch].hidden is not None
+    return (arch in ARCHITECTURES and ARCHITECTURES[arch].hidden is not None
             and weight_count(arch, config.model.output_size) <= SMALL_NETWORK_WEIGHTS)
 
 
