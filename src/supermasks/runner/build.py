@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from supermasks.config import ConfigError, ExperimentConfig
+from supermasks.config import ConfigError, ExperimentConfig, updated
 from supermasks.data import Dataset, Task, load_source, make_benchmark
 from supermasks.data.imagenet import CLASSES_PER_TASK, ImageFolder, make_splitimagenet
 from supermasks.data.settings import crop_size
@@ -45,7 +45,7 @@ def with_own(config: ExperimentConfig, model: object = None, tasks: object = Non
         source = give_tasks(tasks)  # type: ignore[arg-type]
         changes |= {"data.source": source, "data.benchmark": [OWN_BENCHMARK],
                     "data.num_tasks": len(own_tasks(source))}
-    return config.updated(changes) if changes else config
+    return updated(config, changes) if changes else config
 
 
 def build_tasks(config: ExperimentConfig, benchmark: str, data: Source) -> list[Task]:
