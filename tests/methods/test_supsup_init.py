@@ -1,4 +1,7 @@
-"""SupSup's score initialisation (independent or shared) and its recorded initial masks (ALGORITHMS.md section 2)."""
+"""SupSup's score initialisation (independent or shared) and its recorded initial masks.
+
+docs/algorithms.md section 2.
+"""
 
 import copy
 

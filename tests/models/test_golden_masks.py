@@ -1,6 +1,6 @@
 """Golden values for the mask rules and the masked linear layer, worked out by hand from SupSup.
 
-SupSup (Wortsman, Ramanujan et al., NeurIPS 2020; ALGORITHMS.md section 1): a masked layer
+SupSup (Wortsman, Ramanujan et al., NeurIPS 2020; docs/algorithms.md section 1): a masked layer
 computes `y = x @ (W * M).T` over fixed weights W, with the mask M from real scores s:
 - threshold rule: `M = 1[s >= 0]` (s = 0 is kept);
 - top-k rule: keep the fraction `density` of entries with the largest |s| in the layer;

@@ -1,4 +1,4 @@
-"""Overlap of what training changed in two tasks' supermasks, against its chance level (ALGORITHMS.md section 2).
+"""Overlap of what training changed in two tasks' supermasks, against its chance level (docs/algorithms.md section 2).
 
 Two masks can overlap because the tasks learned alike, or because they started alike. With `m0`
 a task's initial mask (its initial scores through the layer's mask rule) and `m` its final one,
@@ -21,7 +21,7 @@ the task switched on `on = m and not m0`, switched off `off = m0 and not m`, and
   and chance is `E / (k_i + k_j - E)` with `k_t = |K_t|`, the ratio of the expected intersection
   to the expected union, as `overlap.chance_jaccard` (0 when `k_i = k_j = 0`). Where each task
   could make the change at every weight of the layer at one rate, `E = k_i k_j / n` and this is
-  `pq / (p + q - pq)` with p, q the fractions of changed weights (ALGORITHMS.md section 2); in
+  `pq / (p + q - pq)` with p, q the fractions of changed weights (docs/algorithms.md section 2); in
   general p, q are rates among the weights where the change was possible. With a shared initial
   mask that matters: both tasks' switched-on weights lie among the same `|Z|` weights, and
   `pq / (p + q - pq)` with fractions of the whole layer puts chance too low by about `n / |Z|`.

@@ -1,6 +1,6 @@
 """Similarity-guided transfer (Experiment 2): accuracy against training budget over seeds, tests, figures.
 
-ALGORITHMS.md section 3. Every task after the first starts its scores either from random init
+docs/algorithms.md section 3. Every task after the first starts its scores either from random init
 or from a mix of earlier tasks' scores ("mean": SupSup transfer, "similar": the most similar
 earlier task, "soft": a softmax over similarities). The runner measures each task's own test
 accuracy after a series of training budgets; this module reduces that table to one score per

@@ -1,4 +1,4 @@
-"""Continual-learning metrics as pure functions of the accuracy matrix R (ALGORITHMS.md section 6).
+"""Continual-learning metrics as pure functions of the accuracy matrix R (docs/algorithms.md section 6).
 
 `R[i, j]` is the accuracy on task j after training task i (T x T); entries for tasks not yet
 learned may be NaN. `b[j]` is the accuracy on task j of the model before it trained on task j.

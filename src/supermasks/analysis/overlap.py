@@ -1,7 +1,7 @@
 """Jaccard overlap between the supermasks of different tasks, compared with its chance level.
 
 The Jaccard index (Jaccard 1912, "The distribution of the flora in the alpine zone", New
-Phytologist 11) of two masks is |A and B| / |A or B|. Its chance level (ALGORITHMS.md section 2)
+Phytologist 11) of two masks is |A and B| / |A or B|. Its chance level (docs/algorithms.md section 2)
 is the value expected if the two masks were drawn independently with their densities.
 """
 

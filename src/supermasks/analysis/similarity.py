@@ -1,6 +1,6 @@
 """Task similarity from per-task BatchNorm signatures (E1, E2) and the mixing weights (alphas) it suggests.
 
-ALGORITHMS.md section 3 (the seed study's "Experiments 2 and 3"). A task's signature is, per
+docs/algorithms.md section 3 (the seed study's "Experiments 2 and 3"). A task's signature is, per
 normalised layer, the per-unit mean of the layer's input to its BatchNorm, i.e. the task's BN
 running mean. Two tasks are similar when their signatures point the same way:
 `S[i, j] = |cos(mean_i, mean_j)|` (the absolute value follows the seed study).

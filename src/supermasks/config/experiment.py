@@ -26,7 +26,7 @@ MAX_SEED = 2**32 - 1
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything a run depends on. Defaults follow SupSup on MNIST (ALGORITHMS.md section 1).
+    """Everything a run depends on. Defaults follow SupSup on MNIST (docs/algorithms.md section 1).
 
     `method_settings` holds the settings of each method in `method` (its defaults when not given);
     read them with `config.settings("ewc")`.

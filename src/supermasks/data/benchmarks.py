@@ -299,7 +299,7 @@ def make_benchmark(
     exactly two tasks: all of `dataset`, then all of `second` (the EWC tutorial's MNIST then
     Fashion-MNIST). `rotation_step` (rotated only) is the angle between consecutive tasks in
     degrees; by default `360 // num_tasks`, spreading the tasks over the full circle. Small steps
-    give related tasks (similarity-guided transfer, ALGORITHMS.md section 3).
+    give related tasks (similarity-guided transfer, docs/algorithms.md section 3).
 
     The permuted benchmark chooses each task's moved pixels by `permute_subsets`. "independent"
     (default): each task draws its own subset; `permute_fraction` f is the fraction each moves: 1
@@ -313,7 +313,7 @@ def make_benchmark(
     pixels both leave in place. Each task records how it was made (`Task.benchmark`, `angle`,
     `pixel_map`), which `data.relatedness.task_relatedness` compares.
 
-    splitcifar100 (ALGORITHMS.md section 5): task i keeps the classes perm[5i:5i+5] of
+    splitcifar100 (docs/algorithms.md section 5): task i keeps the classes perm[5i:5i+5] of
     `splitcifar100_classes`, labelled 0..4 in that order, and, when `augment`, declares the
     training augmentation `data.augment.CropFlip` (random crop with 4 pixels of black padding,
     horizontal flip; drawn per (seed, task, step)) on `Task.augment`.

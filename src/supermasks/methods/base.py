@@ -124,7 +124,7 @@ class Masked(Protocol):
 
 @runtime_checkable
 class KnowsInitialMasks(Protocol):
-    """A masked method that recorded the mask each task started from (learned changes, ALGORITHMS.md section 2)."""
+    """A masked method that recorded the mask each task started from (learned changes, docs/algorithms.md section 2)."""
 
     def initial_masks(self, task_id: int) -> dict[str, np.ndarray]:
         """The task's initial binary masks (before any training), per masked layer name, like `Masked.masks`.

@@ -1,7 +1,7 @@
 """HopSupSup: per-task gates on hidden units, kept only in Hopfield networks and recovered from test batches.
 
 Wortsman, Ramanujan et al., "Supermasks in Superposition", NeurIPS 2020, section on Hopfield
-storage (ALGORITHMS.md section 1.4). Each task trains one binary gate per hidden unit over fixed
+storage (docs/algorithms.md section 1.4). Each task trains one binary gate per hidden unit over fixed
 random weights; once trained, the gate is written into one Hopfield matrix per layer with the
 Storkey rule and its scores are dropped. At test time the gates of an unlabelled batch are
 recovered from those matrices (`recover_gates`), so the memory does not grow with the number of
@@ -260,7 +260,7 @@ class HopSupSup:
 
 @dataclass(frozen=True)
 class HopSupSupSettings:
-    """The `hopsupsup` section: how gates are stored and recovered (ALGORITHMS.md 1.4)."""
+    """The `hopsupsup` section: how gates are stored and recovered (docs/algorithms.md section 1.4)."""
 
     recovery_steps: int = 50  # gradient steps of the annealed entropy-to-energy descent
     recovery_lr: float = 0.1

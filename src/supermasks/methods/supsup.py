@@ -3,9 +3,9 @@
 Wortsman, Ramanujan et al., "Supermasks in Superposition", NeurIPS 2020. Each task gets its own
 scores; only the current task's scores are handed to the optimiser, so earlier masks, and their
 per-task BatchNorm statistics, never change. A new task's scores start random, or from earlier
-tasks' scores (`transfer`, ALGORITHMS.md sections 1.5 and 3; see `methods/_warm_start.py`).
+tasks' scores (`transfer`, docs/algorithms.md sections 1.5 and 3; see `methods/_warm_start.py`).
 Random starts are independent draws per task (SupSup), or one draw shared by every task
-(`score_init="shared"`, ALGORITHMS.md section 2), so that all tasks start from the same mask and
+(`score_init="shared"`, docs/algorithms.md section 2), so that all tasks start from the same mask and
 whatever differs between their final masks was learned. With `record_initial_masks` each task's
 initial mask is kept, bit-packed, for the learned-change analysis (`analysis/changes.py`).
 
@@ -354,7 +354,7 @@ def from_config(config: "MethodConfig",
 def build_for_tasks(config: "MethodConfig", tasks: list[Task], progress: bool = True) -> SupSup:
     """SupSup for `tasks`; two-pass transfer first trains its reference run on all of them.
 
-    Two-pass (the similarity study's protocol, ALGORITHMS.md section 3): a SupSup with random init
+    Two-pass (the similarity study's protocol, docs/algorithms.md section 3): a SupSup with random init
     learns every task first, and its per-task BN signatures guide the transfer of the real run.
     """
     if not needs_reference(config):

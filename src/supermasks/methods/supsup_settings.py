@@ -25,7 +25,7 @@ SCORE_INITS = ("independent", "shared")
 
 @dataclass(frozen=True)
 class SupSupSettings:
-    """The `supsup` section: task inference (scenarios gns/gnu) and transfer (ALGORITHMS.md 1.5 and 3)."""
+    """The `supsup` section: task inference (scenarios gns/gnu) and transfer (docs/algorithms.md sections 1.5 and 3)."""
 
     # How a test batch's task is found: "oneshot", "binary", or "signature" (nearest BN signature,
     # needs batch_norm), and the objective: "H" (output entropy) or "G" (logsumexp through the extra
@@ -43,7 +43,7 @@ class SupSupSettings:
     transfer_temperature: float | None = field(default=None, metadata=only_when(
         "transfer", "soft", "supsup.transfer soft", default=0.1, fix="set supsup.transfer=soft"))
     # How tasks that start random start: "independent" draws (SupSup) or one "shared" draw for every
-    # task (ALGORITHMS.md section 2: what differs between masks is then learned); shared needs transfer random.
+    # task (docs/algorithms.md section 2: what differs between masks is then learned); shared needs transfer random.
     score_init: Literal["independent", "shared"] = "independent"
 
     def __post_init__(self) -> None:

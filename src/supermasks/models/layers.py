@@ -17,7 +17,7 @@ from supermasks.models.masks import (MASK_RULES, MaskWorkspace, compute_mask, ma
 
 
 def signed_constant(shape: tuple[int, ...], fan_in: int, generator: torch.Generator) -> torch.Tensor:
-    """`sign(W0) * sqrt(2 / fan_in)` with `W0` the default uniform init (ALGORITHMS.md section 1)."""
+    """`sign(W0) * sqrt(2 / fan_in)` with `W0` the default uniform init (docs/algorithms.md section 1)."""
     bound = 1.0 / math.sqrt(fan_in)
     w0 = torch.empty(shape).uniform_(-bound, bound, generator=generator)
     return torch.sign(w0) * math.sqrt(2.0 / fan_in)

@@ -16,7 +16,7 @@ class _MaskedWeight(torch.autograd.Function):
     """`weight * mask(scores)` in one op; backward passes the gradient straight through.
 
     With `W_eff = W * M(s)` and the straight-through estimator `dM/ds := 1`, the score gradient is
-    `dL/ds = dL/dW_eff * W` (ALGORITHMS.md section 1). Fusing the rule and the product saves the
+    `dL/ds = dL/dW_eff * W` (docs/algorithms.md section 1). Fusing the rule and the product saves the
     intermediate float mask and one element-wise op per step in both directions.
     """
 

@@ -1,6 +1,6 @@
 """The report of an Experiment 2 directory (`studies.transfer`): transfer curves, similarity, task inference.
 
-ALGORITHMS.md section 3. Everything shown is read from the files the study wrote: `summary.csv`
+docs/algorithms.md section 3. Everything shown is read from the files the study wrote: `summary.csv`
 and `final.csv` (per benchmark, transfer mode and budget: the mean over seeds of the mean accuracy
 of tasks 1.., its 95% Student t interval, and the paired t-test against `random` with Holm's
 adjustment over the modes of one budget), `similarity/` (|cos| between BN signatures) with
@@ -101,7 +101,7 @@ DEFINITIONS = {
                  "one benchmark and budget (empty for random itself, or without spread)",
     "random / mean / similar / soft": "a new task's scores start random, from the mean of earlier tasks' scores "
                                       "(SupSup transfer), from the most similar earlier task per layer, or from a "
-                                      "softmax over the similarities (ALGORITHMS.md section 3)",
+                                      "softmax over the similarities (docs/algorithms.md section 3)",
 }
 
 

@@ -14,7 +14,7 @@ from supermasks.store.files import write_csv
 
 Masks = dict[int, dict[str, np.ndarray]]
 RECEPTIVE_FIELD_UNITS = 8  # units of a 784-input layer drawn as 28 x 28 receptive fields, per task figure
-PERMUTATIONS = 999  # relabellings of the tasks in the Mantel test (ALGORITHMS.md section 2: at least 999)
+PERMUTATIONS = 999  # relabellings of the tasks in the Mantel test (docs/algorithms.md section 2: at least 999)
 
 
 def overlap_report(masks: Masks, directory: Path, *, initial: Masks | None = None,

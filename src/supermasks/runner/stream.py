@@ -3,7 +3,7 @@
 Wortsman, Ramanujan et al., "Supermasks in Superposition" (NeurIPS 2020), section 3.4: neither task
 ids nor task boundaries are given while training or testing. The runner concatenates every task's
 `steps_per_task` training batches into one stream and hands it to `NNsLearner` without saying where
-one task ends; the learner allocates a mask whenever its entropy test (ALGORITHMS.md 1.3) finds the
+one task ends; the learner allocates a mask whenever its entropy test (docs/algorithms.md section 1.3) finds the
 data new. Only the runner knows the true boundaries, which it uses to evaluate after each task's
 part of the stream and to compare the boundaries the learner found with the true ones.
 

@@ -1,6 +1,6 @@
 """Experiment 1 over a study's runs: does mask overlap follow task relatedness, over seeds, and by how much?
 
-ALGORITHMS.md section 2. Every run of a masked method writes, per benchmark, its overlap table
+docs/algorithms.md section 2. Every run of a masked method writes, per benchmark, its overlap table
 (`overlap.csv`: Jaccard and its ratio to chance per pair of tasks and layer), the learned-change
 table where the initial masks were recorded (`changes.csv`) and the relatedness of its tasks
 (`relatedness.csv`). This module groups a study's runs by everything but the seed and, per

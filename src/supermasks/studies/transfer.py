@@ -1,6 +1,6 @@
 """Experiment 2: how fast a new SupSup task learns when its scores start from earlier tasks.
 
-ALGORITHMS.md section 3. For every benchmark, seed and transfer mode (`random`, SupSup's `mean`,
+docs/algorithms.md section 3. For every benchmark, seed and transfer mode (`random`, SupSup's `mean`,
 similarity-guided `similar` and `soft`), SupSup with per-task BatchNorm learns the task sequence;
 each task's own test accuracy (task id given) is measured after `budgets` steps of its training.
 Because a task's mask never changes once trained, these numbers are the task's final accuracy for

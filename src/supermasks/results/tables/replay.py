@@ -12,7 +12,7 @@ from supermasks.units import human_bytes
 from supermasks.config.yaml_files import read_yaml_file
 
 _OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
-# The seed study's optimiser (ALGORITHMS.md): the row trained with it says so.
+# The seed study's optimiser (docs/algorithms.md section 4): the row trained with it says so.
 SEED_OPTIMIZER = ("sgd", 1e-3)
 _MIX = {"concat": "concatenated with the task's data", "batch": "mixed into every batch"}
 _SELECTIONS = {"random": "random", "balanced": "class-balanced", "uncertain": "least-confident",
