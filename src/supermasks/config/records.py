@@ -24,7 +24,7 @@ from supermasks.methods import method_spec
 # directory (meta.json records the device each start resolved). `data.workers` (threads decoding ImageNet's
 # JPEGs) decodes the same images with any count.
 NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format", "run.parallel_tasks", "run.report",
-                          "run.device", "data.workers"})
+                          "run.device", "run.loggers", "data.workers"})
 # Settings added after runs were stored whose default computes what those runs computed: left out of the
 # identity while at that default, and while None (a setting that applies only in some combinations is None
 # in the others, where earlier runs never had it either), so the hash (the directory) of every earlier run
