@@ -78,10 +78,18 @@ def _fill_idle(out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Settings of NOT_IDENTITY added after studies were named: left out of the dict a study's directory name hashes too.
+NOT_IN_STUDY_NAMES = ("run.loggers",)
+
+
 def stable_dict(config: ExperimentConfig) -> dict[str, Any]:
-    """`to_dict(config)` with the settings that do nothing at the values every earlier version wrote (IDLE_VALUES):
-    what a study's directory name hashes, so that name stays what it was."""
-    return _fill_idle(to_dict(config))
+    """`to_dict(config)` with the settings that do nothing at the values every earlier version wrote (IDLE_VALUES),
+    without NOT_IN_STUDY_NAMES: what a study's directory name hashes, so that name stays what it was."""
+    out = _fill_idle(to_dict(config))
+    for key in NOT_IN_STUDY_NAMES:
+        section, leaf = key.split(".")
+        out[section].pop(leaf, None)
+    return out
 
 
 def identity(config: ExperimentConfig) -> dict[str, Any]:
