@@ -40,6 +40,7 @@ from supermasks.config import (
 from supermasks.data.benchmarks import list_benchmarks
 from supermasks.data.sources import dir_source_names, folder_source_names, source_names
 from supermasks.methods import list_methods, method_spec
+from supermasks.loggers import LOGGER_NAMES
 from supermasks.models.networks import ARCHITECTURES
 from supermasks.runner import validate
 from supermasks.scenarios import SCENARIOS
@@ -112,7 +113,8 @@ IN_MEMORY = [name for name in source_names() if name not in folder_source_names(
 NAMED = {"data.source": IN_MEMORY, "data.pair_source": IN_MEMORY,
          "model.arch": [name for name in ARCHITECTURES if not name.startswith("resnet")],
          "data.benchmark": [name for name in list_benchmarks() if name != "splitimagenet"], "method": list(METHODS),
-         "run.device": ["auto", "cpu", "cuda", "cuda:0", "cuda:3"]}  # names only: resolving one happens at run time
+         "run.device": ["auto", "cpu", "cuda", "cuda:0", "cuda:3"],  # names only: resolving one happens at run time
+         "run.loggers": list(LOGGER_NAMES)}  # none by default; whether a logger's package is here is checked at run time
 INT_KEYS, FLOAT_KEYS, BOOL_KEYS = _keys_of(int), _keys_of(float), _keys_of(bool)
 STR_KEYS = _keys_of(str)
 # Free text: any string is a setting (but `name`, which names the run directory: tests/reliability/test_names.py).
@@ -273,6 +275,8 @@ def value_of(key: str) -> st.SearchStrategy:
     base, optional = _base(TYPES[key])
     if key in ("method", "data.benchmark"):
         strategy = st.lists(st.sampled_from(NAMED[key]), min_size=1, max_size=3, unique=True)
+    elif key == "run.loggers":  # the one list that may be empty (its default)
+        strategy = st.lists(st.sampled_from(NAMED[key]), max_size=3, unique=True)
     elif key in NAMED:
         strategy = st.sampled_from(NAMED[key])
     elif key == "name":  # a safe path component (config.NAME_RULE)
@@ -691,7 +695,8 @@ def _check_types(config: ExperimentConfig) -> None:
             assert optional, key
         elif _is_list(base):
             item = typing.get_args(base)[0]
-            assert isinstance(value, list) and value and all(type(v) is item for v in value), key
+            empty_ok = key == "run.loggers"  # the one list whose default is empty
+            assert isinstance(value, list) and (value or empty_ok) and all(type(v) is item for v in value), key
         elif _is_choice(base):
             assert value in typing.get_args(base), key
         elif key in UNION_KEYS:  # one of its arms: a bool, or one of a choice's values

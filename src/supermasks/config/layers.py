@@ -43,7 +43,7 @@ def _build(cls: type, values: Any, where: str) -> Any:
         if sub is not None:
             kwargs[f.name] = None if value is None and sub is not hints[f.name] else _build(sub, value, f"{where}{key}.")
         else:
-            kwargs[f.name] = typed.coerce(f"{where}{key}", value, hints[f.name])
+            kwargs[f.name] = typed.coerce(f"{where}{key}", value, hints[f.name], empty=f.default_factory is list)
     try:
         return cls(**kwargs)
     except ConfigError:

@@ -28,7 +28,7 @@ from supermasks.seeds import streams
 # directory (meta.json records the device each start resolved). `data.workers` (threads decoding ImageNet's
 # JPEGs) decodes the same images with any count.
 NOT_IDENTITY = frozenset({"run.out_dir", "run.checkpoint_state", "run.figure_format", "run.parallel_tasks", "run.report",
-                          "run.device", "data.workers"})
+                          "run.device", "run.loggers", "data.workers"})
 # Settings added after runs were stored whose default computes what those runs computed: left out of the
 # identity while at that default, and while None (a setting that applies only in some combinations is None
 # in the others, where earlier runs never had it either), so the hash (the directory) of every earlier run
@@ -82,10 +82,18 @@ def _fill_idle(out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Settings of NOT_IDENTITY added after studies were named: left out of the dict a study's directory name hashes too.
+NOT_IN_STUDY_NAMES = ("run.loggers",)
+
+
 def stable_dict(config: ExperimentConfig) -> dict[str, Any]:
-    """`to_dict(config)` with the settings that do nothing at the values every earlier version wrote (IDLE_VALUES):
-    what a study's directory name hashes, so that name stays what it was."""
-    return _fill_idle(to_dict(config))
+    """`to_dict(config)` with the settings that do nothing at the values every earlier version wrote (IDLE_VALUES),
+    without NOT_IN_STUDY_NAMES: what a study's directory name hashes, so that name stays what it was."""
+    out = _fill_idle(to_dict(config))
+    for key in NOT_IN_STUDY_NAMES:
+        section, leaf = key.split(".")
+        out[section].pop(leaf, None)
+    return out
 
 
 def identity(config: ExperimentConfig) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from supermasks.conditional import complete, only_when
 from supermasks.compute.devices import check_device_name
 from supermasks.models.settings import MASKED_METHODS
 from supermasks.config.pathnames import RUN_DIR_ROOM, path_problem
+from supermasks.loggers.registry import LOGGER_NAMES
 from supermasks.scenarios import SCENARIOS, scenario_of_stream
 
 
@@ -53,10 +54,18 @@ class RunSettings:
     # Where models, masks and optimiser state live (supermasks.compute.devices): auto (CUDA when available, else
     # the CPU), cpu, cuda or cuda:N. Data stays on the CPU and moves per batch. Not part of the run's hash.
     device: str = "auto"
+    # Where the run's numbers are also sent while it runs (supermasks.loggers): tensorboard, mlflow, wandb; none by
+    # default. Not part of the run's hash.
+    loggers: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         complete(self, "run")
         check_device_name(self.device)
+        for name in self.loggers:
+            if name not in LOGGER_NAMES:
+                raise ValueError(f"loggers: unknown logger {name!r}; choose from {', '.join(LOGGER_NAMES)}")
+        if len(set(self.loggers)) != len(self.loggers):
+            raise ValueError(f"loggers: {self.loggers} names one twice")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
             raise ValueError(f"eval_batch_size must be a positive number, got {self.eval_batch_size}")
         if self.eval_every is not None and self.eval_every < 0:

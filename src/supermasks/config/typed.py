@@ -20,8 +20,10 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def coerce(key: str, value: Any, tp: Any) -> Any:
-    """Check `value` against the field type `tp`, converting only where no information is lost."""
+def coerce(key: str, value: Any, tp: Any, *, empty: bool = False) -> Any:
+    """Check `value` against the field type `tp`, converting only where no information is lost.
+
+    A list holds at least one item unless `empty` (a list setting whose default is the empty list)."""
     origin = typing.get_origin(tp)
     if origin is Literal:
         choices = typing.get_args(tp)
@@ -38,7 +40,7 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
         alternatives = [a for a in args if a is not type(None)]
         for arg in alternatives:
             try:
-                return coerce(key, value, arg)
+                return coerce(key, value, arg, empty=empty)
             except ConfigError as exc:
                 errors.append(str(exc))
         if len(errors) > 1:  # `bool | Literal["auto"]`: name every alternative
@@ -49,7 +51,7 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
     if origin is list:
         (item,) = typing.get_args(tp)
         values = value if isinstance(value, list) else [value]
-        if not values:
+        if not values and not empty:
             raise ConfigError(f"{key}: expected at least one {type_name(item)}")
         return [coerce(key, v, item) for v in values]
     if tp is bool:

@@ -15,6 +15,7 @@ from supermasks.data.settings import crop_size
 from supermasks.data.sources import Source
 from supermasks.data.checks import check_data
 from supermasks.compute.devices import check_device
+from supermasks.loggers import check_loggers
 from supermasks.data.errors import SourceUnavailableError
 from supermasks.data.sources import folder_source_names, source_num_classes, source_problem
 from supermasks.data.user import OwnTasks
@@ -39,6 +40,7 @@ def validate(config: ExperimentConfig) -> None:
     check_scenario(config.scenario.name, benchmarks=config.data.benchmark, label_mode=config.data.label_mode,
                    batch_norm=config.model.batch_norm, eval_sample=config.run.eval_sample)
     check_device(config.run.device, amp=config.training.amp)
+    check_loggers(config.run.loggers)  # each one's package is installed: found now, not after loading the data
 
 
 def check_sources(labelled: Iterable[tuple[str, ExperimentConfig]]) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 from supermasks.config import ExperimentConfig, to_dict
 from supermasks.data import Task
 from supermasks.compute.devices import bfloat16_note, device_info, resolve_device
+from supermasks.loggers import Logger, numeric_metrics, open_loggers
 from supermasks.runner import tables
 from supermasks.runner.build import build_tasks, load_data, with_own
 from supermasks.runner.checks import check_free_space, check_source_memory, check_writable, validate
@@ -140,7 +141,9 @@ def _run(config: ExperimentConfig, *, force: bool, progress: bool) -> RunResult:
                                        "source": dataset.name, "source_is_subset": dataset.is_subset,
                                        "source_description": dataset.description, "status": "running"}
         write_json(directory / "meta.json", meta)
-        return _run_all(config, directory, meta, all_tasks, dataset.description, resume=resume, progress=progress)
+        with open_loggers(config.run.loggers, directory, name=config.name, settings=to_dict(config)) as loggers:
+            return _run_all(config, directory, meta, all_tasks, dataset.description, resume=resume,
+                            progress=progress, loggers=loggers)
 
 
 class StoredResultsError(ConfigError):
@@ -179,11 +182,12 @@ def run_log(path: Path) -> Iterator[None]:
 
 
 def _run_all(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: dict[str, list[Task]],
-             description: str, *, resume: bool, progress: bool) -> RunResult:
+             description: str, *, resume: bool, progress: bool, loggers: Logger | None = None) -> RunResult:
     """Every (benchmark, method), then the run's own tables; meta.json ends `finished`, or says why it stopped:
     `interrupted` (Ctrl-C, SIGTERM), `diverged`, or `failed` with the error (any other, from a full disk to a bug)."""
     try:
-        return _run_methods(config, directory, meta, all_tasks, description, resume=resume, progress=progress)
+        return _run_methods(config, directory, meta, all_tasks, description, resume=resume, progress=progress,
+                            loggers=loggers)
     except KeyboardInterrupt as exc:
         write_json(directory / "meta.json", meta | {"status": "interrupted", "interrupted": now()})
         signum = signal_number(exc)
@@ -214,7 +218,7 @@ def _mark_failed(directory: Path, meta: dict, error: Exception) -> None:
 
 
 def _run_methods(config: ExperimentConfig, directory: Path, meta: dict, all_tasks: dict[str, list[Task]],
-                 description: str, *, resume: bool, progress: bool) -> RunResult:
+                 description: str, *, resume: bool, progress: bool, loggers: Logger | None = None) -> RunResult:
     result = RunResult(directory)
     with run_cores(config) as cores:  # worker processes, where planned, serve every (benchmark, method)
         meta.update(cores.meta())  # written with the status: the threads and workers that trained
@@ -223,7 +227,9 @@ def _run_methods(config: ExperimentConfig, directory: Path, meta: dict, all_task
             for method_name in config.method:
                 log.info("%s/%s: %d tasks from %s", bench, method_name, len(tasks), description)
                 per_bench.append(run_method(config, bench, method_name, tasks, directory / bench / method_name,
-                                            progress=progress, resume=resume, cores=cores))
+                                            progress=progress, resume=resume, cores=cores, loggers=loggers))
+                if loggers is not None:
+                    loggers.log_metrics(f"{bench}/{method_name}", numeric_metrics(per_bench[-1].metrics))
             tables.write_benchmark_summary(directory / bench, bench, tasks, per_bench, scenario=config.scenario.name,
                                            figures=config.run.figures,
                                            figure_formats=config.run.figure_formats)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from supermasks.config import ExperimentConfig
 from supermasks.data import Task, task_relatedness
+from supermasks.loggers import Logger
 from supermasks.methods import (KnowsInitialMasks, LearnsTasksApart, Masked, Method, Reports, SharesInitialScores,
                                 StoresForLaterTasks)
 from supermasks.runner import tables
@@ -56,10 +57,12 @@ class Progress:
 
 
 def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks: list[Task], directory: Path, *,
-               progress: bool = True, resume: bool = True, cores: Cores | None = None) -> MethodResult:
+               progress: bool = True, resume: bool = True, cores: Cores | None = None,
+               loggers: Logger | None = None) -> MethodResult:
     """Train one method on the task sequence, filling R after each task, then analyse what it learned.
 
     `cores` (`parallel.run_cores`) says where tasks that can train apart do so; None: in this process.
+    `loggers` (`supermasks.loggers`), where given, receive each task's losses and R's row after it.
 
     After every task the method's state and the results so far are saved under `state/`; with
     `resume`, a directory holding such a checkpoint continues after its last finished task, and
@@ -71,8 +74,12 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     if isinstance(method, StoresForLaterTasks):  # nothing stored for the last task: no task follows it
         method.expect_tasks(len(tasks))
     if scenario_of_stream(config.scenario.name):
-        return run_stream_method(config, benchmark, method_name, method, tasks, directory, progress=progress,
-                                 resume=resume)
+        result = run_stream_method(config, benchmark, method_name, method, tasks, directory, progress=progress,
+                                   resume=resume)
+        if loggers is not None:  # the stream's R is known only at its end
+            for task_id, row in enumerate(result.accuracy):
+                loggers.log_accuracy(f"{benchmark}/{method_name}", task_id, row.tolist())
+        return result
     evaluation = evaluation_for(config.scenario.name, batch_size=config.run.eval_batch_size,
                                 inference_batch_size=config.scenario.inference_batch_size, num_tasks=len(tasks),
                                 sample=sample, seed=config.seed)
@@ -90,7 +97,7 @@ def run_method(config: ExperimentConfig, benchmark: str, method_name: str, tasks
     evaluation.results = state.results
     with _learner(cores, config, benchmark, method, tasks[first:]) as learn:
         for task in tasks[first:]:
-            _learn_task(config, method, task, tasks, evaluation, state, directory, label, progress, learn)
+            _learn_task(config, method, task, tasks, evaluation, state, directory, label, progress, learn, loggers)
     return _finish(config, benchmark, method, tasks, state, directory)
 
 
@@ -138,8 +145,9 @@ def _task_file(task_id: int) -> str:
 
 
 def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: list[Task], evaluation: Evaluation,
-                state: Progress, directory: Path, label: str, progress: bool, learn: Learner) -> None:
-    """Learn one task (with `learn`), evaluate, and save everything a resumed run needs."""
+                state: Progress, directory: Path, label: str, progress: bool, learn: Learner,
+                loggers: Logger | None = None) -> None:
+    """Learn one task (with `learn`), evaluate, save everything a resumed run needs, and tell the `loggers`."""
     method.begin_task(task)
     # What the method holds while this task trains: its state for the task plus all it kept from earlier
     # ones, at both ends of learning (float scores are dropped at the end; data, samples, Fisher terms added).
@@ -181,6 +189,9 @@ def _learn_task(config: ExperimentConfig, method: Method, task: Task, tasks: lis
         write_csv(directory / "tasks.csv", pd.DataFrame(state.rows, columns=list(tables.TASK_COLUMNS)))
     if config.run.checkpoint_state:
         save_state_checkpoint(directory / "state", task.task_id, method, state.to_json(), tasks=tasks)
+    if loggers is not None:  # steps counted over the tasks so far, also those before a resume
+        loggers.log_losses(label, sum(row["steps"] for row in state.rows[:-1]), fitted.losses)
+        loggers.log_accuracy(label, task.task_id, results.r[task.task_id].tolist())
     own = results.r[task.task_id, task.task_id]
     log.info("  %s task %d (%s): %s", label, task.task_id, task.name,
              f"accuracy {own:.2%} in {seconds:.1f} s" if np.isfinite(own) else f"trained in {seconds:.1f} s")
