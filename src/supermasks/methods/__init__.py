@@ -55,11 +55,11 @@ def check_methods(config: MethodConfig) -> None:
         raise ConfigError(f"training.precision={precision} computes masked layers' products in {precision}; method "
                           f"{', '.join(dense)} trains a dense network in float32: set training.precision=float32 "
                           "(or training.amp=true on CUDA), or method=supsup")
-    own = [name for name in config.method if not method_spec(name).own_network]
-    if is_own_arch(config.model.arch) and own:
+    unable = [name for name in config.method if not method_spec(name).own_network]
+    if is_own_arch(config.model.arch) and unable:
         able = [name for name in list_methods() if method_spec(name).own_network]
-        raise ConfigError(f"model.arch {config.model.arch} is your own network, which method {', '.join(own)} cannot "
-                          f"train (it builds a network of a registered architecture): use method={', '.join(able)}, "
+        why = "; ".join(f"method {name} cannot train it ({method_spec(name).own_network_refusal})" for name in unable)
+        raise ConfigError(f"model.arch {config.model.arch} is your own network: {why}. Use method={', '.join(able)}, "
                           "or a registered model.arch")
     for name in config.method:
         spec = method_spec(name)

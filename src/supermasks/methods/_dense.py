@@ -1,4 +1,9 @@
-"""What the dense baselines share: head selection, the training call, prediction, and checks."""
+"""What the dense baselines share: their network, head selection, the training call, prediction, and checks.
+
+The network is a `MultiHeadNet` of a registered architecture, or, where `model.arch` names a user's own network,
+a `SharedHeadNet` over its dense twin (`models.user_dense`): the module's output is one head shared by every task,
+a task's label c being its output c. The baselines treat both alike (`DenseNetwork`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,10 @@ import torch
 
 from supermasks.data.augment import Augment
 from supermasks.data.task import Task
-from supermasks.models import MultiHeadMLP, build_multihead, load_network
+from supermasks.errors import ConfigError
+from supermasks.models import DenseNetwork, MultiHeadNet, build_multihead, load_network
+from supermasks.models.user import is_own_arch
+from supermasks.models.user_dense import build_own_dense
 from supermasks.scenarios import SCENARIOS
 from supermasks.compute.devices import module_device, resolve_device, to_device
 from supermasks.methods._training import task_optimizer, task_schedule
@@ -20,35 +28,56 @@ if TYPE_CHECKING:
     from supermasks.methods.base import MethodConfig
 
 
-def build_network(config: "MethodConfig") -> MultiHeadMLP:
-    """A dense network with one head; the task scenario adds a head per task in `begin_task`."""
+def build_network(config: "MethodConfig") -> DenseNetwork:
+    """A dense network with one head; the task scenario adds a head per task in `begin_task` (a user's network
+    counts them, all one shared head)."""
+    if not is_own_arch(config.model.arch):
+        return build_multihead_network(config)
+    model = build_own_dense(config.model.arch, output_size=config.model.output_size, seed=streams(config.seed).weights)
+    return model.to(resolve_device(config.run.device))  # built on the CPU, moved: the same weights on every device
+
+
+def build_multihead_network(config: "MethodConfig") -> MultiHeadNet:
+    """A dense network of the registered `model.arch` with one head (`build_network` for a method that needs
+    separable heads)."""
     model = build_multihead(config.model.arch, output_size=config.model.output_size, num_heads=1,
                             seed=streams(config.seed).weights)
     return model.to(resolve_device(config.run.device))  # drawn on the CPU, moved: the same weights on every device
 
 
-def begin_task(model: MultiHeadMLP, scenario: str, task: Task, seed: int) -> None:
+def own_network_check(name: str) -> Callable[["MethodConfig"], None]:
+    """The `MethodSpec.check` of dense baseline `name`: ConfigError where it is to train a user's own network
+    outside the task-given scenario."""
+    def check(config: "MethodConfig") -> None:
+        if is_own_arch(config.model.arch) and config.scenario.name != "task":
+            raise ConfigError(f"method {name} trains your own network (model.arch {config.model.arch}) in the "
+                              f"task-given scenario only, its output one head shared by every task: set "
+                              f"scenario.name=task, or use a registered model.arch")
+    return check
+
+
+def begin_task(model: DenseNetwork, scenario: str, task: Task, seed: int) -> None:
     """In the task scenario, give each new task its own head (task 0 uses the first)."""
     if scenario != "task":
         return
-    if task.task_id == len(model.heads):
+    if task.task_id == model.num_heads:
         model.add_head(streams(seed).head(task.task_id))
-    elif task.task_id > len(model.heads):
-        raise ValueError(f"tasks must arrive in order: got task {task.task_id}, expected {len(model.heads)}")
+    elif task.task_id > model.num_heads:
+        raise ValueError(f"tasks must arrive in order: got task {task.task_id}, expected {model.num_heads}")
 
 
-def network_state(model: MultiHeadMLP) -> dict:
+def network_state(model: DenseNetwork) -> dict:
     """The network's number of heads and its tensors (`nn.Module.state_dict`, the module's own tensors)."""
-    return {"heads": len(model.heads), "tensors": model.state_dict()}
+    return {"heads": model.num_heads, "tensors": model.state_dict()}
 
 
-def load_network_state(model: MultiHeadMLP, state: dict) -> None:
+def load_network_state(model: DenseNetwork, state: dict) -> None:
     """Grow a freshly built network to the saved number of heads, then copy the saved tensors in."""
     model.grow_heads(state["heads"])
     load_network(model, state["tensors"])
 
 
-def head_of(model: MultiHeadMLP, scenario: str, task_id: int | None) -> int:
+def head_of(model: DenseNetwork, scenario: str, task_id: int | None) -> int:
     """The head that serves `task_id`: its own in the task scenario, the shared one otherwise."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}")
@@ -56,19 +85,19 @@ def head_of(model: MultiHeadMLP, scenario: str, task_id: int | None) -> int:
         return 0
     if task_id is None:
         raise ValueError("the task-incremental scenario needs the task id")
-    if not 0 <= task_id < len(model.heads):
-        raise IndexError(f"task {task_id} has no head; the network has {len(model.heads)}")
+    if not 0 <= task_id < model.num_heads:
+        raise IndexError(f"task {task_id} has no head; the network has {model.num_heads}")
     return task_id
 
 
-def can_predict(model: MultiHeadMLP, scenario: str, task_id: int | None) -> bool:
+def can_predict(model: DenseNetwork, scenario: str, task_id: int | None) -> bool:
     if scenario != "task":
         return True
-    return task_id is not None and 0 <= task_id < len(model.heads)
+    return task_id is not None and 0 <= task_id < model.num_heads
 
 
 @torch.no_grad()
-def predict(model: MultiHeadMLP, scenario: str, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
+def predict(model: DenseNetwork, scenario: str, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
     model.eval()
     return model(to_device(x, module_device(model)), head_of(model, scenario, task_id))
 
@@ -89,7 +118,7 @@ def tagged_batches(x: torch.Tensor, y: torch.Tensor, head_ids: torch.Tensor, bat
         yield (to_device(images, device), to_device(head_ids[ib], device)), to_device(y[ib], device)
 
 
-def train_task(model: MultiHeadMLP, scenario: str, task: Task, x: torch.Tensor, y: torch.Tensor, *,
+def train_task(model: DenseNetwork, scenario: str, task: Task, x: torch.Tensor, y: torch.Tensor, *,
                params: list[torch.nn.Parameter], training: TrainingSettings, generator: torch.Generator, name: str,
                progress: bool, probe: Probe | None, penalty: Callable[[], torch.Tensor] | None = None,
                head_ids: torch.Tensor | None = None, batches: Batches | None = None) -> FitResult:
@@ -111,15 +140,7 @@ def train_task(model: MultiHeadMLP, scenario: str, task: Task, x: torch.Tensor, 
     def forward(inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         xb, hb = inputs
         model.train()
-        heads = hb.unique()
-        if len(heads) == 1:
-            return model(xb, int(heads[0]))
-        feats = model.features(xb)  # (batch, hidden)
-        out = feats.new_empty(len(xb), model.heads[0].out_features)
-        for h in heads.tolist():
-            sel = hb == h
-            out[sel] = model.heads[h](feats[sel])
-        return out
+        return model.forward_heads(xb, hb)
 
     return fit(forward, opt, batches, total=steps, penalty=penalty, description=f"{name} task {task.task_id}",
                progress=progress, probe=probe, rates=rates, amp=training.amp)

@@ -262,6 +262,9 @@ class MethodSpec:
     # Under its settings (its config section), whether all its tasks start from one shared initial score: the
     # chance of the overlap of learned changes is then stratified by that score, which a run's identity records.
     shared_initial_scores: Callable[[Any], bool] = lambda settings: False
-    # Builds a user's own network (`model.arch` an import path or a network given to `runner.run`, `models.user`):
-    # a method that masks the network as it is; a dense one needs a registered architecture's dense twin.
+    # Trains a user's own network (`model.arch` an import path or a network given to `runner.run`, `models.user`):
+    # SupSup masks the network as it is; a dense baseline trains its dense twin, whose output is one head shared by
+    # every task (`models.user_dense`, `_dense.build_network`).
     own_network: bool = False
+    # Where `own_network` is False, why (a clause for the error that refuses a config asking for it).
+    own_network_refusal: str = "it builds a network of a registered architecture"

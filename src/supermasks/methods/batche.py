@@ -164,4 +164,6 @@ def from_config(config: "MethodConfig") -> BatchE:
 
 
 SPEC = MethodSpec(from_config, "BatchE: shared weights (trained on task 0, or random) times per-task rank-one r s^T",
-                  frozenset({"task"}), settings=BatchESettings)
+                  frozenset({"task"}), settings=BatchESettings,
+                  own_network_refusal="it builds its own BatchE layers (shared weights times per-task rank-one "
+                  "factors) into a registered architecture")

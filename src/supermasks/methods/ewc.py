@@ -16,7 +16,7 @@ from supermasks.compute.devices import module_device, to_device
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodSpec
-from supermasks.models import MultiHeadMLP, parameter_bytes
+from supermasks.models import DenseNetwork, parameter_bytes
 from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
@@ -30,7 +30,7 @@ MODES: tuple[str, ...] = get_args(Mode)
 FISHER_CHUNK = 16  # samples per vmap call; larger chunks hold more per-sample gradients and ran no faster on CPU
 
 
-def fisher_diagonal(model: MultiHeadMLP, head: int, x: torch.Tensor, y: torch.Tensor,
+def fisher_diagonal(model: DenseNetwork, head: int, x: torch.Tensor, y: torch.Tensor,
                     names: list[str]) -> dict[str, torch.Tensor]:
     """Mean over the samples of the squared per-sample gradient of log p(y | x) for parameters `names`.
 
@@ -76,7 +76,7 @@ class EWC:
     # Besides the training settings (`_state.RECORDED_TRAINING`).
     HYPERPARAMETERS = ("scenario", "seed", "lam", "samples", "fisher_label", "mode", "decay")
 
-    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
+    def __init__(self, model: DenseNetwork, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
                  seed: int = 0, lam: float = 1000.0, samples: int = 200, fisher_label: str = "predicted", mode: str = "separate",
                  decay: float = 1.0) -> None:
         self.model = model
@@ -127,7 +127,8 @@ class EWC:
         x = task.x_train[pick]
         y = (task.y_train[pick] if self.fisher_label == "true"
              else _dense.predict(self.model, self.scenario, x, task.task_id).argmax(dim=1))
-        # Other tasks' heads play no part in this task's likelihood: their Fisher is zero.
+        # Other tasks' heads play no part in this task's likelihood: their Fisher is zero. (A user's network,
+        # `SharedHeadNet`, has no per-task head: every one of its parameters serves every task.)
         names = [n for n, _ in self.model.named_parameters() if not n.startswith("heads.") or
                  n.startswith(f"heads.{head}.")]
         return fisher_diagonal(self.model, head, x, y, names)
@@ -234,4 +235,5 @@ def from_config(config: "MethodConfig") -> EWC:
 
 
 SPEC = MethodSpec(from_config, "elastic weight consolidation: a Fisher-weighted pull towards earlier tasks' weights",
-                  frozenset({"task", "domain", "class"}), settings=EWCSettings)
+                  frozenset({"task", "domain", "class"}), settings=EWCSettings,
+                  check=_dense.own_network_check("ewc"), own_network=True)

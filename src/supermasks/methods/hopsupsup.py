@@ -297,4 +297,5 @@ def check(config: "MethodConfig") -> None:
 
 
 SPEC = MethodSpec(from_config, "HopSupSup: binary gates on hidden units stored in Hopfield networks (Storkey rule) "
-                  "and recovered from unlabelled test batches (GNs, GNu)", frozenset({"gns", "gnu"}), settings=HopSupSupSettings, check=check)
+                  "and recovered from unlabelled test batches (GNs, GNu)", frozenset({"gns", "gnu"}), settings=HopSupSupSettings, check=check,
+                  own_network_refusal="it gates the hidden units of a registered MLP (model.arch fc-...)")

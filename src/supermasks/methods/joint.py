@@ -16,7 +16,7 @@ from supermasks.data.task import Task
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator, owned
 from supermasks.methods.base import MethodSpec
-from supermasks.models import MultiHeadMLP, parameter_bytes
+from supermasks.models import DenseNetwork, parameter_bytes
 from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
@@ -34,7 +34,7 @@ class Joint:
     name = "joint"
     HYPERPARAMETERS = ("scenario", "seed")  # besides the training settings (`_state.RECORDED_TRAINING`)
 
-    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
+    def __init__(self, model: DenseNetwork, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
                  seed: int = 0) -> None:
         self.model = model
         self.training = training
@@ -110,4 +110,4 @@ def from_config(config: "MethodConfig") -> Joint:
 
 SPEC = MethodSpec(from_config, "one dense network trained on the union of all tasks seen so far (upper bound for one network)",
                   frozenset({"task", "domain", "class"}), settings=JointSettings,
-                  keeps_task_images=True)
+                  keeps_task_images=True, check=_dense.own_network_check("joint"), own_network=True)

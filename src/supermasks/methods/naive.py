@@ -16,7 +16,7 @@ from supermasks.data.task import Task
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
-from supermasks.models import MultiHeadMLP, parameter_bytes
+from supermasks.models import DenseNetwork, parameter_bytes
 from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
@@ -30,7 +30,7 @@ class Naive:
     name = "naive"
     HYPERPARAMETERS = ("scenario", "seed")  # besides the training settings (`_state.RECORDED_TRAINING`)
 
-    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
+    def __init__(self, model: DenseNetwork, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
                  seed: int = 0) -> None:
         self.model = model
         self.training = training
@@ -76,4 +76,5 @@ def from_config(config: "MethodConfig") -> Naive:
 
 SPEC = MethodSpec(from_config, "naive fine-tuning of one dense network, task after task (lower bound; in the task "
                   "scenario one head per task on the shared fine-tuned trunk)",
-                  frozenset({"task", "domain", "class"}), settings=NaiveSettings)
+                  frozenset({"task", "domain", "class"}), settings=NaiveSettings,
+                  check=_dense.own_network_check("naive"), own_network=True)

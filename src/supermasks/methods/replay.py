@@ -16,7 +16,7 @@ from supermasks.methods._state import check_header, header, load_generator, owne
 from supermasks.methods._selection import NEEDS_LOGITS, SELECTIONS, reservoir, select
 from supermasks.methods._training import task_schedule
 from supermasks.methods.base import MethodSpec
-from supermasks.models import MultiHeadMLP, parameter_bytes
+from supermasks.models import DenseNetwork, parameter_bytes
 from supermasks.training import FitResult, Probe, TrainingSettings
 from supermasks.seeds import streams
 
@@ -50,7 +50,7 @@ class Replay:
     # Besides the training settings (`_state.RECORDED_TRAINING`).
     HYPERPARAMETERS = ("scenario", "seed", "fraction", "per_task", "budget", "selection", "mix", "eval_batch_size")
 
-    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
+    def __init__(self, model: DenseNetwork, *, training: TrainingSettings = TrainingSettings(), scenario: str = "task",
                  seed: int = 0, fraction: float = 0.5, per_task: int | None = None, budget: int | None = None,
                  selection: str = "random", mix: str = "batch", eval_batch_size: int = 1024) -> None:
         problem = hyperparameter_problem(fraction, per_task, budget, selection, mix)
@@ -236,4 +236,5 @@ def from_config(config: "MethodConfig") -> Replay:
 
 
 SPEC = MethodSpec(from_config, "experience replay: stored samples of earlier tasks mixed into training",
-                  frozenset({"task", "domain", "class"}), settings=ReplaySettings)
+                  frozenset({"task", "domain", "class"}), settings=ReplaySettings,
+                  check=_dense.own_network_check("replay"), own_network=True)

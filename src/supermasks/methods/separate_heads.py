@@ -96,9 +96,11 @@ class SeparateHeadsSettings:
 
 def from_config(config: "MethodConfig") -> SeparateHeads:
     settings: SeparateHeadsSettings = config.settings("separate_heads")
-    return SeparateHeads(_dense.build_network(config), training=config.training, trunk=settings.trunk,
+    return SeparateHeads(_dense.build_multihead_network(config), training=config.training, trunk=settings.trunk,
                          seed=config.seed)
 
 
 SPEC = MethodSpec(from_config, "separate heads: one head per task on a trunk trained on task 0 (or random)",
-                  frozenset({_SCENARIO}), settings=SeparateHeadsSettings)
+                  frozenset({_SCENARIO}), settings=SeparateHeadsSettings,
+                  own_network_refusal="it freezes a trunk under per-task heads, and a module of yours has no "
+                  "separable trunk and head")

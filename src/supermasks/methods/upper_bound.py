@@ -23,7 +23,7 @@ from supermasks.compute.devices import module_device, to_device
 from supermasks.methods import _dense
 from supermasks.methods._state import check_header, header, load_generator
 from supermasks.methods.base import MethodSpec
-from supermasks.models import MultiHeadMLP, parameter_bytes
+from supermasks.models import DenseNetwork, parameter_bytes
 from supermasks.seeds import streams
 from supermasks.training import FitResult, Probe, TrainingSettings
 
@@ -40,7 +40,7 @@ class UpperBound:
     name = "upper_bound"
     HYPERPARAMETERS = ("seed",)  # besides the training settings (`_state.RECORDED_TRAINING`)
 
-    def __init__(self, model: MultiHeadMLP, *, training: TrainingSettings = TrainingSettings(), seed: int = 0) -> None:
+    def __init__(self, model: DenseNetwork, *, training: TrainingSettings = TrainingSettings(), seed: int = 0) -> None:
         self.networks = nn.ModuleList([model])  # task 0's network; each later task appends a copy of its predecessor
         self.training = training
         self.seed = seed
@@ -117,4 +117,4 @@ def task_bits(config: "MethodConfig") -> int:
 
 SPEC = MethodSpec(from_config, "upper bound: one dense network per task, each starting from the previous task's "
                   "trained network (task id given)", frozenset({_SCENARIO}), settings=UpperBoundSettings,
-                  task_bits=task_bits)
+                  task_bits=task_bits, own_network=True)

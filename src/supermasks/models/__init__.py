@@ -1,7 +1,7 @@
 """Masked layers, mask rules, networks, and free functions over per-task state."""
 
-from supermasks.models.dense import (MultiHeadMLP, MultiHeadNet, build_multihead, build_trunk, mlp_multihead,
-                                     parameter_bytes)
+from supermasks.models.dense import (DenseNetwork, MultiHeadMLP, MultiHeadNet, SharedHeadNet, build_multihead,
+                                     build_trunk, mlp_multihead, parameter_bytes)
 from supermasks.models.inputs import InputShape, image_shape
 from supermasks.models.layers import MaskedConv2d, MaskedLinear, PerTaskBatchNorm
 from supermasks.models.masks import (DENSITY_BUDGETS, MASK_RULES, compute_mask, kept_count, layer_budget,
@@ -14,7 +14,7 @@ from supermasks.models.tasks import (add_task, export_masks, finish_task, finish
 
 __all__ = [
     "ARCHITECTURES", "Architecture", "DENSITY_BUDGETS", "InputShape", "MASK_RULES", "MaskedConv2d", "MaskedLinear",
-    "MaskedMLP", "MultiHeadMLP", "MultiHeadNet", "PerTaskBatchNorm",
+    "DenseNetwork", "MaskedMLP", "MultiHeadMLP", "MultiHeadNet", "PerTaskBatchNorm", "SharedHeadNet",
     "architecture", "build_multihead", "build_trunk", "image_shape", "input_problem", "layer_density",
     "layer_shapes", "mlp_hidden", "mlp_multihead", "parameter_bytes", "weight_count",
     "add_task", "build_model", "compute_mask", "export_masks", "finish_task", "finish_task_with", "freeze_weights", "fused_score_layers", "model_precision", "set_keep_scores", "set_precision", "grow_tasks", "load_network",

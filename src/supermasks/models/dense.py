@@ -1,9 +1,11 @@
 """Dense networks with one output head per task (or one shared head), for the baselines.
 
-The trunk is an ordinary trainable twin of a registered architecture: a ReLU MLP, or a conv
-net's layers up to its last hidden features (LeNet-5's fc2, a ResNet's pooled features) built
-from `DenseKit` (PyTorch's default init; the ResNets with ordinary affine BatchNorm shared by
-all tasks, not SupSup's per-task statistics).
+`MultiHeadNet`'s trunk is an ordinary trainable twin of a registered architecture: a ReLU MLP, or
+a conv net's layers up to its last hidden features (LeNet-5's fc2, a ResNet's pooled features)
+built from `DenseKit` (PyTorch's default init; the ResNets with ordinary affine BatchNorm shared by
+all tasks, not SupSup's per-task statistics). `SharedHeadNet` wraps a module that has no separable
+head (a user's network, `models.user_dense`): its output is the one head every task shares.
+`DenseNetwork` is either: what the dense baselines train.
 """
 
 from __future__ import annotations
@@ -55,14 +57,71 @@ class MultiHeadNet(nn.Module):
         while len(self.heads) < count:
             self.add_head(0)
 
+    @property
+    def num_heads(self) -> int:
+        return len(self.heads)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (batch, c, h, w) -> (batch, feature_size)
         return self.trunk(x)
 
     def forward(self, x: torch.Tensor, head: int = 0) -> torch.Tensor:  # -> (batch, output_size)
         return self.heads[head](self.trunk(x))
 
+    def forward_heads(self, x: torch.Tensor, head_ids: torch.Tensor) -> torch.Tensor:  # -> (batch, output_size)
+        """Each sample through its own head (`head_ids`: (batch,) long), the trunk run once for the batch."""
+        heads = head_ids.unique()
+        if len(heads) == 1:
+            return self(x, int(heads[0]))
+        feats = self.features(x)  # (batch, feature_size)
+        out = feats.new_empty(len(x), self.heads[0].out_features)
+        for h in heads.tolist():
+            sel = head_ids == h
+            out[sel] = self.heads[h](feats[sel])
+        return out
+
 
 MultiHeadMLP = MultiHeadNet  # the name the dense baselines type their networks with
+
+
+class SharedHeadNet(nn.Module):
+    """`body`, a module without a separable head, whose output is one head shared by every task.
+
+    It counts heads as `MultiHeadNet` does (the task scenario adds one per task), so the baselines
+    treat both alike, but every head is the same: `body`'s output, whose unit c is class c of
+    every task. A head is a number here; it holds no tensors of its own.
+    """
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+        self._heads = 1
+
+    @property
+    def num_heads(self) -> int:
+        return self._heads
+
+    def add_head(self, seed: int) -> int:
+        """Count one more head (the seed draws nothing: the head is `body`'s output); return its index."""
+        self._heads += 1
+        return self._heads - 1
+
+    def grow_heads(self, count: int) -> None:
+        """Count `count` heads, as `MultiHeadNet.grow_heads` grows its own."""
+        if self._heads > count:
+            raise ValueError(f"the network has {self._heads} heads already, the state {count}")
+        self._heads = count
+
+    def forward(self, x: torch.Tensor, head: int = 0) -> torch.Tensor:  # -> (batch, outputs of body)
+        if not 0 <= head < self._heads:
+            raise IndexError(f"head {head} does not exist; the network has {self._heads}")
+        return self.body(x)
+
+    def forward_heads(self, x: torch.Tensor, head_ids: torch.Tensor) -> torch.Tensor:  # -> (batch, outputs of body)
+        """Every sample through the one shared head, whatever its head id."""
+        return self.body(x)
+
+
+DenseNetwork = MultiHeadNet | SharedHeadNet  # what the dense baselines train
 
 
 def mlp_multihead(hidden: tuple[int, ...], output_size: int, num_heads: int = 1) -> MultiHeadNet:
