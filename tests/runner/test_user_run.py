@@ -124,8 +124,9 @@ def test_a_registered_network_on_given_tasks_and_a_plain_module(tmp_path):
 
 
 def test_refusals(tmp_path):
-    with pytest.raises(ConfigError, match="method naive cannot train"):
-        run(config(tmp_path, method=["supsup", "naive"]), model=masked(net()), tasks=tasks(1), progress=False)
+    with pytest.raises(ConfigError, match=r"method separate_heads cannot train it \(it freezes a trunk under "
+                                          r"per-task heads.*\)\. Use method=supsup, naive, joint, ewc, replay, upper_bound"):
+        run(config(tmp_path, method=["supsup", "separate_heads"]), model=masked(net()), tasks=tasks(1), progress=False)
     wide = tasks_from([(torch.randn(8, 1, 6, 6), torch.arange(8) % 3)], [(torch.randn(4, 1, 6, 6), torch.arange(4))])
     with pytest.raises(Exception, match=r"gives 2 logits, fewer than the tasks' 4 classes: widen its output layer"):
         run(config(tmp_path), model=masked(net()), tasks=wide, progress=False)
