@@ -152,7 +152,7 @@ def test_mask_grid_is_binary_with_labelled_axes(num_tasks):
     fig = mask_grid(masks, "fc1", title="masks of fc1")
     assert isinstance(fig, Figure)
     assert len(fig.axes) == num_tasks  # one image per task, no colour bars
-    assert [ax.get_title() for ax in fig.axes] == [f"Neural activity for task {t}" for t in range(num_tasks)]
+    assert [ax.get_title() for ax in fig.axes] == [f"task {t}'s mask: weights kept" for t in range(num_tasks)]
     for ax, task_id in zip(fig.axes, range(num_tasks)):
         (image,) = ax.get_images()
         assert image.get_cmap().N == 2  # exactly two colours

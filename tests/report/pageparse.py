@@ -12,6 +12,8 @@ class Page:
     toc: list[str] = field(default_factory=list)
     tables: dict[str, list[dict]] = field(default_factory=dict)  # section id -> [{"header", "rows"}]
     images: list[str] = field(default_factory=list)
+    folded: list[str] = field(default_factory=list)  # the images inside a <details> (shown once opened)
+    legends: list[str] = field(default_factory=list)  # the <summary> lines of folded blocks
     captions: list[str] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)  # every src and href
     summary: list[str] = field(default_factory=list)
@@ -26,6 +28,8 @@ class _Parser(HTMLParser):
         self._row = None
         self._cell = None
         self._text = None  # collecting text of th / figcaption / summary li
+        self._details = 0  # how many <details> the parser is inside
+        self._summary = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -48,10 +52,21 @@ class _Parser(HTMLParser):
             self._cell = {"value": a.get("data-value"), "text": []}
         elif tag == "img":
             self.page.images.append(a.get("src", ""))
+            if self._details:
+                self.page.folded.append(a.get("src", ""))
+        elif tag == "details":
+            self._details += 1
+        elif tag == "summary":
+            self._summary = []
         elif tag == "figcaption" or (tag == "li" and self._section == "summary"):
             self._text = []
 
     def handle_endtag(self, tag):
+        if tag == "details":
+            self._details -= 1
+        elif tag == "summary" and self._summary is not None:
+            self.page.legends.append("".join(self._summary).strip())
+            self._summary = None
         if tag == "section":
             self._section = None
         elif tag == "table":
@@ -74,6 +89,8 @@ class _Parser(HTMLParser):
             self._text = None
 
     def handle_data(self, data):
+        if self._summary is not None:
+            self._summary.append(data)
         if self._cell is not None:
             self._cell["text"].append(data)
         elif self._text is not None:

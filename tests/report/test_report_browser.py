@@ -1,8 +1,10 @@
 """Reports in a real browser (a run, Experiments 2 and 3): Debian's chromium, headless, driven by selenium (no
 browser download).
 
-Every section and figure is present and visible, clicking a header re-sorts its table, the page
-logs no console error, and a screenshot of the whole page is saved (its path printed).
+Every section and figure is present and visible (folded figures once opened), clicking a header re-sorts its
+table, the page logs no console error, a screenshot of the whole page is saved (its path printed); at 1280 px the
+page does not scroll sideways, every figure fits the window, no title or cell is cut off, and the page opens
+(every image decoded) within a generous bound.
 Skips, saying what is missing, where chromium, chromedriver or selenium are not installed
 (`.ci/run` installs Debian's chromium and chromium-driver where apt-get works).
 """
@@ -69,12 +71,57 @@ def _every_section_and_figure_visible(browser, path):
         assert link.is_displayed()
     images = browser.find_elements(By.TAG_NAME, "img")
     assert len(images) == len(page.images) > 0
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true);")  # folded figures
     for image in images:
         browser.execute_script("arguments[0].scrollIntoView();", image)
         assert image.is_displayed()
         # decoded: a broken data URI has no natural size
         assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
     return page
+
+
+WIDTH = 1280
+TIMING = ("const n = performance.getEntriesByType('navigation')[0];"  # as benchmarks/report_open.py reads it
+          "return [n.domContentLoadedEventEnd - n.startTime, n.loadEventEnd - n.startTime];")
+OPENS_WITHIN_MS = 3000  # a generous bound on a page that opens in about 0.2 s (benchmarks/report_open.py)
+
+# Every element that overflows its box sideways (its text cut off or spilling out), and the page's own width.
+OVERFLOW = """
+const out = [];
+for (const e of document.querySelectorAll('h1, h2, h3, figcaption, caption, summary, dt, dd, p, li, th, td')) {
+  if (e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')
+    out.push(e.tagName + ': ' + e.textContent.slice(0, 60));
+}
+for (const e of document.querySelectorAll('.table-wrap')) {
+  if (e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1) out.push('table: ' + e.textContent.slice(0, 60));
+}
+const wide = [...document.querySelectorAll('img, figure, h1, h2, h3, p, table')].filter(
+  e => e.offsetParent !== null && e.getBoundingClientRect().right > window.innerWidth + 1).map(
+  e => e.tagName + ' ' + (e.alt || e.textContent.slice(0, 60)) + ' ends at ' + e.getBoundingClientRect().right);
+return [document.documentElement.scrollWidth, window.innerWidth, out, wide];
+"""
+
+
+def _fits_the_width(browser, path):
+    """At 1280 px: the page does not scroll sideways, every figure (folded ones opened) ends within the window,
+    no heading, caption or cell is cut off, and no table needs its own scroll bar."""
+    browser.set_window_size(WIDTH, 1000)
+    browser.get(path.as_uri())
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true);")
+    page_width, window_width, clipped, wide = browser.execute_script(OVERFLOW)
+    assert page_width <= window_width, f"the page is {page_width} px wide in a {window_width} px window"
+    assert clipped == [] and wide == []
+
+
+def _opening_ms(browser, path, repeats=3):
+    """The fastest of `repeats` loads of `path`: milliseconds from navigation start to the load event (every
+    embedded image decoded), from the page's Navigation Timing entry."""
+    times = []
+    for _ in range(repeats):
+        browser.get("about:blank")
+        browser.get(path.as_uri())
+        times.append(browser.execute_script(TIMING)[1])
+    return min(times)
 
 
 def _console_errors(browser):
@@ -115,6 +162,19 @@ def test_the_report_in_headless_chromium(browser, run_page, tmp_path):
     assert sorted(methods) == ["naive", "supsup"]  # rows move whole
     assert _console_errors(browser) == []
     _screenshot(browser, tmp_path / "report.png")
+    _fits_the_width(browser, run_page)
+    opening = _opening_ms(browser, run_page)
+    print(f"the run's report opens in {opening:.0f} ms")
+    assert 0 < opening < OPENS_WITHIN_MS
+
+
+def test_a_report_over_seeds_fits_the_window(browser, tiny_runs, tmp_path):
+    from supermasks.report import write_report
+
+    page = write_report(tiny_runs["runs"], tmp_path / "report.html")
+    _every_section_and_figure_visible(browser, page)
+    _fits_the_width(browser, page)
+    assert 0 < _opening_ms(browser, page) < OPENS_WITHIN_MS
 
 
 def test_the_experiment2_report_in_headless_chromium(browser, transfer_study, tmp_path):
@@ -132,6 +192,7 @@ def test_the_experiment2_report_in_headless_chromium(browser, transfer_study, tm
     assert [float(v) for v in _values(table, index)] == sorted(before)
     assert _console_errors(browser) == []
     _screenshot(browser, tmp_path / "experiment2.png")
+    _fits_the_width(browser, transfer_study[0] / "report.html")
 
 
 def test_the_experiment3_report_in_headless_chromium(browser, inference_study, tmp_path):

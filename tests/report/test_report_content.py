@@ -39,9 +39,10 @@ def test_every_section_has_its_anchor_and_contents_entry(run_page):
     page = parse(run_page.read_text(encoding="utf-8"))
     assert page.sections == RUN_SECTIONS  # no task inference, no seeds: sections a run lacks are left out
     assert page.toc == RUN_SECTIONS
-    # 2 accuracy matrices, 1 curves figure, ACC against stored bytes of the two methods, per supsup layer (3)
-    # a heat map, overlap vs relatedness, masks
-    assert len(page.images) == 2 + 1 + 1 + 3 * 3
+    # 2 accuracy matrices, 1 curves figure, ACC against stored bytes of the two methods, and folded: per supsup
+    # layer (3) a heat map and overlap vs relatedness (the masks only with --full)
+    assert len(page.images) == 2 + 1 + 1 + 3 * 2
+    assert len(page.folded) == 3 * 2 and len(page.images) - len(page.folded) == 4
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     assert len(page.captions) == len(page.images) and all(len(c) > 60 for c in page.captions)
 
@@ -208,8 +209,9 @@ def test_provenance_is_what_meta_json_recorded(tiny_runs, run_page):
     from supermasks.report.sections import duration
 
     meta = json.loads((tiny_runs["runs"][0] / "meta.json").read_text())
-    (table,) = parse(run_page.read_text(encoding="utf-8")).tables["provenance"]
-    row = dict(zip(table["header"], (text for _, text in table["rows"][0])))
+    (table,) = parse(run_page.read_text(encoding="utf-8")).tables["provenance"]  # one run: one two-column table
+    assert table["header"] == ["recorded", "value"]
+    row = {name: text for (_, name), (_, text) in table["rows"]}
     assert row["git commit"] == (meta["git_sha"] or "") and row["torch"] == meta["torch_version"]
     assert row["seed"] == "0" and row["machine"] == meta["platform"] and row["duration"] == duration(meta)
     assert duration({"started": "2026-01-01T10:00:00+00:00", "finished": "2026-01-01T11:02:03+00:00"}) == \

@@ -57,6 +57,12 @@ def test_cli_sweep_reports_and_exits_1_on_a_failure(tmp_path, capsys):
     assert "sweep: 4 runs: 3 done, 0 skipped (already finished), 1 failed" in out
     assert f"failed: {sweep.runs[0].directory}" in out
     assert out.strip().splitlines()[-1] == f"sweep directory: {sweep.directory()}"
+    # The finished runs' table over seeds, as `supermasks aggregate` prints it, before the counts
+    table = out[out.index("benchmark: permuted"):out.index("sweep: 4 runs:")]
+    assert "benchmark: rotated" in table and "mean ± half-width of the 95% Student t interval" in table
+    header, *rows = table.splitlines()[1:3]
+    assert header.split()[0] == "method" and "ACC" in header.split() and rows[0].split()[0] == "naive"
+    assert rows[0].rstrip().endswith(" 1")  # permuted: seed 0's run failed, seed 1's is the mean
     sweep.runs[0].directory.unlink()
     assert main(args) == 0
     assert "sweep: 4 runs: 1 done, 3 skipped (already finished), 0 failed" in capsys.readouterr().out

@@ -83,6 +83,14 @@ def _drop_for_method(flat: dict[str, Any], method: str) -> None:
             dropped.add(key)
 
 
+def flat_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting of `config` (a run's config.yaml) as a dotted key; lists as their text."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        _flatten(key, value, flat)
+    return flat
+
+
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
     if isinstance(value, Mapping) and value:
         for key, inner in value.items():

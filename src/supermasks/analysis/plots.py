@@ -215,7 +215,7 @@ def _binary_legend(fig: Figure) -> None:
 
 
 def mask_grid(masks: Masks, layer: str, title: str | None = None) -> Figure:
-    """One image per task of the layer's mask ("Neural activity for task t"): units x inputs, two colours.
+    """One image per task of the layer's mask ("task t's mask: weights kept"): units x inputs, two colours.
 
     Each weight is one cell (rows: the layer's units, columns: its inputs) in a binary colour
     map, "off" light and "on" dark, with one legend for the figure. The figure grows with the
@@ -240,7 +240,7 @@ def mask_grid(masks: Masks, layer: str, title: str | None = None) -> Figure:
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, task_id in zip(axes, task_ids):
         ax.imshow(images[task_id], aspect="auto", cmap=_BINARY, interpolation="nearest", vmin=0, vmax=1)
-        ax.set_title(f"Neural activity for task {task_id}")
+        ax.set_title(f"task {task_id}'s mask: weights kept")
         ax.set_xlabel("inputs (in channels x kernel)" if convolution else "inputs")
         ax.set_ylabel("output channels" if convolution else "units")
     # The grid may have more cells than tasks; empty cells would read as missing masks.

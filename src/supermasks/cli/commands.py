@@ -101,7 +101,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         out = (args.paths[0] / REPORT_FILE) if len(args.paths) == 1 else Path(REPORT_FILE)
     try:
         check_output(out, REPORT, read_directories(args.paths))  # before any work: nothing written when refused
-        path = write_report(args.paths, out)
+        path = write_report(args.paths, out, full=args.full)
     except (FileNotFoundError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
     print(f"report: {path}")
@@ -156,8 +156,19 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     counts = record.summary()
     if sweep.runs and counts["done"] + counts["skipped"]:
         _write_report([sweep.directory()], sweep.directory(), sweep.runs[0].config)
+        _print_sweep_table(sweep.directory())
     print(summary_text(record))
     return 1 if record.summary()["failed"] else 0
+
+
+def _print_sweep_table(directory: Path) -> None:
+    """The sweep's finished runs as `supermasks aggregate` prints them: means over seeds, paired tests."""
+    from supermasks.aggregate import aggregate_runs
+    from supermasks.aggregate.report import format_aggregate
+
+    result = aggregate_runs([directory])
+    print(format_aggregate(result.summary, result.comparisons, result.settings))
+    print()
 
 
 def _sweep_lines_only(record: logging.LogRecord) -> bool:

@@ -106,12 +106,13 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
                     "It opens with a summary in plain words computed from the numbers, then sections with a "
                     "table of contents: ACC, BWT, FWT and forgetting with their definitions, the accuracy matrix "
                     "as a heat map, accuracy during training, memory and time, mask overlap (heat maps, overlap "
-                    "against relatedness, mask images, Mantel tests), task inference, and provenance (git commit, "
+                    "against relatedness, Mantel tests; the mask images with --full), task inference, and provenance (git commit, "
                     "versions, seed, machine, duration, config). Several runs add the means over seeds with 95% "
                     "intervals and paired t-tests (as `aggregate`); a study adds its Experiment 1 findings and its "
                     "Experiment 3 task-inference table and confusion matrices. An Experiment 2 (transfer study) "
                     "directory gets its own page: accuracy against budget per transfer mode with paired tests, "
                     "similarity heat maps and against relatedness, alphas, signature task inference. "
+                    "Figures past the first few are folded under a click. Progress goes to stderr (quiet with -q). "
                     "Tables sort by clicking a header. `run` writes this report into the run or study "
                     "directory unless run.report=false. Runs that did not finish or cannot be read are left out "
                     "with a warning each. The report goes nowhere inside a run, sweep or study directory but to "
@@ -121,6 +122,8 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="the HTML file (default: PATH/report.html for one PATH, else ./report.html); not a "
                         "directory, nor an existing file other than a report")
+    p.add_argument("--full", action="store_true",
+                   help="also draw the mask images (one per task and layer); left out by default, the page stays small")
     p.set_defaults(func=commands["report"])
 
     p = sub.add_parser(

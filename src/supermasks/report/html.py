@@ -62,12 +62,13 @@ def _readable(listing: Listing) -> list[RunData]:
     return runs
 
 
-def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
+def build_report(paths: Sequence[Path], *, figures: bool = True, full: bool = False) -> Report:
     """The report on the finished runs among `paths` (run, sweep, study or other directories of runs).
 
     An Experiment 2 directory (`studies.transfer`) gets its own page (`report.transfer`).
     Without `figures` the runs' own figures (the slow part: accuracy matrices, curves, overlap and
     masks) are left out; the tables over seeds, their interval plots and a study's saved figures stay.
+    With `full` the mask images are drawn too (left out by default: a page of noise, and most of its bytes).
 
     A run that did not finish or cannot be read is left out, with a warning and a line in the page's
     "Runs left out" section. FileNotFoundError when a path is no directory of runs; ConfigError when no run
@@ -80,6 +81,7 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
         return transfer_report(paths[0], figures=figures)
     study = paths[0] if len(paths) == 1 and is_study_directory(paths[0]) else None
     listing = find_runs(study_runs(study) if study is not None else paths)
+    log.info("report: reading %d run%s", len(listing.finished), "" if len(listing.finished) == 1 else "s")
     runs = _readable(listing)
     title = (f"Study {study.name}" if study is not None else
              f"Run {runs[0].directory.name}" if len(runs) == 1 else f"{len(runs)} runs")
@@ -89,21 +91,22 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
         from supermasks.report.sections import run_sections
         from supermasks.report.storage import storage_section
 
-        sections = run_sections(runs, figures=figures)
+        sections = run_sections(runs, figures=figures, full=full)
         cost = next((i + 1 for i, section in enumerate(sections) if section.id == "cost"), len(sections))
         sections.insert(cost, storage_section(runs[0].directory, figures=figures))  # several methods: ACC against their bytes
         return Report(title, _summary_of_runs(runs), [*sections, skipped], generated)
-    return _several(title, runs, study, skipped, generated, figures=figures)
+    return _several(title, runs, study, skipped, generated, figures=figures, full=full)
 
 
 def _several(title: str, runs: list[RunData], study: Path | None, skipped: Section, generated: str, *,
-             figures: bool) -> Report:
+             figures: bool, full: bool = False) -> Report:
     from supermasks.aggregate import aggregate_runs
     from supermasks.report.multi import (acc_sentences, comparisons_section, seeds_section, study_overlap_section,
                                          trend_count, trend_findings)
     from supermasks.report.sections import run_sections
     from supermasks.report.summary import comparison_sentences
 
+    log.info("report: analysis over seeds")
     result = aggregate_runs([run.directory for run in runs])
     summary = [*acc_sentences(result), *comparison_sentences(result.comparisons)]
     sections = [seeds_section(result), comparisons_section(result)]
@@ -131,7 +134,7 @@ def _several(title: str, runs: list[RunData], study: Path | None, skipped: Secti
         sections.append(storage_section(study, figures=figures))
     if not summary:
         summary = _summary_of_runs(runs)
-    shown = run_sections(runs, figures=figures and len(runs) <= FIGURES_UP_TO)
+    shown = run_sections(runs, figures=figures and len(runs) <= FIGURES_UP_TO, full=full)
     for section in shown if confusions else []:  # the confusion matrices are in Experiment 3's section
         if section.id == "inference":
             section.blocks = [b for b in section.blocks if b.kind != "figure"]
@@ -149,12 +152,15 @@ def render(report: Report) -> str:
     return env.get_template("report.html.j2").render(report=report, sections=report.shown())
 
 
-def write_report(paths: Sequence[Path], out: Path, *, figures: bool = True) -> Path:
-    """Build the report on `paths` (`build_report`) and write it to `out` (atomically); returns `out`."""
+def write_report(paths: Sequence[Path], out: Path, *, figures: bool = True, full: bool = False) -> Path:
+    """Build the report on `paths` (`build_report`) and write it to `out` (atomically); returns `out`.
+    Progress goes to the `supermasks.report` log, one line per step (`supermasks report` shows it unless -q)."""
     from supermasks.store.files import atomic_write_bytes
     from supermasks.store.temporaries import remove_stale_of
 
     out = Path(out)
     remove_stale_of(out)  # a report killed mid-write here left its temporary beside `out`
-    atomic_write_bytes(out, render(build_report(paths, figures=figures)).encode("utf-8"))
+    report = build_report(paths, figures=figures, full=full)
+    log.info("report: writing %s", out)
+    atomic_write_bytes(out, render(report).encode("utf-8"))
     return out

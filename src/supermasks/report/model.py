@@ -29,6 +29,7 @@ class Table:
     caption: str
     header: list[str]
     rows: list[list[Cell]]
+    wrap: bool = False  # long cells (a machine, a commit) wrap rather than widen the table past the page
     kind: str = "table"
 
 
@@ -73,7 +74,16 @@ class Code:
     kind: str = "code"
 
 
-Block = Union[Table, Figure, Paragraph, Heading, Definitions, Code]
+@dataclass
+class Details:
+    """Blocks folded away under `summary` (figures a reader opens when wanted): the page stays short."""
+
+    summary: str
+    blocks: list = field(default_factory=list)  # Table, Figure, Paragraph, Heading, Definitions, Code
+    kind: str = "details"
+
+
+Block = Union[Table, Figure, Paragraph, Heading, Definitions, Code, Details]
 
 
 @dataclass

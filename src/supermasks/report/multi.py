@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from supermasks.aggregate.build import Aggregate
+from supermasks.aggregate.labels import combination_labels, missing, short_names, value_text
 from supermasks.aggregate.report import COLUMNS, interval_cell
 from supermasks.report.cells import number_cell, text_cell
 from supermasks.report.embed import figure_uri, file_uri
@@ -51,7 +52,7 @@ def _interval(metric: str, row: dict) -> Cell:
 
 def seeds_section(result: Aggregate) -> Section:
     """The summary over seeds (mean ± half-width of the 95% t interval) and its interval figures."""
-    from supermasks.aggregate.figures import interval_plot
+    from supermasks.aggregate.figures import few_seeds_note, interval_plot
 
     summary = result.summary[result.summary["task"].isna()]
     metrics = [m for m in SHOWN_METRICS if summary.loc[summary["metric"] == m, "mean"].notna().any()]
@@ -60,21 +61,24 @@ def seeds_section(result: Aggregate) -> Section:
     for group_keys, group in summary.groupby(keys, sort=False, dropna=False):
         by_metric = {r["metric"]: r for r in group.to_dict("records")}
         seeds = max((int(r["n_seeds"]) for r in by_metric.values()), default=0)
-        rows.append([*(text_cell(k) for k in group_keys),
+        rows.append([*(text_cell(None if missing(k) else value_text(k)) for k in group_keys),
                      *(_interval(m, by_metric[m]) if m in by_metric else Cell("n/a") for m in metrics),
                      number_cell(seeds, "{:.0f}")])
     section = Section("seeds", "Results over seeds", [
         Table("One row per setting, benchmark and method: the mean over seeds ± the half-width of its 95% Student "
               "t interval (the mean alone with one seed). ACC in percent; BWT, FWT and forgetting in points.",
-              [*keys, *(COLUMNS.get(m, m) for m in metrics), "seeds"], rows)])
+              [*short_names(keys).values(), *(COLUMNS.get(m, m) for m in metrics), "seeds"], rows)])
     # ACC, and the other accuracy metrics where the rows differ (supsup's BWT of 0 everywhere says it in the table)
     drawn = [m for m in metrics if m == "ACC" or (m in FIGURE_METRICS and
                                                    summary.loc[summary["metric"] == m, "mean"].nunique() > 1)]
+    fewest = int(summary["n_seeds"].min()) if len(summary) else 0
+    note = f" {few_seeds_note(fewest)[0].upper()}{few_seeds_note(fewest)[1:]}." if few_seeds_note(fewest) else ""
     for metric in drawn:
         section.blocks.append(Figure(
             f"{metric} over seeds", f"{metric} per method (one panel per benchmark): the dot is the mean over "
-            "seeds, the bar its 95% Student t interval (none with one seed). Bars that do not overlap are "
-            "a strong hint of a difference; the paired tests below say it for the same seeds.",
+            "seeds, the bar its 95% Student t interval (none with one seed), cut to the values the metric can "
+            "take. Bars that do not overlap are a strong hint of a difference; the paired tests below say it for "
+            f"the same seeds.{note}",
             figure_uri(interval_plot(result.summary, metric, result.settings))))
     return section
 
@@ -91,7 +95,8 @@ def comparisons_section(result: Aggregate) -> Section:
         scale = 100.0 if row["metric"] in ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy") else 1.0
         interval = ("n/a" if pd.isna(row["diff_ci_low"])
                     else f"[{scale * row['diff_ci_low']:+.2f}, {scale * row['diff_ci_high']:+.2f}]")
-        rows.append([*(text_cell(row[k]) for k in keys), text_cell(row["metric"]), text_cell(row["a"]),
+        rows.append([*(text_cell(None if missing(row[k]) else value_text(row[k])) for k in keys),
+                     text_cell(row["metric"]), text_cell(row["a"]),
                      text_cell(row["b"]), number_cell(row["n_pairs"], "{:.0f}"),
                      Cell("n/a" if pd.isna(row["mean_difference"]) else f"{scale * row['mean_difference']:+.2f}",
                           None if pd.isna(row["mean_difference"]) else float(row["mean_difference"])),
@@ -101,7 +106,7 @@ def comparisons_section(result: Aggregate) -> Section:
         Table("Each pair of methods on the same seeds: the mean of the per-seed differences a - b (points for "
               "accuracies) with its 95% t interval, the two-sided paired t-test's p, and p Holm-adjusted over "
               "the comparisons of one metric in one group.",
-              [*keys, "metric", "a", "b", "seeds", "a - b", "95% CI", "p", "p (Holm)"], rows),
+              [*short_names(keys).values(), "metric", "a", "b", "seeds", "a - b", "95% CI", "p", "p (Holm)"], rows),
         Definitions({"paired t-test": "t = mean(d) / (sd(d) / sqrt(n)) on the per-seed differences d, n - 1 degrees "
                                       "of freedom (Student 1908)",
                      "Holm": "step-down adjustment of a family of p-values (Holm 1979): the k-th smallest times "
@@ -135,8 +140,9 @@ def acc_sentences(result: Aggregate) -> list[str]:
         group = group.dropna(subset=["mean"])
         if group.empty:
             continue
-        labels = [", ".join(str(v) for v in row if pd.notna(v)) for row in
-                  group[[*result.settings, "method"]].itertuples(index=False, name=None)]
+        labels = combination_labels(["method", *result.settings],
+                                    list(group[["method", *result.settings]].itertuples(index=False, name=None)))
+        labels = [label.removeprefix("method=") for label in labels]
         low, high = int(group["mean"].to_numpy().argmin()), int(group["mean"].to_numpy().argmax())
         seeds = int(group["n_seeds"].max())
         if len(group) == 1:

@@ -7,6 +7,7 @@ that the runs save (`analysis.curves`, `analysis.plots`), drawn from the run's t
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 from supermasks.analysis.metrics import DEFINITIONS
 from supermasks.report.cells import bytes_cell, metric_cell, number_cell, text_cell
 from supermasks.report.embed import figure_uri
-from supermasks.report.model import Cell, Code, Definitions, Figure, Heading, Paragraph, Section, Table
+from supermasks.report.model import Cell, Code, Definitions, Details, Figure, Heading, Paragraph, Section, Table
 from supermasks.report.source import RunData
 from supermasks.runner.tables import MEMORY_DEFINITIONS, MethodResult
 from supermasks.store.json_files import read_json
@@ -36,6 +37,13 @@ COST_DEFINITIONS = {**{COST_HEADERS[k]: v for k, v in MEMORY_DEFINITIONS.items()
                     "samples/s": "training samples per second, averaged over the tasks"}
 
 
+OPEN_MATRICES = 4  # accuracy matrices shown open; the others are folded away under one <details>
+MASKS_LEFT_OUT = ("The mask images (one per task and layer: every weight kept or pruned) are drawn by "
+                  "`supermasks report --full`.")
+
+
+log = logging.getLogger(__name__)
+
 FIGURES_LEFT_OUT = ("The runs' figures are left out of this page (run.figures=false, or too many runs to show); "
                     "`supermasks report RUN_DIRECTORY` draws them for a run.")
 
@@ -52,18 +60,37 @@ def duration(meta: dict) -> str:
     return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
 
 
+def run_names(runs: list[RunData]) -> list[str]:
+    """Each run named by the settings that tell it apart from the others (`lr=1e-3, seed=2`,
+    `aggregate.labels`); its directory's name where none does."""
+    import yaml
+
+    from supermasks.aggregate.labels import run_labels
+
+    labels = run_labels([yaml.safe_load(run.config_text) or {} for run in runs])
+    return [label or run.directory.name for run, label in zip(runs, labels)]
+
+
 def provenance_section(runs: list[RunData]) -> Section:
-    """One row per run: where, which code and libraries, seed, machine, when and how long; each config below."""
+    """What every run recorded alike (code, libraries, machine) as one two-column table, and one row per run of
+    what differs (seed, when, how long); each config below. Narrow tables: a page never scrolls sideways."""
     keys = [k for k in PROVENANCE_KEYS if any(k in run.meta for run in runs)]
-    rows = []
-    for run in runs:
-        rows.append([text_cell(run.directory.name), *(text_cell(run.meta.get(k)) for k in keys),
-                     text_cell(duration(run.meta))])
+    values = {k: [str(run.meta.get(k, "")) for run in runs] for k in keys}
+    values["duration"] = [duration(run.meta) for run in runs]
+    labels = {**PROVENANCE_KEYS, "duration": "duration"}
+    shared = [k for k in values if len(runs) == 1 or len(set(values[k])) == 1]
     section = Section("provenance", "Configuration and provenance", [
         Paragraph("What each run recorded in its meta.json when it started and finished, and its config.yaml "
                   "(every setting, defaults included)."),
-        Table("One row per run directory; the git commit is that of the code that ran (empty outside a git "
-              "checkout).", ["run", *(PROVENANCE_KEYS[k] for k in keys), "duration"], rows)])
+        Table(("What the run recorded" if len(runs) == 1 else f"What all {len(runs)} runs recorded alike") +
+              "; the git commit is that of the code that ran (empty outside a git checkout).",
+              ["recorded", "value"], [[text_cell(labels[k]), text_cell(values[k][0])] for k in shared], wrap=True)])
+    differ = [k for k in values if k not in shared]
+    if differ:
+        section.blocks.append(Table(
+            "One row per run: what differs between the runs.", ["run", *(labels[k] for k in differ)],
+            [[text_cell(name), *(text_cell(values[k][i]) for k in differ)]
+             for i, name in enumerate(run_names(runs))], wrap=True))
     for run in runs[:20]:  # a sweep of hundreds of runs: their configs are in their directories
         section.blocks.append(Code(f"config.yaml of {run.directory.name}", run.config_text))
     return section
@@ -78,13 +105,17 @@ def accuracy_section(runs: list[RunData]) -> Section:
     from supermasks.analysis.curves import accuracy_heatmap
 
     section = Section("accuracy", "Accuracy matrix")
-    for result in _results(runs):
-        section.blocks.append(Figure(
+    results = _results(runs)
+    folded = Details(f"The accuracy matrices of the other {len(results) - OPEN_MATRICES} methods and benchmarks")
+    for k, result in enumerate(results):
+        (section.blocks if k < OPEN_MATRICES else folded.blocks).append(Figure(
             f"{result.benchmark}/{result.method}: accuracy matrix R",
             "Cell (i, j) is the test accuracy on task j after training task i (percent). Read a column "
             "downwards to follow one task as later tasks are learned: a column that darkens is forgetting. "
             "Blank cells are tasks not yet learned; the last row is what ACC averages.",
             figure_uri(accuracy_heatmap(result.accuracy, f"{result.benchmark}/{result.method}: accuracy matrix R"))))
+    if folded.blocks:
+        section.blocks.append(folded)
     return section
 
 
@@ -96,8 +127,10 @@ def metrics_section(runs: list[RunData]) -> Section:
     headers = {"ACC": "ACC %", "BWT": "BWT", "FWT": "FWT", "forgetting": "forgetting",
                "task_inference_accuracy": "task inference %"}
     many = len(runs) > 1
-    rows = [[*([text_cell(run.directory.name)] if many else []), text_cell(r.benchmark), text_cell(r.method),
-             *(metric_cell(c, r.metrics.get(c)) for c in columns)] for run in runs for r in run.results]
+    names = run_names(runs) if many else [""] * len(runs)
+    rows = [[*([text_cell(name)] if many else []), text_cell(r.benchmark), text_cell(r.method),
+             *(metric_cell(c, r.metrics.get(c)) for c in columns)] for run, name in zip(runs, names)
+            for r in run.results]
     definitions = dict(DEFINITIONS)
     if "task_inference_accuracy" in columns:
         definitions["task inference"] = ("fraction of test batches whose task was inferred correctly after the "
@@ -134,9 +167,10 @@ def cost_section(runs: list[RunData]) -> Section:
     results = _results(runs)
     columns = [c for c in COST_METRICS if any(c in r.metrics for r in results)]
     many = len(runs) > 1
+    names = run_names(runs) if many else [""] * len(runs)
     rows = []
-    for run, r in ((run, r) for run in runs for r in run.results):
-        cells = [*([text_cell(run.directory.name)] if many else []), text_cell(r.benchmark), text_cell(r.method)]
+    for name, r in ((name, r) for run, name in zip(runs, names) for r in run.results):
+        cells = [*([text_cell(name)] if many else []), text_cell(r.benchmark), text_cell(r.method)]
         for c in columns:
             value = r.metrics.get(c)
             cells.append(bytes_cell(value) if c.endswith("_bytes") else
@@ -177,14 +211,15 @@ def _mantel_table(result: MethodResult) -> Table | None:
                  ["layer", *(h for _, h in columns)], rows)
 
 
-def overlap_section(runs: list[RunData], *, figures: bool = True) -> Section:
-    """Supermask runs: the Mantel table, and with `figures` the overlap heat maps, overlap against relatedness
-    and the mask images."""
+def overlap_section(runs: list[RunData], *, figures: bool = True, full: bool = False) -> Section:
+    """Supermask runs: the Mantel table, and with `figures` the overlap heat maps and overlap against relatedness
+    folded away per benchmark and method (and with `full` the mask images beside them)."""
     from supermasks.analysis.overlap import pair_matrix
     from supermasks.analysis.plots import mask_grid, overlap_heatmap, overlap_vs_relatedness
 
     section = Section("overlap", "Mask overlap")
-    for run, result in ((run, result) for run in runs for result in run.results):
+    names = run_names(runs) if len(runs) > 1 else [""] * len(runs)
+    for run, name, result in ((run, name, result) for run, name in zip(runs, names) for result in run.results):
         path = result.directory / "overlap.csv"
         if not path.is_file():
             continue
@@ -193,18 +228,22 @@ def overlap_section(runs: list[RunData], *, figures: bool = True) -> Section:
         if mantel is None and not figures:
             continue
         section.blocks.append(Heading(f"{result.benchmark}/{result.method}" +
-                                      (f" ({run.directory.name})" if len(runs) > 1 else "")))
+                                      (f" ({name})" if len(runs) > 1 else "")))
         if mantel is not None:
             section.blocks.append(mantel)
         if not figures:
             continue
         related = (pd.read_csv(result.directory / "relatedness.csv")
                    if (result.directory / "relatedness.csv").is_file() else None)
-        masks = _task_masks(result.directory) if (result.directory / "checkpoints").is_dir() else {}
+        masks = _task_masks(result.directory) if full and (result.directory / "checkpoints").is_dir() else {}
+        folded = Details(f"Overlap figures of {result.benchmark}/{result.method}: per layer, the overlap / chance "
+                         "of every pair of tasks" + (", against relatedness" if related is not None else "") +
+                         (", and the masks" if masks else ""))
+        section.blocks.append(folded)
         for layer in pd.unique(table["layer"]):
             heading = f"{result.benchmark}/{result.method}, {layer}"
             relative, ids = pair_matrix(table, layer)
-            section.blocks.append(Figure(
+            folded.blocks.append(Figure(
                 f"Mask overlap / chance: {heading}",
                 "Cell (i, j): the Jaccard overlap of the masks of tasks i and j divided by the overlap two "
                 "independent masks of the same densities would have. 1 (white) is chance; red cells share "
@@ -217,7 +256,7 @@ def overlap_section(runs: list[RunData], *, figures: bool = True) -> Section:
                                        "relatedness": matrix[np.ix_(ids, ids)][ii, jj],
                                        "relative_to_chance": (relative[ii, jj] + relative[jj, ii]) / 2})
                 name = str(related["name"].iloc[0])
-                section.blocks.append(Figure(
+                folded.blocks.append(Figure(
                     f"Overlap against relatedness: {heading}",
                     f"One point per pair of tasks: x is their {name} (related tasks have "
                     f"{related['related_when'].iloc[0]} values), y their mask overlap / chance. The line is a "
@@ -225,11 +264,13 @@ def overlap_section(runs: list[RunData], *, figures: bool = True) -> Section:
                     "(tested by the Mantel test in the table above).",
                     figure_uri(overlap_vs_relatedness(points, name, f"Overlap against relatedness: {heading}"))))
             if masks and all(layer in m for m in masks.values()):
-                section.blocks.append(Figure(
+                folded.blocks.append(Figure(
                     f"Masks: {heading}",
                     "One image per task: every weight of the layer as a cell (rows: units, columns: inputs), "
                     "dark where the mask keeps the weight, light where it prunes it.",
                     figure_uri(mask_grid(masks, layer, f"Masks: {heading}"))))
+        if not full and (result.directory / "checkpoints").is_dir():
+            folded.blocks.append(Paragraph(MASKS_LEFT_OUT))
     return section
 
 
@@ -300,16 +341,24 @@ def inference_section(runs: list[RunData], *, figures: bool = True) -> Section:
     return section
 
 
-def run_sections(runs: list[RunData], *, figures: bool = True) -> list[Section]:
+def run_sections(runs: list[RunData], *, figures: bool = True, full: bool = False) -> list[Section]:
     """Every section of a report on `runs` (each left out of the page when it has nothing to show);
-    without `figures`, the tables only (many runs: their figures are in their own reports)."""
+    without `figures`, the tables only (many runs: their figures are in their own reports); with `full`, the
+    mask images too. Each section is logged as it is drawn (`supermasks report` shows it on stderr)."""
     if not figures:
         metrics = metrics_section(runs)
         metrics.blocks.append(Paragraph(FIGURES_LEFT_OUT))
         return [metrics, cost_section(runs), overlap_section(runs, figures=False),
                 inference_section(runs, figures=False), provenance_section(runs)]
-    return [metrics_section(runs), accuracy_section(runs), curves_section(runs), cost_section(runs),
-            overlap_section(runs), inference_section(runs), provenance_section(runs)]
+    builders = [(metrics_section, "metrics"), (accuracy_section, "accuracy matrices"),
+                (curves_section, "learning curves"), (cost_section, "memory and time"),
+                (lambda shown: overlap_section(shown, full=full), "mask overlap figures"),
+                (inference_section, "task inference"), (provenance_section, "provenance")]
+    sections = []
+    for build, what in builders:
+        log.info("report: %s", what)
+        sections.append(build(runs))
+    return sections
 
 
 __all__ = ["accuracy_section", "cost_section", "curves_section", "duration", "inference_section", "measured_rows",
