@@ -84,7 +84,7 @@ def build_report(paths: Sequence[Path], *, figures: bool = True, full: bool = Fa
     log.info("report: reading %d run%s", len(listing.finished), "" if len(listing.finished) == 1 else "s")
     runs = _readable(listing)
     title = (f"Study {study.name}" if study is not None else
-             f"Run {runs[0].directory.name}" if len(runs) == 1 else f"{len(runs)} runs")
+             f"Run {runs[0].config.name}, seed {runs[0].config.seed}" if len(runs) == 1 else f"{len(runs)} runs")
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     skipped = Section("skipped", "Runs left out", [Paragraph(f"{s.directory}: {s.reason}") for s in listing.skipped])
     if len(runs) == 1:

@@ -77,7 +77,8 @@ def provenance_section(runs: list[RunData]) -> Section:
     keys = [k for k in PROVENANCE_KEYS if any(k in run.meta for run in runs)]
     values = {k: [str(run.meta.get(k, "")) for run in runs] for k in keys}
     values["duration"] = [duration(run.meta) for run in runs]
-    labels = {**PROVENANCE_KEYS, "duration": "duration"}
+    values["directory"] = [run.directory.name for run in runs]
+    labels = {**PROVENANCE_KEYS, "duration": "duration", "directory": "run directory"}
     shared = [k for k in values if len(runs) == 1 or len(set(values[k])) == 1]
     section = Section("provenance", "Configuration and provenance", [
         Paragraph("What each run recorded in its meta.json when it started and finished, and its config.yaml "
@@ -91,8 +92,8 @@ def provenance_section(runs: list[RunData]) -> Section:
             "One row per run: what differs between the runs.", ["run", *(labels[k] for k in differ)],
             [[text_cell(name), *(text_cell(values[k][i]) for k in differ)]
              for i, name in enumerate(run_names(runs))], wrap=True))
-    for run in runs[:20]:  # a sweep of hundreds of runs: their configs are in their directories
-        section.blocks.append(Code(f"config.yaml of {run.directory.name}", run.config_text))
+    for run, name in list(zip(runs, run_names(runs)))[:20]:  # hundreds of runs: the configs are in their directories
+        section.blocks.append(Code(f"config.yaml of {name}" if len(runs) > 1 else "config.yaml", run.config_text))
     return section
 
 
