@@ -89,29 +89,39 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
         from supermasks.report.sections import run_sections
         from supermasks.report.storage import storage_section
 
+        from supermasks.report.answer import run_acc_figure
+
         sections = run_sections(runs, figures=figures)
         cost = next((i + 1 for i, section in enumerate(sections) if section.id == "cost"), len(sections))
         sections.insert(cost, storage_section(runs[0].directory, figures=figures))  # several methods: ACC against their bytes
-        return Report(title, _summary_of_runs(runs), [*sections, skipped], generated)
+        return Report(title, _summary_of_runs(runs), [*sections, skipped], generated,
+                      figure=run_acc_figure(runs[0].results))  # several methods: their ACC, first
     return _several(title, runs, study, skipped, generated, figures=figures)
 
 
 def _several(title: str, runs: list[RunData], study: Path | None, skipped: Section, generated: str, *,
              figures: bool) -> Report:
     from supermasks.aggregate import aggregate_runs
-    from supermasks.report.multi import (acc_sentences, comparisons_section, seeds_section, study_overlap_section,
-                                         trend_count, trend_findings)
+    from supermasks.report.answer import acc_figure, experiment1_figure
+    from supermasks.report.multi import acc_sentences, comparisons_section, seeds_section, study_overlap_section
     from supermasks.report.sections import run_sections
     from supermasks.report.summary import comparison_sentences
 
     result = aggregate_runs([run.directory for run in runs])
     summary = [*acc_sentences(result), *comparison_sentences(result.comparisons)]
-    sections = [seeds_section(result), comparisons_section(result)]
-    if study is not None and (study / "overlap_study.csv").is_file():
+    question, answer, figure = "", [], None
+    overlap = study is not None and (study / "overlap_study.csv").is_file()
+    if overlap:  # Experiment 1: its question, answer and figure open the page
         import pandas as pd
 
+        from supermasks.studies.overlap_answer import QUESTION, answer_sentences
+
         table = pd.read_csv(study / "overlap_study.csv")
-        summary += [trend_count(table), *trend_findings(table)]
+        question, answer, figure = QUESTION, answer_sentences(table), experiment1_figure(study, table)
+    elif result.summary["metric"].eq("ACC").any():  # several methods or seeds: their ACC with intervals
+        figure = acc_figure(result.summary, list(result.settings))
+    sections = [seeds_section(result, acc_figure=figure is None), comparisons_section(result)]
+    if overlap:
         sections.append(study_overlap_section(study))
     confusions = False
     if study is not None:
@@ -136,7 +146,7 @@ def _several(title: str, runs: list[RunData], study: Path | None, skipped: Secti
         if section.id == "inference":
             section.blocks = [b for b in section.blocks if b.kind != "figure"]
     sections += shown
-    return Report(title, summary, [*sections, skipped], generated)
+    return Report(title, summary, [*sections, skipped], generated, question, answer, figure)
 
 
 def render(report: Report) -> str:
