@@ -100,11 +100,11 @@ def answer_table(table: pd.DataFrame) -> Table:
                  "permutation floor); trend: Holm p < 0.05. Sort by any column.", ANSWER_HEADER, rows)
 
 
-def acc_figure(summary: pd.DataFrame, settings: list[str]) -> Figure:
+def acc_figure(summary: pd.DataFrame, settings: list[str], title: str = "ACC over seeds") -> Figure:
     """The methods' ACC with its interval over seeds (`summary`: `aggregate.summarize`'s table)."""
     from supermasks.aggregate.figures import interval_plot
 
-    return Figure("ACC over seeds", ACC_FIGURE_CAPTION, figure_uri(interval_plot(summary, "ACC", settings)))
+    return Figure(title, ACC_FIGURE_CAPTION, figure_uri(interval_plot(summary, "ACC", settings)))
 
 
 def run_acc_figure(results: list) -> Figure | None:
@@ -114,7 +114,7 @@ def run_acc_figure(results: list) -> Figure | None:
     rows = [{"benchmark": r.benchmark, "method": r.method, "metric": "ACC", "task": np.nan,
              "mean": r.metrics.get("ACC", np.nan), "ci_low": np.nan, "ci_high": np.nan, "n_seeds": 1}
             for r in results]
-    return acc_figure(pd.DataFrame(rows), [])
+    return acc_figure(pd.DataFrame(rows), [], "ACC per method")
 
 
 __all__ = ["acc_figure", "answer_table", "experiment1_figure", "run_acc_figure"]

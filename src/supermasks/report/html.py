@@ -67,7 +67,8 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
 
     An Experiment 2 directory (`studies.transfer`) gets its own page (`report.transfer`).
     Without `figures` the runs' own figures (the slow part: accuracy matrices, curves, overlap and
-    masks) are left out; the tables over seeds, their interval plots and a study's saved figures stay.
+    masks) are left out; the tables over seeds, their interval plots and a study's answer figure stay.
+    A study's page opens with its question, answer and one figure (`report.answer`).
 
     A run that did not finish or cannot be read is left out, with a warning and a line in the page's
     "Runs left out" section. FileNotFoundError when a path is no directory of runs; ConfigError when no run
@@ -95,7 +96,7 @@ def build_report(paths: Sequence[Path], *, figures: bool = True) -> Report:
         cost = next((i + 1 for i, section in enumerate(sections) if section.id == "cost"), len(sections))
         sections.insert(cost, storage_section(runs[0].directory, figures=figures))  # several methods: ACC against their bytes
         return Report(title, _summary_of_runs(runs), [*sections, skipped], generated,
-                      figure=run_acc_figure(runs[0].results))  # several methods: their ACC, first
+                      figure=run_acc_figure(runs[0].results) if figures else None)  # several methods: their ACC
     return _several(title, runs, study, skipped, generated, figures=figures)
 
 
