@@ -39,10 +39,10 @@ def test_every_section_has_its_anchor_and_contents_entry(run_page):
     page = parse(run_page.read_text(encoding="utf-8"))
     assert page.sections == RUN_SECTIONS  # no task inference, no seeds: sections a run lacks are left out
     assert page.toc == RUN_SECTIONS
-    # 2 accuracy matrices, 1 curves figure, ACC against stored bytes of the two methods, and folded: per supsup
-    # layer (3) a heat map and overlap vs relatedness (the masks only with --full)
-    assert len(page.images) == 2 + 1 + 1 + 3 * 2
-    assert len(page.folded) == 3 * 2 and len(page.images) - len(page.folded) == 4
+    # the two methods' ACC first, 2 accuracy matrices, 1 curves figure, ACC against stored bytes of the two methods,
+    # and folded: per supsup layer (3) a heat map and overlap vs relatedness (the masks only with --full)
+    assert len(page.images) == 1 + 2 + 1 + 1 + 3 * 2
+    assert len(page.folded) == 3 * 2 and len(page.images) - len(page.folded) == 5
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     assert len(page.captions) == len(page.images) and all(len(c) > 60 for c in page.captions)
 
@@ -174,8 +174,10 @@ def test_several_runs_show_the_aggregate_over_seeds(tiny_runs):
     assert report.summary[1:] == sentences
 
 
-def test_a_study_report_carries_the_experiment1_findings(tiny_runs, tmp_path):
-    from supermasks.studies.overlap import findings, overlap_study
+def test_a_study_report_opens_with_experiment1s_question_answer_and_figure(tiny_runs, tmp_path):
+    from supermasks.report.answer import ANSWER_HEADER, OVERLAP_FIGURE_TITLE
+    from supermasks.studies.overlap import overlap_study
+    from supermasks.studies.overlap_answer import QUESTION, answer_sentences
 
     study = tmp_path / "study-0000"
     study.mkdir()
@@ -185,16 +187,17 @@ def test_a_study_report_carries_the_experiment1_findings(tiny_runs, tmp_path):
     table = overlap_study(frame, study, permutations=99)
     report = build_report([study], figures=False)
     assert report.title == "Study study-0000"
-    trends = int((table["mantel_p_holm"] < 0.05).sum())
-    assert f"Experiment 1: {trends} of {len(table)} tests (variant, benchmark, layer and measure) show" in " ".join(
-        report.summary)
+    assert report.question == QUESTION and report.answer == answer_sentences(table) and report.answer
+    assert report.figure.title == OVERLAP_FIGURE_TITLE  # drawn without the runs' figures: it is the answer
     html = render(report)
-    lines = findings(table).splitlines()
-    assert lines and all(escape(line) in html for line in lines)  # every finding in the Experiment 1 section
+    answer = html.index('<p class="answer">')
+    assert html.index(f"<h2>{escape(QUESTION)}</h2>") < answer < html.index('<figure class="answer">') < html.index(
+        '<ul class="sentences">')
     page = parse(html)
     assert "experiment1" in page.sections and "experiment1" in page.toc
-    saved = [c for c in page.captions if "figure saved by the study" in c]
-    assert len(saved) == len(table[table["measure"] == "overlap"]) == 3  # one per layer
+    (tests,) = page.tables["experiment1"]  # every test one sortable row, no sentence per test
+    assert tests["header"] == ANSWER_HEADER and len(tests["rows"]) == len(table)
+    assert "Mantel r = " not in html and not [c for c in page.captions if "figure saved by the study" in c]
 
 
 def test_report_of_no_runs_is_a_one_line_error(tmp_path, capsys):

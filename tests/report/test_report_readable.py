@@ -50,7 +50,7 @@ def test_a_two_task_runs_report_is_small_and_shows_its_first_figures(two_task_ru
     assert size < SIZE_LIMIT, f"{size} bytes"
     page = parse(page_path.read_text(encoding="utf-8"))
     # open: 2 accuracy matrices, the curves, ACC against stored bytes; folded: supsup's 3 layers' overlap heat maps
-    assert len(page.images) - len(page.folded) == 4 and len(page.folded) == 3
+    assert len(page.images) - len(page.folded) == 5 and len(page.folded) == 3  # the methods' ACC first
     assert all(legend.startswith("Overlap figures of rotated/supsup") for legend in page.legends
                if legend.startswith("Overlap"))
     # --full adds the mask images (one per layer), folded beside the overlap figures

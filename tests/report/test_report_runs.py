@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +58,11 @@ def test_a_study_writes_its_report_and_prints_its_path(tmp_path):
     assert lines[-2] == f"report: {directory / 'report.html'}"
     page = parse((directory / "report.html").read_text(encoding="utf-8"))
     assert page.sections[:4] == ["summary", "seeds", "experiment1", "metrics"]
-    assert page.summary[-1].startswith("Experiment 1: ") and " of 6 tests " in page.summary[-1]  # 3 layers x 2
+    html = (directory / "report.html").read_text(encoding="utf-8")
+    # Experiment 1's question heads the page, its answer (3 layers, one measure spoken of) and figure follow
+    assert "<h2>Does mask overlap follow task relatedness?</h2>" in html and '<figure class="answer">' in html
+    assert re.search(r'<p class="answer">(Yes|No)\b[^<]* 3 tests of variant, benchmark and layer', html)
+    assert not [s for s in page.summary if "Mantel" in s]  # no sentence per test: they are the table's rows
 
 
 def _nns_config(tmp_path):

@@ -14,7 +14,7 @@ from supermasks.data.relatedness import angle_difference
 from supermasks.runner.overlap import relatedness_table
 from supermasks.studies._baseline import BASELINE_COLUMNS
 from supermasks.studies.grid import load_study
-from supermasks.studies.overlap import findings, overlap_study
+from supermasks.studies.overlap import findings, overlap_study, study_findings
 
 NUM_TASKS = 4
 SEEDS = (0, 1, 2)
@@ -141,12 +141,12 @@ def test_cli_study_runs_each_baseline_once_and_reports_the_ratio(tmp_path, capsy
     # a part that differs from "independent" only in its benchmark has the same baseline, run once
     path.write_text(STUDY.replace("  lrs:\n    grid: {training.lr: [0.001, 0.01]}\n", "  split:\n    data: {benchmark: [split]}\n"))
     assert main(["run", str(path), f"run.out_dir={tmp_path}", "--no-progress"]) == 0
-    out = capsys.readouterr().out
-    found = [line for line in out.splitlines() if line.startswith("rotated fc")]
+    (study_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and (p / "study.csv").is_file()]
+    # the terminal prints the short answer; the sentence per test (with its ratio to the baseline) is study_findings'
+    found = [line for line in study_findings(study_dir).splitlines() if line.startswith("rotated fc")]
     assert len(found) == 2 * 3 and all("x baseline" in line.split("; learned changes")[0] for line in found)
     # learned changes of 4 steps may leave a baseline without a shared change (fc3): no ratio, rather than inf
     assert all(line.count("x baseline") == 2 for line in found if line.startswith("rotated fc1"))
-    (study_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and (p / "study.csv").is_file()]
     runs = pd.read_csv(study_dir / "study.csv")
     assert len(runs) == 6 and (runs["baseline_benchmark"] == "permuted").all()
     assert runs["baseline_directory"].nunique() == 4  # 2 variants x 2 seeds, each its own run

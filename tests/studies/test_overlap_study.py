@@ -208,21 +208,26 @@ parts:
 """
 
 
-def test_cli_study_prints_one_finding_per_part_benchmark_and_layer(tmp_path, capsys):
+def test_cli_study_prints_its_answer_and_r_per_layer_in_short_lines(tmp_path, capsys):
+    from supermasks.studies.overlap_answer import compact_table, terminal_answer
+
     path = tmp_path / "e1mini.yaml"
     path.write_text(STUDY)
     assert main(["run", str(path), f"run.out_dir={tmp_path}", "--no-progress"]) == 0
     out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 200
     assert "Does mask overlap follow task relatedness?" in out
-    found = [line for line in out.splitlines() if line.startswith("rotated fc")]
-    assert sorted(line.split(":")[0] for line in found) == sorted(
-        f"rotated {layer} ({part})" for part in ("independent", "shared") for layer in ("fc1", "fc2", "fc3"))
-    assert all("overlap" in line and "learned changes" in line and "2 seeds" in line for line in found)
-    assert all("per 10 degrees" in line and "over 12 tests" in line for line in found)
+    assert not [line for line in out.splitlines() if line.startswith("rotated fc")]  # no sentence per test
+    rows = [line.split() for line in out.splitlines() if line.startswith(("independent ", "shared "))]
+    assert [row[:3] for row in rows] == [[part, "rotated", measure] for part in ("independent", "shared")
+                                         for measure in ("overlap", "learned")]  # "learned changes"
     assert "Holm family: 12 tests (variant, benchmark, layer and measure), all of them run here." in out
 
     (study_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and (p / "study.csv").is_file()]
     table = pd.read_csv(study_dir / "overlap_study.csv")
+    assert terminal_answer(table) in out and all(line in out for line in compact_table(table))
+    points = pd.read_csv(study_dir / "overlap_study_points.csv")  # every seed's 6 pairs per test
+    assert len(points) == len(table) * 2 * 6 and set(points["seed"]) == {0, 1}
     assert len(table) == 2 * 3 * 2 and (table["seeds"] == 2).all() and (table["num_tasks"] == 4).all()
     assert (table["relatedness"] == NAME).all()
     runs = pd.read_csv(study_dir / "study.csv")
@@ -238,7 +243,7 @@ def test_cli_study_prints_one_finding_per_part_benchmark_and_layer(tmp_path, cap
     # One part alone runs its 6 tests but corrects over the 12 the file declares: each of them is adjusted as
     # Holm over the whole family with the other part's p-values at 1, never below what the whole study gives.
     assert main(["run", str(path), f"run.out_dir={tmp_path}", "--no-progress", "--part", "shared"]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # the family's sentence is wrapped to short lines
     assert "Holm family: the 12 tests the study file declares (variant, benchmark, layer and measure), of which 6 " \
            "ran here" in out
     (part_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and (p / "study.csv").is_file() and p != study_dir]

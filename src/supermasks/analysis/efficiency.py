@@ -211,6 +211,32 @@ def efficiency_curves(summary: pd.DataFrame, benchmark: str, title: str | None =
         raise ValueError(f"no rows for benchmark {benchmark!r}; the summary has {known}")
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
+    _draw_curves(ax, rows)
+    ax.set_title(title if title is not None else f"{benchmark}: accuracy against budget")
+    ax.legend(title="transfer (band: CI over seeds)", fontsize=8, title_fontsize=8)
+    return fig
+
+
+def efficiency_panels(summary: pd.DataFrame, title: str = "Accuracy against training budget") -> Figure:
+    """`efficiency_curves` of every benchmark in one figure: a panel per benchmark, one shared y axis, one legend."""
+    _require_columns(summary, ("benchmark", "transfer", "budget", "mean", "ci_low", "ci_high"), "summary")
+    benchmarks = list(pd.unique(summary["benchmark"]))
+    fig = Figure(figsize=(max(6.4, 4.2 * len(benchmarks)), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(benchmarks), squeeze=False, sharey=True)[0]
+    for ax, benchmark in zip(axes, benchmarks):
+        _draw_curves(ax, summary[summary["benchmark"] == benchmark])
+        ax.set_title(str(benchmark))
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="transfer (band: 95% CI over seeds)", loc="outside right center",
+               fontsize=8, title_fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def _draw_curves(ax, rows: pd.DataFrame) -> None:
+    """One benchmark's modes on `ax`: a line per mode (accuracy %, mean over seeds) with its interval shaded."""
     extra = 0
     for mode in _ordered_modes(rows["transfer"]):
         part = rows[rows["transfer"] == mode].sort_values("budget")
@@ -232,10 +258,7 @@ def efficiency_curves(summary: pd.DataFrame, benchmark: str, title: str | None =
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("training steps per task (budget)")
     ax.set_ylabel("test accuracy (%), mean over tasks")
-    ax.set_title(title if title is not None else f"{benchmark}: accuracy against budget")
     ax.grid(alpha=0.3)
-    ax.legend(title="transfer (band: CI over seeds)", fontsize=8, title_fontsize=8)
-    return fig
 
 
 def _task_ticks(ax, num_tasks: int, labels: Sequence[str] | None = None) -> None:

@@ -16,7 +16,7 @@ from supermasks.errors import ConfigError
 from supermasks.runner import RunResult
 from supermasks.runner import run as run_one
 from supermasks.studies.grid import Study, run_study
-from supermasks.studies.overlap import study_findings
+from supermasks.studies.overlap_answer import study_answer
 from supermasks.studies.transfer import run_transfer_study
 from supermasks.studies.transfer_file import TransferStudy
 
@@ -26,7 +26,8 @@ log = logging.getLogger("supermasks")
 @dataclass(frozen=True)
 class StudyResult:
     """A study's directory, its table (one row per run: part, grid values, seed, method, metrics) and, where the
-    study analyses mask overlap over seeds, its findings in words (`studies.overlap.study_findings`)."""
+    study analyses mask overlap over seeds, its answer in words with a compact table of the tests
+    (`studies.overlap_answer.study_answer`; every test's sentence: `studies.overlap.study_findings`)."""
 
     directory: Path
     table: pd.DataFrame
@@ -71,7 +72,7 @@ def run(config: Loaded, *, force: bool = False, progress: bool = True, report: b
         directory = config.directory()
         if config.runs:
             _report([directory], directory, config.runs[0].config, report)
-        return StudyResult(directory, table, study_findings(directory), config.note or "")
+        return StudyResult(directory, table, study_answer(directory), config.note or "")
     if isinstance(config, TransferStudy):
         tables = run_transfer_study(config, progress=progress)
         directory = config.directory()

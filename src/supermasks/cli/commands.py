@@ -46,10 +46,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if result.note:
             print(result.note)
         print(study_summary(result.table))
-        if result.findings:
-            print("\nDoes mask overlap follow task relatedness? How much: overlap / chance of the most and "
-                  "the least related pairs and its slope with relatedness (95% intervals over seeds), Mantel test "
-                  "stratified by seed; a trend where the Holm-adjusted p < 0.05 (\"p <=\": at the permutation floor)")
+        if result.findings:  # the question, its short answer and a compact table of the tests
+            print()
             print(result.findings)
         if config is not None:
             _write_report([result.directory], result.directory, config)

@@ -67,7 +67,8 @@ def build_report(paths: Sequence[Path], *, figures: bool = True, full: bool = Fa
 
     An Experiment 2 directory (`studies.transfer`) gets its own page (`report.transfer`).
     Without `figures` the runs' own figures (the slow part: accuracy matrices, curves, overlap and
-    masks) are left out; the tables over seeds, their interval plots and a study's saved figures stay.
+    masks) are left out; the tables over seeds, their interval plots and a study's answer figure stay.
+    A study's page opens with its question, answer and one figure (`report.answer`).
     With `full` the mask images are drawn too (left out by default: a page of noise, and most of its bytes).
 
     A run that did not finish or cannot be read is left out, with a warning and a line in the page's
@@ -91,30 +92,40 @@ def build_report(paths: Sequence[Path], *, figures: bool = True, full: bool = Fa
         from supermasks.report.sections import run_sections
         from supermasks.report.storage import storage_section
 
+        from supermasks.report.answer import run_acc_figure
+
         sections = run_sections(runs, figures=figures, full=full)
         cost = next((i + 1 for i, section in enumerate(sections) if section.id == "cost"), len(sections))
         sections.insert(cost, storage_section(runs[0].directory, figures=figures))  # several methods: ACC against their bytes
-        return Report(title, _summary_of_runs(runs), [*sections, skipped], generated)
+        return Report(title, _summary_of_runs(runs), [*sections, skipped], generated,
+                      figure=run_acc_figure(runs[0].results) if figures else None)  # several methods: their ACC
     return _several(title, runs, study, skipped, generated, figures=figures, full=full)
 
 
 def _several(title: str, runs: list[RunData], study: Path | None, skipped: Section, generated: str, *,
              figures: bool, full: bool = False) -> Report:
     from supermasks.aggregate import aggregate_runs
-    from supermasks.report.multi import (acc_sentences, comparisons_section, seeds_section, study_overlap_section,
-                                         trend_count, trend_findings)
+    from supermasks.report.answer import acc_figure, experiment1_figure
+    from supermasks.report.multi import acc_sentences, comparisons_section, seeds_section, study_overlap_section
     from supermasks.report.sections import run_sections
     from supermasks.report.summary import comparison_sentences
 
     log.info("report: analysis over seeds")
     result = aggregate_runs([run.directory for run in runs])
     summary = [*acc_sentences(result), *comparison_sentences(result.comparisons)]
-    sections = [seeds_section(result), comparisons_section(result)]
-    if study is not None and (study / "overlap_study.csv").is_file():
+    question, answer, figure = "", [], None
+    overlap = study is not None and (study / "overlap_study.csv").is_file()
+    if overlap:  # Experiment 1: its question, answer and figure open the page
         import pandas as pd
 
+        from supermasks.studies.overlap_answer import QUESTION, answer_sentences
+
         table = pd.read_csv(study / "overlap_study.csv")
-        summary += [trend_count(table), *trend_findings(table)]
+        question, answer, figure = QUESTION, answer_sentences(table), experiment1_figure(study, table)
+    elif result.summary["metric"].eq("ACC").any():  # several methods or seeds: their ACC with intervals
+        figure = acc_figure(result.summary, list(result.settings))
+    sections = [seeds_section(result, acc_figure=figure is None), comparisons_section(result)]
+    if overlap:
         sections.append(study_overlap_section(study))
     confusions = False
     if study is not None:
@@ -139,7 +150,7 @@ def _several(title: str, runs: list[RunData], study: Path | None, skipped: Secti
         if section.id == "inference":
             section.blocks = [b for b in section.blocks if b.kind != "figure"]
     sections += shown
-    return Report(title, summary, [*sections, skipped], generated)
+    return Report(title, summary, [*sections, skipped], generated, question, answer, figure)
 
 
 def render(report: Report) -> str:

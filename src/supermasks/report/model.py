@@ -97,12 +97,19 @@ class Section:
 
 @dataclass
 class Report:
-    """The whole page: a title, the plain-words summary (sentences), and the sections in order."""
+    """The whole page: a title, the plain-words summary (sentences), and the sections in order.
+
+    A study's page opens with its `question` and `answer` (two or three sentences computed from the numbers),
+    then the one `figure` that answers it, then the summary; a page without a question shows the summary, then
+    its `figure` (several methods: their ACC with intervals)."""
 
     title: str
     summary: list[str]
     sections: list[Section]
     generated: str = ""
+    question: str = ""
+    answer: list[str] = field(default_factory=list)
+    figure: Figure | None = None
 
     def shown(self) -> list[Section]:
         """The sections that have something to show."""

@@ -15,28 +15,8 @@ from supermasks.aggregate.build import Aggregate
 from supermasks.aggregate.labels import combination_labels, missing, short_names, value_text
 from supermasks.aggregate.report import COLUMNS, interval_cell
 from supermasks.report.cells import number_cell, text_cell
-from supermasks.report.embed import figure_uri, file_uri
+from supermasks.report.embed import figure_uri
 from supermasks.report.model import Cell, Definitions, Figure, Paragraph, Section, Table
-from supermasks.studies.overlap import STUDY_COLUMNS as STUDY_KEYS
-
-# What the columns of overlap_study.csv that need a word hold (`studies.overlap`, `analysis.effects`).
-STUDY_COLUMN_DEFINITIONS = {
-    "mantel_p_at_floor": "true where no relabelling was as extreme as r: mantel_p is the floor 1 / (1 + permutations), "
-                         "an upper bound on p",
-    "mantel_p_holm": "mantel_p Holm-adjusted over the holm_family tests the study file declares (those not run count "
-                     "as p = 1)",
-    "mantel_p_holm_at_floor": "true where the adjusted value is an upper bound, set by a p at the floor",
-    "holm_family": "the number of tests the study file declares: every part, grid point, benchmark, masked layer "
-                   "and measure",
-    "holm_family_tested": "how many of them this table holds",
-    "ratio_most_related": "mean ratio to chance of the most related pairs (rotated: the smallest angle difference "
-                          "present; split: the most shared classes; permuted: the top third of pixels left in place), "
-                          "mean over seeds; _low, _high: its 95% Student t interval over seeds",
-    "ratio_least_related": "the same for the least related pairs (largest angle; fewest shared classes; bottom third)",
-    "ratio_difference": "most related minus least related, per seed, then mean and interval over seeds",
-    "slope": "least-squares slope of the ratio on relatedness per seed, per slope_unit; mean and interval over seeds",
-    "relatedness_most": "mean relatedness of the most related pairs (relatedness_least: of the least related)",
-}
 
 SHOWN_METRICS = ("ACC", "BWT", "FWT", "forgetting", "task_inference_accuracy", "memory_total_bytes",
                  "seconds_per_task")
@@ -50,8 +30,9 @@ def _interval(metric: str, row: dict) -> Cell:
     return Cell(text, None if pd.isna(row["mean"]) else float(row["mean"]))
 
 
-def seeds_section(result: Aggregate) -> Section:
-    """The summary over seeds (mean ± half-width of the 95% t interval) and its interval figures."""
+def seeds_section(result: Aggregate, *, acc_figure: bool = True) -> Section:
+    """The summary over seeds (mean ± half-width of the 95% t interval) and its interval figures (ACC's only with
+    `acc_figure`: without it, ACC is the page's one figure at the top, `report.answer.acc_figure`)."""
     from supermasks.aggregate.figures import few_seeds_note, interval_plot
 
     summary = result.summary[result.summary["task"].isna()]
@@ -69,7 +50,7 @@ def seeds_section(result: Aggregate) -> Section:
               "t interval (the mean alone with one seed). ACC in percent; BWT, FWT and forgetting in points.",
               [*short_names(keys).values(), *(COLUMNS.get(m, m) for m in metrics), "seeds"], rows)])
     # ACC, and the other accuracy metrics where the rows differ (supsup's BWT of 0 everywhere says it in the table)
-    drawn = [m for m in metrics if m == "ACC" or (m in FIGURE_METRICS and
+    drawn = [m for m in metrics if (m == "ACC" and acc_figure) or (m in FIGURE_METRICS and
                                                    summary.loc[summary["metric"] == m, "mean"].nunique() > 1)]
     fewest = int(summary["n_seeds"].min()) if len(summary) else 0
     note = f" {few_seeds_note(fewest)[0].upper()}{few_seeds_note(fewest)[1:]}." if few_seeds_note(fewest) else ""
@@ -113,25 +94,6 @@ def comparisons_section(result: Aggregate) -> Section:
                              "(m - k + 1), made monotone"})])
 
 
-def trend_count(table: pd.DataFrame) -> str:
-    """"Experiment 1: 3 of 54 tests show a trend ..." from `overlap_study.csv`'s Holm-adjusted p-values, and the
-    size of the Holm family they were corrected over."""
-    from supermasks.studies.overlap import ALPHA, family_text
-
-    trends = int((table["mantel_p_holm"] < ALPHA).sum())
-    return (f"Experiment 1: {trends} of {len(table)} tests (variant, benchmark, layer and measure) show overlap / "
-            f"chance following task relatedness at a Holm-adjusted p < {ALPHA}. {family_text(table)}")
-
-
-def trend_findings(table: pd.DataFrame) -> list[str]:
-    """The findings (`studies.overlap.finding`) of the groups where some test shows a trend."""
-    from supermasks.studies.overlap import ALPHA, findings
-
-    keys = [c for c in table.columns if c not in STUDY_KEYS or c in ("benchmark", "method", "layer")]
-    shown = table.groupby(keys, sort=False, dropna=False)["mantel_p_holm"].transform("min") < ALPHA
-    return findings(table[shown]).splitlines() if shown.any() else []
-
-
 def acc_sentences(result: Aggregate) -> list[str]:
     """Per benchmark, the lowest and highest mean ACC over seeds among the groups (`aggregate.summary`)."""
     rows = result.summary[(result.summary["metric"] == "ACC") & result.summary["task"].isna()]
@@ -161,34 +123,21 @@ def acc_sentences(result: Aggregate) -> list[str]:
 
 
 def study_overlap_section(directory: Path) -> Section:
-    """Experiment 1 of a study: its sentences, `overlap_study.csv` as a table, and its saved figures."""
-    from supermasks.studies.overlap import findings
+    """Experiment 1 of a study: every test as one sortable table (`report.answer.answer_table`); its answer and
+    figure open the page."""
+    from supermasks.report.answer import answer_table
+    from supermasks.studies.overlap import family_text
+    from supermasks.studies.overlap_answer import QUESTION
 
     path = Path(directory) / "overlap_study.csv"
-    section = Section("experiment1", "Does mask overlap follow task relatedness?")
+    section = Section("experiment1", f"{QUESTION} Every test")
     if not path.is_file():
         return section
     table = pd.read_csv(path)
     section.blocks.append(Paragraph(
-        "Overlap / chance against relatedness, per benchmark, layer and variant: the Mantel correlation r over the "
-        "pairs of tasks (mean over seeds with its 95% interval), one p-value from a permutation test stratified by "
-        "seed, Holm-adjusted over every test the study file declares; a trend is called where the adjusted "
-        "p < 0.05. Beside each test, how large the trend is: overlap / chance of the most and of the least related "
-        "pairs, their difference, and the least-squares slope per unit of relatedness, each a mean over seeds with "
-        "its 95% Student t interval (none with one seed). \"p <=\" marks a p-value at the permutation floor "
-        "1 / (1 + relabellings), an upper bound, and a Holm-adjusted value that such a p sets."))
-    lines = findings(table).splitlines()
-    section.blocks.append(Definitions({f"finding {i + 1}": line for i, line in enumerate(lines)}))
-    section.blocks.append(Paragraph(trend_count(table)))
-    shown = [c for c in table.columns if c not in ("related_when", "permutations")]
-    rows = [[number_cell(row[c]) if isinstance(row[c], float) else text_cell(row[c]) for c in shown]
-            for row in table.to_dict("records")]
-    section.blocks.append(Table("overlap_study.csv: one row per variant, benchmark, layer and measure.", shown, rows))
-    section.blocks.append(Definitions({name: text for name, text in STUDY_COLUMN_DEFINITIONS.items() if name in shown}))
-    for figure in sorted((Path(directory) / "figures").glob("relatedness_*_overlap.png")):
-        section.blocks.append(Figure(
-            figure.stem.removeprefix("relatedness_").replace("_", " "),
-            "One point per pair of tasks and seed (colour): x their relatedness, y their mask overlap / chance; the "
-            "line a least-squares fit over all points, the dashed line chance (figure saved by the study).",
-            file_uri(figure)))
+        "Overlap / chance against relatedness, per variant, benchmark, layer and measure (overlap of the masks; "
+        "learned changes: what training switched relative to the initial masks). A trend is called where the "
+        f"Holm-adjusted p < 0.05. {family_text(table)} Every column of these tests, with the bins' own means "
+        "and intervals, is in the study's overlap_study.csv."))
+    section.blocks.append(answer_table(table))
     return section

@@ -71,6 +71,24 @@ def early_sentences(summary: pd.DataFrame) -> list[str]:
     return sentences
 
 
+QUESTION = "Does a new task learn faster when its scores start from earlier tasks'?"
+
+
+def end_sentences(final: pd.DataFrame) -> list[str]:
+    """Per benchmark, at the largest budget: how far the guided modes end from random, and how many differ."""
+    sentences = []
+    for benchmark, group in final.groupby("benchmark", sort=False):
+        guided = group[(group["transfer"] != "random") & group["mean_difference"].notna()]
+        if guided.empty:
+            continue
+        low, high = guided["mean_difference"].min(), guided["mean_difference"].max()
+        differ = int((guided["p_holm"] < ALPHA).sum())
+        span = _points(low) if low == high else f"{_points(low)} to {_points(high)}"
+        sentences.append(f"On {benchmark} after {int(group['budget'].max())} steps, the guided modes end {span} "
+                         f"points from random ({differ} of {len(guided)} at Holm p < {ALPHA}).")
+    return sentences
+
+
 def inference_sentences(prediction: pd.DataFrame) -> list[str]:
     """Per benchmark, the share of test batches whose task the BN signatures found (mean over modes, seeds, tasks)."""
     sentences = []
@@ -106,25 +124,26 @@ DEFINITIONS = {
 
 
 def transfer_section(directory: Path, summary: pd.DataFrame, final: pd.DataFrame, *, figures: bool) -> Section:
-    """The modes at the largest budget, every budget as a table, and accuracy against budget per benchmark."""
-    from supermasks.analysis.efficiency import efficiency_curves
-
+    """The modes at the largest budget and every budget as tables (their figure opens the page: `curves_figure`)."""
     section = Section("transfer", "Experiment 2: transfer from earlier tasks", [
         Paragraph("How fast does a new task learn when its scores start from earlier tasks? Each task's own accuracy "
                   "is measured after every budget of training steps; the largest budget is the training length."),
         _summary_table(final, "Each benchmark's transfer modes at its largest budget (final.csv)."),
         Definitions(DEFINITIONS)])
-    if figures:
-        for benchmark in pd.unique(summary["benchmark"]):
-            section.blocks.append(Figure(
-                f"{benchmark}: accuracy against budget",
-                "One line per transfer mode: the mean accuracy of tasks 1.. (percent, mean over seeds) after each "
-                "training budget, on a log axis; the band is the 95% interval over seeds. A line above random at "
-                "small budgets is a head start from earlier tasks; lines that meet at the right learn as well "
-                "in the end.", figure_uri(efficiency_curves(summary, benchmark))))
     section.blocks.append(_summary_table(summary, "Every benchmark, mode and budget (summary.csv): the curves' "
                                                   "numbers, with the paired tests at each budget."))
     return section
+
+
+def curves_figure(summary: pd.DataFrame) -> Figure:
+    """Accuracy against budget per transfer mode with its band, a panel per benchmark: the page's one figure."""
+    from supermasks.analysis.efficiency import efficiency_panels
+
+    return Figure(
+        "Accuracy against training budget", "One panel per benchmark, one line per transfer mode: the mean accuracy "
+        "of tasks 1.. (percent, mean over seeds) after each training budget, on a log axis; the band is the 95% "
+        "interval over seeds. A line above random at small budgets is a head start from earlier tasks; lines that "
+        "meet at the right learn as well in the end.", figure_uri(efficiency_panels(summary)))
 
 
 def _matrices(directory: Path, benchmark: str, seed: int) -> dict[str, np.ndarray]:
@@ -225,12 +244,14 @@ def transfer_report(directory: Path, *, figures: bool = True) -> Report:
     final = pd.read_csv(directory / "final.csv")
     alphas = pd.read_csv(directory / "alphas.csv")
     prediction = pd.read_csv(directory / "prediction.csv")
-    sentences = [*final_sentences(final), *early_sentences(summary), *inference_sentences(prediction)]
+    answer = [*early_sentences(summary), *end_sentences(final)]  # the head start, then where the modes end
+    sentences = [*final_sentences(final), *inference_sentences(prediction)]
     sections = [transfer_section(directory, summary, final, figures=figures),
                 similarity_section(directory, study, alphas, figures=figures), prediction_section(prediction),
                 provenance_section(directory, study)]
     return Report(f"Study {directory.name}", sentences, sections,
-                  datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                  datetime.now(timezone.utc).isoformat(timespec="seconds"), QUESTION, answer,
+                  curves_figure(summary) if figures else None)
 
 
-__all__ = ["early_sentences", "final_sentences", "inference_sentences", "is_transfer_directory", "transfer_report"]
+__all__ = ["QUESTION", "curves_figure", "early_sentences", "end_sentences", "final_sentences", "inference_sentences", "is_transfer_directory", "transfer_report"]

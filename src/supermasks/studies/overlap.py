@@ -30,7 +30,8 @@ one part corrects as the whole study does: tests not run count as p = 1 (`analys
 and then says how large it is.
 
 `overlap_study` writes `overlap_study.csv` (one row per group, benchmark, layer and measure),
-`overlap_study_seeds.csv` (each seed's own Mantel r and p, mean ratio, bins and slope) and a figure of
+`overlap_study_seeds.csv` (each seed's own Mantel r and p, mean ratio, bins and slope),
+`overlap_study_points.csv` (each seed's pairs of tasks: relatedness and ratio to chance) and a figure of
 ratio to chance against relatedness per row, with each seed's pairs as points, and returns the
 table; `finding` turns a row into the plain sentence the study prints.
 """
@@ -53,6 +54,7 @@ from supermasks.studies.family import MEASURES, MIN_TASKS, FamilyKey, family_key
 log = logging.getLogger(__name__)
 
 ALPHA = 0.05  # the level at which a sentence calls a trend detected
+POINTS_FILE = "overlap_study_points.csv"  # every seed's pairs of tasks per row: the study's figure in the report
 # What a measure's ratio is called in a sentence.
 RATIO_LABELS = {"overlap": "overlap/chance", "learned changes": "learned changes/chance"}
 # `analysis.effects.Effect` field -> its column in overlap_study.csv
@@ -176,9 +178,19 @@ def overlap_study(frame: pd.DataFrame, directory: Path, *, permutations: int = P
     table = with_baseline(table, frame, group_columns, directory, _seed_of)  # ratio to unrelated tasks, if declared
     write_csv(directory / "overlap_study.csv", table)
     write_csv(directory / "overlap_study_seeds.csv", pd.DataFrame(seed_rows))
+    write_csv(directory / POINTS_FILE, point_table(table, points))  # what the report's one figure draws
     if figures:
         _figures(table, points, directory / "figures", figure_formats)
     return table
+
+
+def point_table(table: pd.DataFrame, points: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """Every row's pairs of tasks (`_points`) under that row's labels: part, grid values, benchmark, method, layer,
+    measure, then seed, relatedness, relative_to_chance."""
+    labels = [c for c in table.columns if c in ("part", "benchmark", "method", "layer", "measure")
+              or c.startswith("grid.")]
+    return pd.concat([points[i].assign(**{c: table.at[i, c] for c in labels})[[*labels, *points[i].columns]]
+                      for i in sorted(points)], ignore_index=True)
 
 
 def _collect(group: pd.DataFrame) -> list[tuple[str, str, dict[str, SeedMatrices]]]:
