@@ -339,7 +339,7 @@ def test_a_report_leaves_out_damaged_and_killed_runs_with_a_warning_each(tmp_pat
     assert "status running: unfinished: killed, or still running" in killed
     html = page.read_text()
     assert "Runs left out" in html and "hand-damaged" in html and "hand-killed" in html
-    assert "Run hand-good" in html
+    assert "Run hand, seed 0" in html  # the one run left, named by its config name and seed
 
 
 def test_a_report_with_nothing_usable_left_is_one_line(tmp_path, capsys):

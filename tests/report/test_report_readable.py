@@ -62,7 +62,7 @@ def test_a_two_task_runs_report_is_small_and_shows_its_first_figures(two_task_ru
 def test_report_shows_progress_on_stderr_unless_quiet(two_task_run, tmp_path):
     _, said = _report([two_task_run], tmp_path / "report.html")
     lines = said.splitlines()
-    assert lines[0] == "report: reading 1 run" and lines[-1] == f"report: writing {tmp_path / 'report.html'}"
+    assert lines[0] == "report: 1 run read" and lines[-1] == f"report: writing {tmp_path / 'report.html'}"
     assert {"report: accuracy matrices", "report: mask overlap figures", "report: provenance"} <= set(lines)
     assert _report([two_task_run], tmp_path / "quiet.html", "-q")[1] == ""
 

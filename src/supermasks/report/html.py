@@ -82,8 +82,8 @@ def build_report(paths: Sequence[Path], *, figures: bool = True, full: bool = Fa
         return transfer_report(paths[0], figures=figures)
     study = paths[0] if len(paths) == 1 and is_study_directory(paths[0]) else None
     listing = find_runs(study_runs(study) if study is not None else paths)
-    log.info("report: reading %d run%s", len(listing.finished), "" if len(listing.finished) == 1 else "s")
-    runs = _readable(listing)
+    runs = _readable(listing)  # ConfigError, as one line, when none is left: no progress line before it
+    log.info("report: %d run%s read", len(runs), "" if len(runs) == 1 else "s")
     title = (f"Study {study.name}" if study is not None else
              f"Run {runs[0].config.name}, seed {runs[0].config.seed}" if len(runs) == 1 else f"{len(runs)} runs")
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
