@@ -78,8 +78,8 @@ def forgetting_answer(rows: pd.DataFrame) -> list[str]:
         where = f"On {benchmark}, after" if rows["benchmark"].nunique() > 1 else "After"
         worst = group.loc[group["lost"].idxmax()]
         best = group.loc[group["lost"].idxmin()]
-        text = (f"{where} the last task, {worst['label']} lost most of the first task: from {100 * worst['before']:.1f}% "
-                f"right after learning it to {100 * worst['after']:.1f}% ({-100 * worst['lost']:+.1f} points)")
+        text = (f"{where} the last task, {worst['label']} lost most of the first task: from "
+                f"{100 * worst['before']:.1f}% right after learning it to {100 * worst['after']:.1f}% ({-100 * worst['lost']:+.1f} points)")
         if len(group) > 1:
             text += (f"; {best['label']} lost least: {100 * best['before']:.1f}% to {100 * best['after']:.1f}% "
                      f"({-100 * best['lost']:+.1f} points)")
