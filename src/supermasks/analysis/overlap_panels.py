@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 POINT_COLUMNS = ("variant", "benchmark", "layer", "seed", "relatedness", "relative_to_chance")
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
@@ -88,9 +88,10 @@ def overlap_panels(points: pd.DataFrame, relatedness: Mapping[str, str], title: 
             ax.set_xlabel(relatedness.get(benchmark, "relatedness"), fontsize="small")
     if log:
         axes[0, 0].set_yscale("log")  # shared: every panel follows
-        for ax in axes.flat:
-            ax.yaxis.set_major_formatter(ScalarFormatter())
-            ax.yaxis.set_minor_formatter(ScalarFormatter())
+        for ax in axes.flat:  # 1, 2, 5, 10, ... written as numbers; the other ticks unlabelled (they overlap)
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
     handles = [Line2D([], [], color=COLOURS[k % len(COLOURS)], marker="o", markersize=4, label=v)
                for k, v in enumerate(variants)]
     handles.append(Line2D([], [], color="black", linestyle="--", linewidth=0.9, label="chance (1)"))

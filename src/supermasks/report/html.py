@@ -122,7 +122,11 @@ def _several(title: str, runs: list[RunData], study: Path | None, skipped: Secti
 
         table = pd.read_csv(study / "overlap_study.csv")
         question, answer, figure = QUESTION, answer_sentences(table), experiment1_figure(study, table)
-    elif result.summary["metric"].eq("ACC").any():  # several methods or seeds: their ACC with intervals
+    elif study is not None:  # Experiment 3, the forgetting and the replay studies: theirs
+        from supermasks.report.study_answer import study_answer
+
+        question, answer, figure = study_answer(study)
+    if not question and result.summary["metric"].eq("ACC").any():  # several methods or seeds: their ACC with intervals
         figure = acc_figure(result.summary, list(result.settings))
     sections = [seeds_section(result, acc_figure=figure is None), comparisons_section(result)]
     if overlap:

@@ -112,4 +112,73 @@ def inference_study_section(directory: Path, frame: pd.DataFrame, *, figures: bo
     return section
 
 
-__all__ = ["has_task_inference", "inference_study_section", "inference_study_sentences"]
+QUESTION = "Can SupSup find a test batch's task without its id, and what does that cost in accuracy?"
+
+
+def _span(values: list[float], signed: bool = False) -> str:
+    """"93.0%" or "93.0% to 99.0%" (signed: "+0.1 to +0.9 points")."""
+    low, high = min(values), max(values)
+    if signed:
+        return f"{100 * low:+.1f} points" if low == high else f"{100 * low:+.1f} to {100 * high:+.1f} points"
+    return f"{100 * low:.1f}%" if low == high else f"{100 * low:.1f}% to {100 * high:.1f}%"
+
+
+def inference_answer(frame: pd.DataFrame) -> list[str]:
+    """Two or three sentences (means over seeds): the part that inferred the task best over every benchmark and
+    its ACC against that with the task given; the one that inferred worst, where; the hardest benchmark."""
+    means = _means(frame)
+    means = means.assign(label=[_label(row) for row in means.to_dict("records")])
+    given = means[means[INFERRED].isna()].groupby("benchmark", sort=False)["ACC"].first()
+    inferred = means[means[INFERRED].notna()]
+    if inferred.empty:
+        return []
+    by_part = inferred.groupby("label", sort=False).agg(inferred=(INFERRED, "mean"), acc=("ACC", "mean"))
+    order = by_part.sort_values(["inferred", "acc"], ascending=False, kind="stable").index.tolist()
+    benchmarks = inferred["benchmark"].nunique()
+    best = inferred[inferred["label"] == order[0]]
+    shares = best[INFERRED].tolist()
+    where = (f"on {inferred['benchmark'].iloc[0]}" if benchmarks == 1 else
+             "on every benchmark" if min(shares) == max(shares) else "across the benchmarks")
+    text = f"Without the task id, {order[0]} found the task of the most test batches: {_span(shares)} {where}"
+    gaps = [row["ACC"] - given[row["benchmark"]] for row in best.to_dict("records") if row["benchmark"] in given]
+    if gaps:
+        text += f", its ACC {_span(gaps, signed=True)} from that with the task id given"
+    else:
+        text += f", ACC {_span(best['ACC'].tolist())}"
+    sentences = [text + "."]
+    if len(order) > 1:
+        worst = inferred[inferred["label"] == order[-1]].sort_values(INFERRED, kind="stable").iloc[0]
+        against = (f" against {100 * given[worst['benchmark']]:.1f}% with the task id given"
+                   if worst["benchmark"] in given else "")
+        sentences.append(f"{order[-1]} found the fewest: {100 * worst[INFERRED]:.1f}% on {worst['benchmark']} (ACC "
+                         f"{100 * worst['ACC']:.1f}%{against}).")
+    if benchmarks > 1 and len(order) > 1:
+        spread = inferred.groupby("benchmark", sort=False)[INFERRED].agg(["min", "max", "mean"])
+        hardest = spread["mean"].idxmin()
+        easy = [b for b in spread.index if spread.loc[b, "min"] >= 1.0]
+        text = (f"The hardest benchmark is {hardest}, where the parts found "
+                f"{_span([spread.loc[hardest, 'min'], spread.loc[hardest, 'max']])} of the tasks")
+        if easy:
+            text += f"; on {' and '.join(easy)} every part found every task"
+        sentences.append(text + ".")
+    return sentences
+
+
+def inference_figure(frame: pd.DataFrame) -> Figure:
+    """ACC and task-inference accuracy per benchmark and part (means over seeds): the page's one figure."""
+    from supermasks.analysis.answer_plots import grouped_bars
+
+    means = _means(frame)
+    means = means.assign(label=[_label(row) for row in means.to_dict("records")])
+    seeds = int(means["seeds"].max())
+    return Figure(
+        "ACC and task inference per part", "Left: ACC after the last task (percent); right: the share of test batches "
+        "whose task was inferred correctly (percent). A group of bars per benchmark, a bar per part (the same colour "
+        "in both panels); a part given the task id (the reference) has no bar on the right. "
+        f"Means over {seeds} seed{'s' if seeds != 1 else ''}; the numbers are in the table below.",
+        figure_uri(grouped_bars(means, [("ACC", "ACC (%)"), (INFERRED, "task inferred correctly (% of batches)")],
+                                "ACC and task inference per part")))
+
+
+__all__ = ["QUESTION", "has_task_inference", "inference_answer", "inference_figure", "inference_study_section",
+           "inference_study_sentences"]
