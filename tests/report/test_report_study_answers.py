@@ -119,3 +119,14 @@ def test_an_inference_study_opens_with_its_question_answer_and_one_figure(infere
     assert page.images[0] == report.figure.uri and page.images.count(report.figure.uri) == 1  # first, once
     assert html.index(report.answer[0]) < html.index(report.figure.uri)
     assert parse(render(Report("t", [], []))).images == []
+
+
+def test_the_terminal_prints_the_inference_studys_question_and_short_answer(inference_study):
+    directory, out = inference_study
+    answer = inference_answer(pd.read_csv(directory / "study.csv"))
+    lines = out.splitlines()
+    assert QUESTION in lines
+    start = lines.index(QUESTION)
+    printed = " ".join(lines[start + 1:start + 1 + 2 * len(answer) + 4])
+    assert answer[0].split()[:6] == printed.split()[:6]  # the first sentence follows the question
+    assert max(len(line) for line in lines) <= 200, [line for line in lines if len(line) > 200]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,10 @@ log = logging.getLogger("supermasks")
 
 @dataclass(frozen=True)
 class StudyResult:
-    """A study's directory, its table (one row per run: part, grid values, seed, method, metrics) and, where the
-    study analyses mask overlap over seeds, its answer in words with a compact table of the tests
-    (`studies.overlap_answer.study_answer`; every test's sentence: `studies.overlap.study_findings`)."""
+    """A study's directory, its table (one row per run: part, grid values, seed, method, metrics) and its question
+    with the short answer in words: where the study analyses mask overlap over seeds, with a compact table of the
+    tests (`studies.overlap_answer.study_answer`; every test's sentence: `studies.overlap.study_findings`); for
+    Experiment 3, the forgetting and the replay study, as their report pages open (`report.study_answer`)."""
 
     directory: Path
     table: pd.DataFrame
@@ -72,7 +74,7 @@ def run(config: Loaded, *, force: bool = False, progress: bool = True, report: b
         directory = config.directory()
         if config.runs:
             _report([directory], directory, config.runs[0].config, report)
-        return StudyResult(directory, table, study_answer(directory), config.note or "")
+        return StudyResult(directory, table, study_answer(directory) or _answer_in_words(directory), config.note or "")
     if isinstance(config, TransferStudy):
         tables = run_transfer_study(config, progress=progress)
         directory = config.directory()
@@ -80,6 +82,15 @@ def run(config: Loaded, *, force: bool = False, progress: bool = True, report: b
         return TransferResult(directory, tables)
     raise TypeError(f"run takes what load_config returns (an ExperimentConfig, Seeds, Study or TransferStudy), "
                     f"not {type(config).__name__}")
+
+
+def _answer_in_words(directory: Path) -> str | None:
+    """The question and short answer of a study other than Experiment 1 (Experiment 3, forgetting, replay), each
+    sentence wrapped to 100 characters; None where its page opens with no question."""
+    from supermasks.report.study_answer import study_answer as page_answer
+
+    question, sentences, _ = page_answer(directory, figure=False)
+    return "\n".join([question, *(textwrap.fill(s, 100) for s in sentences)]) if question else None
 
 
 def _report(paths: list[Path], directory: Path, config: ExperimentConfig, wanted: bool | None) -> None:

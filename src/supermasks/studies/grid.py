@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,7 +335,8 @@ def study_summary(frame: pd.DataFrame) -> str:
                          f"memory {_memory(row)}{task_inf}")
     lines.append("definitions:")
     shown = {"ACC", "first_task_accuracy", "memory_peak_training_bytes", "memory_total_bytes", "task_inference_accuracy"}
-    lines += [f"  {name}: {text}" for name, text in column_definitions(list(frame.columns)).items() if name in shown]
+    lines += [textwrap.fill(f"{name}: {text}", 110, initial_indent="  ", subsequent_indent="    ")
+              for name, text in column_definitions(list(frame.columns)).items() if name in shown]
     return "\n".join(lines)
 
 
