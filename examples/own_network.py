@@ -8,12 +8,17 @@ Prints the accuracy matrix (row: after training task t; column: task) and the ru
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 from torch import nn
 
 import supermasks
 from supermasks.runner import RunResult, run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the data of examples/own_package, as PYTHONPATH=examples
+from own_package.data import tasks as synthetic_tasks  # noqa: E402  three tasks of 8x8 noise images
 
 
 class SmallNet(nn.Module):
@@ -27,19 +32,6 @@ class SmallNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, 1, 8, 8) -> (batch, 2)
         return self.fc(torch.relu(self.bn(self.conv(x))).flatten(1))
-
-
-def synthetic_tasks(count: int = 3, size: int = 400) -> list[supermasks.Task]:
-    """Task t: is row t of an 8x8 noise image brighter than the rest on average? (float inputs, int labels)."""
-    generator = torch.Generator().manual_seed(0)
-    train, test = [], []
-    for t in range(count):
-        x = torch.randn(size, 1, 8, 8, generator=generator)
-        y = (x[:, 0, t, :].mean(1) > 0).long()
-        cut = size * 4 // 5
-        train.append((x[:cut], y[:cut]))
-        test.append((x[cut:], y[cut:]))
-    return supermasks.tasks_from(train, test)
 
 
 def main(argv: list[str] | None = None) -> RunResult:

@@ -1,4 +1,7 @@
-"""The sectioned config: old flat keys, settings that count only in some combinations, method sections, layers."""
+"""The sectioned config: old flat keys, settings that count only in some combinations, method sections, layers.
+
+Over 400 lines because it is one job, the rules of sections and layers, with one test for each rule.
+"""
 
 import dataclasses
 import re

@@ -1,8 +1,5 @@
 """Finding experiment configs by path or by name, from a checkout and from the packaged copy."""
 
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -10,6 +7,8 @@ import pytest
 
 from supermasks.config import shipped as _configs
 from supermasks.config.shipped import ConfigNotFoundError, find_config, shipped_configs
+
+from tests.wheels import build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,12 +54,7 @@ def test_the_packaged_copy_is_used_without_a_checkout(tmp_path: Path, monkeypatc
 def test_the_wheel_ships_every_config(tmp_path: Path) -> None:
     """Build the wheel (as `pip wheel` would) and look inside: configs/*.yaml as package data."""
     pytest.importorskip("setuptools", minversion="77")
-    source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "build", "*.egg-info",
-                                                               "__pycache__", ".hypothesis"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path / "dist"), str(source)], check=True)
-    (wheel,) = (tmp_path / "dist").glob("supermasks-*.whl")
+    wheel = build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     expected = {f"supermasks/configs/{p.name}" for p in (ROOT / "configs").glob("*.yaml")}
     assert expected <= set(names)

@@ -3,6 +3,8 @@ and `shown`, how such a line quotes a value."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import reprlib
 from typing import Any
 
@@ -42,6 +44,13 @@ def shown(value: Any, chars: int = SHOWN_CHARS) -> str:
     return text if len(text) <= chars else text[:chars - 3] + "..."
 
 
+def require_choice(what: str, value: object, choices: Iterable[str]) -> None:
+    """Raise ValueError `unknown <what> <value>; choose one of ...` unless `value` is one of `choices`."""
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+
+
 def require_number(name: str, value: float, *, minimum: float = 0.0, inclusive: bool = False,
                    maximum: float | None = None) -> None:
     """Raise ValueError (naming `name`) unless `value` is a finite number above `minimum` (or at it, if
@@ -57,4 +66,4 @@ def require_number(name: str, value: float, *, minimum: float = 0.0, inclusive: 
         raise ValueError(f"{name} must be {bound}, got {value}")
 
 
-__all__ = ["SHOWN_CHARS", "ConfigError", "DataError", "WorkerError", "require_number", "shown"]
+__all__ = ["SHOWN_CHARS", "ConfigError", "DataError", "WorkerError", "require_choice", "require_number", "shown"]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.wheels import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 # Shortened so that the suite stays quick: the synthetic source, a few steps, no figures; the code is the README's.
@@ -29,12 +30,7 @@ def test_the_readme_python_example_runs_from_an_installed_wheel(tmp_path):
     pytest.importorskip("setuptools", minversion="77")
     example = _readme_example()
     assert '["data.num_tasks=3"]' in example
-    source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "build", "*.egg-info",
-                                                               "__pycache__", ".hypothesis"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path / "dist"), str(source)], check=True)
-    (wheel,) = (tmp_path / "dist").glob("supermasks-*.whl")
+    wheel = build_wheel(tmp_path)
     installed = tmp_path / "installed"
     zipfile.ZipFile(wheel).extractall(installed)  # what pip puts into site-packages
     work = tmp_path / "elsewhere"

@@ -1,4 +1,8 @@
-"""Resumable state: every registered method goes on bit for bit from a checkpoint, and damaged files are caught."""
+"""Resumable state: every registered method goes on bit for bit from a checkpoint, and damaged files are caught.
+
+Over 400 lines because it is one job over many cases: each method's round trip, then each way a checkpoint's
+files can be damaged (index, blob, manifest, a killed write), each with the error or warning it must give.
+"""
 
 import copy
 import hashlib

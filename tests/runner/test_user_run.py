@@ -1,7 +1,6 @@
 """A user's own network and tasks through `runner.run`, the CLI, a sweep and a study: named by import path or given."""
 
 import json
-import sys
 import textwrap
 
 import pandas as pd
@@ -11,7 +10,7 @@ from torch import nn
 
 from supermasks import masked, tasks_from
 from supermasks.cli import main
-from supermasks.config import ConfigError, from_dict, load_config
+from supermasks.config import ConfigError, from_dict
 from supermasks.config.records import run_directory
 from supermasks.runner import run
 from supermasks.studies.grid import load_study, run_study
@@ -139,6 +138,16 @@ def test_refusals(tmp_path):
         from_dict({"data": {"source": "userpkg:data"}})
 
 
+def own_yaml(package: str, name: str, rest: str = "") -> str:
+    """A config naming the test package's network and data by import path, five steps a task, then `rest`."""
+    return textwrap.dedent(f"""
+        name: {name}
+        model: {{arch: "{package}:network", output_size: 2}}
+        data: {{source: "{package}:data", benchmark: [own], num_tasks: 2}}
+        training: {{steps_per_task: 5, batch_size: 16}}
+    """) + textwrap.dedent(rest)
+
+
 def test_import_paths_from_a_config_the_cli_and_errors(tmp_path, package, capsys):
     values = {**FAST, "run": {**FAST["run"], "out_dir": str(tmp_path / "runs")},
               "model": {"arch": f"{package}:network", "output_size": 2},
@@ -151,11 +160,7 @@ def test_import_paths_from_a_config_the_cli_and_errors(tmp_path, package, capsys
     kept = run(from_dict({**values, "model": {"arch": f"{package}:kept_network"}}), progress=False)
     assert kept.directory != first.directory
     path = tmp_path / "own.yaml"
-    path.write_text(textwrap.dedent(f"""
-        name: own
-        model: {{arch: "{package}:network", output_size: 2}}
-        data: {{source: "{package}:data", benchmark: [own], num_tasks: 2}}
-        training: {{steps_per_task: 5, batch_size: 16}}
+    path.write_text(own_yaml(package, "own", f"""
         run: {{figures: false, report: false, overlap: false, out_dir: "{tmp_path / 'cli'}"}}
     """))
     assert main(["run", str(path), "--no-progress"]) == 0
@@ -173,24 +178,16 @@ def test_import_paths_from_a_config_the_cli_and_errors(tmp_path, package, capsys
 
 def test_a_sweep_and_a_study_of_import_paths(tmp_path, package):
     path = tmp_path / "sweep.yaml"
-    path.write_text(textwrap.dedent(f"""
-        name: ownsweep
-        model: {{arch: "{package}:network", output_size: 2}}
-        data: {{source: "{package}:data", benchmark: [own], num_tasks: 2}}
-        training: {{steps_per_task: 5, batch_size: 16}}
-        run: {{figures: false, report: false, overlap: false}}
+    path.write_text(own_yaml(package, "ownsweep", """
+        run: {figures: false, report: false, overlap: false}
     """))
     sweep = load_sweep(path, [f"run.out_dir={tmp_path / 'sweep'}", "training.lr=0.001,0.01"], seeds=1)
     record = run_sweep(sweep, local_executor, progress=False)
     assert record.summary() == {"done": 2, "skipped": 0, "failed": 0, "pending": 0}
     assert len({r.directory for r in sweep.runs}) == 2
     study = tmp_path / "study.yaml"
-    study.write_text(textwrap.dedent(f"""
-        name: ownstudy
-        model: {{arch: "{package}:network", output_size: 2}}
-        data: {{source: "{package}:data", benchmark: [own], num_tasks: 2}}
-        training: {{steps_per_task: 5, batch_size: 16}}
-        run: {{figures: false, report: false, overlap: false}}
+    study.write_text(own_yaml(package, "ownstudy", """
+        run: {figures: false, report: false, overlap: false}
         parts:
           masks:
             method: [supsup]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from supermasks.conditional import complete, only_when
 from supermasks.data.task import Task
-from supermasks.errors import ConfigError, require_number
+from supermasks.errors import ConfigError, require_choice, require_number
 from supermasks.inference import OBJECTIVES
 from supermasks.methods._warm_start import GUIDED, PROTOCOLS, TRANSFERS
 from supermasks.scenarios import INFERRED
@@ -145,16 +145,11 @@ def check_arguments(*, has_norms: bool, task_inference: str, inference_objective
                     transfer_protocol: str, transfer_temperature: float, reference_signatures: object | None,
                     keep_scores: bool, score_init: str) -> None:
     """ValueError for SupSup arguments that cannot work together (`has_norms`: the network has BatchNorm)."""
-    if task_inference not in TASK_INFERENCE:
-        raise ValueError(f"unknown task inference {task_inference!r}; choose one of {', '.join(TASK_INFERENCE)}")
-    if inference_objective not in OBJECTIVES:
-        raise ValueError(f"unknown inference objective {inference_objective!r}; choose one of {', '.join(OBJECTIVES)}")
-    if transfer not in TRANSFERS:
-        raise ValueError(f"unknown transfer {transfer!r}; choose one of {', '.join(TRANSFERS)}")
-    if transfer_protocol not in PROTOCOLS:
-        raise ValueError(f"unknown transfer protocol {transfer_protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    if score_init not in SCORE_INITS:
-        raise ValueError(f"unknown score init {score_init!r}; choose one of {', '.join(SCORE_INITS)}")
+    require_choice("task inference", task_inference, TASK_INFERENCE)
+    require_choice("inference objective", inference_objective, OBJECTIVES)
+    require_choice("transfer", transfer, TRANSFERS)
+    require_choice("transfer protocol", transfer_protocol, PROTOCOLS)
+    require_choice("score init", score_init, SCORE_INITS)
     if score_init == "shared" and transfer != "random":
         raise ValueError(f"score_init='shared' starts every task from the same random scores, but "
                          f"transfer={transfer!r} starts later tasks from earlier tasks' scores: use "

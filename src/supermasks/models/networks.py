@@ -17,6 +17,7 @@ from supermasks.models.mlp import MaskedMLP
 from supermasks.models.resnet import resnet18, resnet50
 from supermasks.models.tasks import masked_layers
 from supermasks.models.user import build_own, is_own_arch, own_weight_count
+from supermasks.errors import require_choice
 
 MNIST_INPUT = InputShape(1, (28, 28))
 INPUT_SIZE = 28 * 28  # what an MLP reads: a flattened 1x28x28 image
@@ -63,8 +64,7 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 def architecture(name: str) -> Architecture:
     """The registered architecture `name`; ValueError naming the choices otherwise."""
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    require_choice("model", name, ARCHITECTURES)
     return ARCHITECTURES[name]
 
 
@@ -123,10 +123,8 @@ def build_model(name: str, *, output_size: int = 10, rule: str = "threshold", de
     "er", its weight shape)` of its weights, else `density` everywhere (`models.masks`).
     """
     arch = None if is_own_arch(name) else architecture(name)
-    if density_budget not in DENSITY_BUDGETS:
-        raise ValueError(f"unknown density budget {density_budget!r}; choose one of {', '.join(DENSITY_BUDGETS)}")
-    if rule not in MASK_RULES:
-        raise ValueError(f"unknown mask rule {rule!r}; choose one of {', '.join(MASK_RULES)}")
+    require_choice("density budget", density_budget, DENSITY_BUDGETS)
+    require_choice("mask rule", rule, MASK_RULES)
     if density_budget == "er" and rule != "topk":
         raise ValueError(f"density_budget 'er' sets each layer's top-k density; the {rule} rule keeps no fixed "
                          "fraction: use rule 'topk'")
