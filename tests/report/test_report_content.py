@@ -245,3 +245,50 @@ def test_a_report_that_fails_leaves_the_run_a_success(tiny_runs, monkeypatch, ca
     directory, out = run_cli(tiny_runs["runs"][0].parent, "seed=0")  # finished: read back, report tried again
     assert directory == tiny_runs["runs"][0] and "report:" not in out
     assert "no report written (ValueError: no room for pictures)" in caplog.text
+
+
+def _comparisons(n: int, seeds: int, differences: list[float], p_holm: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"benchmark": "split", "metric": "ACC", "a": [f"m{i}" for i in range(n)], "b": "naive",
+                         "n_pairs": seeds, "mean_difference": differences, "diff_ci_low": np.nan,
+                         "diff_ci_high": np.nan, "p_value": p_holm, "p_holm": p_holm})
+
+
+def test_many_comparisons_are_counted_in_one_sentence_and_only_the_largest_found_named():
+    from supermasks.report.summary import comparison_sentences
+
+    one_seed = comparison_sentences(_comparisons(5, 1, [0.1, 0.2, 0.3, 0.4, 0.5], [np.nan] * 5))
+    assert one_seed == ["5 paired comparisons of ACC, none with the two seeds or more that a paired test needs: "
+                        "their differences are in the Paired comparisons table."]
+    sentences = comparison_sentences(_comparisons(6, 3, [0.01, -0.30, 0.20, 0.05, -0.10, 0.40],
+                                                  [0.5, 0.01, 0.02, 0.9, 0.04, 0.2]))
+    assert sentences[0] == ("Of 6 paired comparisons of ACC, 3 of the 6 tested show a difference (Holm p < 0.05); "
+                            "all are in the Paired comparisons table; the largest 3 follow.")
+    assert [s.split(" minus ")[0] for s in sentences[1:]] == ["split: ACC of m1", "split: ACC of m2",
+                                                               "split: ACC of m4"]  # by |a - b|, found only
+    none = comparison_sentences(_comparisons(4, 3, [0.1] * 4, [0.5] * 4))
+    assert none == ["Of 4 paired comparisons of ACC, 0 of the 4 tested show a difference (Holm p < 0.05); all are "
+                    "in the Paired comparisons table."]
+    # a few are each said in full
+    assert len(comparison_sentences(_comparisons(3, 1, [0.1, 0.2, 0.3], [np.nan] * 3))) == 3
+
+
+def test_a_long_table_of_comparisons_is_folded_and_parts_are_named_readably():
+    from types import SimpleNamespace
+
+    from supermasks.report.model import Details, Table
+    from supermasks.report.multi import OPEN_ROWS, comparisons_section
+
+    def section(n: int):
+        table = _comparisons(n, 2, [0.1] * n, [0.5] * n).assign(
+            name=[f"replay-{'fraction' if i % 2 else 'baseline'}" for i in range(n)],
+            **{"training.optimizer": ["adam" if i % 2 else "sgd" for i in range(n)]})
+        table = table[["name", "training.optimizer", *table.columns[:-2]]]  # the settings first, as aggregate writes
+        return comparisons_section(SimpleNamespace(comparisons=table, settings=["name", "training.optimizer"]))
+
+    few, many = section(OPEN_ROWS), section(OPEN_ROWS + 1)
+    assert isinstance(few.blocks[0], Table) and isinstance(many.blocks[0], Details)
+    assert many.blocks[0].summary == f"All {OPEN_ROWS + 1} paired comparisons (a sortable table)"
+    table = few.blocks[0]
+    # the optimizer follows the part, so the part stands for it; the study's name is left out of the part's
+    assert table.header[:3] == ["part", "benchmark", "metric"]
+    assert [row[0].text for row in table.rows[:2]] == ["baseline", "fraction"]

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from supermasks.aggregate.figures import interval_plot
-from supermasks.aggregate.labels import combination_labels, run_labels, value_text
+from supermasks.aggregate.labels import combination_labels, fixed_by_name, run_labels, value_text
 from supermasks.cli import main
 
 from .conftest import ROOT, TINY
@@ -82,11 +82,21 @@ def test_runs_are_named_by_what_tells_them_apart_never_a_hash(tiny_runs, tmp_pat
 def test_readable_labels():
     assert [value_text(v) for v in (0.001, 1e-4, 2.5e-3, 0.1, 3.0, 0.5, 64, "adam", np.float64(1e-3))] == \
         ["1e-3", "1e-4", "2.5e-3", "0.1", "3", "0.5", "64", "adam", "1e-3"]
-    # a study's part names lose the study's name; a setting that does not apply (NaN) is left out
+    # a study's part names lose the study's name; the part's name stands for the settings it fixes
     assert combination_labels(["name", "model.density", "training.lr"],
                               [("e1-quick-threshold-independent", math.nan, 1e-3),
                                ("e1-quick-topk-shared", 0.5, 1e-2)]) == \
-        ["threshold-independent, lr=1e-3", "topk-shared, density=0.5, lr=0.01"]
+        ["threshold-independent", "topk-shared"]
+    # a setting that varies within a part (its grid) stays; one that does not apply (NaN) is left out
+    assert combination_labels(["name", "model.mask_rule", "model.density", "training.lr"],
+                              [("e1-threshold", "threshold", math.nan, 1e-3),
+                               ("e1-threshold", "threshold", math.nan, 1e-2),
+                               ("e1-topk", "topk", 0.5, 1e-3), ("e1-topk", "topk", 0.1, 1e-3)]) == \
+        ["threshold, lr=1e-3", "threshold, lr=0.01", "topk, density=0.5, lr=1e-3", "topk, density=0.1, lr=1e-3"]
+    assert fixed_by_name(["name", "model.mask_rule", "training.lr"],
+                         [("a", "threshold", 1e-3), ("a", "threshold", 1e-2), ("b", "topk", 1e-3)]) == \
+        {"model.mask_rule"}
+    assert fixed_by_name(["model.mask_rule"], [("threshold",), ("topk",)]) == set()
     # two settings of one name keep their sections
     assert combination_labels(["ewc.lambda", "si.lambda"], [(1.0, None)]) == ["ewc.lambda=1"]
     configs = [{"method": ["naive"], "training": {"lr": lr, "batch_size": 32}, "seed": seed,
@@ -126,10 +136,24 @@ def test_legends_name_the_swept_values_and_titles_fit_the_figure():
                          for part, density in (("threshold-independent", math.nan), ("topk-shared", 0.5))])
     fig = interval_plot(summary, "ACC", ["name", "model.density", "training.lr"])
     texts = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert texts == ["threshold-independent, lr=1e-3", "topk-shared, density=0.5, lr=1e-3"]
+    assert texts == ["threshold-independent", "topk-shared"]  # the parts stand for the settings they fix
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     renderer = FigureCanvasAgg(fig).get_renderer()
     fig.canvas.draw()
     box, title = fig.bbox, fig._suptitle.get_window_extent(renderer)
     assert box.x0 <= title.x0 and title.x1 <= box.x1 and title.y1 <= box.y1  # not clipped
+
+
+def test_acc_sentences_name_methods_and_parts_once_and_without_what_the_part_fixes():
+    from types import SimpleNamespace
+
+    from supermasks.report.multi import acc_sentences
+
+    rows = [("naive", "forgetting-shared_head", "domain", 0.39), ("replay", "forgetting-shared_head", "domain", 0.34),
+            ("supsup", "forgetting-supsup", "task", 0.84)]
+    summary = pd.DataFrame([{"metric": "ACC", "task": math.nan, "benchmark": "pair", "method": method, "name": name,
+                             "scenario.name": scenario, "mean": acc, "n_seeds": 1} for method, name, scenario, acc in rows])
+    result = SimpleNamespace(summary=summary, settings=["name", "scenario.name"])
+    assert acc_sentences(result) == [
+        "On pair, mean ACC over 1 seed ranges from 34.0% (replay, shared_head) to 84.0% (supsup)."]

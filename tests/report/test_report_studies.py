@@ -70,7 +70,7 @@ def test_the_transfer_sentences_follow_final_csv(transfer_study, tmp_path):
     final.loc[similar, ["mean", "mean_difference", "p_holm"]] = [0.4321, 0.1234, 0.0123]
     final.to_csv(copy / "final.csv", index=False)
     report = build_report([copy], figures=False)
-    assert report.title == f"Study {copy.name}"
+    assert report.title == "Study tiny-transfer"  # named by its config, not its hash
     sentence = next(s for s in report.summary if " similar transfer " in s)
     assert sentence == ("On rotated_small after 3 steps per task, similar transfer reached 43.2% (mean accuracy of "
                         "tasks 1.. over 2 seeds), +12.3 points against random; Holm p = 0.0123, a difference.")

@@ -73,6 +73,13 @@ def test_the_forgetting_answer_follows_the_runs_accuracy_matrices(tmp_path):
     assert forgetting_answer(rows) == [
         "After the last task, naive lost most of the first task: from 96.0% right after learning it to 45.0% "
         "(-51.0 points); supsup lost least: 95.0% to 94.0% (-1.0 points)."]
+    # a method that ends above where it began (a short run, replay's samples) gained, and is not said to have lost
+    gained = rows.assign(after=[0.40, 0.98])
+    assert forgetting_answer(gained) == [
+        "After the last task, naive lost most of the first task: from 96.0% right after learning it to 40.0% "
+        "(-56.0 points); supsup gained most: 95.0% to 98.0% (+3.0 points)."]
+    assert forgetting_answer(rows.assign(after=[0.97, 0.98]))[0].startswith(
+        "After the last task, no method lost accuracy on the first task; supsup gained most")
     three = pd.concat([rows, rows.iloc[:1].assign(label="ewc", before=0.97, after=0.71, last=0.70)])
     assert forgetting_answer(three)[1] == ("What they kept of the first task, most first: supsup 94.0%, ewc 71.0%, "
                                            "naive 45.0%; the last task reached 70.0% (ewc) to 85.0% (supsup).")

@@ -230,6 +230,7 @@ def test_cli_study_prints_its_answer_and_r_per_layer_in_short_lines(tmp_path, ca
     assert len(points) == len(table) * 2 * 6 and set(points["seed"]) == {0, 1}
     assert len(table) == 2 * 3 * 2 and (table["seeds"] == 2).all() and (table["num_tasks"] == 4).all()
     assert (table["relatedness"] == NAME).all()
+    assert not list(study_dir.glob("figures/relatedness_*"))  # the runs write no figures, nor does the study per test
     runs = pd.read_csv(study_dir / "study.csv")
     assert len(runs) == 4 and sorted(runs["seed"]) == [0, 0, 1, 1]
     for row in runs.itertuples():
@@ -242,12 +243,15 @@ def test_cli_study_prints_its_answer_and_r_per_layer_in_short_lines(tmp_path, ca
 
     # One part alone runs its 6 tests but corrects over the 12 the file declares: each of them is adjusted as
     # Holm over the whole family with the other part's p-values at 1, never below what the whole study gives.
-    assert main(["run", str(path), f"run.out_dir={tmp_path}", "--no-progress", "--part", "shared"]) == 0
+    # (with run.figures on, a figure per test too: run.figures does not change the runs)
+    assert main(["run", str(path), f"run.out_dir={tmp_path}", "--no-progress", "--part", "shared",
+                 "run.figures=true"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # the family's sentence is wrapped to short lines
     assert "Holm family: the 12 tests the study file declares (variant, benchmark, layer and measure), of which 6 " \
            "ran here" in out
     (part_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and (p / "study.csv").is_file() and p != study_dir]
     alone = pd.read_csv(part_dir / "overlap_study.csv")
+    assert len(list(part_dir.glob("figures/relatedness_*.png"))) == len(alone) == 6
     assert len(alone) == 6 and (alone["holm_family"] == 12).all() and (alone["holm_family_tested"] == 6).all()
     np.testing.assert_allclose(alone["mantel_p_holm"], holm(alone["mantel_p"].to_numpy(), 12))
     whole = table[table["part"] == "shared"].reset_index(drop=True)

@@ -17,6 +17,7 @@ RANGES = {"ACC": (0.0, 1.0), "task_inference_accuracy": (0.0, 1.0), "forgetting"
           "BWT": (-1.0, 1.0), "FWT": (-1.0, 1.0)}
 FEW_SEEDS = 3  # under this many seeds the t interval is wide (1 degree of freedom: t = 12.7), and says so
 TITLE_CHARACTERS_PER_INCH = 11  # how much of a title fits across one inch of figure at Matplotlib's title size
+LEGEND_CHARACTERS_PER_INCH = 13  # and of a legend's label at its "small" size
 
 
 def clipped_interval(metric: str, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,11 +37,12 @@ def few_seeds_note(seeds: int) -> str:
             "hence the wide bars; cut to the possible range")
 
 
-def wrapped_title(text: str, width_inches: float) -> str:
-    """`text` broken into lines that fit a figure `width_inches` wide (a long title is never cut off)."""
+def wrapped_title(text: str, width_inches: float, per_inch: float = TITLE_CHARACTERS_PER_INCH) -> str:
+    """`text` broken into lines that fit a figure `width_inches` wide (a long title or legend label is never cut
+    off); `per_inch`: how many of its characters fit across an inch at its size."""
     import textwrap
 
-    return "\n".join(textwrap.wrap(text, max(20, int(TITLE_CHARACTERS_PER_INCH * width_inches))))
+    return "\n".join(textwrap.wrap(text, max(20, int(per_inch * width_inches))))
 
 
 def interval_plot(summary: pd.DataFrame, metric: str, settings: Sequence[str] = ()) -> Figure:
@@ -53,10 +55,15 @@ def interval_plot(summary: pd.DataFrame, metric: str, settings: Sequence[str] = 
 
     rows = summary[(summary["metric"] == metric) & summary["task"].isna()]
     benchmarks = list(pd.unique(rows["benchmark"]))
-    num_series = max(1, len(rows.groupby(list(settings), sort=False, dropna=False))) if settings else 1
-    # One legend for the figure, below the panels (long setting labels inside a panel squeeze it to nothing).
-    legend_height = 0.25 * num_series if num_series > 1 else 0.0
+    keys = ([k if isinstance(k, tuple) else (k,) for k, _ in rows.groupby(list(settings), sort=False, dropna=False)]
+            if settings else [])
+    num_series = max(1, len(keys)) if settings else 1
     width = max(4.0, 1.1 * rows["method"].nunique() + 2.0) * len(benchmarks)
+    # One legend for the figure, below the panels (long setting labels inside a panel squeeze it to nothing),
+    # its labels wrapped to the figure's width and its height made for their lines.
+    lines = sum(wrapped_title(label, width, LEGEND_CHARACTERS_PER_INCH).count("\n") + 1
+                for label in combination_labels(settings, keys)) if settings else 0
+    legend_height = 0.2 * lines + 0.1 if num_series > 1 else 0.0
     fig = Figure(figsize=(width, 4.0 + legend_height), layout="constrained")
     axes = fig.subplots(1, len(benchmarks), squeeze=False)[0]
     scale = 100.0 if metric in _PERCENT else 1.0
@@ -65,7 +72,8 @@ def interval_plot(summary: pd.DataFrame, metric: str, settings: Sequence[str] = 
         methods = list(pd.unique(part["method"]))
         series = list(part.groupby(list(settings), sort=False, dropna=False)) if settings else [((), part)]
         step = 0.7 / len(series)
-        labels = combination_labels(settings, [k if isinstance(k, tuple) else (k,) for k, _ in series])
+        labels = [wrapped_title(label, width, LEGEND_CHARACTERS_PER_INCH) for label in
+                  combination_labels(settings, [k if isinstance(k, tuple) else (k,) for k, _ in series])]
         for k, ((_, group), label) in enumerate(zip(series, labels)):
             group = group.set_index("method").reindex(methods)
             x = np.arange(len(methods)) + (k - (len(series) - 1) / 2) * step

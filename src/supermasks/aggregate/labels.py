@@ -5,7 +5,9 @@ together share that part (`ewc.lambda` and `si.lambda` keep their sections). A m
 that does not apply to a row: NaN, None, empty) is left out of the name. Numbers are written short
 (`0.001` -> `1e-3`, `0.5` -> `0.5`, `3.0` -> `3`). A study's part names (`name`, all beginning with the
 study's own name) lose the shared beginning: `experiment1-quick-threshold-independent` of a study whose
-runs all begin `experiment1-quick-` reads `threshold-independent`.
+runs all begin `experiment1-quick-` reads `threshold-independent`, and the settings its part fixes (a part
+`topk10-shared` sets `mask_rule=topk` and `score_init=shared` for all its runs) are left out of its name: the
+part's name stands for them.
 """
 
 from __future__ import annotations
@@ -61,18 +63,46 @@ def _common_prefix(names: Sequence[str]) -> str:
     return shared[: shared.rfind("-") + 1] if "-" in shared else ""
 
 
+def fixed_by_name(settings: Sequence[str], rows: Sequence[Sequence[Any]]) -> set[str]:
+    """The settings of `settings` whose value each row's `name` (a study's part) fixes: one value per name,
+    when there are several names. Empty without a `name` among `settings`."""
+    if "name" not in settings:
+        return set()
+    index = list(settings).index("name")
+    names = {repr(row[index]) for row in rows}
+    if len(names) < 2:
+        return set()
+    fixed = set()
+    for position, setting in enumerate(settings):
+        if setting == "name":
+            continue
+        values: dict[str, set[str]] = {}
+        for row in rows:
+            values.setdefault(repr(row[index]), set()).add(repr(row[position]))
+        if all(len(v) == 1 for v in values.values()):
+            fixed.add(setting)
+    return fixed
+
+
+def part_prefix(names: Sequence[Any]) -> str:
+    """The beginning every part name of a study shares (`experiment1-quick-`), to be left out of readable names."""
+    return _common_prefix([str(name) for name in names if not missing(name)])
+
+
 def combination_labels(settings: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """One readable name per row of `settings`' values: `lr=1e-3, seed=2`; `name` as the part's name alone."""
+    """One readable name per row of `settings`' values: `lr=1e-3, seed=2`; `name` as the part's name alone, without
+    the settings the part fixes."""
     names = short_names(settings)
     prefix = ""
+    fixed = fixed_by_name(settings, rows)
     if "name" in settings:
         index = list(settings).index("name")
-        prefix = _common_prefix([str(row[index]) for row in rows if not missing(row[index])])
+        prefix = part_prefix([row[index] for row in rows])
     labels = []
     for row in rows:
         parts = []
         for setting, value in zip(settings, row):
-            if missing(value):
+            if missing(value) or setting in fixed:
                 continue
             if setting == "name":
                 parts.append(str(value).removeprefix(prefix) or str(value))

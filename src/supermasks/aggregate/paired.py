@@ -22,11 +22,23 @@ from supermasks.aggregate.collect import method_settings
 COMPARISON_COLUMNS = ("a", "b", "n_pairs", "mean_difference", "diff_ci_low", "diff_ci_high", "p_value", "p_holm")
 
 
-def _level(values: tuple, own: list[str]) -> str:
-    """`method` alone, or `method (key=value, ...)` with the method's own settings that it has."""
-    name, *settings = values
-    shown = [f"{key}={value}" for key, value in zip(own, settings) if not pd.isna(value)]
-    return f"{name} ({', '.join(shown)})" if shown else str(name)
+def _levels(levels: list[tuple], own: list[str]) -> list[str]:
+    """Each level's name: `method` alone, or `method (lambda=10, ...)` with those of the method's own settings
+    that tell its levels apart (readable, as `aggregate.labels` writes them)."""
+    from supermasks.aggregate.labels import short_names, value_text
+
+    names = short_names(own)
+    texts = []
+    for name, *settings in levels:
+        same = [values for values in levels if values[0] == name]
+        shown = [f"{names[key]}={value_text(value)}" for i, (key, value) in enumerate(zip(own, settings))
+                 if not pd.isna(value) and len({repr(values[1 + i]) for values in same}) > 1]
+        texts.append(f"{name} ({', '.join(shown)})" if shown else str(name))
+    if len(set(texts)) < len(texts):  # never two levels under one name: every own setting then
+        full = [(name, ", ".join(f"{k}={v}" for k, v in zip(own, settings) if not pd.isna(v)))
+                for name, *settings in levels]
+        texts = [f"{name} ({inner})" if inner else str(name) for name, inner in full]
+    return texts
 
 
 def paired_comparisons(table: pd.DataFrame, *, by: str = "method", baseline: str | None = None,
@@ -52,8 +64,9 @@ def paired_comparisons(table: pd.DataFrame, *, by: str = "method", baseline: str
     keys = [c for c in keys if c not in own]
     rows = []
     for group_keys, group in table.groupby(keys, sort=False, dropna=False):
-        per_seed = {_level(level, own): part.groupby("seed")["value"].first()
-                    for level, part in group.groupby([by, *own], sort=False, dropna=False)}
+        parts = list(group.groupby([by, *own], sort=False, dropna=False))
+        names = _levels([level if isinstance(level, tuple) else (level,) for level, _ in parts], own)
+        per_seed = {name: part.groupby("seed")["value"].first() for name, (_, part) in zip(names, parts)}
         levels = list(per_seed)
         if baseline is not None:
             if baseline not in per_seed:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
 POINT_COLUMNS = ("variant", "benchmark", "layer", "seed", "relatedness", "relative_to_chance")
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
@@ -73,6 +73,8 @@ def overlap_panels(points: pd.DataFrame, relatedness: Mapping[str, str], title: 
         on_row = points[points["benchmark"] == benchmark]
         x_all = on_row["relatedness"].to_numpy(dtype=np.float64)
         span = float(np.nanmax(x_all) - np.nanmin(x_all)) if np.isfinite(x_all).any() else 0.0
+        finite = np.unique(x_all[np.isfinite(x_all)])
+        whole = [float(v) for v in finite] if 0 < finite.size <= 6 and np.all(finite == np.round(finite)) else []
         for col, layer in enumerate(layers):
             ax = axes[row, col]
             panel = on_row[on_row["layer"] == layer]
@@ -86,6 +88,8 @@ def overlap_panels(points: pd.DataFrame, relatedness: Mapping[str, str], title: 
             if col == 0:
                 ax.set_ylabel(f"{benchmark}\noverlap / chance")
             ax.set_xlabel(relatedness.get(benchmark, "relatedness"), fontsize="small")
+            if whole:  # a count (shared classes): ticks at its values only, never 0.2 of a class
+                ax.xaxis.set_major_locator(FixedLocator(whole))
     if log:
         axes[0, 0].set_yscale("log")  # shared: every panel follows
         for ax in axes.flat:  # 1, 2, 5, 10, ... written as numbers; the other ticks unlabelled (they overlap)

@@ -78,10 +78,15 @@ def forgetting_answer(rows: pd.DataFrame) -> list[str]:
         where = f"On {benchmark}, after" if rows["benchmark"].nunique() > 1 else "After"
         worst = group.loc[group["lost"].idxmax()]
         best = group.loc[group["lost"].idxmin()]
-        text = (f"{where} the last task, {worst['label']} lost most of the first task: from "
-                f"{100 * worst['before']:.1f}% right after learning it to {100 * worst['after']:.1f}% ({-100 * worst['lost']:+.1f} points)")
+        if worst["lost"] > 0:
+            text = (f"{where} the last task, {worst['label']} lost most of the first task: from "
+                    f"{100 * worst['before']:.1f}% right after learning it to {100 * worst['after']:.1f}% "
+                    f"({-100 * worst['lost']:+.1f} points)")
+        else:  # none lost anything: a short or easy run
+            text = f"{where} the last task, no method lost accuracy on the first task"
         if len(group) > 1:
-            text += (f"; {best['label']} lost least: {100 * best['before']:.1f}% to {100 * best['after']:.1f}% "
+            verb = "lost least" if best["lost"] > 0 else "gained most" if best["lost"] < 0 else "kept it"
+            text += (f"; {best['label']} {verb}: {100 * best['before']:.1f}% to {100 * best['after']:.1f}% "
                      f"({-100 * best['lost']:+.1f} points)")
         sentences.append(text + ".")
         if len(group) > 2:

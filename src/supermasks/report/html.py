@@ -21,7 +21,7 @@ from pathlib import Path
 from supermasks.aggregate.discover import Listing, Skipped, find_runs
 from supermasks.errors import ConfigError
 from supermasks.report.model import Paragraph, Report, Section
-from supermasks.report.source import RunData, is_study_directory, read_run, study_runs
+from supermasks.report.source import RunData, is_study_directory, read_run, study_name, study_runs
 
 FIGURES_UP_TO = 4  # runs whose figures a report on several runs still shows
 REPORT_FILE = "report.html"
@@ -84,7 +84,7 @@ def build_report(paths: Sequence[Path], *, figures: bool = True, full: bool = Fa
     listing = find_runs(study_runs(study) if study is not None else paths)
     runs = _readable(listing)  # ConfigError, as one line, when none is left: no progress line before it
     log.info("report: %d run%s read", len(runs), "" if len(runs) == 1 else "s")
-    title = (f"Study {study.name}" if study is not None else
+    title = (f"Study {study_name(study)}" if study is not None else
              f"Run {runs[0].config.name}, seed {runs[0].config.seed}" if len(runs) == 1 else f"{len(runs)} runs")
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     skipped = Section("skipped", "Runs left out", [Paragraph(f"{s.directory}: {s.reason}") for s in listing.skipped])

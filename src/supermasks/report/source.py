@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,12 @@ STUDY_FILE = "study.csv"
 def is_study_directory(path: Path) -> bool:
     """True when `path` holds a study's table (`study.csv`, written by `supermasks run STUDY.yaml`)."""
     return (Path(path) / STUDY_FILE).is_file()
+
+
+def study_name(directory: Path) -> str:
+    """A study directory's name without the hash that ends it (`experiment1-quick-33a999ca` -> `experiment1-quick`):
+    the name its config gave it."""
+    return re.sub(r"-[0-9a-f]{8}$", "", Path(directory).name) or Path(directory).name
 
 
 def study_runs(directory: Path) -> list[Path]:

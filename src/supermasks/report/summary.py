@@ -81,13 +81,34 @@ def overlap_sentences(result: MethodResult) -> list[str]:
     return sentences
 
 
+SENTENCES_SHOWN = 3  # more paired comparisons than this are counted in one sentence, the largest named
+
+
 def comparison_sentences(comparisons: pd.DataFrame, metric: str = "ACC") -> list[str]:
-    """One sentence per paired comparison of `metric` (mean difference a - b, 95% interval, Holm p)."""
+    """The paired comparisons of `metric` (mean difference a - b, 95% interval, Holm p): one sentence each when
+    there are at most `SENTENCES_SHOWN`; else one sentence that counts them (and the differences Holm finds),
+    then the largest differences that a test supports. With one seed per method no test is possible: said once."""
+    rows = [row for row in comparisons[comparisons["metric"] == metric].to_dict("records")
+            if row["mean_difference"] is not None and np.isfinite(row["mean_difference"])]
+    if len(rows) <= SENTENCES_SHOWN:
+        return _each_comparison(rows, metric)
+    tested = [row for row in rows if np.isfinite(row["p_holm"])]
+    if not tested:
+        return [f"{len(rows)} paired comparisons of {metric}, none with the two seeds or more that a paired test "
+                "needs: their differences are in the Paired comparisons table."]
+    found = sorted((row for row in tested if row["p_holm"] < ALPHA), key=lambda r: -abs(r["mean_difference"]))
+    head = (f"Of {len(rows)} paired comparisons of {metric}, {len(found)} of the {len(tested)} tested show a "
+            f"difference (Holm p < {ALPHA}); all are in the Paired comparisons table.")
+    if found:
+        head = head[:-1] + (f"; the largest {min(len(found), SENTENCES_SHOWN)} follow." if len(found) > 1 else
+                            "; it follows.")
+    return [head, *_each_comparison(found[:SENTENCES_SHOWN], metric)]
+
+
+def _each_comparison(rows: list[dict], metric: str) -> list[str]:
     sentences = []
-    for row in comparisons[comparisons["metric"] == metric].to_dict("records"):
+    for row in rows:
         diff = row["mean_difference"]
-        if diff is None or not np.isfinite(diff):
-            continue
         seeds = f"{row['n_pairs']} seed{'s' if row['n_pairs'] != 1 else ''}"
         interval = ("" if not np.isfinite(row["diff_ci_low"])
                     else f" [95% CI {100 * row['diff_ci_low']:+.1f}, {100 * row['diff_ci_high']:+.1f}]")

@@ -21,6 +21,7 @@ from supermasks.aggregate.report import interval_cell
 from supermasks.report.cells import metric_cell, number_cell, text_cell
 from supermasks.report.embed import figure_uri
 from supermasks.report.model import Cell, Code, Definitions, Figure, Paragraph, Report, Section, Table
+from supermasks.report.source import study_name
 from supermasks.store.json_files import read_json
 
 ALPHA = 0.05
@@ -249,7 +250,7 @@ def transfer_report(directory: Path, *, figures: bool = True) -> Report:
     sections = [transfer_section(directory, summary, final, figures=figures),
                 similarity_section(directory, study, alphas, figures=figures), prediction_section(prediction),
                 provenance_section(directory, study)]
-    return Report(f"Study {directory.name}", sentences, sections,
+    return Report(f"Study {study_name(directory)}", sentences, sections,
                   datetime.now(timezone.utc).isoformat(timespec="seconds"), QUESTION, answer,
                   curves_figure(summary) if figures else None)
 

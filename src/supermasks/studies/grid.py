@@ -271,8 +271,12 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
     from supermasks.studies.stored_bytes import write_study_storage
 
     write_study_storage(frame, directory, study.name)  # ACC against total stored bytes, a point per run (mean over seeds)
-    # Experiment 1 where runs wrote overlap tables with relatedness, Holm-corrected over what the file declares
-    overlap_study(frame, directory, family=declared_tests(study.declared))
+    # Experiment 1 where runs wrote overlap tables with relatedness, Holm-corrected over what the file declares.
+    # Its figure per test (one per variant, benchmark, layer and measure: dozens) only where the runs write figures
+    # (run.figures); the report draws its one answer figure from the tables either way.
+    drawn = [item.config.run for item in study.runs if item.config.run.figures]
+    overlap_study(frame, directory, family=declared_tests(study.declared), figures=bool(drawn),
+                  figure_formats=drawn[0].figure_formats if drawn else ("png",))
     curves = {}
     # With seeds, the learning curves of the first seed (one line per run, not per seed)
     shown = frame[frame["seed"] == frame["seed"].iloc[0]] if study.seeded else frame
