@@ -47,6 +47,11 @@ def test_the_small_multiples_share_one_y_axis_with_a_line_per_variant_and_chance
     assert axes[0].get_xlabel() == NAMES["rotated"] and axes[3].get_xlabel() == NAMES["split"]
     assert axes[0].get_ylabel().startswith("rotated") and axes[3].get_ylabel().startswith("split")
     assert list(axes[3].get_xticks()) == [0.0, 1.0]  # a count of shared classes: no tick at 0.2 of a class
+    assert not any(ax.texts for ax in axes)
+    alike = overlap_panels(_points().assign(relatedness=lambda t: np.where(t["benchmark"] == "split", 0.0,
+                                                                           t["relatedness"])), NAMES, "title")
+    assert [[t.get_text() for t in ax.texts] for ax in alike.axes] == \
+        [[]] * 3 + [["untested: every pair\nequally related"]] * 3  # split: every pair shares 0 classes
     colours = [tuple(line.get_color() for line in ax.get_lines()[:2]) for ax in axes]
     assert len(set(colours)) == 1 and len(set(colours[0])) == 2  # a variant keeps its colour in every panel
     assert axes[0].get_yscale() == "linear"

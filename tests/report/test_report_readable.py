@@ -7,6 +7,7 @@ import contextlib
 import io
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from supermasks.aggregate.figures import interval_plot
 from supermasks.aggregate.labels import combination_labels, fixed_by_name, run_labels, value_text
 from supermasks.cli import main
+from supermasks.report import build_report
 
 from .conftest import ROOT, TINY
 from .pageparse import parse
@@ -77,6 +79,16 @@ def test_runs_are_named_by_what_tells_them_apart_never_a_hash(tiny_runs, tmp_pat
             if table["header"][0] == "run":
                 assert not any(HASH.search(row[0][1]) for row in table["rows"])
     assert not any(HASH.search(legend) for legend in page.legends)
+
+
+def test_a_sweeps_report_is_titled_by_its_configs_name_not_its_hash(tiny_runs, tmp_path):
+    sweep = tmp_path / "compare-sweep-0123abcd"
+    for run in tiny_runs["runs"]:
+        shutil.copytree(run, sweep / run.name)
+    assert build_report([sweep], figures=False).title == "compare-sweep: 2 runs"
+    plain = tmp_path / "runs"
+    shutil.copytree(sweep, plain)
+    assert build_report([plain], figures=False).title == "2 runs"
 
 
 def test_readable_labels():

@@ -90,6 +90,9 @@ def overlap_panels(points: pd.DataFrame, relatedness: Mapping[str, str], title: 
             ax.set_xlabel(relatedness.get(benchmark, "relatedness"), fontsize="small")
             if whole:  # a count (shared classes): ticks at its values only, never 0.2 of a class
                 ax.xaxis.set_major_locator(FixedLocator(whole))
+            if finite.size == 1:  # every pair equally related: nothing to fit or test, and the panel says so
+                ax.text(0.5, 0.5, "untested: every pair\nequally related", transform=ax.transAxes, ha="center",
+                        va="center", fontsize="small", color="0.35")
     if log:
         axes[0, 0].set_yscale("log")  # shared: every panel follows
         for ax in axes.flat:  # 1, 2, 5, 10, ... written as numbers; the other ticks unlabelled (they overlap)

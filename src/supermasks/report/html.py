@@ -85,7 +85,9 @@ def build_report(paths: Sequence[Path], *, figures: bool = True, full: bool = Fa
     runs = _readable(listing)  # ConfigError, as one line, when none is left: no progress line before it
     log.info("report: %d run%s read", len(runs), "" if len(runs) == 1 else "s")
     title = (f"Study {study_name(study)}" if study is not None else
-             f"Run {runs[0].config.name}, seed {runs[0].config.seed}" if len(runs) == 1 else f"{len(runs)} runs")
+             f"Run {runs[0].config.name}, seed {runs[0].config.seed}" if len(runs) == 1 else
+             f"{study_name(paths[0])}: {len(runs)} runs" if len(paths) == 1 and study_name(paths[0]) != paths[0].name
+             else f"{len(runs)} runs")  # a sweep's directory (`compare-sweep-e8306e69`) by its config's name
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     skipped = Section("skipped", "Runs left out", [Paragraph(f"{s.directory}: {s.reason}") for s in listing.skipped])
     if len(runs) == 1:
