@@ -262,14 +262,18 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
     directory = study.directory()
     write_csv(directory / "study.csv", frame)
     write_csv(directory / "definitions.csv", definitions_table(list(frame.columns)))
+    runs = len(dict.fromkeys(frame["run_directory"]))
     if study.seeded:  # the same tables as `supermasks aggregate` over the study's runs
         from supermasks.aggregate import aggregate_runs, write_aggregate
+
+        log.info("study: aggregate over the seeds of %d runs", runs)
 
         write_aggregate(aggregate_runs(list(dict.fromkeys(frame["run_directory"]))), directory / "aggregate")
     from supermasks.studies.family import declared_tests
     from supermasks.studies.overlap import overlap_study
     from supermasks.studies.stored_bytes import write_study_storage
 
+    log.info("study: accuracy against stored bytes, then Experiment 1's tests where the runs measured overlap")
     write_study_storage(frame, directory, study.name)  # ACC against total stored bytes, a point per run (mean over seeds)
     # Experiment 1 where runs wrote overlap tables with relatedness, Holm-corrected over what the file declares.
     # Its figure per test (one per variant, benchmark, layer and measure: dozens) only where the runs write figures
@@ -288,6 +292,7 @@ def _run_study(study: Study, *, force: bool, progress: bool) -> pd.DataFrame:
     from supermasks.analysis.curves import learning_curves, metric_vs_parameter  # matplotlib: only to draw
     from supermasks.analysis.plots import save_figure
 
+    log.info("study: figures")
     if curves:
         save_figure(learning_curves(curves, f"{study.name}: accuracy on every task seen, during training"),
                     directory / "figures", "learning_curves")
