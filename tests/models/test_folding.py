@@ -7,6 +7,8 @@ import torch
 
 import supermasks.methods._folding as folding_module
 from supermasks.data import load_source, make_benchmark
+from supermasks.data.images import TaskImages
+from supermasks.data.table_images import TableImages
 from supermasks.methods.supsup import SupSup
 from supermasks.models import build_model, masked_layers, set_precision
 from supermasks.models.folding import folded, is_permutation
@@ -108,4 +110,20 @@ def test_a_probed_or_rotated_task_does_not_fold(permuted_tasks) -> None:
     images, _ = folding_module.folding(method.model, rotated[1], probed=False)
     assert images is rotated[1].x_train
     images, _ = folding_module.folding(method.model, permuted_tasks[0], probed=False)
-    assert images is not permuted_tasks[0].x_train and images.source is None
+    assert isinstance(images, TableImages) and images.dtype == torch.bfloat16  # unpermuted, normalised once
+    base = permuted_tasks[0].x_train
+    assert torch.equal(images[:64], TaskImages(base.base, rows=base.rows, norm=base.norm)[:64].to(torch.bfloat16))
+
+
+def test_training_from_the_bfloat16_table_gives_the_same_bits_as_from_float32_batches(permuted_tasks,
+                                                                                       monkeypatch) -> None:
+    table = _supsup("bfloat16")
+    for task in permuted_tasks:
+        table.learn(task, progress=False)
+    monkeypatch.setattr(folding_module, "TableImages", lambda images, dtype: images)  # float32 batches, rounded
+    plain = _supsup("bfloat16")                                                          # in the network
+    for task in permuted_tasks:
+        plain.learn(task, progress=False)
+    for t in range(2):
+        for name in masked_layers(table.model):
+            assert (table.masks(t)[name] == plain.masks(t)[name]).all()

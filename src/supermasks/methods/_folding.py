@@ -17,6 +17,9 @@ from contextlib import AbstractContextManager, nullcontext
 from torch import nn
 
 from supermasks.data.images import Images, TaskImages
+from supermasks.data.table_images import TableImages
+from supermasks.models import low_mlp
+from supermasks.models.bfloat16 import LOW
 from supermasks.data.task import Task
 from supermasks.models.folding import folded, is_permutation
 from supermasks.models.layers import MaskedLinear
@@ -40,4 +43,8 @@ def folding(model: nn.Module, task: Task, probed: bool) -> tuple[Images, Abstrac
             or not is_permutation(source, first.weight.shape[1])):
         return images, nullcontext()
     plain = TaskImages(images.base, rows=images.rows, norm=images.norm)
+    if low_mlp.applies([getattr(model, name) for name in model.layer_names], model.norm_names):
+        # The whole MLP rounds its input to bfloat16 first, and every folded task reads the same unpermuted
+        # images: normalised and rounded once, for all of them (`data.table_images`).
+        return TableImages(plain, LOW), folded(first, task.task_id, source)
     return plain, folded(first, task.task_id, source)

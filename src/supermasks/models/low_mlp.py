@@ -59,12 +59,13 @@ class _LowMLP(torch.autograd.Function):
                 h = torch.relu_(h)
                 hs.append(h)
         ctx.save_for_backward(*hs, *weights)
-        ctx.layers, ctx.total, ctx.depth, ctx.out_dtype = layers, total, len(layers), x.dtype
+        ctx.layers, ctx.total, ctx.depth, ctx.in_dtype = layers, total, len(layers), x.dtype
+        out_dtype = torch.float32 if x.dtype == LOW else x.dtype  # images already in bfloat16: float32 logits
         if torch.is_grad_enabled():
             for layer, s, w in zip(layers, scores, weights):
                 if s is not None and w is layer.low_workspace.buffer:
                     layer.low_workspace.busy = weakref.ref(ctx)
-        return h.to(x.dtype).mul_(total)
+        return h.to(out_dtype).mul_(total)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
@@ -87,14 +88,15 @@ class _LowMLP(torch.autograd.Function):
             if i > 0:
                 g = torch.ops.aten.threshold_backward(g.mm(weights[i]), hs[i], 0)
             elif ctx.needs_input_grad[0]:
-                grad_x = g.mm(weights[0]).to(ctx.out_dtype)
+                grad_x = g.mm(weights[0]).to(ctx.in_dtype)
             if layer.low_workspace.busy is not None and layer.low_workspace.busy() is ctx:
                 layer.low_workspace.busy = None
         return (grad_x, None, *grads)
 
 
 def low_mlp(x: torch.Tensor, layers: Sequence[MaskedLinear]) -> torch.Tensor:
-    """Logits of the MLP of masked `layers` (bfloat16, see `applies`) on flattened `x`, in float32."""
+    """Logits of the MLP of masked `layers` (bfloat16, see `applies`) on flattened `x` (float32, or bfloat16 as
+    `data.table_images` gives it: the same bits), in float32."""
     scores = []
     for layer in layers:
         layer._check_task()
