@@ -13,6 +13,9 @@ FC 784-300-300-10 at batch 128, RMSprop lr 1e-4 (the seed setting's step):
   over all of them; bfloat16 as `torch.autocast("cpu", dtype=torch.bfloat16)` (weights float32,
   cast per product) - the like-for-like dense network of each precision.
 "masked / dense" divides a masked step by the dense step of the same precision.
+- floor bfloat16: the eight bfloat16 products of one step on fixed weights, alone and with the
+  elementwise ops every step needs (input rounding, ReLU, cross-entropy and their gradients): what no
+  bfloat16 step of this network goes below on this CPU, without scores, masks or an update.
 
 ResNet-18 of SplitCIFAR100 (20 base filters, per-task BN) at batch 128 of 3x32x32, Adam lr 1e-3
 (SupSup's SplitCIFAR100 optimiser; unfused): masked top-k 0.1 with the ER budget, and the threshold
@@ -66,6 +69,38 @@ def _step(model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, autocas
     return step
 
 
+def _floor(x: torch.Tensor, y: torch.Tensor, elementwise: bool) -> Step:
+    """What no bfloat16 step of this network can go below: its eight products (three forward, three weight
+    gradients, two input gradients; bfloat16 with float32 accumulation, as the masked step's) on fixed weights,
+    and with `elementwise` the ops every step needs around them (rounding the input, ReLU and its backward,
+    cross-entropy and its gradient). No scores, no mask, no update, no autograd graph."""
+    g = torch.Generator().manual_seed(4)
+    weights = [torch.randn(o, i, generator=g).to(torch.bfloat16) for i, o in ((784, 300), (300, 300), (300, 10))]
+    flat = x.flatten(1)
+
+    def step() -> None:
+        h = flat.to(torch.bfloat16)
+        hs = [h]
+        for i, w in enumerate(weights):
+            h = h.matmul(w.t())
+            if i < len(weights) - 1:
+                h = torch.relu_(h) if elementwise else h
+                hs.append(h)
+        if elementwise:
+            logits = h.float().requires_grad_()
+            F.cross_entropy(logits, y).backward()
+            grad = logits.grad.to(torch.bfloat16)
+        else:
+            grad = h
+        for i in reversed(range(len(weights))):
+            grad.t().mm(hs[i])
+            if i > 0:
+                grad = grad.mm(weights[i])
+                grad = torch.ops.aten.threshold_backward(grad, hs[i], 0) if elementwise else grad
+
+    return step
+
+
 def _measure(steps: dict[str, Step], rounds: int, block: int) -> dict[str, float]:
     """Median seconds per step of each variant: `rounds` rounds, each timing `block` consecutive steps of every
     variant in turn (consecutive, as training runs them: one variant's data does not evict another's between steps)."""
@@ -95,6 +130,8 @@ def fc_table(rounds: int) -> None:
         "masked bfloat16, fused": _step(low_fused, FusedScoreRMSprop(task_scores(low_fused, 0), layers, 1e-4), x, y),
         "dense float32": _step(dense32, rmsprop(dense32.parameters(), lr=1e-4), x, y),
         "dense bfloat16 (autocast)": _step(dense16, rmsprop(dense16.parameters(), lr=1e-4), x, y, autocast=True),
+        "floor bfloat16: the eight products alone": _floor(x, y, elementwise=False),
+        "floor bfloat16: products, ReLU, cross-entropy and their gradients": _floor(x, y, elementwise=True),
     }
     with deferring(layers):  # as SupSup's `learn` does around a task's training
         med = _measure(steps, rounds, block=10)
@@ -106,10 +143,15 @@ def fc_table(rounds: int) -> None:
     print("|---|---:|---:|")
     for name, s in med.items():
         precision = "bfloat16" if "bfloat16" in name else "float32"
-        ratio = f"{s / dense[precision]:.2f}x" if name.startswith("masked") else "-"
+        ratio = f"{s / dense[precision]:.2f}x" if name.startswith("masked") else "-"  # floors: no network, no ratio
         print(f"| {name} | {1e3 * s:.2f} | {ratio} |")
     print(f"\nbfloat16 fused against float32, masked: {med['masked float32'] / med['masked bfloat16, fused']:.2f}x "
           "faster.\n")
+    fused, floor = med["masked bfloat16, fused"], med["floor bfloat16: products, ReLU, cross-entropy and their gradients"]
+    print(f"floor: the masked bfloat16 fused step is {1e3 * (fused - floor):.2f} ms over the floor of its products and "
+          f"elementwise ops ({1e3 * floor:.2f} ms, of which the products alone "
+          f"{1e3 * med['floor bfloat16: the eight products alone']:.2f} ms); that difference is its score gradient, "
+          "RMSprop update and next mask (the fused pass), autograd and Python.\n")
 
 
 def resnet_table(rounds: int) -> None:

@@ -255,9 +255,11 @@ def precision_step_table(result_dir: Path) -> str:
     section = read_section(result_dir)
     fc, resnet = section.tables
     speedup = section.line_starting("bfloat16 fused against float32")
+    floor = [line for line in section.prose if line.startswith("floor: ")]  # results made before it have none
+    floor_text = f"{floor[0].removeprefix('floor: ')[0].upper()}{floor[0].removeprefix('floor: ')[1:]}\n\n" if floor else ""
     (compiled,) = [line for line in section.prose if "C loop compiled" in line]
     return _with_note(f"FC 784-300-300-10, batch 128, RMSprop, one thread ({compiled}):\n\n{table_markdown(fc)}\n\n"
-                      f"{speedup}\n\nResNet-18 of SplitCIFAR100, batch 128, Adam, one thread:\n\n"
+                      f"{speedup}\n\n{floor_text}ResNet-18 of SplitCIFAR100, batch 128, Adam, one thread:\n\n"
                       f"{table_markdown(resnet)}", result_dir)
 
 
