@@ -168,6 +168,39 @@ def main() -> None:
             med = cpu_median({"lazy": lazy_build, "full": full_build}, max(reps, 3))
             print(f"| {label} {name} | {med['lazy'] / 2 * 1e3:.2f} ms | {med['full'] / 2 * 1e3:.1f} ms | "
                   f"{med['full'] / med['lazy']:,.0f}x faster |")
+    table_batches(data, repeats)
+
+
+def table_batches(data: Dataset, repeats: int) -> None:
+    """A bfloat16 MLP's training batch of a folded (permuted) task: normalised in float32 and rounded per batch,
+    against rows of the table normalised and rounded once (`data.table_images`), and what making the table costs."""
+    from supermasks.data.images import TaskImages
+    from supermasks.data.table_images import TableImages
+
+    base = make_benchmark("permuted", data, num_tasks=1, seed=0)[0].x_train
+    plain = TaskImages(base.base, rows=base.rows, norm=base.norm)
+    start = time.thread_time()
+    table = TableImages(plain, torch.bfloat16)
+    made = time.thread_time() - start
+    g = torch.Generator().manual_seed(1)
+    rows = [torch.randperm(len(plain), generator=g)[:128] for _ in range(64)]
+    state = {"k": 0}
+
+    def draw(x: object) -> Callable[[], object]:
+        def call() -> object:
+            state["k"] = (state["k"] + 1) % len(rows)
+            return x[rows[state["k"]]].flatten(1).to(torch.bfloat16)  # type: ignore[index]
+        return call
+
+    med = cpu_median({"batch": draw(plain), "table": draw(table)}, repeats)
+    print()
+    print(f"| bfloat16 MLP's batch of 128, a folded task (median of {repeats}, thread CPU) | float32 batch, rounded | "
+          "bfloat16 table rows | ratio |")
+    print("|---|---:|---:|---:|")
+    print(f"| {len(plain):,} images | {med['batch'] * 1e6:,.0f} us | {med['table'] * 1e6:,.0f} us | "
+          f"{med['batch'] / med['table']:.1f}x faster |")
+    print(f"\nThe table of {len(plain):,} images took {made * 1e3:.0f} ms to make, once per data set "
+          f"({table.table.numel() * table.table.element_size() / MIB:.1f} MiB).")
 
 
 if __name__ == "__main__":
