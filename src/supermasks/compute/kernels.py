@@ -27,10 +27,11 @@ from typing import Any
 
 import torch
 
+from supermasks.cache_folder import ENV_CACHE, cache_root
+
 log = logging.getLogger(__name__)
 
 ENV_KERNELS = "SUPERMASKS_KERNELS"  # "off": never build or load the compiled loop
-ENV_CACHE = "SUPERMASKS_CACHE"  # where compiled loops are kept (a folder `kernels` below it)
 _FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fno-trapping-math", "-shared", "-fPIC")
 
 _SOURCE = r"""
@@ -116,12 +117,7 @@ void bank_products(int64_t rows, int64_t n, const int16_t* restrict words, const
 
 def _cache_dir() -> Path:
     """`$SUPERMASKS_CACHE/kernels`, else `kernels` in the platform's cache folder for supermasks (as downloads use)."""
-    base = os.environ.get(ENV_CACHE)
-    if not base:
-        import pooch  # only where a library is built or looked up
-
-        base = str(pooch.os_cache("supermasks"))
-    return Path(base).expanduser() / "kernels"
+    return cache_root() / "kernels"
 
 
 def _cpu_key() -> str:

@@ -1,7 +1,8 @@
 """A folder of the four IDX files of an MNIST-family data set (train and test, images and labels) read as a `Dataset`.
 
 The distributed names are found gzipped or not; any problem (a file missing, corrupt, or holding
-the wrong thing) is one error naming the file and how to get it.
+the wrong thing) is one error naming the file and how to get it. What was read and checked is kept
+decoded in the cache folder for the next process (`decoded`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 
 from .dataset import Dataset
 from .errors import CorruptFileError, CountMismatchError, EmptyDataError, SourceUnavailableError, label_problem
+from .decoded import entry_path, read_entry, write_entry
 from .idx import read_idx_pair
 
 NUM_CLASSES = 10  # every MNIST-family data set
@@ -50,11 +52,16 @@ def load_idx_dir(folder: Path, name: str, description: str, how_to_get: str) -> 
     ]
     if missing:
         raise SourceUnavailableError(f"{name}: {folder} lacks {', '.join(missing)}; {how_to_get}")
-    try:
-        x_train, y_train = read_idx_pair(paths[0], paths[1])
-        x_test, y_test = read_idx_pair(paths[2], paths[3])
-    except (CorruptFileError, CountMismatchError) as err:
-        raise type(err)(f"{err}. The {name} files cannot be used; {how_to_get}") from err
+    entry = entry_path(name, paths)  # the arrays decoded once, where a run read these files before
+    kept = read_entry(entry)
+    if kept is not None:
+        x_train, y_train, x_test, y_test = kept
+    else:
+        try:
+            x_train, y_train = read_idx_pair(paths[0], paths[1])
+            x_test, y_test = read_idx_pair(paths[2], paths[3])
+        except (CorruptFileError, CountMismatchError) as err:
+            raise type(err)(f"{err}. The {name} files cannot be used; {how_to_get}") from err
     for images, labels, img_path, lbl_path, split in (
         (x_train, y_train, paths[0], paths[1], "training"),
         (x_test, y_test, paths[2], paths[3], "test"),
@@ -73,6 +80,8 @@ def load_idx_dir(folder: Path, name: str, description: str, how_to_get: str) -> 
         problem = label_problem(labels, NUM_CLASSES)
         if problem:
             raise CorruptFileError(f"{lbl_path}: {problem}; {how_to_get}")
+    if kept is None:  # checked: kept for the next process that reads these files
+        write_entry(entry, (x_train, y_train, x_test, y_test))
     return Dataset(
         name=name,
         x_train=torch.from_numpy(x_train),
