@@ -136,7 +136,7 @@ def fc_table(rounds: int) -> None:
     with deferring(layers):  # as SupSup's `learn` does around a task's training
         med = _measure(steps, rounds, block=10)
     dense = {"float32": med["dense float32"], "bfloat16": med["dense bfloat16 (autocast)"]}
-    print(f"### FC 784-300-300-10, batch 128, RMSprop, 1 thread\n")
+    print("### FC 784-300-300-10, batch 128, RMSprop, 1 thread\n")
     print(f"medians of {rounds} interleaved blocks of 10 steps, thread CPU time; fused step's C loop compiled: "
           f"{'yes' if compiled_available() else 'no (torch ops)'}\n")
     print("| variant | ms per step | masked / dense |")
