@@ -3,6 +3,7 @@
 import math
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -236,3 +237,27 @@ def test_a_setting_that_counts_only_for_masked_methods_does_not_split_the_other_
     assert naive["n_seeds"].tolist() == [2]
     write_run(tmp_path, "no-overlap", 1, {"supsup": [0.97, 0.99]}, run={"overlap": False})
     assert aggregate_runs([tmp_path]).settings == ["run.overlap"]
+
+
+def test_paired_comparisons_pair_each_seeds_first_value_within_groups_that_treat_missing_keys_as_one():
+    from supermasks.aggregate.paired import paired_comparisons
+
+    nan = math.nan
+    rows = [  # (training.lr, method, seed, value); a missing lr is one group, as pandas' groupby(dropna=False) has it
+        (nan, "a", 0, nan), (nan, "a", 0, 0.50), (nan, "a", 1, 0.70), (nan, "a", 2, 0.90),
+        (nan, "b", 0, 0.40), (nan, "b", 1, 0.50), (nan, "b", 3, 0.10),
+        (0.1, "a", 0, 0.30), (0.1, "b", 0, 0.20),
+    ]
+    table = pd.DataFrame([{"run_directory": f"r{i}", "seed": seed, "training.lr": lr, "benchmark": "p", "method": method,
+                           "task": nan, "metric": "ACC", "value": value}
+                          for i, (lr, method, seed, value) in enumerate(rows)])
+    out = paired_comparisons(table)
+    assert len(out) == 2 and out["training.lr"].isna().tolist() == [True, False]
+    first = out.iloc[0]
+    # seeds 0 and 1 in both (seed 0's missing first value skipped; seeds 2 and 3 in one level only)
+    assert first["n_pairs"] == 2 and first["mean_difference"] == pytest.approx(np.mean([0.10, 0.20]), abs=1e-15)
+    d = np.array([0.10, 0.20])
+    assert first["p_value"] == pytest.approx(stats.ttest_rel([0.50, 0.70], [0.40, 0.50]).pvalue, rel=1e-12)
+    assert first["diff_ci_high"] - first["mean_difference"] == pytest.approx(
+        stats.t.ppf(0.975, 1) * d.std(ddof=1) / math.sqrt(2), rel=1e-12)
+    assert out.iloc[1]["n_pairs"] == 1 and out.iloc[1]["mean_difference"] == pytest.approx(0.10, abs=1e-15)
