@@ -153,10 +153,10 @@ def test_distinguishing_settings_become_columns_and_groups(runs):
 
     text = format_aggregate(result.summary, result.comparisons, result.settings)
     lines = text.splitlines()
-    assert lines[1].split()[:3] == ["method", "training.lr", "ewc.lambda"] or \
-        lines[1].split()[:3] == ["method", "ewc.lambda", "training.lr"]
-    assert any(line.split()[:1] == ["ewc"] and "100.0" in line.split()[1:3] for line in lines)
-    assert "permuted (training.lr=0.0001) ACC: naive - ewc (lambda=10)" in text
+    assert lines[1].split()[:3] == ["method", "lr", "lambda"] or \
+        lines[1].split()[:3] == ["method", "lambda", "lr"]  # readable: the settings by their last part
+    assert any(line.split()[:1] == ["ewc"] and "100" in line.split()[1:3] for line in lines)
+    assert "permuted (lr=1e-4) ACC: naive - ewc (lambda=10)" in text
     acc = result.summary[(result.summary["metric"] == "ACC") & (result.summary["method"] == "naive")]
     assert acc.set_index("training.lr")["n_seeds"].to_dict() == {0.0001: 3, 0.01: 2}
     assert acc.set_index("training.lr")["mean"].to_dict() == pytest.approx({0.0001: 0.93, 0.01: 0.91})

@@ -1,4 +1,5 @@
-"""Plain-text rendering of the summary over seeds and of the paired comparisons."""
+"""Plain-text rendering of the summary over seeds and of the paired comparisons, settings named readably
+(`lr=1e-3`, as `aggregate.labels` writes them)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from supermasks.aggregate.labels import missing, short_names, value_text
 from supermasks.units import human_bytes
 
 # Run-level metrics shown, with their header; accuracies in percent, differences in points.
@@ -42,7 +44,7 @@ def format_summary(summary: pd.DataFrame, settings: Sequence[str] = ()) -> str:
     blocks = []
     for benchmark, part in rows.groupby("benchmark", sort=False):
         metrics = [m for m in COLUMNS if part.loc[part["metric"] == m, "mean"].notna().any()]
-        header = ["method", *settings, *(COLUMNS[m] for m in metrics), "seeds"]
+        header = ["method", *short_names(settings).values(), *(COLUMNS[m] for m in metrics), "seeds"]
         body = []
         for keys, group in part.groupby(["method", *settings], sort=False, dropna=False):
             keys = keys if isinstance(keys, tuple) else (keys,)
@@ -55,7 +57,7 @@ def format_summary(summary: pd.DataFrame, settings: Sequence[str] = ()) -> str:
                 else:
                     cells.append("n/a")
             seeds = int(by_metric.loc["ACC", "n_seeds"]) if "ACC" in by_metric.index else int(group["n_seeds"].max())
-            body.append([*("-" if _missing(k) else str(k) for k in keys), *cells, str(seeds)])
+            body.append([*("-" if missing(k) else value_text(k) for k in keys), *cells, str(seeds)])
         widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
         lead = 1 + len(settings)
         line = lambda cells: "  ".join(c.ljust(w) if i < lead else c.rjust(w)  # noqa: E731
@@ -69,9 +71,10 @@ def format_comparisons(comparisons: pd.DataFrame, metrics: Sequence[str] = ("ACC
     """One line per paired comparison of `metrics`: the mean difference with its interval and both p-values."""
     lines = []
     settings = [s for s in settings if s in comparisons.columns]  # a method's own settings name the method
+    names = short_names(settings)
     for row in comparisons[comparisons["metric"].isin(metrics)].to_dict("records"):
         scale, unit = (100.0, " points") if row["metric"] in _POINTS else (1.0, "")
-        where = ", ".join(f"{s}={row[s]}" for s in settings if not _missing(row[s]))
+        where = ", ".join(f"{names[s]}={value_text(row[s])}" for s in settings if not missing(row[s]))
         diff = row["mean_difference"]
         interval = ("" if _missing(row["diff_ci_low"])
                     else f" [{scale * row['diff_ci_low']:+.2f}, {scale * row['diff_ci_high']:+.2f}]")
