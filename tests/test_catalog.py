@@ -24,5 +24,19 @@ def test_models_match_the_registry() -> None:
 
 
 def test_sections_cover_every_table_in_order() -> None:
-    assert list(catalog.sections()) == ["benchmarks", "data sources", "models", "methods", "scenarios"]
+    assert list(catalog.sections()) == ["benchmarks", "data sources", "models", "methods", "scenarios",
+                                        "your own (docs/own-network.md)"]
     assert catalog.sections()["scenarios"] is SCENARIOS
+
+
+def test_the_own_section_names_the_keys_the_example_config_uses() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    example = yaml.safe_load((Path(__file__).parent.parent / "examples" / "own_config.yaml").read_text())
+    for entry in catalog.OWN:
+        section, key = entry.split(":")[0].split(".")
+        assert re.fullmatch(r"[\w.]+:\w+", example[section][key]), entry  # an import path, as listed
+    assert example["data"]["benchmark"] == ["own"]

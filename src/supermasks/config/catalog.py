@@ -67,7 +67,16 @@ MODELS: dict[str, str] = {
 }
 
 
+# A user's own network and tasks, named by import path (docs/own-network.md); not registries, so not names to choose.
+OWN: dict[str, str] = {
+    "model.arch: PKG.MOD:FN": "your network: FN returns an nn.Module (called with output_size= where it takes it); "
+                              "SupSup masks its Linear and Conv2d layers, the dense baselines train it",
+    "data.source: PKG.MOD:FN": "your tasks: FN returns supermasks.tasks_from(...)'s list of tasks, or its "
+                               "(train_sets, test_sets); with data.benchmark: [own] they are used as given",
+}
+
+
 def sections() -> dict[str, dict[str, str]]:
     """Every table, titled, in the order `supermasks list` prints them."""
     return {"benchmarks": BENCHMARKS, "data sources": SOURCES, "models": MODELS, "methods": METHODS,
-            "scenarios": SCENARIOS}
+            "scenarios": SCENARIOS, "your own (docs/own-network.md)": OWN}
