@@ -18,6 +18,7 @@ from supermasks.runner import run
 from supermasks.runner.build import with_own
 from supermasks.seeds import streams
 from tests.methods.test_state_dict import assert_same, predictions, train
+from tests.own_network import column_tasks as tasks, small_net as net
 
 ENABLED = ["naive", "joint", "ewc", "replay", "upper_bound"]
 REFUSED = {"separate_heads": "no separable trunk and head", "batche": "its own BatchE layers",
@@ -35,25 +36,6 @@ def network(output_size):
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
                          nn.Linear(4 * 6 * 6, output_size, bias=False))
 '''
-
-
-def net(out=2):
-    """conv 3x3 (1 -> 4), BN, ReLU, then a linear layer over the 4x6x6 maps: logits (batch, out)."""
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(4 * 6 * 6, out, bias=False))
-
-
-def tasks(count=3):
-    """Task t: is the sum of column t of a 6x6 input positive?"""
-    g = torch.Generator().manual_seed(1)
-    train_sets, test_sets = [], []
-    for t in range(count):
-        x = torch.randn(100, 1, 6, 6, generator=g)
-        y = (x[:, 0, :, t].sum(1) > 0).long()
-        train_sets.append((x[:80], y[:80]))
-        test_sets.append((x[80:], y[80:]))
-    return tasks_from(train_sets, test_sets)
 
 
 def flipped_tasks():

@@ -6,7 +6,6 @@ import textwrap
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 from supermasks import masked, tasks_from
 from supermasks.cli import main
@@ -15,6 +14,7 @@ from supermasks.config.records import run_directory
 from supermasks.runner import run
 from supermasks.studies.grid import load_study, run_study
 from supermasks.sweep import load_sweep, local_executor, run_sweep
+from tests.own_network import column_tasks as tasks, small_net as net
 
 FAST = {"training": {"steps_per_task": 15, "batch_size": 16, "lr": 0.01},
         "run": {"figures": False, "report": False, "overlap": False, "checkpoint_state": False}}
@@ -68,23 +68,6 @@ def package(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     return name
-
-
-def net():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(4 * 6 * 6, 2, bias=False))
-
-
-def tasks(count=3):
-    g = torch.Generator().manual_seed(1)
-    train, test = [], []
-    for t in range(count):
-        x = torch.randn(100, 1, 6, 6, generator=g)
-        y = (x[:, 0, :, t].sum(1) > 0).long()
-        train.append((x[:80], y[:80]))
-        test.append((x[80:], y[80:]))
-    return tasks_from(train, test)
 
 
 def config(tmp_path, **extra):
